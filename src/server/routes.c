@@ -1,0 +1,23 @@
+/* The route table: every API route, the role it needs and whether it takes
+ * a body. The HTTP layer checks credentials, role and body once, here-driven,
+ * before any handler runs. */
+#include "server/server.h"
+
+int handle_healthz(struct request *req, struct response *resp, struct idyl_err *err)
+{
+	(void)req;
+	(void)err;
+	resp->body = json_pack("{s:s}", "status", "ok");
+	return 0;
+}
+
+const struct route server_routes[] = {
+	{"GET", "/healthz", handle_healthz, ROUTE_PUBLIC, ROLE_NONE},
+	{"POST", "/v1/subnets", handle_subnet_create, ROUTE_BODY, ROLE_OPERATOR},
+	{"GET", "/v1/subnets", handle_subnet_list, 0, ROLE_OPERATOR},
+	{"GET", "/v1/subnets/{slug}", handle_subnet_get, 0, ROLE_OPERATOR},
+	{"PATCH", "/v1/subnets/{slug}", handle_subnet_edit, ROUTE_BODY, ROLE_OPERATOR},
+	{"DELETE", "/v1/subnets/{slug}", handle_subnet_delete, 0, ROLE_OPERATOR},
+};
+
+const size_t server_nroutes = sizeof(server_routes) / sizeof(server_routes[0]);

@@ -1,0 +1,37 @@
+# Shared set-up for the end-to-end tests: real binaries from $IDYL_BUILD
+# (default ./build), a real idyld on a free loopback port with its data in
+# the test's own temporary directory, stopped afterwards.
+
+IDYL_BUILD=${IDYL_BUILD:-$(cd "$BATS_TEST_DIRNAME/../.." && pwd)/build}
+PATH=$IDYL_BUILD:$PATH
+export IDYL_CONFIG=/dev/null   # never read the user's config in tests
+
+# Starts idyld with data in $1 (default $BATS_TEST_TMPDIR/data); sets
+# IDYL_ADDR, IDYL_TOKEN and IDYLD_PID. Extra arguments go to idyld.
+start_idyld() {
+	local data=${1:-$BATS_TEST_TMPDIR/data}
+	shift || true
+	rm -f "$data/idyld.addr"
+	idyld --listen 127.0.0.1:0 --data-dir "$data" "$@" >>"$BATS_TEST_TMPDIR/idyld.log" 2>&1 &
+	IDYLD_PID=$!
+	for _ in $(seq 200); do
+		[ -s "$data/idyld.addr" ] && break
+		sleep 0.05
+	done
+	[ -s "$data/idyld.addr" ] || { cat "$BATS_TEST_TMPDIR/idyld.log" >&2; return 1; }
+	IDYL_ADDR=$(cat "$data/idyld.addr")
+	IDYL_TOKEN=$(cat "$data/operator.token")
+	export IDYL_ADDR IDYL_TOKEN IDYLD_PID
+}
+
+stop_idyld() {
+	[ -n "${IDYLD_PID:-}" ] || return 0
+	kill "$IDYLD_PID" 2>/dev/null || true
+	wait "$IDYLD_PID" 2>/dev/null || true
+	IDYLD_PID=
+}
+
+# Creates a subnet with the given flags and prints its slug.
+new_subnet() {
+	idyl subnet create --region us-east "$@" -o json | jq -r .slug
+}
