@@ -17,37 +17,40 @@
 #define EXIT_USAGE  2
 
 enum cli_opt_type {
-	OPT_STRING, /* --name VALUE; the last one wins */
-	OPT_LIST,   /* repeatable; comma-separated values are split */
-	OPT_MULTI,  /* repeatable; values kept whole (--env K=V) */
-	OPT_FLAG,   /* --flag */
+        OPT_STRING, /* --name VALUE; the last one wins */
+        OPT_LIST,   /* repeatable; comma-separated values are split */
+        OPT_MULTI,  /* repeatable; values kept whole (--env K=V) */
+        OPT_FLAG,   /* --flag */
 };
 
 struct cli_opt {
-	const char *name; /* long name, without "--" */
-	enum cli_opt_type type;
-	const char *argname; /* NULL for flags */
-	const char *help;
+        const char *name; /* long name, without "--" */
+        enum cli_opt_type type;
+        const char *argname; /* NULL for flags */
+        const char *help;
 };
 
-#define OPT_END {NULL, OPT_FLAG, NULL, NULL}
+#define OPT_END                                                                                    \
+        {                                                                                          \
+                NULL, OPT_FLAG, NULL, NULL                                                         \
+        }
 
 /* The value of one option after parsing. */
 struct cli_value {
-	bool set;
-	const char *str; /* OPT_STRING: borrowed from argv */
-	char **list;     /* OPT_LIST/OPT_MULTI: owned */
-	size_t n;
+        bool set;
+        const char *str; /* OPT_STRING: borrowed from argv */
+        char **list;     /* OPT_LIST/OPT_MULTI: owned */
+        size_t n;
 };
 
 struct cli_args {
-	const struct cli_opt *opts; /* the command's table, OPT_END-terminated */
-	struct cli_value *values;   /* parallel to opts; owned */
-	char **pos;                 /* positional arguments (borrowed) */
-	size_t npos;
-	char **rest; /* after "--" (borrowed); NULL when absent */
-	size_t nrest;
-	const char *output; /* -o: "table" (default), "yaml" or "json" */
+        const struct cli_opt *opts; /* the command's table, OPT_END-terminated */
+        struct cli_value *values;   /* parallel to opts; owned */
+        char **pos;                 /* positional arguments (borrowed) */
+        size_t npos;
+        char **rest; /* after "--" (borrowed); NULL when absent */
+        size_t nrest;
+        const char *output; /* -o: "table" (default), "yaml" or "json" */
 };
 
 /* Value lookups by option name; the name must be in the command's table. */
@@ -57,34 +60,34 @@ bool cli_flag(const struct cli_args *a, const char *name);
 
 /* Where the API is and who we are: flags > environment > config file. */
 struct cli_ctx {
-	char addr[512];
-	char token[256];
-	bool have_token;
-	const char *progname;
+        char addr[512];
+        char token[256];
+        bool have_token;
+        const char *progname;
 };
 
 enum cli_cmd_flags {
-	CMD_OUTPUT = 1 << 0, /* takes -o table|yaml|json */
-	CMD_API = 1 << 1,    /* talks to idyld: --addr/--token */
-	CMD_REST = 1 << 2,   /* takes "-- CMD ARGS..." */
+        CMD_OUTPUT = 1 << 0, /* takes -o table|yaml|json */
+        CMD_API = 1 << 1,    /* talks to idyld: --addr/--token */
+        CMD_REST = 1 << 2,   /* takes "-- CMD ARGS..." */
 };
 
 struct cli_command {
-	const char *noun; /* "subnet"; the verb alone for top-level verbs */
-	const char *verb; /* "create"; NULL for top-level verbs ("deploy") */
-	int (*run)(struct cli_ctx *ctx, struct cli_args *args, struct idyl_err *err);
-	const struct cli_opt *opts;
-	const char *positional; /* usage text of positionals, e.g. "SUBNET" */
-	size_t npos_min, npos_max;
-	unsigned flags;
-	const char *summary;
+        const char *noun; /* "subnet"; the verb alone for top-level verbs */
+        const char *verb; /* "create"; NULL for top-level verbs ("deploy") */
+        int (*run)(struct cli_ctx *ctx, struct cli_args *args, struct idyl_err *err);
+        const struct cli_opt *opts;
+        const char *positional; /* usage text of positionals, e.g. "SUBNET" */
+        size_t npos_min, npos_max;
+        unsigned flags;
+        const char *summary;
 };
 
 /* ---- options.c ---------------------------------------------------------- */
 /* Parses argv (after noun and verb) for cmd. Returns 0, 1 when --help was
  * printed, or -1 with a usage message in err (IDYL_E_USAGE). */
 int cli_parse(const struct cli_command *cmd, int argc, char **argv, struct cli_args *out,
-	      struct cli_ctx *ctx, struct idyl_err *err);
+              struct cli_ctx *ctx, struct idyl_err *err);
 void cli_args_release(struct cli_args *a);
 void cli_print_help(FILE *f, const struct cli_command *cmd);
 
@@ -97,8 +100,8 @@ int cli_config_load(struct cli_ctx *ctx, struct idyl_err *err);
  * (when not NULL) gets the parsed JSON (NULL for an empty body; the caller
  * decrefs). Warnings the server sends are printed on stderr. On an error
  * status err carries the server's code and message. */
-int api_call(struct cli_ctx *ctx, const char *method, const char *path, json_t *body,
-	     json_t **out, struct idyl_err *err);
+int api_call(struct cli_ctx *ctx, const char *method, const char *path, json_t *body, json_t **out,
+             struct idyl_err *err);
 
 /* ---- output.c ----------------------------------------------------------- */
 /* Checks -o; IDYL_E_USAGE naming the valid values when unknown. */
@@ -108,12 +111,12 @@ int output_json(FILE *f, const json_t *v);
 int output_yaml(FILE *f, const json_t *v, struct idyl_err *err);
 /* Prints v in `format` unless it is "table", then calls table(f, v). */
 int output_print(const char *format, const json_t *v, void (*table)(FILE *f, const json_t *v),
-		 struct idyl_err *err);
+                 struct idyl_err *err);
 
 /* A text table: columns padded to their widest cell, two spaces apart. */
 struct table {
-	size_t ncols, nrows, cap;
-	char **cells; /* nrows * ncols, owned */
+        size_t ncols, nrows, cap;
+        char **cells; /* nrows * ncols, owned */
 };
 void table_init(struct table *t, size_t ncols);
 /* Adds a row of ncols strings (copied; NULL prints "-"). */
@@ -127,5 +130,7 @@ void output_age(long long since_unix, char *buf, size_t size);
 /* ---- nouns -------------------------------------------------------------- */
 extern const struct cli_command subnet_commands[];
 extern const size_t subnet_ncommands;
+extern const struct cli_command workload_commands[];
+extern const size_t workload_ncommands;
 
 #endif

@@ -11,252 +11,254 @@ enum { SHARED_HELP = 1000, SHARED_OUTPUT, SHARED_ADDR, SHARED_TOKEN };
 
 static size_t count_opts(const struct cli_opt *opts)
 {
-	size_t n = 0;
+        size_t n = 0;
 
-	while (opts && opts[n].name)
-		n++;
-	return n;
+        while (opts && opts[n].name)
+                n++;
+        return n;
 }
 
 static int list_add(struct cli_value *v, const char *s)
 {
-	char **p = realloc(v->list, (v->n + 1) * sizeof(*p));
+        char **p = realloc(v->list, (v->n + 1) * sizeof(*p));
 
-	if (!p)
-		return -1;
-	v->list = p;
-	v->list[v->n] = strdup(s);
-	if (!v->list[v->n])
-		return -1;
-	v->n++;
-	return 0;
+        if (!p)
+                return -1;
+        v->list = p;
+        v->list[v->n] = strdup(s);
+        if (!v->list[v->n])
+                return -1;
+        v->n++;
+        return 0;
 }
 
 /* Adds each comma-separated item (an empty item is kept, to be rejected). */
 static int list_add_split(struct cli_value *v, const char *s)
 {
-	const char *p = s;
+        const char *p = s;
 
-	for (;;) {
-		size_t len = strcspn(p, ",");
-		char *item = strndup(p, len);
-		int rc = item ? list_add(v, item) : -1;
+        for (;;) {
+                size_t len = strcspn(p, ",");
+                char *item = strndup(p, len);
+                int rc = item ? list_add(v, item) : -1;
 
-		free(item);
-		if (rc < 0)
-			return -1;
-		if (!p[len])
-			return 0;
-		p += len + 1;
-	}
+                free(item);
+                if (rc < 0)
+                        return -1;
+                if (!p[len])
+                        return 0;
+                p += len + 1;
+        }
 }
 
 static int store_value(const struct cli_opt *o, struct cli_value *v, const char *arg,
-		       struct idyl_err *err)
+                       struct idyl_err *err)
 {
-	int rc = 0;
+        int rc = 0;
 
-	v->set = true;
-	switch (o->type) {
-	case OPT_STRING:
-		v->str = arg;
-		break;
-	case OPT_FLAG:
-		break;
-	case OPT_LIST:
-		rc = list_add_split(v, arg);
-		break;
-	case OPT_MULTI:
-		rc = list_add(v, arg);
-		break;
-	}
-	if (rc < 0)
-		return idyl_err_set(err, IDYL_E_INTERNAL, "out of memory");
-	return 0;
+        v->set = true;
+        switch (o->type) {
+        case OPT_STRING:
+                v->str = arg;
+                break;
+        case OPT_FLAG:
+                break;
+        case OPT_LIST:
+                rc = list_add_split(v, arg);
+                break;
+        case OPT_MULTI:
+                rc = list_add(v, arg);
+                break;
+        }
+        if (rc < 0)
+                return idyl_err_set(err, IDYL_E_INTERNAL, "out of memory");
+        return 0;
 }
 
 static void shared_option(struct option *lo, const char *name, int has_arg, int val)
 {
-	lo->name = name;
-	lo->has_arg = has_arg;
-	lo->flag = NULL;
-	lo->val = val;
+        lo->name = name;
+        lo->has_arg = has_arg;
+        lo->flag = NULL;
+        lo->val = val;
 }
 
 static int shared_value(int c, struct cli_args *out, struct cli_ctx *ctx, struct idyl_err *err)
 {
-	switch (c) {
-	case SHARED_OUTPUT:
-		out->output = optarg;
-		return output_check(optarg, err);
-	case SHARED_ADDR:
-		snprintf(ctx->addr, sizeof(ctx->addr), "%s", optarg);
-		return 0;
-	case SHARED_TOKEN:
-		snprintf(ctx->token, sizeof(ctx->token), "%s", optarg);
-		ctx->have_token = true;
-		return 0;
-	}
-	return idyl_err_set(err, IDYL_E_USAGE, "unknown option");
+        switch (c) {
+        case SHARED_OUTPUT:
+                out->output = optarg;
+                return output_check(optarg, err);
+        case SHARED_ADDR:
+                snprintf(ctx->addr, sizeof(ctx->addr), "%s", optarg);
+                return 0;
+        case SHARED_TOKEN:
+                snprintf(ctx->token, sizeof(ctx->token), "%s", optarg);
+                ctx->have_token = true;
+                return 0;
+        }
+        return idyl_err_set(err, IDYL_E_USAGE, "unknown option");
 }
 
 /* Splits argv at the first "--" (the command to run in a workload). */
-static int split_rest(const struct cli_command *cmd, int *argc, char **argv,
-		      struct cli_args *out, struct idyl_err *err)
+static int split_rest(const struct cli_command *cmd, int *argc, char **argv, struct cli_args *out,
+                      struct idyl_err *err)
 {
-	for (int i = 1; i < *argc; i++) {
-		if (strcmp(argv[i], "--") != 0)
-			continue;
-		if (!(cmd->flags & CMD_REST))
-			break; /* a plain end of options: getopt handles it */
-		out->rest = argv + i + 1;
-		out->nrest = (size_t)(*argc - i - 1);
-		*argc = i;
-		if (out->nrest == 0)
-			return idyl_err_set(err, IDYL_E_USAGE, "\"--\" must be followed by a command");
-		return 0;
-	}
-	return 0;
+        for (int i = 1; i < *argc; i++) {
+                if (strcmp(argv[i], "--") != 0)
+                        continue;
+                if (!(cmd->flags & CMD_REST))
+                        break; /* a plain end of options: getopt handles it */
+                out->rest = argv + i + 1;
+                out->nrest = (size_t)(*argc - i - 1);
+                *argc = i;
+                if (out->nrest == 0)
+                        return idyl_err_set(err, IDYL_E_USAGE,
+                                            "\"--\" must be followed by a command");
+                return 0;
+        }
+        return 0;
 }
 
 static int parse_loop(const struct cli_command *cmd, int argc, char **argv, struct option *lo,
-		      struct cli_args *out, struct cli_ctx *ctx, struct idyl_err *err)
+                      struct cli_args *out, struct cli_ctx *ctx, struct idyl_err *err)
 {
-	size_t nopts = count_opts(cmd->opts);
-	int c, idx;
+        size_t nopts = count_opts(cmd->opts);
+        int c, idx;
 
-	optind = 0;
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, (cmd->flags & CMD_OUTPUT) ? ":ho:" : ":h", lo, &idx)) !=
-	       -1) {
-		if (c == 'h' || c == SHARED_HELP) {
-			cli_print_help(stdout, cmd);
-			return 1;
-		}
-		if (c == 'o')
-			c = SHARED_OUTPUT;
-		if (c == '?')
-			return idyl_err_set(err, IDYL_E_USAGE, "unknown option \"%s\"",
-					    argv[optind - 1]);
-		if (c == ':')
-			return idyl_err_set(err, IDYL_E_USAGE, "option \"%s\" needs a value",
-					    argv[optind - 1]);
-		if (c >= 0 && (size_t)c < nopts) {
-			if (store_value(&cmd->opts[c], &out->values[c], optarg, err) < 0)
-				return -1;
-			continue;
-		}
-		if (shared_value(c, out, ctx, err) < 0)
-			return -1;
-	}
-	out->pos = argv + optind;
-	out->npos = (size_t)(argc - optind);
-	return 0;
+        optind = 0;
+        opterr = 0;
+        while ((c = getopt_long(argc, argv, (cmd->flags & CMD_OUTPUT) ? ":ho:" : ":h", lo, &idx)) !=
+               -1) {
+                if (c == 'h' || c == SHARED_HELP) {
+                        cli_print_help(stdout, cmd);
+                        return 1;
+                }
+                if (c == 'o')
+                        c = SHARED_OUTPUT;
+                if (c == '?')
+                        return idyl_err_set(err, IDYL_E_USAGE, "unknown option \"%s\"",
+                                            argv[optind - 1]);
+                if (c == ':')
+                        return idyl_err_set(err, IDYL_E_USAGE, "option \"%s\" needs a value",
+                                            argv[optind - 1]);
+                if (c >= 0 && (size_t)c < nopts) {
+                        if (store_value(&cmd->opts[c], &out->values[c], optarg, err) < 0)
+                                return -1;
+                        continue;
+                }
+                if (shared_value(c, out, ctx, err) < 0)
+                        return -1;
+        }
+        out->pos = argv + optind;
+        out->npos = (size_t)(argc - optind);
+        return 0;
 }
 
 int cli_parse(const struct cli_command *cmd, int argc, char **argv, struct cli_args *out,
-	      struct cli_ctx *ctx, struct idyl_err *err)
+              struct cli_ctx *ctx, struct idyl_err *err)
 {
-	size_t nopts = count_opts(cmd->opts), n = 0;
-	struct option *lo;
-	int rc;
+        size_t nopts = count_opts(cmd->opts), n = 0;
+        struct option *lo;
+        int rc;
 
-	memset(out, 0, sizeof(*out));
-	out->opts = cmd->opts;
-	out->output = "table";
-	out->values = calloc(nopts + 1, sizeof(*out->values));
-	lo = calloc(nopts + 5, sizeof(*lo));
-	if (!out->values || !lo) {
-		free(lo);
-		return idyl_err_set(err, IDYL_E_INTERNAL, "out of memory");
-	}
-	for (size_t i = 0; i < nopts; i++)
-		shared_option(&lo[n++], cmd->opts[i].name,
-			      cmd->opts[i].type == OPT_FLAG ? no_argument : required_argument,
-			      (int)i);
-	shared_option(&lo[n++], "help", no_argument, SHARED_HELP);
-	if (cmd->flags & CMD_OUTPUT)
-		shared_option(&lo[n++], "output", required_argument, SHARED_OUTPUT);
-	if (cmd->flags & CMD_API) {
-		shared_option(&lo[n++], "addr", required_argument, SHARED_ADDR);
-		shared_option(&lo[n++], "token", required_argument, SHARED_TOKEN);
-	}
-	rc = split_rest(cmd, &argc, argv, out, err);
-	if (rc == 0)
-		rc = parse_loop(cmd, argc, argv, lo, out, ctx, err);
-	free(lo);
-	if (rc != 0)
-		return rc;
-	if (out->npos < cmd->npos_min)
-		return idyl_err_set(err, IDYL_E_USAGE, "missing argument %s", cmd->positional);
-	if (out->npos > cmd->npos_max)
-		return idyl_err_set(err, IDYL_E_USAGE, "unexpected argument \"%s\"",
-				    out->pos[cmd->npos_max]);
-	return 0;
+        memset(out, 0, sizeof(*out));
+        out->opts = cmd->opts;
+        out->output = "table";
+        out->values = calloc(nopts + 1, sizeof(*out->values));
+        lo = calloc(nopts + 5, sizeof(*lo));
+        if (!out->values || !lo) {
+                free(lo);
+                return idyl_err_set(err, IDYL_E_INTERNAL, "out of memory");
+        }
+        for (size_t i = 0; i < nopts; i++)
+                shared_option(&lo[n++], cmd->opts[i].name,
+                              cmd->opts[i].type == OPT_FLAG ? no_argument : required_argument,
+                              (int)i);
+        shared_option(&lo[n++], "help", no_argument, SHARED_HELP);
+        if (cmd->flags & CMD_OUTPUT)
+                shared_option(&lo[n++], "output", required_argument, SHARED_OUTPUT);
+        if (cmd->flags & CMD_API) {
+                shared_option(&lo[n++], "addr", required_argument, SHARED_ADDR);
+                shared_option(&lo[n++], "token", required_argument, SHARED_TOKEN);
+        }
+        rc = split_rest(cmd, &argc, argv, out, err);
+        if (rc == 0)
+                rc = parse_loop(cmd, argc, argv, lo, out, ctx, err);
+        free(lo);
+        if (rc != 0)
+                return rc;
+        if (out->npos < cmd->npos_min)
+                return idyl_err_set(err, IDYL_E_USAGE, "missing argument %s", cmd->positional);
+        if (out->npos > cmd->npos_max)
+                return idyl_err_set(err, IDYL_E_USAGE, "unexpected argument \"%s\"",
+                                    out->pos[cmd->npos_max]);
+        return 0;
 }
 
 void cli_args_release(struct cli_args *a)
 {
-	size_t nopts = count_opts(a->opts);
+        size_t nopts = count_opts(a->opts);
 
-	for (size_t i = 0; a->values && i < nopts; i++) {
-		for (size_t j = 0; j < a->values[i].n; j++)
-			free(a->values[i].list[j]);
-		free(a->values[i].list);
-	}
-	free(a->values);
-	a->values = NULL;
+        for (size_t i = 0; a->values && i < nopts; i++) {
+                for (size_t j = 0; j < a->values[i].n; j++)
+                        free(a->values[i].list[j]);
+                free(a->values[i].list);
+        }
+        free(a->values);
+        a->values = NULL;
 }
 
 const struct cli_value *cli_value(const struct cli_args *a, const char *name)
 {
-	static const struct cli_value unset;
+        static const struct cli_value unset;
 
-	for (size_t i = 0; a->opts && a->opts[i].name; i++)
-		if (strcmp(a->opts[i].name, name) == 0)
-			return &a->values[i];
-	return &unset;
+        for (size_t i = 0; a->opts && a->opts[i].name; i++)
+                if (strcmp(a->opts[i].name, name) == 0)
+                        return &a->values[i];
+        return &unset;
 }
 
 const char *cli_str(const struct cli_args *a, const char *name)
 {
-	return cli_value(a, name)->str;
+        return cli_value(a, name)->str;
 }
 
 bool cli_flag(const struct cli_args *a, const char *name)
 {
-	return cli_value(a, name)->set;
+        return cli_value(a, name)->set;
 }
 
 static void print_opt(FILE *f, const char *name, const char *argname, const char *help)
 {
-	char left[64];
+        char left[64];
 
-	snprintf(left, sizeof(left), "--%s%s%s", name, argname ? " " : "", argname ? argname : "");
-	fprintf(f, "  %-32s %s\n", left, help);
+        snprintf(left, sizeof(left), "--%s%s%s", name, argname ? " " : "", argname ? argname : "");
+        fprintf(f, "  %-32s %s\n", left, help);
 }
 
 void cli_print_help(FILE *f, const struct cli_command *cmd)
 {
-	fprintf(f, "usage: idyl %s%s%s%s%s [options]%s\n\n%s\n", cmd->noun, cmd->verb ? " " : "",
-		cmd->verb ? cmd->verb : "", cmd->positional ? " " : "",
-		cmd->positional ? cmd->positional : "", (cmd->flags & CMD_REST) ? " [-- CMD ARGS...]" : "",
-		cmd->summary);
-	fprintf(f, "\noptions:\n");
-	for (size_t i = 0; cmd->opts && cmd->opts[i].name; i++) {
-		const struct cli_opt *o = &cmd->opts[i];
-		char help[512];
-		snprintf(help, sizeof(help), "%s%s", o->help,
-			 o->type == OPT_LIST    ? " (repeatable, or comma-separated)"
-			 : o->type == OPT_MULTI ? " (repeatable)"
-						: "");
-		print_opt(f, o->name, o->argname, help);
-	}
-	if (cmd->flags & CMD_OUTPUT)
-		print_opt(f, "output, -o", "FORMAT", "table (default), yaml or json");
-	if (cmd->flags & CMD_API) {
-		print_opt(f, "addr", "URL", "idyld address (env IDYL_ADDR; default http://127.0.0.1:7480)");
-		print_opt(f, "token", "TOKEN", "credential (env IDYL_TOKEN)");
-	}
-	print_opt(f, "help, -h", NULL, "show this help");
+        fprintf(f, "usage: idyl %s%s%s%s%s [options]%s\n\n%s\n", cmd->noun, cmd->verb ? " " : "",
+                cmd->verb ? cmd->verb : "", cmd->positional ? " " : "",
+                cmd->positional ? cmd->positional : "",
+                (cmd->flags & CMD_REST) ? " [-- CMD ARGS...]" : "", cmd->summary);
+        fprintf(f, "\noptions:\n");
+        for (size_t i = 0; cmd->opts && cmd->opts[i].name; i++) {
+                const struct cli_opt *o = &cmd->opts[i];
+                char help[512];
+                snprintf(help, sizeof(help), "%s%s", o->help,
+                         o->type == OPT_LIST    ? " (repeatable, or comma-separated)"
+                         : o->type == OPT_MULTI ? " (repeatable)"
+                                                : "");
+                print_opt(f, o->name, o->argname, help);
+        }
+        if (cmd->flags & CMD_OUTPUT)
+                print_opt(f, "output, -o", "FORMAT", "table (default), yaml or json");
+        if (cmd->flags & CMD_API) {
+                print_opt(f, "addr", "URL",
+                          "idyld address (env IDYL_ADDR; default http://127.0.0.1:7480)");
+                print_opt(f, "token", "TOKEN", "credential (env IDYL_TOKEN)");
+        }
+        print_opt(f, "help, -h", NULL, "show this help");
 }

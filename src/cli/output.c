@@ -9,211 +9,214 @@
 
 int output_check(const char *format, struct idyl_err *err)
 {
-	if (strcmp(format, "table") && strcmp(format, "yaml") && strcmp(format, "json"))
-		return idyl_err_set(err, IDYL_E_USAGE,
-				    "invalid --output \"%s\": valid values are table, yaml, json",
-				    format);
-	return 0;
+        if (strcmp(format, "table") && strcmp(format, "yaml") && strcmp(format, "json"))
+                return idyl_err_set(err, IDYL_E_USAGE,
+                                    "invalid --output \"%s\": valid values are table, yaml, json",
+                                    format);
+        return 0;
 }
 
 int output_json(FILE *f, const json_t *v)
 {
-	if (json_dumpf(v, f, JSON_INDENT(2)) < 0)
-		return -1;
-	fputc('\n', f);
-	return 0;
+        if (json_dumpf(v, f, JSON_INDENT(2)) < 0)
+                return -1;
+        fputc('\n', f);
+        return 0;
 }
 
 /* True when a plain scalar would read back as something other than a
  * string (a number, bool or null), so it must be quoted. */
 static bool needs_quotes(const char *s)
 {
-	static const char *const words[] = {"true", "false", "yes", "no", "on", "off",
-					    "null", "~",    "y",   "n",  NULL};
-	char *end;
+        static const char *const words[] = {"true", "false", "yes", "no", "on", "off",
+                                            "null", "~",     "y",   "n",  NULL};
+        char *end;
 
-	if (!*s)
-		return true;
-	for (size_t i = 0; words[i]; i++)
-		if (strcasecmp(s, words[i]) == 0)
-			return true;
-	strtod(s, &end);
-	return *end == '\0';
+        if (!*s)
+                return true;
+        for (size_t i = 0; words[i]; i++)
+                if (strcasecmp(s, words[i]) == 0)
+                        return true;
+        strtod(s, &end);
+        return *end == '\0';
 }
 
 static int emit(yaml_emitter_t *em, yaml_event_t *ev)
 {
-	return yaml_emitter_emit(em, ev) ? 0 : -1;
+        return yaml_emitter_emit(em, ev) ? 0 : -1;
 }
 
 static int emit_scalar(yaml_emitter_t *em, const char *text, bool quote)
 {
-	yaml_event_t ev;
+        yaml_event_t ev;
 
-	yaml_scalar_event_initialize(&ev, NULL, NULL, (yaml_char_t *)text, (int)strlen(text), 1, 1,
-				     quote ? YAML_DOUBLE_QUOTED_SCALAR_STYLE : YAML_ANY_SCALAR_STYLE);
-	return emit(em, &ev);
+        yaml_scalar_event_initialize(&ev, NULL, NULL, (yaml_char_t *)text, (int)strlen(text), 1, 1,
+                                     quote ? YAML_DOUBLE_QUOTED_SCALAR_STYLE
+                                           : YAML_ANY_SCALAR_STYLE);
+        return emit(em, &ev);
 }
 
 static int emit_value(yaml_emitter_t *em, const json_t *v)
 {
-	yaml_event_t ev;
-	const char *key;
-	json_t *item;
-	size_t i;
-	char num[64];
+        yaml_event_t ev;
+        const char *key;
+        json_t *item;
+        size_t i;
+        char num[64];
 
-	switch (json_typeof(v)) {
-	case JSON_OBJECT:
-		yaml_mapping_start_event_initialize(&ev, NULL, NULL, 1, YAML_BLOCK_MAPPING_STYLE);
-		if (emit(em, &ev) < 0)
-			return -1;
-		json_object_foreach((json_t *)v, key, item) {
-			if (emit_scalar(em, key, needs_quotes(key)) < 0 || emit_value(em, item) < 0)
-				return -1;
-		}
-		yaml_mapping_end_event_initialize(&ev);
-		return emit(em, &ev);
-	case JSON_ARRAY:
-		yaml_sequence_start_event_initialize(&ev, NULL, NULL, 1,
-						     json_array_size(v) ? YAML_BLOCK_SEQUENCE_STYLE
-									: YAML_FLOW_SEQUENCE_STYLE);
-		if (emit(em, &ev) < 0)
-			return -1;
-		json_array_foreach(v, i, item) {
-			if (emit_value(em, item) < 0)
-				return -1;
-		}
-		yaml_sequence_end_event_initialize(&ev);
-		return emit(em, &ev);
-	case JSON_STRING:
-		return emit_scalar(em, json_string_value(v), needs_quotes(json_string_value(v)));
-	case JSON_INTEGER:
-		snprintf(num, sizeof(num), "%" JSON_INTEGER_FORMAT, json_integer_value(v));
-		return emit_scalar(em, num, false);
-	case JSON_REAL:
-		snprintf(num, sizeof(num), "%.17g", json_real_value(v));
-		return emit_scalar(em, num, false);
-	case JSON_TRUE:
-		return emit_scalar(em, "true", false);
-	case JSON_FALSE:
-		return emit_scalar(em, "false", false);
-	case JSON_NULL:
-		return emit_scalar(em, "null", false);
-	}
-	return -1;
+        switch (json_typeof(v)) {
+        case JSON_OBJECT:
+                yaml_mapping_start_event_initialize(&ev, NULL, NULL, 1, YAML_BLOCK_MAPPING_STYLE);
+                if (emit(em, &ev) < 0)
+                        return -1;
+                json_object_foreach((json_t *)v, key, item)
+                {
+                        if (emit_scalar(em, key, needs_quotes(key)) < 0 || emit_value(em, item) < 0)
+                                return -1;
+                }
+                yaml_mapping_end_event_initialize(&ev);
+                return emit(em, &ev);
+        case JSON_ARRAY:
+                yaml_sequence_start_event_initialize(&ev, NULL, NULL, 1,
+                                                     json_array_size(v) ? YAML_BLOCK_SEQUENCE_STYLE
+                                                                        : YAML_FLOW_SEQUENCE_STYLE);
+                if (emit(em, &ev) < 0)
+                        return -1;
+                json_array_foreach(v, i, item)
+                {
+                        if (emit_value(em, item) < 0)
+                                return -1;
+                }
+                yaml_sequence_end_event_initialize(&ev);
+                return emit(em, &ev);
+        case JSON_STRING:
+                return emit_scalar(em, json_string_value(v), needs_quotes(json_string_value(v)));
+        case JSON_INTEGER:
+                snprintf(num, sizeof(num), "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+                return emit_scalar(em, num, false);
+        case JSON_REAL:
+                snprintf(num, sizeof(num), "%.17g", json_real_value(v));
+                return emit_scalar(em, num, false);
+        case JSON_TRUE:
+                return emit_scalar(em, "true", false);
+        case JSON_FALSE:
+                return emit_scalar(em, "false", false);
+        case JSON_NULL:
+                return emit_scalar(em, "null", false);
+        }
+        return -1;
 }
 
 static int yaml_write(void *data, unsigned char *buffer, size_t size)
 {
-	return fwrite(buffer, 1, size, data) == size;
+        return fwrite(buffer, 1, size, data) == size;
 }
 
 int output_yaml(FILE *f, const json_t *v, struct idyl_err *err)
 {
-	yaml_emitter_t em;
-	yaml_event_t ev;
-	int rc = -1;
+        yaml_emitter_t em;
+        yaml_event_t ev;
+        int rc = -1;
 
-	if (!yaml_emitter_initialize(&em))
-		return idyl_err_set(err, IDYL_E_INTERNAL, "yaml emitter");
-	yaml_emitter_set_output(&em, yaml_write, f);
-	yaml_emitter_set_unicode(&em, 1);
-	yaml_emitter_set_width(&em, -1);
-	yaml_stream_start_event_initialize(&ev, YAML_UTF8_ENCODING);
-	if (emit(&em, &ev) < 0)
-		goto out;
-	yaml_document_start_event_initialize(&ev, NULL, NULL, NULL, 1);
-	if (emit(&em, &ev) < 0 || emit_value(&em, v) < 0)
-		goto out;
-	yaml_document_end_event_initialize(&ev, 1);
-	if (emit(&em, &ev) < 0)
-		goto out;
-	yaml_stream_end_event_initialize(&ev);
-	if (emit(&em, &ev) < 0)
-		goto out;
-	rc = 0;
+        if (!yaml_emitter_initialize(&em))
+                return idyl_err_set(err, IDYL_E_INTERNAL, "yaml emitter");
+        yaml_emitter_set_output(&em, yaml_write, f);
+        yaml_emitter_set_unicode(&em, 1);
+        yaml_emitter_set_width(&em, -1);
+        yaml_stream_start_event_initialize(&ev, YAML_UTF8_ENCODING);
+        if (emit(&em, &ev) < 0)
+                goto out;
+        yaml_document_start_event_initialize(&ev, NULL, NULL, NULL, 1);
+        if (emit(&em, &ev) < 0 || emit_value(&em, v) < 0)
+                goto out;
+        yaml_document_end_event_initialize(&ev, 1);
+        if (emit(&em, &ev) < 0)
+                goto out;
+        yaml_stream_end_event_initialize(&ev);
+        if (emit(&em, &ev) < 0)
+                goto out;
+        rc = 0;
 out:
-	if (rc < 0)
-		idyl_err_set(err, IDYL_E_INTERNAL, "yaml: %s", em.problem ? em.problem : "emit");
-	yaml_emitter_delete(&em);
-	return rc;
+        if (rc < 0)
+                idyl_err_set(err, IDYL_E_INTERNAL, "yaml: %s", em.problem ? em.problem : "emit");
+        yaml_emitter_delete(&em);
+        return rc;
 }
 
 int output_print(const char *format, const json_t *v, void (*table)(FILE *f, const json_t *v),
-		 struct idyl_err *err)
+                 struct idyl_err *err)
 {
-	if (strcmp(format, "json") == 0)
-		return output_json(stdout, v);
-	if (strcmp(format, "yaml") == 0)
-		return output_yaml(stdout, v, err);
-	table(stdout, v);
-	return 0;
+        if (strcmp(format, "json") == 0)
+                return output_json(stdout, v);
+        if (strcmp(format, "yaml") == 0)
+                return output_yaml(stdout, v, err);
+        table(stdout, v);
+        return 0;
 }
 
 void table_init(struct table *t, size_t ncols)
 {
-	memset(t, 0, sizeof(*t));
-	t->ncols = ncols;
+        memset(t, 0, sizeof(*t));
+        t->ncols = ncols;
 }
 
 void table_row(struct table *t, const char *const *cells)
 {
-	if (t->nrows == t->cap) {
-		size_t cap = t->cap ? t->cap * 2 : 8;
-		char **p = realloc(t->cells, cap * t->ncols * sizeof(*p));
-		if (!p)
-			return;
-		t->cells = p;
-		t->cap = cap;
-	}
-	for (size_t c = 0; c < t->ncols; c++)
-		t->cells[t->nrows * t->ncols + c] = strdup(cells[c] && *cells[c] ? cells[c] : "-");
-	t->nrows++;
+        if (t->nrows == t->cap) {
+                size_t cap = t->cap ? t->cap * 2 : 8;
+                char **p = realloc(t->cells, cap * t->ncols * sizeof(*p));
+                if (!p)
+                        return;
+                t->cells = p;
+                t->cap = cap;
+        }
+        for (size_t c = 0; c < t->ncols; c++)
+                t->cells[t->nrows * t->ncols + c] = strdup(cells[c] && *cells[c] ? cells[c] : "-");
+        t->nrows++;
 }
 
 void table_print(FILE *f, const struct table *t)
 {
-	size_t width[16] = {0};
+        size_t width[16] = {0};
 
-	for (size_t r = 0; r < t->nrows; r++)
-		for (size_t c = 0; c < t->ncols && c < 16; c++) {
-			const char *s = t->cells[r * t->ncols + c];
-			size_t len = s ? strlen(s) : 0;
-			if (len > width[c])
-				width[c] = len;
-		}
-	for (size_t r = 0; r < t->nrows; r++) {
-		for (size_t c = 0; c < t->ncols; c++) {
-			const char *s = t->cells[r * t->ncols + c];
-			if (c + 1 == t->ncols)
-				fprintf(f, "%s\n", s ? s : "");
-			else
-				fprintf(f, "%-*s  ", (int)width[c < 16 ? c : 15], s ? s : "");
-		}
-	}
+        for (size_t r = 0; r < t->nrows; r++)
+                for (size_t c = 0; c < t->ncols && c < 16; c++) {
+                        const char *s = t->cells[r * t->ncols + c];
+                        size_t len = s ? strlen(s) : 0;
+                        if (len > width[c])
+                                width[c] = len;
+                }
+        for (size_t r = 0; r < t->nrows; r++) {
+                for (size_t c = 0; c < t->ncols; c++) {
+                        const char *s = t->cells[r * t->ncols + c];
+                        if (c + 1 == t->ncols)
+                                fprintf(f, "%s\n", s ? s : "");
+                        else
+                                fprintf(f, "%-*s  ", (int)width[c < 16 ? c : 15], s ? s : "");
+                }
+        }
 }
 
 void table_release(struct table *t)
 {
-	for (size_t i = 0; i < t->nrows * t->ncols; i++)
-		free(t->cells[i]);
-	free(t->cells);
-	memset(t, 0, sizeof(*t));
+        for (size_t i = 0; i < t->nrows * t->ncols; i++)
+                free(t->cells[i]);
+        free(t->cells);
+        memset(t, 0, sizeof(*t));
 }
 
 void output_age(long long since_unix, char *buf, size_t size)
 {
-	long long d = (long long)time(NULL) - since_unix;
+        long long d = (long long)time(NULL) - since_unix;
 
-	if (d < 0)
-		d = 0;
-	if (d < 120)
-		snprintf(buf, size, "%llds", d);
-	else if (d < 7200)
-		snprintf(buf, size, "%lldm", d / 60);
-	else if (d < 172800)
-		snprintf(buf, size, "%lldh", d / 3600);
-	else
-		snprintf(buf, size, "%lldd", d / 86400);
+        if (d < 0)
+                d = 0;
+        if (d < 120)
+                snprintf(buf, size, "%llds", d);
+        else if (d < 7200)
+                snprintf(buf, size, "%lldm", d / 60);
+        else if (d < 172800)
+                snprintf(buf, size, "%lldh", d / 3600);
+        else
+                snprintf(buf, size, "%lldd", d / 86400);
 }

@@ -9,237 +9,241 @@
 #include "core/subnet.h"
 
 #define POLICY_OPTS                                                                                \
-	{"allowed-isolation-class", OPT_LIST, "CLASS",                                             \
-	 "allowed isolation class: container, microvm"},                                           \
-		{"default-isolation-class", OPT_STRING, "CLASS",                                   \
-		 "class for workloads that do not set one; must be allowed"},                      \
-	{                                                                                          \
-		"allowed-vmm-backend", OPT_LIST, "BACKEND",                                        \
-			"allowed Kata VMM backend for microvm: qemu, firecracker"                  \
-	}
+        {"allowed-isolation-class", OPT_LIST, "CLASS",                                             \
+         "allowed isolation class: container, microvm"},                                           \
+            {"default-isolation-class", OPT_STRING, "CLASS",                                       \
+             "class for workloads that do not set one; must be allowed"},                          \
+        {                                                                                          \
+                "allowed-vmm-backend", OPT_LIST, "BACKEND",                                        \
+                    "allowed Kata VMM backend for microvm: qemu, firecracker"                      \
+        }
 
 static const struct cli_opt create_opts[] = {
-	{"region", OPT_STRING, "REGION", "region of the subnet, [a-z0-9-]+ (required)"},
-	POLICY_OPTS,
-	{"require-deploy-approval", OPT_FLAG, NULL,
-	 "hold admitted workloads until an operator approves them"},
-	OPT_END,
+    {"region", OPT_STRING, "REGION", "region of the subnet, [a-z0-9-]+ (required)"},
+    POLICY_OPTS,
+    {"require-deploy-approval", OPT_FLAG, NULL,
+     "hold admitted workloads until an operator approves them"},
+    OPT_END,
 };
 
 static const struct cli_opt edit_opts[] = {
-	POLICY_OPTS,
-	{"clear-runtime-policy", OPT_FLAG, NULL, "remove the runtime policy"},
-	{"require-deploy-approval", OPT_FLAG, NULL,
-	 "hold admitted workloads until an operator approves them"},
-	{"no-deploy-approval", OPT_FLAG, NULL, "schedule admitted workloads without approval"},
-	OPT_END,
+    POLICY_OPTS,
+    {"clear-runtime-policy", OPT_FLAG, NULL, "remove the runtime policy"},
+    {"require-deploy-approval", OPT_FLAG, NULL,
+     "hold admitted workloads until an operator approves them"},
+    {"no-deploy-approval", OPT_FLAG, NULL, "schedule admitted workloads without approval"},
+    OPT_END,
 };
 
 static const struct cli_opt no_opts[] = {OPT_END};
 
 static json_t *string_list(const struct cli_value *v)
 {
-	json_t *arr = json_array();
+        json_t *arr = json_array();
 
-	for (size_t i = 0; i < v->n; i++)
-		json_array_append_new(arr, json_string(v->list[i]));
-	return arr;
+        for (size_t i = 0; i < v->n; i++)
+                json_array_append_new(arr, json_string(v->list[i]));
+        return arr;
 }
 
 static bool policy_flags_given(const struct cli_args *a)
 {
-	return cli_flag(a, "allowed-isolation-class") || cli_flag(a, "default-isolation-class") ||
-	       cli_flag(a, "allowed-vmm-backend");
+        return cli_flag(a, "allowed-isolation-class") || cli_flag(a, "default-isolation-class") ||
+               cli_flag(a, "allowed-vmm-backend");
 }
 
 /* The runtimePolicy object from the policy flags (validated by the server). */
 static json_t *policy_from_flags(const struct cli_args *a)
 {
-	json_t *p = json_object();
-	const char *dflt = cli_str(a, "default-isolation-class");
+        json_t *p = json_object();
+        const char *dflt = cli_str(a, "default-isolation-class");
 
-	if (cli_flag(a, "allowed-isolation-class"))
-		json_object_set_new(p, "allowedIsolationClasses",
-				    string_list(cli_value(a, "allowed-isolation-class")));
-	if (dflt)
-		json_object_set_new(p, "defaultIsolationClass", json_string(dflt));
-	if (cli_flag(a, "allowed-vmm-backend"))
-		json_object_set_new(p, "allowedVMMBackends",
-				    string_list(cli_value(a, "allowed-vmm-backend")));
-	return p;
+        if (cli_flag(a, "allowed-isolation-class"))
+                json_object_set_new(p, "allowedIsolationClasses",
+                                    string_list(cli_value(a, "allowed-isolation-class")));
+        if (dflt)
+                json_object_set_new(p, "defaultIsolationClass", json_string(dflt));
+        if (cli_flag(a, "allowed-vmm-backend"))
+                json_object_set_new(p, "allowedVMMBackends",
+                                    string_list(cli_value(a, "allowed-vmm-backend")));
+        return p;
 }
 
 static unsigned set_from_json(const json_t *arr, bool classes)
 {
-	unsigned set = 0;
-	json_t *item;
-	size_t i;
+        unsigned set = 0;
+        json_t *item;
+        size_t i;
 
-	json_array_foreach(arr, i, item) {
-		const char *s = json_string_value(item);
-		int v = classes ? (int)isolation_class_from_name(s) : (int)vmm_backend_from_name(s);
-		if (v > 0)
-			set |= 1u << v;
-	}
-	return set;
+        json_array_foreach(arr, i, item)
+        {
+                const char *s = json_string_value(item);
+                int v = classes ? (int)isolation_class_from_name(s) : (int)vmm_backend_from_name(s);
+                if (v > 0)
+                        set |= 1u << v;
+        }
+        return set;
 }
 
 /* The table's one-line summary, from the runtimePolicy object. */
 static void summary_from_json(const json_t *sn, char *buf, size_t size)
 {
-	const json_t *p = json_object_get(sn, "runtimePolicy");
-	struct runtime_policy pol = {0};
+        const json_t *p = json_object_get(sn, "runtimePolicy");
+        struct runtime_policy pol = {0};
 
-	if (json_is_object(p)) {
-		pol.set = true;
-		pol.allowed_classes = set_from_json(json_object_get(p, "allowedIsolationClasses"), true);
-		pol.default_class = isolation_class_from_name(
-			json_string_value(json_object_get(p, "defaultIsolationClass")));
-		pol.allowed_backends = set_from_json(json_object_get(p, "allowedVMMBackends"), false);
-	}
-	policy_summary(&pol, buf, size);
+        if (json_is_object(p)) {
+                pol.set = true;
+                pol.allowed_classes =
+                    set_from_json(json_object_get(p, "allowedIsolationClasses"), true);
+                pol.default_class = isolation_class_from_name(
+                    json_string_value(json_object_get(p, "defaultIsolationClass")));
+                pol.allowed_backends =
+                    set_from_json(json_object_get(p, "allowedVMMBackends"), false);
+        }
+        policy_summary(&pol, buf, size);
 }
 
 static void subnet_table(FILE *f, const json_t *v)
 {
-	static const char *const header[] = {"SLUG", "REGION", "STATUS", "RUNTIME POLICY",
-					     "DEPLOY APPROVAL"};
-	struct table t;
-	const json_t *sn;
-	size_t i;
+        static const char *const header[] = {"SLUG", "REGION", "STATUS", "RUNTIME POLICY",
+                                             "DEPLOY APPROVAL"};
+        struct table t;
+        const json_t *sn;
+        size_t i;
 
-	table_init(&t, 5);
-	table_row(&t, header);
-	if (json_is_object(v))
-		v = json_pack("[O]", v);
-	else
-		json_incref((json_t *)v);
-	json_array_foreach(v, i, sn) {
-		char summary[160];
-		const char *row[5];
+        table_init(&t, 5);
+        table_row(&t, header);
+        if (json_is_object(v))
+                v = json_pack("[O]", v);
+        else
+                json_incref((json_t *)v);
+        json_array_foreach(v, i, sn)
+        {
+                char summary[160];
+                const char *row[5];
 
-		summary_from_json(sn, summary, sizeof(summary));
-		row[0] = json_string_value(json_object_get(sn, "slug"));
-		row[1] = json_string_value(json_object_get(sn, "region"));
-		row[2] = json_string_value(json_object_get(sn, "status"));
-		row[3] = summary;
-		row[4] = json_string_value(json_object_get(sn, "deployApproval"));
-		table_row(&t, row);
-	}
-	json_decref((json_t *)v);
-	table_print(f, &t);
-	table_release(&t);
+                summary_from_json(sn, summary, sizeof(summary));
+                row[0] = json_string_value(json_object_get(sn, "slug"));
+                row[1] = json_string_value(json_object_get(sn, "region"));
+                row[2] = json_string_value(json_object_get(sn, "status"));
+                row[3] = summary;
+                row[4] = json_string_value(json_object_get(sn, "deployApproval"));
+                table_row(&t, row);
+        }
+        json_decref((json_t *)v);
+        table_print(f, &t);
+        table_release(&t);
 }
 
 /* Runs one call and prints its answer in the chosen format. */
 static int call_and_print(struct cli_ctx *ctx, struct cli_args *a, const char *method,
-			  const char *path, json_t *body, struct idyl_err *err)
+                          const char *path, json_t *body, struct idyl_err *err)
 {
-	json_t *out = NULL;
-	int rc = api_call(ctx, method, path, body, &out, err);
+        json_t *out = NULL;
+        int rc = api_call(ctx, method, path, body, &out, err);
 
-	json_decref(body);
-	if (rc == 0)
-		rc = output_print(a->output, out, subnet_table, err);
-	json_decref(out);
-	return rc;
+        json_decref(body);
+        if (rc == 0)
+                rc = output_print(a->output, out, subnet_table, err);
+        json_decref(out);
+        return rc;
 }
 
 static int subnet_create(struct cli_ctx *ctx, struct cli_args *a, struct idyl_err *err)
 {
-	json_t *body = json_object();
+        json_t *body = json_object();
 
-	if (cli_str(a, "region"))
-		json_object_set_new(body, "region", json_string(cli_str(a, "region")));
-	if (policy_flags_given(a))
-		json_object_set_new(body, "runtimePolicy", policy_from_flags(a));
-	if (cli_flag(a, "require-deploy-approval"))
-		json_object_set_new(body, "deployApproval", json_string("required"));
-	return call_and_print(ctx, a, "POST", "/v1/subnets", body, err);
+        if (cli_str(a, "region"))
+                json_object_set_new(body, "region", json_string(cli_str(a, "region")));
+        if (policy_flags_given(a))
+                json_object_set_new(body, "runtimePolicy", policy_from_flags(a));
+        if (cli_flag(a, "require-deploy-approval"))
+                json_object_set_new(body, "deployApproval", json_string("required"));
+        return call_and_print(ctx, a, "POST", "/v1/subnets", body, err);
 }
 
 static int subnet_path(char *buf, size_t size, const char *slug)
 {
-	return snprintf(buf, size, "/v1/subnets/%s", slug);
+        return snprintf(buf, size, "/v1/subnets/%s", slug);
 }
 
 /* Subnet slugs are digits; anything else is not a subnet (and must not
  * reach the URL unescaped). */
 static int check_slug(const char *slug, struct idyl_err *err)
 {
-	uint64_t v;
+        uint64_t v;
 
-	return subnet_slug_parse(slug, &v, err);
+        return subnet_slug_parse(slug, &v, err);
 }
 
 static int subnet_edit(struct cli_ctx *ctx, struct cli_args *a, struct idyl_err *err)
 {
-	json_t *body;
-	char path[128];
+        json_t *body;
+        char path[128];
 
-	if (cli_flag(a, "clear-runtime-policy") && policy_flags_given(a))
-		return idyl_err_set(err, IDYL_E_USAGE,
-				    "--clear-runtime-policy cannot be combined with "
-				    "--allowed-isolation-class, --default-isolation-class or "
-				    "--allowed-vmm-backend");
-	if (cli_flag(a, "require-deploy-approval") && cli_flag(a, "no-deploy-approval"))
-		return idyl_err_set(err, IDYL_E_USAGE,
-				    "--require-deploy-approval cannot be combined with "
-				    "--no-deploy-approval");
-	if (check_slug(a->pos[0], err) < 0)
-		return -1;
-	body = json_object();
-	if (cli_flag(a, "clear-runtime-policy"))
-		json_object_set_new(body, "runtimePolicy", json_null());
-	else if (policy_flags_given(a))
-		json_object_set_new(body, "runtimePolicy", policy_from_flags(a));
-	if (cli_flag(a, "require-deploy-approval"))
-		json_object_set_new(body, "deployApproval", json_string("required"));
-	if (cli_flag(a, "no-deploy-approval"))
-		json_object_set_new(body, "deployApproval", json_string("none"));
-	subnet_path(path, sizeof(path), a->pos[0]);
-	return call_and_print(ctx, a, "PATCH", path, body, err);
+        if (cli_flag(a, "clear-runtime-policy") && policy_flags_given(a))
+                return idyl_err_set(err, IDYL_E_USAGE,
+                                    "--clear-runtime-policy cannot be combined with "
+                                    "--allowed-isolation-class, --default-isolation-class or "
+                                    "--allowed-vmm-backend");
+        if (cli_flag(a, "require-deploy-approval") && cli_flag(a, "no-deploy-approval"))
+                return idyl_err_set(err, IDYL_E_USAGE,
+                                    "--require-deploy-approval cannot be combined with "
+                                    "--no-deploy-approval");
+        if (check_slug(a->pos[0], err) < 0)
+                return -1;
+        body = json_object();
+        if (cli_flag(a, "clear-runtime-policy"))
+                json_object_set_new(body, "runtimePolicy", json_null());
+        else if (policy_flags_given(a))
+                json_object_set_new(body, "runtimePolicy", policy_from_flags(a));
+        if (cli_flag(a, "require-deploy-approval"))
+                json_object_set_new(body, "deployApproval", json_string("required"));
+        if (cli_flag(a, "no-deploy-approval"))
+                json_object_set_new(body, "deployApproval", json_string("none"));
+        subnet_path(path, sizeof(path), a->pos[0]);
+        return call_and_print(ctx, a, "PATCH", path, body, err);
 }
 
 static int subnet_get(struct cli_ctx *ctx, struct cli_args *a, struct idyl_err *err)
 {
-	char path[128];
+        char path[128];
 
-	if (check_slug(a->pos[0], err) < 0)
-		return -1;
-	subnet_path(path, sizeof(path), a->pos[0]);
-	return call_and_print(ctx, a, "GET", path, NULL, err);
+        if (check_slug(a->pos[0], err) < 0)
+                return -1;
+        subnet_path(path, sizeof(path), a->pos[0]);
+        return call_and_print(ctx, a, "GET", path, NULL, err);
 }
 
 static int subnet_list(struct cli_ctx *ctx, struct cli_args *a, struct idyl_err *err)
 {
-	return call_and_print(ctx, a, "GET", "/v1/subnets", NULL, err);
+        return call_and_print(ctx, a, "GET", "/v1/subnets", NULL, err);
 }
 
 static int subnet_delete(struct cli_ctx *ctx, struct cli_args *a, struct idyl_err *err)
 {
-	char path[128];
+        char path[128];
 
-	if (check_slug(a->pos[0], err) < 0)
-		return -1;
-	subnet_path(path, sizeof(path), a->pos[0]);
-	if (api_call(ctx, "DELETE", path, NULL, NULL, err) < 0)
-		return -1;
-	printf("subnet \"%s\" deleted\n", a->pos[0]);
-	return 0;
+        if (check_slug(a->pos[0], err) < 0)
+                return -1;
+        subnet_path(path, sizeof(path), a->pos[0]);
+        if (api_call(ctx, "DELETE", path, NULL, NULL, err) < 0)
+                return -1;
+        printf("subnet \"%s\" deleted\n", a->pos[0]);
+        return 0;
 }
 
 const struct cli_command subnet_commands[] = {
-	{"subnet", "create", subnet_create, create_opts, NULL, 0, 0, CMD_API | CMD_OUTPUT,
-	 "Create a subnet, optionally with a runtime policy."},
-	{"subnet", "edit", subnet_edit, edit_opts, "SUBNET", 1, 1, CMD_API | CMD_OUTPUT,
-	 "Set or replace a subnet's runtime policy (policy flags replace the whole policy),\n"
-	 "clear it, or change deploy approval. Without flags nothing changes."},
-	{"subnet", "get", subnet_get, no_opts, "SUBNET", 1, 1, CMD_API | CMD_OUTPUT,
-	 "Show one subnet."},
-	{"subnet", "list", subnet_list, no_opts, NULL, 0, 0, CMD_API | CMD_OUTPUT,
-	 "List subnets with a summary of their runtime policy."},
-	{"subnet", "delete", subnet_delete, no_opts, "SUBNET", 1, 1, CMD_API, "Delete a subnet."},
+    {"subnet", "create", subnet_create, create_opts, NULL, 0, 0, CMD_API | CMD_OUTPUT,
+     "Create a subnet, optionally with a runtime policy."},
+    {"subnet", "edit", subnet_edit, edit_opts, "SUBNET", 1, 1, CMD_API | CMD_OUTPUT,
+     "Set or replace a subnet's runtime policy (policy flags replace the whole policy),\n"
+     "clear it, or change deploy approval. Without flags nothing changes."},
+    {"subnet", "get", subnet_get, no_opts, "SUBNET", 1, 1, CMD_API | CMD_OUTPUT,
+     "Show one subnet."},
+    {"subnet", "list", subnet_list, no_opts, NULL, 0, 0, CMD_API | CMD_OUTPUT,
+     "List subnets with a summary of their runtime policy."},
+    {"subnet", "delete", subnet_delete, no_opts, "SUBNET", 1, 1, CMD_API, "Delete a subnet."},
 };
 
 const size_t subnet_ncommands = sizeof(subnet_commands) / sizeof(subnet_commands[0]);

@@ -9,17 +9,17 @@
 #include "util/err.h"
 
 enum isolation_class {
-	ISOLATION_NONE = 0, /* not set */
-	ISOLATION_CONTAINER,
-	ISOLATION_MICROVM,
-	ISOLATION__COUNT
+        ISOLATION_NONE = 0, /* not set */
+        ISOLATION_CONTAINER,
+        ISOLATION_MICROVM,
+        ISOLATION__COUNT
 };
 
 enum vmm_backend {
-	VMM_NONE = 0, /* not set / not a microVM */
-	VMM_QEMU,
-	VMM_FIRECRACKER,
-	VMM__COUNT
+        VMM_NONE = 0, /* not set / not a microVM */
+        VMM_QEMU,
+        VMM_FIRECRACKER,
+        VMM__COUNT
 };
 
 #define ISOLATION_BIT(c) (1u << (c))
@@ -29,10 +29,10 @@ enum vmm_backend {
  * and every other field is zero. Sets are bitmasks of ISOLATION_BIT/VMM_BIT;
  * they are listed in enum order (container, microvm; qemu, firecracker). */
 struct runtime_policy {
-	bool set;
-	unsigned allowed_classes;
-	enum isolation_class default_class; /* ISOLATION_NONE when absent */
-	unsigned allowed_backends;          /* 0 when absent: any backend */
+        bool set;
+        unsigned allowed_classes;
+        enum isolation_class default_class; /* ISOLATION_NONE when absent */
+        unsigned allowed_backends;          /* 0 when absent: any backend */
 };
 
 /* "container", "microvm"; NULL for ISOLATION_NONE. */
@@ -46,11 +46,11 @@ enum vmm_backend vmm_backend_from_name(const char *s);
 /* The raw policy request, as given by flags or API fields, before
  * validation. Each list may be empty; `default_class` may be NULL. */
 struct runtime_policy_input {
-	const char *const *classes;
-	size_t nclasses;
-	const char *default_class;
-	const char *const *backends;
-	size_t nbackends;
+        const char *const *classes;
+        size_t nclasses;
+        const char *default_class;
+        const char *const *backends;
+        size_t nbackends;
 };
 
 /* Validates a policy request and builds the policy. Rejects unknown or
@@ -59,7 +59,7 @@ struct runtime_policy_input {
  * valid values. An input with no field at all yields `set == false`.
  * Returns 0, or -1 with err set (IDYL_E_INVALID) and *out untouched. */
 int policy_build(const struct runtime_policy_input *in, struct runtime_policy *out,
-		 struct idyl_err *err);
+                 struct idyl_err *err);
 
 /* One-line summary for tables, e.g. "microvm (default microvm; vmm
  * firecracker)"; "-" without a policy. Writes at most `size` bytes. */

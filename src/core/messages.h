@@ -5,13 +5,14 @@
 #define IDYL_MESSAGES_H
 
 /* Admission (subnet-runtime-policy, "Workload admission behavior"). */
-#define MSG_ISOLATION_CLASS_REQUIRED    "isolation.class is required by subnet runtimePolicy"
-#define MSG_ISOLATION_CLASS_NOT_ALLOWED "isolation.class \"%s\" is not allowed by subnet runtimePolicy"
+#define MSG_ISOLATION_CLASS_REQUIRED "isolation.class is required by subnet runtimePolicy"
+#define MSG_ISOLATION_CLASS_NOT_ALLOWED                                                            \
+        "isolation.class \"%s\" is not allowed by subnet runtimePolicy"
 
 /* Scheduling (subnet-runtime-policy, "Scheduling behavior"). */
 #define MSG_NO_COMPATIBLE_NODES                                                                    \
-	"no available nodes in subnet %s support requested isolation class %s"
+        "no available nodes in subnet %s support requested isolation class %s"
 #define MSG_NO_CAPACITY                                                                            \
-	"no nodes available in subnet %s with sufficient capacity and generic requirements"
+        "no nodes available in subnet %s with sufficient capacity and generic requirements"
 
 #endif

@@ -15,11 +15,11 @@
 #define SUBNET_SLUG_BUFLEN (SUBNET_SLUG_LEN + 1)
 
 struct idyl_subnet {
-	uint64_t slug;                       /* 12 decimal digits */
-	char region[SUBNET_REGION_MAX + 1];  /* [a-z0-9-]+ */
-	struct runtime_policy policy;        /* policy.set == false: none */
-	bool deploy_approval;                /* admitted workloads wait for an operator */
-	int64_t created_at;                  /* unix seconds */
+        uint64_t slug;                      /* 12 decimal digits */
+        char region[SUBNET_REGION_MAX + 1]; /* [a-z0-9-]+ */
+        struct runtime_policy policy;       /* policy.set == false: none */
+        bool deploy_approval;               /* admitted workloads wait for an operator */
+        int64_t created_at;                 /* unix seconds */
 };
 
 /* Validates a region ([a-z0-9-]+, at most 63 characters) naming --region. */

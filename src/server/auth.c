@@ -15,82 +15,82 @@
 
 static void hex(const unsigned char *in, size_t n, char *out)
 {
-	static const char digits[] = "0123456789abcdef";
+        static const char digits[] = "0123456789abcdef";
 
-	for (size_t i = 0; i < n; i++) {
-		out[2 * i] = digits[in[i] >> 4];
-		out[2 * i + 1] = digits[in[i] & 15];
-	}
-	out[2 * n] = '\0';
+        for (size_t i = 0; i < n; i++) {
+                out[2 * i] = digits[in[i] >> 4];
+                out[2 * i + 1] = digits[in[i] & 15];
+        }
+        out[2 * n] = '\0';
 }
 
 void auth_hash_token(const char *secret, char out[TOKEN_HASH_HEXLEN + 1])
 {
-	unsigned char md[SHA256_DIGEST_LENGTH];
+        unsigned char md[SHA256_DIGEST_LENGTH];
 
-	SHA256((const unsigned char *)secret, strlen(secret), md);
-	hex(md, sizeof(md), out);
+        SHA256((const unsigned char *)secret, strlen(secret), md);
+        hex(md, sizeof(md), out);
 }
 
 int auth_new_secret(char *buf, size_t size, struct idyl_err *err)
 {
-	unsigned char raw[32];
+        unsigned char raw[32];
 
-	if (size < 5 + 2 * sizeof(raw) + 1)
-		return idyl_err_set(err, IDYL_E_INTERNAL, "secret buffer too small");
-	if (getrandom(raw, sizeof(raw), 0) != (ssize_t)sizeof(raw))
-		return idyl_err_errno(err, errno, "getrandom");
-	memcpy(buf, "idyl_", 5);
-	hex(raw, sizeof(raw), buf + 5);
-	return 0;
+        if (size < 5 + 2 * sizeof(raw) + 1)
+                return idyl_err_set(err, IDYL_E_INTERNAL, "secret buffer too small");
+        if (getrandom(raw, sizeof(raw), 0) != (ssize_t)sizeof(raw))
+                return idyl_err_errno(err, errno, "getrandom");
+        memcpy(buf, "idyl_", 5);
+        hex(raw, sizeof(raw), buf + 5);
+        return 0;
 }
 
 /* Writes `secret` to path with mode 0600, durably (fsync file and dir). */
 static int write_secret_file(const char *dir, const char *path, const char *secret,
-			     struct idyl_err *err)
+                             struct idyl_err *err)
 {
-	char tmp[PATH_MAX];
-	int fd, dfd;
+        char tmp[PATH_MAX];
+        int fd, dfd;
 
-	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (fd < 0)
-		return idyl_err_errno(err, errno, "open \"%s\" for writing", tmp);
-	if (dprintf(fd, "%s\n", secret) < 0 || fsync(fd) < 0) {
-		idyl_err_errno(err, errno, "write \"%s\"", tmp);
-		close(fd);
-		return -1;
-	}
-	close(fd);
-	if (rename(tmp, path) < 0)
-		return idyl_err_errno(err, errno, "rename \"%s\"", tmp);
-	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dfd >= 0) {
-		fsync(dfd);
-		close(dfd);
-	}
-	return 0;
+        snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+        fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+        if (fd < 0)
+                return idyl_err_errno(err, errno, "open \"%s\" for writing", tmp);
+        if (dprintf(fd, "%s\n", secret) < 0 || fsync(fd) < 0) {
+                idyl_err_errno(err, errno, "write \"%s\"", tmp);
+                close(fd);
+                return -1;
+        }
+        close(fd);
+        if (rename(tmp, path) < 0)
+                return idyl_err_errno(err, errno, "rename \"%s\"", tmp);
+        dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (dfd >= 0) {
+                fsync(dfd);
+                close(dfd);
+        }
+        return 0;
 }
 
 int server_bootstrap_operator(struct idyl_server *srv, const char *dir, struct idyl_err *err)
 {
-	struct idyl_token tok = {.role = ROLE_OPERATOR};
-	char secret[128], path[PATH_MAX];
-	size_t n;
+        struct idyl_token tok = {.role = ROLE_OPERATOR};
+        char secret[128], path[PATH_MAX];
+        size_t n;
 
-	if (store_token_count(srv->store, ROLE_OPERATOR, &n, err) < 0)
-		return -1;
-	if (n > 0)
-		return 0;
-	if (auth_new_secret(secret, sizeof(secret), err) < 0)
-		return -1;
-	snprintf(path, sizeof(path), "%s/operator.token", dir);
-	/* File first: a crash before the store write just makes a new one next start. */
-	if (write_secret_file(dir, path, secret, err) < 0)
-		return -1;
-	auth_hash_token(secret, tok.hash);
-	if (store_token_add(srv->store, &tok, err) < 0)
-		return -1;
-	log_info("wrote the first operator credential to %s", path);
-	return 0;
+        if (store_token_count(srv->store, ROLE_OPERATOR, &n, err) < 0)
+                return -1;
+        if (n > 0)
+                return 0;
+        if (auth_new_secret(secret, sizeof(secret), err) < 0)
+                return -1;
+        snprintf(path, sizeof(path), "%s/operator.token", dir);
+        /* File first: a crash before the store write just makes a new one next start. */
+        if (write_secret_file(dir, path, secret, err) < 0)
+                return -1;
+        auth_hash_token(secret, tok.hash);
+        if (store_token_add(srv->store, &tok, err) < 0)
+                return -1;
+        log_info("wrote the first operator credential to %s", path);
+        return 0;
 }

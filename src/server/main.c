@@ -10,114 +10,114 @@
 #include "util/log.h"
 
 static const char usage[] =
-	"usage: idyld [--listen HOST:PORT] [--data-dir DIR] [--store postgres://...]\n"
-	"             [--node-ttl SECONDS]\n"
-	"\n"
-	"  --listen HOST:PORT    address to serve the API on (default 127.0.0.1:7480;\n"
-	"                        port 0 picks a free port, written to DIR/idyld.addr)\n"
-	"  --data-dir DIR        data directory: SQLite store and operator.token\n"
-	"                        (default ./idyl-data)\n"
-	"  --store URL           postgres://... to use PostgreSQL instead of SQLite\n"
-	"  --node-ttl SECONDS    how long a silent node stays healthy (default 30)\n";
+    "usage: idyld [--listen HOST:PORT] [--data-dir DIR] [--store postgres://...]\n"
+    "             [--node-ttl SECONDS]\n"
+    "\n"
+    "  --listen HOST:PORT    address to serve the API on (default 127.0.0.1:7480;\n"
+    "                        port 0 picks a free port, written to DIR/idyld.addr)\n"
+    "  --data-dir DIR        data directory: SQLite store and operator.token\n"
+    "                        (default ./idyl-data)\n"
+    "  --store URL           postgres://... to use PostgreSQL instead of SQLite\n"
+    "  --node-ttl SECONDS    how long a silent node stays healthy (default 30)\n";
 
 struct options {
-	const char *listen;
-	const char *data_dir;
-	const char *store;
-	int node_ttl;
+        const char *listen;
+        const char *data_dir;
+        const char *store;
+        int node_ttl;
 };
 
 static int parse_args(int argc, char **argv, struct options *o)
 {
-	static const struct option longopts[] = {
-		{"listen", required_argument, NULL, 'l'}, {"data-dir", required_argument, NULL, 'd'},
-		{"store", required_argument, NULL, 's'},  {"node-ttl", required_argument, NULL, 't'},
-		{"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0},
-	};
-	int c;
-	char *end;
+        static const struct option longopts[] = {
+            {"listen", required_argument, NULL, 'l'}, {"data-dir", required_argument, NULL, 'd'},
+            {"store", required_argument, NULL, 's'},  {"node-ttl", required_argument, NULL, 't'},
+            {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0},
+        };
+        int c;
+        char *end;
 
-	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
-		switch (c) {
-		case 'l':
-			o->listen = optarg;
-			break;
-		case 'd':
-			o->data_dir = optarg;
-			break;
-		case 's':
-			o->store = optarg;
-			break;
-		case 't':
-			o->node_ttl = (int)strtol(optarg, &end, 10);
-			if (*end || o->node_ttl <= 0) {
-				fprintf(stderr, "idyld: invalid --node-ttl \"%s\": want seconds > 0\n",
-					optarg);
-				return 2;
-			}
-			break;
-		case 'h':
-			fputs(usage, stdout);
-			exit(0);
-		default:
-			fputs(usage, stderr);
-			return 2;
-		}
-	}
-	if (optind != argc) {
-		fprintf(stderr, "idyld: unexpected argument \"%s\"\n%s", argv[optind], usage);
-		return 2;
-	}
-	return 0;
+        while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+                switch (c) {
+                case 'l':
+                        o->listen = optarg;
+                        break;
+                case 'd':
+                        o->data_dir = optarg;
+                        break;
+                case 's':
+                        o->store = optarg;
+                        break;
+                case 't':
+                        o->node_ttl = (int)strtol(optarg, &end, 10);
+                        if (*end || o->node_ttl <= 0) {
+                                fprintf(stderr,
+                                        "idyld: invalid --node-ttl \"%s\": want seconds > 0\n",
+                                        optarg);
+                                return 2;
+                        }
+                        break;
+                case 'h':
+                        fputs(usage, stdout);
+                        exit(0);
+                default:
+                        fputs(usage, stderr);
+                        return 2;
+                }
+        }
+        if (optind != argc) {
+                fprintf(stderr, "idyld: unexpected argument \"%s\"\n%s", argv[optind], usage);
+                return 2;
+        }
+        return 0;
 }
 
 static void write_addr_file(const char *dir, unsigned port, const char *listen)
 {
-	char path[4096];
-	FILE *f;
-	const char *colon = strrchr(listen, ':');
-	int hostlen = colon ? (int)(colon - listen) : 0;
+        char path[4096];
+        FILE *f;
+        const char *colon = strrchr(listen, ':');
+        int hostlen = colon ? (int)(colon - listen) : 0;
 
-	snprintf(path, sizeof(path), "%s/idyld.addr", dir);
-	f = fopen(path, "w");
-	if (!f)
-		return;
-	fprintf(f, "http://%.*s:%u\n", hostlen ? hostlen : 9, hostlen ? listen : "127.0.0.1",
-		port);
-	fclose(f);
+        snprintf(path, sizeof(path), "%s/idyld.addr", dir);
+        f = fopen(path, "w");
+        if (!f)
+                return;
+        fprintf(f, "http://%.*s:%u\n", hostlen ? hostlen : 9, hostlen ? listen : "127.0.0.1", port);
+        fclose(f);
 }
 
 int main(int argc, char **argv)
 {
-	struct options o = {"127.0.0.1:7480", "idyl-data", NULL, 30};
-	struct idyl_server srv = {0};
-	struct idyl_err err = IDYL_ERR_INIT;
-	sigset_t set;
-	int rc, sig;
+        struct options o = {"127.0.0.1:7480", "idyl-data", NULL, 30};
+        struct idyl_server srv = {0};
+        struct idyl_err err = IDYL_ERR_INIT;
+        sigset_t set;
+        int rc, sig;
 
-	log_init("idyld");
-	rc = parse_args(argc, argv, &o);
-	if (rc)
-		return rc;
-	srv.node_ttl = o.node_ttl;
-	sigemptyset(&set);
-	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGTERM);
-	pthread_sigmask(SIG_BLOCK, &set, NULL);
-	signal(SIGPIPE, SIG_IGN);
+        log_init("idyld");
+        rc = parse_args(argc, argv, &o);
+        if (rc)
+                return rc;
+        srv.node_ttl = o.node_ttl;
+        sigemptyset(&set);
+        sigaddset(&set, SIGINT);
+        sigaddset(&set, SIGTERM);
+        pthread_sigmask(SIG_BLOCK, &set, NULL);
+        signal(SIGPIPE, SIG_IGN);
 
-	if (store_open(o.store ? o.store : o.data_dir, &srv.store, &err) < 0 ||
-	    server_bootstrap_operator(&srv, o.data_dir, &err) < 0 ||
-	    server_start(&srv, o.listen, &err) < 0) {
-		fprintf(stderr, "idyld: %s\n", err.msg);
-		store_close(srv.store);
-		return 1;
-	}
-	write_addr_file(o.data_dir, srv.port, o.listen);
-	log_info("serving on %s (port %u), store %s", o.listen, srv.port, srv.store->ops->name);
-	sigwait(&set, &sig);
-	log_info("stopping on signal %d", sig);
-	server_stop(&srv);
-	store_close(srv.store);
-	return 0;
+        if (store_open(o.store ? o.store : o.data_dir, &srv.store, &err) < 0 ||
+            server_bootstrap_operator(&srv, o.data_dir, &err) < 0 ||
+            server_start(&srv, o.listen, &err) < 0) {
+                fprintf(stderr, "idyld: %s\n", err.msg);
+                store_close(srv.store);
+                return 1;
+        }
+        write_addr_file(o.data_dir, srv.port, o.listen);
+        log_info("serving on %s (port %u), store %s", o.listen, srv.port, srv.store->ops->name);
+        sigwait(&set, &sig);
+        log_info("stopping on signal %d", sig);
+        server_stop(&srv);
+        store_close(srv.store);
+        return 0;
 }

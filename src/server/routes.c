@@ -5,19 +5,27 @@
 
 int handle_healthz(struct request *req, struct response *resp, struct idyl_err *err)
 {
-	(void)req;
-	(void)err;
-	resp->body = json_pack("{s:s}", "status", "ok");
-	return 0;
+        (void)req;
+        (void)err;
+        resp->body = json_pack("{s:s}", "status", "ok");
+        return 0;
 }
 
 const struct route server_routes[] = {
-	{"GET", "/healthz", handle_healthz, ROUTE_PUBLIC, ROLE_NONE},
-	{"POST", "/v1/subnets", handle_subnet_create, ROUTE_BODY, ROLE_OPERATOR},
-	{"GET", "/v1/subnets", handle_subnet_list, 0, ROLE_OPERATOR},
-	{"GET", "/v1/subnets/{slug}", handle_subnet_get, 0, ROLE_OPERATOR},
-	{"PATCH", "/v1/subnets/{slug}", handle_subnet_edit, ROUTE_BODY, ROLE_OPERATOR},
-	{"DELETE", "/v1/subnets/{slug}", handle_subnet_delete, 0, ROLE_OPERATOR},
+    {"GET", "/healthz", handle_healthz, ROUTE_PUBLIC, ROLE_NONE},
+    {"POST", "/v1/subnets", handle_subnet_create, ROUTE_BODY, ROLE_OPERATOR},
+    {"GET", "/v1/subnets", handle_subnet_list, 0, ROLE_OPERATOR},
+    {"GET", "/v1/subnets/{slug}", handle_subnet_get, 0, ROLE_OPERATOR},
+    {"PATCH", "/v1/subnets/{slug}", handle_subnet_edit, ROUTE_BODY, ROLE_OPERATOR},
+    {"DELETE", "/v1/subnets/{slug}", handle_subnet_delete, 0, ROLE_OPERATOR},
+    {"POST", "/v1/subnets/{slug}/workloads", handle_workload_deploy, ROUTE_BODY, ROLE_AUTHOR},
+    {"GET", "/v1/subnets/{slug}/workloads", handle_workload_list, 0, ROLE_AUTHOR},
+    {"GET", "/v1/subnets/{slug}/workloads/{name}", handle_workload_get, 0, ROLE_AUTHOR},
+    {"DELETE", "/v1/subnets/{slug}/workloads/{name}", handle_workload_delete, 0, ROLE_AUTHOR},
+    {"GET", "/v1/subnets/{slug}/workloads/{name}/events", handle_workload_events, 0, ROLE_AUTHOR},
+    {"POST", "/v1/subnets/{slug}/workloads/{name}/approve", handle_workload_approve, 0,
+     ROLE_OPERATOR},
+    {"POST", "/v1/subnets/{slug}/workloads/{name}/deny", handle_workload_deny, 0, ROLE_OPERATOR},
 };
 
 const size_t server_nroutes = sizeof(server_routes) / sizeof(server_routes[0]);

@@ -10,47 +10,47 @@
 #include "store/store.h"
 #include "util/err.h"
 
-#define SERVER_BODY_MAX (3u * 1024 * 1024) /* larger bodies get 413, unparsed */
+#define SERVER_BODY_MAX  (3u * 1024 * 1024) /* larger bodies get 413, unparsed */
 #define ROUTE_MAX_PARAMS 4
 
 struct idyl_server {
-	struct idyl_store *store;  /* owned */
-	struct MHD_Daemon *mhd;    /* owned */
-	unsigned port;             /* bound port (useful with :0) */
-	int node_ttl;              /* seconds a silent node stays healthy */
+        struct idyl_store *store; /* owned */
+        struct MHD_Daemon *mhd;   /* owned */
+        unsigned port;            /* bound port (useful with :0) */
+        int node_ttl;             /* seconds a silent node stays healthy */
 };
 
 /* ---- one request ------------------------------------------------------- */
 struct request {
-	struct idyl_server *srv;
-	struct MHD_Connection *conn;
-	const char *method;
-	const char *url;
-	const char *params[ROUTE_MAX_PARAMS]; /* {name} segments of the route, in order */
-	size_t nparams;
-	json_t *body;                         /* parsed body (object); NULL when empty */
-	struct idyl_token caller;             /* who is asking */
+        struct idyl_server *srv;
+        struct MHD_Connection *conn;
+        const char *method;
+        const char *url;
+        const char *params[ROUTE_MAX_PARAMS]; /* {name} segments of the route, in order */
+        size_t nparams;
+        json_t *body;             /* parsed body (object); NULL when empty */
+        struct idyl_token caller; /* who is asking */
 };
 
 struct response {
-	int status;     /* 200 unless the handler says otherwise */
-	json_t *body;   /* owned; NULL for an empty body */
-	json_t *warnings; /* array of strings sent as Warning headers; may be NULL */
+        int status;       /* 200 unless the handler says otherwise */
+        json_t *body;     /* owned; NULL for an empty body */
+        json_t *warnings; /* array of strings sent as Warning headers; may be NULL */
 };
 
 typedef int (*handler_fn)(struct request *req, struct response *resp, struct idyl_err *err);
 
 enum route_flags {
-	ROUTE_PUBLIC = 1 << 0, /* no credential needed */
-	ROUTE_BODY = 1 << 1,   /* expects a JSON object body */
+        ROUTE_PUBLIC = 1 << 0, /* no credential needed */
+        ROUTE_BODY = 1 << 1,   /* expects a JSON object body */
 };
 
 struct route {
-	const char *method;
-	const char *pattern; /* "/v1/subnets/{slug}" */
-	handler_fn handler;
-	unsigned flags;
-	enum idyl_role role; /* least role allowed; ROLE_NONE with ROUTE_PUBLIC */
+        const char *method;
+        const char *pattern; /* "/v1/subnets/{slug}" */
+        handler_fn handler;
+        unsigned flags;
+        enum idyl_role role; /* least role allowed; ROLE_NONE with ROUTE_PUBLIC */
 };
 
 extern const struct route server_routes[];
@@ -77,19 +77,33 @@ int handle_subnet_list(struct request *req, struct response *resp, struct idyl_e
 int handle_subnet_get(struct request *req, struct response *resp, struct idyl_err *err);
 int handle_subnet_edit(struct request *req, struct response *resp, struct idyl_err *err);
 int handle_subnet_delete(struct request *req, struct response *resp, struct idyl_err *err);
+int handle_workload_deploy(struct request *req, struct response *resp, struct idyl_err *err);
+int handle_workload_list(struct request *req, struct response *resp, struct idyl_err *err);
+int handle_workload_get(struct request *req, struct response *resp, struct idyl_err *err);
+int handle_workload_delete(struct request *req, struct response *resp, struct idyl_err *err);
+int handle_workload_events(struct request *req, struct response *resp, struct idyl_err *err);
+int handle_workload_approve(struct request *req, struct response *resp, struct idyl_err *err);
+int handle_workload_deny(struct request *req, struct response *resp, struct idyl_err *err);
+
+/* Policy-change effects on a subnet's workloads (server/workloads.c). */
+int workloads_recheck_policy(struct idyl_store *st, const struct idyl_subnet *sn, json_t *warnings,
+                             struct idyl_err *err);
+int workloads_count(struct idyl_store *st, uint64_t slug, size_t *n, struct idyl_err *err);
 
 /* The subnet object of SPEC 2 (server/subnets.c); a new reference. */
 struct idyl_subnet;
 json_t *subnet_to_json(const struct idyl_subnet *sn);
+struct idyl_workload;
+json_t *workload_to_json(const struct idyl_workload *w);
 
 /* ---- JSON field helpers for handlers (server/json.c) -------------------- */
 /* Rejects any key of `obj` not in the NULL-terminated `allowed` list. */
 int json_check_keys(const json_t *obj, const char *const *allowed, const char *where,
-		    struct idyl_err *err);
+                    struct idyl_err *err);
 /* Optional string field: *out NULL when absent; 400 when not a string. */
 int json_get_string(const json_t *obj, const char *key, const char **out, struct idyl_err *err);
 /* Optional array of strings: borrowed pointers into obj, malloc'd array. */
 int json_get_string_array(const json_t *obj, const char *key, const char ***out, size_t *n,
-			  struct idyl_err *err);
+                          struct idyl_err *err);
 
 #endif

@@ -10,195 +10,218 @@
 
 static json_t *string_array(unsigned set, void (*join)(unsigned, const char *, char *, size_t))
 {
-	char buf[128], *save = NULL;
-	json_t *arr = json_array();
+        char buf[128], *save = NULL;
+        json_t *arr = json_array();
 
-	join(set, ",", buf, sizeof(buf));
-	for (char *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save))
-		json_array_append_new(arr, json_string(t));
-	return arr;
+        join(set, ",", buf, sizeof(buf));
+        for (char *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save))
+                json_array_append_new(arr, json_string(t));
+        return arr;
 }
 
 static json_t *policy_to_json(const struct runtime_policy *p)
 {
-	json_t *o = json_object();
+        json_t *o = json_object();
 
-	json_object_set_new(o, "allowedIsolationClasses",
-			    string_array(p->allowed_classes, isolation_class_set_join));
-	if (p->default_class != ISOLATION_NONE)
-		json_object_set_new(o, "defaultIsolationClass",
-				    json_string(isolation_class_name(p->default_class)));
-	if (p->allowed_backends)
-		json_object_set_new(o, "allowedVMMBackends",
-				    string_array(p->allowed_backends, vmm_backend_set_join));
-	return o;
+        json_object_set_new(o, "allowedIsolationClasses",
+                            string_array(p->allowed_classes, isolation_class_set_join));
+        if (p->default_class != ISOLATION_NONE)
+                json_object_set_new(o, "defaultIsolationClass",
+                                    json_string(isolation_class_name(p->default_class)));
+        if (p->allowed_backends)
+                json_object_set_new(o, "allowedVMMBackends",
+                                    string_array(p->allowed_backends, vmm_backend_set_join));
+        return o;
 }
 
 /* The subnet object of SPEC 2. Returns a new reference. */
 json_t *subnet_to_json(const struct idyl_subnet *sn)
 {
-	char slug[SUBNET_SLUG_BUFLEN];
-	json_t *o = json_object();
+        char slug[SUBNET_SLUG_BUFLEN];
+        json_t *o = json_object();
 
-	json_object_set_new(o, "slug", json_string(subnet_slug_format(sn->slug, slug)));
-	json_object_set_new(o, "region", json_string(sn->region));
-	json_object_set_new(o, "status", json_string("active"));
-	if (sn->policy.set)
-		json_object_set_new(o, "runtimePolicy", policy_to_json(&sn->policy));
-	if (sn->deploy_approval)
-		json_object_set_new(o, "deployApproval", json_string("required"));
-	return o;
+        json_object_set_new(o, "slug", json_string(subnet_slug_format(sn->slug, slug)));
+        json_object_set_new(o, "region", json_string(sn->region));
+        json_object_set_new(o, "status", json_string("active"));
+        if (sn->policy.set)
+                json_object_set_new(o, "runtimePolicy", policy_to_json(&sn->policy));
+        if (sn->deploy_approval)
+                json_object_set_new(o, "deployApproval", json_string("required"));
+        return o;
 }
 
 /* Reads a runtimePolicy object into a validated policy. `{}` is refused:
  * a policy needs allowed classes (clearing is `null`). */
 static int policy_from_json(const json_t *v, struct runtime_policy *out, struct idyl_err *err)
 {
-	static const char *const keys[] = {"allowedIsolationClasses", "defaultIsolationClass",
-					   "allowedVMMBackends", NULL};
-	struct runtime_policy_input in = {0};
-	const char **classes = NULL, **backends = NULL;
-	int rc = -1;
+        static const char *const keys[] = {"allowedIsolationClasses", "defaultIsolationClass",
+                                           "allowedVMMBackends", NULL};
+        struct runtime_policy_input in = {0};
+        const char **classes = NULL, **backends = NULL;
+        int rc = -1;
 
-	if (!json_is_object(v))
-		return idyl_err_set(err, IDYL_E_INVALID,
-				    "field \"runtimePolicy\" must be an object or null");
-	if (json_check_keys(v, keys, "runtimePolicy", err) < 0 ||
-	    json_get_string_array(v, "allowedIsolationClasses", &classes, &in.nclasses, err) < 0 ||
-	    json_get_string_array(v, "allowedVMMBackends", &backends, &in.nbackends, err) < 0 ||
-	    json_get_string(v, "defaultIsolationClass", &in.default_class, err) < 0)
-		goto out;
-	in.classes = classes;
-	in.backends = backends;
-	if (policy_build(&in, out, err) < 0)
-		goto out;
-	if (!out->set) {
-		idyl_err_set(err, IDYL_E_INVALID,
-			     "--allowed-isolation-class is required when setting a runtime policy "
-			     "(valid values: container, microvm)");
-		goto out;
-	}
-	rc = 0;
+        if (!json_is_object(v))
+                return idyl_err_set(err, IDYL_E_INVALID,
+                                    "field \"runtimePolicy\" must be an object or null");
+        if (json_check_keys(v, keys, "runtimePolicy", err) < 0 ||
+            json_get_string_array(v, "allowedIsolationClasses", &classes, &in.nclasses, err) < 0 ||
+            json_get_string_array(v, "allowedVMMBackends", &backends, &in.nbackends, err) < 0 ||
+            json_get_string(v, "defaultIsolationClass", &in.default_class, err) < 0)
+                goto out;
+        in.classes = classes;
+        in.backends = backends;
+        if (policy_build(&in, out, err) < 0)
+                goto out;
+        if (!out->set) {
+                idyl_err_set(err, IDYL_E_INVALID,
+                             "--allowed-isolation-class is required when setting a runtime policy "
+                             "(valid values: container, microvm)");
+                goto out;
+        }
+        rc = 0;
 out:
-	free(classes);
-	free(backends);
-	return rc;
+        free(classes);
+        free(backends);
+        return rc;
 }
 
 static int deploy_approval_from_json(const json_t *body, bool *out, struct idyl_err *err)
 {
-	const char *v;
+        const char *v;
 
-	if (json_get_string(body, "deployApproval", &v, err) < 0)
-		return -1;
-	if (!v)
-		return 0;
-	if (strcmp(v, "required") == 0)
-		*out = true;
-	else if (strcmp(v, "none") == 0)
-		*out = false;
-	else
-		return idyl_err_set(err, IDYL_E_INVALID,
-				    "invalid deployApproval \"%.64s\": valid values are required, "
-				    "none",
-				    v);
-	return 0;
+        if (json_get_string(body, "deployApproval", &v, err) < 0)
+                return -1;
+        if (!v)
+                return 0;
+        if (strcmp(v, "required") == 0)
+                *out = true;
+        else if (strcmp(v, "none") == 0)
+                *out = false;
+        else
+                return idyl_err_set(err, IDYL_E_INVALID,
+                                    "invalid deployApproval \"%.64s\": valid values are required, "
+                                    "none",
+                                    v);
+        return 0;
 }
 
 /* Applies the editable fields present in body to sn (absent: unchanged). */
 static int subnet_apply(const json_t *body, struct idyl_subnet *sn, struct idyl_err *err)
 {
-	json_t *policy = json_object_get(body, "runtimePolicy");
+        json_t *policy = json_object_get(body, "runtimePolicy");
 
-	if (policy && json_is_null(policy))
-		memset(&sn->policy, 0, sizeof(sn->policy));
-	else if (policy && policy_from_json(policy, &sn->policy, err) < 0)
-		return -1;
-	return deploy_approval_from_json(body, &sn->deploy_approval, err);
+        if (policy && json_is_null(policy))
+                memset(&sn->policy, 0, sizeof(sn->policy));
+        else if (policy && policy_from_json(policy, &sn->policy, err) < 0)
+                return -1;
+        return deploy_approval_from_json(body, &sn->deploy_approval, err);
 }
 
 static int slug_param(struct request *req, uint64_t *slug, struct idyl_err *err)
 {
-	return subnet_slug_parse(req->params[0], slug, err);
+        return subnet_slug_parse(req->params[0], slug, err);
 }
 
 int handle_subnet_create(struct request *req, struct response *resp, struct idyl_err *err)
 {
-	static const char *const keys[] = {"region", "runtimePolicy", "deployApproval", NULL};
-	struct idyl_subnet sn = {0};
-	const char *region;
+        static const char *const keys[] = {"region", "runtimePolicy", "deployApproval", NULL};
+        struct idyl_subnet sn = {0};
+        const char *region;
 
-	if (json_check_keys(req->body, keys, "subnet", err) < 0 ||
-	    json_get_string(req->body, "region", &region, err) < 0 ||
-	    subnet_region_check(region, err) < 0)
-		return -1;
-	snprintf(sn.region, sizeof(sn.region), "%s", region);
-	if (subnet_apply(req->body, &sn, err) < 0)
-		return -1;
-	if (store_subnet_create(req->srv->store, &sn, err) < 0)
-		return -1;
-	resp->status = 201;
-	resp->body = subnet_to_json(&sn);
-	return 0;
+        if (json_check_keys(req->body, keys, "subnet", err) < 0 ||
+            json_get_string(req->body, "region", &region, err) < 0 ||
+            subnet_region_check(region, err) < 0)
+                return -1;
+        snprintf(sn.region, sizeof(sn.region), "%s", region);
+        if (subnet_apply(req->body, &sn, err) < 0)
+                return -1;
+        if (store_subnet_create(req->srv->store, &sn, err) < 0)
+                return -1;
+        resp->status = 201;
+        resp->body = subnet_to_json(&sn);
+        return 0;
 }
 
 int handle_subnet_list(struct request *req, struct response *resp, struct idyl_err *err)
 {
-	struct idyl_subnet *items = NULL;
-	size_t n = 0;
+        struct idyl_subnet *items = NULL;
+        size_t n = 0;
 
-	if (store_subnet_list(req->srv->store, &items, &n, err) < 0)
-		return -1;
-	resp->body = json_array();
-	for (size_t i = 0; i < n; i++)
-		json_array_append_new(resp->body, subnet_to_json(&items[i]));
-	free(items);
-	return 0;
+        if (store_subnet_list(req->srv->store, &items, &n, err) < 0)
+                return -1;
+        resp->body = json_array();
+        for (size_t i = 0; i < n; i++)
+                json_array_append_new(resp->body, subnet_to_json(&items[i]));
+        free(items);
+        return 0;
 }
 
 int handle_subnet_get(struct request *req, struct response *resp, struct idyl_err *err)
 {
-	struct idyl_subnet sn;
-	uint64_t slug;
+        struct idyl_subnet sn;
+        uint64_t slug;
 
-	if (slug_param(req, &slug, err) < 0 || store_subnet_get(req->srv->store, slug, &sn, err) < 0)
-		return -1;
-	resp->body = subnet_to_json(&sn);
-	return 0;
+        if (slug_param(req, &slug, err) < 0 ||
+            store_subnet_get(req->srv->store, slug, &sn, err) < 0)
+                return -1;
+        resp->body = subnet_to_json(&sn);
+        return 0;
 }
 
 int handle_subnet_edit(struct request *req, struct response *resp, struct idyl_err *err)
 {
-	static const char *const keys[] = {"runtimePolicy", "deployApproval", NULL};
-	struct idyl_store *st = req->srv->store;
-	struct idyl_subnet sn;
-	uint64_t slug;
+        static const char *const keys[] = {"runtimePolicy", "deployApproval", NULL};
+        struct idyl_store *st = req->srv->store;
+        struct idyl_subnet sn;
+        uint64_t slug;
 
-	if (slug_param(req, &slug, err) < 0)
-		return -1;
-	if (json_object_get(req->body, "region"))
-		return idyl_err_set(err, IDYL_E_INVALID, "field \"region\" cannot be changed");
-	if (json_check_keys(req->body, keys, "subnet edit", err) < 0)
-		return -1;
-	if (store_tx_begin(st, err) < 0)
-		return -1;
-	if (store_subnet_get(st, slug, &sn, err) < 0 || subnet_apply(req->body, &sn, err) < 0 ||
-	    store_subnet_update(st, &sn, err) < 0) {
-		store_tx_rollback(st);
-		return -1;
-	}
-	if (store_tx_commit(st, err) < 0)
-		return -1;
-	resp->body = subnet_to_json(&sn);
-	return 0;
+        if (slug_param(req, &slug, err) < 0)
+                return -1;
+        if (json_object_get(req->body, "region"))
+                return idyl_err_set(err, IDYL_E_INVALID, "field \"region\" cannot be changed");
+        if (json_check_keys(req->body, keys, "subnet edit", err) < 0)
+                return -1;
+        if (store_tx_begin(st, err) < 0)
+                return -1;
+        resp->warnings = json_array();
+        if (store_subnet_get(st, slug, &sn, err) < 0 || subnet_apply(req->body, &sn, err) < 0 ||
+            store_subnet_update(st, &sn, err) < 0 ||
+            workloads_recheck_policy(st, &sn, resp->warnings, err) < 0) {
+                store_tx_rollback(st);
+                return -1;
+        }
+        if (store_tx_commit(st, err) < 0)
+                return -1;
+        resp->body = subnet_to_json(&sn);
+        return 0;
 }
 
 int handle_subnet_delete(struct request *req, struct response *resp, struct idyl_err *err)
 {
-	uint64_t slug;
+        uint64_t slug;
 
-	if (slug_param(req, &slug, err) < 0 || store_subnet_delete(req->srv->store, slug, err) < 0)
-		return -1;
-	resp->status = 204;
-	return 0;
+        struct idyl_store *st = req->srv->store;
+        struct idyl_subnet sn;
+        size_t n;
+        int rc;
+
+        if (slug_param(req, &slug, err) < 0 || store_tx_begin(st, err) < 0)
+                return -1;
+        rc = store_subnet_get(st, slug, &sn, err);
+        if (rc == 0)
+                rc = workloads_count(st, slug, &n, err);
+        if (rc == 0 && n > 0)
+                rc = idyl_err_set(err, IDYL_E_CONFLICT,
+                                  "subnet \"%s\" still has %zu workload%s: delete them first",
+                                  req->params[0], n, n == 1 ? "" : "s");
+        if (rc == 0)
+                rc = store_subnet_delete(st, slug, err);
+        if (rc < 0) {
+                store_tx_rollback(st);
+                return -1;
+        }
+        if (store_tx_commit(st, err) < 0)
+                return -1;
+        resp->status = 204;
+        return 0;
 }

@@ -15,504 +15,830 @@
 #include <time.h>
 
 struct sqlite_store {
-	struct idyl_store base;
-	sqlite3 *db;
-	pthread_mutex_t mu; /* recursive; held for the length of a transaction */
-	int tx_depth;       /* > 0 inside store_tx_begin .. commit/rollback */
+        struct idyl_store base;
+        sqlite3 *db;
+        pthread_mutex_t mu; /* recursive; held for the length of a transaction */
+        int tx_depth;       /* > 0 inside store_tx_begin .. commit/rollback */
 };
 
 static const char schema[] =
-	"CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value INTEGER NOT NULL);"
-	"INSERT OR IGNORE INTO meta VALUES('schema_version', 1);"
-	"INSERT OR IGNORE INTO meta VALUES('next_subnet_slug', 100000000001);"
-	"CREATE TABLE IF NOT EXISTS subnets("
-	" slug INTEGER PRIMARY KEY,"
-	" region TEXT NOT NULL,"
-	" policy_set INTEGER NOT NULL,"
-	" allowed_classes TEXT NOT NULL,"
-	" default_class TEXT NOT NULL,"
-	" allowed_backends TEXT NOT NULL,"
-	" deploy_approval INTEGER NOT NULL,"
-	" created_at INTEGER NOT NULL);"
-	"CREATE TABLE IF NOT EXISTS tokens("
-	" hash TEXT PRIMARY KEY,"
-	" role TEXT NOT NULL,"
-	" subnet INTEGER NOT NULL,"
-	" created_at INTEGER NOT NULL);";
+    "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value INTEGER NOT NULL);"
+    "INSERT OR IGNORE INTO meta VALUES('schema_version', 1);"
+    "INSERT OR IGNORE INTO meta VALUES('next_subnet_slug', 100000000001);"
+    "CREATE TABLE IF NOT EXISTS subnets("
+    " slug INTEGER PRIMARY KEY,"
+    " region TEXT NOT NULL,"
+    " policy_set INTEGER NOT NULL,"
+    " allowed_classes TEXT NOT NULL,"
+    " default_class TEXT NOT NULL,"
+    " allowed_backends TEXT NOT NULL,"
+    " deploy_approval INTEGER NOT NULL,"
+    " created_at INTEGER NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS workloads("
+    " subnet INTEGER NOT NULL REFERENCES subnets(slug),"
+    " name TEXT NOT NULL,"
+    " revision INTEGER NOT NULL,"
+    " spec TEXT NOT NULL,"
+    " phase TEXT NOT NULL,"
+    " isolation TEXT NOT NULL,"
+    " source TEXT NOT NULL,"
+    " node TEXT NOT NULL,"
+    " runtime_profile TEXT NOT NULL,"
+    " message TEXT NOT NULL,"
+    " placement TEXT,"
+    " restarts INTEGER NOT NULL,"
+    " created_at INTEGER NOT NULL,"
+    " updated_at INTEGER NOT NULL,"
+    " platform TEXT NOT NULL,"
+    " cpu_milli INTEGER NOT NULL,"
+    " memory_bytes INTEGER NOT NULL,"
+    " gpus INTEGER NOT NULL,"
+    " PRIMARY KEY(subnet, name));"
+    "CREATE TABLE IF NOT EXISTS events("
+    " id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    " subnet INTEGER NOT NULL,"
+    " name TEXT NOT NULL,"
+    " revision INTEGER NOT NULL,"
+    " time INTEGER NOT NULL,"
+    " type TEXT NOT NULL,"
+    " message TEXT NOT NULL);"
+    "CREATE INDEX IF NOT EXISTS events_by_workload ON events(subnet, name, id);"
+    "CREATE TABLE IF NOT EXISTS tokens("
+    " hash TEXT PRIMARY KEY,"
+    " role TEXT NOT NULL,"
+    " subnet INTEGER NOT NULL,"
+    " created_at INTEGER NOT NULL);";
 
 static struct sqlite_store *to_sqlite(struct idyl_store *st)
 {
-	return (struct sqlite_store *)st;
+        return (struct sqlite_store *)st;
 }
 
 static int db_error(struct sqlite_store *s, const char *what, struct idyl_err *err)
 {
-	return idyl_err_set(err, IDYL_E_STORE, "sqlite: %s: %s", what, sqlite3_errmsg(s->db));
+        return idyl_err_set(err, IDYL_E_STORE, "sqlite: %s: %s", what, sqlite3_errmsg(s->db));
 }
 
 static int exec(struct sqlite_store *s, const char *sql, struct idyl_err *err)
 {
-	if (sqlite3_exec(s->db, sql, NULL, NULL, NULL) != SQLITE_OK)
-		return db_error(s, sql, err);
-	return 0;
+        if (sqlite3_exec(s->db, sql, NULL, NULL, NULL) != SQLITE_OK)
+                return db_error(s, sql, err);
+        return 0;
 }
 
 /* Starts a write: takes the mutex and, outside a transaction, begins one so
  * multi-statement writes stay atomic. Pair with write_end. */
 static int write_begin(struct sqlite_store *s, struct idyl_err *err)
 {
-	pthread_mutex_lock(&s->mu);
-	if (s->tx_depth > 0)
-		return 0;
-	if (exec(s, "BEGIN IMMEDIATE", err) < 0) {
-		pthread_mutex_unlock(&s->mu);
-		return -1;
-	}
-	return 0;
+        pthread_mutex_lock(&s->mu);
+        if (s->tx_depth > 0)
+                return 0;
+        if (exec(s, "BEGIN IMMEDIATE", err) < 0) {
+                pthread_mutex_unlock(&s->mu);
+                return -1;
+        }
+        return 0;
 }
 
 /* Ends a write begun by write_begin: commits (rc == 0) or rolls back. */
 static int write_end(struct sqlite_store *s, int rc, struct idyl_err *err)
 {
-	if (s->tx_depth == 0) {
-		if (rc == 0)
-			rc = exec(s, "COMMIT", err);
-		if (rc < 0)
-			sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
-	}
-	pthread_mutex_unlock(&s->mu);
-	return rc;
+        if (s->tx_depth == 0) {
+                if (rc == 0)
+                        rc = exec(s, "COMMIT", err);
+                if (rc < 0)
+                        sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+        }
+        pthread_mutex_unlock(&s->mu);
+        return rc;
 }
 
 static int prepare(struct sqlite_store *s, const char *sql, sqlite3_stmt **stmt,
-		   struct idyl_err *err)
+                   struct idyl_err *err)
 {
-	if (sqlite3_prepare_v2(s->db, sql, -1, stmt, NULL) != SQLITE_OK)
-		return db_error(s, "prepare", err);
-	return 0;
+        if (sqlite3_prepare_v2(s->db, sql, -1, stmt, NULL) != SQLITE_OK)
+                return db_error(s, "prepare", err);
+        return 0;
 }
 
 /* Runs a statement that returns no rows; finalizes it. */
 static int step_done(struct sqlite_store *s, sqlite3_stmt *stmt, struct idyl_err *err)
 {
-	int rc = sqlite3_step(stmt);
+        int rc = sqlite3_step(stmt);
 
-	sqlite3_finalize(stmt);
-	if (rc != SQLITE_DONE)
-		return db_error(s, "step", err);
-	return 0;
+        sqlite3_finalize(stmt);
+        if (rc != SQLITE_DONE)
+                return db_error(s, "step", err);
+        return 0;
 }
 
 static void sqlite_close(struct idyl_store *st)
 {
-	struct sqlite_store *s = to_sqlite(st);
+        struct sqlite_store *s = to_sqlite(st);
 
-	sqlite3_close(s->db);
-	pthread_mutex_destroy(&s->mu);
-	free(s);
+        sqlite3_close(s->db);
+        pthread_mutex_destroy(&s->mu);
+        free(s);
 }
 
 static int sqlite_tx_begin(struct idyl_store *st, struct idyl_err *err)
 {
-	struct sqlite_store *s = to_sqlite(st);
+        struct sqlite_store *s = to_sqlite(st);
 
-	pthread_mutex_lock(&s->mu);
-	if (s->tx_depth == 0 && exec(s, "BEGIN IMMEDIATE", err) < 0) {
-		pthread_mutex_unlock(&s->mu);
-		return -1;
-	}
-	s->tx_depth++;
-	return 0;
+        pthread_mutex_lock(&s->mu);
+        if (s->tx_depth == 0 && exec(s, "BEGIN IMMEDIATE", err) < 0) {
+                pthread_mutex_unlock(&s->mu);
+                return -1;
+        }
+        s->tx_depth++;
+        return 0;
 }
 
 static int sqlite_tx_commit(struct idyl_store *st, struct idyl_err *err)
 {
-	struct sqlite_store *s = to_sqlite(st);
-	int rc = 0;
+        struct sqlite_store *s = to_sqlite(st);
+        int rc = 0;
 
-	if (--s->tx_depth == 0) {
-		rc = exec(s, "COMMIT", err);
-		if (rc < 0)
-			sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
-	}
-	pthread_mutex_unlock(&s->mu);
-	return rc;
+        if (--s->tx_depth == 0) {
+                rc = exec(s, "COMMIT", err);
+                if (rc < 0)
+                        sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+        }
+        pthread_mutex_unlock(&s->mu);
+        return rc;
 }
 
 static void sqlite_tx_rollback(struct idyl_store *st)
 {
-	struct sqlite_store *s = to_sqlite(st);
+        struct sqlite_store *s = to_sqlite(st);
 
-	if (--s->tx_depth == 0)
-		sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
-	pthread_mutex_unlock(&s->mu);
+        if (--s->tx_depth == 0)
+                sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+        pthread_mutex_unlock(&s->mu);
 }
 
 /* ---- subnets ----------------------------------------------------------- */
 
 static unsigned class_set_from_text(const char *text)
 {
-	char buf[128], *save = NULL;
-	unsigned set = 0;
+        char buf[128], *save = NULL;
+        unsigned set = 0;
 
-	snprintf(buf, sizeof(buf), "%s", text ? text : "");
-	for (char *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save))
-		set |= ISOLATION_BIT(isolation_class_from_name(t)) & ~ISOLATION_BIT(ISOLATION_NONE);
-	return set;
+        snprintf(buf, sizeof(buf), "%s", text ? text : "");
+        for (char *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save))
+                set |= ISOLATION_BIT(isolation_class_from_name(t)) & ~ISOLATION_BIT(ISOLATION_NONE);
+        return set;
 }
 
 static unsigned backend_set_from_text(const char *text)
 {
-	char buf[128], *save = NULL;
-	unsigned set = 0;
+        char buf[128], *save = NULL;
+        unsigned set = 0;
 
-	snprintf(buf, sizeof(buf), "%s", text ? text : "");
-	for (char *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save))
-		set |= VMM_BIT(vmm_backend_from_name(t)) & ~VMM_BIT(VMM_NONE);
-	return set;
+        snprintf(buf, sizeof(buf), "%s", text ? text : "");
+        for (char *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save))
+                set |= VMM_BIT(vmm_backend_from_name(t)) & ~VMM_BIT(VMM_NONE);
+        return set;
 }
 
 #define SUBNET_COLUMNS                                                                             \
-	"slug, region, policy_set, allowed_classes, default_class, allowed_backends, "             \
-	"deploy_approval, created_at"
+        "slug, region, policy_set, allowed_classes, default_class, allowed_backends, "             \
+        "deploy_approval, created_at"
 
 static void subnet_from_row(sqlite3_stmt *stmt, struct idyl_subnet *sn)
 {
-	const char *dflt;
+        const char *dflt;
 
-	memset(sn, 0, sizeof(*sn));
-	sn->slug = (uint64_t)sqlite3_column_int64(stmt, 0);
-	snprintf(sn->region, sizeof(sn->region), "%s", sqlite3_column_text(stmt, 1));
-	sn->policy.set = sqlite3_column_int(stmt, 2) != 0;
-	sn->policy.allowed_classes = class_set_from_text((const char *)sqlite3_column_text(stmt, 3));
-	dflt = (const char *)sqlite3_column_text(stmt, 4);
-	sn->policy.default_class = isolation_class_from_name(dflt);
-	sn->policy.allowed_backends =
-		backend_set_from_text((const char *)sqlite3_column_text(stmt, 5));
-	sn->deploy_approval = sqlite3_column_int(stmt, 6) != 0;
-	sn->created_at = sqlite3_column_int64(stmt, 7);
+        memset(sn, 0, sizeof(*sn));
+        sn->slug = (uint64_t)sqlite3_column_int64(stmt, 0);
+        snprintf(sn->region, sizeof(sn->region), "%s", sqlite3_column_text(stmt, 1));
+        sn->policy.set = sqlite3_column_int(stmt, 2) != 0;
+        sn->policy.allowed_classes =
+            class_set_from_text((const char *)sqlite3_column_text(stmt, 3));
+        dflt = (const char *)sqlite3_column_text(stmt, 4);
+        sn->policy.default_class = isolation_class_from_name(dflt);
+        sn->policy.allowed_backends =
+            backend_set_from_text((const char *)sqlite3_column_text(stmt, 5));
+        sn->deploy_approval = sqlite3_column_int(stmt, 6) != 0;
+        sn->created_at = sqlite3_column_int64(stmt, 7);
 }
 
 /* Binds region .. created_at to parameters 2..8 (parameter 1 is the slug). */
 static void subnet_bind(sqlite3_stmt *stmt, const struct idyl_subnet *sn)
 {
-	char classes[64], backends[64];
-	const char *dflt = isolation_class_name(sn->policy.default_class);
+        char classes[64], backends[64];
+        const char *dflt = isolation_class_name(sn->policy.default_class);
 
-	isolation_class_set_join(sn->policy.allowed_classes, ",", classes, sizeof(classes));
-	vmm_backend_set_join(sn->policy.allowed_backends, ",", backends, sizeof(backends));
-	sqlite3_bind_int64(stmt, 1, (sqlite3_int64)sn->slug);
-	sqlite3_bind_text(stmt, 2, sn->region, -1, SQLITE_TRANSIENT);
-	sqlite3_bind_int(stmt, 3, sn->policy.set);
-	sqlite3_bind_text(stmt, 4, classes, -1, SQLITE_TRANSIENT);
-	sqlite3_bind_text(stmt, 5, dflt ? dflt : "", -1, SQLITE_TRANSIENT);
-	sqlite3_bind_text(stmt, 6, backends, -1, SQLITE_TRANSIENT);
-	sqlite3_bind_int(stmt, 7, sn->deploy_approval);
-	sqlite3_bind_int64(stmt, 8, sn->created_at);
+        isolation_class_set_join(sn->policy.allowed_classes, ",", classes, sizeof(classes));
+        vmm_backend_set_join(sn->policy.allowed_backends, ",", backends, sizeof(backends));
+        sqlite3_bind_int64(stmt, 1, (sqlite3_int64)sn->slug);
+        sqlite3_bind_text(stmt, 2, sn->region, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_int(stmt, 3, sn->policy.set);
+        sqlite3_bind_text(stmt, 4, classes, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(stmt, 5, dflt ? dflt : "", -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(stmt, 6, backends, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_int(stmt, 7, sn->deploy_approval);
+        sqlite3_bind_int64(stmt, 8, sn->created_at);
 }
 
 static int next_slug(struct sqlite_store *s, uint64_t *slug, struct idyl_err *err)
 {
-	sqlite3_stmt *stmt;
+        sqlite3_stmt *stmt;
 
-	if (prepare(s, "UPDATE meta SET value = value + 1 WHERE key = 'next_subnet_slug' "
-		       "RETURNING value - 1",
-		    &stmt, err) < 0)
-		return -1;
-	if (sqlite3_step(stmt) != SQLITE_ROW) {
-		sqlite3_finalize(stmt);
-		return db_error(s, "next slug", err);
-	}
-	*slug = (uint64_t)sqlite3_column_int64(stmt, 0);
-	sqlite3_finalize(stmt);
-	return 0;
+        if (prepare(s,
+                    "UPDATE meta SET value = value + 1 WHERE key = 'next_subnet_slug' "
+                    "RETURNING value - 1",
+                    &stmt, err) < 0)
+                return -1;
+        if (sqlite3_step(stmt) != SQLITE_ROW) {
+                sqlite3_finalize(stmt);
+                return db_error(s, "next slug", err);
+        }
+        *slug = (uint64_t)sqlite3_column_int64(stmt, 0);
+        sqlite3_finalize(stmt);
+        return 0;
 }
 
 static int insert_subnet(struct sqlite_store *s, struct idyl_subnet *sn, struct idyl_err *err)
 {
-	sqlite3_stmt *stmt;
+        sqlite3_stmt *stmt;
 
-	if (next_slug(s, &sn->slug, err) < 0)
-		return -1;
-	if (sn->created_at == 0)
-		sn->created_at = (int64_t)time(NULL);
-	if (prepare(s, "INSERT INTO subnets(" SUBNET_COLUMNS ") VALUES(?,?,?,?,?,?,?,?)", &stmt,
-		    err) < 0)
-		return -1;
-	subnet_bind(stmt, sn);
-	return step_done(s, stmt, err);
+        if (next_slug(s, &sn->slug, err) < 0)
+                return -1;
+        if (sn->created_at == 0)
+                sn->created_at = (int64_t)time(NULL);
+        if (prepare(s, "INSERT INTO subnets(" SUBNET_COLUMNS ") VALUES(?,?,?,?,?,?,?,?)", &stmt,
+                    err) < 0)
+                return -1;
+        subnet_bind(stmt, sn);
+        return step_done(s, stmt, err);
 }
 
-static int sqlite_subnet_create(struct idyl_store *st, struct idyl_subnet *sn,
-				struct idyl_err *err)
+static int sqlite_subnet_create(struct idyl_store *st, struct idyl_subnet *sn, struct idyl_err *err)
 {
-	struct sqlite_store *s = to_sqlite(st);
+        struct sqlite_store *s = to_sqlite(st);
 
-	if (write_begin(s, err) < 0)
-		return -1;
-	return write_end(s, insert_subnet(s, sn, err), err);
+        if (write_begin(s, err) < 0)
+                return -1;
+        return write_end(s, insert_subnet(s, sn, err), err);
 }
 
 static int sqlite_subnet_get(struct idyl_store *st, uint64_t slug, struct idyl_subnet *out,
-			     struct idyl_err *err)
+                             struct idyl_err *err)
 {
-	struct sqlite_store *s = to_sqlite(st);
-	char buf[SUBNET_SLUG_BUFLEN];
-	sqlite3_stmt *stmt;
-	int rc = -1, step;
+        struct sqlite_store *s = to_sqlite(st);
+        char buf[SUBNET_SLUG_BUFLEN];
+        sqlite3_stmt *stmt;
+        int rc = -1, step;
 
-	pthread_mutex_lock(&s->mu);
-	if (prepare(s, "SELECT " SUBNET_COLUMNS " FROM subnets WHERE slug = ?", &stmt, err) < 0)
-		goto out;
-	sqlite3_bind_int64(stmt, 1, (sqlite3_int64)slug);
-	step = sqlite3_step(stmt);
-	if (step == SQLITE_ROW) {
-		subnet_from_row(stmt, out);
-		rc = 0;
-	} else if (step == SQLITE_DONE) {
-		idyl_err_set(err, IDYL_E_NOT_FOUND, "subnet \"%s\" not found",
-			     subnet_slug_format(slug, buf));
-	} else {
-		db_error(s, "get subnet", err);
-	}
-	sqlite3_finalize(stmt);
+        pthread_mutex_lock(&s->mu);
+        if (prepare(s, "SELECT " SUBNET_COLUMNS " FROM subnets WHERE slug = ?", &stmt, err) < 0)
+                goto out;
+        sqlite3_bind_int64(stmt, 1, (sqlite3_int64)slug);
+        step = sqlite3_step(stmt);
+        if (step == SQLITE_ROW) {
+                subnet_from_row(stmt, out);
+                rc = 0;
+        } else if (step == SQLITE_DONE) {
+                idyl_err_set(err, IDYL_E_NOT_FOUND, "subnet \"%s\" not found",
+                             subnet_slug_format(slug, buf));
+        } else {
+                db_error(s, "get subnet", err);
+        }
+        sqlite3_finalize(stmt);
 out:
-	pthread_mutex_unlock(&s->mu);
-	return rc;
+        pthread_mutex_unlock(&s->mu);
+        return rc;
 }
 
 static int sqlite_subnet_list(struct idyl_store *st, struct idyl_subnet **out, size_t *n,
-			      struct idyl_err *err)
+                              struct idyl_err *err)
 {
-	struct sqlite_store *s = to_sqlite(st);
-	struct idyl_subnet *items = NULL;
-	size_t count = 0, cap = 0;
-	sqlite3_stmt *stmt;
-	int rc = -1, step;
+        struct sqlite_store *s = to_sqlite(st);
+        struct idyl_subnet *items = NULL;
+        size_t count = 0, cap = 0;
+        sqlite3_stmt *stmt;
+        int rc = -1, step;
 
-	pthread_mutex_lock(&s->mu);
-	if (prepare(s, "SELECT " SUBNET_COLUMNS " FROM subnets ORDER BY slug", &stmt, err) < 0)
-		goto out;
-	while ((step = sqlite3_step(stmt)) == SQLITE_ROW) {
-		if (count == cap) {
-			size_t ncap = cap ? cap * 2 : 16;
-			struct idyl_subnet *p = realloc(items, ncap * sizeof(*items));
-			if (!p) {
-				idyl_err_errno(err, ENOMEM, "list subnets");
-				goto fail;
-			}
-			items = p;
-			cap = ncap;
-		}
-		subnet_from_row(stmt, &items[count++]);
-	}
-	if (step != SQLITE_DONE) {
-		db_error(s, "list subnets", err);
-		goto fail;
-	}
-	*out = items;
-	*n = count;
-	items = NULL;
-	rc = 0;
+        pthread_mutex_lock(&s->mu);
+        if (prepare(s, "SELECT " SUBNET_COLUMNS " FROM subnets ORDER BY slug", &stmt, err) < 0)
+                goto out;
+        while ((step = sqlite3_step(stmt)) == SQLITE_ROW) {
+                if (count == cap) {
+                        size_t ncap = cap ? cap * 2 : 16;
+                        struct idyl_subnet *p = realloc(items, ncap * sizeof(*items));
+                        if (!p) {
+                                idyl_err_errno(err, ENOMEM, "list subnets");
+                                goto fail;
+                        }
+                        items = p;
+                        cap = ncap;
+                }
+                subnet_from_row(stmt, &items[count++]);
+        }
+        if (step != SQLITE_DONE) {
+                db_error(s, "list subnets", err);
+                goto fail;
+        }
+        *out = items;
+        *n = count;
+        items = NULL;
+        rc = 0;
 fail:
-	free(items);
-	sqlite3_finalize(stmt);
+        free(items);
+        sqlite3_finalize(stmt);
 out:
-	pthread_mutex_unlock(&s->mu);
-	return rc;
+        pthread_mutex_unlock(&s->mu);
+        return rc;
 }
 
 static int changed_or_not_found(struct sqlite_store *s, uint64_t slug, struct idyl_err *err)
 {
-	char buf[SUBNET_SLUG_BUFLEN];
+        char buf[SUBNET_SLUG_BUFLEN];
 
-	if (sqlite3_changes(s->db) == 0)
-		return idyl_err_set(err, IDYL_E_NOT_FOUND, "subnet \"%s\" not found",
-				    subnet_slug_format(slug, buf));
-	return 0;
+        if (sqlite3_changes(s->db) == 0)
+                return idyl_err_set(err, IDYL_E_NOT_FOUND, "subnet \"%s\" not found",
+                                    subnet_slug_format(slug, buf));
+        return 0;
 }
 
-static int update_subnet(struct sqlite_store *s, const struct idyl_subnet *sn,
-			 struct idyl_err *err)
+static int update_subnet(struct sqlite_store *s, const struct idyl_subnet *sn, struct idyl_err *err)
 {
-	sqlite3_stmt *stmt;
+        sqlite3_stmt *stmt;
 
-	if (prepare(s,
-		    "UPDATE subnets SET region = ?2, policy_set = ?3, allowed_classes = ?4, "
-		    "default_class = ?5, allowed_backends = ?6, deploy_approval = ?7 WHERE slug = ?1",
-		    &stmt, err) < 0)
-		return -1;
-	subnet_bind(stmt, sn);
-	if (step_done(s, stmt, err) < 0)
-		return -1;
-	return changed_or_not_found(s, sn->slug, err);
+        if (prepare(
+                s,
+                "UPDATE subnets SET region = ?2, policy_set = ?3, allowed_classes = ?4, "
+                "default_class = ?5, allowed_backends = ?6, deploy_approval = ?7 WHERE slug = ?1",
+                &stmt, err) < 0)
+                return -1;
+        subnet_bind(stmt, sn);
+        if (step_done(s, stmt, err) < 0)
+                return -1;
+        return changed_or_not_found(s, sn->slug, err);
 }
 
 static int sqlite_subnet_update(struct idyl_store *st, const struct idyl_subnet *sn,
-				struct idyl_err *err)
+                                struct idyl_err *err)
 {
-	struct sqlite_store *s = to_sqlite(st);
+        struct sqlite_store *s = to_sqlite(st);
 
-	if (write_begin(s, err) < 0)
-		return -1;
-	return write_end(s, update_subnet(s, sn, err), err);
+        if (write_begin(s, err) < 0)
+                return -1;
+        return write_end(s, update_subnet(s, sn, err), err);
 }
 
 static int delete_subnet(struct sqlite_store *s, uint64_t slug, struct idyl_err *err)
 {
-	sqlite3_stmt *stmt;
+        sqlite3_stmt *stmt;
 
-	if (prepare(s, "DELETE FROM subnets WHERE slug = ?", &stmt, err) < 0)
-		return -1;
-	sqlite3_bind_int64(stmt, 1, (sqlite3_int64)slug);
-	if (step_done(s, stmt, err) < 0)
-		return -1;
-	return changed_or_not_found(s, slug, err);
+        if (prepare(s, "DELETE FROM subnets WHERE slug = ?", &stmt, err) < 0)
+                return -1;
+        sqlite3_bind_int64(stmt, 1, (sqlite3_int64)slug);
+        if (step_done(s, stmt, err) < 0)
+                return -1;
+        return changed_or_not_found(s, slug, err);
 }
 
 static int sqlite_subnet_delete(struct idyl_store *st, uint64_t slug, struct idyl_err *err)
 {
-	struct sqlite_store *s = to_sqlite(st);
+        struct sqlite_store *s = to_sqlite(st);
 
-	if (write_begin(s, err) < 0)
-		return -1;
-	return write_end(s, delete_subnet(s, slug, err), err);
+        if (write_begin(s, err) < 0)
+                return -1;
+        return write_end(s, delete_subnet(s, slug, err), err);
+}
+
+/* ---- workloads ---------------------------------------------------------- */
+
+#define WORKLOAD_COLUMNS                                                                           \
+        "subnet, name, revision, spec, phase, isolation, source, node, runtime_profile, message, " \
+        "placement, restarts, created_at, updated_at, platform, cpu_milli, memory_bytes, gpus"
+
+static char *column_strdup(sqlite3_stmt *stmt, int col)
+{
+        const unsigned char *t = sqlite3_column_text(stmt, col);
+
+        return t ? strdup((const char *)t) : NULL;
+}
+
+static void column_copy(sqlite3_stmt *stmt, int col, char *buf, size_t size)
+{
+        const unsigned char *t = sqlite3_column_text(stmt, col);
+
+        snprintf(buf, size, "%s", t ? (const char *)t : "");
+}
+
+static void workload_from_row(sqlite3_stmt *stmt, struct idyl_workload *w)
+{
+        int v;
+
+        memset(w, 0, sizeof(*w));
+        w->subnet = (uint64_t)sqlite3_column_int64(stmt, 0);
+        column_copy(stmt, 1, w->name, sizeof(w->name));
+        w->revision = sqlite3_column_int64(stmt, 2);
+        w->spec = column_strdup(stmt, 3);
+        v = workload_phase_from_name((const char *)sqlite3_column_text(stmt, 4));
+        w->phase = v < 0 ? PHASE_FAILED : (enum workload_phase)v;
+        w->isolation = isolation_class_from_name((const char *)sqlite3_column_text(stmt, 5));
+        v = isolation_source_from_name((const char *)sqlite3_column_text(stmt, 6));
+        w->source = v < 0 ? SOURCE_EXPLICIT : (enum isolation_source)v;
+        column_copy(stmt, 7, w->node, sizeof(w->node));
+        column_copy(stmt, 8, w->runtime_profile, sizeof(w->runtime_profile));
+        column_copy(stmt, 9, w->message, sizeof(w->message));
+        w->placement = column_strdup(stmt, 10);
+        w->restarts = sqlite3_column_int(stmt, 11);
+        w->created_at = sqlite3_column_int64(stmt, 12);
+        w->updated_at = sqlite3_column_int64(stmt, 13);
+        column_copy(stmt, 14, w->platform, sizeof(w->platform));
+        w->cpu_milli = sqlite3_column_int64(stmt, 15);
+        w->memory_bytes = sqlite3_column_int64(stmt, 16);
+        w->gpus = sqlite3_column_int(stmt, 17);
+}
+
+static void workload_bind(sqlite3_stmt *stmt, const struct idyl_workload *w)
+{
+        const char *iso = isolation_class_name(w->isolation);
+
+        sqlite3_bind_int64(stmt, 1, (sqlite3_int64)w->subnet);
+        sqlite3_bind_text(stmt, 2, w->name, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_int64(stmt, 3, w->revision);
+        sqlite3_bind_text(stmt, 4, w->spec ? w->spec : "{}", -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(stmt, 5, workload_phase_name(w->phase), -1, SQLITE_STATIC);
+        sqlite3_bind_text(stmt, 6, iso ? iso : "", -1, SQLITE_STATIC);
+        sqlite3_bind_text(stmt, 7, isolation_source_name(w->source), -1, SQLITE_STATIC);
+        sqlite3_bind_text(stmt, 8, w->node, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(stmt, 9, w->runtime_profile, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(stmt, 10, w->message, -1, SQLITE_TRANSIENT);
+        if (w->placement)
+                sqlite3_bind_text(stmt, 11, w->placement, -1, SQLITE_TRANSIENT);
+        else
+                sqlite3_bind_null(stmt, 11);
+        sqlite3_bind_int(stmt, 12, w->restarts);
+        sqlite3_bind_int64(stmt, 13, w->created_at);
+        sqlite3_bind_int64(stmt, 14, w->updated_at);
+        sqlite3_bind_text(stmt, 15, w->platform, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_int64(stmt, 16, w->cpu_milli);
+        sqlite3_bind_int64(stmt, 17, w->memory_bytes);
+        sqlite3_bind_int(stmt, 18, w->gpus);
+}
+
+static int workload_not_found(uint64_t subnet, const char *name, struct idyl_err *err)
+{
+        char buf[SUBNET_SLUG_BUFLEN];
+
+        return idyl_err_set(err, IDYL_E_NOT_FOUND, "workload \"%s\" not found in subnet \"%s\"",
+                            name, subnet_slug_format(subnet, buf));
+}
+
+static int sqlite_workload_get(struct idyl_store *st, uint64_t subnet, const char *name,
+                               struct idyl_workload *out, struct idyl_err *err)
+{
+        struct sqlite_store *s = to_sqlite(st);
+        sqlite3_stmt *stmt;
+        int rc = -1, step;
+
+        pthread_mutex_lock(&s->mu);
+        if (prepare(s, "SELECT " WORKLOAD_COLUMNS " FROM workloads WHERE subnet = ? AND name = ?",
+                    &stmt, err) < 0)
+                goto out;
+        sqlite3_bind_int64(stmt, 1, (sqlite3_int64)subnet);
+        sqlite3_bind_text(stmt, 2, name, -1, SQLITE_TRANSIENT);
+        step = sqlite3_step(stmt);
+        if (step == SQLITE_ROW) {
+                workload_from_row(stmt, out);
+                rc = 0;
+        } else if (step == SQLITE_DONE) {
+                workload_not_found(subnet, name, err);
+        } else {
+                db_error(s, "get workload", err);
+        }
+        sqlite3_finalize(stmt);
+out:
+        pthread_mutex_unlock(&s->mu);
+        return rc;
+}
+
+static int sqlite_workload_list(struct idyl_store *st, uint64_t subnet, struct idyl_workload **out,
+                                size_t *n, struct idyl_err *err)
+{
+        struct sqlite_store *s = to_sqlite(st);
+        struct idyl_workload *items = NULL;
+        size_t count = 0, cap = 0;
+        sqlite3_stmt *stmt;
+        int rc = -1, step;
+
+        pthread_mutex_lock(&s->mu);
+        if (prepare(s,
+                    subnet ? "SELECT " WORKLOAD_COLUMNS
+                             " FROM workloads WHERE subnet = ? ORDER BY subnet, name"
+                           : "SELECT " WORKLOAD_COLUMNS " FROM workloads ORDER BY subnet, name",
+                    &stmt, err) < 0)
+                goto out;
+        if (subnet)
+                sqlite3_bind_int64(stmt, 1, (sqlite3_int64)subnet);
+        while ((step = sqlite3_step(stmt)) == SQLITE_ROW) {
+                if (count == cap) {
+                        size_t ncap = cap ? cap * 2 : 16;
+                        struct idyl_workload *p = realloc(items, ncap * sizeof(*items));
+                        if (!p) {
+                                idyl_err_errno(err, ENOMEM, "list workloads");
+                                goto fail;
+                        }
+                        items = p;
+                        cap = ncap;
+                }
+                workload_from_row(stmt, &items[count++]);
+        }
+        if (step != SQLITE_DONE) {
+                db_error(s, "list workloads", err);
+                goto fail;
+        }
+        *out = items;
+        *n = count;
+        items = NULL;
+        count = 0;
+        rc = 0;
+fail:
+        workload_list_free(items, count);
+        sqlite3_finalize(stmt);
+out:
+        pthread_mutex_unlock(&s->mu);
+        return rc;
+}
+
+static int put_workload(struct sqlite_store *s, const struct idyl_workload *w, struct idyl_err *err)
+{
+        sqlite3_stmt *stmt;
+
+        if (prepare(s,
+                    "INSERT OR REPLACE INTO workloads(" WORKLOAD_COLUMNS
+                    ") VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                    &stmt, err) < 0)
+                return -1;
+        workload_bind(stmt, w);
+        return step_done(s, stmt, err);
+}
+
+static int sqlite_workload_put(struct idyl_store *st, const struct idyl_workload *w,
+                               struct idyl_err *err)
+{
+        struct sqlite_store *s = to_sqlite(st);
+
+        if (write_begin(s, err) < 0)
+                return -1;
+        return write_end(s, put_workload(s, w, err), err);
+}
+
+static int delete_workload(struct sqlite_store *s, uint64_t subnet, const char *name,
+                           struct idyl_err *err)
+{
+        static const char *const sql[] = {"DELETE FROM events WHERE subnet = ? AND name = ?",
+                                          "DELETE FROM workloads WHERE subnet = ? AND name = ?"};
+        sqlite3_stmt *stmt;
+
+        for (size_t i = 0; i < 2; i++) {
+                if (prepare(s, sql[i], &stmt, err) < 0)
+                        return -1;
+                sqlite3_bind_int64(stmt, 1, (sqlite3_int64)subnet);
+                sqlite3_bind_text(stmt, 2, name, -1, SQLITE_TRANSIENT);
+                if (step_done(s, stmt, err) < 0)
+                        return -1;
+        }
+        if (sqlite3_changes(s->db) == 0)
+                return workload_not_found(subnet, name, err);
+        return 0;
+}
+
+static int sqlite_workload_delete(struct idyl_store *st, uint64_t subnet, const char *name,
+                                  struct idyl_err *err)
+{
+        struct sqlite_store *s = to_sqlite(st);
+
+        if (write_begin(s, err) < 0)
+                return -1;
+        return write_end(s, delete_workload(s, subnet, name, err), err);
+}
+
+static int insert_event(struct sqlite_store *s, uint64_t subnet, const char *name,
+                        const struct idyl_event *ev, struct idyl_err *err)
+{
+        sqlite3_stmt *stmt;
+
+        if (prepare(s,
+                    "INSERT INTO events(subnet, name, revision, time, type, message) "
+                    "VALUES(?,?,?,?,?,?)",
+                    &stmt, err) < 0)
+                return -1;
+        sqlite3_bind_int64(stmt, 1, (sqlite3_int64)subnet);
+        sqlite3_bind_text(stmt, 2, name, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_int64(stmt, 3, ev->revision);
+        sqlite3_bind_int64(stmt, 4, ev->time ? ev->time : (int64_t)time(NULL));
+        sqlite3_bind_text(stmt, 5, ev->type, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(stmt, 6, ev->message, -1, SQLITE_TRANSIENT);
+        return step_done(s, stmt, err);
+}
+
+static int sqlite_event_add(struct idyl_store *st, uint64_t subnet, const char *name,
+                            const struct idyl_event *ev, struct idyl_err *err)
+{
+        struct sqlite_store *s = to_sqlite(st);
+
+        if (write_begin(s, err) < 0)
+                return -1;
+        return write_end(s, insert_event(s, subnet, name, ev, err), err);
+}
+
+static int sqlite_event_list(struct idyl_store *st, uint64_t subnet, const char *name,
+                             struct idyl_event **out, size_t *n, struct idyl_err *err)
+{
+        struct sqlite_store *s = to_sqlite(st);
+        struct idyl_event *items = NULL;
+        size_t count = 0, cap = 0;
+        sqlite3_stmt *stmt;
+        int rc = -1, step;
+
+        pthread_mutex_lock(&s->mu);
+        if (prepare(s,
+                    "SELECT time, revision, type, message FROM events WHERE subnet = ? AND "
+                    "name = ? ORDER BY id",
+                    &stmt, err) < 0)
+                goto out;
+        sqlite3_bind_int64(stmt, 1, (sqlite3_int64)subnet);
+        sqlite3_bind_text(stmt, 2, name, -1, SQLITE_TRANSIENT);
+        while ((step = sqlite3_step(stmt)) == SQLITE_ROW) {
+                if (count == cap) {
+                        size_t ncap = cap ? cap * 2 : 16;
+                        struct idyl_event *p = realloc(items, ncap * sizeof(*items));
+                        if (!p) {
+                                idyl_err_errno(err, ENOMEM, "list events");
+                                goto fail;
+                        }
+                        items = p;
+                        cap = ncap;
+                }
+                items[count].time = sqlite3_column_int64(stmt, 0);
+                items[count].revision = sqlite3_column_int64(stmt, 1);
+                column_copy(stmt, 2, items[count].type, sizeof(items[count].type));
+                column_copy(stmt, 3, items[count].message, sizeof(items[count].message));
+                count++;
+        }
+        if (step != SQLITE_DONE) {
+                db_error(s, "list events", err);
+                goto fail;
+        }
+        *out = items;
+        *n = count;
+        items = NULL;
+        rc = 0;
+fail:
+        free(items);
+        sqlite3_finalize(stmt);
+out:
+        pthread_mutex_unlock(&s->mu);
+        return rc;
 }
 
 /* ---- tokens ------------------------------------------------------------- */
 
-static int insert_token(struct sqlite_store *s, const struct idyl_token *tok,
-			struct idyl_err *err)
+static int insert_token(struct sqlite_store *s, const struct idyl_token *tok, struct idyl_err *err)
 {
-	sqlite3_stmt *stmt;
+        sqlite3_stmt *stmt;
 
-	if (prepare(s, "INSERT INTO tokens(hash, role, subnet, created_at) VALUES(?,?,?,?)", &stmt,
-		    err) < 0)
-		return -1;
-	sqlite3_bind_text(stmt, 1, tok->hash, -1, SQLITE_TRANSIENT);
-	sqlite3_bind_text(stmt, 2, idyl_role_name(tok->role), -1, SQLITE_STATIC);
-	sqlite3_bind_int64(stmt, 3, (sqlite3_int64)tok->subnet);
-	sqlite3_bind_int64(stmt, 4, tok->created_at ? tok->created_at : (int64_t)time(NULL));
-	return step_done(s, stmt, err);
+        if (prepare(s, "INSERT INTO tokens(hash, role, subnet, created_at) VALUES(?,?,?,?)", &stmt,
+                    err) < 0)
+                return -1;
+        sqlite3_bind_text(stmt, 1, tok->hash, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(stmt, 2, idyl_role_name(tok->role), -1, SQLITE_STATIC);
+        sqlite3_bind_int64(stmt, 3, (sqlite3_int64)tok->subnet);
+        sqlite3_bind_int64(stmt, 4, tok->created_at ? tok->created_at : (int64_t)time(NULL));
+        return step_done(s, stmt, err);
 }
 
 static int sqlite_token_add(struct idyl_store *st, const struct idyl_token *tok,
-			    struct idyl_err *err)
+                            struct idyl_err *err)
 {
-	struct sqlite_store *s = to_sqlite(st);
+        struct sqlite_store *s = to_sqlite(st);
 
-	if (write_begin(s, err) < 0)
-		return -1;
-	return write_end(s, insert_token(s, tok, err), err);
+        if (write_begin(s, err) < 0)
+                return -1;
+        return write_end(s, insert_token(s, tok, err), err);
 }
 
 static int sqlite_token_find(struct idyl_store *st, const char *hash, struct idyl_token *out,
-			     struct idyl_err *err)
+                             struct idyl_err *err)
 {
-	struct sqlite_store *s = to_sqlite(st);
-	sqlite3_stmt *stmt;
-	int rc = -1, step;
+        struct sqlite_store *s = to_sqlite(st);
+        sqlite3_stmt *stmt;
+        int rc = -1, step;
 
-	pthread_mutex_lock(&s->mu);
-	if (prepare(s, "SELECT hash, role, subnet, created_at FROM tokens WHERE hash = ?", &stmt,
-		    err) < 0)
-		goto out;
-	sqlite3_bind_text(stmt, 1, hash, -1, SQLITE_TRANSIENT);
-	step = sqlite3_step(stmt);
-	if (step == SQLITE_ROW) {
-		memset(out, 0, sizeof(*out));
-		snprintf(out->hash, sizeof(out->hash), "%s", sqlite3_column_text(stmt, 0));
-		out->role = idyl_role_from_name((const char *)sqlite3_column_text(stmt, 1));
-		out->subnet = (uint64_t)sqlite3_column_int64(stmt, 2);
-		out->created_at = sqlite3_column_int64(stmt, 3);
-		rc = 0;
-	} else if (step == SQLITE_DONE) {
-		idyl_err_set(err, IDYL_E_NOT_FOUND, "token not found");
-	} else {
-		db_error(s, "find token", err);
-	}
-	sqlite3_finalize(stmt);
+        pthread_mutex_lock(&s->mu);
+        if (prepare(s, "SELECT hash, role, subnet, created_at FROM tokens WHERE hash = ?", &stmt,
+                    err) < 0)
+                goto out;
+        sqlite3_bind_text(stmt, 1, hash, -1, SQLITE_TRANSIENT);
+        step = sqlite3_step(stmt);
+        if (step == SQLITE_ROW) {
+                memset(out, 0, sizeof(*out));
+                snprintf(out->hash, sizeof(out->hash), "%s", sqlite3_column_text(stmt, 0));
+                out->role = idyl_role_from_name((const char *)sqlite3_column_text(stmt, 1));
+                out->subnet = (uint64_t)sqlite3_column_int64(stmt, 2);
+                out->created_at = sqlite3_column_int64(stmt, 3);
+                rc = 0;
+        } else if (step == SQLITE_DONE) {
+                idyl_err_set(err, IDYL_E_NOT_FOUND, "token not found");
+        } else {
+                db_error(s, "find token", err);
+        }
+        sqlite3_finalize(stmt);
 out:
-	pthread_mutex_unlock(&s->mu);
-	return rc;
+        pthread_mutex_unlock(&s->mu);
+        return rc;
 }
 
 static int sqlite_token_count(struct idyl_store *st, enum idyl_role role, size_t *n,
-			      struct idyl_err *err)
+                              struct idyl_err *err)
 {
-	struct sqlite_store *s = to_sqlite(st);
-	sqlite3_stmt *stmt;
-	int rc = -1;
+        struct sqlite_store *s = to_sqlite(st);
+        sqlite3_stmt *stmt;
+        int rc = -1;
 
-	pthread_mutex_lock(&s->mu);
-	if (prepare(s, "SELECT count(*) FROM tokens WHERE role = ?", &stmt, err) < 0)
-		goto out;
-	sqlite3_bind_text(stmt, 1, idyl_role_name(role), -1, SQLITE_STATIC);
-	if (sqlite3_step(stmt) == SQLITE_ROW) {
-		*n = (size_t)sqlite3_column_int64(stmt, 0);
-		rc = 0;
-	} else {
-		db_error(s, "count tokens", err);
-	}
-	sqlite3_finalize(stmt);
+        pthread_mutex_lock(&s->mu);
+        if (prepare(s, "SELECT count(*) FROM tokens WHERE role = ?", &stmt, err) < 0)
+                goto out;
+        sqlite3_bind_text(stmt, 1, idyl_role_name(role), -1, SQLITE_STATIC);
+        if (sqlite3_step(stmt) == SQLITE_ROW) {
+                *n = (size_t)sqlite3_column_int64(stmt, 0);
+                rc = 0;
+        } else {
+                db_error(s, "count tokens", err);
+        }
+        sqlite3_finalize(stmt);
 out:
-	pthread_mutex_unlock(&s->mu);
-	return rc;
+        pthread_mutex_unlock(&s->mu);
+        return rc;
 }
 
 static const struct store_ops sqlite_ops = {
-	.name = "sqlite",
-	.close = sqlite_close,
-	.tx_begin = sqlite_tx_begin,
-	.tx_commit = sqlite_tx_commit,
-	.tx_rollback = sqlite_tx_rollback,
-	.subnet_create = sqlite_subnet_create,
-	.subnet_get = sqlite_subnet_get,
-	.subnet_list = sqlite_subnet_list,
-	.subnet_update = sqlite_subnet_update,
-	.subnet_delete = sqlite_subnet_delete,
-	.token_add = sqlite_token_add,
-	.token_find = sqlite_token_find,
-	.token_count = sqlite_token_count,
+    .name = "sqlite",
+    .close = sqlite_close,
+    .tx_begin = sqlite_tx_begin,
+    .tx_commit = sqlite_tx_commit,
+    .tx_rollback = sqlite_tx_rollback,
+    .subnet_create = sqlite_subnet_create,
+    .subnet_get = sqlite_subnet_get,
+    .subnet_list = sqlite_subnet_list,
+    .subnet_update = sqlite_subnet_update,
+    .subnet_delete = sqlite_subnet_delete,
+    .workload_get = sqlite_workload_get,
+    .workload_list = sqlite_workload_list,
+    .workload_put = sqlite_workload_put,
+    .workload_delete = sqlite_workload_delete,
+    .event_add = sqlite_event_add,
+    .event_list = sqlite_event_list,
+    .token_add = sqlite_token_add,
+    .token_find = sqlite_token_find,
+    .token_count = sqlite_token_count,
 };
 
 static int open_db(struct sqlite_store *s, const char *path, struct idyl_err *err)
 {
-	if (sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
-			    NULL) != SQLITE_OK)
-		return idyl_err_set(err, IDYL_E_STORE, "open \"%s\": %s", path,
-				    s->db ? sqlite3_errmsg(s->db) : "out of memory");
-	sqlite3_busy_timeout(s->db, 5000);
-	/* WAL + FULL: every commit fsyncs the log, so acknowledged means durable. */
-	if (exec(s, "PRAGMA journal_mode=WAL", err) < 0 ||
-	    exec(s, "PRAGMA synchronous=FULL", err) < 0 ||
-	    exec(s, "PRAGMA foreign_keys=ON", err) < 0 || exec(s, schema, err) < 0)
-		return idyl_err_wrap(err, "open \"%s\"", path);
-	return 0;
+        if (sqlite3_open_v2(path, &s->db,
+                            SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
+                            NULL) != SQLITE_OK)
+                return idyl_err_set(err, IDYL_E_STORE, "open \"%s\": %s", path,
+                                    s->db ? sqlite3_errmsg(s->db) : "out of memory");
+        sqlite3_busy_timeout(s->db, 5000);
+        /* WAL + FULL: every commit fsyncs the log, so acknowledged means durable. */
+        if (exec(s, "PRAGMA journal_mode=WAL", err) < 0 ||
+            exec(s, "PRAGMA synchronous=FULL", err) < 0 ||
+            exec(s, "PRAGMA foreign_keys=ON", err) < 0 || exec(s, schema, err) < 0)
+                return idyl_err_wrap(err, "open \"%s\"", path);
+        return 0;
 }
 
 int store_sqlite_open(const char *dir, struct idyl_store **out, struct idyl_err *err)
 {
-	pthread_mutexattr_t attr;
-	struct sqlite_store *s;
-	char path[PATH_MAX];
+        pthread_mutexattr_t attr;
+        struct sqlite_store *s;
+        char path[PATH_MAX];
 
-	if (mkdir(dir, 0700) < 0 && errno != EEXIST)
-		return idyl_err_errno(err, errno, "create data directory \"%s\"", dir);
-	if (snprintf(path, sizeof(path), "%s/idyl.db", dir) >= (int)sizeof(path))
-		return idyl_err_set(err, IDYL_E_INVALID, "data directory \"%s\" is too long", dir);
-	s = calloc(1, sizeof(*s));
-	if (!s)
-		return idyl_err_errno(err, ENOMEM, "open store");
-	s->base.ops = &sqlite_ops;
-	pthread_mutexattr_init(&attr);
-	pthread_mutexattr_settype(&attr, PTHREAD_MUTEX_RECURSIVE);
-	pthread_mutex_init(&s->mu, &attr);
-	pthread_mutexattr_destroy(&attr);
-	if (open_db(s, path, err) < 0) {
-		sqlite_close(&s->base);
-		return -1;
-	}
-	*out = &s->base;
-	return 0;
+        if (mkdir(dir, 0700) < 0 && errno != EEXIST)
+                return idyl_err_errno(err, errno, "create data directory \"%s\"", dir);
+        if (snprintf(path, sizeof(path), "%s/idyl.db", dir) >= (int)sizeof(path))
+                return idyl_err_set(err, IDYL_E_INVALID, "data directory \"%s\" is too long", dir);
+        s = calloc(1, sizeof(*s));
+        if (!s)
+                return idyl_err_errno(err, ENOMEM, "open store");
+        s->base.ops = &sqlite_ops;
+        pthread_mutexattr_init(&attr);
+        pthread_mutexattr_settype(&attr, PTHREAD_MUTEX_RECURSIVE);
+        pthread_mutex_init(&s->mu, &attr);
+        pthread_mutexattr_destroy(&attr);
+        if (open_db(s, path, err) < 0) {
+                sqlite_close(&s->base);
+                return -1;
+        }
+        *out = &s->base;
+        return 0;
 }

@@ -12,15 +12,10 @@
 #include <stdint.h>
 
 #include "core/subnet.h"
+#include "core/workload.h"
 #include "util/err.h"
 
-enum idyl_role {
-	ROLE_NONE = 0,
-	ROLE_OPERATOR,
-	ROLE_AUTHOR,
-	ROLE_PROVIDER,
-	ROLE__COUNT
-};
+enum idyl_role { ROLE_NONE = 0, ROLE_OPERATOR, ROLE_AUTHOR, ROLE_PROVIDER, ROLE__COUNT };
 
 const char *idyl_role_name(enum idyl_role r);
 enum idyl_role idyl_role_from_name(const char *s);
@@ -28,39 +23,52 @@ enum idyl_role idyl_role_from_name(const char *s);
 #define TOKEN_HASH_HEXLEN 64
 
 struct idyl_token {
-	char hash[TOKEN_HASH_HEXLEN + 1]; /* hex SHA-256 of the secret; never the secret */
-	enum idyl_role role;
-	uint64_t subnet;                  /* 0: not scoped to a subnet */
-	int64_t created_at;
+        char hash[TOKEN_HASH_HEXLEN + 1]; /* hex SHA-256 of the secret; never the secret */
+        enum idyl_role role;
+        uint64_t subnet; /* 0: not scoped to a subnet */
+        int64_t created_at;
 };
 
 struct idyl_store;
 
 struct store_ops {
-	const char *name;
-	void (*close)(struct idyl_store *st);
-	int (*tx_begin)(struct idyl_store *st, struct idyl_err *err);
-	int (*tx_commit)(struct idyl_store *st, struct idyl_err *err);
-	void (*tx_rollback)(struct idyl_store *st);
+        const char *name;
+        void (*close)(struct idyl_store *st);
+        int (*tx_begin)(struct idyl_store *st, struct idyl_err *err);
+        int (*tx_commit)(struct idyl_store *st, struct idyl_err *err);
+        void (*tx_rollback)(struct idyl_store *st);
 
-	int (*subnet_create)(struct idyl_store *st, struct idyl_subnet *sn, struct idyl_err *err);
-	int (*subnet_get)(struct idyl_store *st, uint64_t slug, struct idyl_subnet *out,
-			  struct idyl_err *err);
-	int (*subnet_list)(struct idyl_store *st, struct idyl_subnet **out, size_t *n,
-			   struct idyl_err *err);
-	int (*subnet_update)(struct idyl_store *st, const struct idyl_subnet *sn,
-			     struct idyl_err *err);
-	int (*subnet_delete)(struct idyl_store *st, uint64_t slug, struct idyl_err *err);
+        int (*subnet_create)(struct idyl_store *st, struct idyl_subnet *sn, struct idyl_err *err);
+        int (*subnet_get)(struct idyl_store *st, uint64_t slug, struct idyl_subnet *out,
+                          struct idyl_err *err);
+        int (*subnet_list)(struct idyl_store *st, struct idyl_subnet **out, size_t *n,
+                           struct idyl_err *err);
+        int (*subnet_update)(struct idyl_store *st, const struct idyl_subnet *sn,
+                             struct idyl_err *err);
+        int (*subnet_delete)(struct idyl_store *st, uint64_t slug, struct idyl_err *err);
 
-	int (*token_add)(struct idyl_store *st, const struct idyl_token *tok, struct idyl_err *err);
-	int (*token_find)(struct idyl_store *st, const char *hash, struct idyl_token *out,
-			  struct idyl_err *err);
-	int (*token_count)(struct idyl_store *st, enum idyl_role role, size_t *n,
-			   struct idyl_err *err);
+        int (*workload_get)(struct idyl_store *st, uint64_t subnet, const char *name,
+                            struct idyl_workload *out, struct idyl_err *err);
+        int (*workload_list)(struct idyl_store *st, uint64_t subnet, struct idyl_workload **out,
+                             size_t *n, struct idyl_err *err);
+        int (*workload_put)(struct idyl_store *st, const struct idyl_workload *w,
+                            struct idyl_err *err);
+        int (*workload_delete)(struct idyl_store *st, uint64_t subnet, const char *name,
+                               struct idyl_err *err);
+        int (*event_add)(struct idyl_store *st, uint64_t subnet, const char *name,
+                         const struct idyl_event *ev, struct idyl_err *err);
+        int (*event_list)(struct idyl_store *st, uint64_t subnet, const char *name,
+                          struct idyl_event **out, size_t *n, struct idyl_err *err);
+
+        int (*token_add)(struct idyl_store *st, const struct idyl_token *tok, struct idyl_err *err);
+        int (*token_find)(struct idyl_store *st, const char *hash, struct idyl_token *out,
+                          struct idyl_err *err);
+        int (*token_count)(struct idyl_store *st, enum idyl_role role, size_t *n,
+                           struct idyl_err *err);
 };
 
 struct idyl_store {
-	const struct store_ops *ops;
+        const struct store_ops *ops;
 };
 
 /* Opens the store named by `where`: "postgres://..." selects PostgreSQL,
@@ -71,76 +79,122 @@ int store_sqlite_open(const char *dir, struct idyl_store **out, struct idyl_err 
 
 static inline void store_close(struct idyl_store *st)
 {
-	if (st)
-		st->ops->close(st);
+        if (st)
+                st->ops->close(st);
 }
 
 static inline int store_tx_begin(struct idyl_store *st, struct idyl_err *err)
 {
-	return st->ops->tx_begin(st, err);
+        return st->ops->tx_begin(st, err);
 }
 
 static inline int store_tx_commit(struct idyl_store *st, struct idyl_err *err)
 {
-	return st->ops->tx_commit(st, err);
+        return st->ops->tx_commit(st, err);
 }
 
 static inline void store_tx_rollback(struct idyl_store *st)
 {
-	st->ops->tx_rollback(st);
+        st->ops->tx_rollback(st);
 }
 
 /* Assigns the next slug (increasing from SUBNET_SLUG_FIRST, never reused)
  * and created_at, then writes the subnet. */
 static inline int store_subnet_create(struct idyl_store *st, struct idyl_subnet *sn,
-				      struct idyl_err *err)
+                                      struct idyl_err *err)
 {
-	return st->ops->subnet_create(st, sn, err);
+        return st->ops->subnet_create(st, sn, err);
 }
 
 /* IDYL_E_NOT_FOUND with `subnet "<slug>" not found` when absent. */
 static inline int store_subnet_get(struct idyl_store *st, uint64_t slug, struct idyl_subnet *out,
-				   struct idyl_err *err)
+                                   struct idyl_err *err)
 {
-	return st->ops->subnet_get(st, slug, out, err);
+        return st->ops->subnet_get(st, slug, out, err);
 }
 
 /* All subnets by slug; *out is malloc'd (the caller frees it), NULL when n == 0. */
 static inline int store_subnet_list(struct idyl_store *st, struct idyl_subnet **out, size_t *n,
-				    struct idyl_err *err)
+                                    struct idyl_err *err)
 {
-	return st->ops->subnet_list(st, out, n, err);
+        return st->ops->subnet_list(st, out, n, err);
 }
 
 /* Replaces region, policy and approval of an existing subnet. */
 static inline int store_subnet_update(struct idyl_store *st, const struct idyl_subnet *sn,
-				      struct idyl_err *err)
+                                      struct idyl_err *err)
 {
-	return st->ops->subnet_update(st, sn, err);
+        return st->ops->subnet_update(st, sn, err);
 }
 
 static inline int store_subnet_delete(struct idyl_store *st, uint64_t slug, struct idyl_err *err)
 {
-	return st->ops->subnet_delete(st, slug, err);
+        return st->ops->subnet_delete(st, slug, err);
 }
 
-static inline int store_token_add(struct idyl_store *st, const struct idyl_token *tok,
-				  struct idyl_err *err)
+/* IDYL_E_NOT_FOUND with `workload "N" not found in subnet "S"` when absent.
+ * On success *out owns its spec/placement: workload_release it. */
+static inline int store_workload_get(struct idyl_store *st, uint64_t subnet, const char *name,
+                                     struct idyl_workload *out, struct idyl_err *err)
 {
-	return st->ops->token_add(st, tok, err);
+        return st->ops->workload_get(st, subnet, name, out, err);
+}
+
+/* Workloads of a subnet (0: of every subnet) by subnet and name; *out is
+ * malloc'd, each element released with workload_release, then free(*out). */
+static inline int store_workload_list(struct idyl_store *st, uint64_t subnet,
+                                      struct idyl_workload **out, size_t *n, struct idyl_err *err)
+{
+        return st->ops->workload_list(st, subnet, out, n, err);
+}
+
+/* Inserts or replaces the workload (subnet, name). */
+static inline int store_workload_put(struct idyl_store *st, const struct idyl_workload *w,
+                                     struct idyl_err *err)
+{
+        return st->ops->workload_put(st, w, err);
+}
+
+/* Removes the workload and its events; IDYL_E_NOT_FOUND when absent. */
+static inline int store_workload_delete(struct idyl_store *st, uint64_t subnet, const char *name,
+                                        struct idyl_err *err)
+{
+        return st->ops->workload_delete(st, subnet, name, err);
+}
+
+/* Appends an event to a workload's history (time 0: now). */
+static inline int store_event_add(struct idyl_store *st, uint64_t subnet, const char *name,
+                                  const struct idyl_event *ev, struct idyl_err *err)
+{
+        return st->ops->event_add(st, subnet, name, ev, err);
+}
+
+/* A workload's events, oldest first; *out is malloc'd (caller frees). */
+static inline int store_event_list(struct idyl_store *st, uint64_t subnet, const char *name,
+                                   struct idyl_event **out, size_t *n, struct idyl_err *err)
+{
+        return st->ops->event_list(st, subnet, name, out, n, err);
+}
+
+void workload_list_free(struct idyl_workload *items, size_t n);
+
+static inline int store_token_add(struct idyl_store *st, const struct idyl_token *tok,
+                                  struct idyl_err *err)
+{
+        return st->ops->token_add(st, tok, err);
 }
 
 /* IDYL_E_NOT_FOUND when no token has that hash. */
-static inline int store_token_find(struct idyl_store *st, const char *hash,
-				   struct idyl_token *out, struct idyl_err *err)
+static inline int store_token_find(struct idyl_store *st, const char *hash, struct idyl_token *out,
+                                   struct idyl_err *err)
 {
-	return st->ops->token_find(st, hash, out, err);
+        return st->ops->token_find(st, hash, out, err);
 }
 
 static inline int store_token_count(struct idyl_store *st, enum idyl_role role, size_t *n,
-				    struct idyl_err *err)
+                                    struct idyl_err *err)
 {
-	return st->ops->token_count(st, role, n, err);
+        return st->ops->token_count(st, role, n, err);
 }
 
 #endif

@@ -7,13 +7,16 @@
 #include <stddef.h>
 
 struct idyl_buf {
-	char *data; /* NULL until the first append */
-	size_t len;
-	size_t cap;
-	size_t max; /* largest len allowed */
+        char *data; /* NULL until the first append */
+        size_t len;
+        size_t cap;
+        size_t max; /* largest len allowed */
 };
 
-#define IDYL_BUF_INIT(maxlen) {NULL, 0, 0, (maxlen)}
+#define IDYL_BUF_INIT(maxlen)                                                                      \
+        {                                                                                          \
+                NULL, 0, 0, (maxlen)                                                               \
+        }
 
 /* Returns 0, -1 on allocation failure, -2 when len would pass max. */
 int idyl_buf_append(struct idyl_buf *b, const void *data, size_t n);

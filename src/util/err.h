@@ -9,37 +9,40 @@
 /* Append-only: never remove or renumber a code, the names are a public
  * interface (they travel in API error bodies). */
 enum idyl_errcode {
-	IDYL_OK = 0,
-	IDYL_E_INVALID,                     /* bad input: 400 */
-	IDYL_E_NOT_FOUND,                   /* 404 */
-	IDYL_E_CONFLICT,                    /* 409 */
-	IDYL_E_UNAUTHORIZED,                /* 401 */
-	IDYL_E_FORBIDDEN,                   /* 403 */
-	IDYL_E_TOO_LARGE,                   /* 413 */
-	IDYL_E_INTERNAL,                    /* 500 */
-	IDYL_E_STORE,                       /* storage failure: 500 */
-	IDYL_E_UNAVAILABLE,                 /* peer unreachable: 503 */
-	IDYL_E_ISOLATION_CLASS_REQUIRED,    /* admission: 422 */
-	IDYL_E_ISOLATION_CLASS_NOT_ALLOWED, /* admission: 422 */
-	IDYL_E_METHOD,                      /* 405 */
-	IDYL_E_USAGE,                       /* command-line usage: CLI only */
-	IDYL_E__COUNT
+        IDYL_OK = 0,
+        IDYL_E_INVALID,                     /* bad input: 400 */
+        IDYL_E_NOT_FOUND,                   /* 404 */
+        IDYL_E_CONFLICT,                    /* 409 */
+        IDYL_E_UNAUTHORIZED,                /* 401 */
+        IDYL_E_FORBIDDEN,                   /* 403 */
+        IDYL_E_TOO_LARGE,                   /* 413 */
+        IDYL_E_INTERNAL,                    /* 500 */
+        IDYL_E_STORE,                       /* storage failure: 500 */
+        IDYL_E_UNAVAILABLE,                 /* peer unreachable: 503 */
+        IDYL_E_ISOLATION_CLASS_REQUIRED,    /* admission: 422 */
+        IDYL_E_ISOLATION_CLASS_NOT_ALLOWED, /* admission: 422 */
+        IDYL_E_METHOD,                      /* 405 */
+        IDYL_E_USAGE,                       /* command-line usage: CLI only */
+        IDYL_E__COUNT
 };
 
 struct idyl_err {
-	enum idyl_errcode code;
-	char msg[512];
+        enum idyl_errcode code;
+        char msg[512];
 };
 
-#define IDYL_ERR_INIT {IDYL_OK, ""}
+#define IDYL_ERR_INIT                                                                              \
+        {                                                                                          \
+                IDYL_OK, ""                                                                        \
+        }
 
 /* Sets err (when not NULL) and returns -1, so callers can
  * `return idyl_err_set(err, ...)`. */
 int idyl_err_set(struct idyl_err *err, enum idyl_errcode code, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 /* As idyl_err_set, appending ": strerror(errnum)". */
 int idyl_err_errno(struct idyl_err *err, int errnum, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 /* Prefixes the existing message with context ("context: message"). */
 int idyl_err_wrap(struct idyl_err *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void idyl_err_clear(struct idyl_err *err);

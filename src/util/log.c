@@ -11,47 +11,47 @@ static const char *prog = "idyl";
 
 void log_init(const char *progname)
 {
-	prog = progname;
+        prog = progname;
 }
 
 static void vlog(const char *level, const char *fmt, va_list ap, const char *suffix)
 {
-	char ts[32], line[1024];
-	struct timespec now;
-	struct tm tm;
+        char ts[32], line[1024];
+        struct timespec now;
+        struct tm tm;
 
-	clock_gettime(CLOCK_REALTIME, &now);
-	gmtime_r(&now.tv_sec, &tm);
-	strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%SZ", &tm);
-	vsnprintf(line, sizeof(line), fmt, ap);
-	fprintf(stderr, "%s %s %s: %s%s%s\n", ts, prog, level, line, suffix ? ": " : "",
-		suffix ? suffix : "");
+        clock_gettime(CLOCK_REALTIME, &now);
+        gmtime_r(&now.tv_sec, &tm);
+        strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%SZ", &tm);
+        vsnprintf(line, sizeof(line), fmt, ap);
+        fprintf(stderr, "%s %s %s: %s%s%s\n", ts, prog, level, line, suffix ? ": " : "",
+                suffix ? suffix : "");
 }
 
 void log_info(const char *fmt, ...)
 {
-	va_list ap;
+        va_list ap;
 
-	va_start(ap, fmt);
-	vlog("info", fmt, ap, NULL);
-	va_end(ap);
+        va_start(ap, fmt);
+        vlog("info", fmt, ap, NULL);
+        va_end(ap);
 }
 
 void log_warn(const char *fmt, ...)
 {
-	const char *e = strerror(errno);
-	va_list ap;
+        const char *e = strerror(errno);
+        va_list ap;
 
-	va_start(ap, fmt);
-	vlog("warn", fmt, ap, e);
-	va_end(ap);
+        va_start(ap, fmt);
+        vlog("warn", fmt, ap, e);
+        va_end(ap);
 }
 
 void log_warnx(const char *fmt, ...)
 {
-	va_list ap;
+        va_list ap;
 
-	va_start(ap, fmt);
-	vlog("warn", fmt, ap, NULL);
-	va_end(ap);
+        va_start(ap, fmt);
+        vlog("warn", fmt, ap, NULL);
+        va_end(ap);
 }

@@ -1,0 +1,264 @@
+/* Workload field rules, phases and admission by isolation class. */
+#include "core/workload.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/messages.h"
+
+static const char *const phase_names[PHASE__COUNT] = {
+    [PHASE_AWAITING_APPROVAL] = "awaiting-approval",
+    [PHASE_PENDING] = "pending",
+    [PHASE_SCHEDULED] = "scheduled",
+    [PHASE_RUNNING] = "running",
+    [PHASE_EXITED] = "exited",
+    [PHASE_FAILED] = "failed",
+    [PHASE_REJECTED] = "rejected",
+    [PHASE_LOST] = "lost",
+    [PHASE_STOPPED] = "stopped",
+};
+
+static const char *const source_names[SOURCE__COUNT] = {
+    [SOURCE_EXPLICIT] = "explicit",
+    [SOURCE_SUBNET_DEFAULT] = "subnet-default",
+    [SOURCE_NO_POLICY] = "no-policy",
+};
+
+const char *workload_phase_name(enum workload_phase p)
+{
+        if ((int)p < 0 || p >= PHASE__COUNT)
+                return "unknown";
+        return phase_names[p];
+}
+
+int workload_phase_from_name(const char *s)
+{
+        for (int i = 0; s && i < PHASE__COUNT; i++)
+                if (strcmp(phase_names[i], s) == 0)
+                        return i;
+        return -1;
+}
+
+const char *isolation_source_name(enum isolation_source s)
+{
+        if ((int)s < 0 || s >= SOURCE__COUNT)
+                return "unknown";
+        return source_names[s];
+}
+
+int isolation_source_from_name(const char *s)
+{
+        for (int i = 0; s && i < SOURCE__COUNT; i++)
+                if (strcmp(source_names[i], s) == 0)
+                        return i;
+        return -1;
+}
+
+bool workload_phase_unplaced(enum workload_phase p)
+{
+        return p == PHASE_AWAITING_APPROVAL || p == PHASE_PENDING || p == PHASE_LOST;
+}
+
+int admission_check_class(const struct runtime_policy *policy, enum isolation_class eff,
+                          struct idyl_err *err)
+{
+        if (!policy->set || (policy->allowed_classes & ISOLATION_BIT(eff)))
+                return 0;
+        return idyl_err_set(err, IDYL_E_ISOLATION_CLASS_NOT_ALLOWED,
+                            MSG_ISOLATION_CLASS_NOT_ALLOWED, isolation_class_name(eff));
+}
+
+int admission_resolve(const struct runtime_policy *policy, enum isolation_class requested,
+                      enum isolation_class *eff, enum isolation_source *src, struct idyl_err *err)
+{
+        enum isolation_class c;
+        enum isolation_source s;
+
+        if (requested != ISOLATION_NONE) {
+                c = requested;
+                s = SOURCE_EXPLICIT;
+        } else if (policy->set && policy->default_class != ISOLATION_NONE) {
+                c = policy->default_class;
+                s = SOURCE_SUBNET_DEFAULT;
+        } else if (policy->set) {
+                return idyl_err_set(err, IDYL_E_ISOLATION_CLASS_REQUIRED,
+                                    MSG_ISOLATION_CLASS_REQUIRED);
+        } else {
+                c = ISOLATION_CONTAINER;
+                s = SOURCE_NO_POLICY;
+        }
+        if (admission_check_class(policy, c, err) < 0)
+                return -1;
+        *eff = c;
+        *src = s;
+        return 0;
+}
+
+static bool is_lower_alnum(char c)
+{
+        return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
+}
+
+int workload_name_check(const char *name, struct idyl_err *err)
+{
+        size_t len = name ? strlen(name) : 0;
+
+        if (len == 0)
+                return idyl_err_set(err, IDYL_E_INVALID, "--name is required");
+        if (len > WORKLOAD_NAME_MAX || !is_lower_alnum(name[0]) || !is_lower_alnum(name[len - 1]) ||
+            strspn(name, "abcdefghijklmnopqrstuvwxyz0123456789-") != len)
+                return idyl_err_set(err, IDYL_E_INVALID,
+                                    "invalid --name \"%.80s\": must be a DNS-1123 label "
+                                    "([a-z0-9]([-a-z0-9]*[a-z0-9])?, at most 63 characters)",
+                                    name);
+        return 0;
+}
+
+int workload_image_check(const char *image, struct idyl_err *err)
+{
+        static const char ok[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                 "0123456789._-/:@";
+        size_t len = image ? strlen(image) : 0;
+
+        if (len == 0)
+                return idyl_err_set(err, IDYL_E_INVALID, "an image is required: idyl deploy IMAGE");
+        if (len > WORKLOAD_IMAGE_MAX || strspn(image, ok) != len ||
+            !isalnum((unsigned char)image[0]))
+                return idyl_err_set(err, IDYL_E_INVALID,
+                                    "invalid image \"%.80s\": want a reference such as "
+                                    "nginx:1.27-alpine or registry.example.com/app@sha256:...",
+                                    image);
+        return 0;
+}
+
+/* os/arch or os/arch/variant, lowercase: the OCI platform shorthand. */
+int workload_platform_check(const char *platform, struct idyl_err *err)
+{
+        size_t len = platform ? strlen(platform) : 0, slashes = 0;
+        bool ok = len > 0 && len <= WORKLOAD_PLATFORM_MAX &&
+                  strspn(platform, "abcdefghijklmnopqrstuvwxyz0123456789_/") == len &&
+                  platform[0] != '/' && platform[len - 1] != '/' && !strstr(platform, "//");
+
+        for (size_t i = 0; ok && i < len; i++)
+                slashes += platform[i] == '/';
+        if (!ok || slashes < 1 || slashes > 2)
+                return idyl_err_set(
+                    err, IDYL_E_INVALID,
+                    "invalid --platform \"%.80s\": want os/arch such as linux/amd64 "
+                    "or linux/arm64/v8",
+                    platform ? platform : "");
+        return 0;
+}
+
+int workload_env_name_check(const char *name, struct idyl_err *err)
+{
+        size_t len = strlen(name);
+
+        if (len == 0 || len > 256 || (!isalpha((unsigned char)name[0]) && name[0] != '_') ||
+            strspn(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_") != len)
+                return idyl_err_set(err, IDYL_E_INVALID,
+                                    "invalid --env name \"%.80s\": want K=V with K matching "
+                                    "[A-Za-z_][A-Za-z0-9_]*",
+                                    name);
+        return 0;
+}
+
+int resource_cpu_parse(const char *s, int64_t *milli, struct idyl_err *err)
+{
+        char *end;
+        double v;
+
+        errno = 0;
+        v = strtod(s, &end);
+        if (end != s && strcmp(end, "m") == 0)
+                v /= 1000.0;
+        else if (end == s || *end)
+                v = -1;
+        if (errno || !isfinite(v) || v <= 0 || v > 1024 || isspace((unsigned char)*s))
+                return idyl_err_set(err, IDYL_E_INVALID,
+                                    "invalid --cpu \"%.40s\": want cores > 0 such as 0.5 or 2, or "
+                                    "millicores such as 500m",
+                                    s);
+        *milli = (int64_t)llround(v * 1000.0);
+        if (*milli == 0)
+                return idyl_err_set(err, IDYL_E_INVALID,
+                                    "invalid --cpu \"%.40s\": the smallest request is 1m", s);
+        return 0;
+}
+
+int resource_memory_parse(const char *s, int64_t *bytes, struct idyl_err *err)
+{
+        static const struct {
+                const char *suffix;
+                int64_t mult;
+        } units[] = {
+            {"", 1},           {"Ki", 1LL << 10},   {"Mi", 1LL << 20},
+            {"Gi", 1LL << 30}, {"Ti", 1LL << 40},   {"K", 1000LL},
+            {"M", 1000000LL},  {"G", 1000000000LL}, {"T", 1000000000000LL},
+        };
+        char *end;
+        unsigned long long v;
+
+        errno = 0;
+        if (!isdigit((unsigned char)*s))
+                goto bad;
+        v = strtoull(s, &end, 10);
+        if (errno || end == s)
+                goto bad;
+        for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+                if (strcmp(end, units[i].suffix) != 0)
+                        continue;
+                if (v == 0 || v > (unsigned long long)(INT64_MAX / units[i].mult))
+                        goto bad;
+                *bytes = (int64_t)v * units[i].mult;
+                return 0;
+        }
+bad:
+        return idyl_err_set(err, IDYL_E_INVALID,
+                            "invalid --memory \"%.40s\": want a size > 0 such as 256Mi, 1Gi or "
+                            "512M",
+                            s);
+}
+
+int resource_gpus_parse(const char *s, int *gpus, struct idyl_err *err)
+{
+        char *end;
+        long v;
+
+        errno = 0;
+        v = strtol(s, &end, 10);
+        if (errno || end == s || *end || v < 0 || v > 64 || !isdigit((unsigned char)*s))
+                return idyl_err_set(err, IDYL_E_INVALID,
+                                    "invalid --gpus \"%.40s\": want a whole number from 0 to 64",
+                                    s);
+        *gpus = (int)v;
+        return 0;
+}
+
+void resource_memory_format(int64_t bytes, char *buf, size_t size)
+{
+        static const char *const units[] = {"Ti", "Gi", "Mi", "Ki"};
+        static const int shifts[] = {40, 30, 20, 10};
+
+        for (size_t i = 0; i < 4; i++) {
+                int64_t m = (int64_t)1 << shifts[i];
+                if (bytes >= m && bytes % m == 0) {
+                        snprintf(buf, size, "%" PRId64 "%s", bytes / m, units[i]);
+                        return;
+                }
+        }
+        snprintf(buf, size, "%" PRId64, bytes);
+}
+
+void workload_release(struct idyl_workload *w)
+{
+        free(w->spec);
+        free(w->placement);
+        w->spec = NULL;
+        w->placement = NULL;
+}

@@ -1,0 +1,527 @@
+/* /v1/subnets/{slug}/workloads: deploy (create-or-update by revision, with
+ * admission by isolation class), get, list, delete, approve/deny, events;
+ * and the re-check of waiting workloads when a subnet's policy changes.
+ * Decisions come from core/workload.c; this file maps JSON and the store. */
+#include "server/server.h"
+
+#include <inttypes.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "core/subnet.h"
+#include "core/workload.h"
+
+/* ---- spec: JSON -> validated workload fields + canonical JSON ------------ */
+
+static int spec_cpu(const json_t *v, int64_t *milli, struct idyl_err *err)
+{
+        char buf[64];
+
+        if (json_is_string(v))
+                return resource_cpu_parse(json_string_value(v), milli, err);
+        if (json_is_number(v)) {
+                snprintf(buf, sizeof(buf), "%.6g", json_number_value(v));
+                return resource_cpu_parse(buf, milli, err);
+        }
+        return idyl_err_set(err, IDYL_E_INVALID,
+                            "field \"spec.resources.cpu\" must be a number of cores or a string");
+}
+
+static int spec_memory(const json_t *v, int64_t *bytes, struct idyl_err *err)
+{
+        char buf[64];
+
+        if (json_is_string(v))
+                return resource_memory_parse(json_string_value(v), bytes, err);
+        if (json_is_integer(v)) {
+                snprintf(buf, sizeof(buf), "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+                return resource_memory_parse(buf, bytes, err);
+        }
+        return idyl_err_set(err, IDYL_E_INVALID,
+                            "field \"spec.resources.memory\" must be a string such as 256Mi");
+}
+
+static int spec_resources(const json_t *r, struct idyl_workload *w, struct idyl_err *err)
+{
+        static const char *const keys[] = {"cpu", "memory", "gpus", NULL};
+        json_t *v;
+
+        w->cpu_milli = WORKLOAD_DEFAULT_CPU_MILLI;
+        w->memory_bytes = WORKLOAD_DEFAULT_MEMORY;
+        w->gpus = 0;
+        if (!r || json_is_null(r))
+                return 0;
+        if (!json_is_object(r))
+                return idyl_err_set(err, IDYL_E_INVALID,
+                                    "field \"spec.resources\" must be an object");
+        if (json_check_keys(r, keys, "spec.resources", err) < 0)
+                return -1;
+        if ((v = json_object_get(r, "cpu")) && spec_cpu(v, &w->cpu_milli, err) < 0)
+                return -1;
+        if ((v = json_object_get(r, "memory")) && spec_memory(v, &w->memory_bytes, err) < 0)
+                return -1;
+        if ((v = json_object_get(r, "gpus"))) {
+                if (!json_is_integer(v) || json_integer_value(v) < 0 || json_integer_value(v) > 64)
+                        return idyl_err_set(err, IDYL_E_INVALID,
+                                            "invalid --gpus: field \"spec.resources.gpus\" must be "
+                                            "a whole number from 0 to 64");
+                w->gpus = (int)json_integer_value(v);
+        }
+        return 0;
+}
+
+static int spec_isolation(const json_t *iso, enum isolation_class *requested, struct idyl_err *err)
+{
+        static const char *const keys[] = {"class", NULL};
+        const char *cls;
+
+        *requested = ISOLATION_NONE;
+        if (!iso || json_is_null(iso))
+                return 0;
+        if (!json_is_object(iso))
+                return idyl_err_set(err, IDYL_E_INVALID,
+                                    "field \"spec.isolation\" must be an object");
+        if (json_check_keys(iso, keys, "spec.isolation", err) < 0 ||
+            json_get_string(iso, "class", &cls, err) < 0)
+                return -1;
+        if (!cls)
+                return 0;
+        *requested = isolation_class_from_name(cls);
+        if (*requested == ISOLATION_NONE)
+                return idyl_err_set(
+                    err, IDYL_E_INVALID,
+                    "invalid --isolation-class \"%.40s\": valid values are container, "
+                    "microvm",
+                    cls);
+        return 0;
+}
+
+static int spec_env(const json_t *env, json_t *canon, struct idyl_err *err)
+{
+        const char *key;
+        json_t *v;
+
+        if (!env || json_is_null(env))
+                return 0;
+        if (!json_is_object(env))
+                return idyl_err_set(err, IDYL_E_INVALID,
+                                    "field \"spec.env\" must be an object of strings");
+        if (json_object_size(env) > WORKLOAD_ENV_MAX)
+                return idyl_err_set(err, IDYL_E_INVALID, "too many --env values (at most %d)",
+                                    WORKLOAD_ENV_MAX);
+        json_object_foreach((json_t *)env, key, v)
+        {
+                if (workload_env_name_check(key, err) < 0)
+                        return -1;
+                if (!json_is_string(v) || strlen(json_string_value(v)) != json_string_length(v))
+                        return idyl_err_set(
+                            err, IDYL_E_INVALID,
+                            "--env \"%.80s\": the value must be a string without NUL", key);
+                json_object_set(canon, key, v);
+        }
+        return 0;
+}
+
+static int spec_command(const json_t *cmd, json_t *canon, struct idyl_err *err)
+{
+        json_t *v;
+        size_t i;
+
+        if (!cmd || json_is_null(cmd))
+                return 0;
+        if (!json_is_array(cmd) || json_array_size(cmd) > WORKLOAD_ARGS_MAX)
+                return idyl_err_set(err, IDYL_E_INVALID,
+                                    "field \"spec.command\" must be an array of at most %d strings",
+                                    WORKLOAD_ARGS_MAX);
+        json_array_foreach(cmd, i, v)
+        {
+                if (!json_is_string(v) || strlen(json_string_value(v)) != json_string_length(v))
+                        return idyl_err_set(err, IDYL_E_INVALID,
+                                            "field \"spec.command\" must be an array of strings");
+                json_array_append(canon, v);
+        }
+        return 0;
+}
+
+static json_t *resources_to_json(const struct idyl_workload *w)
+{
+        char mem[32];
+
+        resource_memory_format(w->memory_bytes, mem, sizeof(mem));
+        return json_pack("{s:o,s:s,s:i}", "cpu",
+                         w->cpu_milli % 1000 ? json_real((double)w->cpu_milli / 1000.0)
+                                             : json_integer(w->cpu_milli / 1000),
+                         "memory", mem, "gpus", w->gpus);
+}
+
+/* Validates a spec object into w (scheduler fields) and *canon (the spec as
+ * stored and shown, keys in one fixed order). */
+static int spec_parse(const json_t *spec, struct idyl_workload *w, enum isolation_class *requested,
+                      json_t **canon, struct idyl_err *err)
+{
+        static const char *const keys[] = {"image", "platform", "isolation", "resources",
+                                           "env",   "command",  NULL};
+        json_t *c = NULL, *env = json_object(), *cmd = json_array();
+        const char *image, *platform;
+
+        if (!json_is_object(spec)) {
+                idyl_err_set(err, IDYL_E_INVALID, "field \"spec\" is required: an object");
+                goto fail;
+        }
+        if (json_check_keys(spec, keys, "spec", err) < 0 ||
+            json_get_string(spec, "image", &image, err) < 0 ||
+            workload_image_check(image, err) < 0 ||
+            json_get_string(spec, "platform", &platform, err) < 0 ||
+            (platform && workload_platform_check(platform, err) < 0) ||
+            spec_isolation(json_object_get(spec, "isolation"), requested, err) < 0 ||
+            spec_resources(json_object_get(spec, "resources"), w, err) < 0 ||
+            spec_env(json_object_get(spec, "env"), env, err) < 0 ||
+            spec_command(json_object_get(spec, "command"), cmd, err) < 0)
+                goto fail;
+        snprintf(w->platform, sizeof(w->platform), "%s", platform ? platform : "");
+        c = json_pack("{s:s}", "image", image);
+        if (platform)
+                json_object_set_new(c, "platform", json_string(platform));
+        if (*requested != ISOLATION_NONE)
+                json_object_set_new(c, "isolation",
+                                    json_pack("{s:s}", "class", isolation_class_name(*requested)));
+        json_object_set_new(c, "resources", resources_to_json(w));
+        if (json_object_size(env))
+                json_object_set(c, "env", env);
+        if (json_array_size(cmd))
+                json_object_set(c, "command", cmd);
+        *canon = c;
+        json_decref(env);
+        json_decref(cmd);
+        return 0;
+fail:
+        json_decref(env);
+        json_decref(cmd);
+        return -1;
+}
+
+/* ---- workload object ---------------------------------------------------- */
+
+static void rfc3339(int64_t t, char *buf, size_t size)
+{
+        time_t tt = (time_t)t;
+        struct tm tm;
+
+        gmtime_r(&tt, &tm);
+        strftime(buf, size, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+static json_t *string_or_null(const char *s)
+{
+        return s && *s ? json_string(s) : json_null();
+}
+
+json_t *workload_to_json(const struct idyl_workload *w)
+{
+        char slug[SUBNET_SLUG_BUFLEN], created[32];
+        json_t *spec = w->spec ? json_loads(w->spec, 0, NULL) : NULL;
+        json_t *status, *placement = w->placement ? json_loads(w->placement, 0, NULL) : NULL;
+
+        rfc3339(w->created_at, created, sizeof(created));
+        status = json_pack(
+            "{s:s,s:{s:s,s:s},s:o,s:o,s:s,s:i}", "phase", workload_phase_name(w->phase),
+            "isolation", "class", isolation_class_name(w->isolation), "source",
+            isolation_source_name(w->source), "node", string_or_null(w->node), "runtimeProfile",
+            string_or_null(w->runtime_profile), "message", w->message, "restarts", w->restarts);
+        if (placement)
+                json_object_set_new(status, "placement", placement);
+        return json_pack("{s:s,s:s,s:I,s:s,s:o,s:o}", "name", w->name, "subnet",
+                         subnet_slug_format(w->subnet, slug), "revision", (json_int_t)w->revision,
+                         "createdAt", created, "spec", spec ? spec : json_object(), "status",
+                         status);
+}
+
+/* ---- handlers ------------------------------------------------------------- */
+
+static int add_event(struct idyl_store *st, const struct idyl_workload *w, const char *type,
+                     const char *message, struct idyl_err *err)
+{
+        struct idyl_event ev = {.revision = w->revision};
+
+        snprintf(ev.type, sizeof(ev.type), "%s", type);
+        snprintf(ev.message, sizeof(ev.message), "%s", message);
+        return store_event_add(st, w->subnet, w->name, &ev, err);
+}
+
+/* Stores revision `w` (admitted as eff/src) of a deploy, with its events. */
+static int deploy_store(struct idyl_store *st, const struct idyl_subnet *sn,
+                        struct idyl_workload *w, const struct idyl_workload *prev,
+                        struct idyl_err *err)
+{
+        char msg[256];
+
+        w->revision = prev ? prev->revision + 1 : 1;
+        w->created_at = prev ? prev->created_at : (int64_t)time(NULL);
+        w->updated_at = (int64_t)time(NULL);
+        w->phase = sn->deploy_approval ? PHASE_AWAITING_APPROVAL : PHASE_PENDING;
+        snprintf(w->message, sizeof(w->message), "%s",
+                 sn->deploy_approval ? "waiting for operator approval" : "waiting for placement");
+        if (store_workload_put(st, w, err) < 0)
+                return -1;
+        snprintf(msg, sizeof(msg), "revision %" PRId64 " admitted with isolation class %s (%s)",
+                 w->revision, isolation_class_name(w->isolation), isolation_source_name(w->source));
+        if (add_event(st, w, "Admitted", msg, err) < 0)
+                return -1;
+        if (sn->deploy_approval &&
+            add_event(st, w, "AwaitingApproval", "subnet requires deploy approval", err) < 0)
+                return -1;
+        return 0;
+}
+
+static int deploy_in_tx(struct request *req, uint64_t slug, struct idyl_workload *w,
+                        enum isolation_class requested, struct response *resp, struct idyl_err *err)
+{
+        struct idyl_store *st = req->srv->store;
+        struct idyl_workload prev = {0};
+        struct idyl_err lookup = IDYL_ERR_INIT;
+        struct idyl_subnet sn;
+        bool have_prev;
+
+        if (store_subnet_get(st, slug, &sn, err) < 0 ||
+            admission_resolve(&sn.policy, requested, &w->isolation, &w->source, err) < 0)
+                return -1;
+        have_prev = store_workload_get(st, slug, w->name, &prev, &lookup) == 0;
+        if (!have_prev && lookup.code != IDYL_E_NOT_FOUND) {
+                *err = lookup;
+                return -1;
+        }
+        /* An identical spec is a no-op, unless the last revision was rejected. */
+        if (have_prev && strcmp(prev.spec, w->spec) == 0 && prev.phase != PHASE_REJECTED) {
+                resp->body = workload_to_json(&prev);
+                workload_release(&prev);
+                return 0;
+        }
+        if (deploy_store(st, &sn, w, have_prev ? &prev : NULL, err) < 0) {
+                workload_release(&prev);
+                return -1;
+        }
+        workload_release(&prev);
+        resp->status = w->revision == 1 ? 201 : 200;
+        resp->body = workload_to_json(w);
+        return 0;
+}
+
+int handle_workload_deploy(struct request *req, struct response *resp, struct idyl_err *err)
+{
+        static const char *const keys[] = {"name", "spec", NULL};
+        struct idyl_store *st = req->srv->store;
+        struct idyl_workload w = {0};
+        enum isolation_class requested;
+        const char *name;
+        json_t *canon = NULL;
+        uint64_t slug;
+        int rc = -1;
+
+        if (subnet_slug_parse(req->params[0], &slug, err) < 0 ||
+            json_check_keys(req->body, keys, "workload", err) < 0 ||
+            json_get_string(req->body, "name", &name, err) < 0 ||
+            workload_name_check(name, err) < 0 ||
+            spec_parse(json_object_get(req->body, "spec"), &w, &requested, &canon, err) < 0)
+                goto out;
+        w.subnet = slug;
+        snprintf(w.name, sizeof(w.name), "%s", name);
+        w.spec = json_dumps(canon, JSON_COMPACT);
+        if (store_tx_begin(st, err) < 0)
+                goto out;
+        rc = deploy_in_tx(req, slug, &w, requested, resp, err);
+        if (rc < 0)
+                store_tx_rollback(st);
+        else if (store_tx_commit(st, err) < 0)
+                rc = -1;
+out:
+        json_decref(canon);
+        workload_release(&w);
+        return rc;
+}
+
+static int params(struct request *req, uint64_t *slug, struct idyl_err *err)
+{
+        return subnet_slug_parse(req->params[0], slug, err);
+}
+
+int handle_workload_get(struct request *req, struct response *resp, struct idyl_err *err)
+{
+        struct idyl_workload w;
+        uint64_t slug;
+
+        if (params(req, &slug, err) < 0 ||
+            store_workload_get(req->srv->store, slug, req->params[1], &w, err) < 0)
+                return -1;
+        resp->body = workload_to_json(&w);
+        workload_release(&w);
+        return 0;
+}
+
+int handle_workload_list(struct request *req, struct response *resp, struct idyl_err *err)
+{
+        struct idyl_workload *items = NULL;
+        struct idyl_subnet sn;
+        size_t n = 0;
+        uint64_t slug;
+
+        if (params(req, &slug, err) < 0 || store_subnet_get(req->srv->store, slug, &sn, err) < 0 ||
+            store_workload_list(req->srv->store, slug, &items, &n, err) < 0)
+                return -1;
+        resp->body = json_array();
+        for (size_t i = 0; i < n; i++)
+                json_array_append_new(resp->body, workload_to_json(&items[i]));
+        workload_list_free(items, n);
+        return 0;
+}
+
+int handle_workload_delete(struct request *req, struct response *resp, struct idyl_err *err)
+{
+        uint64_t slug;
+
+        if (params(req, &slug, err) < 0 ||
+            store_workload_delete(req->srv->store, slug, req->params[1], err) < 0)
+                return -1;
+        resp->status = 204;
+        return 0;
+}
+
+int handle_workload_events(struct request *req, struct response *resp, struct idyl_err *err)
+{
+        struct idyl_event *evs = NULL;
+        struct idyl_workload w;
+        size_t n = 0;
+        uint64_t slug;
+
+        if (params(req, &slug, err) < 0 ||
+            store_workload_get(req->srv->store, slug, req->params[1], &w, err) < 0)
+                return -1;
+        workload_release(&w);
+        if (store_event_list(req->srv->store, slug, req->params[1], &evs, &n, err) < 0)
+                return -1;
+        resp->body = json_array();
+        for (size_t i = 0; i < n; i++) {
+                char when[32];
+                rfc3339(evs[i].time, when, sizeof(when));
+                json_array_append_new(resp->body,
+                                      json_pack("{s:s,s:I,s:s,s:s}", "time", when, "revision",
+                                                (json_int_t)evs[i].revision, "type", evs[i].type,
+                                                "message", evs[i].message));
+        }
+        free(evs);
+        return 0;
+}
+
+/* approve/deny: moves an awaiting-approval workload on, with an event. */
+static int decide(struct request *req, struct response *resp, bool approve, struct idyl_err *err)
+{
+        static const char *const keys[] = {"reason", NULL};
+        struct idyl_store *st = req->srv->store;
+        struct idyl_workload w = {0};
+        const char *reason = NULL;
+        char msg[400];
+        uint64_t slug;
+        int rc = -1;
+
+        if (params(req, &slug, err) < 0)
+                return -1;
+        if (req->body && (json_check_keys(req->body, keys, "approval", err) < 0 ||
+                          json_get_string(req->body, "reason", &reason, err) < 0))
+                return -1;
+        if (store_tx_begin(st, err) < 0)
+                return -1;
+        if (store_workload_get(st, slug, req->params[1], &w, err) < 0)
+                goto out;
+        if (w.phase != PHASE_AWAITING_APPROVAL) {
+                idyl_err_set(err, IDYL_E_CONFLICT,
+                             "workload \"%s\" is not awaiting approval (phase %s)", w.name,
+                             workload_phase_name(w.phase));
+                goto out;
+        }
+        if (approve) {
+                w.phase = PHASE_PENDING;
+                snprintf(w.message, sizeof(w.message), "waiting for placement");
+                snprintf(msg, sizeof(msg), "approved by operator%s%.300s", reason ? ": " : "",
+                         reason ? reason : "");
+        } else {
+                w.phase = PHASE_REJECTED;
+                snprintf(msg, sizeof(msg), "denied by operator: %.300s",
+                         reason && *reason ? reason : "no reason given");
+                snprintf(w.message, sizeof(w.message), "%s", msg);
+        }
+        w.updated_at = (int64_t)time(NULL);
+        if (store_workload_put(st, &w, err) < 0 ||
+            add_event(st, &w, approve ? "Approved" : "Denied", msg, err) < 0)
+                goto out;
+        rc = 0;
+out:
+        if (rc < 0)
+                store_tx_rollback(st);
+        else if (store_tx_commit(st, err) < 0)
+                rc = -1;
+        if (rc == 0)
+                resp->body = workload_to_json(&w);
+        workload_release(&w);
+        return rc;
+}
+
+int handle_workload_approve(struct request *req, struct response *resp, struct idyl_err *err)
+{
+        return decide(req, resp, true, err);
+}
+
+int handle_workload_deny(struct request *req, struct response *resp, struct idyl_err *err)
+{
+        return decide(req, resp, false, err);
+}
+
+/* After a policy change (inside the caller's transaction): workloads still
+ * waiting for placement that the policy no longer admits become rejected;
+ * placed ones are left running and named in `warnings`. */
+int workloads_recheck_policy(struct idyl_store *st, const struct idyl_subnet *sn, json_t *warnings,
+                             struct idyl_err *err)
+{
+        struct idyl_workload *items = NULL;
+        size_t n = 0;
+        int rc = 0;
+
+        if (store_workload_list(st, sn->slug, &items, &n, err) < 0)
+                return -1;
+        for (size_t i = 0; i < n && rc == 0; i++) {
+                struct idyl_workload *w = &items[i];
+                struct idyl_err why = IDYL_ERR_INIT;
+
+                if (w->phase == PHASE_REJECTED || w->phase == PHASE_STOPPED ||
+                    admission_check_class(&sn->policy, w->isolation, &why) == 0)
+                        continue;
+                if (!workload_phase_unplaced(w->phase) || w->phase == PHASE_LOST) {
+                        json_array_append_new(
+                            warnings, json_sprintf("workload %s (isolation class %s, phase "
+                                                   "%s) is not allowed by the new runtime policy; "
+                                                   "it keeps running",
+                                                   w->name, isolation_class_name(w->isolation),
+                                                   workload_phase_name(w->phase)));
+                        continue;
+                }
+                w->phase = PHASE_REJECTED;
+                snprintf(w->message, sizeof(w->message), "%s", why.msg);
+                w->updated_at = (int64_t)time(NULL);
+                rc = store_workload_put(st, w, err);
+                if (rc == 0)
+                        rc = add_event(st, w, "Rejected", why.msg, err);
+        }
+        workload_list_free(items, n);
+        return rc;
+}
+
+/* The number of workloads in a subnet (for the delete conflict). */
+int workloads_count(struct idyl_store *st, uint64_t slug, size_t *n, struct idyl_err *err)
+{
+        struct idyl_workload *items = NULL;
+
+        if (store_workload_list(st, slug, &items, n, err) < 0)
+                return -1;
+        workload_list_free(items, *n);
+        return 0;
+}
