@@ -132,5 +132,11 @@ extern const struct cli_command subnet_commands[];
 extern const size_t subnet_ncommands;
 extern const struct cli_command workload_commands[];
 extern const size_t workload_ncommands;
+extern const struct cli_command node_commands[];
+extern const size_t node_ncommands;
+
+/* The node directory: --node-dir, else $IDYL_NODE_DIR, else
+ * /var/lib/idyl-node for root, ~/.idyl/node otherwise. */
+const char *node_dir_default(const struct cli_args *a, char *buf, size_t size);
 
 #endif

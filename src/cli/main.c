@@ -15,6 +15,7 @@ struct command_group {
 static const struct command_group groups[] = {
     {subnet_commands, &subnet_ncommands},
     {workload_commands, &workload_ncommands},
+    {node_commands, &node_ncommands},
 };
 
 #define NGROUPS (sizeof(groups) / sizeof(groups[0]))

@@ -7,9 +7,11 @@
 #include <arpa/inet.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "util/buf.h"
 #include "util/log.h"
@@ -18,7 +20,150 @@
 struct conn_state {
         struct idyl_buf body;
         bool too_large;
+        int64_t deadline_ms; /* a suspended long-poll answers by then */
 };
+
+/* ---- long-poll waiters ----------------------------------------------------
+ * A handler with nothing to say yet asks to wait on a key; the connection is
+ * suspended (no thread is held) until server_notify(key) or its deadline,
+ * then the handler runs again. To never miss a notify that lands between the
+ * handler's read and the suspension, each key hashes to a generation counter
+ * that notify bumps; the suspension only happens if it has not moved. MHD is
+ * never called with our lock held, except MHD_suspend_connection from inside
+ * the access handler, which MHD allows. */
+#define WAIT_BUCKETS 1024
+
+struct waiter {
+        struct MHD_Connection *conn;
+        char key[96];
+        int64_t deadline_ms;
+        struct waiter *next;
+};
+
+struct waiters {
+        pthread_mutex_t mu;
+        pthread_cond_t cond;
+        struct waiter *list;
+        uint64_t gen[WAIT_BUCKETS];
+        bool stopping;
+        pthread_t timer;
+};
+
+int64_t now_ms(void)
+{
+        struct timespec ts;
+
+        clock_gettime(CLOCK_REALTIME, &ts);
+        return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static size_t key_bucket(const char *key)
+{
+        uint32_t h = 2166136261u;
+
+        for (const char *p = key; *p; p++)
+                h = (h ^ (uint8_t)*p) * 16777619u;
+        return h % WAIT_BUCKETS;
+}
+
+static uint64_t waiters_gen(struct waiters *w, const char *key)
+{
+        uint64_t g;
+
+        pthread_mutex_lock(&w->mu);
+        g = w->gen[key_bucket(key)];
+        pthread_mutex_unlock(&w->mu);
+        return g;
+}
+
+/* Suspends conn on key unless the key was notified since `gen` (returns 0:
+ * look again) or the server is stopping (-1: answer now). 1 when suspended. */
+static int waiters_suspend(struct waiters *w, struct MHD_Connection *conn, const char *key,
+                           int64_t deadline_ms, uint64_t gen)
+{
+        struct waiter *wt;
+        int ok = 0;
+
+        pthread_mutex_lock(&w->mu);
+        if (w->stopping)
+                ok = -1;
+        else if (w->gen[key_bucket(key)] == gen && (wt = calloc(1, sizeof(*wt)))) {
+                wt->conn = conn;
+                snprintf(wt->key, sizeof(wt->key), "%s", key);
+                wt->deadline_ms = deadline_ms;
+                wt->next = w->list;
+                w->list = wt;
+                MHD_suspend_connection(conn);
+                ok = 1;
+        }
+        pthread_mutex_unlock(&w->mu);
+        return ok;
+}
+
+/* Detaches the waiters matching (key, or expired, or all) under the lock and
+ * resumes them after it. */
+static void waiters_resume(struct waiters *w, const char *key, int64_t expired_before, bool all)
+{
+        struct waiter *wake = NULL, **pp;
+
+        pthread_mutex_lock(&w->mu);
+        if (key)
+                w->gen[key_bucket(key)]++;
+        for (pp = &w->list; *pp;) {
+                struct waiter *wt = *pp;
+                if (all || (key && strcmp(wt->key, key) == 0) ||
+                    (expired_before && wt->deadline_ms <= expired_before)) {
+                        *pp = wt->next;
+                        wt->next = wake;
+                        wake = wt;
+                        continue;
+                }
+                pp = &wt->next;
+        }
+        pthread_mutex_unlock(&w->mu);
+        while (wake) {
+                struct waiter *next = wake->next;
+                MHD_resume_connection(wake->conn);
+                free(wake);
+                wake = next;
+        }
+}
+
+void server_wait_prepare(struct request *req, struct response *resp, const char *key)
+{
+        snprintf(resp->wait_key, sizeof(resp->wait_key), "%s", key);
+        resp->gen_before = waiters_gen(req->srv->waiters, resp->wait_key);
+}
+
+void server_notify(struct idyl_server *srv, const char *key)
+{
+        if (srv->waiters)
+                waiters_resume(srv->waiters, key, 0, false);
+}
+
+static void *waiters_timer(void *arg)
+{
+        struct waiters *w = arg;
+        struct timespec ts;
+
+        pthread_mutex_lock(&w->mu);
+        while (!w->stopping) {
+                clock_gettime(CLOCK_REALTIME, &ts);
+                ts.tv_nsec += 100 * 1000000;
+                if (ts.tv_nsec >= 1000000000) {
+                        ts.tv_sec++;
+                        ts.tv_nsec -= 1000000000;
+                }
+                pthread_cond_timedwait(&w->cond, &w->mu, &ts);
+                if (w->stopping)
+                        break;
+                pthread_mutex_unlock(&w->mu);
+                waiters_resume(w, NULL, now_ms(), false);
+                pthread_mutex_lock(&w->mu);
+        }
+        pthread_mutex_unlock(&w->mu);
+        return NULL;
+}
 
 static enum MHD_Result send_json(struct MHD_Connection *conn, int status, json_t *body,
                                  const json_t *warnings)
@@ -184,7 +329,28 @@ static enum MHD_Result dispatch(struct idyl_server *srv, struct MHD_Connection *
         }
         if (parse_body(&req, &cs->body, rt->flags, &err) < 0)
                 goto out;
-        rc = rt->handler(&req, &resp, &err);
+        for (;;) {
+                uint64_t gen;
+
+                req.wait_deadline_ms = cs->deadline_ms;
+                rc = rt->handler(&req, &resp, &err);
+                if (rc < 0 || !resp.suspend_until_ms)
+                        break;
+                /* the handler asked to wait: the generation was read before it looked */
+                cs->deadline_ms = resp.suspend_until_ms;
+                gen = resp.gen_before;
+                switch (waiters_suspend(srv->waiters, conn, resp.wait_key, cs->deadline_ms, gen)) {
+                case 1:
+                        request_release(&req);
+                        return MHD_YES;
+                case -1:
+                        cs->deadline_ms = 1; /* stopping: answer with what there is */
+                        break;
+                }
+                json_decref(resp.body);
+                memset(&resp, 0, sizeof(resp));
+                resp.status = 200;
+        }
 out:
         if (rc < 0) {
                 if (idyl_errcode_http_status(err.code) >= 500)
@@ -278,22 +444,65 @@ static int parse_listen(const char *listen, struct sockaddr_in *sa, struct idyl_
         return 0;
 }
 
+static int waiters_start(struct idyl_server *srv, struct idyl_err *err)
+{
+        struct waiters *w = calloc(1, sizeof(*w));
+
+        if (!w)
+                return idyl_err_set(err, IDYL_E_INTERNAL, "out of memory");
+        pthread_mutex_init(&w->mu, NULL);
+        pthread_cond_init(&w->cond, NULL);
+        if (pthread_create(&w->timer, NULL, waiters_timer, w) != 0) {
+                free(w);
+                return idyl_err_set(err, IDYL_E_INTERNAL, "cannot start the long-poll timer");
+        }
+        srv->waiters = w;
+        return 0;
+}
+
+static void waiters_stop(struct idyl_server *srv)
+{
+        struct waiters *w = srv->waiters;
+
+        if (!w)
+                return;
+        pthread_mutex_lock(&w->mu);
+        w->stopping = true;
+        pthread_cond_signal(&w->cond);
+        pthread_mutex_unlock(&w->mu);
+        pthread_join(w->timer, NULL);
+        waiters_resume(w, NULL, 0, true);
+}
+
+static void waiters_free(struct idyl_server *srv)
+{
+        if (!srv->waiters)
+                return;
+        pthread_mutex_destroy(&srv->waiters->mu);
+        pthread_cond_destroy(&srv->waiters->cond);
+        free(srv->waiters);
+        srv->waiters = NULL;
+}
+
 int server_start(struct idyl_server *srv, const char *listen, struct idyl_err *err)
 {
         struct sockaddr_in sa;
         const union MHD_DaemonInfo *info;
 
-        if (parse_listen(listen, &sa, err) < 0)
+        if (parse_listen(listen, &sa, err) < 0 || waiters_start(srv, err) < 0)
                 return -1;
         srv->mhd = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
                                         MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG,
                                     0, NULL, NULL, on_request, srv, MHD_OPTION_SOCK_ADDR,
                                     (struct sockaddr *)&sa, MHD_OPTION_NOTIFY_COMPLETED,
                                     on_completed, srv, MHD_OPTION_THREAD_POOL_SIZE, (unsigned)4,
-                                    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30,
-                                    MHD_OPTION_CONNECTION_LIMIT, (unsigned)4096, MHD_OPTION_END);
-        if (!srv->mhd)
+                                    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)90,
+                                    MHD_OPTION_CONNECTION_LIMIT, (unsigned)8192, MHD_OPTION_END);
+        if (!srv->mhd) {
+                waiters_stop(srv);
+                waiters_free(srv);
                 return idyl_err_set(err, IDYL_E_UNAVAILABLE, "listen on \"%s\" failed", listen);
+        }
         info = MHD_get_daemon_info(srv->mhd, MHD_DAEMON_INFO_BIND_PORT);
         srv->port = info ? info->port : ntohs(sa.sin_port);
         return 0;
@@ -301,7 +510,9 @@ int server_start(struct idyl_server *srv, const char *listen, struct idyl_err *e
 
 void server_stop(struct idyl_server *srv)
 {
+        waiters_stop(srv);
         if (srv->mhd)
                 MHD_stop_daemon(srv->mhd);
         srv->mhd = NULL;
+        waiters_free(srv);
 }

@@ -71,3 +71,16 @@ int json_get_string_array(const json_t *obj, const char *key, const char ***out,
         *n = json_array_size(v);
         return 0;
 }
+
+int json_get_bool(const json_t *obj, const char *key, bool *out, struct idyl_err *err)
+{
+        json_t *v = json_object_get(obj, key);
+
+        *out = false;
+        if (!v || json_is_null(v))
+                return 0;
+        if (!json_is_boolean(v))
+                return idyl_err_set(err, IDYL_E_INVALID, "field \"%s\" must be true or false", key);
+        *out = json_is_true(v);
+        return 0;
+}

@@ -108,7 +108,10 @@ int main(int argc, char **argv)
 
         if (store_open(o.store ? o.store : o.data_dir, &srv.store, &err) < 0 ||
             server_bootstrap_operator(&srv, o.data_dir, &err) < 0 ||
-            server_start(&srv, o.listen, &err) < 0) {
+            server_start(&srv, o.listen, &err) < 0 || scheduler_start(&srv, &err) < 0) {
+                scheduler_stop(&srv);
+                server_stop(&srv);
+                scheduler_free(&srv);
                 fprintf(stderr, "idyld: %s\n", err.msg);
                 store_close(srv.store);
                 return 1;
@@ -117,7 +120,9 @@ int main(int argc, char **argv)
         log_info("serving on %s (port %u), store %s", o.listen, srv.port, srv.store->ops->name);
         sigwait(&set, &sig);
         log_info("stopping on signal %d", sig);
-        server_stop(&srv);
+        scheduler_stop(&srv); /* no more notifies */
+        server_stop(&srv);    /* no more requests, so no more kicks */
+        scheduler_free(&srv);
         store_close(srv.store);
         return 0;
 }

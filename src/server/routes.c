@@ -26,6 +26,16 @@ const struct route server_routes[] = {
     {"POST", "/v1/subnets/{slug}/workloads/{name}/approve", handle_workload_approve, 0,
      ROLE_OPERATOR},
     {"POST", "/v1/subnets/{slug}/workloads/{name}/deny", handle_workload_deny, 0, ROLE_OPERATOR},
+    {"POST", "/v1/subnets/{slug}/nodes", handle_node_join, ROUTE_BODY, ROLE_PROVIDER},
+    {"GET", "/v1/subnets/{slug}/nodes", handle_node_list, 0, ROLE_OPERATOR},
+    {"GET", "/v1/subnets/{slug}/nodes/{name}", handle_node_get, 0, ROLE_PROVIDER},
+    {"DELETE", "/v1/subnets/{slug}/nodes/{name}", handle_node_delete, 0, ROLE_OPERATOR},
+    {"POST", "/v1/subnets/{slug}/nodes/{name}/admit", handle_node_admit, 0, ROLE_OPERATOR},
+    {"POST", "/v1/subnets/{slug}/nodes/{name}/revoke", handle_node_revoke, 0, ROLE_OPERATOR},
+    {"POST", "/v1/subnets/{slug}/nodes/{name}/heartbeat", handle_node_heartbeat, ROUTE_BODY,
+     ROLE_PROVIDER},
+    {"GET", "/v1/subnets/{slug}/nodes/{name}/assignments", handle_node_assignments, 0,
+     ROLE_PROVIDER},
 };
 
 const size_t server_nroutes = sizeof(server_routes) / sizeof(server_routes[0]);

@@ -13,11 +13,16 @@
 #define SERVER_BODY_MAX  (3u * 1024 * 1024) /* larger bodies get 413, unparsed */
 #define ROUTE_MAX_PARAMS 4
 
+struct waiters;
+struct scheduler;
+
 struct idyl_server {
         struct idyl_store *store; /* owned */
         struct MHD_Daemon *mhd;   /* owned */
         unsigned port;            /* bound port (useful with :0) */
         int node_ttl;             /* seconds a silent node stays healthy */
+        struct waiters *waiters;  /* long-polling requests (server/http.c) */
+        struct scheduler *sched;  /* the scheduling loop (server/scheduler.c) */
 };
 
 /* ---- one request ------------------------------------------------------- */
@@ -30,12 +35,20 @@ struct request {
         size_t nparams;
         json_t *body;             /* parsed body (object); NULL when empty */
         struct idyl_token caller; /* who is asking */
+        int64_t wait_deadline_ms; /* 0, or when a suspended long-poll must answer */
 };
 
 struct response {
         int status;       /* 200 unless the handler says otherwise */
         json_t *body;     /* owned; NULL for an empty body */
         json_t *warnings; /* array of strings sent as Warning headers; may be NULL */
+        /* A long-poll handler that has nothing to say yet sets these and
+         * returns 0 without a body: the request sleeps until server_notify
+         * names `wait_key` or the deadline passes, then the handler runs again
+         * (with req->wait_deadline_ms set). */
+        int64_t suspend_until_ms;
+        char wait_key[96];
+        uint64_t gen_before; /* set by server_wait_prepare */
 };
 
 typedef int (*handler_fn)(struct request *req, struct response *resp, struct idyl_err *err);
@@ -61,6 +74,26 @@ extern const size_t server_nroutes;
 int server_start(struct idyl_server *srv, const char *listen, struct idyl_err *err);
 void server_stop(struct idyl_server *srv);
 
+/* Wakes every long-poll waiting on `key` (e.g. "100000000001/host-7"). */
+void server_notify(struct idyl_server *srv, const char *key);
+int64_t now_ms(void);
+/* Call before reading the state a long-poll waits on: names the key and
+ * remembers its notify generation, so no notify in between is missed. */
+void server_wait_prepare(struct request *req, struct response *resp, const char *key);
+
+/* ---- the scheduling loop (server/scheduler.c) ---------------------------- */
+int scheduler_start(struct idyl_server *srv, struct idyl_err *err);
+/* Stops the loop (kicks are still accepted, and dropped); scheduler_free
+ * releases it once no request can kick any more. */
+void scheduler_stop(struct idyl_server *srv);
+void scheduler_free(struct idyl_server *srv);
+/* Asks for a scheduling pass over a subnet soon (coalesced). */
+void scheduler_kick(struct idyl_server *srv, uint64_t subnet);
+/* Runs one pass over a subnet now (used by the loop, tests and benchmarks). */
+int scheduler_run_subnet(struct idyl_server *srv, uint64_t subnet, struct idyl_err *err);
+/* Declares down every node silent past the TTL; their workloads become lost. */
+int scheduler_check_health(struct idyl_server *srv, struct idyl_err *err);
+
 /* Creates the first operator credential when the store has none and writes
  * it to DIR/operator.token (0600). */
 int server_bootstrap_operator(struct idyl_server *srv, const char *dir, struct idyl_err *err);
@@ -84,19 +117,49 @@ int handle_workload_delete(struct request *req, struct response *resp, struct id
 int handle_workload_events(struct request *req, struct response *resp, struct idyl_err *err);
 int handle_workload_approve(struct request *req, struct response *resp, struct idyl_err *err);
 int handle_workload_deny(struct request *req, struct response *resp, struct idyl_err *err);
+int handle_node_join(struct request *req, struct response *resp, struct idyl_err *err);
+int handle_node_list(struct request *req, struct response *resp, struct idyl_err *err);
+int handle_node_get(struct request *req, struct response *resp, struct idyl_err *err);
+int handle_node_delete(struct request *req, struct response *resp, struct idyl_err *err);
+int handle_node_admit(struct request *req, struct response *resp, struct idyl_err *err);
+int handle_node_revoke(struct request *req, struct response *resp, struct idyl_err *err);
+int handle_node_heartbeat(struct request *req, struct response *resp, struct idyl_err *err);
+int handle_node_assignments(struct request *req, struct response *resp, struct idyl_err *err);
+
+/* Makes the workloads placed on a node lost (inside the caller's
+ * transaction) so the scheduler places them again; server/scheduler.c. */
+int scheduler_unplace_node(struct idyl_store *st, const struct idyl_node *node, const char *why,
+                           struct idyl_err *err);
 
 /* Policy-change effects on a subnet's workloads (server/workloads.c). */
 int workloads_recheck_policy(struct idyl_store *st, const struct idyl_subnet *sn, json_t *warnings,
                              struct idyl_err *err);
 int workloads_count(struct idyl_store *st, uint64_t slug, size_t *n, struct idyl_err *err);
+int nodes_count(struct idyl_store *st, uint64_t slug, size_t *n, struct idyl_err *err);
 
 /* The subnet object of SPEC 2 (server/subnets.c); a new reference. */
 struct idyl_subnet;
 json_t *subnet_to_json(const struct idyl_subnet *sn);
 struct idyl_workload;
 json_t *workload_to_json(const struct idyl_workload *w);
+/* The workload's request as the scheduler sees it. */
+struct sched_request;
+void workload_sched_request(const struct idyl_workload *w, struct sched_request *req);
+/* Bumps a node's assignment version (inside the caller's transaction);
+ * notify "<slug>/<node>" after the commit. Unknown nodes are ignored. */
+int node_assignments_changed(struct idyl_store *st, uint64_t subnet, const char *node,
+                             struct idyl_err *err);
+void node_wait_key(uint64_t subnet, const char *node, char *buf, size_t size);
+/* Appends an event to a workload's history. */
+int workload_event(struct idyl_store *st, const struct idyl_workload *w, const char *type,
+                   const char *message, struct idyl_err *err);
 
 /* ---- JSON field helpers for handlers (server/json.c) -------------------- */
+/* CPU as cores (number) or "500m"; memory as "256Mi" or bytes. */
+int json_cpu(const json_t *v, int64_t *milli, struct idyl_err *err);
+int json_memory(const json_t *v, int64_t *bytes, struct idyl_err *err);
+/* Optional boolean field (false when absent); 400 when not a boolean. */
+int json_get_bool(const json_t *obj, const char *key, bool *out, struct idyl_err *err);
 /* Rejects any key of `obj` not in the NULL-terminated `allowed` list. */
 int json_check_keys(const json_t *obj, const char *const *allowed, const char *where,
                     struct idyl_err *err);

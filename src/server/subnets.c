@@ -192,28 +192,34 @@ int handle_subnet_edit(struct request *req, struct response *resp, struct idyl_e
         }
         if (store_tx_commit(st, err) < 0)
                 return -1;
+        scheduler_kick(req->srv, slug);
         resp->body = subnet_to_json(&sn);
         return 0;
 }
 
 int handle_subnet_delete(struct request *req, struct response *resp, struct idyl_err *err)
 {
-        uint64_t slug;
-
         struct idyl_store *st = req->srv->store;
         struct idyl_subnet sn;
-        size_t n;
+        size_t nw = 0, nn = 0;
+        uint64_t slug;
         int rc;
 
         if (slug_param(req, &slug, err) < 0 || store_tx_begin(st, err) < 0)
                 return -1;
         rc = store_subnet_get(st, slug, &sn, err);
         if (rc == 0)
-                rc = workloads_count(st, slug, &n, err);
-        if (rc == 0 && n > 0)
+                rc = workloads_count(st, slug, &nw, err);
+        if (rc == 0)
+                rc = nodes_count(st, slug, &nn, err);
+        if (rc == 0 && nw > 0)
                 rc = idyl_err_set(err, IDYL_E_CONFLICT,
                                   "subnet \"%s\" still has %zu workload%s: delete them first",
-                                  req->params[0], n, n == 1 ? "" : "s");
+                                  req->params[0], nw, nw == 1 ? "" : "s");
+        else if (rc == 0 && nn > 0)
+                rc = idyl_err_set(err, IDYL_E_CONFLICT,
+                                  "subnet \"%s\" still has %zu node%s: delete them first",
+                                  req->params[0], nn, nn == 1 ? "" : "s");
         if (rc == 0)
                 rc = store_subnet_delete(st, slug, err);
         if (rc < 0) {

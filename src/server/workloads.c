@@ -15,7 +15,7 @@
 
 /* ---- spec: JSON -> validated workload fields + canonical JSON ------------ */
 
-static int spec_cpu(const json_t *v, int64_t *milli, struct idyl_err *err)
+int json_cpu(const json_t *v, int64_t *milli, struct idyl_err *err)
 {
         char buf[64];
 
@@ -26,10 +26,10 @@ static int spec_cpu(const json_t *v, int64_t *milli, struct idyl_err *err)
                 return resource_cpu_parse(buf, milli, err);
         }
         return idyl_err_set(err, IDYL_E_INVALID,
-                            "field \"spec.resources.cpu\" must be a number of cores or a string");
+                            "field \"cpu\" must be a number of cores or a string such as 500m");
 }
 
-static int spec_memory(const json_t *v, int64_t *bytes, struct idyl_err *err)
+int json_memory(const json_t *v, int64_t *bytes, struct idyl_err *err)
 {
         char buf[64];
 
@@ -39,8 +39,7 @@ static int spec_memory(const json_t *v, int64_t *bytes, struct idyl_err *err)
                 snprintf(buf, sizeof(buf), "%" JSON_INTEGER_FORMAT, json_integer_value(v));
                 return resource_memory_parse(buf, bytes, err);
         }
-        return idyl_err_set(err, IDYL_E_INVALID,
-                            "field \"spec.resources.memory\" must be a string such as 256Mi");
+        return idyl_err_set(err, IDYL_E_INVALID, "field \"memory\" must be a string such as 256Mi");
 }
 
 static int spec_resources(const json_t *r, struct idyl_workload *w, struct idyl_err *err)
@@ -58,9 +57,9 @@ static int spec_resources(const json_t *r, struct idyl_workload *w, struct idyl_
                                     "field \"spec.resources\" must be an object");
         if (json_check_keys(r, keys, "spec.resources", err) < 0)
                 return -1;
-        if ((v = json_object_get(r, "cpu")) && spec_cpu(v, &w->cpu_milli, err) < 0)
+        if ((v = json_object_get(r, "cpu")) && json_cpu(v, &w->cpu_milli, err) < 0)
                 return -1;
-        if ((v = json_object_get(r, "memory")) && spec_memory(v, &w->memory_bytes, err) < 0)
+        if ((v = json_object_get(r, "memory")) && json_memory(v, &w->memory_bytes, err) < 0)
                 return -1;
         if ((v = json_object_get(r, "gpus"))) {
                 if (!json_is_integer(v) || json_integer_value(v) < 0 || json_integer_value(v) > 64)
@@ -240,8 +239,21 @@ json_t *workload_to_json(const struct idyl_workload *w)
 
 /* ---- handlers ------------------------------------------------------------- */
 
-static int add_event(struct idyl_store *st, const struct idyl_workload *w, const char *type,
-                     const char *message, struct idyl_err *err)
+/* After a committed change: wake the node whose assignments changed (if
+ * any) and let the scheduler look at the subnet. */
+static void after_change(struct idyl_server *srv, uint64_t slug, const char *node)
+{
+        char key[96];
+
+        if (node && *node) {
+                node_wait_key(slug, node, key, sizeof(key));
+                server_notify(srv, key);
+        }
+        scheduler_kick(srv, slug);
+}
+
+int workload_event(struct idyl_store *st, const struct idyl_workload *w, const char *type,
+                   const char *message, struct idyl_err *err)
 {
         struct idyl_event ev = {.revision = w->revision};
 
@@ -267,10 +279,10 @@ static int deploy_store(struct idyl_store *st, const struct idyl_subnet *sn,
                 return -1;
         snprintf(msg, sizeof(msg), "revision %" PRId64 " admitted with isolation class %s (%s)",
                  w->revision, isolation_class_name(w->isolation), isolation_source_name(w->source));
-        if (add_event(st, w, "Admitted", msg, err) < 0)
+        if (workload_event(st, w, "Admitted", msg, err) < 0)
                 return -1;
         if (sn->deploy_approval &&
-            add_event(st, w, "AwaitingApproval", "subnet requires deploy approval", err) < 0)
+            workload_event(st, w, "AwaitingApproval", "subnet requires deploy approval", err) < 0)
                 return -1;
         return 0;
 }
@@ -298,7 +310,11 @@ static int deploy_in_tx(struct request *req, uint64_t slug, struct idyl_workload
                 workload_release(&prev);
                 return 0;
         }
-        if (deploy_store(st, &sn, w, have_prev ? &prev : NULL, err) < 0) {
+        /* the node running the previous revision must learn it changed */
+        if (have_prev)
+                snprintf(resp->wait_key, sizeof(resp->wait_key), "%s", prev.node);
+        if (deploy_store(st, &sn, w, have_prev ? &prev : NULL, err) < 0 ||
+            (have_prev && node_assignments_changed(st, slug, prev.node, err) < 0)) {
                 workload_release(&prev);
                 return -1;
         }
@@ -335,6 +351,9 @@ int handle_workload_deploy(struct request *req, struct response *resp, struct id
                 store_tx_rollback(st);
         else if (store_tx_commit(st, err) < 0)
                 rc = -1;
+        if (rc == 0)
+                after_change(req->srv, slug, resp->wait_key);
+        resp->wait_key[0] = '\0';
 out:
         json_decref(canon);
         workload_release(&w);
@@ -367,7 +386,7 @@ int handle_workload_list(struct request *req, struct response *resp, struct idyl
         uint64_t slug;
 
         if (params(req, &slug, err) < 0 || store_subnet_get(req->srv->store, slug, &sn, err) < 0 ||
-            store_workload_list(req->srv->store, slug, &items, &n, err) < 0)
+            store_workload_list(req->srv->store, slug, NULL, &items, &n, err) < 0)
                 return -1;
         resp->body = json_array();
         for (size_t i = 0; i < n; i++)
@@ -376,15 +395,31 @@ int handle_workload_list(struct request *req, struct response *resp, struct idyl
         return 0;
 }
 
+/* Deleting frees capacity and tells the node to stop the workload. */
 int handle_workload_delete(struct request *req, struct response *resp, struct idyl_err *err)
 {
+        struct idyl_store *st = req->srv->store;
+        struct idyl_workload w;
         uint64_t slug;
+        int rc;
 
-        if (params(req, &slug, err) < 0 ||
-            store_workload_delete(req->srv->store, slug, req->params[1], err) < 0)
+        if (params(req, &slug, err) < 0 || store_tx_begin(st, err) < 0)
                 return -1;
+        rc = store_workload_get(st, slug, req->params[1], &w, err);
+        if (rc == 0)
+                rc = store_workload_delete(st, slug, w.name, err);
+        if (rc == 0)
+                rc = node_assignments_changed(st, slug, w.node, err);
+        if (rc < 0)
+                store_tx_rollback(st);
+        else
+                rc = store_tx_commit(st, err);
+        if (rc == 0)
+                after_change(req->srv, slug, w.node);
+        if (rc == 0 || err->code != IDYL_E_NOT_FOUND)
+                workload_release(&w);
         resp->status = 204;
-        return 0;
+        return rc;
 }
 
 int handle_workload_events(struct request *req, struct response *resp, struct idyl_err *err)
@@ -452,7 +487,7 @@ static int decide(struct request *req, struct response *resp, bool approve, stru
         }
         w.updated_at = (int64_t)time(NULL);
         if (store_workload_put(st, &w, err) < 0 ||
-            add_event(st, &w, approve ? "Approved" : "Denied", msg, err) < 0)
+            workload_event(st, &w, approve ? "Approved" : "Denied", msg, err) < 0)
                 goto out;
         rc = 0;
 out:
@@ -468,7 +503,12 @@ out:
 
 int handle_workload_approve(struct request *req, struct response *resp, struct idyl_err *err)
 {
-        return decide(req, resp, true, err);
+        uint64_t slug;
+        int rc = decide(req, resp, true, err);
+
+        if (rc == 0 && params(req, &slug, err) == 0)
+                scheduler_kick(req->srv, slug);
+        return rc;
 }
 
 int handle_workload_deny(struct request *req, struct response *resp, struct idyl_err *err)
@@ -486,7 +526,7 @@ int workloads_recheck_policy(struct idyl_store *st, const struct idyl_subnet *sn
         size_t n = 0;
         int rc = 0;
 
-        if (store_workload_list(st, sn->slug, &items, &n, err) < 0)
+        if (store_workload_list(st, sn->slug, NULL, &items, &n, err) < 0)
                 return -1;
         for (size_t i = 0; i < n && rc == 0; i++) {
                 struct idyl_workload *w = &items[i];
@@ -509,7 +549,7 @@ int workloads_recheck_policy(struct idyl_store *st, const struct idyl_subnet *sn
                 w->updated_at = (int64_t)time(NULL);
                 rc = store_workload_put(st, w, err);
                 if (rc == 0)
-                        rc = add_event(st, w, "Rejected", why.msg, err);
+                        rc = workload_event(st, w, "Rejected", why.msg, err);
         }
         workload_list_free(items, n);
         return rc;
@@ -520,7 +560,7 @@ int workloads_count(struct idyl_store *st, uint64_t slug, size_t *n, struct idyl
 {
         struct idyl_workload *items = NULL;
 
-        if (store_workload_list(st, slug, &items, n, err) < 0)
+        if (store_workload_list(st, slug, NULL, &items, n, err) < 0)
                 return -1;
         workload_list_free(items, *n);
         return 0;

@@ -63,10 +63,34 @@ static const char schema[] =
     " type TEXT NOT NULL,"
     " message TEXT NOT NULL);"
     "CREATE INDEX IF NOT EXISTS events_by_workload ON events(subnet, name, id);"
+    "CREATE INDEX IF NOT EXISTS workloads_by_node ON workloads(subnet, node);"
+    "CREATE TABLE IF NOT EXISTS nodes("
+    " subnet INTEGER NOT NULL REFERENCES subnets(slug),"
+    " name TEXT NOT NULL,"
+    " admission TEXT NOT NULL,"
+    " simulated INTEGER NOT NULL,"
+    " profile TEXT NOT NULL,"
+    " provider TEXT NOT NULL,"
+    " handler TEXT NOT NULL,"
+    " isolation TEXT NOT NULL,"
+    " backend TEXT NOT NULL,"
+    " runtime_ready INTEGER NOT NULL,"
+    " reason TEXT NOT NULL,"
+    " microvm_gpu INTEGER NOT NULL,"
+    " platform TEXT NOT NULL,"
+    " cpu_milli INTEGER NOT NULL,"
+    " memory_bytes INTEGER NOT NULL,"
+    " gpus INTEGER NOT NULL,"
+    " last_heartbeat INTEGER NOT NULL,"
+    " down INTEGER NOT NULL,"
+    " assign_version INTEGER NOT NULL,"
+    " created_at INTEGER NOT NULL,"
+    " PRIMARY KEY(subnet, name));"
     "CREATE TABLE IF NOT EXISTS tokens("
     " hash TEXT PRIMARY KEY,"
     " role TEXT NOT NULL,"
     " subnet INTEGER NOT NULL,"
+    " node TEXT NOT NULL DEFAULT '',"
     " created_at INTEGER NOT NULL);";
 
 static struct sqlite_store *to_sqlite(struct idyl_store *st)
@@ -519,8 +543,8 @@ out:
         return rc;
 }
 
-static int sqlite_workload_list(struct idyl_store *st, uint64_t subnet, struct idyl_workload **out,
-                                size_t *n, struct idyl_err *err)
+static int sqlite_workload_list(struct idyl_store *st, uint64_t subnet, const char *node,
+                                struct idyl_workload **out, size_t *n, struct idyl_err *err)
 {
         struct sqlite_store *s = to_sqlite(st);
         struct idyl_workload *items = NULL;
@@ -530,13 +554,13 @@ static int sqlite_workload_list(struct idyl_store *st, uint64_t subnet, struct i
 
         pthread_mutex_lock(&s->mu);
         if (prepare(s,
-                    subnet ? "SELECT " WORKLOAD_COLUMNS
-                             " FROM workloads WHERE subnet = ? ORDER BY subnet, name"
-                           : "SELECT " WORKLOAD_COLUMNS " FROM workloads ORDER BY subnet, name",
+                    "SELECT " WORKLOAD_COLUMNS " FROM workloads WHERE (?1 = 0 OR subnet = ?1) AND "
+                    "(?2 IS NULL OR node = ?2) ORDER BY subnet, name",
                     &stmt, err) < 0)
                 goto out;
-        if (subnet)
-                sqlite3_bind_int64(stmt, 1, (sqlite3_int64)subnet);
+        sqlite3_bind_int64(stmt, 1, (sqlite3_int64)subnet);
+        if (node)
+                sqlite3_bind_text(stmt, 2, node, -1, SQLITE_TRANSIENT);
         while ((step = sqlite3_step(stmt)) == SQLITE_ROW) {
                 if (count == cap) {
                         size_t ncap = cap ? cap * 2 : 16;
@@ -699,15 +723,216 @@ out:
         return rc;
 }
 
+/* ---- nodes ---------------------------------------------------------------- */
+
+#define NODE_COLUMNS                                                                               \
+        "subnet, name, admission, simulated, profile, provider, handler, isolation, backend, "     \
+        "runtime_ready, reason, microvm_gpu, platform, cpu_milli, memory_bytes, gpus, "            \
+        "last_heartbeat, down, assign_version, created_at"
+
+static void node_from_row(sqlite3_stmt *stmt, struct idyl_node *nd)
+{
+        char profile[64];
+        int v;
+
+        memset(nd, 0, sizeof(*nd));
+        nd->subnet = (uint64_t)sqlite3_column_int64(stmt, 0);
+        column_copy(stmt, 1, nd->name, sizeof(nd->name));
+        v = node_admission_from_name((const char *)sqlite3_column_text(stmt, 2));
+        nd->admission = v < 0 ? NODE_PENDING : (enum node_admission)v;
+        nd->simulated = sqlite3_column_int(stmt, 3) != 0;
+        column_copy(stmt, 4, profile, sizeof(profile));
+        for (int i = 1; i < PROFILE__COUNT; i++)
+                if (strcmp(runtime_profile_name((enum runtime_profile)i), profile) == 0)
+                        nd->profile = (enum runtime_profile)i;
+        column_copy(stmt, 5, nd->provider, sizeof(nd->provider));
+        column_copy(stmt, 6, nd->handler, sizeof(nd->handler));
+        nd->isolation = isolation_class_from_name((const char *)sqlite3_column_text(stmt, 7));
+        nd->backend = vmm_backend_from_name((const char *)sqlite3_column_text(stmt, 8));
+        nd->runtime_ready = sqlite3_column_int(stmt, 9) != 0;
+        column_copy(stmt, 10, nd->reason, sizeof(nd->reason));
+        nd->microvm_gpu = sqlite3_column_int(stmt, 11) != 0;
+        column_copy(stmt, 12, nd->platform, sizeof(nd->platform));
+        nd->cpu_milli = sqlite3_column_int64(stmt, 13);
+        nd->memory_bytes = sqlite3_column_int64(stmt, 14);
+        nd->gpus = sqlite3_column_int(stmt, 15);
+        nd->last_heartbeat = sqlite3_column_int64(stmt, 16);
+        nd->down = sqlite3_column_int(stmt, 17) != 0;
+        nd->assign_version = sqlite3_column_int64(stmt, 18);
+        nd->created_at = sqlite3_column_int64(stmt, 19);
+}
+
+static void node_bind(sqlite3_stmt *stmt, const struct idyl_node *nd)
+{
+        const char *profile = runtime_profile_name(nd->profile);
+        const char *iso = isolation_class_name(nd->isolation);
+        const char *backend = vmm_backend_name(nd->backend);
+
+        sqlite3_bind_int64(stmt, 1, (sqlite3_int64)nd->subnet);
+        sqlite3_bind_text(stmt, 2, nd->name, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(stmt, 3, node_admission_name(nd->admission), -1, SQLITE_STATIC);
+        sqlite3_bind_int(stmt, 4, nd->simulated);
+        sqlite3_bind_text(stmt, 5, profile ? profile : "", -1, SQLITE_STATIC);
+        sqlite3_bind_text(stmt, 6, nd->provider, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(stmt, 7, nd->handler, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(stmt, 8, iso ? iso : "", -1, SQLITE_STATIC);
+        sqlite3_bind_text(stmt, 9, backend ? backend : "", -1, SQLITE_STATIC);
+        sqlite3_bind_int(stmt, 10, nd->runtime_ready);
+        sqlite3_bind_text(stmt, 11, nd->reason, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_int(stmt, 12, nd->microvm_gpu);
+        sqlite3_bind_text(stmt, 13, nd->platform, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_int64(stmt, 14, nd->cpu_milli);
+        sqlite3_bind_int64(stmt, 15, nd->memory_bytes);
+        sqlite3_bind_int(stmt, 16, nd->gpus);
+        sqlite3_bind_int64(stmt, 17, nd->last_heartbeat);
+        sqlite3_bind_int(stmt, 18, nd->down);
+        sqlite3_bind_int64(stmt, 19, nd->assign_version);
+        sqlite3_bind_int64(stmt, 20, nd->created_at);
+}
+
+static int node_not_found(uint64_t subnet, const char *name, struct idyl_err *err)
+{
+        char buf[SUBNET_SLUG_BUFLEN];
+
+        return idyl_err_set(err, IDYL_E_NOT_FOUND, "node \"%s\" not found in subnet \"%s\"", name,
+                            subnet_slug_format(subnet, buf));
+}
+
+static int sqlite_node_get(struct idyl_store *st, uint64_t subnet, const char *name,
+                           struct idyl_node *out, struct idyl_err *err)
+{
+        struct sqlite_store *s = to_sqlite(st);
+        sqlite3_stmt *stmt;
+        int rc = -1, step;
+
+        pthread_mutex_lock(&s->mu);
+        if (prepare(s, "SELECT " NODE_COLUMNS " FROM nodes WHERE subnet = ? AND name = ?", &stmt,
+                    err) < 0)
+                goto out;
+        sqlite3_bind_int64(stmt, 1, (sqlite3_int64)subnet);
+        sqlite3_bind_text(stmt, 2, name, -1, SQLITE_TRANSIENT);
+        step = sqlite3_step(stmt);
+        if (step == SQLITE_ROW) {
+                node_from_row(stmt, out);
+                rc = 0;
+        } else if (step == SQLITE_DONE) {
+                node_not_found(subnet, name, err);
+        } else {
+                db_error(s, "get node", err);
+        }
+        sqlite3_finalize(stmt);
+out:
+        pthread_mutex_unlock(&s->mu);
+        return rc;
+}
+
+static int sqlite_node_list(struct idyl_store *st, uint64_t subnet, struct idyl_node **out,
+                            size_t *n, struct idyl_err *err)
+{
+        struct sqlite_store *s = to_sqlite(st);
+        struct idyl_node *items = NULL;
+        size_t count = 0, cap = 0;
+        sqlite3_stmt *stmt;
+        int rc = -1, step;
+
+        pthread_mutex_lock(&s->mu);
+        if (prepare(s,
+                    "SELECT " NODE_COLUMNS
+                    " FROM nodes WHERE (?1 = 0 OR subnet = ?1) ORDER BY subnet, name",
+                    &stmt, err) < 0)
+                goto out;
+        sqlite3_bind_int64(stmt, 1, (sqlite3_int64)subnet);
+        while ((step = sqlite3_step(stmt)) == SQLITE_ROW) {
+                if (count == cap) {
+                        size_t ncap = cap ? cap * 2 : 16;
+                        struct idyl_node *p = realloc(items, ncap * sizeof(*items));
+                        if (!p) {
+                                idyl_err_errno(err, ENOMEM, "list nodes");
+                                goto fail;
+                        }
+                        items = p;
+                        cap = ncap;
+                }
+                node_from_row(stmt, &items[count++]);
+        }
+        if (step != SQLITE_DONE) {
+                db_error(s, "list nodes", err);
+                goto fail;
+        }
+        *out = items;
+        *n = count;
+        items = NULL;
+        rc = 0;
+fail:
+        free(items);
+        sqlite3_finalize(stmt);
+out:
+        pthread_mutex_unlock(&s->mu);
+        return rc;
+}
+
+static int put_node(struct sqlite_store *s, const struct idyl_node *nd, struct idyl_err *err)
+{
+        sqlite3_stmt *stmt;
+
+        if (prepare(s,
+                    "INSERT OR REPLACE INTO nodes(" NODE_COLUMNS
+                    ") VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                    &stmt, err) < 0)
+                return -1;
+        node_bind(stmt, nd);
+        return step_done(s, stmt, err);
+}
+
+static int sqlite_node_put(struct idyl_store *st, const struct idyl_node *nd, struct idyl_err *err)
+{
+        struct sqlite_store *s = to_sqlite(st);
+
+        if (write_begin(s, err) < 0)
+                return -1;
+        return write_end(s, put_node(s, nd, err), err);
+}
+
+static int delete_node(struct sqlite_store *s, uint64_t subnet, const char *name,
+                       struct idyl_err *err)
+{
+        static const char *const sql[] = {"DELETE FROM tokens WHERE subnet = ? AND node = ?",
+                                          "DELETE FROM nodes WHERE subnet = ? AND name = ?"};
+        sqlite3_stmt *stmt;
+
+        for (size_t i = 0; i < 2; i++) {
+                if (prepare(s, sql[i], &stmt, err) < 0)
+                        return -1;
+                sqlite3_bind_int64(stmt, 1, (sqlite3_int64)subnet);
+                sqlite3_bind_text(stmt, 2, name, -1, SQLITE_TRANSIENT);
+                if (step_done(s, stmt, err) < 0)
+                        return -1;
+        }
+        if (sqlite3_changes(s->db) == 0)
+                return node_not_found(subnet, name, err);
+        return 0;
+}
+
+static int sqlite_node_delete(struct idyl_store *st, uint64_t subnet, const char *name,
+                              struct idyl_err *err)
+{
+        struct sqlite_store *s = to_sqlite(st);
+
+        if (write_begin(s, err) < 0)
+                return -1;
+        return write_end(s, delete_node(s, subnet, name, err), err);
+}
+
 /* ---- tokens ------------------------------------------------------------- */
 
 static int insert_token(struct sqlite_store *s, const struct idyl_token *tok, struct idyl_err *err)
 {
         sqlite3_stmt *stmt;
 
-        if (prepare(s, "INSERT INTO tokens(hash, role, subnet, created_at) VALUES(?,?,?,?)", &stmt,
-                    err) < 0)
+        if (prepare(s, "INSERT INTO tokens(hash, role, subnet, created_at, node) VALUES(?,?,?,?,?)",
+                    &stmt, err) < 0)
                 return -1;
+        sqlite3_bind_text(stmt, 5, tok->node, -1, SQLITE_TRANSIENT);
         sqlite3_bind_text(stmt, 1, tok->hash, -1, SQLITE_TRANSIENT);
         sqlite3_bind_text(stmt, 2, idyl_role_name(tok->role), -1, SQLITE_STATIC);
         sqlite3_bind_int64(stmt, 3, (sqlite3_int64)tok->subnet);
@@ -733,8 +958,8 @@ static int sqlite_token_find(struct idyl_store *st, const char *hash, struct idy
         int rc = -1, step;
 
         pthread_mutex_lock(&s->mu);
-        if (prepare(s, "SELECT hash, role, subnet, created_at FROM tokens WHERE hash = ?", &stmt,
-                    err) < 0)
+        if (prepare(s, "SELECT hash, role, subnet, created_at, node FROM tokens WHERE hash = ?",
+                    &stmt, err) < 0)
                 goto out;
         sqlite3_bind_text(stmt, 1, hash, -1, SQLITE_TRANSIENT);
         step = sqlite3_step(stmt);
@@ -744,6 +969,7 @@ static int sqlite_token_find(struct idyl_store *st, const char *hash, struct idy
                 out->role = idyl_role_from_name((const char *)sqlite3_column_text(stmt, 1));
                 out->subnet = (uint64_t)sqlite3_column_int64(stmt, 2);
                 out->created_at = sqlite3_column_int64(stmt, 3);
+                column_copy(stmt, 4, out->node, sizeof(out->node));
                 rc = 0;
         } else if (step == SQLITE_DONE) {
                 idyl_err_set(err, IDYL_E_NOT_FOUND, "token not found");
@@ -796,6 +1022,10 @@ static const struct store_ops sqlite_ops = {
     .workload_delete = sqlite_workload_delete,
     .event_add = sqlite_event_add,
     .event_list = sqlite_event_list,
+    .node_get = sqlite_node_get,
+    .node_list = sqlite_node_list,
+    .node_put = sqlite_node_put,
+    .node_delete = sqlite_node_delete,
     .token_add = sqlite_token_add,
     .token_find = sqlite_token_find,
     .token_count = sqlite_token_count,

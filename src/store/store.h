@@ -11,6 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/node.h"
 #include "core/subnet.h"
 #include "core/workload.h"
 #include "util/err.h"
@@ -26,6 +27,7 @@ struct idyl_token {
         char hash[TOKEN_HASH_HEXLEN + 1]; /* hex SHA-256 of the secret; never the secret */
         enum idyl_role role;
         uint64_t subnet; /* 0: not scoped to a subnet */
+        char node[64];   /* a node credential acts only for this node ("" otherwise) */
         int64_t created_at;
 };
 
@@ -49,8 +51,8 @@ struct store_ops {
 
         int (*workload_get)(struct idyl_store *st, uint64_t subnet, const char *name,
                             struct idyl_workload *out, struct idyl_err *err);
-        int (*workload_list)(struct idyl_store *st, uint64_t subnet, struct idyl_workload **out,
-                             size_t *n, struct idyl_err *err);
+        int (*workload_list)(struct idyl_store *st, uint64_t subnet, const char *node,
+                             struct idyl_workload **out, size_t *n, struct idyl_err *err);
         int (*workload_put)(struct idyl_store *st, const struct idyl_workload *w,
                             struct idyl_err *err);
         int (*workload_delete)(struct idyl_store *st, uint64_t subnet, const char *name,
@@ -59,6 +61,14 @@ struct store_ops {
                          const struct idyl_event *ev, struct idyl_err *err);
         int (*event_list)(struct idyl_store *st, uint64_t subnet, const char *name,
                           struct idyl_event **out, size_t *n, struct idyl_err *err);
+
+        int (*node_get)(struct idyl_store *st, uint64_t subnet, const char *name,
+                        struct idyl_node *out, struct idyl_err *err);
+        int (*node_list)(struct idyl_store *st, uint64_t subnet, struct idyl_node **out, size_t *n,
+                         struct idyl_err *err);
+        int (*node_put)(struct idyl_store *st, const struct idyl_node *node, struct idyl_err *err);
+        int (*node_delete)(struct idyl_store *st, uint64_t subnet, const char *name,
+                           struct idyl_err *err);
 
         int (*token_add)(struct idyl_store *st, const struct idyl_token *tok, struct idyl_err *err);
         int (*token_find)(struct idyl_store *st, const char *hash, struct idyl_token *out,
@@ -140,12 +150,12 @@ static inline int store_workload_get(struct idyl_store *st, uint64_t subnet, con
         return st->ops->workload_get(st, subnet, name, out, err);
 }
 
-/* Workloads of a subnet (0: of every subnet) by subnet and name; *out is
- * malloc'd, each element released with workload_release, then free(*out). */
-static inline int store_workload_list(struct idyl_store *st, uint64_t subnet,
+/* Workloads of a subnet (0: of every subnet), only those placed on `node`
+ * unless it is NULL, by subnet and name; free with workload_list_free. */
+static inline int store_workload_list(struct idyl_store *st, uint64_t subnet, const char *node,
                                       struct idyl_workload **out, size_t *n, struct idyl_err *err)
 {
-        return st->ops->workload_list(st, subnet, out, n, err);
+        return st->ops->workload_list(st, subnet, node, out, n, err);
 }
 
 /* Inserts or replaces the workload (subnet, name). */
@@ -177,6 +187,34 @@ static inline int store_event_list(struct idyl_store *st, uint64_t subnet, const
 }
 
 void workload_list_free(struct idyl_workload *items, size_t n);
+
+/* IDYL_E_NOT_FOUND with `node "N" not found in subnet "S"` when absent. */
+static inline int store_node_get(struct idyl_store *st, uint64_t subnet, const char *name,
+                                 struct idyl_node *out, struct idyl_err *err)
+{
+        return st->ops->node_get(st, subnet, name, out, err);
+}
+
+/* Nodes of a subnet (0: every subnet) by subnet and name; *out malloc'd. */
+static inline int store_node_list(struct idyl_store *st, uint64_t subnet, struct idyl_node **out,
+                                  size_t *n, struct idyl_err *err)
+{
+        return st->ops->node_list(st, subnet, out, n, err);
+}
+
+/* Inserts or replaces the node (subnet, name). */
+static inline int store_node_put(struct idyl_store *st, const struct idyl_node *node,
+                                 struct idyl_err *err)
+{
+        return st->ops->node_put(st, node, err);
+}
+
+/* Removes the node and its credentials; IDYL_E_NOT_FOUND when absent. */
+static inline int store_node_delete(struct idyl_store *st, uint64_t subnet, const char *name,
+                                    struct idyl_err *err)
+{
+        return st->ops->node_delete(st, subnet, name, err);
+}
 
 static inline int store_token_add(struct idyl_store *st, const struct idyl_token *tok,
                                   struct idyl_err *err)

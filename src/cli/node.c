@@ -1,0 +1,333 @@
+/* idyl node join|get|admit|revoke|delete. join registers this machine as a
+ * provider node with a runtime profile (or raw runtime settings) and keeps
+ * what the agent needs (address, node credential, runtime settings) in the
+ * node directory. */
+#include "cli/cli.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/utsname.h>
+#include <unistd.h>
+
+#include "core/node.h"
+#include "core/subnet.h"
+#include "core/workload.h"
+
+static const struct cli_opt join_opts[] = {
+    {"subnet", OPT_STRING, "SUBNET", "subnet to join (required)"},
+    {"runtime-profile", OPT_STRING, "PROFILE", "runtime preset: " PROFILE_NAMES},
+    {"runtime-provider", OPT_STRING, "PROVIDER",
+     "raw settings without a preset: docker or containerd"},
+    {"runtime-handler", OPT_STRING, "HANDLER",
+     "with --runtime-provider: runtime handler, e.g. io.containerd.kata-qemu.v2"},
+    {"runtime-endpoint", OPT_STRING, "URL",
+     "runtime socket, e.g. unix:///run/containerd/containerd.sock"},
+    {"name", OPT_STRING, "NAME", "node name (default: the host name)"},
+    {"platform", OPT_STRING, "OS/ARCH", "platform (default: this machine's)"},
+    {"cpu", OPT_STRING, "CPU", "CPU offered (default: this machine's cores)"},
+    {"memory", OPT_STRING, "SIZE", "memory offered (default: this machine's)"},
+    {"gpus", OPT_STRING, "N", "GPUs offered (default 0)"},
+    {"microvm-gpu", OPT_FLAG, NULL, "declare a validated microVM GPU passthrough path (qemu)"},
+    {"node-dir", OPT_STRING, "DIR", "local state directory (env IDYL_NODE_DIR)"},
+    OPT_END,
+};
+
+static const struct cli_opt get_opts[] = {
+    {"subnet", OPT_STRING, "SUBNET", "subnet of the nodes (required)"},
+    OPT_END,
+};
+
+/* This machine's platform in OCI terms (linux/amd64, linux/arm64). */
+static void host_platform(char *buf, size_t size)
+{
+        struct utsname u;
+        const char *arch = "amd64";
+
+        if (uname(&u) == 0) {
+                if (strcmp(u.machine, "aarch64") == 0)
+                        arch = "arm64";
+                else if (strcmp(u.machine, "x86_64") != 0)
+                        arch = u.machine;
+        }
+        snprintf(buf, size, "linux/%s", arch);
+}
+
+const char *node_dir_default(const struct cli_args *a, char *buf, size_t size)
+{
+        const char *d = cli_str(a, "node-dir"), *env = getenv("IDYL_NODE_DIR"),
+                   *home = getenv("HOME");
+
+        if (d && *d)
+                return d;
+        if (env && *env)
+                return env;
+        if (geteuid() == 0)
+                return "/var/lib/idyl-node";
+        snprintf(buf, size, "%s/.idyl/node", home ? home : ".");
+        return buf;
+}
+
+static json_t *capacity_json(const struct cli_args *a, struct idyl_err *err)
+{
+        long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+        /* whole MiB, so the capacity reads as "23Gi"-like units, not bytes */
+        long long mem =
+            ((long long)sysconf(_SC_PHYS_PAGES) * sysconf(_SC_PAGESIZE)) & ~((1LL << 20) - 1);
+        int64_t milli, bytes;
+        int gpus = 0;
+
+        if (cli_str(a, "cpu") && resource_cpu_parse(cli_str(a, "cpu"), &milli, err) < 0)
+                return NULL;
+        if (cli_str(a, "memory") && resource_memory_parse(cli_str(a, "memory"), &bytes, err) < 0)
+                return NULL;
+        if (cli_str(a, "gpus") && resource_gpus_parse(cli_str(a, "gpus"), &gpus, err) < 0)
+                return NULL;
+        return json_pack(
+            "{s:o,s:o,s:i}", "cpu",
+            cli_str(a, "cpu") ? json_string(cli_str(a, "cpu")) : json_integer(cpus), "memory",
+            cli_str(a, "memory") ? json_string(cli_str(a, "memory")) : json_integer(mem), "gpus",
+            gpus);
+}
+
+/* The join request's runtime object: a profile, or raw settings. */
+static int runtime_json(const struct cli_args *a, json_t **out, struct idyl_err *err)
+{
+        const char *profile = cli_str(a, "runtime-profile"),
+                   *provider = cli_str(a, "runtime-provider");
+        enum runtime_profile p;
+
+        if (profile && provider)
+                return idyl_err_set(err, IDYL_E_USAGE,
+                                    "--runtime-profile cannot be combined with --runtime-provider");
+        if (!profile && !provider)
+                return idyl_err_set(err, IDYL_E_USAGE,
+                                    "--runtime-profile or --runtime-provider is required "
+                                    "(profiles: " PROFILE_NAMES ")");
+        if (profile && runtime_profile_parse(profile, &p, err) < 0)
+                return -1;
+        *out = json_pack("{s:b,s:s}", "ready", 0, "reason", "the node agent is not running");
+        if (profile) {
+                json_object_set_new(*out, "profile", json_string(profile));
+        } else {
+                json_object_set_new(*out, "provider", json_string(provider));
+                if (cli_str(a, "runtime-handler"))
+                        json_object_set_new(*out, "handler",
+                                            json_string(cli_str(a, "runtime-handler")));
+        }
+        return 0;
+}
+
+/* Writes the node's local state (0600): what `idyl node run` needs. */
+static int save_node_state(const char *dir, const json_t *state, struct idyl_err *err)
+{
+        char path[PATH_MAX], tmp[PATH_MAX];
+        int fd;
+
+        if (mkdir(dir, 0700) < 0 && errno != EEXIST)
+                return idyl_err_errno(err, errno, "create node directory \"%s\"", dir);
+        snprintf(path, sizeof(path), "%s/node.json", dir);
+        snprintf(tmp, sizeof(tmp), "%s/node.json.tmp", dir);
+        fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+        if (fd < 0)
+                return idyl_err_errno(err, errno, "open \"%s\" for writing", tmp);
+        if (json_dumpfd(state, fd, JSON_INDENT(2)) < 0 || fsync(fd) < 0) {
+                close(fd);
+                return idyl_err_errno(err, errno, "write \"%s\"", tmp);
+        }
+        close(fd);
+        if (rename(tmp, path) < 0)
+                return idyl_err_errno(err, errno, "rename \"%s\"", tmp);
+        return 0;
+}
+
+static void node_table(FILE *f, const json_t *v);
+
+static int node_join(struct cli_ctx *ctx, struct cli_args *a, struct idyl_err *err)
+{
+        const char *subnet = cli_str(a, "subnet"), *name = cli_str(a, "name");
+        char host[256], platform[64], path[160], dirbuf[PATH_MAX];
+        json_t *runtime = NULL, *capacity, *body, *out = NULL, *state;
+        const char *dir = node_dir_default(a, dirbuf, sizeof(dirbuf));
+        uint64_t slug;
+        int rc;
+
+        if (!subnet)
+                return idyl_err_set(err, IDYL_E_USAGE, "--subnet is required");
+        if (subnet_slug_parse(subnet, &slug, err) < 0 || runtime_json(a, &runtime, err) < 0)
+                return -1;
+        if (!name) {
+                gethostname(host, sizeof(host));
+                host[sizeof(host) - 1] = '\0';
+                name = host;
+        }
+        host_platform(platform, sizeof(platform));
+        capacity = capacity_json(a, err);
+        if (!capacity) {
+                json_decref(runtime);
+                return -1;
+        }
+        body = json_pack("{s:s,s:s,s:o,s:o,s:b}", "name", name, "platform",
+                         cli_str(a, "platform") ? cli_str(a, "platform") : platform, "runtime",
+                         runtime, "capacity", capacity, "microvmGPU", cli_flag(a, "microvm-gpu"));
+        snprintf(path, sizeof(path), "/v1/subnets/%s/nodes", subnet);
+        rc = api_call(ctx, "POST", path, body, &out, err);
+        json_decref(body);
+        if (rc < 0)
+                return -1;
+        state = json_pack("{s:s,s:s,s:s,s:O,s:O,s:s}", "addr", ctx->addr, "subnet", subnet, "name",
+                          json_string_value(json_object_get(out, "name")), "credential",
+                          json_object_get(out, "credential"), "runtime",
+                          json_object_get(out, "runtime"), "platform",
+                          json_string_value(json_object_get(out, "platform")));
+        if (cli_str(a, "runtime-endpoint"))
+                json_object_set_new(state, "endpoint", json_string(cli_str(a, "runtime-endpoint")));
+        rc = save_node_state(dir, state, err);
+        json_decref(state);
+        json_object_del(out, "credential"); /* kept in the node directory, not printed */
+        if (rc == 0)
+                rc = output_print(a->output, out, node_table, err);
+        json_decref(out);
+        return rc;
+}
+
+static void resource_cell(const json_t *node, char *buf, size_t size, const char *key)
+{
+        const json_t *cap = json_object_get(json_object_get(node, "capacity"), key);
+        const json_t *used = json_object_get(json_object_get(node, "allocated"), key);
+        char c[32], u[32];
+
+        if (json_is_string(cap)) {
+                snprintf(c, sizeof(c), "%s", json_string_value(cap));
+                snprintf(u, sizeof(u), "%s", json_string_value(used));
+        } else {
+                snprintf(c, sizeof(c), "%g", json_number_value(cap));
+                snprintf(u, sizeof(u), "%g", json_number_value(used));
+        }
+        snprintf(buf, size, "%s/%s", u, c);
+}
+
+static void node_table(FILE *f, const json_t *v)
+{
+        static const char *const header[] = {"NAME",   "STATUS", "ADMISSION", "PROFILE",
+                                             "CLASS",  "VMM",    "PLATFORM",  "CPU",
+                                             "MEMORY", "GPUS",   "REASON"};
+        struct table t;
+        const json_t *n;
+        size_t i;
+
+        table_init(&t, 11);
+        table_row(&t, header);
+        if (json_is_object(v))
+                v = json_pack("[O]", v);
+        else
+                json_incref((json_t *)v);
+        json_array_foreach(v, i, n)
+        {
+                const json_t *rt = json_object_get(n, "runtime");
+                char cpu[64], mem[64], gpus[64];
+                const char *row[11];
+
+                resource_cell(n, cpu, sizeof(cpu), "cpu");
+                resource_cell(n, mem, sizeof(mem), "memory");
+                resource_cell(n, gpus, sizeof(gpus), "gpus");
+                row[0] = json_string_value(json_object_get(n, "name"));
+                row[1] = json_string_value(json_object_get(n, "status"));
+                row[2] = json_string_value(json_object_get(n, "admission"));
+                row[3] = json_string_value(json_object_get(rt, "profile"));
+                row[4] = json_string_value(json_object_get(rt, "isolationClass"));
+                row[5] = json_string_value(json_object_get(rt, "vmmBackend"));
+                row[6] = json_string_value(json_object_get(n, "platform"));
+                row[7] = cpu;
+                row[8] = mem;
+                row[9] = gpus;
+                row[10] = json_string_value(json_object_get(rt, "reason"));
+                table_row(&t, row);
+        }
+        json_decref((json_t *)v);
+        table_print(f, &t);
+        table_release(&t);
+}
+
+static int nodes_path(const struct cli_args *a, const char *name, const char *suffix, char *buf,
+                      size_t size, struct idyl_err *err)
+{
+        const char *subnet = cli_str(a, "subnet");
+        uint64_t slug;
+
+        if (!subnet)
+                return idyl_err_set(err, IDYL_E_USAGE, "--subnet is required");
+        if (subnet_slug_parse(subnet, &slug, err) < 0)
+                return -1;
+        if (name && node_name_check(name, NULL) < 0)
+                return idyl_err_set(err, IDYL_E_NOT_FOUND, "node \"%s\" not found in subnet \"%s\"",
+                                    name, subnet);
+        snprintf(buf, size, "/v1/subnets/%s/nodes%s%s%s", subnet, name ? "/" : "", name ? name : "",
+                 suffix ? suffix : "");
+        return 0;
+}
+
+static int node_get(struct cli_ctx *ctx, struct cli_args *a, struct idyl_err *err)
+{
+        char path[200];
+        json_t *out = NULL;
+        int rc;
+
+        if (nodes_path(a, a->npos ? a->pos[0] : NULL, NULL, path, sizeof(path), err) < 0 ||
+            api_call(ctx, "GET", path, NULL, &out, err) < 0)
+                return -1;
+        rc = output_print(a->output, out, node_table, err);
+        json_decref(out);
+        return rc;
+}
+
+static int node_action(struct cli_ctx *ctx, struct cli_args *a, const char *method,
+                       const char *suffix, struct idyl_err *err)
+{
+        char path[200];
+        json_t *out = NULL;
+        int rc = 0;
+
+        if (nodes_path(a, a->pos[0], suffix, path, sizeof(path), err) < 0 ||
+            api_call(ctx, method, path, NULL, &out, err) < 0)
+                return -1;
+        if (out)
+                rc = output_print(a->output, out, node_table, err);
+        else
+                printf("node \"%s\" deleted\n", a->pos[0]);
+        json_decref(out);
+        return rc;
+}
+
+static int node_admit(struct cli_ctx *ctx, struct cli_args *a, struct idyl_err *err)
+{
+        return node_action(ctx, a, "POST", "/admit", err);
+}
+
+static int node_revoke(struct cli_ctx *ctx, struct cli_args *a, struct idyl_err *err)
+{
+        return node_action(ctx, a, "POST", "/revoke", err);
+}
+
+static int node_delete(struct cli_ctx *ctx, struct cli_args *a, struct idyl_err *err)
+{
+        return node_action(ctx, a, "DELETE", NULL, err);
+}
+
+const struct cli_command node_commands[] = {
+    {"node", "join", node_join, join_opts, NULL, 0, 0, CMD_API | CMD_OUTPUT,
+     "Register this machine as a provider node of a subnet."},
+    {"node", "get", node_get, get_opts, "[NAME]", 0, 1, CMD_API | CMD_OUTPUT,
+     "List the nodes of a subnet (or show one) with runtime metadata and health."},
+    {"node", "admit", node_admit, get_opts, "NAME", 1, 1, CMD_API | CMD_OUTPUT,
+     "Admit a pending node to the subnet's capacity (operator)."},
+    {"node", "revoke", node_revoke, get_opts, "NAME", 1, 1, CMD_API | CMD_OUTPUT,
+     "Revoke a node's admission; its workloads are placed again (operator)."},
+    {"node", "delete", node_delete, get_opts, "NAME", 1, 1, CMD_API,
+     "Remove a node; its workloads are placed again (operator)."},
+};
+
+const size_t node_ncommands = sizeof(node_commands) / sizeof(node_commands[0]);

@@ -1,0 +1,595 @@
+/* /v1/subnets/{slug}/nodes: joining (with the node's own credential in the
+ * answer), the node object with health and allocation, admission by an
+ * operator, heartbeats that carry runtime readiness and workload status, and
+ * the assignments long-poll through which a placement reaches its node. */
+#include "server/server.h"
+
+#include <inttypes.h>
+#include <microhttpd.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "core/sched.h"
+#include "core/subnet.h"
+
+#define HEARTBEAT_MIN_SECONDS 1
+#define ASSIGNMENTS_WAIT_MAX  60
+
+/* ---- the node object ------------------------------------------------------ */
+
+struct allocation {
+        int64_t cpu_milli, memory_bytes;
+        int gpus;
+};
+
+static json_t *cpu_json(int64_t milli)
+{
+        return milli % 1000 ? json_real((double)milli / 1000.0) : json_integer(milli / 1000);
+}
+
+static json_t *resources_json(int64_t cpu_milli, int64_t memory_bytes, int gpus)
+{
+        char mem[32];
+
+        resource_memory_format(memory_bytes, mem, sizeof(mem));
+        return json_pack("{s:o,s:s,s:i}", "cpu", cpu_json(cpu_milli), "memory", mem, "gpus", gpus);
+}
+
+static void rfc3339_ms(int64_t ms, char *buf, size_t size)
+{
+        time_t t = (time_t)(ms / 1000);
+        struct tm tm;
+
+        gmtime_r(&t, &tm);
+        strftime(buf, size, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+static json_t *node_to_json(const struct idyl_server *srv, const struct idyl_node *n,
+                            const struct allocation *a)
+{
+        char slug[SUBNET_SLUG_BUFLEN], hb[32];
+        const char *profile = runtime_profile_name(n->profile);
+        const char *iso = isolation_class_name(n->isolation);
+        const char *backend = vmm_backend_name(n->backend);
+        json_t *runtime;
+
+        runtime =
+            json_pack("{s:o,s:s,s:s,s:o,s:o,s:b,s:s,s:b}", "profile",
+                      profile ? json_string(profile) : json_null(), "provider", n->provider,
+                      "handler", n->handler, "isolationClass", iso ? json_string(iso) : json_null(),
+                      "vmmBackend", backend ? json_string(backend) : json_null(), "ready",
+                      n->runtime_ready, "reason", n->reason, "microvmGPU", n->microvm_gpu);
+        rfc3339_ms(n->last_heartbeat, hb, sizeof(hb));
+        return json_pack(
+            "{s:s,s:s,s:s,s:s,s:b,s:o,s:s,s:o,s:o,s:s}", "name", n->name, "subnet",
+            subnet_slug_format(n->subnet, slug), "admission", node_admission_name(n->admission),
+            "status", node_status_name(node_status_at(n, now_ms(), srv->node_ttl)), "simulated",
+            n->simulated, "runtime", runtime, "platform", n->platform, "capacity",
+            resources_json(n->cpu_milli, n->memory_bytes, n->gpus), "allocated",
+            resources_json(a->cpu_milli, a->memory_bytes, a->gpus), "lastHeartbeat", hb);
+}
+
+/* What the workloads placed on `n` use, microVM overhead included. */
+static void allocation_of(const struct idyl_node *n, const struct idyl_workload *ws, size_t nws,
+                          struct allocation *a)
+{
+        struct sched_node view = {.backend = n->backend};
+
+        for (size_t i = 0; i < nws; i++) {
+                struct sched_request req;
+
+                if (strcmp(ws[i].node, n->name) != 0)
+                        continue;
+                workload_sched_request(&ws[i], &req);
+                sched_account(&view, &req, 1);
+        }
+        a->cpu_milli = view.used_cpu_milli;
+        a->memory_bytes = view.used_memory_bytes;
+        a->gpus = view.used_gpus;
+}
+
+static int node_json(struct idyl_server *srv, const struct idyl_node *n, json_t **out,
+                     struct idyl_err *err)
+{
+        struct idyl_workload *ws = NULL;
+        struct allocation a;
+        size_t nws = 0;
+
+        if (store_workload_list(srv->store, n->subnet, n->name, &ws, &nws, err) < 0)
+                return -1;
+        allocation_of(n, ws, nws, &a);
+        workload_list_free(ws, nws);
+        *out = node_to_json(srv, n, &a);
+        return 0;
+}
+
+/* ---- who may act for a node -------------------------------------------- */
+
+/* Operators act for any node; a node credential only for its own node. */
+static int caller_is_node(const struct request *req, uint64_t slug, const char *name,
+                          struct idyl_err *err)
+{
+        const struct idyl_token *c = &req->caller;
+
+        if (c->role == ROLE_OPERATOR)
+                return 0;
+        if (c->role == ROLE_PROVIDER && c->node[0] && c->subnet == slug &&
+            strcmp(c->node, name) == 0)
+                return 0;
+        return idyl_err_set(err, IDYL_E_FORBIDDEN, "this credential cannot act for node \"%s\"",
+                            name);
+}
+
+static int params(struct request *req, uint64_t *slug, struct idyl_err *err)
+{
+        return subnet_slug_parse(req->params[0], slug, err);
+}
+
+/* ---- join --------------------------------------------------------------- */
+
+static int runtime_from_json(const json_t *rt, struct idyl_node *n, struct idyl_err *err)
+{
+        static const char *const keys[] = {"profile", "provider", "handler",
+                                           "ready",   "reason",   NULL};
+        const char *profile, *provider, *handler, *reason;
+
+        if (!json_is_object(rt))
+                return idyl_err_set(err, IDYL_E_INVALID,
+                                    "field \"runtime\" is required: an object with a profile, or "
+                                    "a provider and handler");
+        if (json_check_keys(rt, keys, "runtime", err) < 0 ||
+            json_get_string(rt, "profile", &profile, err) < 0 ||
+            json_get_string(rt, "provider", &provider, err) < 0 ||
+            json_get_string(rt, "handler", &handler, err) < 0 ||
+            json_get_string(rt, "reason", &reason, err) < 0 ||
+            json_get_bool(rt, "ready", &n->runtime_ready, err) < 0)
+                return -1;
+        if (profile) {
+                const struct profile_preset *pp;
+
+                if (provider || handler)
+                        return idyl_err_set(err, IDYL_E_INVALID,
+                                            "--runtime-profile cannot be combined with "
+                                            "--runtime-provider or --runtime-handler");
+                if (runtime_profile_parse(profile, &n->profile, err) < 0)
+                        return -1;
+                pp = profile_preset(n->profile);
+                provider = pp->provider;
+                handler = pp->handler;
+                n->isolation = pp->isolation;
+                n->backend = pp->backend;
+        } else {
+                if (!provider)
+                        return idyl_err_set(err, IDYL_E_INVALID,
+                                            "--runtime-profile or --runtime-provider is required "
+                                            "(profiles: " PROFILE_NAMES ")");
+                if (runtime_derive(provider, handler, &n->isolation, &n->backend, err) < 0)
+                        return -1;
+                if (!handler || !*handler)
+                        handler =
+                            strcmp(provider, "docker") == 0 ? "runc" : "io.containerd.runc.v2";
+        }
+        snprintf(n->provider, sizeof(n->provider), "%s", provider);
+        snprintf(n->handler, sizeof(n->handler), "%s", handler);
+        snprintf(n->reason, sizeof(n->reason), "%s", reason ? reason : "");
+        return 0;
+}
+
+static int capacity_from_json(const json_t *c, struct idyl_node *n, struct idyl_err *err)
+{
+        static const char *const keys[] = {"cpu", "memory", "gpus", NULL};
+        json_t *v;
+
+        if (!json_is_object(c))
+                return idyl_err_set(err, IDYL_E_INVALID,
+                                    "field \"capacity\" is required: {cpu, memory, gpus}");
+        if (json_check_keys(c, keys, "capacity", err) < 0 ||
+            json_cpu(json_object_get(c, "cpu"), &n->cpu_milli, err) < 0 ||
+            json_memory(json_object_get(c, "memory"), &n->memory_bytes, err) < 0)
+                return -1;
+        v = json_object_get(c, "gpus");
+        if (v && (!json_is_integer(v) || json_integer_value(v) < 0 || json_integer_value(v) > 1024))
+                return idyl_err_set(err, IDYL_E_INVALID,
+                                    "field \"capacity.gpus\" must be a whole number >= 0");
+        n->gpus = v ? (int)json_integer_value(v) : 0;
+        return 0;
+}
+
+static int node_from_join(const json_t *body, struct idyl_node *n, struct idyl_err *err)
+{
+        static const char *const keys[] = {"name",      "runtime",    "platform", "capacity",
+                                           "simulated", "microvmGPU", NULL};
+        const char *name, *platform;
+
+        if (json_check_keys(body, keys, "node", err) < 0 ||
+            json_get_string(body, "name", &name, err) < 0 || node_name_check(name, err) < 0 ||
+            json_get_string(body, "platform", &platform, err) < 0 ||
+            json_get_bool(body, "simulated", &n->simulated, err) < 0 ||
+            json_get_bool(body, "microvmGPU", &n->microvm_gpu, err) < 0 ||
+            runtime_from_json(json_object_get(body, "runtime"), n, err) < 0 ||
+            capacity_from_json(json_object_get(body, "capacity"), n, err) < 0)
+                return -1;
+        if (!platform || workload_platform_check(platform, err) < 0)
+                return idyl_err_set(err, IDYL_E_INVALID,
+                                    "field \"platform\" is required: os/arch such as linux/amd64");
+        snprintf(n->name, sizeof(n->name), "%s", name);
+        snprintf(n->platform, sizeof(n->platform), "%s", platform);
+        return 0;
+}
+
+/* Admission follows the credential: an operator, or a join token issued for
+ * this subnet, admits at once; a plain provider credential waits. */
+static int join_admission(const struct request *req, uint64_t slug, enum node_admission *out,
+                          struct idyl_err *err)
+{
+        const struct idyl_token *c = &req->caller;
+        char buf[SUBNET_SLUG_BUFLEN];
+
+        if (c->role == ROLE_OPERATOR) {
+                *out = NODE_ADMITTED;
+                return 0;
+        }
+        if (c->node[0])
+                return idyl_err_set(err, IDYL_E_FORBIDDEN,
+                                    "a node credential cannot join other nodes");
+        if (c->subnet && c->subnet != slug)
+                return idyl_err_set(err, IDYL_E_FORBIDDEN, "this join token is for subnet \"%s\"",
+                                    subnet_slug_format(c->subnet, buf));
+        *out = c->subnet == slug ? NODE_ADMITTED : NODE_PENDING;
+        return 0;
+}
+
+static int join_in_tx(struct request *req, struct idyl_node *n, const char *secret,
+                      struct idyl_err *err)
+{
+        struct idyl_store *st = req->srv->store;
+        struct idyl_token tok = {.role = ROLE_PROVIDER, .subnet = n->subnet};
+        struct idyl_err lookup = IDYL_ERR_INIT;
+        struct idyl_subnet sn;
+        struct idyl_node old;
+
+        if (store_subnet_get(st, n->subnet, &sn, err) < 0)
+                return -1;
+        if (store_node_get(st, n->subnet, n->name, &old, &lookup) == 0) {
+                if (req->caller.role != ROLE_OPERATOR)
+                        return idyl_err_set(err, IDYL_E_CONFLICT,
+                                            "node \"%s\" already exists in subnet \"%s\"", n->name,
+                                            req->params[0]);
+                /* an operator re-joins the machine: new credential, same assignments */
+                n->assign_version = old.assign_version + 1;
+                n->created_at = old.created_at;
+                if (store_node_delete(st, n->subnet, n->name, err) < 0)
+                        return -1;
+        } else if (lookup.code != IDYL_E_NOT_FOUND) {
+                *err = lookup;
+                return -1;
+        }
+        snprintf(tok.node, sizeof(tok.node), "%s", n->name);
+        auth_hash_token(secret, tok.hash);
+        return store_node_put(st, n, err) < 0 ? -1 : store_token_add(st, &tok, err);
+}
+
+int handle_node_join(struct request *req, struct response *resp, struct idyl_err *err)
+{
+        struct idyl_store *st = req->srv->store;
+        struct idyl_node n = {0};
+        struct allocation none = {0};
+        char secret[128];
+        uint64_t slug;
+
+        if (params(req, &slug, err) < 0 || join_admission(req, slug, &n.admission, err) < 0 ||
+            node_from_join(req->body, &n, err) < 0 ||
+            auth_new_secret(secret, sizeof(secret), err) < 0)
+                return -1;
+        n.subnet = slug;
+        n.last_heartbeat = now_ms();
+        n.created_at = (int64_t)time(NULL);
+        if (store_tx_begin(st, err) < 0)
+                return -1;
+        if (join_in_tx(req, &n, secret, err) < 0) {
+                store_tx_rollback(st);
+                return -1;
+        }
+        if (store_tx_commit(st, err) < 0)
+                return -1;
+        scheduler_kick(req->srv, slug);
+        resp->status = 201;
+        resp->body = node_to_json(req->srv, &n, &none);
+        json_object_set_new(resp->body, "credential", json_string(secret));
+        return 0;
+}
+
+/* ---- read ----------------------------------------------------------------- */
+
+int handle_node_list(struct request *req, struct response *resp, struct idyl_err *err)
+{
+        struct idyl_workload *ws = NULL;
+        struct idyl_node *nodes = NULL;
+        struct idyl_subnet sn;
+        size_t n = 0, nws = 0;
+        uint64_t slug;
+
+        if (params(req, &slug, err) < 0 || store_subnet_get(req->srv->store, slug, &sn, err) < 0 ||
+            store_node_list(req->srv->store, slug, &nodes, &n, err) < 0)
+                return -1;
+        if (store_workload_list(req->srv->store, slug, NULL, &ws, &nws, err) < 0) {
+                free(nodes);
+                return -1;
+        }
+        resp->body = json_array();
+        for (size_t i = 0; i < n; i++) {
+                struct allocation a;
+
+                allocation_of(&nodes[i], ws, nws, &a);
+                json_array_append_new(resp->body, node_to_json(req->srv, &nodes[i], &a));
+        }
+        workload_list_free(ws, nws);
+        free(nodes);
+        return 0;
+}
+
+int handle_node_get(struct request *req, struct response *resp, struct idyl_err *err)
+{
+        struct idyl_node n;
+        uint64_t slug;
+
+        if (params(req, &slug, err) < 0 || caller_is_node(req, slug, req->params[1], err) < 0 ||
+            store_node_get(req->srv->store, slug, req->params[1], &n, err) < 0)
+                return -1;
+        return node_json(req->srv, &n, &resp->body, err);
+}
+
+/* ---- operator actions ------------------------------------------------------ */
+
+enum node_action { ACTION_ADMIT, ACTION_REVOKE, ACTION_DELETE };
+
+static int node_action(struct request *req, struct response *resp, enum node_action action,
+                       struct idyl_err *err)
+{
+        struct idyl_store *st = req->srv->store;
+        char key[96], why[160];
+        struct idyl_node n;
+        uint64_t slug;
+        int rc;
+
+        if (params(req, &slug, err) < 0 || store_tx_begin(st, err) < 0)
+                return -1;
+        rc = store_node_get(st, slug, req->params[1], &n, err);
+        if (rc == 0 && action != ACTION_ADMIT) {
+                snprintf(why, sizeof(why), "node %s was %s", n.name,
+                         action == ACTION_REVOKE ? "revoked" : "removed");
+                rc = scheduler_unplace_node(st, &n, why, err);
+        }
+        if (rc == 0) {
+                n.admission = action == ACTION_ADMIT ? NODE_ADMITTED : NODE_REVOKED;
+                n.assign_version++;
+                rc = action == ACTION_DELETE ? store_node_delete(st, slug, n.name, err)
+                                             : store_node_put(st, &n, err);
+        }
+        if (rc < 0) {
+                store_tx_rollback(st);
+                return -1;
+        }
+        if (store_tx_commit(st, err) < 0)
+                return -1;
+        node_wait_key(slug, n.name, key, sizeof(key));
+        server_notify(req->srv, key);
+        scheduler_kick(req->srv, slug);
+        if (action == ACTION_DELETE) {
+                resp->status = 204;
+                return 0;
+        }
+        return node_json(req->srv, &n, &resp->body, err);
+}
+
+int handle_node_admit(struct request *req, struct response *resp, struct idyl_err *err)
+{
+        return node_action(req, resp, ACTION_ADMIT, err);
+}
+
+int handle_node_revoke(struct request *req, struct response *resp, struct idyl_err *err)
+{
+        return node_action(req, resp, ACTION_REVOKE, err);
+}
+
+int handle_node_delete(struct request *req, struct response *resp, struct idyl_err *err)
+{
+        return node_action(req, resp, ACTION_DELETE, err);
+}
+
+/* ---- heartbeat ------------------------------------------------------------ */
+
+/* Applies one workload status report from the node; reports about workloads
+ * no longer placed there (or of an older revision) are stale and ignored. */
+static int apply_report(struct idyl_store *st, const struct idyl_node *n, const json_t *r,
+                        struct idyl_err *err)
+{
+        struct idyl_workload w;
+        struct idyl_err lookup = IDYL_ERR_INIT;
+        const char *name = json_string_value(json_object_get(r, "name"));
+        const char *phase = json_string_value(json_object_get(r, "phase"));
+        const char *message = json_string_value(json_object_get(r, "message"));
+        json_int_t revision = json_integer_value(json_object_get(r, "revision"));
+        json_int_t restarts = json_integer_value(json_object_get(r, "restarts"));
+        int p = workload_phase_from_name(phase);
+        bool phase_changed;
+        int rc = 0;
+
+        if (!name ||
+            (p != PHASE_RUNNING && p != PHASE_EXITED && p != PHASE_FAILED && p != PHASE_SCHEDULED))
+                return idyl_err_set(err, IDYL_E_INVALID,
+                                    "a workload report needs a name and a phase of scheduled, "
+                                    "running, exited or failed");
+        if (store_workload_get(st, n->subnet, name, &w, &lookup) < 0)
+                return lookup.code == IDYL_E_NOT_FOUND ? 0 : (*err = lookup, -1);
+        if (strcmp(w.node, n->name) != 0 || w.revision != revision)
+                goto out;
+        phase_changed = w.phase != (enum workload_phase)p;
+        if (!phase_changed && w.restarts == (int)restarts &&
+            strcmp(w.message, message ? message : "") == 0)
+                goto out;
+        w.phase = (enum workload_phase)p;
+        w.restarts = (int)restarts;
+        snprintf(w.message, sizeof(w.message), "%s", message ? message : "");
+        w.updated_at = (int64_t)time(NULL);
+        rc = store_workload_put(st, &w, err);
+        if (rc == 0 && phase_changed) {
+                char msg[600];
+                snprintf(msg, sizeof(msg), "%s on node %s%s%s", phase, n->name,
+                         message && *message ? ": " : "", message ? message : "");
+                rc = workload_event(st, &w,
+                                    p == PHASE_RUNNING  ? "Running"
+                                    : p == PHASE_EXITED ? "Exited"
+                                    : p == PHASE_FAILED ? "Failed"
+                                                        : "Scheduled",
+                                    msg, err);
+        }
+out:
+        workload_release(&w);
+        return rc;
+}
+
+/* Folds the heartbeat's runtime and capacity into n; true when the change
+ * can make room for waiting work. */
+static int heartbeat_update(const json_t *body, struct idyl_node *n, bool *kick,
+                            struct idyl_err *err)
+{
+        const json_t *rt = json_object_get(body, "runtime"),
+                     *cap = json_object_get(body, "capacity");
+        bool was_ready = n->runtime_ready, was_down = n->down;
+        int64_t cpu = n->cpu_milli, mem = n->memory_bytes;
+        const char *reason = NULL;
+
+        if (rt) {
+                if (!json_is_object(rt))
+                        return idyl_err_set(err, IDYL_E_INVALID,
+                                            "field \"runtime\" must be an object");
+                if (json_get_bool(rt, "ready", &n->runtime_ready, err) < 0 ||
+                    json_get_string(rt, "reason", &reason, err) < 0)
+                        return -1;
+                snprintf(n->reason, sizeof(n->reason), "%s", reason ? reason : "");
+        }
+        if (cap && capacity_from_json(cap, n, err) < 0)
+                return -1;
+        n->down = false;
+        n->last_heartbeat = now_ms();
+        *kick = (n->runtime_ready && (!was_ready || was_down)) || n->cpu_milli > cpu ||
+                n->memory_bytes > mem;
+        return 0;
+}
+
+int handle_node_heartbeat(struct request *req, struct response *resp, struct idyl_err *err)
+{
+        static const char *const keys[] = {"runtime", "capacity", "workloads", NULL};
+        struct idyl_store *st = req->srv->store;
+        const json_t *reports = json_object_get(req->body, "workloads"), *r;
+        struct idyl_node n;
+        bool kick = false;
+        uint64_t slug;
+        size_t i;
+        int rc;
+
+        if (params(req, &slug, err) < 0 || caller_is_node(req, slug, req->params[1], err) < 0 ||
+            json_check_keys(req->body, keys, "heartbeat", err) < 0)
+                return -1;
+        if (reports && !json_is_array(reports))
+                return idyl_err_set(err, IDYL_E_INVALID, "field \"workloads\" must be an array");
+        if (store_tx_begin(st, err) < 0)
+                return -1;
+        rc = store_node_get(st, slug, req->params[1], &n, err);
+        if (rc == 0)
+                rc = heartbeat_update(req->body, &n, &kick, err);
+        if (rc == 0)
+                rc = store_node_put(st, &n, err);
+        json_array_foreach(reports, i, r)
+        {
+                if (rc == 0)
+                        rc = apply_report(st, &n, r, err);
+        }
+        if (rc < 0) {
+                store_tx_rollback(st);
+                return -1;
+        }
+        if (store_tx_commit(st, err) < 0)
+                return -1;
+        if (kick)
+                scheduler_kick(req->srv, slug);
+        resp->body = json_pack(
+            "{s:I,s:i,s:s}", "assignVersion", (json_int_t)n.assign_version, "heartbeatSeconds",
+            req->srv->node_ttl / 3 > HEARTBEAT_MIN_SECONDS ? req->srv->node_ttl / 3
+                                                           : HEARTBEAT_MIN_SECONDS,
+            "status", node_status_name(node_status_at(&n, now_ms(), req->srv->node_ttl)));
+        return 0;
+}
+
+/* ---- assignments (long-poll) ------------------------------------------------ */
+
+static json_t *assignments_json(const struct idyl_node *n, const struct idyl_workload *ws,
+                                size_t nws)
+{
+        json_t *list = json_array();
+
+        for (size_t i = 0; i < nws; i++) {
+                json_t *spec = json_loads(ws[i].spec, 0, NULL);
+                json_array_append_new(list,
+                                      json_pack("{s:s,s:I,s:s,s:o}", "name", ws[i].name, "revision",
+                                                (json_int_t)ws[i].revision, "isolationClass",
+                                                isolation_class_name(ws[i].isolation), "spec",
+                                                spec ? spec : json_object()));
+        }
+        return json_pack("{s:I,s:o}", "version", (json_int_t)n->assign_version, "workloads", list);
+}
+
+static long query_long(struct request *req, const char *name, long dflt)
+{
+        const char *v = MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, name);
+        char *end;
+        long r;
+
+        if (!v || !*v)
+                return dflt;
+        r = strtol(v, &end, 10);
+        return *end ? -2 : r;
+}
+
+int handle_node_assignments(struct request *req, struct response *resp, struct idyl_err *err)
+{
+        struct idyl_workload *ws = NULL;
+        struct idyl_node n;
+        size_t nws = 0;
+        uint64_t slug;
+        long version = query_long(req, "version", -1), wait = query_long(req, "wait", 0);
+        char key[96];
+
+        if (params(req, &slug, err) < 0 || caller_is_node(req, slug, req->params[1], err) < 0)
+                return -1;
+        if (wait < 0 || wait > ASSIGNMENTS_WAIT_MAX)
+                return idyl_err_set(err, IDYL_E_INVALID, "wait must be 0 to %d seconds",
+                                    ASSIGNMENTS_WAIT_MAX);
+        node_wait_key(slug, req->params[1], key, sizeof(key));
+        server_wait_prepare(req, resp, key);
+        if (store_node_get(req->srv->store, slug, req->params[1], &n, err) < 0)
+                return -1;
+        if (n.assign_version == version && wait > 0 &&
+            (req->wait_deadline_ms == 0 || now_ms() < req->wait_deadline_ms)) {
+                resp->suspend_until_ms =
+                    req->wait_deadline_ms ? req->wait_deadline_ms : now_ms() + wait * 1000;
+                return 0;
+        }
+        if (store_workload_list(req->srv->store, slug, n.name, &ws, &nws, err) < 0)
+                return -1;
+        resp->body = assignments_json(&n, ws, nws);
+        workload_list_free(ws, nws);
+        return 0;
+}
+
+int nodes_count(struct idyl_store *st, uint64_t slug, size_t *n, struct idyl_err *err)
+{
+        struct idyl_node *nodes = NULL;
+
+        if (store_node_list(st, slug, &nodes, n, err) < 0)
+                return -1;
+        free(nodes);
+        return 0;
+}

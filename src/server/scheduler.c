@@ -1,0 +1,458 @@
+/* The scheduling loop of idyld. Work is driven by events: a deploy, an
+ * approval, a node that joins, turns ready or comes back, capacity that frees
+ * — each kicks its subnet, and one thread runs a pass per kicked subnet
+ * (kicks coalesce). A pass loads the subnet's nodes and workloads, asks
+ * core/sched.c where each waiting workload goes, and writes the placements in
+ * one transaction; then the chosen nodes' long-polls are woken. The same
+ * thread declares silent nodes down once a second. */
+#include "server/server.h"
+
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "core/sched.h"
+#include "util/log.h"
+
+struct scheduler {
+        pthread_mutex_t mu;
+        pthread_cond_t cond;
+        pthread_t thread;
+        bool stopping;
+        bool started;    /* the thread runs */
+        uint64_t *dirty; /* subnets kicked since the last pass */
+        size_t ndirty, cap;
+};
+
+void node_wait_key(uint64_t subnet, const char *node, char *buf, size_t size)
+{
+        snprintf(buf, size, "%" PRIu64 "/%s", subnet, node);
+}
+
+void workload_sched_request(const struct idyl_workload *w, struct sched_request *req)
+{
+        req->isolation = w->isolation;
+        req->platform = w->platform;
+        req->cpu_milli = w->cpu_milli;
+        req->memory_bytes = w->memory_bytes;
+        req->gpus = w->gpus;
+}
+
+int node_assignments_changed(struct idyl_store *st, uint64_t subnet, const char *node,
+                             struct idyl_err *err)
+{
+        struct idyl_err lookup = IDYL_ERR_INIT;
+        struct idyl_node n;
+
+        if (!node || !*node)
+                return 0;
+        if (store_node_get(st, subnet, node, &n, &lookup) < 0) {
+                if (lookup.code == IDYL_E_NOT_FOUND)
+                        return 0;
+                *err = lookup;
+                return -1;
+        }
+        n.assign_version++;
+        return store_node_put(st, &n, err);
+}
+
+int scheduler_unplace_node(struct idyl_store *st, const struct idyl_node *node, const char *why,
+                           struct idyl_err *err)
+{
+        struct idyl_workload *items = NULL;
+        size_t n = 0;
+        int rc = 0;
+
+        if (store_workload_list(st, node->subnet, node->name, &items, &n, err) < 0)
+                return -1;
+        for (size_t i = 0; i < n && rc == 0; i++) {
+                struct idyl_workload *w = &items[i];
+
+                w->phase = PHASE_LOST;
+                w->node[0] = '\0';
+                w->runtime_profile[0] = '\0';
+                snprintf(w->message, sizeof(w->message), "%s", why);
+                w->updated_at = (int64_t)time(NULL);
+                rc = store_workload_put(st, w, err);
+                if (rc == 0)
+                        rc = workload_event(st, w, "Lost", why, err);
+        }
+        workload_list_free(items, n);
+        return rc;
+}
+
+/* ---- one pass over a subnet -------------------------------------------- */
+
+struct pass {
+        struct idyl_server *srv;
+        struct idyl_subnet subnet;
+        struct idyl_node *nodes;
+        struct sched_node *view; /* parallel to nodes */
+        bool *touched;           /* parallel to nodes: assignments changed */
+        size_t nnodes;
+        struct idyl_workload *ws;
+        size_t nws;
+};
+
+static void pass_release(struct pass *p)
+{
+        free(p->nodes);
+        free(p->view);
+        free(p->touched);
+        workload_list_free(p->ws, p->nws);
+}
+
+static int node_cmp(const void *key, const void *elem)
+{
+        return strcmp(key, ((const struct idyl_node *)elem)->name);
+}
+
+static long node_index(const struct pass *p, const char *name)
+{
+        const struct idyl_node *n = bsearch(name, p->nodes, p->nnodes, sizeof(*p->nodes), node_cmp);
+
+        return n ? (long)(n - p->nodes) : -1;
+}
+
+static int pass_load(struct pass *p, uint64_t slug, struct idyl_err *err)
+{
+        struct idyl_store *st = p->srv->store;
+        int64_t now = now_ms();
+
+        if (store_subnet_get(st, slug, &p->subnet, err) < 0 ||
+            store_node_list(st, slug, &p->nodes, &p->nnodes, err) < 0 ||
+            store_workload_list(st, slug, NULL, &p->ws, &p->nws, err) < 0)
+                return -1;
+        p->view = calloc(p->nnodes + 1, sizeof(*p->view));
+        p->touched = calloc(p->nnodes + 1, sizeof(*p->touched));
+        if (!p->view || !p->touched)
+                return idyl_err_set(err, IDYL_E_INTERNAL, "out of memory");
+        for (size_t i = 0; i < p->nnodes; i++) {
+                const struct idyl_node *n = &p->nodes[i];
+                struct sched_node *v = &p->view[i];
+
+                v->name = n->name;
+                v->admitted = n->admission == NODE_ADMITTED;
+                v->healthy = node_status_at(n, now, p->srv->node_ttl) != NODE_DOWN;
+                v->runtime_ready = n->runtime_ready;
+                v->isolation = n->isolation;
+                v->backend = n->backend;
+                v->platform = n->platform;
+                v->microvm_gpu = n->microvm_gpu;
+                v->cpu_milli = n->cpu_milli;
+                v->memory_bytes = n->memory_bytes;
+                v->gpus = n->gpus;
+        }
+        for (size_t i = 0; i < p->nws; i++) {
+                struct sched_request req;
+                long idx = p->ws[i].node[0] ? node_index(p, p->ws[i].node) : -1;
+
+                if (idx < 0)
+                        continue;
+                workload_sched_request(&p->ws[i], &req);
+                sched_account(&p->view[idx], &req, 1);
+        }
+        return 0;
+}
+
+static char *placement_json(const struct sched_result *res, const char *node)
+{
+        json_t *o = json_pack("{s:I,s:s}", "nodesEvaluated", (json_int_t)res->evaluated, "outcome",
+                              sched_outcome_code(res->outcome));
+        json_t *filtered = json_object();
+        char *text;
+
+        for (int f = 0; f < FILTER__COUNT; f++)
+                if (res->filtered[f])
+                        json_object_set_new(filtered, sched_filter_code((enum sched_filter)f),
+                                            json_integer((json_int_t)res->filtered[f]));
+        json_object_set_new(o, "filtered", filtered);
+        if (node)
+                json_object_set_new(o, "node", json_string(node));
+        text = json_dumps(o, JSON_COMPACT);
+        json_decref(o);
+        return text;
+}
+
+static bool text_equal(const char *a, const char *b)
+{
+        return strcmp(a ? a : "", b ? b : "") == 0;
+}
+
+/* Places one waiting workload, or records why it must wait. */
+static int place_one(struct pass *p, struct idyl_workload *w, struct idyl_err *err)
+{
+        struct idyl_store *st = p->srv->store;
+        char slug[SUBNET_SLUG_BUFLEN], msg[512];
+        struct sched_request req;
+        struct sched_result res;
+        char *placement;
+        const struct idyl_node *n;
+        bool changed;
+
+        workload_sched_request(w, &req);
+        sched_place(&req, &p->subnet.policy, p->view, p->nnodes, &res);
+        if (res.outcome != SCHED_PLACED) {
+                sched_message(&res, subnet_slug_format(p->subnet.slug, slug), w->isolation, msg,
+                              sizeof(msg));
+                placement = placement_json(&res, NULL);
+                changed = !text_equal(msg, w->message);
+                if (!changed && text_equal(placement, w->placement)) {
+                        free(placement);
+                        return 0;
+                }
+                free(w->placement);
+                w->placement = placement;
+                snprintf(w->message, sizeof(w->message), "%s", msg);
+                w->updated_at = (int64_t)time(NULL);
+                if (store_workload_put(st, w, err) < 0)
+                        return -1;
+                return changed ? workload_event(st, w, "Unschedulable", msg, err) : 0;
+        }
+        n = &p->nodes[res.node];
+        free(w->placement);
+        w->placement = placement_json(&res, n->name);
+        snprintf(w->node, sizeof(w->node), "%s", n->name);
+        snprintf(w->runtime_profile, sizeof(w->runtime_profile), "%s",
+                 n->profile != PROFILE_NONE ? runtime_profile_name(n->profile) : n->provider);
+        w->phase = PHASE_SCHEDULED;
+        snprintf(w->message, sizeof(w->message), "placed on node %s", n->name);
+        w->updated_at = (int64_t)time(NULL);
+        sched_account(&p->view[res.node], &req, 1);
+        p->touched[res.node] = true;
+        if (store_workload_put(st, w, err) < 0)
+                return -1;
+        snprintf(msg, sizeof(msg), "placed on node %s (%s)", n->name, w->runtime_profile);
+        return workload_event(st, w, "Scheduled", msg, err);
+}
+
+static int pass_run(struct pass *p, struct idyl_err *err)
+{
+        for (size_t i = 0; i < p->nws; i++) {
+                struct idyl_workload *w = &p->ws[i];
+
+                if ((w->phase == PHASE_PENDING || w->phase == PHASE_LOST) && !w->node[0] &&
+                    place_one(p, w, err) < 0)
+                        return -1;
+        }
+        for (size_t i = 0; i < p->nnodes; i++) {
+                if (!p->touched[i])
+                        continue;
+                p->nodes[i].assign_version++;
+                if (store_node_put(p->srv->store, &p->nodes[i], err) < 0)
+                        return -1;
+        }
+        return 0;
+}
+
+int scheduler_run_subnet(struct idyl_server *srv, uint64_t slug, struct idyl_err *err)
+{
+        struct idyl_store *st = srv->store;
+        struct pass p = {.srv = srv};
+        int rc;
+
+        if (store_tx_begin(st, err) < 0)
+                return -1;
+        rc = pass_load(&p, slug, err);
+        if (rc < 0 && err->code == IDYL_E_NOT_FOUND)
+                rc = 0; /* the subnet went away */
+        else if (rc == 0)
+                rc = pass_run(&p, err);
+        if (rc < 0)
+                store_tx_rollback(st);
+        else
+                rc = store_tx_commit(st, err);
+        for (size_t i = 0; rc == 0 && i < p.nnodes; i++) {
+                char key[96];
+
+                if (!p.touched[i])
+                        continue;
+                node_wait_key(slug, p.nodes[i].name, key, sizeof(key));
+                server_notify(srv, key);
+        }
+        pass_release(&p);
+        return rc;
+}
+
+/* ---- health ------------------------------------------------------------- */
+
+static int declare_down(struct idyl_server *srv, const struct idyl_node *stale,
+                        struct idyl_err *err)
+{
+        struct idyl_store *st = srv->store;
+        struct idyl_node n;
+        char why[160];
+        int rc;
+
+        if (store_tx_begin(st, err) < 0)
+                return -1;
+        if (store_node_get(st, stale->subnet, stale->name, &n, err) < 0) {
+                store_tx_rollback(st);
+                return err->code == IDYL_E_NOT_FOUND ? 0 : -1;
+        }
+        if (n.down || now_ms() - n.last_heartbeat <= (int64_t)srv->node_ttl * 1000) {
+                store_tx_rollback(st); /* it came back meanwhile */
+                return 0;
+        }
+        snprintf(why, sizeof(why), "node %s is down: no heartbeat for %ds", n.name, srv->node_ttl);
+        rc = scheduler_unplace_node(st, &n, why, err);
+        if (rc == 0) {
+                n.down = true;
+                n.assign_version++;
+                rc = store_node_put(st, &n, err);
+        }
+        if (rc < 0) {
+                store_tx_rollback(st);
+                return -1;
+        }
+        if (store_tx_commit(st, err) < 0)
+                return -1;
+        log_info("node %s in subnet %012" PRIu64 " is down", n.name, n.subnet);
+        scheduler_kick(srv, n.subnet);
+        return 0;
+}
+
+int scheduler_check_health(struct idyl_server *srv, struct idyl_err *err)
+{
+        struct idyl_node *nodes = NULL;
+        size_t n = 0;
+        int64_t now = now_ms();
+        int rc = 0;
+
+        if (store_node_list(srv->store, 0, &nodes, &n, err) < 0)
+                return -1;
+        for (size_t i = 0; i < n && rc == 0; i++)
+                if (!nodes[i].down && now - nodes[i].last_heartbeat > (int64_t)srv->node_ttl * 1000)
+                        rc = declare_down(srv, &nodes[i], err);
+        free(nodes);
+        return rc;
+}
+
+/* ---- the loop ----------------------------------------------------------- */
+
+void scheduler_kick(struct idyl_server *srv, uint64_t subnet)
+{
+        struct scheduler *s = srv->sched;
+
+        if (!s)
+                return;
+        pthread_mutex_lock(&s->mu);
+        if (s->stopping)
+                goto out;
+        for (size_t i = 0; i < s->ndirty; i++)
+                if (s->dirty[i] == subnet)
+                        goto out;
+        if (s->ndirty == s->cap) {
+                size_t cap = s->cap ? s->cap * 2 : 16;
+                uint64_t *d = realloc(s->dirty, cap * sizeof(*d));
+                if (!d)
+                        goto out;
+                s->dirty = d;
+                s->cap = cap;
+        }
+        s->dirty[s->ndirty++] = subnet;
+        pthread_cond_signal(&s->cond);
+out:
+        pthread_mutex_unlock(&s->mu);
+}
+
+static void run_dirty(struct idyl_server *srv, uint64_t *batch, size_t n)
+{
+        for (size_t i = 0; i < n; i++) {
+                struct idyl_err err = IDYL_ERR_INIT;
+
+                if (scheduler_run_subnet(srv, batch[i], &err) < 0)
+                        log_warnx("scheduling subnet %012" PRIu64 ": %s", batch[i], err.msg);
+        }
+}
+
+static void *scheduler_main(void *arg)
+{
+        struct idyl_server *srv = arg;
+        struct scheduler *s = srv->sched;
+        int64_t next_health = 0;
+
+        pthread_mutex_lock(&s->mu);
+        while (!s->stopping) {
+                uint64_t *batch = s->dirty;
+                size_t n = s->ndirty;
+
+                if (n == 0 && now_ms() < next_health) {
+                        struct timespec ts;
+                        clock_gettime(CLOCK_REALTIME, &ts);
+                        ts.tv_nsec += 250 * 1000000;
+                        if (ts.tv_nsec >= 1000000000) {
+                                ts.tv_sec++;
+                                ts.tv_nsec -= 1000000000;
+                        }
+                        pthread_cond_timedwait(&s->cond, &s->mu, &ts);
+                        continue;
+                }
+                s->dirty = NULL;
+                s->ndirty = s->cap = 0;
+                pthread_mutex_unlock(&s->mu);
+                run_dirty(srv, batch, n);
+                free(batch);
+                if (now_ms() >= next_health) {
+                        struct idyl_err err = IDYL_ERR_INIT;
+                        if (scheduler_check_health(srv, &err) < 0)
+                                log_warnx("node health check: %s", err.msg);
+                        next_health = now_ms() + 1000;
+                }
+                pthread_mutex_lock(&s->mu);
+        }
+        pthread_mutex_unlock(&s->mu);
+        return NULL;
+}
+
+int scheduler_start(struct idyl_server *srv, struct idyl_err *err)
+{
+        struct scheduler *s = calloc(1, sizeof(*s));
+        struct idyl_subnet *subnets = NULL;
+        size_t n = 0;
+
+        if (!s)
+                return idyl_err_set(err, IDYL_E_INTERNAL, "out of memory");
+        pthread_mutex_init(&s->mu, NULL);
+        pthread_cond_init(&s->cond, NULL);
+        srv->sched = s;
+        /* After a restart every subnet may hold waiting work. */
+        if (store_subnet_list(srv->store, &subnets, &n, err) < 0)
+                return -1;
+        for (size_t i = 0; i < n; i++)
+                scheduler_kick(srv, subnets[i].slug);
+        free(subnets);
+        if (pthread_create(&s->thread, NULL, scheduler_main, srv) != 0)
+                return idyl_err_set(err, IDYL_E_INTERNAL, "cannot start the scheduler");
+        s->started = true;
+        return 0;
+}
+
+void scheduler_stop(struct idyl_server *srv)
+{
+        struct scheduler *s = srv->sched;
+
+        if (!s || !s->started)
+                return;
+        pthread_mutex_lock(&s->mu);
+        s->stopping = true;
+        pthread_cond_signal(&s->cond);
+        pthread_mutex_unlock(&s->mu);
+        pthread_join(s->thread, NULL);
+        s->started = false;
+}
+
+void scheduler_free(struct idyl_server *srv)
+{
+        struct scheduler *s = srv->sched;
+
+        if (!s)
+                return;
+        pthread_mutex_destroy(&s->mu);
+        pthread_cond_destroy(&s->cond);
+        free(s->dirty);
+        free(s);
+        srv->sched = NULL;
+}
