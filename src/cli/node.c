@@ -53,7 +53,8 @@ static void host_platform(char *buf, size_t size)
                 else if (strcmp(u.machine, "x86_64") != 0)
                         arch = u.machine;
         }
-        snprintf(buf, size, "linux/%s", arch);
+        if ((size_t)snprintf(buf, size, "linux/%s", arch) >= size)
+                buf[0] = '\0'; /* never: size is generous */
 }
 
 const char *node_dir_default(const struct cli_args *a, char *buf, size_t size)

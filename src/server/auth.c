@@ -52,7 +52,8 @@ static int write_secret_file(const char *dir, const char *path, const char *secr
         char tmp[PATH_MAX];
         int fd, dfd;
 
-        snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+        if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= sizeof(tmp))
+                return idyl_err_set(err, IDYL_E_INVALID, "path too long: %s", path);
         fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
         if (fd < 0)
                 return idyl_err_errno(err, errno, "open \"%s\" for writing", tmp);
@@ -84,7 +85,8 @@ int server_bootstrap_operator(struct idyl_server *srv, const char *dir, struct i
                 return 0;
         if (auth_new_secret(secret, sizeof(secret), err) < 0)
                 return -1;
-        snprintf(path, sizeof(path), "%s/operator.token", dir);
+        if ((size_t)snprintf(path, sizeof(path), "%s/operator.token", dir) >= sizeof(path))
+                return idyl_err_set(err, IDYL_E_INVALID, "path too long: %s", dir);
         /* File first: a crash before the store write just makes a new one next start. */
         if (write_secret_file(dir, path, secret, err) < 0)
                 return -1;
