@@ -2,6 +2,7 @@
  * aligned text tables for people. */
 #include "cli/cli.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -18,14 +19,16 @@ int output_check(const char *format, struct idyl_err *err)
 
 int output_json(FILE *f, const json_t *v)
 {
-        if (json_dumpf(v, f, JSON_INDENT(2)) < 0)
+        /* 15 digits: 0.1 prints as 0.1, and CPU is in millicores anyway */
+        if (json_dumpf(v, f, JSON_INDENT(2) | JSON_REAL_PRECISION(15)) < 0)
                 return -1;
         fputc('\n', f);
         return 0;
 }
 
 /* True when a plain scalar would read back as something other than a
- * string (a number, bool or null), so it must be quoted. */
+ * string (a number, bool or null), or holds control characters, so it must
+ * be double-quoted (escaped, so every scalar stays on one line). */
 static bool needs_quotes(const char *s)
 {
         static const char *const words[] = {"true", "false", "yes", "no", "on", "off",
@@ -34,11 +37,23 @@ static bool needs_quotes(const char *s)
 
         if (!*s)
                 return true;
+        for (const char *p = s; *p; p++)
+                if ((unsigned char)*p < 0x20 || *p == 0x7f)
+                        return true;
         for (size_t i = 0; words[i]; i++)
                 if (strcasecmp(s, words[i]) == 0)
                         return true;
         strtod(s, &end);
         return *end == '\0';
+}
+
+/* The shortest of %.15g and %.17g that reads back as d: 0.1, not
+ * 0.10000000000000001. */
+static void real_format(double d, char *buf, size_t size)
+{
+        snprintf(buf, size, "%.15g", d);
+        if (strtod(buf, NULL) != d)
+                snprintf(buf, size, "%.17g", d);
 }
 
 static int emit(yaml_emitter_t *em, yaml_event_t *ev)
@@ -95,7 +110,7 @@ static int emit_value(yaml_emitter_t *em, const json_t *v)
                 snprintf(num, sizeof(num), "%" JSON_INTEGER_FORMAT, json_integer_value(v));
                 return emit_scalar(em, num, false);
         case JSON_REAL:
-                snprintf(num, sizeof(num), "%.17g", json_real_value(v));
+                real_format(json_real_value(v), num, sizeof(num));
                 return emit_scalar(em, num, false);
         case JSON_TRUE:
                 return emit_scalar(em, "true", false);
@@ -112,15 +127,53 @@ static int yaml_write(void *data, unsigned char *buffer, size_t size)
         return fwrite(buffer, 1, size, data) == size;
 }
 
+/* libyaml writes a block sequence under a mapping key at the key's own
+ * indentation ("key:\n- a"); the product docs indent it ("key:\n  - a").
+ * Every scalar is on one line (no wrapping, control characters escaped),
+ * so this re-indents line by line: a "- " line after a "key:" line opens
+ * such a sequence, which lasts while lines are deeper than it or are its
+ * further items, and each open one shifts its lines by two. */
+static void yaml_reindent(FILE *f, char *text)
+{
+        size_t open[64], nopen = 0;
+        bool after_key = false;
+
+        for (char *line = text, *next; line && *line; line = next) {
+                size_t indent = strspn(line, " "), len;
+                const char *body = line + indent;
+                bool item = body[0] == '-' && (body[1] == ' ' || body[1] == '\n');
+
+                next = strchr(line, '\n');
+                if (next)
+                        *next++ = '\0';
+                while (nopen && (indent < open[nopen - 1] || (indent == open[nopen - 1] && !item)))
+                        nopen--;
+                if (item && after_key && (!nopen || open[nopen - 1] < indent) && nopen < 64)
+                        open[nopen++] = indent;
+                fprintf(f, "%*s%s\n", (int)(2 * nopen), "", line);
+                len = strlen(line);
+                after_key = len > 0 && line[len - 1] == ':';
+        }
+}
+
 int output_yaml(FILE *f, const json_t *v, struct idyl_err *err)
 {
         yaml_emitter_t em;
         yaml_event_t ev;
+        char *text = NULL;
+        size_t size = 0;
+        FILE *mem;
         int rc = -1;
 
-        if (!yaml_emitter_initialize(&em))
+        mem = open_memstream(&text, &size);
+        if (!mem)
+                return idyl_err_errno(err, errno, "yaml: open_memstream");
+        if (!yaml_emitter_initialize(&em)) {
+                fclose(mem);
+                free(text);
                 return idyl_err_set(err, IDYL_E_INTERNAL, "yaml emitter");
-        yaml_emitter_set_output(&em, yaml_write, f);
+        }
+        yaml_emitter_set_output(&em, yaml_write, mem);
         yaml_emitter_set_unicode(&em, 1);
         yaml_emitter_set_width(&em, -1);
         yaml_stream_start_event_initialize(&ev, YAML_UTF8_ENCODING);
@@ -140,6 +193,10 @@ out:
         if (rc < 0)
                 idyl_err_set(err, IDYL_E_INTERNAL, "yaml: %s", em.problem ? em.problem : "emit");
         yaml_emitter_delete(&em);
+        fclose(mem);
+        if (rc == 0)
+                yaml_reindent(f, text);
+        free(text);
         return rc;
 }
 

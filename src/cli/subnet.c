@@ -151,10 +151,12 @@ static int call_and_print(struct cli_ctx *ctx, struct cli_args *a, const char *m
 
 static int subnet_create(struct cli_ctx *ctx, struct cli_args *a, struct idyl_err *err)
 {
-        json_t *body = json_object();
+        json_t *body;
 
-        if (cli_str(a, "region"))
-                json_object_set_new(body, "region", json_string(cli_str(a, "region")));
+        if (!cli_str(a, "region"))
+                return idyl_err_set(err, IDYL_E_USAGE, "--region is required");
+        body = json_object();
+        json_object_set_new(body, "region", json_string(cli_str(a, "region")));
         if (policy_flags_given(a))
                 json_object_set_new(body, "runtimePolicy", policy_from_flags(a));
         if (cli_flag(a, "require-deploy-approval"))

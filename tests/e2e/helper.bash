@@ -35,3 +35,22 @@ stop_idyld() {
 new_subnet() {
 	idyl subnet create --region us-east "$@" -o json | jq -r .slug
 }
+
+# Calls the API with the operator credential: api METHOD PATH [BODY].
+# Prints the response body, then the HTTP status on a line of its own.
+api() {
+	local method=$1 path=$2 body=()
+	[ $# -lt 3 ] || body=(-H 'Content-Type: application/json' --data-binary "$3")
+	curl -s -X "$method" -H "Authorization: Bearer $IDYL_TOKEN" "${body[@]}" \
+		-w '\n%{http_code}' "$IDYL_ADDR$path"
+}
+
+# The number of subnets the server holds.
+subnet_count() {
+	idyl subnet list -o json | jq length
+}
+
+# The number of workloads in subnet $1.
+workload_count() {
+	idyl workload list --subnet "$1" -o json | jq length
+}
