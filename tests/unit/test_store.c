@@ -1,4 +1,934 @@
+/* The store conformance suite: every backend behind store.h passes these
+ * cases. store_conformance_run(url) runs them against the store that
+ * store_open(url) opens, which must be empty; main runs them on SQLite in a
+ * temporary directory, and on $IDYL_TEST_STORE_URL too when it is set (a
+ * postgres:// URL of an empty database). Each case uses its own subnets, so
+ * cases do not depend on each other beyond the first slug. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <ftw.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "store/store.h"
+
+#define NELEM(a) (sizeof(a) / sizeof((a)[0]))
+#define MiB      (1024LL * 1024)
+
+struct fixture {
+        const char *url;
+        struct idyl_store *st;
+};
+
+static const char *suite_url;
+
+static int open_store(void **state)
+{
+        struct idyl_err err = IDYL_ERR_INIT;
+        struct fixture *fx = calloc(1, sizeof(*fx));
+
+        if (!fx)
+                return -1;
+        fx->url = suite_url;
+        if (store_open(fx->url, &fx->st, &err) < 0) {
+                fprintf(stderr, "store_open %s: %s\n", fx->url, err.msg);
+                free(fx);
+                return -1;
+        }
+        *state = fx;
+        return 0;
+}
+
+static int close_store(void **state)
+{
+        struct fixture *fx = *state;
+
+        store_close(fx->st);
+        free(fx);
+        return 0;
+}
+
+static struct idyl_store *store_of(void **state)
+{
+        return ((struct fixture *)*state)->st;
+}
+
+/* Asserts a call succeeded, showing the store's message when not. */
+#define assert_ok(call)                                                                            \
+        do {                                                                                       \
+                struct idyl_err *e_ = &err;                                                        \
+                int rc_ = (call);                                                                  \
+                if (rc_ != 0)                                                                      \
+                        fail_msg("%s: %s", #call, e_->msg);                                        \
+        } while (0)
+
+static void assert_not_found(int rc, const struct idyl_err *err, const char *msg)
+{
+        assert_int_equal(rc, -1);
+        assert_int_equal(err->code, IDYL_E_NOT_FOUND);
+        assert_string_equal(err->msg, msg);
+}
+
+static uint64_t new_subnet(struct idyl_store *st, const char *region)
+{
+        struct idyl_err err = IDYL_ERR_INIT;
+        struct idyl_subnet sn = {0};
+
+        snprintf(sn.region, sizeof(sn.region), "%s", region);
+        assert_ok(store_subnet_create(st, &sn, &err));
+        assert_true(sn.slug >= SUBNET_SLUG_FIRST);
+        return sn.slug;
+}
+
+static void assert_subnet_equal(const struct idyl_subnet *a, const struct idyl_subnet *b)
+{
+        assert_true(a->slug == b->slug);
+        assert_string_equal(a->region, b->region);
+        assert_int_equal(a->policy.set, b->policy.set);
+        assert_int_equal(a->policy.allowed_classes, b->policy.allowed_classes);
+        assert_int_equal(a->policy.default_class, b->policy.default_class);
+        assert_int_equal(a->policy.allowed_backends, b->policy.allowed_backends);
+        assert_int_equal(a->deploy_approval, b->deploy_approval);
+        assert_int_equal(a->created_at, b->created_at);
+}
+
+/* ---- subnets ------------------------------------------------------------ */
+
+/* Runs first, on the empty store. */
+static void test_subnet_slugs_start_at_first(void **state)
+{
+        struct idyl_store *st = store_of(state);
+        struct idyl_err err = IDYL_ERR_INIT;
+        struct idyl_subnet a = {0}, b = {0}, got;
+        int64_t before = (int64_t)time(NULL);
+        char slug[SUBNET_SLUG_BUFLEN];
+
+        snprintf(a.region, sizeof(a.region), "us-east");
+        assert_ok(store_subnet_create(st, &a, &err));
+        assert_true(a.slug == SUBNET_SLUG_FIRST);
+        assert_string_equal(subnet_slug_format(a.slug, slug), "100000000001");
+        assert_true(a.created_at >= before && a.created_at <= (int64_t)time(NULL));
+        snprintf(b.region, sizeof(b.region), "eu-west");
+        assert_ok(store_subnet_create(st, &b, &err));
+        assert_true(b.slug == SUBNET_SLUG_FIRST + 1);
+
+        assert_ok(store_subnet_get(st, a.slug, &got, &err));
+        assert_subnet_equal(&got, &a);
+        assert_false(got.policy.set);
+}
+
+static void test_subnet_round_trip_policy(void **state)
+{
+        struct idyl_store *st = store_of(state);
+        struct idyl_err err = IDYL_ERR_INIT;
+        struct idyl_subnet sn = {0}, got;
+
+        snprintf(sn.region, sizeof(sn.region), "ap-south-1");
+        sn.policy.set = true;
+        sn.policy.allowed_classes =
+            ISOLATION_BIT(ISOLATION_CONTAINER) | ISOLATION_BIT(ISOLATION_MICROVM);
+        sn.policy.default_class = ISOLATION_MICROVM;
+        sn.policy.allowed_backends = VMM_BIT(VMM_QEMU) | VMM_BIT(VMM_FIRECRACKER);
+        sn.deploy_approval = true;
+        sn.created_at = 1700000000;
+        assert_ok(store_subnet_create(st, &sn, &err));
+        assert_int_equal(sn.created_at, 1700000000); /* a given time is kept */
+        assert_ok(store_subnet_get(st, sn.slug, &got, &err));
+        assert_subnet_equal(&got, &sn);
+
+        /* one class, one backend, no default */
+        sn.policy.allowed_classes = ISOLATION_BIT(ISOLATION_MICROVM);
+        sn.policy.default_class = ISOLATION_NONE;
+        sn.policy.allowed_backends = VMM_BIT(VMM_FIRECRACKER);
+        sn.deploy_approval = false;
+        assert_ok(store_subnet_update(st, &sn, &err));
+        assert_ok(store_subnet_get(st, sn.slug, &got, &err));
+        assert_subnet_equal(&got, &sn);
+}
+
+static void test_subnet_update_replaces(void **state)
+{
+        struct idyl_store *st = store_of(state);
+        struct idyl_err err = IDYL_ERR_INIT;
+        struct idyl_subnet sn, got;
+        uint64_t slug = new_subnet(st, "us-east");
+        char msg[128];
+
+        assert_ok(store_subnet_get(st, slug, &sn, &err));
+        sn.policy.set = true;
+        sn.policy.allowed_classes = ISOLATION_BIT(ISOLATION_MICROVM);
+        sn.policy.default_class = ISOLATION_MICROVM;
+        snprintf(sn.region, sizeof(sn.region), "us-west");
+        assert_ok(store_subnet_update(st, &sn, &err));
+        assert_ok(store_subnet_get(st, slug, &got, &err));
+        assert_subnet_equal(&got, &sn);
+
+        /* clearing the policy leaves nothing of it */
+        memset(&sn.policy, 0, sizeof(sn.policy));
+        assert_ok(store_subnet_update(st, &sn, &err));
+        assert_ok(store_subnet_get(st, slug, &got, &err));
+        assert_false(got.policy.set);
+        assert_int_equal(got.policy.allowed_classes, 0);
+        assert_int_equal(got.policy.default_class, ISOLATION_NONE);
+        assert_int_equal(got.policy.allowed_backends, 0);
+
+        sn.slug = 999999999999ULL;
+        snprintf(msg, sizeof(msg), "subnet \"999999999999\" not found");
+        assert_not_found(store_subnet_update(st, &sn, &err), &err, msg);
+}
+
+static void test_subnet_not_found(void **state)
+{
+        struct idyl_store *st = store_of(state);
+        struct idyl_err err = IDYL_ERR_INIT;
+        struct idyl_subnet got;
+
+        assert_not_found(store_subnet_get(st, 100000000999ULL, &got, &err), &err,
+                         "subnet \"100000000999\" not found");
+        assert_not_found(store_subnet_delete(st, 100000000999ULL, &err), &err,
+                         "subnet \"100000000999\" not found");
+}
+
+static void test_subnet_delete_never_reuses_slug(void **state)
+{
+        struct idyl_store *st = store_of(state);
+        struct idyl_err err = IDYL_ERR_INIT;
+        struct idyl_subnet got;
+        uint64_t a = new_subnet(st, "r1"), b;
+        char msg[64], slug[SUBNET_SLUG_BUFLEN];
+
+        assert_ok(store_subnet_delete(st, a, &err));
+        snprintf(msg, sizeof(msg), "subnet \"%s\" not found", subnet_slug_format(a, slug));
+        assert_not_found(store_subnet_get(st, a, &got, &err), &err, msg);
+        assert_not_found(store_subnet_delete(st, a, &err), &err, msg);
+        b = new_subnet(st, "r1");
+        assert_true(b > a);
+}
+
+static void test_subnet_list(void **state)
+{
+        struct idyl_store *st = store_of(state);
+        struct idyl_err err = IDYL_ERR_INIT;
+        struct idyl_subnet *items = NULL;
+        uint64_t mine[3];
+        size_t n = 0, found = 0;
+
+        for (size_t i = 0; i < NELEM(mine); i++)
+                mine[i] = new_subnet(st, "list");
+        assert_ok(store_subnet_list(st, &items, &n, &err));
+        assert_true(n >= NELEM(mine));
+        for (size_t i = 0; i < n; i++) {
+                if (i > 0)
+                        assert_true(items[i - 1].slug < items[i].slug);
+                for (size_t j = 0; j < NELEM(mine); j++)
+                        if (items[i].slug == mine[j]) {
+                                assert_string_equal(items[i].region, "list");
+                                found++;
+                        }
+        }
+        assert_int_equal(found, NELEM(mine));
+        free(items);
+}
+
+/* ---- workloads and events ----------------------------------------------- */
+
+static void workload_fill(struct idyl_workload *w, uint64_t subnet, const char *name)
+{
+        memset(w, 0, sizeof(*w));
+        w->subnet = subnet;
+        snprintf(w->name, sizeof(w->name), "%s", name);
+        w->revision = 1;
+        w->spec = "{\"image\":\"nginx:1.27-alpine\",\"resources\":{\"cpu\":0.5}}";
+        w->phase = PHASE_PENDING;
+        w->isolation = ISOLATION_MICROVM;
+        w->source = SOURCE_SUBNET_DEFAULT;
+        snprintf(w->message, sizeof(w->message),
+                 "no available nodes in subnet 100000000001 support requested isolation class "
+                 "microvm");
+        w->created_at = 1700000000;
+        w->updated_at = 1700000001;
+        snprintf(w->platform, sizeof(w->platform), "linux/amd64");
+        w->cpu_milli = 500;
+        w->memory_bytes = 256 * MiB;
+        w->gpus = 1;
+}
+
+static void assert_workload_equal(const struct idyl_workload *a, const struct idyl_workload *b)
+{
+        assert_true(a->subnet == b->subnet);
+        assert_string_equal(a->name, b->name);
+        assert_int_equal(a->revision, b->revision);
+        assert_string_equal(a->spec, b->spec);
+        assert_int_equal(a->phase, b->phase);
+        assert_int_equal(a->isolation, b->isolation);
+        assert_int_equal(a->source, b->source);
+        assert_string_equal(a->node, b->node);
+        assert_string_equal(a->runtime_profile, b->runtime_profile);
+        assert_string_equal(a->message, b->message);
+        if (b->placement)
+                assert_string_equal(a->placement, b->placement);
+        else
+                assert_null(a->placement);
+        assert_int_equal(a->restarts, b->restarts);
+        assert_int_equal(a->created_at, b->created_at);
+        assert_int_equal(a->updated_at, b->updated_at);
+        assert_string_equal(a->platform, b->platform);
+        assert_int_equal(a->cpu_milli, b->cpu_milli);
+        assert_int_equal(a->memory_bytes, b->memory_bytes);
+        assert_int_equal(a->gpus, b->gpus);
+}
+
+static void test_workload_put_get(void **state)
+{
+        struct idyl_store *st = store_of(state);
+        struct idyl_err err = IDYL_ERR_INIT;
+        struct idyl_workload w, got;
+        uint64_t subnet = new_subnet(st, "wl");
+
+        workload_fill(&w, subnet, "web");
+        assert_ok(store_workload_put(st, &w, &err));
+        assert_ok(store_workload_get(st, subnet, "web", &got, &err));
+        assert_workload_equal(&got, &w);
+        workload_release(&got);
+        assert_null(got.spec);
+
+        /* a put replaces: the next revision, placed */
+        w.revision = 2;
+        w.spec = "{\"image\":\"nginx:1.28-alpine\"}";
+        w.phase = PHASE_RUNNING;
+        w.isolation = ISOLATION_CONTAINER;
+        w.source = SOURCE_EXPLICIT;
+        snprintf(w.node, sizeof(w.node), "host-7");
+        snprintf(w.runtime_profile, sizeof(w.runtime_profile), "containerd-kata-firecracker");
+        w.message[0] = '\0';
+        w.placement = "{\"evaluated\":3,\"filtered\":{\"insufficient_cpu\":2}}";
+        w.restarts = 4;
+        w.platform[0] = '\0';
+        w.gpus = 0;
+        assert_ok(store_workload_put(st, &w, &err));
+        assert_ok(store_workload_get(st, subnet, "web", &got, &err));
+        assert_workload_equal(&got, &w);
+        workload_release(&got);
+}
+
+static void test_workload_every_phase_and_source(void **state)
+{
+        struct idyl_store *st = store_of(state);
+        struct idyl_err err = IDYL_ERR_INIT;
+        struct idyl_workload w, got;
+        uint64_t subnet = new_subnet(st, "phases");
+
+        workload_fill(&w, subnet, "p");
+        for (int p = 0; p < PHASE__COUNT; p++) {
+                w.phase = (enum workload_phase)p;
+                w.source = (enum isolation_source)(p % SOURCE__COUNT);
+                assert_ok(store_workload_put(st, &w, &err));
+                assert_ok(store_workload_get(st, subnet, "p", &got, &err));
+                assert_int_equal(got.phase, p);
+                assert_int_equal(got.source, p % SOURCE__COUNT);
+                workload_release(&got);
+        }
+}
+
+static void test_workload_not_found(void **state)
+{
+        struct idyl_store *st = store_of(state);
+        struct idyl_err err = IDYL_ERR_INIT;
+        struct idyl_workload got;
+        uint64_t subnet = new_subnet(st, "wl");
+        char slug[SUBNET_SLUG_BUFLEN], msg[128];
+
+        snprintf(msg, sizeof(msg), "workload \"nope\" not found in subnet \"%s\"",
+                 subnet_slug_format(subnet, slug));
+        assert_not_found(store_workload_get(st, subnet, "nope", &got, &err), &err, msg);
+        assert_not_found(store_workload_delete(st, subnet, "nope", &err), &err, msg);
+}
+
+static void test_workload_list(void **state)
+{
+        static const char *const names[] = {"web", "api", "db", "cache"};
+        struct idyl_store *st = store_of(state);
+        struct idyl_err err = IDYL_ERR_INIT;
+        struct idyl_workload w, *items;
+        uint64_t a = new_subnet(st, "a"), b = new_subnet(st, "b");
+        size_t n, in_a = 0, in_b = 0;
+
+        for (size_t i = 0; i < NELEM(names); i++) {
+                workload_fill(&w, a, names[i]);
+                if (i % 2 == 0)
+                        snprintf(w.node, sizeof(w.node), "host-1");
+                assert_ok(store_workload_put(st, &w, &err));
+        }
+        workload_fill(&w, b, "web"); /* same name, other subnet */
+        snprintf(w.node, sizeof(w.node), "host-1");
+        assert_ok(store_workload_put(st, &w, &err));
+
+        assert_ok(store_workload_list(st, a, NULL, &items, &n, &err));
+        assert_int_equal(n, 4);
+        assert_string_equal(items[0].name, "api");
+        assert_string_equal(items[1].name, "cache");
+        assert_string_equal(items[2].name, "db");
+        assert_string_equal(items[3].name, "web");
+        for (size_t i = 0; i < n; i++) {
+                assert_true(items[i].subnet == a);
+                assert_non_null(items[i].spec);
+        }
+        workload_list_free(items, n);
+
+        /* only those placed on a node, in that subnet */
+        assert_ok(store_workload_list(st, a, "host-1", &items, &n, &err));
+        assert_int_equal(n, 2);
+        assert_string_equal(items[0].name, "db");
+        assert_string_equal(items[1].name, "web");
+        workload_list_free(items, n);
+        assert_ok(store_workload_list(st, a, "host-9", &items, &n, &err));
+        assert_int_equal(n, 0);
+        workload_list_free(items, n);
+
+        /* subnet 0: every subnet, by subnet then name */
+        assert_ok(store_workload_list(st, 0, "host-1", &items, &n, &err));
+        for (size_t i = 0; i < n; i++) {
+                in_a += items[i].subnet == a;
+                in_b += items[i].subnet == b;
+                if (i > 0)
+                        assert_true(items[i - 1].subnet < items[i].subnet ||
+                                    (items[i - 1].subnet == items[i].subnet &&
+                                     strcmp(items[i - 1].name, items[i].name) < 0));
+        }
+        assert_int_equal(in_a, 2);
+        assert_int_equal(in_b, 1);
+        workload_list_free(items, n);
+}
+
+static void test_workload_delete_removes_events(void **state)
+{
+        struct idyl_store *st = store_of(state);
+        struct idyl_err err = IDYL_ERR_INIT;
+        struct idyl_workload w, got, *items;
+        struct idyl_event ev = {.revision = 1, .type = "Admitted", .message = "admitted"};
+        struct idyl_event *evs;
+        uint64_t subnet = new_subnet(st, "del");
+        size_t n;
+
+        workload_fill(&w, subnet, "gone");
+        assert_ok(store_workload_put(st, &w, &err));
+        workload_fill(&w, subnet, "kept");
+        assert_ok(store_workload_put(st, &w, &err));
+        assert_ok(store_event_add(st, subnet, "gone", &ev, &err));
+        assert_ok(store_event_add(st, subnet, "kept", &ev, &err));
+        assert_ok(store_workload_delete(st, subnet, "gone", &err));
+        assert_int_equal(store_workload_get(st, subnet, "gone", &got, &err), -1);
+        assert_int_equal(err.code, IDYL_E_NOT_FOUND);
+        assert_ok(store_event_list(st, subnet, "gone", &evs, &n, &err));
+        assert_int_equal(n, 0);
+        free(evs);
+        assert_ok(store_event_list(st, subnet, "kept", &evs, &n, &err));
+        assert_int_equal(n, 1);
+        free(evs);
+        assert_ok(store_workload_list(st, subnet, NULL, &items, &n, &err));
+        assert_int_equal(n, 1);
+        assert_string_equal(items[0].name, "kept");
+        workload_list_free(items, n);
+}
+
+static void test_events(void **state)
+{
+        static const char *const types[] = {"Admitted", "Scheduled", "Running"};
+        struct idyl_store *st = store_of(state);
+        struct idyl_err err = IDYL_ERR_INIT;
+        struct idyl_workload w;
+        struct idyl_event ev, *evs;
+        uint64_t subnet = new_subnet(st, "ev");
+        int64_t before = (int64_t)time(NULL);
+        size_t n;
+
+        workload_fill(&w, subnet, "web");
+        assert_ok(store_workload_put(st, &w, &err));
+        assert_ok(store_event_list(st, subnet, "web", &evs, &n, &err));
+        assert_int_equal(n, 0);
+        free(evs);
+        for (size_t i = 0; i < NELEM(types); i++) {
+                memset(&ev, 0, sizeof(ev));
+                ev.time = i == 1 ? 1600000000 : 0; /* 0: now */
+                ev.revision = (int64_t)i + 1;
+                snprintf(ev.type, sizeof(ev.type), "%s", types[i]);
+                snprintf(ev.message, sizeof(ev.message), "event %zu: \"quoted\" 'text'", i);
+                assert_ok(store_event_add(st, subnet, "web", &ev, &err));
+        }
+        assert_ok(store_event_list(st, subnet, "web", &evs, &n, &err));
+        assert_int_equal(n, NELEM(types));
+        for (size_t i = 0; i < n; i++) {
+                char want[64];
+
+                assert_string_equal(evs[i].type, types[i]); /* oldest first */
+                assert_int_equal(evs[i].revision, (int64_t)i + 1);
+                snprintf(want, sizeof(want), "event %zu: \"quoted\" 'text'", i);
+                assert_string_equal(evs[i].message, want);
+        }
+        assert_int_equal(evs[1].time, 1600000000);
+        assert_true(evs[0].time >= before && evs[0].time <= (int64_t)time(NULL));
+        free(evs);
+}
+
+/* ---- nodes and tokens --------------------------------------------------- */
+
+static void node_fill(struct idyl_node *nd, uint64_t subnet, const char *name)
+{
+        memset(nd, 0, sizeof(*nd));
+        nd->subnet = subnet;
+        snprintf(nd->name, sizeof(nd->name), "%s", name);
+        nd->admission = NODE_ADMITTED;
+        nd->simulated = true;
+        nd->profile = PROFILE_CONTAINERD_KATA_QEMU;
+        snprintf(nd->provider, sizeof(nd->provider), "containerd");
+        snprintf(nd->handler, sizeof(nd->handler), "io.containerd.kata-qemu.v2");
+        nd->isolation = ISOLATION_MICROVM;
+        nd->backend = VMM_QEMU;
+        nd->runtime_ready = true;
+        nd->microvm_gpu = true;
+        snprintf(nd->platform, sizeof(nd->platform), "linux/amd64");
+        nd->cpu_milli = 16000;
+        nd->memory_bytes = 64LL << 30;
+        nd->gpus = 2;
+        nd->last_heartbeat = 1700000000123LL;
+        nd->assign_version = 7;
+        nd->created_at = 1700000000;
+}
+
+static void assert_node_equal(const struct idyl_node *a, const struct idyl_node *b)
+{
+        assert_true(a->subnet == b->subnet);
+        assert_string_equal(a->name, b->name);
+        assert_int_equal(a->admission, b->admission);
+        assert_int_equal(a->simulated, b->simulated);
+        assert_int_equal(a->profile, b->profile);
+        assert_string_equal(a->provider, b->provider);
+        assert_string_equal(a->handler, b->handler);
+        assert_int_equal(a->isolation, b->isolation);
+        assert_int_equal(a->backend, b->backend);
+        assert_int_equal(a->runtime_ready, b->runtime_ready);
+        assert_string_equal(a->reason, b->reason);
+        assert_int_equal(a->microvm_gpu, b->microvm_gpu);
+        assert_string_equal(a->platform, b->platform);
+        assert_int_equal(a->cpu_milli, b->cpu_milli);
+        assert_int_equal(a->memory_bytes, b->memory_bytes);
+        assert_int_equal(a->gpus, b->gpus);
+        assert_int_equal(a->last_heartbeat, b->last_heartbeat);
+        assert_int_equal(a->down, b->down);
+        assert_int_equal(a->assign_version, b->assign_version);
+        assert_int_equal(a->created_at, b->created_at);
+}
+
+static void test_node_put_get(void **state)
+{
+        struct idyl_store *st = store_of(state);
+        struct idyl_err err = IDYL_ERR_INIT;
+        struct idyl_node nd, got;
+        uint64_t subnet = new_subnet(st, "nodes");
+        char slug[SUBNET_SLUG_BUFLEN], msg[128];
+
+        node_fill(&nd, subnet, "host-7");
+        assert_ok(store_node_put(st, &nd, &err));
+        assert_ok(store_node_get(st, subnet, "host-7", &got, &err));
+        assert_node_equal(&got, &nd);
+
+        /* replaced: raw settings, not ready, pending, down */
+        nd.admission = NODE_PENDING;
+        nd.simulated = false;
+        nd.profile = PROFILE_NONE;
+        snprintf(nd.provider, sizeof(nd.provider), "docker");
+        snprintf(nd.handler, sizeof(nd.handler), "runc");
+        nd.isolation = ISOLATION_CONTAINER;
+        nd.backend = VMM_NONE;
+        nd.runtime_ready = false;
+        snprintf(nd.reason, sizeof(nd.reason),
+                 "docker daemon at unix:///var/run/docker.sock "
+                 "does not answer");
+        nd.microvm_gpu = false;
+        nd.down = true;
+        nd.assign_version = 8;
+        assert_ok(store_node_put(st, &nd, &err));
+        assert_ok(store_node_get(st, subnet, "host-7", &got, &err));
+        assert_node_equal(&got, &nd);
+        nd.admission = NODE_REVOKED;
+        nd.profile = PROFILE_CONTAINERD_KATA_FIRECRACKER;
+        nd.backend = VMM_FIRECRACKER;
+        assert_ok(store_node_put(st, &nd, &err));
+        assert_ok(store_node_get(st, subnet, "host-7", &got, &err));
+        assert_node_equal(&got, &nd);
+
+        snprintf(msg, sizeof(msg), "node \"host-8\" not found in subnet \"%s\"",
+                 subnet_slug_format(subnet, slug));
+        assert_not_found(store_node_get(st, subnet, "host-8", &got, &err), &err, msg);
+        assert_not_found(store_node_delete(st, subnet, "host-8", &err), &err, msg);
+}
+
+static void test_node_list(void **state)
+{
+        struct idyl_store *st = store_of(state);
+        struct idyl_err err = IDYL_ERR_INIT;
+        struct idyl_node nd, *items;
+        uint64_t a = new_subnet(st, "a"), b = new_subnet(st, "b");
+        size_t n, in_a = 0, in_b = 0;
+
+        node_fill(&nd, a, "n2");
+        assert_ok(store_node_put(st, &nd, &err));
+        node_fill(&nd, a, "n1");
+        assert_ok(store_node_put(st, &nd, &err));
+        node_fill(&nd, b, "n1");
+        assert_ok(store_node_put(st, &nd, &err));
+        assert_ok(store_node_list(st, a, &items, &n, &err));
+        assert_int_equal(n, 2);
+        assert_string_equal(items[0].name, "n1");
+        assert_string_equal(items[1].name, "n2");
+        assert_true(items[0].subnet == a && items[1].subnet == a);
+        free(items);
+        assert_ok(store_node_list(st, 0, &items, &n, &err));
+        for (size_t i = 0; i < n; i++) {
+                in_a += items[i].subnet == a;
+                in_b += items[i].subnet == b;
+        }
+        assert_int_equal(in_a, 2);
+        assert_int_equal(in_b, 1);
+        free(items);
+}
+
+static void token_fill(struct idyl_token *t, const char *seed, enum idyl_role role, uint64_t subnet,
+                       const char *node)
+{
+        memset(t, 0, sizeof(*t));
+        /* a 64-hex-digit hash made from the seed */
+        for (size_t i = 0; i < TOKEN_HASH_HEXLEN; i++)
+                t->hash[i] = "0123456789abcdef"[((unsigned char)seed[i % strlen(seed)] + i) % 16];
+        t->role = role;
+        t->subnet = subnet;
+        snprintf(t->node, sizeof(t->node), "%s", node);
+        t->created_at = 1700000000;
+}
+
+static void test_tokens(void **state)
+{
+        struct idyl_store *st = store_of(state);
+        struct idyl_err err = IDYL_ERR_INIT;
+        struct idyl_token op, au, got;
+        uint64_t subnet = new_subnet(st, "tok");
+        size_t ops0, ops1, authors0, authors1;
+
+        assert_ok(store_token_count(st, ROLE_OPERATOR, &ops0, &err));
+        assert_ok(store_token_count(st, ROLE_AUTHOR, &authors0, &err));
+        token_fill(&op, "operator-one", ROLE_OPERATOR, 0, "");
+        token_fill(&au, "author-one", ROLE_AUTHOR, subnet, "");
+        assert_ok(store_token_add(st, &op, &err));
+        assert_ok(store_token_add(st, &au, &err));
+        assert_ok(store_token_count(st, ROLE_OPERATOR, &ops1, &err));
+        assert_ok(store_token_count(st, ROLE_AUTHOR, &authors1, &err));
+        assert_int_equal(ops1, ops0 + 1);
+        assert_int_equal(authors1, authors0 + 1);
+
+        assert_ok(store_token_find(st, au.hash, &got, &err));
+        assert_string_equal(got.hash, au.hash);
+        assert_int_equal(got.role, ROLE_AUTHOR);
+        assert_true(got.subnet == subnet);
+        assert_string_equal(got.node, "");
+        assert_int_equal(got.created_at, 1700000000);
+        assert_ok(store_token_find(st, op.hash, &got, &err));
+        assert_int_equal(got.role, ROLE_OPERATOR);
+        assert_true(got.subnet == 0);
+
+        /* the same hash twice is refused, and the first stays */
+        au.role = ROLE_OPERATOR;
+        assert_int_equal(store_token_add(st, &au, &err), -1);
+        assert_ok(store_token_find(st, au.hash, &got, &err));
+        assert_int_equal(got.role, ROLE_AUTHOR);
+
+        token_fill(&got, "never-added", ROLE_AUTHOR, 0, "");
+        assert_int_equal(store_token_find(st, got.hash, &got, &err), -1);
+        assert_int_equal(err.code, IDYL_E_NOT_FOUND);
+}
+
+static void test_node_delete_removes_its_credentials(void **state)
+{
+        struct idyl_store *st = store_of(state);
+        struct idyl_err err = IDYL_ERR_INIT;
+        struct idyl_node nd, got;
+        struct idyl_token mine, other, found;
+        uint64_t subnet = new_subnet(st, "nd");
+
+        node_fill(&nd, subnet, "host-1");
+        assert_ok(store_node_put(st, &nd, &err));
+        node_fill(&nd, subnet, "host-2");
+        assert_ok(store_node_put(st, &nd, &err));
+        token_fill(&mine, "node-host-1", ROLE_PROVIDER, subnet, "host-1");
+        token_fill(&other, "node-host-2", ROLE_PROVIDER, subnet, "host-2");
+        assert_ok(store_token_add(st, &mine, &err));
+        assert_ok(store_token_add(st, &other, &err));
+        assert_ok(store_token_find(st, mine.hash, &found, &err));
+        assert_string_equal(found.node, "host-1");
+        assert_int_equal(found.role, ROLE_PROVIDER);
+
+        assert_ok(store_node_delete(st, subnet, "host-1", &err));
+        assert_int_equal(store_node_get(st, subnet, "host-1", &got, &err), -1);
+        assert_int_equal(err.code, IDYL_E_NOT_FOUND);
+        assert_int_equal(store_token_find(st, mine.hash, &found, &err), -1);
+        assert_int_equal(err.code, IDYL_E_NOT_FOUND);
+        assert_ok(store_token_find(st, other.hash, &found, &err));
+        assert_ok(store_node_get(st, subnet, "host-2", &got, &err));
+}
+
+/* ---- transactions, durability, threads ----------------------------------- */
+
+static void test_tx_rollback_leaves_nothing(void **state)
+{
+        struct idyl_store *st = store_of(state);
+        struct idyl_err err = IDYL_ERR_INIT;
+        struct idyl_subnet sn = {0}, got, *subnets;
+        struct idyl_workload w, gw;
+        struct idyl_node nd, gn;
+        struct idyl_token tok, gt;
+        struct idyl_event ev = {.revision = 1, .type = "Admitted"}, *evs;
+        uint64_t existing = new_subnet(st, "tx");
+        size_t before, after, n;
+
+        assert_ok(store_subnet_list(st, &subnets, &before, &err));
+        free(subnets);
+
+        assert_ok(store_tx_begin(st, &err));
+        snprintf(sn.region, sizeof(sn.region), "tx-new");
+        assert_ok(store_subnet_create(st, &sn, &err));
+        workload_fill(&w, existing, "web");
+        assert_ok(store_workload_put(st, &w, &err));
+        assert_ok(store_event_add(st, existing, "web", &ev, &err));
+        node_fill(&nd, existing, "host-1");
+        assert_ok(store_node_put(st, &nd, &err));
+        token_fill(&tok, "rolled-back", ROLE_AUTHOR, existing, "");
+        assert_ok(store_token_add(st, &tok, &err));
+        /* inside the transaction its writes are visible */
+        assert_ok(store_workload_get(st, existing, "web", &gw, &err));
+        workload_release(&gw);
+        store_tx_rollback(st);
+
+        assert_int_equal(store_subnet_get(st, sn.slug, &got, &err), -1);
+        assert_int_equal(err.code, IDYL_E_NOT_FOUND);
+        assert_int_equal(store_workload_get(st, existing, "web", &gw, &err), -1);
+        assert_int_equal(err.code, IDYL_E_NOT_FOUND);
+        assert_ok(store_event_list(st, existing, "web", &evs, &n, &err));
+        assert_int_equal(n, 0);
+        free(evs);
+        assert_int_equal(store_node_get(st, existing, "host-1", &gn, &err), -1);
+        assert_int_equal(err.code, IDYL_E_NOT_FOUND);
+        assert_int_equal(store_token_find(st, tok.hash, &gt, &err), -1);
+        assert_int_equal(err.code, IDYL_E_NOT_FOUND);
+        assert_ok(store_subnet_list(st, &subnets, &after, &err));
+        free(subnets);
+        assert_int_equal(after, before);
+
+        /* the store still works after a rollback, and a commit keeps */
+        assert_ok(store_tx_begin(st, &err));
+        assert_ok(store_workload_put(st, &w, &err));
+        assert_ok(store_node_put(st, &nd, &err));
+        assert_ok(store_tx_commit(st, &err));
+        assert_ok(store_workload_get(st, existing, "web", &gw, &err));
+        workload_release(&gw);
+        assert_ok(store_node_get(st, existing, "host-1", &gn, &err));
+}
+
+/* A failing call inside a transaction does not end it: the caller decides,
+ * and a rollback then undoes the writes made before the failure. */
+static void test_tx_failure_then_rollback(void **state)
+{
+        struct idyl_store *st = store_of(state);
+        struct idyl_err err = IDYL_ERR_INIT;
+        struct idyl_workload w, gw;
+        uint64_t subnet = new_subnet(st, "txf");
+
+        assert_ok(store_tx_begin(st, &err));
+        workload_fill(&w, subnet, "first");
+        assert_ok(store_workload_put(st, &w, &err));
+        assert_int_equal(store_workload_delete(st, subnet, "absent", &err), -1);
+        assert_int_equal(err.code, IDYL_E_NOT_FOUND);
+        store_tx_rollback(st);
+        assert_int_equal(store_workload_get(st, subnet, "first", &gw, &err), -1);
+        assert_int_equal(err.code, IDYL_E_NOT_FOUND);
+}
+
+static void test_reopen_keeps_data(void **state)
+{
+        struct fixture *fx = *state;
+        struct idyl_err err = IDYL_ERR_INIT;
+        struct idyl_subnet sn = {0}, got;
+        struct idyl_workload w, gw;
+        struct idyl_node nd, gn;
+        struct idyl_token tok, gt;
+        struct idyl_event ev = {.time = 1700000005,
+                                .revision = 1,
+                                .type = "Admitted",
+                                .message = "admitted"},
+                          *evs;
+        size_t n;
+        uint64_t next;
+
+        snprintf(sn.region, sizeof(sn.region), "durable");
+        sn.policy.set = true;
+        sn.policy.allowed_classes = ISOLATION_BIT(ISOLATION_MICROVM);
+        sn.policy.default_class = ISOLATION_MICROVM;
+        sn.policy.allowed_backends = VMM_BIT(VMM_FIRECRACKER);
+        assert_ok(store_subnet_create(fx->st, &sn, &err));
+        workload_fill(&w, sn.slug, "web");
+        assert_ok(store_workload_put(fx->st, &w, &err));
+        assert_ok(store_event_add(fx->st, sn.slug, "web", &ev, &err));
+        node_fill(&nd, sn.slug, "host-1");
+        assert_ok(store_node_put(fx->st, &nd, &err));
+        token_fill(&tok, "durable-token", ROLE_OPERATOR, 0, "");
+        assert_ok(store_token_add(fx->st, &tok, &err));
+
+        store_close(fx->st);
+        fx->st = NULL;
+        assert_ok(store_open(fx->url, &fx->st, &err));
+
+        assert_ok(store_subnet_get(fx->st, sn.slug, &got, &err));
+        assert_subnet_equal(&got, &sn);
+        assert_ok(store_workload_get(fx->st, sn.slug, "web", &gw, &err));
+        assert_workload_equal(&gw, &w);
+        workload_release(&gw);
+        assert_ok(store_event_list(fx->st, sn.slug, "web", &evs, &n, &err));
+        assert_int_equal(n, 1);
+        assert_string_equal(evs[0].type, "Admitted");
+        assert_int_equal(evs[0].time, 1700000005);
+        free(evs);
+        assert_ok(store_node_get(fx->st, sn.slug, "host-1", &gn, &err));
+        assert_node_equal(&gn, &nd);
+        assert_ok(store_token_find(fx->st, tok.hash, &gt, &err));
+        assert_int_equal(gt.role, ROLE_OPERATOR);
+        /* the slug sequence continues after a restart */
+        next = new_subnet(fx->st, "after-restart");
+        assert_true(next == sn.slug + 1);
+}
+
+#define THREADS    4
+#define PER_THREAD 25
+
+struct thread_arg {
+        struct idyl_store *st;
+        uint64_t slugs[PER_THREAD];
+        int failures;
+};
+
+static void *create_many(void *p)
+{
+        struct thread_arg *a = p;
+
+        for (int i = 0; i < PER_THREAD; i++) {
+                struct idyl_err err = IDYL_ERR_INIT;
+                struct idyl_subnet sn = {0};
+
+                snprintf(sn.region, sizeof(sn.region), "threads");
+                if (store_subnet_create(a->st, &sn, &err) < 0)
+                        a->failures++;
+                a->slugs[i] = sn.slug;
+        }
+        return NULL;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+        uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+        return x < y ? -1 : x > y;
+}
+
+static void test_threads_get_distinct_slugs(void **state)
+{
+        struct idyl_store *st = store_of(state);
+        struct thread_arg args[THREADS];
+        pthread_t tid[THREADS];
+        uint64_t all[THREADS * PER_THREAD];
+
+        for (int t = 0; t < THREADS; t++) {
+                memset(&args[t], 0, sizeof(args[t]));
+                args[t].st = st;
+                assert_int_equal(pthread_create(&tid[t], NULL, create_many, &args[t]), 0);
+        }
+        for (int t = 0; t < THREADS; t++) {
+                assert_int_equal(pthread_join(tid[t], NULL), 0);
+                assert_int_equal(args[t].failures, 0);
+                memcpy(all + t * PER_THREAD, args[t].slugs, sizeof(args[t].slugs));
+        }
+        qsort(all, NELEM(all), sizeof(all[0]), cmp_u64);
+        for (size_t i = 1; i < NELEM(all); i++)
+                assert_true(all[i] == all[i - 1] + 1);
+}
+
+/* Runs the whole suite against the empty store `url` opens. Returns the
+ * number of failed cases. */
+static int store_conformance_run(const char *url)
+{
+        const struct CMUnitTest tests[] = {
+            cmocka_unit_test_setup_teardown(test_subnet_slugs_start_at_first, open_store,
+                                            close_store),
+            cmocka_unit_test_setup_teardown(test_subnet_round_trip_policy, open_store, close_store),
+            cmocka_unit_test_setup_teardown(test_subnet_update_replaces, open_store, close_store),
+            cmocka_unit_test_setup_teardown(test_subnet_not_found, open_store, close_store),
+            cmocka_unit_test_setup_teardown(test_subnet_delete_never_reuses_slug, open_store,
+                                            close_store),
+            cmocka_unit_test_setup_teardown(test_subnet_list, open_store, close_store),
+            cmocka_unit_test_setup_teardown(test_workload_put_get, open_store, close_store),
+            cmocka_unit_test_setup_teardown(test_workload_every_phase_and_source, open_store,
+                                            close_store),
+            cmocka_unit_test_setup_teardown(test_workload_not_found, open_store, close_store),
+            cmocka_unit_test_setup_teardown(test_workload_list, open_store, close_store),
+            cmocka_unit_test_setup_teardown(test_workload_delete_removes_events, open_store,
+                                            close_store),
+            cmocka_unit_test_setup_teardown(test_events, open_store, close_store),
+            cmocka_unit_test_setup_teardown(test_node_put_get, open_store, close_store),
+            cmocka_unit_test_setup_teardown(test_node_list, open_store, close_store),
+            cmocka_unit_test_setup_teardown(test_tokens, open_store, close_store),
+            cmocka_unit_test_setup_teardown(test_node_delete_removes_its_credentials, open_store,
+                                            close_store),
+            cmocka_unit_test_setup_teardown(test_tx_rollback_leaves_nothing, open_store,
+                                            close_store),
+            cmocka_unit_test_setup_teardown(test_tx_failure_then_rollback, open_store, close_store),
+            cmocka_unit_test_setup_teardown(test_reopen_keeps_data, open_store, close_store),
+            cmocka_unit_test_setup_teardown(test_threads_get_distinct_slugs, open_store,
+                                            close_store),
+        };
+
+        suite_url = url;
+        return cmocka_run_group_tests_name(url, tests, NULL, NULL);
+}
+
+static int remove_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+        (void)sb;
+        (void)flag;
+        (void)ftw;
+        return remove(path);
+}
+
 int main(void)
 {
-        return 0;
+        const char *tmp = getenv("TMPDIR");
+        const char *extra = getenv("IDYL_TEST_STORE_URL");
+        char dir[4096], data[4200];
+        int failed;
+
+        snprintf(dir, sizeof(dir), "%s/idyl-store-test.XXXXXX", tmp && *tmp ? tmp : "/tmp");
+        if (!mkdtemp(dir)) {
+                perror("mkdtemp");
+                return 1;
+        }
+        /* a data directory the store creates itself */
+        snprintf(data, sizeof(data), "%s/data", dir);
+        failed = store_conformance_run(data);
+        nftw(dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+        if (extra && *extra)
+                failed += store_conformance_run(extra);
+        return failed;
 }
