@@ -204,8 +204,6 @@ static void test_platform_mismatch(void **state)
         arm.platform = "linux/arm64";
         req.platform = "linux/amd64";
         assert_removed_by(&req, &no_policy, &arm, FILTER_PLATFORM, SCHED_INSUFFICIENT_CAPACITY);
-        req.platform = "linux/arm64/v8";
-        assert_removed_by(&req, &no_policy, &arm, FILTER_PLATFORM, SCHED_INSUFFICIENT_CAPACITY);
 }
 
 static void test_no_platform_fits_any(void **state)
