@@ -97,6 +97,33 @@ static int spec_isolation(const json_t *iso, enum isolation_class *requested, st
         return 0;
 }
 
+static int compare_keys(const void *a, const void *b)
+{
+        return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* Copies env into canon with its names sorted: the same variables given in
+ * another order are the same spec (an identical redeploy is a no-op). */
+static int env_sorted(const json_t *env, json_t *canon, struct idyl_err *err)
+{
+        size_t n = json_object_size(env), i = 0;
+        const char **keys = calloc(n ? n : 1, sizeof(*keys));
+        const char *key;
+        json_t *v;
+
+        if (!keys)
+                return idyl_err_set(err, IDYL_E_INTERNAL, "out of memory");
+        json_object_foreach((json_t *)env, key, v)
+        {
+                keys[i++] = key;
+        }
+        qsort(keys, n, sizeof(*keys), compare_keys);
+        for (i = 0; i < n; i++)
+                json_object_set(canon, keys[i], json_object_get(env, keys[i]));
+        free(keys);
+        return 0;
+}
+
 static int spec_env(const json_t *env, json_t *canon, struct idyl_err *err)
 {
         const char *key;
@@ -118,9 +145,8 @@ static int spec_env(const json_t *env, json_t *canon, struct idyl_err *err)
                         return idyl_err_set(
                             err, IDYL_E_INVALID,
                             "--env \"%.80s\": the value must be a string without NUL", key);
-                json_object_set(canon, key, v);
         }
-        return 0;
+        return env_sorted(env, canon, err);
 }
 
 static int spec_command(const json_t *cmd, json_t *canon, struct idyl_err *err)

@@ -54,3 +54,15 @@ subnet_count() {
 workload_count() {
 	idyl workload list --subnet "$1" -o json | jq length
 }
+
+# Waits (up to 10 s) until workload $2 of subnet $1 satisfies the jq
+# condition $3, e.g. '.status.placement != null'.
+wait_workload() {
+	for _ in $(seq 200); do
+		idyl workload get "$2" --subnet "$1" -o json | jq -e "$3" >/dev/null && return 0
+		sleep 0.05
+	done
+	echo "workload $2 never matched $3:" >&2
+	idyl workload get "$2" --subnet "$1" -o json >&2
+	return 1
+}
