@@ -96,9 +96,11 @@ static int on_timer(CURLM *multi, long timeout_ms, void *userp)
 
 /* ---- starting a request ---------------------------------------------------- */
 
-static int xfer_headers(struct sim_loop *l, struct xfer *x, const char *token, struct idyl_err *err)
+/* Authorization (when there is a token) and, for bodies, the content type. */
+static int xfer_headers(struct xfer *x, const char *token, struct idyl_err *err)
 {
         char auth[SIM_CREDENTIAL_MAX + 32];
+        struct curl_slist *h = NULL;
         int len;
 
         curl_slist_free_all(x->headers);
@@ -107,14 +109,16 @@ static int xfer_headers(struct sim_loop *l, struct xfer *x, const char *token, s
                 len = snprintf(auth, sizeof(auth), "Authorization: Bearer %s", token);
                 if (len < 0 || (size_t)len >= sizeof(auth))
                         return idyl_err_set(err, IDYL_E_USAGE, "credential too long");
-                x->headers = curl_slist_append(x->headers, auth);
+                if (!(h = curl_slist_append(h, auth)))
+                        return idyl_err_set(err, IDYL_E_INTERNAL, "out of memory");
+                x->headers = h;
         }
-        if (x->kind != SIM_REQ_ASSIGNMENTS)
-                x->headers = curl_slist_append(x->headers, "Content-Type: application/json");
-        (void)l;
-        return x->headers || !(token && *token)
-                   ? 0
-                   : idyl_err_set(err, IDYL_E_INTERNAL, "out of memory");
+        if (x->kind != SIM_REQ_ASSIGNMENTS) {
+                if (!(h = curl_slist_append(x->headers, "Content-Type: application/json")))
+                        return idyl_err_set(err, IDYL_E_INTERNAL, "out of memory");
+                x->headers = h;
+        }
+        return 0;
 }
 
 /* The body of a join or heartbeat as text in x->body. */
@@ -147,7 +151,7 @@ static int xfer_start(struct sim_loop *l, struct xfer *x, size_t node, enum sim_
         if (!x->easy && !(x->easy = curl_easy_init()))
                 return idyl_err_set(err, IDYL_E_INTERNAL, "curl_easy_init failed");
         curl_easy_reset(x->easy);
-        if (xfer_headers(l, x, kind == SIM_REQ_JOIN ? l->cfg->token : n->credential, err) < 0)
+        if (xfer_headers(x, kind == SIM_REQ_JOIN ? l->cfg->token : n->credential, err) < 0)
                 return -1;
         if (kind != SIM_REQ_ASSIGNMENTS) {
                 if (xfer_body(l, x, err) < 0)
