@@ -24,7 +24,7 @@ start_sim() {
 	idyl-sim nodes "$@" >"$SIM_OUT" 2>>"$BATS_TEST_TMPDIR/sim.err" 3>&- &
 	SIM_PID=$!
 	SIM_PIDS="$SIM_PIDS $SIM_PID"
-	for _ in $(seq 200); do
+	for _ in $(seq 600); do
 		grep -q ' nodes joined subnet ' "$SIM_OUT" && return 0
 		kill -0 "$SIM_PID" 2>/dev/null || break
 		sleep 0.05
@@ -139,6 +139,20 @@ phase_is() {
 	sleep 3 # past the node TTL: heartbeats keep the node and the workload
 	[ "$(phase_of vm)" = running ]
 	[ "$(node_statuses)" = ready ]
+}
+
+@test "a thousand hollow nodes run from one single-threaded process" {
+	stop_idyld
+	start_idyld "$BATS_TEST_TMPDIR/big" # the default node TTL
+	S=$(new_subnet)
+	start_sim --subnet "$S" --count 1000 --runtime-profile containerd-runc
+	[ "$(cat "$SIM_OUT")" = "idyl-sim: 1000 nodes joined subnet $S" ]
+	[ "$(ls /proc/"$SIM_PID"/task | wc -l)" -eq 1 ]
+	[ "$(nodes_json | jq '[.[] | select(.status == "ready" and .simulated)] | length')" -eq 1000 ]
+	for i in $(seq 20); do
+		idyl deploy nginx:1.27-alpine --name "w$i" --subnet "$S" >/dev/null
+	done
+	wait_until 5 eval '[ "$(idyl workload list --subnet "$S" -o json | jq "[.[] | select(.status.phase == \"running\")] | length")" -eq 20 ]'
 }
 
 @test "idyl-sim runs in its own process group" {
