@@ -9,6 +9,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
+#include <sys/types.h>
 
 #include "util/err.h"
 
@@ -134,6 +135,12 @@ extern const struct cli_command workload_commands[];
 extern const size_t workload_ncommands;
 extern const struct cli_command node_commands[];
 extern const size_t node_ncommands;
+extern const struct cli_command node_agent_commands[];
+extern const size_t node_agent_ncommands;
+
+/* Starts `idyl node run` for dir in the background (stopping an agent that
+ * already runs there) and waits until it holds the directory's lock. */
+int node_agent_start(const char *dir, pid_t *pid, struct idyl_err *err);
 
 /* The node directory: --node-dir, else $IDYL_NODE_DIR, else
  * /var/lib/idyl-node for root, ~/.idyl/node otherwise. */

@@ -33,6 +33,7 @@ static const struct cli_opt join_opts[] = {
     {"gpus", OPT_STRING, "N", "GPUs offered (default 0)"},
     {"microvm-gpu", OPT_FLAG, NULL, "declare a validated microVM GPU passthrough path (qemu)"},
     {"node-dir", OPT_STRING, "DIR", "local state directory (env IDYL_NODE_DIR)"},
+    {"start", OPT_FLAG, NULL, "start the node agent in the background once registered"},
     OPT_END,
 };
 
@@ -154,6 +155,7 @@ static int node_join(struct cli_ctx *ctx, struct cli_args *a, struct idyl_err *e
         json_t *runtime = NULL, *capacity, *body, *out = NULL, *state;
         const char *dir = node_dir_default(a, dirbuf, sizeof(dirbuf));
         uint64_t slug;
+        pid_t pid = 0;
         int rc;
 
         if (!subnet)
@@ -186,11 +188,19 @@ static int node_join(struct cli_ctx *ctx, struct cli_args *a, struct idyl_err *e
                           json_string_value(json_object_get(out, "platform")));
         if (cli_str(a, "runtime-endpoint"))
                 json_object_set_new(state, "endpoint", json_string(cli_str(a, "runtime-endpoint")));
+        /* what the provider chose to offer caps what the runtime reports */
+        if (cli_str(a, "cpu") || cli_str(a, "memory") || cli_str(a, "gpus"))
+                json_object_set(state, "offer", json_object_get(out, "capacity"));
         rc = save_node_state(dir, state, err);
         json_decref(state);
         json_object_del(out, "credential"); /* kept in the node directory, not printed */
+        if (rc == 0 && cli_flag(a, "start"))
+                rc = node_agent_start(dir, &pid, err);
         if (rc == 0)
                 rc = output_print(a->output, out, node_table, err);
+        if (rc == 0 && cli_flag(a, "start"))
+                fprintf(stderr, "node agent started (pid %ld); log: %s/agent.log\n", (long)pid,
+                        dir);
         json_decref(out);
         return rc;
 }

@@ -460,6 +460,7 @@ static int heartbeat_update(const json_t *body, struct idyl_node *n, bool *kick,
         bool was_ready = n->runtime_ready, was_down = n->down;
         int64_t cpu = n->cpu_milli, mem = n->memory_bytes;
         const char *reason = NULL;
+        bool platform_changed = false;
 
         if (rt) {
                 if (!json_is_object(rt))
@@ -472,16 +473,25 @@ static int heartbeat_update(const json_t *body, struct idyl_node *n, bool *kick,
         }
         if (cap && capacity_from_json(cap, n, err) < 0)
                 return -1;
+        if (json_object_get(body, "platform")) {
+                const char *platform = NULL;
+                if (json_get_string(body, "platform", &platform, err) < 0 ||
+                    workload_platform_check(platform, err) < 0)
+                        return -1;
+                if (strcmp(n->platform, platform) != 0)
+                        platform_changed = true;
+                snprintf(n->platform, sizeof(n->platform), "%s", platform);
+        }
         n->down = false;
         n->last_heartbeat = now_ms();
         *kick = (n->runtime_ready && (!was_ready || was_down)) || n->cpu_milli > cpu ||
-                n->memory_bytes > mem;
+                n->memory_bytes > mem || platform_changed;
         return 0;
 }
 
 int handle_node_heartbeat(struct request *req, struct response *resp, struct idyl_err *err)
 {
-        static const char *const keys[] = {"runtime", "capacity", "workloads", NULL};
+        static const char *const keys[] = {"runtime", "capacity", "platform", "workloads", NULL};
         struct idyl_store *st = req->srv->store;
         const json_t *reports = json_object_get(req->body, "workloads"), *r;
         struct idyl_node n;

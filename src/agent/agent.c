@@ -1,0 +1,859 @@
+/* The node agent. Four threads around one mutex:
+ *   - the reconcile loop (the caller's thread): runtime health, list, plan,
+ *     act; woken by new assignments, runtime events and back-off timers;
+ *   - assignments: a long-poll on the control plane, so a placement arrives
+ *     at once;
+ *   - events: the runtime's event stream (Docker /events), so a dying
+ *     container is seen at once;
+ *   - heartbeat: readiness, capacity and workload reports, sent when they
+ *     change and at least every heartbeatSeconds;
+ * plus one that waits for SIGTERM/SIGINT. Workloads keep running when the
+ * agent stops; the next agent adopts them by label. */
+#include "agent/agent.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "agent/http.h"
+#include "agent/reconcile.h"
+#include "core/node.h"
+#include "util/log.h"
+
+#define HEALTH_EVERY_MS 10000
+#define LIST_EVERY_MS   10000 /* a safety net under the event stream */
+/* Docker may announce an exit before its container list shows it: a second
+ * look shortly after every event settles it. */
+#define SETTLE_MS         250
+#define ASSIGN_WAIT_S     30
+#define RETRY_MS          1000
+#define HEARTBEAT_DEFAULT 10
+
+/* ---- configuration ------------------------------------------------------- */
+
+/* {"cpu": 0.5 | "500m", "memory": "256Mi" | bytes, "gpus": 1}; absent fields
+ * keep what the outputs hold. */
+static int parse_resources(const json_t *r, int64_t *cpu_milli, int64_t *memory, int *gpus,
+                           struct idyl_err *err)
+{
+        const json_t *cpu = json_object_get(r, "cpu"), *mem = json_object_get(r, "memory");
+        char buf[64];
+
+        if (json_is_number(cpu)) {
+                snprintf(buf, sizeof(buf), "%.6g", json_number_value(cpu));
+                if (resource_cpu_parse(buf, cpu_milli, err) < 0)
+                        return -1;
+        } else if (json_is_string(cpu) &&
+                   resource_cpu_parse(json_string_value(cpu), cpu_milli, err) < 0)
+                return -1;
+        if (json_is_integer(mem))
+                *memory = (int64_t)json_integer_value(mem);
+        else if (json_is_string(mem) &&
+                 resource_memory_parse(json_string_value(mem), memory, err) < 0)
+                return -1;
+        if (json_is_integer(json_object_get(r, "gpus")))
+                *gpus = (int)json_integer_value(json_object_get(r, "gpus"));
+        return 0;
+}
+
+static int copy_field(const json_t *obj, const char *key, char *dst, size_t size, bool required,
+                      const char *path, struct idyl_err *err)
+{
+        const char *v = json_string_value(json_object_get(obj, key));
+
+        if (!v && required)
+                return idyl_err_set(err, IDYL_E_INVALID, "%s: field \"%s\" is missing", path, key);
+        if (v && strlen(v) >= size)
+                return idyl_err_set(err, IDYL_E_INVALID, "%s: field \"%s\" is too long", path, key);
+        snprintf(dst, size, "%s", v ? v : "");
+        return 0;
+}
+
+int agent_config_load(const char *dir, struct agent_config *c, struct idyl_err *err)
+{
+        char path[PATH_MAX + 16];
+        const struct profile_preset *pp = NULL;
+        enum runtime_profile prof;
+        json_error_t jerr;
+        json_t *st, *rt;
+        int rc;
+
+        memset(c, 0, sizeof(*c));
+        if ((size_t)snprintf(c->dir, sizeof(c->dir), "%s", dir) >= sizeof(c->dir))
+                return idyl_err_set(err, IDYL_E_INVALID, "node directory path too long");
+        snprintf(path, sizeof(path), "%s/node.json", dir);
+        st = json_load_file(path, 0, &jerr);
+        if (!st)
+                return idyl_err_set(err, IDYL_E_NOT_FOUND,
+                                    "no node configuration in %s (%s); run `idyl node join` first",
+                                    dir, jerr.text);
+        rt = json_object_get(st, "runtime");
+        rc = (copy_field(st, "addr", c->addr, sizeof(c->addr), true, path, err) < 0 ||
+              copy_field(st, "subnet", c->subnet, sizeof(c->subnet), true, path, err) < 0 ||
+              copy_field(st, "name", c->name, sizeof(c->name), true, path, err) < 0 ||
+              copy_field(st, "credential", c->credential, sizeof(c->credential), true, path, err) <
+                  0 ||
+              copy_field(st, "endpoint", c->endpoint, sizeof(c->endpoint), false, path, err) < 0 ||
+              copy_field(rt, "profile", c->profile, sizeof(c->profile), false, path, err) < 0 ||
+              copy_field(rt, "provider", c->provider, sizeof(c->provider), true, path, err) < 0 ||
+              copy_field(rt, "handler", c->handler, sizeof(c->handler), true, path, err) < 0)
+                 ? -1
+                 : 0;
+        c->offer_cpu_milli = c->offer_memory = -1;
+        c->offer_gpus = -1;
+        if (rc == 0 && json_is_object(json_object_get(st, "offer")))
+                rc = parse_resources(json_object_get(st, "offer"), &c->offer_cpu_milli,
+                                     &c->offer_memory, &c->offer_gpus, err);
+        if (rc == 0) {
+                c->isolation = isolation_class_from_name(
+                    json_string_value(json_object_get(rt, "isolationClass")));
+                c->backend =
+                    vmm_backend_from_name(json_string_value(json_object_get(rt, "vmmBackend")));
+        }
+        json_decref(st);
+        if (rc < 0)
+                return -1;
+        if (c->profile[0] && runtime_profile_parse(c->profile, &prof, NULL) == 0)
+                pp = profile_preset(prof);
+        if (pp && pp->cri_handler)
+                snprintf(c->cri_handler, sizeof(c->cri_handler), "%s", pp->cri_handler);
+        if (!c->endpoint[0])
+                snprintf(c->endpoint, sizeof(c->endpoint), "%s",
+                         pp ? pp->endpoint
+                         : strcmp(c->provider, "docker") == 0
+                             ? "unix:///var/run/docker.sock"
+                             : "unix:///run/containerd/containerd.sock");
+        return 0;
+}
+
+int agent_runtime_open(const struct agent_config *c, struct runtime **out, struct idyl_err *err)
+{
+        char key[96];
+
+        snprintf(key, sizeof(key), "%s/%s", c->subnet, c->name);
+        return runtime_open(c->provider, c->handler, c->cri_handler, c->endpoint, c->isolation, key,
+                            out, err);
+}
+
+/* ---- the pid file and its lock -------------------------------------------- */
+
+static void pid_path(const char *dir, char *buf, size_t size)
+{
+        if ((size_t)snprintf(buf, size, "%s/agent.pid", dir) >= size)
+                buf[0] = '\0';
+}
+
+pid_t agent_running(const char *dir)
+{
+        char path[PATH_MAX + 16], text[32] = "";
+        pid_t pid = 0;
+        int fd;
+
+        pid_path(dir, path, sizeof(path));
+        fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+                return 0;
+        /* the agent holds an exclusive lock for its lifetime */
+        if (flock(fd, LOCK_SH | LOCK_NB) < 0 && errno == EWOULDBLOCK) {
+                ssize_t n = read(fd, text, sizeof(text) - 1);
+                if (n > 0)
+                        pid = (pid_t)strtol(text, NULL, 10);
+        }
+        close(fd);
+        return pid;
+}
+
+static int take_lock(const char *dir, struct idyl_err *err)
+{
+        char path[PATH_MAX + 16], text[32];
+        int fd, len;
+
+        pid_path(dir, path, sizeof(path));
+        fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+        if (fd < 0)
+                return idyl_err_errno(err, errno, "open \"%s\"", path);
+        if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+                close(fd);
+                return idyl_err_set(err, IDYL_E_CONFLICT, "a node agent already runs on %s", dir);
+        }
+        len = snprintf(text, sizeof(text), "%ld\n", (long)getpid());
+        if (ftruncate(fd, 0) < 0 || pwrite(fd, text, (size_t)len, 0) != len) {
+                close(fd);
+                return idyl_err_errno(err, errno, "write \"%s\"", path);
+        }
+        return fd; /* kept open: the lock lives as long as the process */
+}
+
+int agent_stop(const char *dir, int timeout_s, bool *was_running, struct idyl_err *err)
+{
+        pid_t pid = agent_running(dir);
+
+        *was_running = pid > 0;
+        if (pid <= 0)
+                return 0;
+        if (kill(pid, SIGTERM) < 0 && errno != ESRCH)
+                return idyl_err_errno(err, errno, "stop the node agent (pid %ld)", (long)pid);
+        for (int i = 0; i < timeout_s * 20; i++) {
+                if (agent_running(dir) == 0)
+                        return 0;
+                usleep(50000);
+        }
+        return idyl_err_set(err, IDYL_E_UNAVAILABLE,
+                            "the node agent (pid %ld) did not stop within %d seconds", (long)pid,
+                            timeout_s);
+}
+
+/* ---- shared state ----------------------------------------------------------- */
+
+/* One desired workload, parsed from its assignment. */
+struct desired {
+        struct rt_workload w;
+        char **envbuf; /* owned "K=V" strings */
+        const char **cmd;
+        char refuse[512];
+};
+
+struct agent {
+        const struct agent_config *cfg;
+        struct runtime *rt;
+        char base_path[160]; /* /v1/subnets/S/nodes/N */
+
+        pthread_mutex_t mu;
+        pthread_cond_t cond;
+        volatile bool stop;
+        /* written by the assignments thread */
+        json_t *assign; /* the latest assignments answer */
+        bool assign_changed;
+        /* written by the events thread */
+        bool dirty;
+        /* written by the reconcile loop, read by the heartbeat thread */
+        json_t *heartbeat; /* the body to send */
+        bool heartbeat_changed;
+        int heartbeat_s;
+
+        /* instances the reaper removes (queued or under way), by id */
+        char (*reaping)[80];
+        size_t nreaping, reaping_cap;
+        struct runtime *reap_rt; /* the reaper's own connection */
+
+        /* the reconcile loop's own */
+        json_t *assign_cur;
+        struct desired *desired;
+        struct rc_entry *entries;
+        size_t ndesired;
+        struct rt_health health;
+        int64_t health_at, list_at;
+};
+
+static int64_t mono_ms(void)
+{
+        struct timespec ts;
+
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Waits on the agent's condition until woken or `ms` pass (monotonic clock). */
+static void wait_ms(struct agent *ag, int64_t ms)
+{
+        struct timespec ts;
+
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        ts.tv_sec += ms / 1000;
+        ts.tv_nsec += (ms % 1000) * 1000000;
+        if (ts.tv_nsec >= 1000000000) {
+                ts.tv_sec++;
+                ts.tv_nsec -= 1000000000;
+        }
+        pthread_cond_timedwait(&ag->cond, &ag->mu, &ts);
+}
+
+static void wake(struct agent *ag)
+{
+        pthread_cond_broadcast(&ag->cond);
+}
+
+/* Sleeps up to ms unless the agent stops. */
+static void pause_ms(struct agent *ag, int64_t ms)
+{
+        pthread_mutex_lock(&ag->mu);
+        if (!ag->stop)
+                wait_ms(ag, ms);
+        pthread_mutex_unlock(&ag->mu);
+}
+
+/* ---- assignments thread ----------------------------------------------------- */
+
+static void *assign_main(void *arg)
+{
+        struct agent *ag = arg;
+        struct http_client *h = http_client_new(ag->cfg->addr, NULL, ag->cfg->credential);
+        json_int_t version = -1;
+
+        if (h)
+                http_client_set_abort(h, &ag->stop);
+        bool failing = false;
+
+        while (h && !ag->stop) {
+                struct idyl_err err = IDYL_ERR_INIT;
+                char path[256];
+                json_t *out = NULL;
+
+                snprintf(path, sizeof(path),
+                         "%s/assignments?version=%" JSON_INTEGER_FORMAT "&wait=%d", ag->base_path,
+                         version, ASSIGN_WAIT_S);
+                if (http_json(h, "GET", path, NULL, ASSIGN_WAIT_S + 15, NULL, &out, &err) < 0) {
+                        if (!failing && !ag->stop)
+                                log_warnx("assignments: %s", err.msg);
+                        failing = true;
+                        pause_ms(ag, RETRY_MS);
+                        continue;
+                }
+                if (failing)
+                        log_info("assignments: reaching the control plane again");
+                failing = false;
+                if (json_integer_value(json_object_get(out, "version")) == version) {
+                        json_decref(out);
+                        continue;
+                }
+                version = json_integer_value(json_object_get(out, "version"));
+                pthread_mutex_lock(&ag->mu);
+                json_decref(ag->assign);
+                ag->assign = out;
+                ag->assign_changed = true;
+                wake(ag);
+                pthread_mutex_unlock(&ag->mu);
+        }
+        http_client_free(h);
+        return NULL;
+}
+
+/* ---- events thread -------------------------------------------------------------- */
+
+static void on_runtime_change(void *arg)
+{
+        struct agent *ag = arg;
+
+        pthread_mutex_lock(&ag->mu);
+        ag->dirty = true;
+        wake(ag);
+        pthread_mutex_unlock(&ag->mu);
+}
+
+static void *events_main(void *arg)
+{
+        struct agent *ag = arg;
+        bool failing = false;
+
+        while (!ag->stop) {
+                struct idyl_err err = IDYL_ERR_INIT;
+
+                ag->rt->ops->watch(ag->rt, on_runtime_change, ag, &ag->stop, &err);
+                if (ag->stop)
+                        break;
+                if (!failing)
+                        log_warnx("runtime events: %s", err.msg);
+                failing = true;
+                pause_ms(ag, RETRY_MS);
+        }
+        return NULL;
+}
+
+/* ---- heartbeat thread -------------------------------------------------------------- */
+
+static void *heartbeat_main(void *arg)
+{
+        struct agent *ag = arg;
+        struct http_client *h = http_client_new(ag->cfg->addr, NULL, ag->cfg->credential);
+        char path[200];
+        bool failing = false;
+
+        snprintf(path, sizeof(path), "%s/heartbeat", ag->base_path);
+        pthread_mutex_lock(&ag->mu);
+        while (h && !ag->stop) {
+                struct idyl_err err = IDYL_ERR_INIT;
+                json_t *body = json_incref(ag->heartbeat), *out = NULL;
+                int64_t next;
+                int rc;
+
+                ag->heartbeat_changed = false;
+                pthread_mutex_unlock(&ag->mu);
+                rc = body ? http_json(h, "POST", path, body, 15, NULL, &out, &err) : 0;
+                json_decref(body);
+                if (rc < 0 && !failing)
+                        log_warnx("heartbeat: %s", err.msg);
+                else if (rc == 0 && body && failing)
+                        log_info("heartbeat: reaching the control plane again");
+                failing = rc < 0;
+                pthread_mutex_lock(&ag->mu);
+                if (json_integer_value(json_object_get(out, "heartbeatSeconds")) > 0)
+                        ag->heartbeat_s =
+                            (int)json_integer_value(json_object_get(out, "heartbeatSeconds"));
+                json_decref(out);
+                next = mono_ms() + (failing ? RETRY_MS : ag->heartbeat_s * 1000LL);
+                while (!ag->stop && !ag->heartbeat_changed && mono_ms() < next)
+                        wait_ms(ag, next - mono_ms());
+        }
+        pthread_mutex_unlock(&ag->mu);
+        http_client_free(h);
+        return NULL;
+}
+
+/* ---- reaper thread ------------------------------------------------------------------ */
+
+/* Stopping a container can take its whole grace period: the reaper does it
+ * on its own connection so new work never waits behind an old one. */
+static void *reaper_main(void *arg)
+{
+        struct agent *ag = arg;
+
+        pthread_mutex_lock(&ag->mu);
+        while (!ag->stop) {
+                struct idyl_err err = IDYL_ERR_INIT;
+                char id[80];
+
+                if (ag->nreaping == 0) {
+                        wait_ms(ag, HEALTH_EVERY_MS);
+                        continue;
+                }
+                memcpy(id, ag->reaping[0], sizeof(id));
+                pthread_mutex_unlock(&ag->mu);
+                if (ag->reap_rt->ops->remove(ag->reap_rt, id, &err) < 0)
+                        log_warnx("%s", err.msg);
+                else
+                        log_info("removed %.12s", id);
+                pthread_mutex_lock(&ag->mu);
+                memmove(ag->reaping, ag->reaping + 1, --ag->nreaping * sizeof(ag->reaping[0]));
+                ag->dirty = true;
+                wake(ag);
+        }
+        pthread_mutex_unlock(&ag->mu);
+        return NULL;
+}
+
+/* Called with mu held. */
+static bool reaping(const struct agent *ag, const char *id)
+{
+        for (size_t i = 0; i < ag->nreaping; i++)
+                if (strcmp(ag->reaping[i], id) == 0)
+                        return true;
+        return false;
+}
+
+static void reap(struct agent *ag, const struct rt_instance *inst)
+{
+        pthread_mutex_lock(&ag->mu);
+        if (!reaping(ag, inst->id)) {
+                if (ag->nreaping == ag->reaping_cap) {
+                        size_t cap = ag->reaping_cap ? 2 * ag->reaping_cap : 16;
+                        void *p = realloc(ag->reaping, cap * sizeof(ag->reaping[0]));
+                        if (!p) {
+                                pthread_mutex_unlock(&ag->mu);
+                                return; /* the next pass tries again */
+                        }
+                        ag->reaping = p;
+                        ag->reaping_cap = cap;
+                }
+                snprintf(ag->reaping[ag->nreaping++], sizeof(ag->reaping[0]), "%s", inst->id);
+                log_info("removing %.12s: workload %s revision %" PRId64
+                         " is no longer assigned here",
+                         inst->id, inst->workload, inst->revision);
+                wake(ag);
+        }
+        pthread_mutex_unlock(&ag->mu);
+}
+
+/* ---- the reconcile loop ----------------------------------------------------------- */
+
+static void desired_release(struct desired *d)
+{
+        if (d->envbuf)
+                for (size_t i = 0; i < d->w.nenv; i++)
+                        free(d->envbuf[i]);
+        free(d->envbuf);
+        free((void *)d->w.env);
+        free(d->cmd);
+}
+
+static int spec_resources(const json_t *r, struct rt_workload *w, struct idyl_err *err)
+{
+        w->cpu_milli = WORKLOAD_DEFAULT_CPU_MILLI;
+        w->memory_bytes = WORKLOAD_DEFAULT_MEMORY;
+        w->gpus = 0;
+        return parse_resources(r, &w->cpu_milli, &w->memory_bytes, &w->gpus, err);
+}
+
+/* Turns one assignment into what to run; refusals are reported, not run. */
+static void desired_parse(struct agent *ag, const json_t *a, struct desired *d)
+{
+        const json_t *spec = json_object_get(a, "spec"), *env = json_object_get(spec, "env"),
+                     *cmd = json_object_get(spec, "command"), *v;
+        const char *cls = json_string_value(json_object_get(a, "isolationClass")), *k;
+        struct idyl_err err = IDYL_ERR_INIT;
+        size_t i = 0;
+
+        memset(d, 0, sizeof(*d));
+        d->w.name = json_string_value(json_object_get(a, "name"));
+        d->w.revision = json_integer_value(json_object_get(a, "revision"));
+        d->w.image = json_string_value(json_object_get(spec, "image"));
+        d->w.platform = json_string_value(json_object_get(spec, "platform"));
+        /* never run a workload under a weaker isolation than it was admitted with */
+        if (!cls || isolation_class_from_name(cls) != ag->rt->isolation) {
+                snprintf(d->refuse, sizeof(d->refuse),
+                         "isolation class %s cannot run on this node: runtime %s runs %s "
+                         "workloads",
+                         cls ? cls : "(none)",
+                         ag->cfg->profile[0] ? ag->cfg->profile : ag->cfg->handler,
+                         isolation_class_name(ag->rt->isolation));
+                return;
+        }
+        if (!d->w.name || !d->w.image) {
+                snprintf(d->refuse, sizeof(d->refuse), "the assignment has no image");
+                return;
+        }
+        if (spec_resources(json_object_get(spec, "resources"), &d->w, &err) < 0) {
+                snprintf(d->refuse, sizeof(d->refuse), "%s", err.msg);
+                return;
+        }
+        d->envbuf = calloc(json_object_size(env) + 1, sizeof(char *));
+        d->w.env = calloc(json_object_size(env) + 1, sizeof(char *));
+        json_object_foreach((json_t *)env, k, v)
+        {
+                if (d->envbuf && d->w.env &&
+                    asprintf(&d->envbuf[i], "%s=%s", k, json_string_value(v) ?: "") >= 0)
+                        d->w.env[i] = d->envbuf[i], i++;
+        }
+        d->w.nenv = i;
+        if (json_array_size(cmd)) {
+                d->cmd = calloc(json_array_size(cmd) + 1, sizeof(char *));
+                json_array_foreach(cmd, i, v) if (d->cmd) d->cmd[i] = json_string_value(v) ?: "";
+                d->w.cmd = d->cmd;
+                d->w.ncmd = d->cmd ? json_array_size(cmd) : 0;
+        }
+}
+
+/* New assignments: parse them, carrying bookkeeping over for unchanged ones. */
+static void take_assignments(struct agent *ag, json_t *assign)
+{
+        const json_t *list = json_object_get(assign, "workloads"), *a;
+        size_t n = json_array_size(list), i;
+        struct desired *d = calloc(n + 1, sizeof(*d));
+        struct rc_entry *e = calloc(n + 1, sizeof(*e));
+
+        if (!d || !e) {
+                free(d);
+                free(e);
+                json_decref(assign);
+                log_warnx("out of memory taking assignments");
+                return;
+        }
+        json_array_foreach(list, i, a)
+        {
+                desired_parse(ag, a, &d[i]);
+                snprintf(e[i].name, sizeof(e[i].name), "%s", d[i].w.name ? d[i].w.name : "");
+                e[i].revision = d[i].w.revision;
+                e[i].phase = PHASE_SCHEDULED;
+                snprintf(e[i].refuse, sizeof(e[i].refuse), "%s", d[i].refuse);
+                for (size_t j = 0; j < ag->ndesired; j++)
+                        if (ag->entries[j].revision == e[i].revision &&
+                            strcmp(ag->entries[j].name, e[i].name) == 0)
+                                e[i] = ag->entries[j];
+        }
+        for (size_t j = 0; j < ag->ndesired; j++)
+                desired_release(&ag->desired[j]);
+        free(ag->desired);
+        free(ag->entries);
+        json_decref(ag->assign_cur);
+        ag->assign_cur = assign;
+        ag->desired = d;
+        ag->entries = e;
+        ag->ndesired = n;
+}
+
+static void execute(struct agent *ag, const struct rc_action *act, const struct rt_instance *a)
+{
+        struct idyl_err err = IDYL_ERR_INIT;
+        struct rc_entry *e = act->kind == RC_REMOVE ? NULL : &ag->entries[act->entry];
+        const struct rt_workload *w = act->kind == RC_REMOVE ? NULL : &ag->desired[act->entry].w;
+        char id[80];
+
+        switch (act->kind) {
+        case RC_REMOVE:
+                reap(ag, &a[act->inst]);
+                return;
+        case RC_RUN:
+                if (ag->rt->ops->ensure_image(ag->rt, w->image, w->platform, &err) < 0 ||
+                    ag->rt->ops->run(ag->rt, w, id, sizeof(id), &err) < 0) {
+                        log_warnx("workload %s revision %" PRId64 ": %s", e->name, e->revision,
+                                  err.msg);
+                        rc_failed(e, mono_ms(), err.msg);
+                        return;
+                }
+                log_info("workload %s revision %" PRId64 " started as %.12s", e->name, e->revision,
+                         id);
+                rc_started(e, false);
+                return;
+        case RC_RESTART:
+                if (ag->rt->ops->restart(ag->rt, &a[act->inst], w, &err) < 0) {
+                        log_warnx("workload %s: %s", e->name, err.msg);
+                        rc_failed(e, mono_ms(), err.msg);
+                        return;
+                }
+                rc_started(e, a[act->inst].state == RT_EXITED);
+                log_info("workload %s revision %" PRId64 " restarted (%d restarts)", e->name,
+                         e->revision, e->restarts);
+                return;
+        }
+}
+
+/* One pass: list, plan, act. Returns when the loop wants the next pass. */
+static int64_t reconcile(struct agent *ag)
+{
+        struct idyl_err err = IDYL_ERR_INIT;
+        struct rt_instance *a = NULL;
+        struct rc_action *acts;
+        int64_t next = 0, now = mono_ms();
+        size_t na = 0, nacts;
+
+        if (ag->rt->ops->list(ag->rt, &a, &na, &err) < 0) {
+                log_warnx("list workloads: %s", err.msg);
+                ag->health_at = 0; /* look at the runtime's health again */
+                return now + RETRY_MS;
+        }
+        ag->list_at = now;
+        /* what the reaper is removing is gone already, as far as planning goes */
+        pthread_mutex_lock(&ag->mu);
+        for (size_t i = 0; i < na;)
+                if (reaping(ag, a[i].id))
+                        a[i] = a[--na];
+                else
+                        i++;
+        pthread_mutex_unlock(&ag->mu);
+        acts = calloc(ag->ndesired + na + 1, sizeof(*acts));
+        if (!acts) {
+                free(a);
+                return now + RETRY_MS;
+        }
+        nacts = rc_plan(ag->entries, ag->ndesired, a, na, now, acts, &next);
+        for (size_t i = 0; i < nacts && !ag->stop; i++)
+                execute(ag, &acts[i], a);
+        /* starts change what runs: look again, which also reports it */
+        for (size_t i = 0; i < nacts; i++)
+                if (acts[i].kind != RC_REMOVE)
+                        next = mono_ms();
+        free(acts);
+        free(a);
+        return next;
+}
+
+static json_t *heartbeat_body(const struct agent *ag)
+{
+        const struct rt_health *h = &ag->health;
+        json_t *reports = json_array(), *body;
+
+        for (size_t i = 0; i < ag->ndesired; i++) {
+                const struct rc_entry *e = &ag->entries[i];
+                if (e->phase == PHASE_SCHEDULED)
+                        continue;
+                json_array_append_new(reports,
+                                      json_pack("{s:s,s:I,s:s,s:i,s:s}", "name", e->name,
+                                                "revision", (json_int_t)e->revision, "phase",
+                                                workload_phase_name(e->phase), "restarts",
+                                                e->restarts, "message", e->message));
+        }
+        body = json_pack("{s:{s:b,s:s},s:o}", "runtime", "ready", h->ready, "reason", h->reason,
+                         "workloads", reports);
+        if (h->cpu_milli > 0 && h->memory_bytes > 0) {
+                const struct agent_config *c = ag->cfg;
+                int64_t cpu = h->cpu_milli, mem = h->memory_bytes & ~((1LL << 20) - 1);
+                int gpus = h->gpus;
+                char text[32];
+
+                /* the provider's offer caps what the runtime has */
+                if (c->offer_cpu_milli >= 0 && c->offer_cpu_milli < cpu)
+                        cpu = c->offer_cpu_milli;
+                if (c->offer_memory >= 0 && c->offer_memory < mem)
+                        mem = c->offer_memory;
+                if (c->offer_gpus >= 0 && c->offer_gpus < gpus)
+                        gpus = c->offer_gpus;
+                snprintf(text, sizeof(text), "%" PRId64 "m", cpu);
+                json_object_set_new(body, "capacity",
+                                    json_pack("{s:s,s:I,s:i}", "cpu", text, "memory",
+                                              (json_int_t)mem, "gpus", gpus));
+        }
+        if (h->platform[0])
+                json_object_set_new(body, "platform", json_string(h->platform));
+        return body;
+}
+
+static void check_health(struct agent *ag)
+{
+        struct rt_health h = {0};
+        bool was_ready = ag->health.ready, first = ag->health_at == 0 && !ag->health.nchecks;
+
+        ag->rt->ops->health(ag->rt, &h);
+        if (first || h.ready != was_ready || strcmp(h.reason, ag->health.reason) != 0) {
+                if (h.ready)
+                        log_info("runtime ready: %s", h.version);
+                else
+                        log_warnx("runtime not ready: %s", h.reason);
+        }
+        ag->health = h;
+        ag->health_at = mono_ms();
+}
+
+/* Hands the heartbeat thread a new body when it says something new. */
+static void publish(struct agent *ag)
+{
+        json_t *hb = heartbeat_body(ag);
+
+        pthread_mutex_lock(&ag->mu);
+        if (!json_equal(hb, ag->heartbeat)) {
+                json_decref(ag->heartbeat);
+                ag->heartbeat = hb;
+                ag->heartbeat_changed = true;
+                wake(ag);
+        } else {
+                json_decref(hb);
+        }
+        pthread_mutex_unlock(&ag->mu);
+}
+
+static void *signal_main(void *arg)
+{
+        struct agent *ag = arg;
+        sigset_t set;
+        int sig = 0;
+
+        sigemptyset(&set);
+        sigaddset(&set, SIGTERM);
+        sigaddset(&set, SIGINT);
+        sigwait(&set, &sig);
+        pthread_mutex_lock(&ag->mu);
+        ag->stop = true;
+        wake(ag);
+        pthread_mutex_unlock(&ag->mu);
+        return NULL;
+}
+
+static void loop(struct agent *ag)
+{
+        int64_t next_pass = 0;
+
+        while (!ag->stop) {
+                json_t *assign = NULL;
+                bool dirty, due;
+                int64_t now;
+
+                pthread_mutex_lock(&ag->mu);
+                while (!ag->stop && !ag->dirty && !ag->assign_changed &&
+                       (next_pass == 0 || mono_ms() < next_pass) &&
+                       mono_ms() < ag->health_at + HEALTH_EVERY_MS)
+                        wait_ms(ag, next_pass ? next_pass - mono_ms() : HEALTH_EVERY_MS);
+                if (ag->assign_changed) {
+                        assign = ag->assign;
+                        ag->assign = NULL;
+                        ag->assign_changed = false;
+                }
+                dirty = ag->dirty;
+                ag->dirty = false;
+                pthread_mutex_unlock(&ag->mu);
+                if (ag->stop) {
+                        json_decref(assign);
+                        break;
+                }
+                now = mono_ms();
+                if (assign)
+                        take_assignments(ag, assign);
+                if (now >= ag->health_at + HEALTH_EVERY_MS) {
+                        check_health(ag);
+                        publish(ag); /* readiness first: a slow pass must not delay it */
+                }
+                due = assign || dirty || (next_pass && now >= next_pass) ||
+                      now >= ag->list_at + LIST_EVERY_MS;
+                /* nothing is stopped before the control plane said what to run */
+                if (due)
+                        next_pass = ag->health.ready && ag->assign_cur ? reconcile(ag) : 0;
+                if (dirty && ag->health.ready && (next_pass == 0 || next_pass > now + SETTLE_MS))
+                        next_pass = now + SETTLE_MS;
+                publish(ag);
+        }
+}
+
+int agent_run(const struct agent_config *cfg, struct idyl_err *err)
+{
+        struct agent ag = {.cfg = cfg, .heartbeat_s = HEARTBEAT_DEFAULT};
+        pthread_t sig_t, assign_t, events_t, hb_t, reap_t;
+        pthread_condattr_t ca;
+        sigset_t set;
+        int lockfd;
+
+        lockfd = take_lock(cfg->dir, err);
+        if (lockfd < 0)
+                return -1;
+        if (agent_runtime_open(cfg, &ag.rt, err) < 0) {
+                close(lockfd);
+                return -1;
+        }
+        if (agent_runtime_open(cfg, &ag.reap_rt, err) < 0) {
+                free(ag.reaping);
+                ag.rt->ops->destroy(ag.rt);
+                ag.reap_rt->ops->destroy(ag.reap_rt);
+                close(lockfd);
+                return -1;
+        }
+        ag.rt->ops->set_abort(ag.rt, &ag.stop);
+        ag.reap_rt->ops->set_abort(ag.reap_rt, &ag.stop);
+        snprintf(ag.base_path, sizeof(ag.base_path), "/v1/subnets/%s/nodes/%s", cfg->subnet,
+                 cfg->name);
+        pthread_mutex_init(&ag.mu, NULL);
+        pthread_condattr_init(&ca);
+        pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+        pthread_cond_init(&ag.cond, &ca);
+        pthread_condattr_destroy(&ca);
+        sigemptyset(&set);
+        sigaddset(&set, SIGTERM);
+        sigaddset(&set, SIGINT);
+        pthread_sigmask(SIG_BLOCK, &set, NULL);
+        log_info("node %s of subnet %s (%s on %s), control plane %s", cfg->name, cfg->subnet,
+                 cfg->profile[0] ? cfg->profile : cfg->handler, cfg->endpoint, cfg->addr);
+
+        pthread_create(&sig_t, NULL, signal_main, &ag);
+        pthread_create(&assign_t, NULL, assign_main, &ag);
+        pthread_create(&hb_t, NULL, heartbeat_main, &ag);
+        check_health(&ag);
+        pthread_create(&events_t, NULL, events_main, &ag);
+        pthread_create(&reap_t, NULL, reaper_main, &ag);
+        loop(&ag);
+
+        pthread_kill(sig_t, SIGTERM); /* harmless when it already returned */
+        pthread_join(sig_t, NULL);
+        pthread_join(assign_t, NULL);
+        pthread_join(events_t, NULL);
+        pthread_join(hb_t, NULL);
+        pthread_join(reap_t, NULL);
+        log_info("stopped; workloads keep running and the next agent adopts them");
+
+        for (size_t j = 0; j < ag.ndesired; j++)
+                desired_release(&ag.desired[j]);
+        free(ag.desired);
+        free(ag.entries);
+        json_decref(ag.assign_cur);
+        json_decref(ag.assign);
+        json_decref(ag.heartbeat);
+        free(ag.reaping);
+        ag.rt->ops->destroy(ag.rt);
+        ag.reap_rt->ops->destroy(ag.reap_rt);
+        pthread_cond_destroy(&ag.cond);
+        pthread_mutex_destroy(&ag.mu);
+        close(lockfd);
+        return 0;
+}

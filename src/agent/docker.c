@@ -1,0 +1,494 @@
+/* The Docker Engine runtime: the Engine API over its unix socket with
+ * libcurl. Containers carry the agent's labels; the event stream tells the
+ * reconcile loop when one of them changes. */
+#include <dirent.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "agent/http.h"
+#include "agent/runtime.h"
+#include "core/workload.h"
+
+#define DOCKER_BASE  "http://docker"
+#define STOP_GRACE_S 10
+
+struct docker {
+        struct runtime rt;
+        char *socket_path;
+        struct http_client *http; /* the reconcile thread's connection */
+        bool has_init;            /* docker-init present: PID 1 that forwards signals */
+};
+
+static struct docker *docker_of(struct runtime *rt)
+{
+        return (struct docker *)rt;
+}
+
+/* GPUs this machine exposes to containers (NVIDIA device nodes). */
+static int count_gpus(void)
+{
+        DIR *d = opendir("/dev");
+        struct dirent *e;
+        int n = 0;
+
+        if (!d)
+                return 0;
+        while ((e = readdir(d))) {
+                const char *s = e->d_name;
+                if (strncmp(s, "nvidia", 6) == 0 && s[6] >= '0' && s[6] <= '9')
+                        n++;
+        }
+        closedir(d);
+        return n;
+}
+
+static void docker_health(struct runtime *rt, struct rt_health *h)
+{
+        struct docker *d = docker_of(rt);
+        struct idyl_err err = IDYL_ERR_INIT;
+        json_t *version = NULL, *info = NULL;
+        const char *os, *arch, *deflt;
+        struct stat st;
+        long status = 0;
+
+        if (!rt_health_check(h, "socket", d->socket_path,
+                             stat(d->socket_path, &st) == 0 && S_ISSOCK(st.st_mode), "%s",
+                             stat(d->socket_path, &st) < 0 ? strerror(errno)
+                             : S_ISSOCK(st.st_mode)        ? "present"
+                                                           : "not a socket"))
+                return;
+        if (!rt_health_check(
+                h, "daemon", "Docker Engine API",
+                http_json(d->http, "GET", "/version", NULL, 5, &status, &version, &err) == 0, "%s",
+                err.msg))
+                return;
+        snprintf(h->version, sizeof(h->version), "%s",
+                 json_string_value(json_object_get(version, "Version")) ?: "?");
+        os = json_string_value(json_object_get(version, "Os"));
+        arch = json_string_value(json_object_get(version, "Arch"));
+        snprintf(h->platform, sizeof(h->platform), "%s/%s", os ? os : "linux",
+                 arch ? arch : "amd64");
+        snprintf(h->checks[h->nchecks - 1].detail, sizeof(h->checks[0].detail),
+                 "Docker Engine %s answers (API %s, %s)", h->version,
+                 json_string_value(json_object_get(version, "ApiVersion")) ?: "?", h->platform);
+        json_decref(version);
+
+        if (!rt_health_check(h, "info", "Docker Engine /info",
+                             http_json(d->http, "GET", "/info", NULL, 10, &status, &info, &err) ==
+                                 0,
+                             "%s", err.msg))
+                return;
+        snprintf(h->checks[h->nchecks - 1].detail, sizeof(h->checks[0].detail),
+                 "%s, %s storage driver",
+                 json_string_value(json_object_get(info, "Name")) ?: "answers",
+                 json_string_value(json_object_get(info, "Driver")) ?: "unknown");
+        {
+                const char *init =
+                    json_string_value(json_object_get(json_object_get(info, "InitCommit"), "ID"));
+                d->has_init = init && *init && strcmp(init, "N/A") != 0;
+        }
+        h->cpu_milli = (int64_t)json_integer_value(json_object_get(info, "NCPU")) * 1000;
+        h->memory_bytes = (int64_t)json_integer_value(json_object_get(info, "MemTotal"));
+        h->gpus = count_gpus();
+        deflt = json_string_value(json_object_get(info, "DefaultRuntime"));
+        rt_health_check(h, "handler", deflt ? deflt : "default runtime",
+                        deflt && json_object_get(json_object_get(info, "Runtimes"), deflt),
+                        deflt ? "Docker's default runtime %s is configured"
+                              : "Docker reports no default runtime%s",
+                        deflt ? deflt : "");
+        rt_health_check(h, "capacity", "CPU and memory", h->cpu_milli > 0 && h->memory_bytes > 0,
+                        "%" PRId64 " CPUs, %" PRId64 "Mi memory, %d GPUs", h->cpu_milli / 1000,
+                        h->memory_bytes >> 20, h->gpus);
+        json_decref(info);
+}
+
+/* "2026-11-23T10:00:01.123456789Z" -> unix milliseconds; -1 when unset. */
+static int64_t parse_time_ms(const char *s)
+{
+        struct tm tm = {0};
+        const char *rest;
+        int64_t ms = 0;
+
+        if (!s || strncmp(s, "0001-", 5) == 0)
+                return -1;
+        rest = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm);
+        if (!rest)
+                return -1;
+        if (*rest == '.') {
+                int digits = 0;
+                for (rest++; *rest >= '0' && *rest <= '9'; rest++)
+                        if (digits++ < 3)
+                                ms = ms * 10 + (*rest - '0');
+                while (digits++ < 3)
+                        ms *= 10;
+        }
+        return (int64_t)timegm(&tm) * 1000 + ms;
+}
+
+/* Exit code and run time of an exited container. */
+static void inspect_exit(struct docker *d, struct rt_instance *inst)
+{
+        struct idyl_err err = IDYL_ERR_INIT;
+        char path[160];
+        json_t *c = NULL, *state;
+        int64_t started, finished;
+
+        inst->ran_ms = -1;
+        snprintf(path, sizeof(path), "/containers/%s/json", inst->id);
+        if (http_json(d->http, "GET", path, NULL, 10, NULL, &c, &err) < 0)
+                return;
+        state = json_object_get(c, "State");
+        inst->exit_code = (int)json_integer_value(json_object_get(state, "ExitCode"));
+        started = parse_time_ms(json_string_value(json_object_get(state, "StartedAt")));
+        finished = parse_time_ms(json_string_value(json_object_get(state, "FinishedAt")));
+        if (started > 0 && finished >= started)
+                inst->ran_ms = finished - started;
+        json_decref(c);
+}
+
+/* The label filter for this node's containers, URL-encoded. */
+static char *node_filter(struct runtime *rt, const char *type)
+{
+        json_t *f = json_pack("{s:[s+]}", "label", LABEL_NODE "=", rt->node_key);
+        char *text, *esc;
+
+        if (type)
+                json_object_set_new(f, "type", json_pack("[s]", type));
+        text = json_dumps(f, JSON_COMPACT);
+        esc = text ? http_escape(text) : NULL;
+        free(text);
+        json_decref(f);
+        return esc;
+}
+
+static int docker_list(struct runtime *rt, struct rt_instance **out, size_t *n,
+                       struct idyl_err *err)
+{
+        struct docker *d = docker_of(rt);
+        char *filter = node_filter(rt, NULL), *path = NULL;
+        json_t *list = NULL, *c;
+        size_t i, k = 0;
+        int rc;
+
+        *out = NULL;
+        *n = 0;
+        if (!filter || asprintf(&path, "/containers/json?all=1&filters=%s", filter) < 0) {
+                free(filter);
+                return idyl_err_set(err, IDYL_E_INTERNAL, "out of memory");
+        }
+        free(filter);
+        rc = http_json(d->http, "GET", path, NULL, 30, NULL, &list, err);
+        free(path);
+        if (rc < 0)
+                return -1;
+        *out = calloc(json_array_size(list) + 1, sizeof(**out));
+        if (!*out) {
+                json_decref(list);
+                return idyl_err_set(err, IDYL_E_INTERNAL, "out of memory");
+        }
+        json_array_foreach(list, i, c)
+        {
+                const json_t *labels = json_object_get(c, "Labels");
+                const char *id = json_string_value(json_object_get(c, "Id"));
+                const char *wl = json_string_value(json_object_get(labels, LABEL_WORKLOAD));
+                const char *rev = json_string_value(json_object_get(labels, LABEL_REVISION));
+                const char *state = json_string_value(json_object_get(c, "State"));
+                struct rt_instance *inst = &(*out)[k];
+
+                if (!id || !wl || !rev || !state)
+                        continue;
+                snprintf(inst->id, sizeof(inst->id), "%s", id);
+                snprintf(inst->workload, sizeof(inst->workload), "%s", wl);
+                inst->revision = strtoll(rev, NULL, 10);
+                inst->ran_ms = -1;
+                if (strcmp(state, "running") == 0 || strcmp(state, "restarting") == 0 ||
+                    strcmp(state, "paused") == 0)
+                        inst->state = RT_RUNNING;
+                else if (strcmp(state, "created") == 0)
+                        inst->state = RT_CREATED;
+                else {
+                        inst->state = RT_EXITED;
+                        inspect_exit(d, inst);
+                }
+                k++;
+        }
+        *n = k;
+        json_decref(list);
+        return 0;
+}
+
+/* Docker pulls every tag of a repository when the tag is empty: name one. */
+static bool image_has_tag(const char *image)
+{
+        const char *slash = strrchr(image, '/');
+        const char *last = slash ? slash + 1 : image;
+
+        return strchr(image, '@') || strchr(last, ':');
+}
+
+/* A pull answers 200 and reports failure inside its JSON progress stream. */
+static int pull_stream_error(const struct idyl_buf *b, struct idyl_err *err)
+{
+        const char *line = b->data;
+
+        while (line && *line) {
+                const char *nl = strchr(line, '\n');
+                size_t len = nl ? (size_t)(nl - line) : strlen(line);
+                json_t *j = json_loadb(line, len, 0, NULL);
+                const char *msg = json_string_value(json_object_get(j, "error"));
+
+                if (msg) {
+                        idyl_err_set(err, IDYL_E_UNAVAILABLE, "%s", msg);
+                        json_decref(j);
+                        return -1;
+                }
+                json_decref(j);
+                line = nl ? nl + 1 : NULL;
+        }
+        return 0;
+}
+
+static int docker_ensure_image(struct runtime *rt, const char *image, const char *platform,
+                               struct idyl_err *err)
+{
+        struct docker *d = docker_of(rt);
+        struct idyl_buf resp = IDYL_BUF_INIT(64u * 1024 * 1024);
+        struct http_request req = {.method = "POST", .timeout_s = 1800};
+        char *esc = http_escape(image), *pesc = NULL, *path = NULL;
+        long status = 0;
+        int rc = -1;
+
+        if (!esc)
+                return idyl_err_set(err, IDYL_E_INTERNAL, "out of memory");
+        if (asprintf(&path, "/images/%s/json", esc) < 0)
+                goto oom;
+        rc = http_json(d->http, "GET", path, NULL, 30, &status, NULL, err);
+        free(path);
+        path = NULL;
+        if (rc == 0 || status != 404)
+                goto out;
+        if (platform && *platform && !(pesc = http_escape(platform)))
+                goto oom;
+        if (asprintf(&path, "/images/create?fromImage=%s%s%s%s", esc,
+                     image_has_tag(image) ? "" : "&tag=latest", pesc ? "&platform=" : "",
+                     pesc ? pesc : "") < 0)
+                goto oom;
+        req.path = path;
+        rc = http_do(d->http, &req, &status, &resp, err);
+        if (rc == 0 && status != 200) {
+                json_t *j = json_loadb(resp.data ? resp.data : "", resp.len, 0, NULL);
+                const char *msg = json_string_value(json_object_get(j, "message"));
+                rc = idyl_err_set(err, IDYL_E_UNAVAILABLE, "%s",
+                                  msg ? msg : "the registry refused the pull");
+                json_decref(j);
+        } else if (rc == 0) {
+                rc = pull_stream_error(&resp, err);
+        }
+        if (rc < 0)
+                idyl_err_wrap(err, "pull image %s", image);
+        goto out;
+oom:
+        rc = idyl_err_set(err, IDYL_E_INTERNAL, "out of memory");
+out:
+        idyl_buf_release(&resp);
+        free(esc);
+        free(pesc);
+        free(path);
+        return rc;
+}
+
+static json_t *create_body(struct docker *d, struct runtime *rt, const struct rt_workload *w)
+{
+        char rev[32];
+        json_t *body, *env = json_array(), *cmd = NULL;
+
+        snprintf(rev, sizeof(rev), "%" PRId64, w->revision);
+        for (size_t i = 0; i < w->nenv; i++)
+                json_array_append_new(env, json_string(w->env[i]));
+        if (w->cmd) {
+                cmd = json_array();
+                for (size_t i = 0; i < w->ncmd; i++)
+                        json_array_append_new(cmd, json_string(w->cmd[i]));
+        }
+        body =
+            json_pack("{s:s,s:o,s:{s:s,s:s,s:s},s:{s:I,s:I}}", "Image", w->image, "Env", env,
+                      "Labels", LABEL_NODE, rt->node_key, LABEL_WORKLOAD, w->name, LABEL_REVISION,
+                      rev, "HostConfig", "NanoCpus", (json_int_t)(w->cpu_milli * 1000000), "Memory",
+                      (json_int_t)w->memory_bytes);
+        /* an init as PID 1 passes the stop signal on, so stops are quick */
+        if (body && d->has_init)
+                json_object_set_new(json_object_get(body, "HostConfig"), "Init", json_true());
+        if (body && w->gpus > 0)
+                json_object_set_new(json_object_get(body, "HostConfig"), "DeviceRequests",
+                                    json_pack("[{s:s,s:i,s:[[s]]}]", "Driver", "nvidia", "Count",
+                                              w->gpus, "Capabilities", "gpu"));
+        if (body && cmd)
+                json_object_set_new(body, "Cmd", cmd);
+        else
+                json_decref(cmd);
+        return body;
+}
+
+static int start_container(struct docker *d, const char *id, struct idyl_err *err)
+{
+        char path[160];
+        long status = 0;
+
+        snprintf(path, sizeof(path), "/containers/%s/start", id);
+        if (http_json(d->http, "POST", path, NULL, 60, &status, NULL, err) < 0 && status != 304)
+                return idyl_err_wrap(err, "start container");
+        return 0;
+}
+
+static int docker_run(struct runtime *rt, const struct rt_workload *w, char *id, size_t idsize,
+                      struct idyl_err *err)
+{
+        struct docker *d = docker_of(rt);
+        unsigned char rnd[3];
+        char *path = NULL, *pesc = NULL;
+        json_t *body = create_body(d, rt, w), *out = NULL;
+        int rc;
+
+        if (!body)
+                return idyl_err_set(err, IDYL_E_INTERNAL, "out of memory");
+        if (getentropy(rnd, sizeof(rnd)) < 0)
+                memset(rnd, 0, sizeof(rnd));
+        if (w->platform && *w->platform)
+                pesc = http_escape(w->platform);
+        /* readable, unique even when several nodes share one Docker Engine */
+        if (asprintf(&path, "/containers/create?name=idyl-%s-r%" PRId64 "-%02x%02x%02x%s%s",
+                     w->name, w->revision, rnd[0], rnd[1], rnd[2], pesc ? "&platform=" : "",
+                     pesc ? pesc : "") < 0) {
+                free(pesc);
+                json_decref(body);
+                return idyl_err_set(err, IDYL_E_INTERNAL, "out of memory");
+        }
+        free(pesc);
+        rc = http_json(d->http, "POST", path, body, 60, NULL, &out, err);
+        free(path);
+        json_decref(body);
+        if (rc < 0)
+                return idyl_err_wrap(err, "create container");
+        snprintf(id, idsize, "%s", json_string_value(json_object_get(out, "Id")) ?: "");
+        json_decref(out);
+        return start_container(d, id, err);
+}
+
+static int docker_restart(struct runtime *rt, const struct rt_instance *inst,
+                          const struct rt_workload *w, struct idyl_err *err)
+{
+        (void)w;
+        return start_container(docker_of(rt), inst->id, err);
+}
+
+static int docker_remove(struct runtime *rt, const char *id, struct idyl_err *err)
+{
+        struct docker *d = docker_of(rt);
+        char path[200];
+        long status = 0;
+
+        snprintf(path, sizeof(path), "/containers/%s/stop?t=%d", id, STOP_GRACE_S);
+        if (http_json(d->http, "POST", path, NULL, STOP_GRACE_S + 20, &status, NULL, err) < 0 &&
+            status != 304 && status != 404)
+                return idyl_err_wrap(err, "stop container %.12s", id);
+        snprintf(path, sizeof(path), "/containers/%s?force=1&v=1", id);
+        if (http_json(d->http, "DELETE", path, NULL, 30, &status, NULL, err) < 0 && status != 404)
+                return idyl_err_wrap(err, "remove container %.12s", id);
+        return 0;
+}
+
+struct watch_ctx {
+        void (*changed)(void *arg);
+        void *arg;
+};
+
+/* Each event is one JSON line; any of ours means "look again". */
+static int on_event(const char *data, size_t len, void *arg)
+{
+        struct watch_ctx *w = arg;
+
+        if (memchr(data, '\n', len))
+                w->changed(w->arg);
+        return 0;
+}
+
+static int docker_watch(struct runtime *rt, void (*changed)(void *arg), void *arg,
+                        const volatile bool *stop, struct idyl_err *err)
+{
+        struct docker *d = docker_of(rt);
+        struct http_client *h = http_client_new(DOCKER_BASE, d->socket_path, NULL);
+        struct watch_ctx w = {changed, arg};
+        struct http_request req = {
+            .method = "GET", .on_chunk = on_event, .chunk_arg = &w, .abort_flag = stop};
+        char *filter = node_filter(rt, "container"), *path = NULL;
+        long status = 0;
+        int rc = -1;
+
+        if (!h || !filter || asprintf(&path, "/events?filters=%s", filter) < 0) {
+                idyl_err_set(err, IDYL_E_INTERNAL, "out of memory");
+                goto out;
+        }
+        req.path = path;
+        /* the stream is open: whatever happened before it is seen by a list */
+        changed(arg);
+        rc = http_do(h, &req, &status, NULL, err);
+        if (rc == 0 && status != 200)
+                rc = idyl_err_set(err, IDYL_E_UNAVAILABLE, "Docker events answered HTTP %ld",
+                                  status);
+        else if (rc == 0)
+                rc = idyl_err_set(err, IDYL_E_UNAVAILABLE, "Docker closed the event stream");
+out:
+        free(filter);
+        free(path);
+        http_client_free(h);
+        return rc;
+}
+
+static void docker_set_abort(struct runtime *rt, const volatile bool *flag)
+{
+        http_client_set_abort(docker_of(rt)->http, flag);
+}
+
+static void docker_destroy(struct runtime *rt)
+{
+        struct docker *d = docker_of(rt);
+
+        http_client_free(d->http);
+        free(d->socket_path);
+        free(d);
+}
+
+static const struct runtime_ops docker_ops = {
+    .health = docker_health,
+    .list = docker_list,
+    .ensure_image = docker_ensure_image,
+    .run = docker_run,
+    .restart = docker_restart,
+    .remove = docker_remove,
+    .watch = docker_watch,
+    .set_abort = docker_set_abort,
+    .destroy = docker_destroy,
+};
+
+int runtime_docker_open(const char *socket_path, struct runtime **out, struct idyl_err *err)
+{
+        struct docker *d = calloc(1, sizeof(*d));
+
+        if (d) {
+                d->rt.ops = &docker_ops;
+                d->socket_path = strdup(socket_path);
+                d->http = http_client_new(DOCKER_BASE, socket_path, NULL);
+        }
+        if (!d || !d->socket_path || !d->http) {
+                if (d)
+                        docker_destroy(&d->rt);
+                return idyl_err_set(err, IDYL_E_INTERNAL, "out of memory");
+        }
+        *out = &d->rt;
+        return 0;
+}

@@ -1,0 +1,120 @@
+/* The node agent's runtime interface: what the reconcile loop needs from a
+ * container runtime, implemented once per provider (Docker Engine API,
+ * containerd CRI). The loop never knows which one it drives. */
+#ifndef IDYL_AGENT_RUNTIME_H
+#define IDYL_AGENT_RUNTIME_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/isolation.h"
+#include "core/node.h"
+#include "util/err.h"
+
+/* One readiness check, as `idyl node status` prints it. */
+struct rt_check {
+        char name[32];     /* "socket", "daemon", "handler", "kvm", ... */
+        char subject[160]; /* what it checks: "/dev/kvm", "unix:///run/docker.sock" */
+        bool ok;
+        char detail[256];
+};
+
+#define RT_CHECKS_MAX 12
+
+/* What a health probe found: the checks, and the facts the node reports. */
+struct rt_health {
+        struct rt_check checks[RT_CHECKS_MAX];
+        size_t nchecks;
+        bool ready;       /* every check passed */
+        char reason[256]; /* the first failure, "" when ready */
+        char version[64]; /* runtime version, when the daemon answered */
+        char platform[64];
+        int64_t cpu_milli, memory_bytes;
+        int gpus;
+};
+
+/* Adds a check to h; keeps ready/reason up to date. Returns ok. */
+bool rt_health_check(struct rt_health *h, const char *name, const char *subject, bool ok,
+                     const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+
+enum rt_state { RT_CREATED, RT_RUNNING, RT_EXITED };
+
+/* Something the runtime runs for this node (a Docker container, a CRI
+ * sandbox with its container), found by the labels the agent set. */
+struct rt_instance {
+        char id[80];
+        char workload[64];
+        int64_t revision;
+        enum rt_state state;
+        int exit_code;  /* when exited */
+        int64_t ran_ms; /* how long the last run lasted, when exited; -1 unknown */
+};
+
+/* What to run, from an assignment. Strings are borrowed from it. */
+struct rt_workload {
+        const char *name;
+        int64_t revision;
+        const char *image;
+        const char *platform; /* "" for any */
+        int64_t cpu_milli, memory_bytes;
+        int gpus;
+        const char **env; /* "K=V" */
+        size_t nenv;
+        const char **cmd; /* NULL: the image's own */
+        size_t ncmd;
+};
+
+struct runtime;
+
+struct runtime_ops {
+        /* Probes the runtime for real and fills h (never fails: a failure is a
+         * failed check). */
+        void (*health)(struct runtime *rt, struct rt_health *h);
+        /* Everything this node runs, by label. The caller frees *out. */
+        int (*list)(struct runtime *rt, struct rt_instance **out, size_t *n, struct idyl_err *err);
+        /* Pulls image unless the runtime has it (IfNotPresent). */
+        int (*ensure_image)(struct runtime *rt, const char *image, const char *platform,
+                            struct idyl_err *err);
+        /* Creates and starts w; id gets the new instance's id. */
+        int (*run)(struct runtime *rt, const struct rt_workload *w, char *id, size_t idsize,
+                   struct idyl_err *err);
+        /* Starts an exited instance again (same workload and revision). */
+        int (*restart)(struct runtime *rt, const struct rt_instance *inst,
+                       const struct rt_workload *w, struct idyl_err *err);
+        /* Stops (grace period, then kill) and removes an instance. */
+        int (*remove)(struct runtime *rt, const char *id, struct idyl_err *err);
+        /* Blocks, calling changed(arg) whenever an instance of this node changes,
+         * until an error or *stop; NULL when the runtime has no event stream (the
+         * agent then lists periodically). */
+        int (*watch)(struct runtime *rt, void (*changed)(void *arg), void *arg,
+                     const volatile bool *stop, struct idyl_err *err);
+        /* Runtime calls stop early once *flag is true (the agent is stopping). */
+        void (*set_abort)(struct runtime *rt, const volatile bool *flag);
+        void (*destroy)(struct runtime *rt);
+};
+
+struct runtime {
+        const struct runtime_ops *ops;
+        enum isolation_class isolation; /* what this runtime runs */
+        char node_key[96];              /* label value naming this node: "SUBNET/NAME" */
+};
+
+/* The runtime for a node's settings. provider "docker" or "containerd";
+ * endpoint "unix:///path" or NULL for the preset's default. */
+int runtime_open(const char *provider, const char *handler, const char *cri_handler,
+                 const char *endpoint, enum isolation_class isolation, const char *node_key,
+                 struct runtime **out, struct idyl_err *err);
+
+/* Labels the agent puts on everything it runs. */
+#define LABEL_NODE     "io.idyl.node"
+#define LABEL_WORKLOAD "io.idyl.workload"
+#define LABEL_REVISION "io.idyl.revision"
+
+/* "unix:///x.sock" -> "/x.sock"; NULL when not a unix endpoint. */
+const char *endpoint_socket_path(const char *endpoint);
+
+/* Docker Engine API (docker.c). */
+int runtime_docker_open(const char *socket_path, struct runtime **out, struct idyl_err *err);
+
+#endif

@@ -1,0 +1,177 @@
+#!/usr/bin/env bats
+# The node agent on a real Docker Engine: join --start, readiness, running,
+# restarting and removing workloads, adoption after an agent restart.
+load helper
+load docker
+
+setup_file() {
+	start_dockerd "$BATS_FILE_TMPDIR/d"
+	load_busybox_image
+}
+
+teardown_file() { stop_dockerd; }
+
+setup() {
+	start_idyld "" --node-ttl 6
+	SUBNET=$(new_subnet)
+	export IDYL_NODE_DIR=$BATS_TEST_TMPDIR/node
+	run idyl node join --subnet "$SUBNET" --runtime-profile docker --name n1 \
+		--runtime-endpoint "unix://$DOCKER_SOCK" --start
+	[ "$status" -eq 0 ]
+	wait_until 10 node_is ready
+}
+
+teardown() {
+	for d in "$BATS_TEST_TMPDIR"/node*; do
+		IDYL_NODE_DIR=$d idyl node stop >/dev/null 2>&1 || true
+	done
+	stop_idyld
+	for id in $(docker_api GET '/containers/json?all=1' | jq -r '.[].Id'); do
+		docker_api DELETE "/containers/$id?force=1" >/dev/null
+	done
+}
+
+node_is() {
+	[ "$(idyl node get n1 --subnet "$SUBNET" -o json | jq -r .status)" = "$1" ]
+}
+
+phase_is() { # NAME PHASE
+	[ "$(idyl workload get "$1" --subnet "$SUBNET" -o json | jq -r .status.phase)" = "$2" ]
+}
+
+running_count() { # NAME N
+	[ "$(workload_containers "$1" | jq '[.[] | select(.State == "running")] | length')" = "$2" ]
+}
+
+container_logs() {
+	docker_api GET "/containers/$1/logs?stdout=1&stderr=1" | tr -d '\000-\010'
+}
+
+@test "join --start leaves a running agent and the node becomes ready with Docker's facts" {
+	[ -s "$IDYL_NODE_DIR/agent.pid" ]
+	kill -0 "$(cat "$IDYL_NODE_DIR/agent.pid")"
+	run idyl node get n1 --subnet "$SUBNET" -o json
+	[ "$(echo "$output" | jq -r .runtime.ready)" = true ]
+	[ "$(echo "$output" | jq -r .runtime.reason)" = "" ]
+	[ "$(echo "$output" | jq -r .runtime.isolationClass)" = container ]
+	[ "$(echo "$output" | jq -r .capacity.cpu)" = "$(nproc)" ]
+	[ "$(echo "$output" | jq -r .simulated)" = false ]
+}
+
+@test "node status prints the configuration, the agent and each readiness check" {
+	run idyl node status
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"profile:       docker"* ]]
+	[[ "$output" == *"agent:         running (pid $(cat "$IDYL_NODE_DIR/agent.pid"))"* ]]
+	[[ "$output" == *"reachable (node ready, admitted)"* ]]
+	echo "$output" | grep -E "^socket +$DOCKER_SOCK +pass +present"
+	echo "$output" | grep -E "^daemon +Docker Engine API +pass +Docker Engine 20"
+	run idyl node status -o json
+	[ "$(echo "$output" | jq -r '[.checks[] | select(.ok | not)] | length')" = 0 ]
+	[ "$(echo "$output" | jq -r .ready)" = true ]
+}
+
+@test "deploy runs a real container with the image's output, limits, env and labels" {
+	run idyl deploy idyl/busybox:latest --name hello --subnet "$SUBNET" --cpu 0.5 \
+		--memory 64Mi --env GREETING=hi -- sh -c 'echo "$GREETING from idyl"; sleep 3600'
+	[ "$status" -eq 0 ]
+	wait_until 10 phase_is hello running
+	c=$(workload_containers hello | jq -r '.[0].Id')
+	[ "$(docker_api GET "/containers/$c/json" | jq -r .HostConfig.NanoCpus)" = 500000000 ]
+	[ "$(docker_api GET "/containers/$c/json" | jq -r .HostConfig.Memory)" = $((64 << 20)) ]
+	[ "$(docker_api GET "/containers/$c/json" | jq -r '.Config.Labels["io.idyl.revision"]')" = 1 ]
+	wait_until 5 sh -c "curl -s --unix-socket '$DOCKER_SOCK' 'http://d/containers/$c/logs?stdout=1' | grep -a 'hi from idyl'"
+	run idyl workload get hello --subnet "$SUBNET" -o json
+	[ "$(echo "$output" | jq -r .status.node)" = n1 ]
+	[ "$(echo "$output" | jq -r .status.runtimeProfile)" = docker ]
+}
+
+@test "a killed container is restarted with back-off and the restart is counted" {
+	idyl deploy idyl/busybox:latest --name svc --subnet "$SUBNET" -- sleep 3600
+	wait_until 10 running_count svc 1
+	c=$(workload_containers svc | jq -r '.[0].Id')
+	docker_api POST "/containers/$c/kill"
+	wait_until 10 running_count svc 1
+	[ "$(workload_containers svc | jq -r '.[0].Id')" = "$c" ]
+	wait_until 5 sh -c "idyl workload get svc --subnet $SUBNET -o json | jq -e '.status.restarts == 1 and .status.phase == \"running\"'"
+	run idyl workload events svc --subnet "$SUBNET" -o json
+	echo "$output" | jq -e 'map(select(.type == "Exited")) | length >= 1'
+}
+
+@test "a workload that keeps failing shows its exit code and waits longer each time" {
+	idyl deploy idyl/busybox:latest --name crash --subnet "$SUBNET" -- sh -c 'exit 3'
+	wait_until 10 sh -c "idyl workload get crash --subnet $SUBNET -o json | jq -e '.status.restarts >= 2'"
+	wait_until 5 sh -c "idyl workload get crash --subnet $SUBNET -o json | jq -e '.status.phase == \"exited\" and (.status.message | startswith(\"exited with code 3; restarting in \"))'"
+	# back-off doubles (1s, 2s, 4s): the third restart comes 7s after the first exit
+	sleep 1
+	run idyl workload get crash --subnet "$SUBNET" -o json
+	[ "$(echo "$output" | jq -r .status.restarts)" = 2 ]
+}
+
+@test "delete stops and removes the container" {
+	idyl deploy idyl/busybox:latest --name gone --subnet "$SUBNET" -- sleep 3600
+	wait_until 10 running_count gone 1
+	run idyl workload delete gone --subnet "$SUBNET"
+	[ "$status" -eq 0 ]
+	wait_until 10 sh -c "[ \"\$(curl -s --unix-socket '$DOCKER_SOCK' 'http://d/containers/json?all=1' | jq length)\" = 0 ]"
+}
+
+@test "a new revision replaces the container" {
+	idyl deploy idyl/busybox:latest --name web --subnet "$SUBNET" -- sleep 3600
+	wait_until 10 running_count web 1
+	old=$(workload_containers web | jq -r '.[0].Id')
+	idyl deploy idyl/busybox:latest --name web --subnet "$SUBNET" --env V=2 -- sleep 3600
+	wait_until 10 sh -c "curl -s --unix-socket '$DOCKER_SOCK' 'http://d/containers/json?all=1' | jq -e 'length == 1 and .[0].Labels[\"io.idyl.revision\"] == \"2\"'"
+	[ "$(workload_containers web | jq -r '.[0].Id')" != "$old" ]
+	wait_until 5 phase_is web running
+}
+
+@test "an agent restart adopts running containers instead of starting duplicates" {
+	idyl deploy idyl/busybox:latest --name keep --subnet "$SUBNET" -- sleep 3600
+	wait_until 10 running_count keep 1
+	c=$(workload_containers keep | jq -r '.[0].Id')
+	run idyl node stop
+	[ "$status" -eq 0 ]
+	[ "$output" = "node agent stopped" ]
+	# the workload keeps running while no agent runs
+	running_count keep 1
+	setsid idyl node run >>"$IDYL_NODE_DIR/agent.log" 2>&1 </dev/null 3>&- &
+	wait_until 10 sh -c "[ -n \"\$(idyl node status -o json | jq -r 'select(.agent.running) | .agent.pid')\" ]"
+	sleep 1.5
+	[ "$(workload_containers keep | jq length)" = 1 ]
+	[ "$(workload_containers keep | jq -r '.[0].Id')" = "$c" ]
+	run idyl workload get keep --subnet "$SUBNET" -o json
+	echo "$output"
+	[ "$(echo "$output" | jq -r .status.phase)" = running ]
+}
+
+@test "a missing image that cannot be pulled fails the workload with the registry's error" {
+	idyl deploy idyl/not-here:1.0 --name nopull --subnet "$SUBNET" -- sleep 1
+	wait_until 20 phase_is nopull failed
+	run idyl workload get nopull --subnet "$SUBNET" -o json
+	[[ "$(echo "$output" | jq -r .status.message)" == "pull image idyl/not-here:1.0: "* ]]
+}
+
+@test "a microvm workload never becomes a Docker container" {
+	idyl subnet edit "$SUBNET" --allowed-isolation-class container,microvm
+	idyl deploy idyl/busybox:latest --name vm --subnet "$SUBNET" --isolation-class microvm -- sleep 3600
+	sleep 2
+	phase_is vm pending
+	run idyl workload get vm --subnet "$SUBNET" -o json
+	[ "$(echo "$output" | jq -r .status.message)" = "no available nodes in subnet $SUBNET support requested isolation class microvm" ]
+	[ "$(workload_containers vm | jq length)" = 0 ]
+}
+
+@test "a Docker Engine that stops answering makes the node not ready, with the reason" {
+	# a second node pointing at a socket where no daemon listens
+	export IDYL_NODE_DIR=$BATS_TEST_TMPDIR/node2
+	idyl node join --subnet "$SUBNET" --runtime-profile docker --name n2 \
+		--runtime-endpoint "unix://$BATS_TEST_TMPDIR/none.sock" --start
+	wait_until 10 sh -c "idyl node get n2 --subnet $SUBNET -o json | jq -e '.runtime.reason | startswith(\"socket \")'"
+	run idyl node get n2 --subnet "$SUBNET" -o json
+	[ "$(echo "$output" | jq -r .status)" = not-ready ]
+	[ "$(echo "$output" | jq -r .runtime.reason)" = "socket $BATS_TEST_TMPDIR/none.sock: No such file or directory" ]
+	run idyl node status
+	[ "$status" -eq 0 ]
+	echo "$output" | grep -E "^socket +$BATS_TEST_TMPDIR/none.sock +fail +No such file or directory"
+}
