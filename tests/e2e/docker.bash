@@ -43,25 +43,10 @@ docker_api() {
 	curl -s --unix-socket "$DOCKER_SOCK" -X "$method" "$@" "http://d$path"
 }
 
-# Builds a busybox rootfs tarball at $1.
-busybox_rootfs_tar() {
-	local out=$1 root
-	root=$(mktemp -d)
-	mkdir -p "$root/bin" "$root/tmp" "$root/etc"
-	cp "$(command -v busybox)" "$root/bin/busybox"
-	for c in sh echo sleep cat ls true false env kill date; do ln -s busybox "$root/bin/$c"; done
-	tar -C "$root" -cf "$out" .
-	rm -rf "$root"
-}
-
-# Imports the busybox rootfs as image $1 (default idyl/busybox:latest).
+# Imports the busybox image as $1 (default idyl/busybox:latest).
 load_busybox_image() {
-	local ref=${1:-idyl/busybox:latest} tar
-	tar=$(mktemp)
-	busybox_rootfs_tar "$tar"
-	docker_api POST "/images/create?fromSrc=-&repo=${ref%:*}&tag=${ref##*:}" \
-		-H 'Content-Type: application/x-tar' --data-binary "@$tar" >/dev/null
-	rm -f "$tar"
+	local ref=${1:-idyl/busybox:latest}
+	"$BATS_TEST_DIRNAME/../../scripts/busybox-image" docker "$DOCKER_SOCK" "$ref"
 	[ "$(docker_api GET "/images/$ref/json" | jq -r .Id)" != null ]
 }
 
