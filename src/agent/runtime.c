@@ -47,14 +47,14 @@ int runtime_open(const char *provider, const char *handler, const char *cri_hand
         const char *sock = endpoint_socket_path(endpoint);
         int rc;
 
-        (void)handler;
-        (void)cri_handler;
         if (!sock)
                 return idyl_err_set(err, IDYL_E_INVALID,
                                     "runtime endpoint \"%s\" must be unix:///path/to.sock",
                                     endpoint);
         if (strcmp(provider, "docker") == 0)
                 rc = runtime_docker_open(sock, out, err);
+        else if (strcmp(provider, "containerd") == 0)
+                rc = runtime_cri_open(sock, handler, cri_handler, isolation, out, err);
         else
                 return idyl_err_set(err, IDYL_E_INVALID,
                                     "runtime provider \"%s\" is not supported by this agent",

@@ -117,4 +117,13 @@ const char *endpoint_socket_path(const char *endpoint);
 /* Docker Engine API (docker.c). */
 int runtime_docker_open(const char *socket_path, struct runtime **out, struct idyl_err *err);
 
+/* containerd through CRI (cri.c). handler is the runtime type the node
+ * promises (io.containerd.kata-qemu.v2); cri_handler the CRI runtime_handler
+ * to run sandboxes with, NULL or "" to derive it from handler. */
+int runtime_cri_open(const char *socket_path, const char *handler, const char *cri_handler,
+                     enum isolation_class isolation, struct runtime **out, struct idyl_err *err);
+/* "io.containerd.kata-qemu.v2" -> "kata-qemu"; a name without the
+ * io.containerd. prefix is kept. Returns -1 when out is too small. */
+int runtime_cri_handler_name(const char *handler, char *out, size_t size);
+
 #endif
