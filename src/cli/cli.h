@@ -137,6 +137,10 @@ extern const struct cli_command node_commands[];
 extern const size_t node_ncommands;
 extern const struct cli_command node_agent_commands[];
 extern const size_t node_agent_ncommands;
+extern const struct cli_command token_commands[];
+extern const size_t token_ncommands;
+extern const struct cli_command audit_commands[];
+extern const size_t audit_ncommands;
 
 /* Starts `idyl node run` for dir in the background (stopping an agent that
  * already runs there) and waits until it holds the directory's lock. */

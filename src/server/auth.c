@@ -96,3 +96,9 @@ int server_bootstrap_operator(struct idyl_server *srv, const char *dir, struct i
         log_info("wrote the first operator credential to %s", path);
         return 0;
 }
+
+void auth_token_id(const struct idyl_token *tok, char out[TOKEN_ID_LEN + 1])
+{
+        memcpy(out, tok->hash, TOKEN_ID_LEN);
+        out[TOKEN_ID_LEN] = '\0';
+}

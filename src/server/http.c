@@ -13,6 +13,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "core/subnet.h"
 #include "util/buf.h"
 #include "util/log.h"
 
@@ -281,6 +282,28 @@ static int authenticate(struct request *req, struct idyl_err *err)
         return 0;
 }
 
+/* The route must admit the caller's role, and a subnet-scoped caller must
+ * stay inside its subnet: only /v1/subnets/{slug}/... of that subnet, or a
+ * ROUTE_SCOPED route whose handler confines it. */
+static int authorize(const struct request *req, const struct route *rt, struct idyl_err *err)
+{
+        const struct idyl_token *c = &req->caller;
+        char slug[SUBNET_SLUG_BUFLEN];
+
+        if (!(rt->roles & ROLE_BIT(c->role)))
+                return idyl_err_set(err, IDYL_E_FORBIDDEN, "role %s may not %s %s",
+                                    idyl_role_name(c->role), req->method, req->url);
+        if (!c->subnet || (rt->flags & ROUTE_SCOPED))
+                return 0;
+        subnet_slug_format(c->subnet, slug);
+        if (strncmp(rt->pattern, "/v1/subnets/{slug}", 18) == 0 && req->nparams > 0 &&
+            strcmp(req->params[0], slug) == 0)
+                return 0;
+        return idyl_err_set(err, IDYL_E_FORBIDDEN,
+                            "this credential is scoped to subnet \"%s\" and may not %s %s", slug,
+                            req->method, req->url);
+}
+
 static int parse_body(struct request *req, const struct idyl_buf *body, unsigned flags,
                       struct idyl_err *err)
 {
@@ -314,14 +337,9 @@ static enum MHD_Result dispatch(struct idyl_server *srv, struct MHD_Connection *
         rt = route_find(&req, &err);
         if (!rt)
                 goto out;
-        if (!(rt->flags & ROUTE_PUBLIC) && authenticate(&req, &err) < 0)
+        if (!(rt->flags & ROUTE_PUBLIC) &&
+            (authenticate(&req, &err) < 0 || authorize(&req, rt, &err) < 0))
                 goto out;
-        if (!(rt->flags & ROUTE_PUBLIC) && req.caller.role != ROLE_OPERATOR &&
-            req.caller.role != rt->role) {
-                idyl_err_set(&err, IDYL_E_FORBIDDEN, "role %s may not %s %s",
-                             idyl_role_name(req.caller.role), method, url);
-                goto out;
-        }
         if (cs->too_large) {
                 idyl_err_set(&err, IDYL_E_TOO_LARGE, "request body is larger than %u bytes",
                              SERVER_BODY_MAX);
@@ -352,6 +370,10 @@ static enum MHD_Result dispatch(struct idyl_server *srv, struct MHD_Connection *
                 resp.status = 200;
         }
 out:
+        if (rt && req.caller.role != ROLE_NONE && strcmp(method, "GET") != 0 &&
+            !(rt->flags & (ROUTE_NO_AUDIT | ROUTE_PUBLIC)))
+                audit_record(&req, rt, rc < 0 ? idyl_errcode_http_status(err.code) : resp.status,
+                             &resp);
         if (rc < 0) {
                 if (idyl_errcode_http_status(err.code) >= 500)
                         log_warnx("%s %s: %s", method, url, err.msg);

@@ -1,5 +1,5 @@
-/* The route table: every API route, the role it needs and whether it takes
- * a body. The HTTP layer checks credentials, role and body once, here-driven,
+/* The route table: every API route, the roles it admits and whether it
+ * takes a body. The HTTP layer checks credentials, role and body once, here-driven,
  * before any handler runs. */
 #include "server/server.h"
 
@@ -12,30 +12,32 @@ int handle_healthz(struct request *req, struct response *resp, struct idyl_err *
 }
 
 const struct route server_routes[] = {
-    {"GET", "/healthz", handle_healthz, ROUTE_PUBLIC, ROLE_NONE},
-    {"POST", "/v1/subnets", handle_subnet_create, ROUTE_BODY, ROLE_OPERATOR},
-    {"GET", "/v1/subnets", handle_subnet_list, 0, ROLE_OPERATOR},
-    {"GET", "/v1/subnets/{slug}", handle_subnet_get, 0, ROLE_OPERATOR},
-    {"PATCH", "/v1/subnets/{slug}", handle_subnet_edit, ROUTE_BODY, ROLE_OPERATOR},
-    {"DELETE", "/v1/subnets/{slug}", handle_subnet_delete, 0, ROLE_OPERATOR},
-    {"POST", "/v1/subnets/{slug}/workloads", handle_workload_deploy, ROUTE_BODY, ROLE_AUTHOR},
-    {"GET", "/v1/subnets/{slug}/workloads", handle_workload_list, 0, ROLE_AUTHOR},
-    {"GET", "/v1/subnets/{slug}/workloads/{name}", handle_workload_get, 0, ROLE_AUTHOR},
-    {"DELETE", "/v1/subnets/{slug}/workloads/{name}", handle_workload_delete, 0, ROLE_AUTHOR},
-    {"GET", "/v1/subnets/{slug}/workloads/{name}/events", handle_workload_events, 0, ROLE_AUTHOR},
-    {"POST", "/v1/subnets/{slug}/workloads/{name}/approve", handle_workload_approve, 0,
-     ROLE_OPERATOR},
-    {"POST", "/v1/subnets/{slug}/workloads/{name}/deny", handle_workload_deny, 0, ROLE_OPERATOR},
-    {"POST", "/v1/subnets/{slug}/nodes", handle_node_join, ROUTE_BODY, ROLE_PROVIDER},
-    {"GET", "/v1/subnets/{slug}/nodes", handle_node_list, 0, ROLE_OPERATOR},
-    {"GET", "/v1/subnets/{slug}/nodes/{name}", handle_node_get, 0, ROLE_PROVIDER},
-    {"DELETE", "/v1/subnets/{slug}/nodes/{name}", handle_node_delete, 0, ROLE_OPERATOR},
-    {"POST", "/v1/subnets/{slug}/nodes/{name}/admit", handle_node_admit, 0, ROLE_OPERATOR},
-    {"POST", "/v1/subnets/{slug}/nodes/{name}/revoke", handle_node_revoke, 0, ROLE_OPERATOR},
-    {"POST", "/v1/subnets/{slug}/nodes/{name}/heartbeat", handle_node_heartbeat, ROUTE_BODY,
-     ROLE_PROVIDER},
-    {"GET", "/v1/subnets/{slug}/nodes/{name}/assignments", handle_node_assignments, 0,
-     ROLE_PROVIDER},
+    {"GET", "/healthz", handle_healthz, ROUTE_PUBLIC, 0},
+    {"POST", "/v1/subnets", handle_subnet_create, ROUTE_BODY, ROLES_OP},
+    {"GET", "/v1/subnets", handle_subnet_list, 0, ROLES_AUTHOR},
+    {"GET", "/v1/subnets/{slug}", handle_subnet_get, 0, ROLES_AUTHOR},
+    {"PATCH", "/v1/subnets/{slug}", handle_subnet_edit, ROUTE_BODY, ROLES_OP},
+    {"DELETE", "/v1/subnets/{slug}", handle_subnet_delete, 0, ROLES_OP},
+    {"POST", "/v1/subnets/{slug}/workloads", handle_workload_deploy, ROUTE_BODY, ROLES_AUTHOR},
+    {"GET", "/v1/subnets/{slug}/workloads", handle_workload_list, 0, ROLES_AUTHOR},
+    {"GET", "/v1/subnets/{slug}/workloads/{name}", handle_workload_get, 0, ROLES_AUTHOR},
+    {"DELETE", "/v1/subnets/{slug}/workloads/{name}", handle_workload_delete, 0, ROLES_AUTHOR},
+    {"GET", "/v1/subnets/{slug}/workloads/{name}/events", handle_workload_events, 0, ROLES_AUTHOR},
+    {"POST", "/v1/subnets/{slug}/workloads/{name}/approve", handle_workload_approve, 0, ROLES_OP},
+    {"POST", "/v1/subnets/{slug}/workloads/{name}/deny", handle_workload_deny, 0, ROLES_OP},
+    {"POST", "/v1/subnets/{slug}/nodes", handle_node_join, ROUTE_BODY, ROLES_NODE},
+    {"GET", "/v1/subnets/{slug}/nodes", handle_node_list, 0, ROLES_OP},
+    {"GET", "/v1/subnets/{slug}/nodes/{name}", handle_node_get, 0, ROLES_NODE},
+    {"DELETE", "/v1/subnets/{slug}/nodes/{name}", handle_node_delete, 0, ROLES_OP},
+    {"POST", "/v1/subnets/{slug}/nodes/{name}/admit", handle_node_admit, 0, ROLES_OP},
+    {"POST", "/v1/subnets/{slug}/nodes/{name}/revoke", handle_node_revoke, 0, ROLES_OP},
+    {"POST", "/v1/subnets/{slug}/nodes/{name}/heartbeat", handle_node_heartbeat,
+     ROUTE_BODY | ROUTE_NO_AUDIT, ROLES_NODE},
+    {"GET", "/v1/subnets/{slug}/nodes/{name}/assignments", handle_node_assignments, 0, ROLES_NODE},
+    {"POST", "/v1/tokens", handle_token_create, ROUTE_BODY | ROUTE_SCOPED, ROLES_OP},
+    {"GET", "/v1/tokens", handle_token_list, ROUTE_SCOPED, ROLES_OP},
+    {"DELETE", "/v1/tokens/{id}", handle_token_revoke, ROUTE_SCOPED, ROLES_OP},
+    {"GET", "/v1/audit", handle_audit_list, ROUTE_SCOPED, ROLES_OP},
 };
 
 const size_t server_nroutes = sizeof(server_routes) / sizeof(server_routes[0]);

@@ -39,9 +39,10 @@ struct request {
 };
 
 struct response {
-        int status;       /* 200 unless the handler says otherwise */
-        json_t *body;     /* owned; NULL for an empty body */
-        json_t *warnings; /* array of strings sent as Warning headers; may be NULL */
+        int status;            /* 200 unless the handler says otherwise */
+        json_t *body;          /* owned; NULL for an empty body */
+        json_t *warnings;      /* array of strings sent as Warning headers; may be NULL */
+        uint64_t audit_subnet; /* the subnet a change was about, when the path does not say */
         /* A long-poll handler that has nothing to say yet sets these and
          * returns 0 without a body: the request sleeps until server_notify
          * names `wait_key` or the deadline passes, then the handler runs again
@@ -54,16 +55,28 @@ struct response {
 typedef int (*handler_fn)(struct request *req, struct response *resp, struct idyl_err *err);
 
 enum route_flags {
-        ROUTE_PUBLIC = 1 << 0, /* no credential needed */
-        ROUTE_BODY = 1 << 1,   /* expects a JSON object body */
+        ROUTE_PUBLIC = 1 << 0,   /* no credential needed */
+        ROUTE_BODY = 1 << 1,     /* expects a JSON object body */
+        ROUTE_NO_AUDIT = 1 << 2, /* a report, not a change: kept out of the audit log */
+        ROUTE_SCOPED = 1 << 3,   /* no {slug}, but subnet-scoped callers may call it:
+                                    the handler confines them to their subnet */
 };
 
+/* The roles a route admits, as a mask of ROLE_BIT()s. */
+#define ROLE_BIT(r)  (1u << (r))
+#define ROLES_OP     ROLE_BIT(ROLE_OPERATOR)
+#define ROLES_AUTHOR (ROLE_BIT(ROLE_OPERATOR) | ROLE_BIT(ROLE_AUTHOR))
+#define ROLES_NODE   (ROLE_BIT(ROLE_OPERATOR) | ROLE_BIT(ROLE_PROVIDER))
+
+/* Every route declares the roles it admits. A caller scoped to a subnet
+ * (token subnet != 0) may only call routes under /v1/subnets/{slug} of that
+ * subnet, or ROUTE_SCOPED ones. */
 struct route {
         const char *method;
         const char *pattern; /* "/v1/subnets/{slug}" */
         handler_fn handler;
         unsigned flags;
-        enum idyl_role role; /* least role allowed; ROLE_NONE with ROUTE_PUBLIC */
+        unsigned roles; /* ROLE_BIT mask; 0 with ROUTE_PUBLIC */
 };
 
 extern const struct route server_routes[];
@@ -98,6 +111,9 @@ int scheduler_check_health(struct idyl_server *srv, struct idyl_err *err);
  * it to DIR/operator.token (0600). */
 int server_bootstrap_operator(struct idyl_server *srv, const char *dir, struct idyl_err *err);
 
+/* A token's public id: the first TOKEN_ID_LEN digits of its hash. */
+void auth_token_id(const struct idyl_token *tok, char out[TOKEN_ID_LEN + 1]);
+
 /* Hex SHA-256 of a secret, as stored. */
 void auth_hash_token(const char *secret, char out[TOKEN_HASH_HEXLEN + 1]);
 /* A new random secret ("idyl_" + 64 hex digits) in buf (at least 70 bytes). */
@@ -125,6 +141,15 @@ int handle_node_admit(struct request *req, struct response *resp, struct idyl_er
 int handle_node_revoke(struct request *req, struct response *resp, struct idyl_err *err);
 int handle_node_heartbeat(struct request *req, struct response *resp, struct idyl_err *err);
 int handle_node_assignments(struct request *req, struct response *resp, struct idyl_err *err);
+int handle_token_create(struct request *req, struct response *resp, struct idyl_err *err);
+int handle_token_list(struct request *req, struct response *resp, struct idyl_err *err);
+int handle_token_revoke(struct request *req, struct response *resp, struct idyl_err *err);
+int handle_audit_list(struct request *req, struct response *resp, struct idyl_err *err);
+
+/* Records one change request and its answer in the audit log (server/audit.c);
+ * a failure to record is logged, never turned into the request's answer. */
+void audit_record(struct request *req, const struct route *rt, int status,
+                  const struct response *resp);
 
 /* Makes the workloads placed on a node lost (inside the caller's
  * transaction) so the scheduler places them again; server/scheduler.c. */

@@ -91,7 +91,18 @@ static const char schema[] =
     " role TEXT NOT NULL,"
     " subnet INTEGER NOT NULL,"
     " node TEXT NOT NULL DEFAULT '',"
-    " created_at INTEGER NOT NULL);";
+    " created_at INTEGER NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS audit("
+    " id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    " time INTEGER NOT NULL,"
+    " token TEXT NOT NULL,"
+    " role TEXT NOT NULL,"
+    " node TEXT NOT NULL,"
+    " method TEXT NOT NULL,"
+    " path TEXT NOT NULL,"
+    " subnet INTEGER NOT NULL,"
+    " status INTEGER NOT NULL);"
+    "CREATE INDEX IF NOT EXISTS audit_by_subnet ON audit(subnet, id);";
 
 static struct sqlite_store *to_sqlite(struct idyl_store *st)
 {
@@ -1005,6 +1016,198 @@ out:
         return rc;
 }
 
+static void token_row(sqlite3_stmt *stmt, struct idyl_token *out)
+{
+        memset(out, 0, sizeof(*out));
+        column_copy(stmt, 0, out->hash, sizeof(out->hash));
+        out->role = idyl_role_from_name((const char *)sqlite3_column_text(stmt, 1));
+        out->subnet = (uint64_t)sqlite3_column_int64(stmt, 2);
+        out->created_at = sqlite3_column_int64(stmt, 3);
+        column_copy(stmt, 4, out->node, sizeof(out->node));
+}
+
+static int sqlite_token_list(struct idyl_store *st, uint64_t subnet, struct idyl_token **out,
+                             size_t *n, struct idyl_err *err)
+{
+        struct sqlite_store *s = to_sqlite(st);
+        struct idyl_token *items = NULL;
+        size_t count = 0, cap = 0;
+        sqlite3_stmt *stmt;
+        int rc = -1, step;
+
+        pthread_mutex_lock(&s->mu);
+        if (prepare(s,
+                    "SELECT hash, role, subnet, created_at, node FROM tokens WHERE ? = 0 OR "
+                    "subnet = ? ORDER BY created_at, rowid",
+                    &stmt, err) < 0)
+                goto out;
+        sqlite3_bind_int64(stmt, 1, (sqlite3_int64)subnet);
+        sqlite3_bind_int64(stmt, 2, (sqlite3_int64)subnet);
+        while ((step = sqlite3_step(stmt)) == SQLITE_ROW) {
+                if (count == cap) {
+                        size_t ncap = cap ? cap * 2 : 16;
+                        struct idyl_token *p = realloc(items, ncap * sizeof(*items));
+                        if (!p) {
+                                idyl_err_errno(err, ENOMEM, "list tokens");
+                                goto fail;
+                        }
+                        items = p;
+                        cap = ncap;
+                }
+                token_row(stmt, &items[count++]);
+        }
+        if (step != SQLITE_DONE) {
+                db_error(s, "list tokens", err);
+                goto fail;
+        }
+        *out = items;
+        *n = count;
+        items = NULL;
+        rc = 0;
+fail:
+        free(items);
+        sqlite3_finalize(stmt);
+out:
+        pthread_mutex_unlock(&s->mu);
+        return rc;
+}
+
+static int revoke_token(struct sqlite_store *s, const char *id, struct idyl_token *out,
+                        struct idyl_err *err)
+{
+        sqlite3_stmt *stmt;
+        int step;
+
+        if (strlen(id) != TOKEN_ID_LEN || strspn(id, "0123456789abcdef") != TOKEN_ID_LEN)
+                return idyl_err_set(err, IDYL_E_NOT_FOUND, "token \"%s\" not found", id);
+        if (prepare(s,
+                    "SELECT hash, role, subnet, created_at, node FROM tokens WHERE "
+                    "substr(hash, 1, 12) = ?",
+                    &stmt, err) < 0)
+                return -1;
+        sqlite3_bind_text(stmt, 1, id, -1, SQLITE_TRANSIENT);
+        step = sqlite3_step(stmt);
+        if (step == SQLITE_ROW)
+                token_row(stmt, out);
+        sqlite3_finalize(stmt);
+        if (step == SQLITE_DONE)
+                return idyl_err_set(err, IDYL_E_NOT_FOUND, "token \"%s\" not found", id);
+        if (step != SQLITE_ROW)
+                return db_error(s, "find token", err);
+        if (prepare(s, "DELETE FROM tokens WHERE hash = ?", &stmt, err) < 0)
+                return -1;
+        sqlite3_bind_text(stmt, 1, out->hash, -1, SQLITE_TRANSIENT);
+        return step_done(s, stmt, err);
+}
+
+static int sqlite_token_revoke(struct idyl_store *st, const char *id, struct idyl_token *out,
+                               struct idyl_err *err)
+{
+        struct sqlite_store *s = to_sqlite(st);
+
+        if (write_begin(s, err) < 0)
+                return -1;
+        return write_end(s, revoke_token(s, id, out, err), err);
+}
+
+/* ---- audit ---------------------------------------------------------------- */
+
+static int insert_audit(struct sqlite_store *s, const struct idyl_audit *a, struct idyl_err *err)
+{
+        sqlite3_stmt *stmt;
+        struct timespec ts;
+        int64_t t = a->time_ms;
+
+        if (!t) {
+                clock_gettime(CLOCK_REALTIME, &ts);
+                t = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+        }
+        if (prepare(s,
+                    "INSERT INTO audit(time, token, role, node, method, path, subnet, status) "
+                    "VALUES(?,?,?,?,?,?,?,?)",
+                    &stmt, err) < 0)
+                return -1;
+        sqlite3_bind_int64(stmt, 1, t);
+        sqlite3_bind_text(stmt, 2, a->token, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(stmt, 3, idyl_role_name(a->role), -1, SQLITE_STATIC);
+        sqlite3_bind_text(stmt, 4, a->node, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(stmt, 5, a->method, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(stmt, 6, a->path, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_int64(stmt, 7, (sqlite3_int64)a->subnet);
+        sqlite3_bind_int(stmt, 8, a->status);
+        return step_done(s, stmt, err);
+}
+
+static int sqlite_audit_add(struct idyl_store *st, const struct idyl_audit *a, struct idyl_err *err)
+{
+        struct sqlite_store *s = to_sqlite(st);
+
+        if (write_begin(s, err) < 0)
+                return -1;
+        return write_end(s, insert_audit(s, a, err), err);
+}
+
+static void audit_row(sqlite3_stmt *stmt, struct idyl_audit *a)
+{
+        memset(a, 0, sizeof(*a));
+        a->id = sqlite3_column_int64(stmt, 0);
+        a->time_ms = sqlite3_column_int64(stmt, 1);
+        column_copy(stmt, 2, a->token, sizeof(a->token));
+        a->role = idyl_role_from_name((const char *)sqlite3_column_text(stmt, 3));
+        column_copy(stmt, 4, a->node, sizeof(a->node));
+        column_copy(stmt, 5, a->method, sizeof(a->method));
+        column_copy(stmt, 6, a->path, sizeof(a->path));
+        a->subnet = (uint64_t)sqlite3_column_int64(stmt, 7);
+        a->status = sqlite3_column_int(stmt, 8);
+}
+
+static int sqlite_audit_list(struct idyl_store *st, uint64_t subnet, size_t limit,
+                             struct idyl_audit **out, size_t *n, struct idyl_err *err)
+{
+        struct sqlite_store *s = to_sqlite(st);
+        struct idyl_audit *items = NULL;
+        size_t count = 0, cap = 0;
+        sqlite3_stmt *stmt;
+        int rc = -1, step;
+
+        pthread_mutex_lock(&s->mu);
+        if (prepare(s,
+                    "SELECT id, time, token, role, node, method, path, subnet, status FROM audit "
+                    "WHERE ? = 0 OR subnet = ? ORDER BY id DESC LIMIT ?",
+                    &stmt, err) < 0)
+                goto out;
+        sqlite3_bind_int64(stmt, 1, (sqlite3_int64)subnet);
+        sqlite3_bind_int64(stmt, 2, (sqlite3_int64)subnet);
+        sqlite3_bind_int64(stmt, 3, limit ? (sqlite3_int64)limit : -1);
+        while ((step = sqlite3_step(stmt)) == SQLITE_ROW) {
+                if (count == cap) {
+                        size_t ncap = cap ? cap * 2 : 64;
+                        struct idyl_audit *p = realloc(items, ncap * sizeof(*items));
+                        if (!p) {
+                                idyl_err_errno(err, ENOMEM, "list audit records");
+                                goto fail;
+                        }
+                        items = p;
+                        cap = ncap;
+                }
+                audit_row(stmt, &items[count++]);
+        }
+        if (step != SQLITE_DONE) {
+                db_error(s, "list audit records", err);
+                goto fail;
+        }
+        *out = items;
+        *n = count;
+        items = NULL;
+        rc = 0;
+fail:
+        free(items);
+        sqlite3_finalize(stmt);
+out:
+        pthread_mutex_unlock(&s->mu);
+        return rc;
+}
+
 static const struct store_ops sqlite_ops = {
     .name = "sqlite",
     .close = sqlite_close,
@@ -1029,6 +1232,10 @@ static const struct store_ops sqlite_ops = {
     .token_add = sqlite_token_add,
     .token_find = sqlite_token_find,
     .token_count = sqlite_token_count,
+    .token_list = sqlite_token_list,
+    .token_revoke = sqlite_token_revoke,
+    .audit_add = sqlite_audit_add,
+    .audit_list = sqlite_audit_list,
 };
 
 static int open_db(struct sqlite_store *s, const char *path, struct idyl_err *err)

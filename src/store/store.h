@@ -22,6 +22,7 @@ const char *idyl_role_name(enum idyl_role r);
 enum idyl_role idyl_role_from_name(const char *s);
 
 #define TOKEN_HASH_HEXLEN 64
+#define TOKEN_ID_LEN      12 /* a token's public id: the first hex digits of its hash */
 
 struct idyl_token {
         char hash[TOKEN_HASH_HEXLEN + 1]; /* hex SHA-256 of the secret; never the secret */
@@ -29,6 +30,20 @@ struct idyl_token {
         uint64_t subnet; /* 0: not scoped to a subnet */
         char node[64];   /* a node credential acts only for this node ("" otherwise) */
         int64_t created_at;
+};
+
+/* One audit record: who changed (or tried to change) what, where, when and
+ * with which result. */
+struct idyl_audit {
+        int64_t id;                   /* increasing; assigned by the store */
+        int64_t time_ms;              /* unix milliseconds; 0 at add: now */
+        char token[TOKEN_ID_LEN + 1]; /* the caller's token id ("" when anonymous) */
+        enum idyl_role role;
+        char node[64];   /* the caller's node, for node credentials */
+        char method[8];  /* HTTP method */
+        char path[256];  /* request path, without the query */
+        uint64_t subnet; /* 0: not about one subnet */
+        int status;      /* HTTP status answered */
 };
 
 struct idyl_store;
@@ -75,6 +90,14 @@ struct store_ops {
                           struct idyl_err *err);
         int (*token_count)(struct idyl_store *st, enum idyl_role role, size_t *n,
                            struct idyl_err *err);
+        int (*token_list)(struct idyl_store *st, uint64_t subnet, struct idyl_token **out,
+                          size_t *n, struct idyl_err *err);
+        int (*token_revoke)(struct idyl_store *st, const char *id, struct idyl_token *out,
+                            struct idyl_err *err);
+
+        int (*audit_add)(struct idyl_store *st, const struct idyl_audit *rec, struct idyl_err *err);
+        int (*audit_list)(struct idyl_store *st, uint64_t subnet, size_t limit,
+                          struct idyl_audit **out, size_t *n, struct idyl_err *err);
 };
 
 struct idyl_store {
@@ -233,6 +256,36 @@ static inline int store_token_count(struct idyl_store *st, enum idyl_role role, 
                                     struct idyl_err *err)
 {
         return st->ops->token_count(st, role, n, err);
+}
+
+/* Tokens of a subnet (0: every token), oldest first; *out malloc'd. */
+static inline int store_token_list(struct idyl_store *st, uint64_t subnet, struct idyl_token **out,
+                                   size_t *n, struct idyl_err *err)
+{
+        return st->ops->token_list(st, subnet, out, n, err);
+}
+
+/* Deletes the token whose id (TOKEN_ID_LEN hex digits) is `id`, copying it
+ * to *out first; IDYL_E_NOT_FOUND with `token "ID" not found` when absent. */
+static inline int store_token_revoke(struct idyl_store *st, const char *id, struct idyl_token *out,
+                                     struct idyl_err *err)
+{
+        return st->ops->token_revoke(st, id, out, err);
+}
+
+/* Appends an audit record (id and, when 0, time assigned). */
+static inline int store_audit_add(struct idyl_store *st, const struct idyl_audit *rec,
+                                  struct idyl_err *err)
+{
+        return st->ops->audit_add(st, rec, err);
+}
+
+/* The newest `limit` records about a subnet (0: all subnets), newest
+ * first; *out malloc'd (NULL when n == 0). */
+static inline int store_audit_list(struct idyl_store *st, uint64_t subnet, size_t limit,
+                                   struct idyl_audit **out, size_t *n, struct idyl_err *err)
+{
+        return st->ops->audit_list(st, subnet, limit, out, n, err);
 }
 
 #endif

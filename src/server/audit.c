@@ -1,0 +1,131 @@
+/* The audit log: every change request (who by token id, role and node;
+ * what by method and path; which subnet; when; the status answered) is
+ * recorded by the HTTP layer after the handler ran, and operators read it
+ * with GET /v1/audit?subnet=S&limit=N. Refused attempts by known callers
+ * are recorded too; anonymous requests are not (they would let anyone fill
+ * the log). */
+#include "server/server.h"
+
+#include <microhttpd.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "core/subnet.h"
+#include "util/log.h"
+
+#define AUDIT_LIMIT_DEFAULT 100
+#define AUDIT_LIMIT_MAX     10000
+
+/* The subnet a change was about: the path's {slug}, else what the handler
+ * said, else the slug of the object it created (POST /v1/subnets). */
+static uint64_t audit_subnet(const struct request *req, const struct route *rt,
+                             const struct response *resp)
+{
+        const char *created;
+        uint64_t slug = 0;
+
+        if (strncmp(rt->pattern, "/v1/subnets/{slug}", 18) == 0 && req->nparams > 0 &&
+            subnet_slug_parse(req->params[0], &slug, NULL) == 0)
+                return slug;
+        if (resp->audit_subnet)
+                return resp->audit_subnet;
+        created = json_string_value(json_object_get(resp->body, "slug"));
+        if (created && subnet_slug_parse(created, &slug, NULL) == 0)
+                return slug;
+        return 0;
+}
+
+void audit_record(struct request *req, const struct route *rt, int status,
+                  const struct response *resp)
+{
+        struct idyl_audit a = {.role = req->caller.role, .status = status};
+        struct idyl_err err = IDYL_ERR_INIT;
+
+        auth_token_id(&req->caller, a.token);
+        snprintf(a.node, sizeof(a.node), "%s", req->caller.node);
+        snprintf(a.method, sizeof(a.method), "%s", req->method);
+        /* a longer path is cut: the record still says who did what where */
+        if ((size_t)snprintf(a.path, sizeof(a.path), "%s", req->url) >= sizeof(a.path))
+                memcpy(a.path + sizeof(a.path) - 4, "...", 4);
+        a.subnet = audit_subnet(req, rt, resp);
+        if (store_audit_add(req->srv->store, &a, &err) < 0)
+                log_warnx("audit: cannot record %s %s: %s", req->method, req->url, err.msg);
+}
+
+static json_t *audit_to_json(const struct idyl_audit *a)
+{
+        char slug[SUBNET_SLUG_BUFLEN], when[40];
+        time_t t = (time_t)(a->time_ms / 1000);
+        struct tm tm;
+        json_t *o;
+
+        gmtime_r(&t, &tm);
+        strftime(when, 21, "%Y-%m-%dT%H:%M:%S", &tm);
+        snprintf(when + 19, sizeof(when) - 19, ".%03dZ", (int)(a->time_ms % 1000));
+        o = json_pack("{s:I,s:s,s:s,s:s,s:s,s:s,s:o,s:i}", "id", (json_int_t)a->id, "time", when,
+                      "token", a->token, "role", idyl_role_name(a->role), "method", a->method,
+                      "path", a->path, "subnet",
+                      a->subnet ? json_string(subnet_slug_format(a->subnet, slug)) : json_null(),
+                      "status", a->status);
+        if (a->node[0])
+                json_object_set_new(o, "node", json_string(a->node));
+        return o;
+}
+
+/* Query parameters, strictly: only subnet and limit, each well-formed. */
+struct audit_query {
+        uint64_t subnet;
+        long limit;
+        int bad; /* 0, or which check failed */
+        char what[64];
+};
+
+static enum MHD_Result audit_query_arg(void *cls, enum MHD_ValueKind kind, const char *key,
+                                       const char *value)
+{
+        struct audit_query *q = cls;
+        char *end;
+
+        (void)kind;
+        if (q->bad)
+                return MHD_NO;
+        if (strcmp(key, "subnet") == 0 && value && subnet_slug_parse(value, &q->subnet, NULL) == 0)
+                return MHD_YES;
+        if (strcmp(key, "limit") == 0 && value && *value) {
+                q->limit = strtol(value, &end, 10);
+                if (!*end && q->limit >= 1 && q->limit <= AUDIT_LIMIT_MAX)
+                        return MHD_YES;
+        }
+        q->bad = 1;
+        snprintf(q->what, sizeof(q->what), "%.40s", key);
+        return MHD_NO;
+}
+
+int handle_audit_list(struct request *req, struct response *resp, struct idyl_err *err)
+{
+        struct audit_query q = {.limit = AUDIT_LIMIT_DEFAULT};
+        struct idyl_audit *items = NULL;
+        char slug[SUBNET_SLUG_BUFLEN];
+        size_t n = 0;
+
+        MHD_get_connection_values(req->conn, MHD_GET_ARGUMENT_KIND, audit_query_arg, &q);
+        if (q.bad)
+                return idyl_err_set(err, IDYL_E_INVALID,
+                                    "invalid query parameter \"%s\": want subnet=<12-digit slug> "
+                                    "and limit=1-%d",
+                                    q.what, AUDIT_LIMIT_MAX);
+        if (req->caller.subnet && q.subnet && q.subnet != req->caller.subnet)
+                return idyl_err_set(err, IDYL_E_FORBIDDEN,
+                                    "this credential is scoped to subnet \"%s\"",
+                                    subnet_slug_format(req->caller.subnet, slug));
+        if (req->caller.subnet)
+                q.subnet = req->caller.subnet;
+        if (store_audit_list(req->srv->store, q.subnet, (size_t)q.limit, &items, &n, err) < 0)
+                return -1;
+        resp->body = json_array();
+        for (size_t i = 0; i < n; i++)
+                json_array_append_new(resp->body, audit_to_json(&items[i]));
+        free(items);
+        return 0;
+}
