@@ -1,0 +1,250 @@
+#!/usr/bin/env bats
+# The node agent on a real containerd through CRI: join --start, readiness,
+# running, restarting and removing workloads as pod sandboxes, adoption after
+# an agent restart, and the Kata profiles reported not ready on a machine
+# without Kata or KVM while microvm workloads wait.
+load helper
+load containerd
+
+setup_file() {
+	start_containerd "$BATS_FILE_TMPDIR/c"
+	load_images
+}
+
+teardown_file() { stop_containerd; }
+
+setup() {
+	start_idyld "" --node-ttl 6
+	SUBNET=$(new_subnet)
+	export IDYL_NODE_DIR=$BATS_TEST_TMPDIR/node
+	run idyl node join --subnet "$SUBNET" --runtime-profile containerd-runc --name n1 \
+		--runtime-endpoint "unix://$CONTAINERD_SOCK" --start
+	[ "$status" -eq 0 ]
+	wait_until 10 node_is n1 ready
+}
+
+# Deleting every workload lets the agent remove its sandboxes (and their
+# logs) before it stops.
+teardown() {
+	local w
+	for w in $(idyl workload list --subnet "$SUBNET" -o json | jq -r '.[].name'); do
+		idyl workload delete "$w" --subnet "$SUBNET" >/dev/null 2>&1 || true
+	done
+	wait_until 30 sh -c "[ -z \"\$(ctr -a '$CONTAINERD_SOCK' -n k8s.io c ls -q 'labels.\"io.idyl.node\"==$SUBNET/n1')\" ]" || true
+	for d in "$BATS_TEST_TMPDIR"/node*; do
+		IDYL_NODE_DIR=$d idyl node stop >/dev/null 2>&1 || true
+	done
+	stop_idyld
+}
+
+node_is() { # NAME STATUS
+	[ "$(idyl node get "$1" --subnet "$SUBNET" -o json | jq -r .status)" = "$2" ]
+}
+
+phase_is() { # NAME PHASE
+	[ "$(idyl workload get "$1" --subnet "$SUBNET" -o json | jq -r .status.phase)" = "$2" ]
+}
+
+# IDs of the containerd containers of workload $1 of kind $2 (sandbox or container).
+ids_of() {
+	cctr c ls -q "labels.\"io.idyl.workload\"==$1,labels.\"io.cri-containerd.kind\"==$2"
+}
+
+# IDs of the running tasks among them.
+running_of() {
+	local id
+	for id in $(ids_of "$1" "$2"); do
+		cctr t ls | awk -v id="$id" '$1 == id && $3 == "RUNNING" { print $1 }'
+	done
+}
+
+running_count() { # NAME N: running workload containers
+	[ "$(running_of "$1" container | grep -c .)" = "$2" ]
+}
+
+info() { cctr c info "$1"; }
+
+@test "join --start leaves a running agent and the containerd-runc node becomes ready" {
+	kill -0 "$(cat "$IDYL_NODE_DIR/agent.pid")"
+	run idyl node get n1 --subnet "$SUBNET" -o json
+	[ "$(echo "$output" | jq -r .runtime.ready)" = true ]
+	[ "$(echo "$output" | jq -r .runtime.reason)" = "" ]
+	[ "$(echo "$output" | jq -r .runtime.isolationClass)" = container ]
+	[ "$(echo "$output" | jq -r .capacity.cpu)" = "$(nproc)" ]
+	run idyl node status
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"profile:       containerd-runc"* ]]
+	[[ "$output" == *"provider:      containerd (handler io.containerd.runc.v2)"* ]]
+	echo "$output" | grep -E "^socket +$CONTAINERD_SOCK +pass +present$"
+	echo "$output" | grep -E "^cri +runtime.v1 RuntimeService +pass +containerd 1\.[0-9.]+.* answers CRI v1$"
+	echo "$output" | grep -E "^status +CRI RuntimeReady +pass +ready; NetworkReady false \(not needed: host network\)$"
+	echo "$output" | grep -E "^handler +runc +pass +runtime type io.containerd.runc.v2$"
+	run idyl node status -o json
+	[ "$(echo "$output" | jq -r '[.checks[] | select(.ok | not)] | length')" = 0 ]
+}
+
+@test "deploy runs a pod sandbox with the runc handler, the limits, env, labels and output" {
+	run idyl deploy idyl/busybox:latest --name hello --subnet "$SUBNET" --cpu 0.5 \
+		--memory 64Mi --env GREETING=hi -- sh -c 'echo "$GREETING from idyl"; sleep 3600'
+	[ "$status" -eq 0 ]
+	wait_until 20 phase_is hello running
+	[ "$(running_of hello sandbox | grep -c .)" = 1 ]
+	[ "$(running_of hello container | grep -c .)" = 1 ]
+	c=$(ids_of hello container)
+	s=$(ids_of hello sandbox)
+	info "$c" | jq -e '.Runtime.Name == "io.containerd.runc.v2"'
+	info "$s" | jq -e '.Runtime.Name == "io.containerd.runc.v2"'
+	[ "$(info "$c" | jq -r .Spec.linux.resources.cpu.quota)" = 50000 ]
+	[ "$(info "$c" | jq -r .Spec.linux.resources.cpu.period)" = 100000 ]
+	[ "$(info "$c" | jq -r .Spec.linux.resources.memory.limit)" = $((64 << 20)) ]
+	info "$c" | jq -e '.Spec.process.env | index("GREETING=hi")'
+	info "$c" | jq -e '.Spec.process.args == ["sh", "-c", "echo \"$GREETING from idyl\"; sleep 3600"]'
+	[ "$(info "$c" | jq -r '.Labels["io.idyl.revision"]')" = 1 ]
+	[ "$(info "$s" | jq -r '.Labels["io.idyl.node"]')" = "$SUBNET/n1" ]
+	# host network: the sandbox has no network namespace of its own
+	[ "$(info "$s" | jq '[.Spec.linux.namespaces[] | select(.type == "network")] | length')" = 0 ]
+	log=$(ls /var/log/idyl/pods/idyl_hello-r1-*/hello/0.log)
+	wait_until 5 grep -q ' stdout F hi from idyl$' "$log"
+	run idyl workload get hello --subnet "$SUBNET" -o json
+	[ "$(echo "$output" | jq -r .status.node)" = n1 ]
+	[ "$(echo "$output" | jq -r .status.runtimeProfile)" = containerd-runc ]
+}
+
+@test "a killed container is restarted as a new container in the same sandbox" {
+	idyl deploy idyl/busybox:latest --name svc --subnet "$SUBNET" -- sleep 3600
+	wait_until 20 running_count svc 1
+	c=$(ids_of svc container)
+	s=$(ids_of svc sandbox)
+	cctr t kill -s KILL "$c"
+	wait_until 15 sh -c "idyl workload get svc --subnet $SUBNET -o json | jq -e '.status.restarts == 1 and .status.phase == \"running\"'"
+	running_count svc 1
+	# CRI cannot start an exited container: a new one, and the old one removed
+	[ "$(ids_of svc container)" != "$c" ]
+	[ "$(ids_of svc container | grep -c .)" = 1 ]
+	[ "$(ids_of svc sandbox)" = "$s" ]
+	info "$(ids_of svc container)" | jq -e '.Labels["io.idyl.workload"] == "svc"'
+	run idyl workload events svc --subnet "$SUBNET" -o json
+	echo "$output" | jq -e 'map(select(.type == "Exited")) | length >= 1'
+}
+
+@test "a workload that keeps failing shows its exit code" {
+	idyl deploy idyl/busybox:latest --name crash --subnet "$SUBNET" -- sh -c 'exit 3'
+	wait_until 20 sh -c "idyl workload get crash --subnet $SUBNET -o json | jq -e '.status.restarts >= 1'"
+	wait_until 10 sh -c "idyl workload get crash --subnet $SUBNET -o json | jq -e '.status.phase == \"exited\" and (.status.message | startswith(\"exited with code 3; restarting in \"))'"
+	# one sandbox throughout
+	[ "$(ids_of crash sandbox | grep -c .)" = 1 ]
+}
+
+@test "delete stops and removes the sandbox, its container and its logs" {
+	idyl deploy idyl/busybox:latest --name gone --subnet "$SUBNET" -- sleep 3600
+	wait_until 20 running_count gone 1
+	dir=$(ls -d /var/log/idyl/pods/idyl_gone-r1-*)
+	[ -d "$dir" ]
+	run idyl workload delete gone --subnet "$SUBNET"
+	[ "$status" -eq 0 ]
+	wait_until 20 sh -c "[ -z \"\$(ctr -a '$CONTAINERD_SOCK' -n k8s.io c ls -q 'labels.\"io.idyl.workload\"==gone')\" ]"
+	[ ! -e "$dir" ]
+}
+
+@test "a new revision replaces the sandbox" {
+	idyl deploy idyl/busybox:latest --name web --subnet "$SUBNET" -- sleep 3600
+	wait_until 20 running_count web 1
+	old=$(ids_of web sandbox)
+	idyl deploy idyl/busybox:latest --name web --subnet "$SUBNET" --env V=2 -- sleep 3600
+	wait_until 20 sh -c "[ \"\$(ctr -a '$CONTAINERD_SOCK' -n k8s.io c ls -q 'labels.\"io.idyl.workload\"==web,labels.\"io.cri-containerd.kind\"==sandbox')\" != '$old' ] && [ \"\$(ctr -a '$CONTAINERD_SOCK' -n k8s.io c ls -q 'labels.\"io.idyl.workload\"==web' | wc -l)\" = 2 ]"
+	[ "$(info "$(ids_of web sandbox)" | jq -r '.Labels["io.idyl.revision"]')" = 2 ]
+	wait_until 10 phase_is web running
+}
+
+@test "an agent restart adopts the running sandbox instead of starting a duplicate" {
+	idyl deploy idyl/busybox:latest --name keep --subnet "$SUBNET" -- sleep 3600
+	wait_until 20 running_count keep 1
+	c=$(ids_of keep container)
+	s=$(ids_of keep sandbox)
+	run idyl node stop
+	[ "$status" -eq 0 ]
+	[ "$output" = "node agent stopped" ]
+	# the workload keeps running while no agent runs
+	running_count keep 1
+	setsid idyl node run >>"$IDYL_NODE_DIR/agent.log" 2>&1 </dev/null 3>&- &
+	wait_until 10 sh -c "[ -n \"\$(idyl node status -o json | jq -r 'select(.agent.running) | .agent.pid')\" ]"
+	sleep 2
+	[ "$(ids_of keep container)" = "$c" ]
+	[ "$(ids_of keep sandbox)" = "$s" ]
+	run idyl workload get keep --subnet "$SUBNET" -o json
+	[ "$(echo "$output" | jq -r .status.phase)" = running ]
+	[ "$(echo "$output" | jq -r .status.restarts)" = 0 ]
+}
+
+@test "an image that cannot be pulled fails the workload with containerd's error" {
+	idyl deploy idyl/not-here:1.0 --name nopull --subnet "$SUBNET" -- sleep 1
+	wait_until 60 phase_is nopull failed
+	run idyl workload get nopull --subnet "$SUBNET" -o json
+	[[ "$(echo "$output" | jq -r .status.message)" == "pull image idyl/not-here:1.0: "* ]]
+	[ -z "$(ids_of nopull sandbox)" ]
+}
+
+# The Kata lines as this machine must report them.
+kata_expectations() { # BACKEND: qemu | fc
+	local shim=containerd-shim-kata-$1-v2
+	if command -v "$shim" >/dev/null; then
+		SHIM_LINE="^shim +$shim +pass "
+	else
+		SHIM_LINE="^shim +$shim +fail +not found on PATH$"
+	fi
+	if [ -e /dev/kvm ]; then
+		KVM_LINE="^kvm +/dev/kvm +(pass|fail) "
+	else
+		KVM_LINE="^kvm +/dev/kvm +fail +not present$"
+	fi
+}
+
+@test "the Kata profiles are not ready without Kata and KVM, and microvm workloads wait" {
+	[ -e /dev/kvm ] && [ -e /opt/kata ] && skip "this machine has Kata and KVM"
+	# kata-qemu configured in containerd (its shim is not installed); kata-fc not at all
+	export IDYL_NODE_DIR=$BATS_TEST_TMPDIR/node-qemu
+	idyl node join --subnet "$SUBNET" --runtime-profile containerd-kata-qemu --name vm-qemu \
+		--runtime-endpoint "unix://$CONTAINERD_SOCK" --start
+	export IDYL_NODE_DIR=$BATS_TEST_TMPDIR/node-fc
+	idyl node join --subnet "$SUBNET" --runtime-profile containerd-kata-firecracker --name vm-fc \
+		--runtime-endpoint "unix://$CONTAINERD_SOCK" --start
+	wait_until 10 sh -c "idyl node get vm-fc --subnet $SUBNET -o json | jq -e '.runtime.reason != \"\"'"
+	wait_until 10 sh -c "idyl node get vm-qemu --subnet $SUBNET -o json | jq -e '.runtime.reason != \"\"'"
+
+	run idyl node get vm-qemu --subnet "$SUBNET" -o json
+	[ "$(echo "$output" | jq -r .status)" = not-ready ]
+	[ "$(echo "$output" | jq -r .runtime.isolationClass)" = microvm ]
+	[ "$(echo "$output" | jq -r .runtime.reason)" = "shim containerd-shim-kata-qemu-v2: not found on PATH" ]
+	export IDYL_NODE_DIR=$BATS_TEST_TMPDIR/node-qemu
+	run idyl node status
+	[ "$status" -eq 0 ]
+	kata_expectations qemu
+	echo "$output" | grep -E "^runtime: +not ready$"
+	echo "$output" | grep -E "^status +CRI RuntimeReady +pass "
+	echo "$output" | grep -E "^handler +kata-qemu +pass +runtime type io.containerd.kata-qemu.v2$"
+	echo "$output" | grep -E "$SHIM_LINE"
+	echo "$output" | grep -E "^kata-config +configuration-qemu.toml +fail +not found in /etc/kata-containers, /opt/kata/share/defaults/kata-containers or /usr/share/defaults/kata-containers$"
+	echo "$output" | grep -E "$KVM_LINE"
+
+	run idyl node get vm-fc --subnet "$SUBNET" -o json
+	[ "$(echo "$output" | jq -r .status)" = not-ready ]
+	[ "$(echo "$output" | jq -r .runtime.reason)" = "handler kata-fc: not configured in containerd (configured: kata-qemu, runc)" ]
+	export IDYL_NODE_DIR=$BATS_TEST_TMPDIR/node-fc
+	run idyl node status
+	kata_expectations fc
+	echo "$output" | grep -E "^handler +kata-fc +fail +not configured in containerd \(configured: kata-qemu, runc\)$"
+	echo "$output" | grep -E "$SHIM_LINE"
+	echo "$output" | grep -E "^kata-config +configuration-fc.toml +fail +not found in "
+	echo "$output" | grep -E "$KVM_LINE"
+	echo "$output" | grep -E "^snapshotter +kata-fc +fail +uses overlayfs; Firecracker needs the devmapper snapshotter$"
+	run idyl node status -o json
+	[ "$(echo "$output" | jq -r .ready)" = false ]
+
+	idyl subnet edit "$SUBNET" --allowed-isolation-class container,microvm
+	idyl deploy idyl/busybox:latest --name vm --subnet "$SUBNET" --isolation-class microvm -- sleep 3600
+	sleep 2
+	phase_is vm pending
+	run idyl workload get vm --subnet "$SUBNET" -o json
+	[ "$(echo "$output" | jq -r .status.message)" = "no available nodes in subnet $SUBNET support requested isolation class microvm" ]
+	[ -z "$(ids_of vm sandbox)" ]
+}
