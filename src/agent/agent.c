@@ -353,6 +353,8 @@ static void *events_main(void *arg)
         struct agent *ag = arg;
         bool failing = false;
 
+        if (!ag->rt->ops->watch)
+                return NULL; /* no event stream: the loop lists every LIST_EVERY_MS */
         while (!ag->stop) {
                 struct idyl_err err = IDYL_ERR_INIT;
 
