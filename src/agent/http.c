@@ -98,6 +98,9 @@ int http_do(struct http_client *h, const struct http_request *req, long *status,
         curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, 5L);
         curl_easy_setopt(c, CURLOPT_TIMEOUT, req->timeout_s);
         curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
+        /* idyld over HTTPS: verified against IDYL_CA, else the system store */
+        if (!h->socket_path && getenv("IDYL_CA") && *getenv("IDYL_CA"))
+                curl_easy_setopt(c, CURLOPT_CAINFO, getenv("IDYL_CA"));
         curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
         curl_easy_setopt(c, CURLOPT_WRITEDATA, &sink);
         if (req->abort_flag || h->abort_flag) {

@@ -64,6 +64,7 @@ struct cli_ctx {
         char addr[512];
         char token[256];
         bool have_token;
+        char ca[4096]; /* PEM CA bundle that verifies an https:// addr; "": system store */
         const char *progname;
 };
 

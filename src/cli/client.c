@@ -67,6 +67,8 @@ static int perform(struct cli_ctx *ctx, CURL *curl, struct idyl_buf *resp, long 
         curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
         curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT, 10L);
         curl_easy_setopt(curl, CURLOPT_TIMEOUT, 120L);
+        if (ctx->ca[0])
+                curl_easy_setopt(curl, CURLOPT_CAINFO, ctx->ca);
         rc = curl_easy_perform(curl);
         if (rc != CURLE_OK)
                 return idyl_err_set(err, IDYL_E_UNAVAILABLE, "cannot reach idyld at %s: %s",

@@ -1,7 +1,9 @@
 /* Where the CLI finds idyld and its credential: the config file first, the
  * environment over it, flags (parsed later) over both. The config file is
  * $IDYL_CONFIG, else $XDG_CONFIG_HOME/idyl/config, else ~/.config/idyl/config,
- * with lines "addr = URL", "token = TOKEN" or "token-file = PATH". */
+ * with lines "addr = URL", "token = TOKEN", "token-file = PATH" or
+ * "ca = PATH" (the CA that verifies an https:// addr; IDYL_CA overrides it;
+ * without one, the system store). */
 #include "cli/cli.h"
 
 #include <errno.h>
@@ -57,10 +59,13 @@ static int config_line(struct cli_ctx *ctx, char *line, const char *path, int li
                 ctx->have_token = true;
         } else if (strcmp(line, "token-file") == 0) {
                 return read_token_file(ctx, eq + 1, err);
+        } else if (strcmp(line, "ca") == 0) {
+                snprintf(ctx->ca, sizeof(ctx->ca), "%s", eq + 1);
         } else {
-                return idyl_err_set(err, IDYL_E_USAGE,
-                                    "%s:%d: unknown key \"%s\" (valid: addr, token, token-file)",
-                                    path, lineno, line);
+                return idyl_err_set(
+                    err, IDYL_E_USAGE,
+                    "%s:%d: unknown key \"%s\" (valid: addr, token, token-file, ca)", path, lineno,
+                    line);
         }
         return 0;
 }
@@ -101,6 +106,12 @@ int cli_config_load(struct cli_ctx *ctx, struct idyl_err *err)
         env = getenv("IDYL_ADDR");
         if (env && *env)
                 snprintf(ctx->addr, sizeof(ctx->addr), "%s", env);
+        env = getenv("IDYL_CA");
+        if (env && *env)
+                snprintf(ctx->ca, sizeof(ctx->ca), "%s", env);
+        /* the node agent `node join --start` leaves running verifies with it too */
+        if (ctx->ca[0] && setenv("IDYL_CA", ctx->ca, 1) < 0)
+                return idyl_err_errno(err, errno, "setenv IDYL_CA");
         env = getenv("IDYL_TOKEN");
         if (env && *env) {
                 snprintf(ctx->token, sizeof(ctx->token), "%s", env);

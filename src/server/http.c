@@ -506,20 +506,77 @@ static void waiters_free(struct idyl_server *srv)
         srv->waiters = NULL;
 }
 
+/* Percent-decodes a URL path or query value in place, as MHD would, except
+ * that "%00" stays as it is: a decoded NUL would cut the string and route
+ * "/v1/subnets/S%00/workloads" as "/v1/subnets/S". Returns the new length. */
+static size_t unescape_no_nul(void *cls, struct MHD_Connection *conn, char *s)
+{
+        static const char hexdigits[] = "0123456789abcdef0123456789ABCDEF";
+        char *out = s;
+
+        (void)cls;
+        (void)conn;
+        for (const char *in = s; *in;) {
+                const char *hi = in[0] == '%' && in[1] ? strchr(hexdigits, in[1]) : NULL;
+                const char *lo = hi && in[2] ? strchr(hexdigits, in[2]) : NULL;
+                int v = lo ? ((int)(hi - hexdigits) % 16) * 16 + (int)(lo - hexdigits) % 16 : 0;
+
+                if (v) {
+                        *out++ = (char)v;
+                        in += 3;
+                } else {
+                        *out++ = *in++;
+                }
+        }
+        *out = '\0';
+        return (size_t)(out - s);
+}
+
+/* Plain HTTP carries credentials in the clear: only on loopback unless the
+ * operator asked for it. */
+static int check_plain_listen(const struct idyl_server *srv, const struct sockaddr_in *sa,
+                              const char *listen, struct idyl_err *err)
+{
+        if (srv->tls_cert || srv->insecure_listen || (ntohl(sa->sin_addr.s_addr) >> 24) == 127)
+                return 0;
+        return idyl_err_set(err, IDYL_E_INVALID,
+                            "refusing to serve plain HTTP on \"%s\", which is not a loopback "
+                            "address: give --tls-cert and --tls-key, or --insecure-listen",
+                            listen);
+}
+
 int server_start(struct idyl_server *srv, const char *listen, struct idyl_err *err)
 {
         struct sockaddr_in sa;
         const union MHD_DaemonInfo *info;
+        unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
+                         MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
 
-        if (parse_listen(listen, &sa, err) < 0 || waiters_start(srv, err) < 0)
+        if (parse_listen(listen, &sa, err) < 0 || check_plain_listen(srv, &sa, listen, err) < 0 ||
+            waiters_start(srv, err) < 0)
                 return -1;
-        srv->mhd = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
-                                        MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG,
-                                    0, NULL, NULL, on_request, srv, MHD_OPTION_SOCK_ADDR,
-                                    (struct sockaddr *)&sa, MHD_OPTION_NOTIFY_COMPLETED,
-                                    on_completed, srv, MHD_OPTION_THREAD_POOL_SIZE, (unsigned)4,
-                                    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)90,
-                                    MHD_OPTION_CONNECTION_LIMIT, (unsigned)8192, MHD_OPTION_END);
+        struct MHD_OptionItem tls[] = {
+            {MHD_OPTION_HTTPS_MEM_CERT, 0, (void *)srv->tls_cert},
+            {MHD_OPTION_HTTPS_MEM_KEY, 0, (void *)srv->tls_key},
+            {MHD_OPTION_END, 0, NULL},
+        };
+
+        if (srv->tls_cert)
+                flags |= MHD_USE_TLS;
+        else
+                tls[0].option = MHD_OPTION_END;
+        /* Request headers share MHD's per-connection memory: a header block
+         * past it is refused (431) before any handler runs. A connection
+         * idle or trickling past the timeout is closed (suspended long-polls
+         * do not count). */
+        srv->mhd = MHD_start_daemon(
+            flags, 0, NULL, NULL, on_request, srv, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
+            MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv, MHD_OPTION_THREAD_POOL_SIZE,
+            (unsigned)4, MHD_OPTION_CONNECTION_TIMEOUT,
+            srv->client_timeout ? srv->client_timeout : SERVER_CLIENT_TIMEOUT,
+            MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)SERVER_HEADER_MEMORY,
+            MHD_OPTION_CONNECTION_LIMIT, (unsigned)8192, MHD_OPTION_UNESCAPE_CALLBACK,
+            unescape_no_nul, NULL, MHD_OPTION_ARRAY, tls, MHD_OPTION_END);
         if (!srv->mhd) {
                 waiters_stop(srv);
                 waiters_free(srv);

@@ -1,6 +1,8 @@
 /* idyld: the control plane. Parses its flags, opens the store, writes the
  * first operator credential, serves the API until SIGINT/SIGTERM. */
+#include <errno.h>
 #include <getopt.h>
+#include <stdbool.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,30 +11,49 @@
 #include "server/server.h"
 #include "util/log.h"
 
+#define PEM_MAX (1024 * 1024)
+
 static const char usage[] =
     "usage: idyld [--listen HOST:PORT] [--data-dir DIR] [--store postgres://...]\n"
-    "             [--node-ttl SECONDS]\n"
+    "             [--node-ttl SECONDS] [--tls-cert FILE --tls-key FILE]\n"
+    "             [--insecure-listen] [--client-timeout SECONDS]\n"
     "\n"
     "  --listen HOST:PORT    address to serve the API on (default 127.0.0.1:7480;\n"
     "                        port 0 picks a free port, written to DIR/idyld.addr)\n"
     "  --data-dir DIR        data directory: SQLite store and operator.token\n"
     "                        (default ./idyl-data)\n"
     "  --store URL           postgres://... to use PostgreSQL instead of SQLite\n"
-    "  --node-ttl SECONDS    how long a silent node stays healthy (default 30)\n";
+    "  --node-ttl SECONDS    how long a silent node stays healthy (default 30)\n"
+    "  --tls-cert FILE       serve HTTPS with this PEM certificate (chain)\n"
+    "  --tls-key FILE        the PEM private key of --tls-cert\n"
+    "  --insecure-listen     allow plain HTTP on a non-loopback address (credentials\n"
+    "                        then cross the network in the clear)\n"
+    "  --client-timeout SECONDS\n"
+    "                        close connections idle or trickling this long (default 30)\n";
 
 struct options {
         const char *listen;
         const char *data_dir;
         const char *store;
         int node_ttl;
+        const char *tls_cert, *tls_key;
+        bool insecure_listen;
+        int client_timeout;
 };
 
 static int parse_args(int argc, char **argv, struct options *o)
 {
         static const struct option longopts[] = {
-            {"listen", required_argument, NULL, 'l'}, {"data-dir", required_argument, NULL, 'd'},
-            {"store", required_argument, NULL, 's'},  {"node-ttl", required_argument, NULL, 't'},
-            {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0},
+            {"listen", required_argument, NULL, 'l'},
+            {"data-dir", required_argument, NULL, 'd'},
+            {"store", required_argument, NULL, 's'},
+            {"node-ttl", required_argument, NULL, 't'},
+            {"tls-cert", required_argument, NULL, 'c'},
+            {"tls-key", required_argument, NULL, 'k'},
+            {"insecure-listen", no_argument, NULL, 'i'},
+            {"client-timeout", required_argument, NULL, 'T'},
+            {"help", no_argument, NULL, 'h'},
+            {NULL, 0, NULL, 0},
         };
         int c;
         char *end;
@@ -57,6 +78,25 @@ static int parse_args(int argc, char **argv, struct options *o)
                                 return 2;
                         }
                         break;
+                case 'c':
+                        o->tls_cert = optarg;
+                        break;
+                case 'k':
+                        o->tls_key = optarg;
+                        break;
+                case 'i':
+                        o->insecure_listen = true;
+                        break;
+                case 'T':
+                        o->client_timeout = (int)strtol(optarg, &end, 10);
+                        if (*end || o->client_timeout <= 0 || o->client_timeout > 3600) {
+                                fprintf(stderr,
+                                        "idyld: invalid --client-timeout \"%s\": want 1-3600 "
+                                        "seconds\n",
+                                        optarg);
+                                return 2;
+                        }
+                        break;
                 case 'h':
                         fputs(usage, stdout);
                         exit(0);
@@ -65,6 +105,10 @@ static int parse_args(int argc, char **argv, struct options *o)
                         return 2;
                 }
         }
+        if (!o->tls_cert != !o->tls_key) {
+                fprintf(stderr, "idyld: --tls-cert and --tls-key go together\n");
+                return 2;
+        }
         if (optind != argc) {
                 fprintf(stderr, "idyld: unexpected argument \"%s\"\n%s", argv[optind], usage);
                 return 2;
@@ -72,7 +116,32 @@ static int parse_args(int argc, char **argv, struct options *o)
         return 0;
 }
 
-static void write_addr_file(const char *dir, unsigned port, const char *listen)
+/* Reads a PEM file into a new string (at most 1 MiB). */
+static char *read_pem(const char *path, const char *flag)
+{
+        char *buf = NULL;
+        size_t len = 0;
+        FILE *f = fopen(path, "r");
+
+        if (!f) {
+                fprintf(stderr, "idyld: %s: cannot read \"%s\": %s\n", flag, path, strerror(errno));
+                return NULL;
+        }
+        buf = malloc(PEM_MAX + 1);
+        if (buf)
+                len = fread(buf, 1, PEM_MAX + 1, f);
+        fclose(f);
+        if (!buf || len == 0 || len > PEM_MAX) {
+                fprintf(stderr, "idyld: %s: \"%s\" is empty or larger than %d bytes\n", flag, path,
+                        PEM_MAX);
+                free(buf);
+                return NULL;
+        }
+        buf[len] = '\0';
+        return buf;
+}
+
+static void write_addr_file(const char *dir, unsigned port, const char *listen, bool tls)
 {
         char path[4096];
         FILE *f;
@@ -83,13 +152,15 @@ static void write_addr_file(const char *dir, unsigned port, const char *listen)
         f = fopen(path, "w");
         if (!f)
                 return;
-        fprintf(f, "http://%.*s:%u\n", hostlen ? hostlen : 9, hostlen ? listen : "127.0.0.1", port);
+        fprintf(f, "%s://%.*s:%u\n", tls ? "https" : "http", hostlen ? hostlen : 9,
+                hostlen ? listen : "127.0.0.1", port);
         fclose(f);
 }
 
 int main(int argc, char **argv)
 {
-        struct options o = {"127.0.0.1:7480", "idyl-data", NULL, 30};
+        struct options o = {"127.0.0.1:7480", "idyl-data", NULL, 30, NULL, NULL, false, 0};
+        char *cert = NULL, *key = NULL;
         struct idyl_server srv = {0};
         struct idyl_err err = IDYL_ERR_INIT;
         sigset_t set;
@@ -100,6 +171,18 @@ int main(int argc, char **argv)
         if (rc)
                 return rc;
         srv.node_ttl = o.node_ttl;
+        srv.insecure_listen = o.insecure_listen;
+        srv.client_timeout = (unsigned)o.client_timeout;
+        if (o.tls_cert) {
+                cert = read_pem(o.tls_cert, "--tls-cert");
+                key = cert ? read_pem(o.tls_key, "--tls-key") : NULL;
+                if (!key) {
+                        free(cert);
+                        return 1;
+                }
+                srv.tls_cert = cert;
+                srv.tls_key = key;
+        }
         sigemptyset(&set);
         sigaddset(&set, SIGINT);
         sigaddset(&set, SIGTERM);
@@ -114,9 +197,11 @@ int main(int argc, char **argv)
                 scheduler_free(&srv);
                 fprintf(stderr, "idyld: %s\n", err.msg);
                 store_close(srv.store);
+                free(cert);
+                free(key);
                 return 1;
         }
-        write_addr_file(o.data_dir, srv.port, o.listen);
+        write_addr_file(o.data_dir, srv.port, o.listen, cert != NULL);
         log_info("serving on %s (port %u), store %s", o.listen, srv.port, srv.store->ops->name);
         sigwait(&set, &sig);
         log_info("stopping on signal %d", sig);
@@ -124,5 +209,7 @@ int main(int argc, char **argv)
         server_stop(&srv);    /* no more requests, so no more kicks */
         scheduler_free(&srv);
         store_close(srv.store);
+        free(cert);
+        free(key);
         return 0;
 }

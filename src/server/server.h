@@ -10,8 +10,10 @@
 #include "store/store.h"
 #include "util/err.h"
 
-#define SERVER_BODY_MAX  (3u * 1024 * 1024) /* larger bodies get 413, unparsed */
-#define ROUTE_MAX_PARAMS 4
+#define SERVER_BODY_MAX       (3u * 1024 * 1024) /* larger bodies get 413, unparsed */
+#define SERVER_HEADER_MEMORY  (64u * 1024)       /* per connection: request line and headers */
+#define SERVER_CLIENT_TIMEOUT 30u                /* default seconds before an idle client is cut */
+#define ROUTE_MAX_PARAMS      4
 
 struct waiters;
 struct scheduler;
@@ -23,6 +25,10 @@ struct idyl_server {
         int node_ttl;             /* seconds a silent node stays healthy */
         struct waiters *waiters;  /* long-polling requests (server/http.c) */
         struct scheduler *sched;  /* the scheduling loop (server/scheduler.c) */
+        const char *tls_cert;     /* PEM certificate chain; NULL: plain HTTP */
+        const char *tls_key;      /* PEM private key, with tls_cert */
+        bool insecure_listen;     /* allow plain HTTP on a non-loopback address */
+        unsigned client_timeout;  /* seconds an idle or slow connection may last */
 };
 
 /* ---- one request ------------------------------------------------------- */
@@ -83,7 +89,8 @@ extern const struct route server_routes[];
 extern const size_t server_nroutes;
 
 /* Starts listening on `listen` ("HOST:PORT") with the store already open
- * (ownership passes to the server). */
+ * (ownership passes to the server): HTTPS when tls_cert is set; plain HTTP
+ * only on a loopback address unless insecure_listen. */
 int server_start(struct idyl_server *srv, const char *listen, struct idyl_err *err);
 void server_stop(struct idyl_server *srv);
 

@@ -529,7 +529,7 @@ Run "idyl subnet create --help" for usage.' ]
 	printf 'addr = %s\nbogus = 1\n' "$good_addr" >"$cfg"
 	run --separate-stderr idyl subnet list
 	[ "$status" -eq 2 ]
-	[ "$stderr" = "error: $cfg:2: unknown key \"bogus\" (valid: addr, token, token-file)" ]
+	[ "$stderr" = "error: $cfg:2: unknown key \"bogus\" (valid: addr, token, token-file, ca)" ]
 
 	[ "$(IDYL_ADDR=$good_addr IDYL_TOKEN=$good_token IDYL_CONFIG=/dev/null subnet_count)" = 1 ]
 }

@@ -1,0 +1,156 @@
+#!/usr/bin/env bats
+# Hostile input: oversized headers, URLs and bodies, malformed and deeply
+# nested JSON, wrong types, bad names, NUL bytes, strict query strings and
+# slow clients. Each gets a 4xx (or the connection closed), nothing is
+# written, and idyld keeps serving.
+load helper
+
+setup() {
+	start_idyld "" --client-timeout 2
+	S=$(new_subnet)
+}
+teardown() { stop_idyld; }
+
+# The state a refused request must leave alone.
+snapshot() {
+	{
+		idyl subnet list -o json
+		idyl workload list --subnet "$S" -o json
+		idyl token list -o json
+	} | jq -c .
+}
+
+still_serving() {
+	[ "$(curl -s "$IDYL_ADDR/healthz")" = '{"status":"ok"}' ]
+	[ "$(snapshot)" = "$BEFORE" ]
+}
+
+code_of() { echo "${lines[0]}" | jq -r .error.code; }
+
+@test "oversized headers, URLs and bodies are refused before any handler" {
+	BEFORE=$(snapshot)
+	big=$(head -c 100000 /dev/zero | tr '\0' a)
+	run curl -s -o /dev/null -w '%{http_code}' -H "X-Big: $big" "$IDYL_ADDR/healthz"
+	[ "$output" = 431 ]
+	run curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $IDYL_TOKEN" \
+		"$IDYL_ADDR/v1/subnets/$big"
+	[ "$output" = 414 ]
+	# a body past 3 MiB, declared or streamed in chunks
+	head -c 3145729 /dev/zero | tr '\0' ' ' >"$BATS_TEST_TMPDIR/big"
+	run api POST /v1/subnets "@$BATS_TEST_TMPDIR/big"
+	[ "${lines[-1]}" = 413 ]
+	run curl -s -w '\n%{http_code}' -H "Authorization: Bearer $IDYL_TOKEN" \
+		-H 'Transfer-Encoding: chunked' --data-binary "@$BATS_TEST_TMPDIR/big" "$IDYL_ADDR/v1/subnets"
+	[ "${lines[0]}" = '{"error":{"code":"payload_too_large","message":"request body is larger than 3145728 bytes"}}' ]
+	[ "${lines[1]}" = 413 ]
+	still_serving
+}
+
+@test "malformed, deeply nested, NUL-carrying and non-UTF-8 JSON is a 400" {
+	BEFORE=$(snapshot)
+	python3 -c "print('[' * 100000 + ']' * 100000)" >"$BATS_TEST_TMPDIR/deep"
+	run api POST /v1/subnets "@$BATS_TEST_TMPDIR/deep"
+	[ "${lines[-1]}" = 400 ]
+	[[ "${lines[0]}" == *"maximum parsing depth reached"* ]]
+	run api POST /v1/subnets '{"region":"us-east\u0000x"}'
+	[ "${lines[-1]}" = 400 ]
+	run api POST /v1/subnets "$(printf '{"region":"\xff\xfe"}')"
+	[ "${lines[-1]}" = 400 ]
+	[[ "${lines[0]}" == *"unable to decode byte 0xff"* ]]
+	run api POST /v1/subnets '{"region":"us-east","region":"eu-west"}'
+	[ "${lines[-1]}" = 400 ]
+	run api POST /v1/subnets '["region"]'
+	[ "${lines[0]}" = '{"error":{"code":"invalid_argument","message":"request body must be a JSON object"}}' ]
+	run api POST /v1/subnets '{"region":"us-east"} trailing'
+	[ "${lines[-1]}" = 400 ]
+	still_serving
+}
+
+@test "wrong JSON types are 400s naming the field" {
+	BEFORE=$(snapshot)
+	run api POST /v1/subnets '{"region":5}'
+	[ "${lines[0]}" = '{"error":{"code":"invalid_argument","message":"field \"region\" must be a string"}}' ]
+	run api POST /v1/subnets '{"region":"us-east","runtimePolicy":{"allowedIsolationClasses":"microvm"}}'
+	[ "${lines[0]}" = '{"error":{"code":"invalid_argument","message":"field \"allowedIsolationClasses\" must be an array of strings"}}' ]
+	run api POST "/v1/subnets/$S/workloads" '{"name":"web","spec":{"image":"nginx","resources":{"gpus":1.5}}}'
+	[ "${lines[-1]}" = 400 ]
+	[[ "${lines[0]}" == *'field \"spec.resources.gpus\" must be a whole number'* ]]
+	run api POST "/v1/subnets/$S/workloads" '{"name":"web","spec":{"image":"nginx","command":"ls"}}'
+	[ "${lines[0]}" = '{"error":{"code":"invalid_argument","message":"field \"spec.command\" must be an array of at most 128 strings"}}' ]
+	run api POST "/v1/subnets/$S/workloads" '{"name":"web","spec":{"image":"nginx","resources":{"cpu":1e300}}}'
+	[ "${lines[-1]}" = 400 ]
+	run api POST /v1/tokens '{"role":["operator"]}'
+	[ "${lines[0]}" = '{"error":{"code":"invalid_argument","message":"field \"role\" must be a string"}}' ]
+	still_serving
+}
+
+@test "names, regions, env keys, images and platforms keep to their charsets" {
+	BEFORE=$(snapshot)
+	for name in Web "w\u00e9b" "-web" "web-" "a.b" "$(printf 'a%.0s' $(seq 64))"; do
+		run api POST "/v1/subnets/$S/workloads" "{\"name\":\"$name\",\"spec\":{\"image\":\"nginx\"}}"
+		[ "${lines[-1]}" = 400 ]
+		[[ "${lines[0]}" == *'must be a DNS-1123 label'* ]]
+	done
+	run api POST /v1/subnets '{"region":"US EAST"}'
+	[ "${lines[-1]}" = 400 ]
+	run api POST "/v1/subnets/$S/workloads" '{"name":"web","spec":{"image":"nginx","env":{"A B":"x"}}}'
+	[ "${lines[-1]}" = 400 ]
+	run api POST "/v1/subnets/$S/workloads" '{"name":"web","spec":{"image":"nginx\nx"}}'
+	[ "${lines[-1]}" = 400 ]
+	run api POST "/v1/subnets/$S/workloads" '{"name":"web","spec":{"image":"nginx","platform":"linux/../../x"}}'
+	[ "${lines[-1]}" = 400 ]
+	run api POST "/v1/subnets/$S/nodes" '{"name":"../x","platform":"linux/amd64","runtime":{"profile":"docker"},"capacity":{"cpu":1,"memory":"1Gi"}}'
+	[ "${lines[-1]}" = 400 ]
+	[[ "${lines[0]}" == *'invalid --name \"../x\": a node name is'* ]]
+	still_serving
+}
+
+@test "a percent-encoded NUL does not cut the path short" {
+	idyl deploy nginx --name web --subnet "$S" >/dev/null
+	BEFORE=$(snapshot)
+	# decoding the NUL once routed this as DELETE /v1/subnets/S/workloads/web
+	run api DELETE "/v1/subnets/$S/workloads/web%00/events"
+	[ "${lines[-1]}" = 405 ]
+	run api GET "/v1/subnets/$S%00/workloads"
+	[ "${lines[0]}" = "{\"error\":{\"code\":\"not_found\",\"message\":\"subnet \\\"$S%00\\\" not found\"}}" ]
+	run api GET "/v1/audit?limit=1%00"
+	[ "${lines[-1]}" = 400 ]
+	still_serving
+}
+
+@test "query strings are strict" {
+	BEFORE=$(snapshot)
+	node=$(api POST "/v1/subnets/$S/nodes" '{"name":"n1","platform":"linux/amd64","runtime":{"profile":"docker"},"capacity":{"cpu":1,"memory":"1Gi"}}' | head -n1 | jq -r .credential)
+	BEFORE=$(snapshot)
+	for q in wait=abc wait=61 wait=-1 wait=99999999999999999999999; do
+		run curl -s -w '\n%{http_code}' -H "Authorization: Bearer $node" "$IDYL_ADDR/v1/subnets/$S/nodes/n1/assignments?$q"
+		[ "${lines[0]}" = '{"error":{"code":"invalid_argument","message":"wait must be 0 to 60 seconds"}}' ]
+	done
+	for q in limit=0 limit=10001 limit=1e3 subnet=abc 'subnet=100000000001&x=1'; do
+		run api GET "/v1/audit?$q"
+		[ "${lines[-1]}" = 400 ]
+	done
+	still_serving
+}
+
+@test "a slow client is cut off after the timeout and starves no one" {
+	port=${IDYL_ADDR##*:}
+	exec 5<>"/dev/tcp/127.0.0.1/$port"
+	printf 'POST /v1/subnets HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n' >&5
+	# meanwhile others are served at once
+	[ "$(curl -s -m 1 "$IDYL_ADDR/healthz")" = '{"status":"ok"}' ]
+	start=$(date +%s)
+	run timeout 10 cat <&5
+	end=$(date +%s)
+	exec 5<&-
+	[ "$status" -eq 0 ] # closed by idyld, not by timeout(1)
+	[ $((end - start)) -le 4 ]
+	# a body that stops halfway is cut off too, and writes nothing
+	BEFORE=$(snapshot)
+	exec 5<>"/dev/tcp/127.0.0.1/$port"
+	printf 'POST /v1/subnets HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\nContent-Length: 100\r\n\r\n{"region":' "$IDYL_TOKEN" >&5
+	run timeout 10 cat <&5
+	exec 5<&-
+	[ "$status" -eq 0 ]
+	still_serving
+}
