@@ -297,10 +297,10 @@ static void *assign_main(void *arg)
         struct agent *ag = arg;
         struct http_client *h = http_client_new(ag->cfg->addr, NULL, ag->cfg->credential);
         json_int_t version = -1;
+        bool failing = false;
 
         if (h)
                 http_client_set_abort(h, &ag->stop);
-        bool failing = false;
 
         while (h && !ag->stop) {
                 struct idyl_err err = IDYL_ERR_INIT;
@@ -354,7 +354,7 @@ static void *events_main(void *arg)
         bool failing = false;
 
         if (!ag->rt->ops->watch)
-                return NULL; /* no event stream: the loop lists every LIST_EVERY_MS */
+                return NULL; /* no event stream: the loop's periodic list sees changes */
         while (!ag->stop) {
                 struct idyl_err err = IDYL_ERR_INIT;
 
@@ -378,11 +378,14 @@ static void *heartbeat_main(void *arg)
         char path[200];
         bool failing = false;
 
+        if (h)
+                http_client_set_abort(h, &ag->stop);
         snprintf(path, sizeof(path), "%s/heartbeat", ag->base_path);
         pthread_mutex_lock(&ag->mu);
         while (h && !ag->stop) {
                 struct idyl_err err = IDYL_ERR_INIT;
                 json_t *body = json_incref(ag->heartbeat), *out = NULL;
+                bool sent = body != NULL;
                 int64_t next;
                 int rc;
 
@@ -392,7 +395,7 @@ static void *heartbeat_main(void *arg)
                 json_decref(body);
                 if (rc < 0 && !failing)
                         log_warnx("heartbeat: %s", err.msg);
-                else if (rc == 0 && body && failing)
+                else if (rc == 0 && sent && failing)
                         log_info("heartbeat: reaching the control plane again");
                 failing = rc < 0;
                 pthread_mutex_lock(&ag->mu);
