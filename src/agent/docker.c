@@ -56,11 +56,12 @@ static void docker_health(struct runtime *rt, struct rt_health *h)
         struct stat st;
         long status = 0;
 
-        if (!rt_health_check(h, "socket", d->socket_path,
-                             stat(d->socket_path, &st) == 0 && S_ISSOCK(st.st_mode), "%s",
-                             stat(d->socket_path, &st) < 0 ? strerror(errno)
-                             : S_ISSOCK(st.st_mode)        ? "present"
-                                                           : "not a socket"))
+        int st_rc = stat(d->socket_path, &st), st_errno = errno;
+
+        if (!rt_health_check(h, "socket", d->socket_path, st_rc == 0 && S_ISSOCK(st.st_mode), "%s",
+                             st_rc < 0              ? strerror(st_errno)
+                             : S_ISSOCK(st.st_mode) ? "present"
+                                                    : "not a socket"))
                 return;
         if (!rt_health_check(
                 h, "daemon", "Docker Engine API",
