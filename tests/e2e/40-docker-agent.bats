@@ -175,3 +175,20 @@ container_logs() {
 	[ "$status" -eq 0 ]
 	echo "$output" | grep -E "^socket +$BATS_TEST_TMPDIR/none.sock +fail +No such file or directory"
 }
+
+@test "a node that comes back after being down removes what was placed elsewhere" {
+	idyl deploy idyl/busybox:latest --name moved --subnet "$SUBNET" -- sleep 3600
+	wait_until 10 running_count moved 1
+	first=$(workload_containers moved | jq -r '.[0].Id')
+	idyl node stop
+	# a second node on the same Engine takes the work once n1 is down
+	IDYL_NODE_DIR=$BATS_TEST_TMPDIR/node2 idyl node join --subnet "$SUBNET" \
+		--runtime-profile docker --name n2 --runtime-endpoint "unix://$DOCKER_SOCK" --start
+	wait_until 20 sh -c "idyl workload get moved --subnet $SUBNET -o json | jq -e '.status.node == \"n2\" and .status.phase == \"running\"'"
+	[ "$(workload_containers moved | jq '[.[] | select(.State == "running")] | length')" = 2 ]
+	# n1 returns: its agent stops and removes the container it no longer owns
+	setsid idyl node run >>"$IDYL_NODE_DIR/agent.log" 2>&1 </dev/null 3>&- &
+	wait_until 10 sh -c "[ \"\$(curl -s --unix-socket '$DOCKER_SOCK' 'http://d/containers/json?all=1' | jq --arg id '$first' '[.[] | select(.Id == \$id)] | length')\" = 0 ]"
+	[ "$(workload_containers moved | jq length)" = 1 ]
+	wait_until 10 node_is ready
+}
