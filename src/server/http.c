@@ -21,7 +21,8 @@
 struct conn_state {
         struct idyl_buf body;
         bool too_large;
-        int64_t deadline_ms; /* a suspended long-poll answers by then */
+        int64_t deadline_ms;      /* a suspended long-poll answers by then */
+        int64_t body_deadline_ms; /* the whole body must have arrived by then */
 };
 
 /* ---- long-poll waiters ----------------------------------------------------
@@ -394,6 +395,11 @@ static bool content_length_too_large(struct MHD_Connection *conn)
         return cl && strtoull(cl, NULL, 10) > SERVER_BODY_MAX;
 }
 
+static unsigned client_timeout(const struct idyl_server *srv)
+{
+        return srv->client_timeout ? srv->client_timeout : SERVER_CLIENT_TIMEOUT;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
                                   const char *method, const char *version, const char *upload_data,
                                   size_t *upload_data_size, void **con_cls)
@@ -406,6 +412,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
                 if (!cs)
                         return MHD_NO;
                 cs->body.max = SERVER_BODY_MAX;
+                cs->body_deadline_ms =
+                    now_ms() + 1000LL * SERVER_BODY_TIMEOUTS * client_timeout(cls);
                 /* Refuse a declared oversize body before reading any of it. */
                 cs->too_large = content_length_too_large(conn);
                 *con_cls = cs;
@@ -414,6 +422,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
                 return MHD_YES;
         }
         if (*upload_data_size) {
+                /* a body trickled in byte by byte never looks idle: bound it whole */
+                if (now_ms() > cs->body_deadline_ms)
+                        return MHD_NO;
                 if (!cs->too_large &&
                     idyl_buf_append(&cs->body, upload_data, *upload_data_size) < 0)
                         cs->too_large = true;
@@ -567,13 +578,12 @@ int server_start(struct idyl_server *srv, const char *listen, struct idyl_err *e
                 tls[0].option = MHD_OPTION_END;
         /* Request headers share MHD's per-connection memory: a header block
          * past it is refused (431) before any handler runs. A connection
-         * idle or trickling past the timeout is closed (suspended long-polls
-         * do not count). */
+         * that sends nothing for the timeout is closed (suspended long-polls
+         * do not count); a body must arrive within SERVER_BODY_TIMEOUTS of it. */
         srv->mhd = MHD_start_daemon(
             flags, 0, NULL, NULL, on_request, srv, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
             MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv, MHD_OPTION_THREAD_POOL_SIZE,
-            (unsigned)4, MHD_OPTION_CONNECTION_TIMEOUT,
-            srv->client_timeout ? srv->client_timeout : SERVER_CLIENT_TIMEOUT,
+            (unsigned)4, MHD_OPTION_CONNECTION_TIMEOUT, client_timeout(srv),
             MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)SERVER_HEADER_MEMORY,
             MHD_OPTION_CONNECTION_LIMIT, (unsigned)8192, MHD_OPTION_UNESCAPE_CALLBACK,
             unescape_no_nul, NULL, MHD_OPTION_ARRAY, tls, MHD_OPTION_END);

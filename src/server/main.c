@@ -29,7 +29,8 @@ static const char usage[] =
     "  --insecure-listen     allow plain HTTP on a non-loopback address (credentials\n"
     "                        then cross the network in the clear)\n"
     "  --client-timeout SECONDS\n"
-    "                        close connections idle or trickling this long (default 30)\n";
+    "                        close a connection silent this long (default 30); a\n"
+    "                        request body must arrive within 4 times this\n";
 
 struct options {
         const char *listen;

@@ -12,7 +12,8 @@
 
 #define SERVER_BODY_MAX       (3u * 1024 * 1024) /* larger bodies get 413, unparsed */
 #define SERVER_HEADER_MEMORY  (64u * 1024)       /* per connection: request line and headers */
-#define SERVER_CLIENT_TIMEOUT 30u                /* default seconds before an idle client is cut */
+#define SERVER_CLIENT_TIMEOUT 30u                /* default seconds before a silent client is cut */
+#define SERVER_BODY_TIMEOUTS  4 /* a request body may take this many client timeouts */
 #define ROUTE_MAX_PARAMS      4
 
 struct waiters;
@@ -28,7 +29,7 @@ struct idyl_server {
         const char *tls_cert;     /* PEM certificate chain; NULL: plain HTTP */
         const char *tls_key;      /* PEM private key, with tls_cert */
         bool insecure_listen;     /* allow plain HTTP on a non-loopback address */
-        unsigned client_timeout;  /* seconds an idle or slow connection may last */
+        unsigned client_timeout;  /* seconds a silent connection may last (0: default) */
 };
 
 /* ---- one request ------------------------------------------------------- */

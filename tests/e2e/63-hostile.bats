@@ -154,3 +154,25 @@ code_of() { echo "${lines[0]}" | jq -r .error.code; }
 	[ "$status" -eq 0 ]
 	still_serving
 }
+
+@test "a body trickled in byte by byte is cut off at four client timeouts" {
+	stop_idyld
+	start_idyld "" --client-timeout 1
+	BEFORE=$(snapshot)
+	exec 5<>"/dev/tcp/127.0.0.1/${IDYL_ADDR##*:}"
+	printf 'POST /v1/subnets HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\nContent-Length: 60\r\n\r\n' "$IDYL_TOKEN" >&5
+	# one byte every 0.4 s: never silent for the 1 s timeout, 24 s for the body
+	(for _ in $(seq 60); do printf ' ' || exit 0; sleep 0.4; done) >&5 2>/dev/null 3>&- &
+	writer=$!
+	start=$(date +%s%N)
+	run timeout 20 cat <&5
+	end=$(date +%s%N)
+	exec 5<&-
+	kill "$writer" 2>/dev/null || true
+	wait "$writer" 2>/dev/null || true
+	[ "$status" -eq 0 ] # closed by idyld
+	elapsed_ms=$(((end - start) / 1000000))
+	[ "$elapsed_ms" -ge 3000 ]
+	[ "$elapsed_ms" -le 7000 ]
+	still_serving
+}
