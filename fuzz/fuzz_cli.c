@@ -12,16 +12,19 @@
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-static char config_path[64];
+static char config_path[4096];
 static FILE *sink;
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
+        const char *tmp = getenv("TMPDIR");
         int fd;
 
         (void)argc;
         (void)argv;
-        snprintf(config_path, sizeof(config_path), "/tmp/idyl-fuzz-cli.XXXXXX");
+        /* under $TMPDIR, which fuzz/run removes afterwards */
+        snprintf(config_path, sizeof(config_path), "%s/idyl-fuzz-cli.XXXXXX",
+                 tmp && *tmp ? tmp : "/tmp");
         fd = mkstemp(config_path);
         if (fd < 0)
                 return 1;

@@ -52,8 +52,13 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
         struct idyl_err err = IDYL_ERR_INIT;
         struct idyl_subnet sn = {0};
         struct idyl_node n = {0};
-        char tmpl[] = "/tmp/idyl-fuzz-http.XXXXXX";
-        const char *dir = mkdtemp(tmpl);
+        const char *tmp = getenv("TMPDIR");
+        char tmpl[4096];
+        const char *dir;
+
+        /* under $TMPDIR, which fuzz/run removes afterwards */
+        snprintf(tmpl, sizeof(tmpl), "%s/idyl-fuzz-http.XXXXXX", tmp && *tmp ? tmp : "/tmp");
+        dir = mkdtemp(tmpl);
 
         (void)argc;
         (void)argv;
