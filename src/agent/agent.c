@@ -26,6 +26,8 @@
 #include "agent/http.h"
 #include "agent/reconcile.h"
 #include "core/node.h"
+#include "core/resources_json.h"
+#include "util/clock.h"
 #include "util/log.h"
 
 #define HEALTH_EVERY_MS 10000
@@ -45,19 +47,9 @@ static int parse_resources(const json_t *r, int64_t *cpu_milli, int64_t *memory,
                            struct idyl_err *err)
 {
         const json_t *cpu = json_object_get(r, "cpu"), *mem = json_object_get(r, "memory");
-        char buf[64];
 
-        if (json_is_number(cpu)) {
-                snprintf(buf, sizeof(buf), "%.6g", json_number_value(cpu));
-                if (resource_cpu_parse(buf, cpu_milli, err) < 0)
-                        return -1;
-        } else if (json_is_string(cpu) &&
-                   resource_cpu_parse(json_string_value(cpu), cpu_milli, err) < 0)
-                return -1;
-        if (json_is_integer(mem))
-                *memory = (int64_t)json_integer_value(mem);
-        else if (json_is_string(mem) &&
-                 resource_memory_parse(json_string_value(mem), memory, err) < 0)
+        if ((cpu && json_cpu(cpu, cpu_milli, err) < 0) ||
+            (mem && json_memory(mem, memory, err) < 0))
                 return -1;
         if (json_is_integer(json_object_get(r, "gpus")))
                 *gpus = (int)json_integer_value(json_object_get(r, "gpus"));
@@ -253,27 +245,10 @@ struct agent {
         int64_t health_at, list_at;
 };
 
-static int64_t mono_ms(void)
-{
-        struct timespec ts;
-
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* Waits on the agent's condition until woken or `ms` pass (monotonic clock). */
+/* Waits on the agent's condition until woken or `ms` pass. */
 static void wait_ms(struct agent *ag, int64_t ms)
 {
-        struct timespec ts;
-
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        ts.tv_sec += ms / 1000;
-        ts.tv_nsec += (ms % 1000) * 1000000;
-        if (ts.tv_nsec >= 1000000000) {
-                ts.tv_sec++;
-                ts.tv_nsec -= 1000000000;
-        }
-        pthread_cond_timedwait(&ag->cond, &ag->mu, &ts);
+        cond_wait_ms(&ag->cond, &ag->mu, CLOCK_MONOTONIC, ms);
 }
 
 static void wake(struct agent *ag)

@@ -16,6 +16,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "util/clock.h"
+
 #define POLL_SLICE_MS    200 /* how often a waiting call looks at the abort flag */
 #define WINDOW_SIZE      (4 * 1024 * 1024)
 #define GRPC_MESSAGE_MAX 4096 /* grpc-message kept, percent-encoded */
@@ -453,14 +455,6 @@ static int conn_open(struct grpc_conn *c, struct idyl_err *err)
                                     nghttp2_strerror(rv));
         }
         return 0;
-}
-
-static int64_t mono_ms(void)
-{
-        struct timespec ts;
-
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 /* Reads what the peer sent; 0 when nothing (more) is there now. */

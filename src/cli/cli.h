@@ -126,6 +126,10 @@ void table_row(struct table *t, const char *const *cells);
 void table_print(FILE *f, const struct table *t);
 void table_release(struct table *t);
 
+/* v as a list for a table: a new reference to v when it is an array, else a
+ * new one-element array holding it (`get NAME` and `list` share a table). */
+json_t *output_rows(const json_t *v);
+
 /* "5m", "3h", "2d" since an RFC 3339 time or unix seconds. */
 void output_age(long long since_unix, char *buf, size_t size);
 

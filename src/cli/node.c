@@ -227,16 +227,14 @@ static void node_table(FILE *f, const json_t *v)
                                              "CLASS",  "VMM",    "PLATFORM",  "CPU",
                                              "MEMORY", "GPUS",   "REASON"};
         struct table t;
+        json_t *rows;
         const json_t *n;
         size_t i;
 
         table_init(&t, 11);
         table_row(&t, header);
-        if (json_is_object(v))
-                v = json_pack("[O]", v);
-        else
-                json_incref((json_t *)v);
-        json_array_foreach(v, i, n)
+        rows = output_rows(v);
+        json_array_foreach(rows, i, n)
         {
                 const json_t *rt = json_object_get(n, "runtime");
                 char cpu[64], mem[64], gpus[64];
@@ -258,7 +256,7 @@ static void node_table(FILE *f, const json_t *v)
                 row[10] = json_string_value(json_object_get(rt, "reason"));
                 table_row(&t, row);
         }
-        json_decref((json_t *)v);
+        json_decref(rows);
         table_print(f, &t);
         table_release(&t);
 }

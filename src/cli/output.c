@@ -277,3 +277,8 @@ void output_age(long long since_unix, char *buf, size_t size)
         else
                 snprintf(buf, size, "%lldd", d / 86400);
 }
+
+json_t *output_rows(const json_t *v)
+{
+        return json_is_object(v) ? json_pack("[O]", v) : json_incref((json_t *)v);
+}

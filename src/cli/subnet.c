@@ -108,16 +108,14 @@ static void subnet_table(FILE *f, const json_t *v)
         static const char *const header[] = {"SLUG", "REGION", "STATUS", "RUNTIME POLICY",
                                              "DEPLOY APPROVAL"};
         struct table t;
+        json_t *rows;
         const json_t *sn;
         size_t i;
 
         table_init(&t, 5);
         table_row(&t, header);
-        if (json_is_object(v))
-                v = json_pack("[O]", v);
-        else
-                json_incref((json_t *)v);
-        json_array_foreach(v, i, sn)
+        rows = output_rows(v);
+        json_array_foreach(rows, i, sn)
         {
                 char summary[160];
                 const char *row[5];
@@ -130,7 +128,7 @@ static void subnet_table(FILE *f, const json_t *v)
                 row[4] = json_string_value(json_object_get(sn, "deployApproval"));
                 table_row(&t, row);
         }
-        json_decref((json_t *)v);
+        json_decref(rows);
         table_print(f, &t);
         table_release(&t);
 }

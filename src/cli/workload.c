@@ -54,16 +54,14 @@ static void workload_table(FILE *f, const json_t *v)
 {
         static const char *const header[] = {"NAME", "IMAGE", "CLASS", "PHASE", "NODE", "AGE"};
         struct table t;
+        json_t *rows;
         const json_t *w;
         size_t i;
 
         table_init(&t, 6);
         table_row(&t, header);
-        if (json_is_object(v))
-                v = json_pack("[O]", v);
-        else
-                json_incref((json_t *)v);
-        json_array_foreach(v, i, w)
+        rows = output_rows(v);
+        json_array_foreach(rows, i, w)
         {
                 const json_t *st = json_object_get(w, "status");
                 const char *created = json_string_value(json_object_get(w, "createdAt"));
@@ -82,7 +80,7 @@ static void workload_table(FILE *f, const json_t *v)
                 row[5] = age;
                 table_row(&t, row);
         }
-        json_decref((json_t *)v);
+        json_decref(rows);
         table_print(f, &t);
         table_release(&t);
 }

@@ -51,14 +51,6 @@ struct waiters {
         pthread_t timer;
 };
 
-int64_t now_ms(void)
-{
-        struct timespec ts;
-
-        clock_gettime(CLOCK_REALTIME, &ts);
-        return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static size_t key_bucket(const char *key)
 {
         uint32_t h = 2166136261u;
@@ -146,17 +138,10 @@ void server_notify(struct idyl_server *srv, const char *key)
 static void *waiters_timer(void *arg)
 {
         struct waiters *w = arg;
-        struct timespec ts;
 
         pthread_mutex_lock(&w->mu);
         while (!w->stopping) {
-                clock_gettime(CLOCK_REALTIME, &ts);
-                ts.tv_nsec += 100 * 1000000;
-                if (ts.tv_nsec >= 1000000000) {
-                        ts.tv_sec++;
-                        ts.tv_nsec -= 1000000000;
-                }
-                pthread_cond_timedwait(&w->cond, &w->mu, &ts);
+                cond_wait_ms(&w->cond, &w->mu, CLOCK_REALTIME, 100);
                 if (w->stopping)
                         break;
                 pthread_mutex_unlock(&w->mu);

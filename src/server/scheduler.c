@@ -380,14 +380,7 @@ static void *scheduler_main(void *arg)
                 size_t n = s->ndirty;
 
                 if (n == 0 && now_ms() < next_health) {
-                        struct timespec ts;
-                        clock_gettime(CLOCK_REALTIME, &ts);
-                        ts.tv_nsec += 250 * 1000000;
-                        if (ts.tv_nsec >= 1000000000) {
-                                ts.tv_sec++;
-                                ts.tv_nsec -= 1000000000;
-                        }
-                        pthread_cond_timedwait(&s->cond, &s->mu, &ts);
+                        cond_wait_ms(&s->cond, &s->mu, CLOCK_REALTIME, 250);
                         continue;
                 }
                 s->dirty = NULL;

@@ -7,7 +7,9 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "core/resources_json.h"
 #include "store/store.h"
+#include "util/clock.h"
 #include "util/err.h"
 
 #define SERVER_BODY_MAX       (3u * 1024 * 1024) /* larger bodies get 413, unparsed */
@@ -97,7 +99,6 @@ void server_stop(struct idyl_server *srv);
 
 /* Wakes every long-poll waiting on `key` (e.g. "100000000001/host-7"). */
 void server_notify(struct idyl_server *srv, const char *key);
-int64_t now_ms(void);
 /* Call before reading the state a long-poll waits on: names the key and
  * remembers its notify generation, so no notify in between is missed. */
 void server_wait_prepare(struct request *req, struct response *resp, const char *key);
@@ -189,8 +190,6 @@ int workload_event(struct idyl_store *st, const struct idyl_workload *w, const c
 
 /* ---- JSON field helpers for handlers (server/json.c) -------------------- */
 /* CPU as cores (number) or "500m"; memory as "256Mi" or bytes. */
-int json_cpu(const json_t *v, int64_t *milli, struct idyl_err *err);
-int json_memory(const json_t *v, int64_t *bytes, struct idyl_err *err);
 /* Optional boolean field (false when absent); 400 when not a boolean. */
 int json_get_bool(const json_t *obj, const char *key, bool *out, struct idyl_err *err);
 /* Rejects any key of `obj` not in the NULL-terminated `allowed` list. */

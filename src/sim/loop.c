@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "util/buf.h"
+#include "util/clock.h"
 
 #define CONTROL_MAX       64 /* control requests in flight across all nodes */
 #define SCAN_MS           50 /* how often due heartbeats and retries are looked for */
@@ -49,14 +50,6 @@ struct sim_loop {
         struct idyl_err *err;
         bool failed;
 };
-
-static int64_t mono_ms(void)
-{
-        struct timespec ts;
-
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* ---- curl callbacks ------------------------------------------------------ */
 

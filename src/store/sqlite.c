@@ -625,11 +625,11 @@ static int sqlite_workload_put(struct idyl_store *st, const struct idyl_workload
         return write_end(s, put_workload(s, w, err), err);
 }
 
-static int delete_workload(struct sqlite_store *s, uint64_t subnet, const char *name,
-                           struct idyl_err *err)
+/* Runs two deletes keyed by (subnet, name): dependents first, then the row
+ * itself. Returns 1 when the row existed, 0 when not, -1 on error. */
+static int delete_pair(struct sqlite_store *s, const char *const sql[2], uint64_t subnet,
+                       const char *name, struct idyl_err *err)
 {
-        static const char *const sql[] = {"DELETE FROM events WHERE subnet = ? AND name = ?",
-                                          "DELETE FROM workloads WHERE subnet = ? AND name = ?"};
         sqlite3_stmt *stmt;
 
         for (size_t i = 0; i < 2; i++) {
@@ -640,9 +640,17 @@ static int delete_workload(struct sqlite_store *s, uint64_t subnet, const char *
                 if (step_done(s, stmt, err) < 0)
                         return -1;
         }
-        if (sqlite3_changes(s->db) == 0)
-                return workload_not_found(subnet, name, err);
-        return 0;
+        return sqlite3_changes(s->db) > 0;
+}
+
+static int delete_workload(struct sqlite_store *s, uint64_t subnet, const char *name,
+                           struct idyl_err *err)
+{
+        static const char *const sql[] = {"DELETE FROM events WHERE subnet = ? AND name = ?",
+                                          "DELETE FROM workloads WHERE subnet = ? AND name = ?"};
+        int rc = delete_pair(s, sql, subnet, name, err);
+
+        return rc == 0 ? workload_not_found(subnet, name, err) : rc < 0 ? -1 : 0;
 }
 
 static int sqlite_workload_delete(struct idyl_store *st, uint64_t subnet, const char *name,
@@ -909,19 +917,9 @@ static int delete_node(struct sqlite_store *s, uint64_t subnet, const char *name
 {
         static const char *const sql[] = {"DELETE FROM tokens WHERE subnet = ? AND node = ?",
                                           "DELETE FROM nodes WHERE subnet = ? AND name = ?"};
-        sqlite3_stmt *stmt;
+        int rc = delete_pair(s, sql, subnet, name, err);
 
-        for (size_t i = 0; i < 2; i++) {
-                if (prepare(s, sql[i], &stmt, err) < 0)
-                        return -1;
-                sqlite3_bind_int64(stmt, 1, (sqlite3_int64)subnet);
-                sqlite3_bind_text(stmt, 2, name, -1, SQLITE_TRANSIENT);
-                if (step_done(s, stmt, err) < 0)
-                        return -1;
-        }
-        if (sqlite3_changes(s->db) == 0)
-                return node_not_found(subnet, name, err);
-        return 0;
+        return rc == 0 ? node_not_found(subnet, name, err) : rc < 0 ? -1 : 0;
 }
 
 static int sqlite_node_delete(struct idyl_store *st, uint64_t subnet, const char *name,

@@ -17,42 +17,6 @@ teardown() {
 	stop_idyld
 }
 
-# Starts `idyl-sim nodes ARGS...` in the background (fd 3 closed so bats does
-# not wait on it) and waits for its "joined" line; sets SIM_PID.
-start_sim() {
-	local out
-	SIM_N=$((SIM_N + 1))
-	out=$BATS_TEST_TMPDIR/sim.$SIM_N.out
-	idyl-sim nodes "$@" >"$out" 2>>"$BATS_TEST_TMPDIR/sim.err" 3>&- &
-	SIM_PID=$!
-	SIM_PIDS="$SIM_PIDS $SIM_PID"
-	for _ in $(seq 200); do
-		grep -q ' nodes joined subnet ' "$out" && return 0
-		kill -0 "$SIM_PID" 2>/dev/null || break
-		sleep 0.05
-	done
-	cat "$BATS_TEST_TMPDIR/sim.err" >&2
-	return 1
-}
-
-stop_sims() {
-	for p in $SIM_PIDS; do
-		kill -TERM "$p" 2>/dev/null || true
-		wait "$p" 2>/dev/null || true
-	done
-	SIM_PIDS=
-}
-
-# wait_until SECONDS COMMAND...: runs COMMAND every 0.1s until it succeeds.
-wait_until() {
-	local deadline=$(($(date +%s) + $1))
-	shift
-	until "$@"; do
-		[ "$(date +%s)" -le "$deadline" ] || return 1
-		sleep 0.1
-	done
-}
-
 wl() {
 	idyl workload get "$1" --subnet "$S" -o json
 }

@@ -109,14 +109,3 @@ load_images() {
 	cctr images ls -q | grep -qx "$PAUSE_IMAGE"
 	cctr images ls -q | grep -qx docker.io/idyl/busybox:latest
 }
-
-# wait_until SECONDS CMD...: retries CMD every 0.1s until it succeeds.
-wait_until() {
-	local limit=$1
-	shift
-	for _ in $(seq $((limit * 10))); do
-		"$@" >/dev/null 2>&1 && return 0
-		sleep 0.1
-	done
-	"$@"
-}

@@ -56,14 +56,3 @@ workload_containers() {
 	f=$(jq -rn --arg w "io.idyl.workload=$1" '{label: [$w]} | @uri')
 	docker_api GET "/containers/json?all=1&filters=$f"
 }
-
-# wait_until SECONDS CMD...: retries CMD every 0.1s until it succeeds.
-wait_until() {
-	local limit=$1
-	shift
-	for _ in $(seq $((limit * 10))); do
-		"$@" >/dev/null 2>&1 && return 0
-		sleep 0.1
-	done
-	"$@"
-}

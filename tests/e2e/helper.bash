@@ -66,3 +66,39 @@ wait_workload() {
 	idyl workload get "$2" --subnet "$1" -o json >&2
 	return 1
 }
+
+# wait_until SECONDS COMMAND...: runs COMMAND every 0.1s until it succeeds;
+# past the deadline it runs it once more in the open, so a failure shows.
+wait_until() {
+	local deadline=$(($(date +%s) + $1))
+	shift
+	until "$@" >/dev/null 2>&1; do
+		[ "$(date +%s)" -le "$deadline" ] || { "$@"; return; }
+		sleep 0.1
+	done
+}
+
+# Starts `idyl-sim nodes ARGS...` in the background (fd 3 closed so bats does
+# not wait on it), waits for its "joined" line; sets SIM_PID and SIM_OUT.
+start_sim() {
+	SIM_N=$((SIM_N + 1))
+	SIM_OUT=$BATS_TEST_TMPDIR/sim.$SIM_N.out
+	idyl-sim nodes "$@" >"$SIM_OUT" 2>>"$BATS_TEST_TMPDIR/sim.err" 3>&- &
+	SIM_PID=$!
+	SIM_PIDS="$SIM_PIDS $SIM_PID"
+	for _ in $(seq 600); do
+		grep -q ' nodes joined subnet ' "$SIM_OUT" && return 0
+		kill -0 "$SIM_PID" 2>/dev/null || break
+		sleep 0.05
+	done
+	cat "$BATS_TEST_TMPDIR/sim.err" >&2
+	return 1
+}
+
+stop_sims() {
+	for p in $SIM_PIDS; do
+		kill -TERM "$p" 2>/dev/null || true
+		wait "$p" 2>/dev/null || true
+	done
+	SIM_PIDS=
+}
