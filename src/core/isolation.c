@@ -1,5 +1,6 @@
 /* Isolation classes, VMM backends and the validation of runtime policies. */
 #include "core/isolation.h"
+#include "util/enumname.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -19,32 +20,26 @@ static const char *const backend_names[VMM__COUNT] = {
 
 const char *isolation_class_name(enum isolation_class c)
 {
-        if ((int)c <= 0 || c >= ISOLATION__COUNT)
-                return NULL;
-        return class_names[c];
+        return enum_name(class_names, ISOLATION__COUNT, (int)c, NULL);
 }
 
 enum isolation_class isolation_class_from_name(const char *s)
 {
-        for (int i = 1; s && i < ISOLATION__COUNT; i++)
-                if (strcmp(class_names[i], s) == 0)
-                        return (enum isolation_class)i;
-        return ISOLATION_NONE;
+        int i = enum_lookup(class_names, ISOLATION__COUNT, s);
+
+        return i < 0 ? ISOLATION_NONE : (enum isolation_class)i;
 }
 
 const char *vmm_backend_name(enum vmm_backend b)
 {
-        if ((int)b <= 0 || b >= VMM__COUNT)
-                return NULL;
-        return backend_names[b];
+        return enum_name(backend_names, VMM__COUNT, (int)b, NULL);
 }
 
 enum vmm_backend vmm_backend_from_name(const char *s)
 {
-        for (int i = 1; s && i < VMM__COUNT; i++)
-                if (strcmp(backend_names[i], s) == 0)
-                        return (enum vmm_backend)i;
-        return VMM_NONE;
+        int i = enum_lookup(backend_names, VMM__COUNT, s);
+
+        return i < 0 ? VMM_NONE : (enum vmm_backend)i;
 }
 
 static void set_join(unsigned set, const char *const *names, int count, const char *sep, char *buf,

@@ -1,5 +1,6 @@
 /* Runtime profiles, handler-derived isolation, node naming and overhead. */
 #include "core/node.h"
+#include "util/enumname.h"
 
 #include <string.h>
 
@@ -103,17 +104,12 @@ static const char *const admission_names[NODE_ADMISSION__COUNT] = {
 
 const char *node_admission_name(enum node_admission a)
 {
-        if ((int)a < 0 || a >= NODE_ADMISSION__COUNT)
-                return "unknown";
-        return admission_names[a];
+        return enum_name(admission_names, NODE_ADMISSION__COUNT, (int)a, "unknown");
 }
 
 int node_admission_from_name(const char *s)
 {
-        for (int i = 0; s && i < NODE_ADMISSION__COUNT; i++)
-                if (strcmp(admission_names[i], s) == 0)
-                        return i;
-        return -1;
+        return enum_lookup(admission_names, NODE_ADMISSION__COUNT, s);
 }
 
 const char *node_status_name(enum node_status s)

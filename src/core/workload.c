@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "core/messages.h"
+#include "util/enumname.h"
 
 static const char *const phase_names[PHASE__COUNT] = {
     [PHASE_AWAITING_APPROVAL] = "awaiting-approval",
@@ -31,32 +32,22 @@ static const char *const source_names[SOURCE__COUNT] = {
 
 const char *workload_phase_name(enum workload_phase p)
 {
-        if ((int)p < 0 || p >= PHASE__COUNT)
-                return "unknown";
-        return phase_names[p];
+        return enum_name(phase_names, PHASE__COUNT, (int)p, "unknown");
 }
 
 int workload_phase_from_name(const char *s)
 {
-        for (int i = 0; s && i < PHASE__COUNT; i++)
-                if (strcmp(phase_names[i], s) == 0)
-                        return i;
-        return -1;
+        return enum_lookup(phase_names, PHASE__COUNT, s);
 }
 
 const char *isolation_source_name(enum isolation_source s)
 {
-        if ((int)s < 0 || s >= SOURCE__COUNT)
-                return "unknown";
-        return source_names[s];
+        return enum_name(source_names, SOURCE__COUNT, (int)s, "unknown");
 }
 
 int isolation_source_from_name(const char *s)
 {
-        for (int i = 0; s && i < SOURCE__COUNT; i++)
-                if (strcmp(source_names[i], s) == 0)
-                        return i;
-        return -1;
+        return enum_lookup(source_names, SOURCE__COUNT, s);
 }
 
 bool workload_phase_unplaced(enum workload_phase p)

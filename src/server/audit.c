@@ -13,6 +13,7 @@
 
 #include "core/subnet.h"
 #include "util/log.h"
+#include "util/timefmt.h"
 
 #define AUDIT_LIMIT_DEFAULT 100
 #define AUDIT_LIMIT_MAX     10000
@@ -56,13 +57,9 @@ void audit_record(struct request *req, const struct route *rt, int status,
 static json_t *audit_to_json(const struct idyl_audit *a)
 {
         char slug[SUBNET_SLUG_BUFLEN], when[40];
-        time_t t = (time_t)(a->time_ms / 1000);
-        struct tm tm;
         json_t *o;
 
-        gmtime_r(&t, &tm);
-        strftime(when, 21, "%Y-%m-%dT%H:%M:%S", &tm);
-        snprintf(when + 19, sizeof(when) - 19, ".%03dZ", (int)(a->time_ms % 1000));
+        rfc3339_format_millis(a->time_ms, when, sizeof(when));
         o = json_pack("{s:I,s:s,s:s,s:s,s:s,s:s,s:o,s:i}", "id", (json_int_t)a->id, "time", when,
                       "token", a->token, "role", idyl_role_name(a->role), "method", a->method,
                       "path", a->path, "subnet",

@@ -11,6 +11,7 @@
 #include <sys/random.h>
 #include <unistd.h>
 
+#include "util/fileio.h"
 #include "util/log.h"
 
 static void hex(const unsigned char *in, size_t n, char *out)
@@ -45,38 +46,10 @@ int auth_new_secret(char *buf, size_t size, struct idyl_err *err)
         return 0;
 }
 
-/* Writes `secret` to path with mode 0600, durably (fsync file and dir). */
-static int write_secret_file(const char *dir, const char *path, const char *secret,
-                             struct idyl_err *err)
-{
-        char tmp[PATH_MAX];
-        int fd, dfd;
-
-        if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= sizeof(tmp))
-                return idyl_err_set(err, IDYL_E_INVALID, "path too long: %s", path);
-        fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-        if (fd < 0)
-                return idyl_err_errno(err, errno, "open \"%s\" for writing", tmp);
-        if (dprintf(fd, "%s\n", secret) < 0 || fsync(fd) < 0) {
-                idyl_err_errno(err, errno, "write \"%s\"", tmp);
-                close(fd);
-                return -1;
-        }
-        close(fd);
-        if (rename(tmp, path) < 0)
-                return idyl_err_errno(err, errno, "rename \"%s\"", tmp);
-        dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (dfd >= 0) {
-                fsync(dfd);
-                close(dfd);
-        }
-        return 0;
-}
-
 int server_bootstrap_operator(struct idyl_server *srv, const char *dir, struct idyl_err *err)
 {
         struct idyl_token tok = {.role = ROLE_OPERATOR};
-        char secret[128], path[PATH_MAX];
+        char secret[128], line[130], path[PATH_MAX];
         size_t n;
 
         if (store_token_count(srv->store, ROLE_OPERATOR, &n, err) < 0)
@@ -88,7 +61,8 @@ int server_bootstrap_operator(struct idyl_server *srv, const char *dir, struct i
         if ((size_t)snprintf(path, sizeof(path), "%s/operator.token", dir) >= sizeof(path))
                 return idyl_err_set(err, IDYL_E_INVALID, "path too long: %s", dir);
         /* File first: a crash before the store write just makes a new one next start. */
-        if (write_secret_file(dir, path, secret, err) < 0)
+        n = (size_t)snprintf(line, sizeof(line), "%s\n", secret);
+        if (file_write_atomic(path, line, n, 0600, err) < 0)
                 return -1;
         auth_hash_token(secret, tok.hash);
         if (store_token_add(srv->store, &tok, err) < 0)

@@ -12,6 +12,7 @@
 
 #include "core/sched.h"
 #include "core/subnet.h"
+#include "util/timefmt.h"
 
 #define HEARTBEAT_MIN_SECONDS 1
 #define ASSIGNMENTS_WAIT_MAX  60
@@ -36,15 +37,6 @@ static json_t *resources_json(int64_t cpu_milli, int64_t memory_bytes, int gpus)
         return json_pack("{s:o,s:s,s:i}", "cpu", cpu_json(cpu_milli), "memory", mem, "gpus", gpus);
 }
 
-static void rfc3339_ms(int64_t ms, char *buf, size_t size)
-{
-        time_t t = (time_t)(ms / 1000);
-        struct tm tm;
-
-        gmtime_r(&t, &tm);
-        strftime(buf, size, "%Y-%m-%dT%H:%M:%SZ", &tm);
-}
-
 static json_t *node_to_json(const struct idyl_server *srv, const struct idyl_node *n,
                             const struct allocation *a)
 {
@@ -60,7 +52,7 @@ static json_t *node_to_json(const struct idyl_server *srv, const struct idyl_nod
                       "handler", n->handler, "isolationClass", iso ? json_string(iso) : json_null(),
                       "vmmBackend", backend ? json_string(backend) : json_null(), "ready",
                       n->runtime_ready, "reason", n->reason, "microvmGPU", n->microvm_gpu);
-        rfc3339_ms(n->last_heartbeat, hb, sizeof(hb));
+        rfc3339_format_ms(n->last_heartbeat, hb, sizeof(hb));
         return json_pack(
             "{s:s,s:s,s:s,s:s,s:b,s:o,s:s,s:o,s:o,s:s}", "name", n->name, "subnet",
             subnet_slug_format(n->subnet, slug), "admission", node_admission_name(n->admission),

@@ -9,15 +9,7 @@
 #include <time.h>
 
 #include "core/subnet.h"
-
-static void rfc3339(int64_t t, char *buf, size_t size)
-{
-        time_t tt = (time_t)t;
-        struct tm tm;
-
-        gmtime_r(&tt, &tm);
-        strftime(buf, size, "%Y-%m-%dT%H:%M:%SZ", &tm);
-}
+#include "util/timefmt.h"
 
 /* The public view of a token: never its secret, never its hash. */
 static json_t *token_to_json(const struct idyl_token *t)
@@ -26,7 +18,7 @@ static json_t *token_to_json(const struct idyl_token *t)
         json_t *o;
 
         auth_token_id(t, id);
-        rfc3339(t->created_at, created, sizeof(created));
+        rfc3339_format(t->created_at, created, sizeof(created));
         o = json_pack("{s:s,s:s,s:o,s:s}", "id", id, "role", idyl_role_name(t->role), "subnet",
                       t->subnet ? json_string(subnet_slug_format(t->subnet, slug)) : json_null(),
                       "createdAt", created);

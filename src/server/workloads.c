@@ -12,6 +12,7 @@
 
 #include "core/subnet.h"
 #include "core/workload.h"
+#include "util/timefmt.h"
 
 /* ---- spec: JSON -> validated workload fields + canonical JSON ------------ */
 
@@ -202,15 +203,6 @@ fail:
 
 /* ---- workload object ---------------------------------------------------- */
 
-static void rfc3339(int64_t t, char *buf, size_t size)
-{
-        time_t tt = (time_t)t;
-        struct tm tm;
-
-        gmtime_r(&tt, &tm);
-        strftime(buf, size, "%Y-%m-%dT%H:%M:%SZ", &tm);
-}
-
 static json_t *string_or_null(const char *s)
 {
         return s && *s ? json_string(s) : json_null();
@@ -222,7 +214,7 @@ json_t *workload_to_json(const struct idyl_workload *w)
         json_t *spec = w->spec ? json_loads(w->spec, 0, NULL) : NULL;
         json_t *status, *placement = w->placement ? json_loads(w->placement, 0, NULL) : NULL;
 
-        rfc3339(w->created_at, created, sizeof(created));
+        rfc3339_format(w->created_at, created, sizeof(created));
         status = json_pack(
             "{s:s,s:{s:s,s:s},s:o,s:o,s:s,s:i}", "phase", workload_phase_name(w->phase),
             "isolation", "class", isolation_class_name(w->isolation), "source",
@@ -437,7 +429,7 @@ int handle_workload_events(struct request *req, struct response *resp, struct id
         resp->body = json_array();
         for (size_t i = 0; i < n; i++) {
                 char when[32];
-                rfc3339(evs[i].time, when, sizeof(when));
+                rfc3339_format(evs[i].time, when, sizeof(when));
                 json_array_append_new(resp->body,
                                       json_pack("{s:s,s:I,s:s,s:s}", "time", when, "revision",
                                                 (json_int_t)evs[i].revision, "type", evs[i].type,

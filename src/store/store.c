@@ -1,5 +1,6 @@
 /* Backend selection and the names shared by every store. */
 #include "store/store.h"
+#include "util/enumname.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -12,17 +13,14 @@ static const char *const role_names[ROLE__COUNT] = {
 
 const char *idyl_role_name(enum idyl_role r)
 {
-        if ((int)r <= 0 || r >= ROLE__COUNT)
-                return "none";
-        return role_names[r];
+        return enum_name(role_names, ROLE__COUNT, (int)r, "none");
 }
 
 enum idyl_role idyl_role_from_name(const char *s)
 {
-        for (int i = 1; s && i < ROLE__COUNT; i++)
-                if (strcmp(role_names[i], s) == 0)
-                        return (enum idyl_role)i;
-        return ROLE_NONE;
+        int i = enum_lookup(role_names, ROLE__COUNT, s);
+
+        return i < 0 ? ROLE_NONE : (enum idyl_role)i;
 }
 
 int store_open(const char *where, struct idyl_store **out, struct idyl_err *err)

@@ -1,5 +1,6 @@
 /* Timestamped log lines on stderr. */
 #include "util/log.h"
+#include "util/timefmt.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -18,11 +19,9 @@ static void vlog(const char *level, const char *fmt, va_list ap, const char *suf
 {
         char ts[32], line[1024];
         struct timespec now;
-        struct tm tm;
 
         clock_gettime(CLOCK_REALTIME, &now);
-        gmtime_r(&now.tv_sec, &tm);
-        strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%SZ", &tm);
+        rfc3339_format(now.tv_sec, ts, sizeof(ts));
         vsnprintf(line, sizeof(line), fmt, ap);
         fprintf(stderr, "%s %s %s: %s%s%s\n", ts, prog, level, line, suffix ? ": " : "",
                 suffix ? suffix : "");
