@@ -1,0 +1,118 @@
+#!/usr/bin/env bash
+# IDYL next to Docker Swarm on one Docker Engine: N workloads (default 40)
+# of the same local image (a shell that exits on SIGTERM), created
+# CONCURRENCY (default 8) at a time, first through Swarm, then through IDYL,
+# each from a clean Engine. Prints, for both, the time from the first create
+# to all running and from the first delete to all containers gone, and the
+# ratio IDYL/Swarm. Swarm's tasks run on a swarm-scoped bridge network, as
+# IDYL's workloads get a network per subnet.
+#
+#   bench/swarm.sh [N]            (CONCURRENCY, IDYL_BUILD, SWARM_NETWORK=0)
+#
+# It starts its own dockerd (private data root, socket and address pool,
+# iptables on) and its own idyld in a temporary directory, and stops both by
+# PID. Benchmarks print figures; they assert nothing.
+set -eu
+cd "$(dirname "$0")/.."
+n=${1:-40}
+conc=${CONCURRENCY:-8}
+build=${IDYL_BUILD:-$PWD/build}
+PATH=$build:$PATH
+export IDYL_CONFIG=/dev/null
+image=idyl/busybox:latest
+cmd='trap "exit 0" TERM; while :; do sleep 1; done'
+
+tmp=$(mktemp -d /tmp/idyl-swarm.XXXXXX)
+sock=$tmp/docker.sock
+dockerd_pid='' idyld_pid='' node_dir=$tmp/node
+cleanup() {
+	IDYL_NODE_DIR=$node_dir idyl node stop >/dev/null 2>&1 || true
+	[ -z "$idyld_pid" ] || { kill "$idyld_pid" 2>/dev/null; wait "$idyld_pid" 2>/dev/null || true; }
+	if [ -n "$dockerd_pid" ]; then
+		docker -H "unix://$sock" swarm leave --force >/dev/null 2>&1 || true
+		for id in $(docker -H "unix://$sock" ps -aq 2>/dev/null); do
+			docker -H "unix://$sock" rm -f "$id" >/dev/null 2>&1 || true
+		done
+		kill "$dockerd_pid" 2>/dev/null || true
+		for _ in $(seq 100); do kill -0 "$dockerd_pid" 2>/dev/null || break; sleep 0.1; done
+		kill -9 "$dockerd_pid" 2>/dev/null || true
+	fi
+	rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+dk() { docker -H "unix://$sock" "$@"; }
+now() { date +%s.%N; }
+elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", b - a }'; }
+
+# A private address pool, so this Engine's networks collide with no other.
+pool=10.$((200 + $$ % 50)).0.0/16
+dockerd --data-root "$tmp/data" --exec-root "$tmp/exec" --pidfile "$tmp/dockerd.pid" \
+	-H "unix://$sock" --default-address-pool "base=$pool,size=24" >"$tmp/dockerd.log" 2>&1 &
+dockerd_pid=$!
+for _ in $(seq 300); do dk version >/dev/null 2>&1 && break; sleep 0.1; done
+dk version >/dev/null || { tail -20 "$tmp/dockerd.log" >&2; exit 1; }
+scripts/busybox-image docker "$sock" "$image"
+
+running_containers() { # label filter
+	dk ps -q --filter "label=$1" --filter status=running | wc -l
+}
+all_containers() {
+	dk ps -aq --filter "label=$1" | wc -l
+}
+wait_count() { # what want label
+	local what=$1 want=$2 label=$3
+	while [ "$("$what" "$label")" -ne "$want" ]; do sleep 0.05; done
+}
+
+# ---- Docker Swarm -------------------------------------------------------
+dk swarm init --advertise-addr 127.0.0.1 --default-addr-pool "10.$((150 + $$ % 50)).0.0/16" \
+	>/dev/null
+net=()
+if [ "${SWARM_NETWORK:-1}" != 0 ]; then
+	dk network create --scope swarm --driver bridge idyl-bench >/dev/null
+	net=(--network idyl-bench)
+fi
+t0=$(now)
+seq "$n" | xargs -P "$conc" -I{} docker -H "unix://$sock" service create -d -q \
+	--name "bench-{}" --label idyl.bench=1 --container-label idyl.bench=swarm \
+	--no-resolve-image --stop-grace-period 10s "${net[@]}" "$image" sh -c "$cmd" >/dev/null
+wait_count running_containers "$n" idyl.bench=swarm
+swarm_run=$(elapsed "$t0" "$(now)")
+t0=$(now)
+seq "$n" | xargs -P "$conc" -I{} docker -H "unix://$sock" service rm "bench-{}" >/dev/null
+wait_count all_containers 0 idyl.bench=swarm
+swarm_rm=$(elapsed "$t0" "$(now)")
+dk swarm leave --force >/dev/null
+for _ in $(seq 100); do [ -z "$(dk network ls -q --filter name=idyl-bench)" ] && break; sleep 0.1; done
+
+# ---- IDYL ---------------------------------------------------------------
+idyld --listen 127.0.0.1:0 --data-dir "$tmp/idyld" >"$tmp/idyld.log" 2>&1 &
+idyld_pid=$!
+for _ in $(seq 200); do [ -s "$tmp/idyld/idyld.addr" ] && break; sleep 0.05; done
+IDYL_ADDR=$(cat "$tmp/idyld/idyld.addr")
+IDYL_TOKEN=$(cat "$tmp/idyld/operator.token")
+export IDYL_ADDR IDYL_TOKEN
+subnet=$(idyl subnet create --region bench -o json | jq -r .slug)
+IDYL_NODE_DIR=$node_dir idyl node join --subnet "$subnet" --runtime-profile docker \
+	--name bench --runtime-endpoint "unix://$sock" --start >/dev/null
+for _ in $(seq 200); do
+	[ "$(idyl node get bench --subnet "$subnet" -o json | jq -r .status)" = ready ] && break
+	sleep 0.1
+done
+label=io.idyl.node=$subnet/bench
+t0=$(now)
+seq "$n" | xargs -P "$conc" -I{} idyl deploy "$image" --name "bench-{}" --subnet "$subnet" \
+	--cpu 10m --memory 16Mi -- sh -c "$cmd" >/dev/null
+wait_count running_containers "$n" "$label"
+idyl_run=$(elapsed "$t0" "$(now)")
+t0=$(now)
+seq "$n" | xargs -P "$conc" -I{} idyl workload delete "bench-{}" --subnet "$subnet" >/dev/null
+wait_count all_containers 0 "$label"
+idyl_rm=$(elapsed "$t0" "$(now)")
+
+printf '%-28s %10s %10s %8s\n' "$n workloads, $conc at a time" "Swarm" "IDYL" "ratio"
+printf '%-28s %9ss %9ss %8s\n' "all running" "$swarm_run" "$idyl_run" \
+	"$(awk -v a="$idyl_run" -v b="$swarm_run" 'BEGIN { printf "%.2f", a / b }')"
+printf '%-28s %9ss %9ss %8s\n' "all removed after delete" "$swarm_rm" "$idyl_rm" \
+	"$(awk -v a="$idyl_rm" -v b="$swarm_rm" 'BEGIN { printf "%.2f", a / b }')"
