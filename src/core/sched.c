@@ -111,6 +111,8 @@ const char *sched_outcome_code(enum sched_outcome o)
                 return "no_compatible_nodes";
         case SCHED_INSUFFICIENT_CAPACITY:
                 return "insufficient_capacity";
+        case SCHED_NOT_ALLOWED:
+                return "isolation_class_not_allowed";
         }
         return "unknown";
 }
@@ -136,6 +138,10 @@ void sched_place(const struct sched_request *req, const struct runtime_policy *p
 
         memset(res, 0, sizeof(*res));
         res->node = -1;
+        if (policy->set && !(policy->allowed_classes & ISOLATION_BIT(req->isolation))) {
+                res->outcome = SCHED_NOT_ALLOWED;
+                return;
+        }
         res->evaluated = n;
         for (size_t i = 0; i < n; i++) {
                 const struct sched_node *node = &nodes[i];
@@ -178,6 +184,10 @@ void sched_message(const struct sched_result *res, const char *subnet,
                 return;
         case SCHED_INSUFFICIENT_CAPACITY:
                 snprintf(buf, size, MSG_NO_CAPACITY, subnet);
+                return;
+        case SCHED_NOT_ALLOWED:
+                snprintf(buf, size, MSG_ISOLATION_CLASS_NOT_ALLOWED,
+                         isolation_class_name(isolation));
                 return;
         case SCHED_PLACED:
                 break;

@@ -60,6 +60,7 @@ enum sched_outcome {
         SCHED_PLACED = 0,
         SCHED_NO_COMPATIBLE_NODES, /* no admitted, healthy node of the right runtime */
         SCHED_INSUFFICIENT_CAPACITY,
+        SCHED_NOT_ALLOWED, /* the subnet's policy no longer allows the class: no node looked at */
 };
 
 struct sched_result {
@@ -71,16 +72,20 @@ struct sched_result {
 
 /* Stable machine-readable codes: "isolation_class_mismatch", ... */
 const char *sched_filter_code(enum sched_filter f);
-/* "no_compatible_nodes", "insufficient_capacity", "placed". */
+/* "no_compatible_nodes", "insufficient_capacity", "placed",
+ * "isolation_class_not_allowed". */
 const char *sched_outcome_code(enum sched_outcome o);
 
-/* Chooses a node for `req` among `nodes` in a subnet with `policy` (the
- * backend restriction is enforced here too). Least-allocated node wins,
- * ties by the lower index. Fills *res; returns nothing else. */
+/* Chooses a node for `req` among `nodes` in a subnet with `policy`: the
+ * policy is enforced here too, not only at admission (a class it does not
+ * allow is SCHED_NOT_ALLOWED before any node is evaluated; the backend list
+ * is a filter). Least-allocated node wins, ties by the lower index. Fills
+ * *res; returns nothing else. */
 void sched_place(const struct sched_request *req, const struct runtime_policy *policy,
                  const struct sched_node *nodes, size_t n, struct sched_result *res);
 
-/* The documented message for an unplaced result, with the subnet slug. */
+/* The documented message for an unplaced result, with the subnet slug
+ * (for SCHED_NOT_ALLOWED, the admission message). */
 void sched_message(const struct sched_result *res, const char *subnet,
                    enum isolation_class isolation, char *buf, size_t size);
 

@@ -194,6 +194,17 @@ static int place_one(struct pass *p, struct idyl_workload *w, struct idyl_err *e
 
         workload_sched_request(w, &req);
         sched_place(&req, &p->subnet.policy, p->view, p->nnodes, &res);
+        if (res.outcome == SCHED_NOT_ALLOWED) {
+                /* the policy changed since admission: never placed again */
+                sched_message(&res, subnet_slug_format(p->subnet.slug, slug), w->isolation, msg,
+                              sizeof(msg));
+                w->phase = PHASE_REJECTED;
+                snprintf(w->message, sizeof(w->message), "%s", msg);
+                w->updated_at = (int64_t)time(NULL);
+                if (store_workload_put(st, w, err) < 0)
+                        return -1;
+                return workload_event(st, w, "Rejected", msg, err);
+        }
         if (res.outcome != SCHED_PLACED) {
                 sched_message(&res, subnet_slug_format(p->subnet.slug, slug), w->isolation, msg,
                               sizeof(msg));

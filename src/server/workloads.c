@@ -526,7 +526,7 @@ int workloads_recheck_policy(struct idyl_store *st, const struct idyl_subnet *sn
                 if (w->phase == PHASE_REJECTED || w->phase == PHASE_STOPPED ||
                     admission_check_class(&sn->policy, w->isolation, &why) == 0)
                         continue;
-                if (!workload_phase_unplaced(w->phase) || w->phase == PHASE_LOST) {
+                if (!workload_phase_unplaced(w->phase)) {
                         json_array_append_new(
                             warnings, json_sprintf("workload %s (isolation class %s, phase "
                                                    "%s) is not allowed by the new runtime policy; "

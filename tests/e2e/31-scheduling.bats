@@ -233,6 +233,29 @@ no_capacity_msg() {
 	[ "$(idyl node get --subnet "$S" -o json | jq '[.[] | select(.name | startswith("kata")) | .allocated.cpu] | add')" = 0 ]
 }
 
+@test "policy re-check: a container workload lost after an edit to microvm is rejected, not placed again" {
+	S=$(new_subnet --allowed-isolation-class container,microvm)
+	start_sim --subnet "$S" --count 1 --runtime-profile docker --name-prefix doomed
+	doomed=$SIM_PID
+	deploy web --isolation-class container
+	wait_until 3 phase_is web running
+	run idyl subnet edit "$S" --allowed-isolation-class microvm
+	[ "$status" -eq 0 ]
+	phase_is web running # an edit never evicts
+	start_sim --subnet "$S" --count 1 --runtime-profile docker --name-prefix spare
+
+	kill -TERM "$doomed"
+	wait_until 8 phase_is web rejected
+	message_is web 'isolation.class "container" is not allowed by subnet runtimePolicy'
+	[ "$(wl web | jq -r .status.node)" = null ]
+	run curl -s -H "Authorization: Bearer $IDYL_TOKEN" "$IDYL_ADDR/v1/subnets/$S/workloads/web/events"
+	[ "$(echo "$output" | jq -r '[.[].type] | .[-2:] | join(",")')" = Lost,Rejected ]
+	[ "$(echo "$output" | jq -r '.[-1].message')" = 'isolation.class "container" is not allowed by subnet runtimePolicy' ]
+	sleep 1 # a later pass does not place it either
+	phase_is web rejected
+	[ "$(idyl node get --subnet "$S" -o json | jq -r '.[] | select(.name == "spare-0") | .allocated.cpu')" = 0 ]
+}
+
 @test "a lost microvm workload waits with the isolation message when no kata node is left" {
 	S=$(new_subnet --allowed-isolation-class microvm --default-isolation-class microvm)
 	start_sim --subnet "$S" --count 1 --runtime-profile containerd-kata-qemu

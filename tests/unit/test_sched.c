@@ -195,6 +195,39 @@ static void test_vmm_backend_not_allowed(void **state)
         assert_int_equal(res.node, 0);
 }
 
+/* The subnet's allowed classes are enforced at placement too, not only at
+ * admission: after a policy edit to microvm, a container workload that
+ * waits again (its node was lost) is not allowed, whatever nodes exist. */
+static void test_class_not_allowed_by_policy(void **state)
+{
+        struct runtime_policy microvm_only = {.set = true,
+                                              .allowed_classes = ISOLATION_BIT(ISOLATION_MICROVM)};
+        struct sched_request container = request_of(ISOLATION_CONTAINER);
+        struct sched_request microvm = request_of(ISOLATION_MICROVM);
+        struct sched_node nodes[] = {docker_node("d"), qemu_node("q")};
+        struct sched_result res;
+        char msg[256];
+
+        (void)state;
+        sched_place(&container, &microvm_only, nodes, NELEM(nodes), &res);
+        assert_int_equal(res.outcome, SCHED_NOT_ALLOWED);
+        assert_int_equal(res.node, -1);
+        assert_int_equal(res.evaluated, 0);
+        assert_int_equal(filtered_total(&res), 0);
+        assert_string_equal(sched_outcome_code(SCHED_NOT_ALLOWED), "isolation_class_not_allowed");
+        message_of(&res, ISOLATION_CONTAINER, msg, sizeof(msg));
+        assert_string_equal(msg,
+                            "isolation.class \"container\" is not allowed by subnet runtimePolicy");
+        /* the class the policy allows still places */
+        sched_place(&microvm, &microvm_only, nodes, NELEM(nodes), &res);
+        assert_int_equal(res.outcome, SCHED_PLACED);
+        assert_int_equal(res.node, 1);
+        /* no policy allows every class */
+        sched_place(&container, &no_policy, nodes, NELEM(nodes), &res);
+        assert_int_equal(res.outcome, SCHED_PLACED);
+        assert_int_equal(res.node, 0);
+}
+
 static void test_platform_mismatch(void **state)
 {
         struct sched_request req = request_of(ISOLATION_CONTAINER);
@@ -713,6 +746,7 @@ int main(void)
             cmocka_unit_test(test_runtime_not_ready),
             cmocka_unit_test(test_isolation_class_mismatch),
             cmocka_unit_test(test_vmm_backend_not_allowed),
+            cmocka_unit_test(test_class_not_allowed_by_policy),
             cmocka_unit_test(test_platform_mismatch),
             cmocka_unit_test(test_no_platform_fits_any),
             cmocka_unit_test(test_microvm_gpu_rule),
