@@ -195,6 +195,15 @@ void sched_message(const struct sched_result *res, const char *subnet,
         buf[0] = '\0';
 }
 
+void sched_request_of(const struct idyl_workload *w, struct sched_request *req)
+{
+        req->isolation = w->isolation;
+        req->platform = w->platform;
+        req->cpu_milli = w->cpu_milli;
+        req->memory_bytes = w->memory_bytes;
+        req->gpus = w->gpus;
+}
+
 void sched_account(struct sched_node *node, const struct sched_request *req, int sign)
 {
         int64_t oh_cpu, oh_mem;

@@ -11,6 +11,7 @@
 
 #include "core/isolation.h"
 #include "core/node.h"
+#include "core/workload.h"
 #include "util/err.h"
 
 /* A node as the scheduler sees it (capacity and what is already used,
@@ -88,6 +89,9 @@ void sched_place(const struct sched_request *req, const struct runtime_policy *p
  * (for SCHED_NOT_ALLOWED, the admission message). */
 void sched_message(const struct sched_result *res, const char *subnet,
                    enum isolation_class isolation, char *buf, size_t size);
+
+/* The request of a stored workload: its effective class and resources. */
+void sched_request_of(const struct idyl_workload *w, struct sched_request *req);
 
 /* Adds (sign 1) or removes (sign -1) a workload's footprint on a node,
  * microVM overhead included. */

@@ -111,6 +111,12 @@ struct idyl_workload {
         int gpus;
 };
 
+/* A workload that owns nothing yet: safe to release on every path. */
+#define IDYL_WORKLOAD_INIT                                                                         \
+        {                                                                                          \
+                .phase = PHASE_PENDING                                                             \
+        }
+
 /* Frees what a workload owns (spec, placement); the struct can be reused. */
 void workload_release(struct idyl_workload *w);
 

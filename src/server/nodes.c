@@ -73,7 +73,7 @@ static void allocation_of(const struct idyl_node *n, const struct idyl_workload 
 
                 if (strcmp(ws[i].node, n->name) != 0)
                         continue;
-                workload_sched_request(&ws[i], &req);
+                sched_request_of(&ws[i], &req);
                 sched_account(&view, &req, 1);
         }
         a->cpu_milli = view.used_cpu_milli;
@@ -116,6 +116,46 @@ static int caller_is_node(const struct request *req, uint64_t slug, const char *
 static int params(struct request *req, uint64_t *slug, struct idyl_err *err)
 {
         return subnet_slug_parse(req->params[0], slug, err);
+}
+
+/* ---- a node's assignment set ------------------------------------------------ */
+
+void node_wait_key(uint64_t subnet, const char *node, char *buf, size_t size)
+{
+        snprintf(buf, size, "%" PRIu64 "/%s", subnet, node);
+}
+
+int node_assignments_changed(struct idyl_store *st, uint64_t subnet, const char *node,
+                             struct idyl_err *err)
+{
+        struct idyl_err lookup = IDYL_ERR_INIT;
+        struct idyl_node n;
+
+        if (!node || !*node)
+                return 0;
+        if (store_node_get(st, subnet, node, &n, &lookup) < 0) {
+                if (lookup.code == IDYL_E_NOT_FOUND)
+                        return 0;
+                *err = lookup;
+                return -1;
+        }
+        n.assign_version++;
+        return store_node_put(st, &n, err);
+}
+
+int node_unplace_workloads(struct lifecycle_tx *tx, const struct idyl_node *node, const char *why,
+                           struct idyl_err *err)
+{
+        struct idyl_workload *items = NULL;
+        size_t n = 0;
+        int rc = 0;
+
+        if (store_workload_list(tx->srv->store, node->subnet, node->name, &items, &n, err) < 0)
+                return -1;
+        for (size_t i = 0; i < n && rc == 0; i++)
+                rc = workload_transition(tx, &items[i], LIFE_NODE_LOST, why, NULL, err);
+        workload_list_free(items, n);
+        return rc;
 }
 
 /* ---- join --------------------------------------------------------------- */
@@ -264,7 +304,7 @@ static int join_in_tx(struct request *req, struct idyl_node *n, const char *secr
 
 int handle_node_join(struct request *req, struct response *resp, struct idyl_err *err)
 {
-        struct idyl_store *st = req->srv->store;
+        struct lifecycle_tx tx = LIFECYCLE_TX_INIT;
         struct idyl_node n = {0};
         struct allocation none = {0};
         char secret[128];
@@ -277,15 +317,14 @@ int handle_node_join(struct request *req, struct response *resp, struct idyl_err
         n.subnet = slug;
         n.last_heartbeat = now_ms();
         n.created_at = (int64_t)time(NULL);
-        if (store_tx_begin(st, err) < 0)
+        if (lifecycle_tx_begin(&tx, req->srv, err) < 0)
                 return -1;
-        if (join_in_tx(req, &n, secret, err) < 0) {
-                store_tx_rollback(st);
+        if (join_in_tx(req, &n, secret, err) < 0 || lifecycle_tx_kick(&tx, slug, err) < 0) {
+                lifecycle_tx_abort(&tx);
                 return -1;
         }
-        if (store_tx_commit(st, err) < 0)
+        if (lifecycle_tx_commit(&tx, err) < 0)
                 return -1;
-        scheduler_kick(req->srv, slug);
         resp->status = 201;
         resp->body = node_to_json(req->srv, &n, &none);
         json_object_set_new(resp->body, "credential", json_string(secret));
@@ -340,18 +379,19 @@ static int node_action(struct request *req, struct response *resp, enum node_act
                        struct idyl_err *err)
 {
         struct idyl_store *st = req->srv->store;
-        char key[96], why[160];
+        struct lifecycle_tx tx = LIFECYCLE_TX_INIT;
+        char why[160];
         struct idyl_node n;
         uint64_t slug;
         int rc;
 
-        if (params(req, &slug, err) < 0 || store_tx_begin(st, err) < 0)
+        if (params(req, &slug, err) < 0 || lifecycle_tx_begin(&tx, req->srv, err) < 0)
                 return -1;
         rc = store_node_get(st, slug, req->params[1], &n, err);
         if (rc == 0 && action != ACTION_ADMIT) {
                 snprintf(why, sizeof(why), "node %s was %s", n.name,
                          action == ACTION_REVOKE ? "revoked" : "removed");
-                rc = scheduler_unplace_node(st, &n, why, err);
+                rc = node_unplace_workloads(&tx, &n, why, err);
         }
         if (rc == 0) {
                 n.admission = action == ACTION_ADMIT ? NODE_ADMITTED : NODE_REVOKED;
@@ -359,15 +399,16 @@ static int node_action(struct request *req, struct response *resp, enum node_act
                 rc = action == ACTION_DELETE ? store_node_delete(st, slug, n.name, err)
                                              : store_node_put(st, &n, err);
         }
+        if (rc == 0)
+                rc = lifecycle_tx_node_changed(&tx, slug, n.name, err);
+        if (rc == 0)
+                rc = lifecycle_tx_kick(&tx, slug, err);
         if (rc < 0) {
-                store_tx_rollback(st);
+                lifecycle_tx_abort(&tx);
                 return -1;
         }
-        if (store_tx_commit(st, err) < 0)
+        if (lifecycle_tx_commit(&tx, err) < 0)
                 return -1;
-        node_wait_key(slug, n.name, key, sizeof(key));
-        server_notify(req->srv, key);
-        scheduler_kick(req->srv, slug);
         if (action == ACTION_DELETE) {
                 resp->status = 204;
                 return 0;
@@ -394,10 +435,10 @@ int handle_node_delete(struct request *req, struct response *resp, struct idyl_e
 
 /* Applies one workload status report from the node; reports about workloads
  * no longer placed there (or of an older revision) are stale and ignored. */
-static int apply_report(struct idyl_store *st, const struct idyl_node *n, const json_t *r,
+static int apply_report(struct lifecycle_tx *tx, const struct idyl_node *n, const json_t *r,
                         struct idyl_err *err)
 {
-        struct idyl_workload w;
+        struct idyl_workload w = {0};
         struct idyl_err lookup = IDYL_ERR_INIT;
         const char *name = json_string_value(json_object_get(r, "name"));
         const char *phase = json_string_value(json_object_get(r, "phase"));
@@ -405,38 +446,28 @@ static int apply_report(struct idyl_store *st, const struct idyl_node *n, const 
         json_int_t revision = json_integer_value(json_object_get(r, "revision"));
         json_int_t restarts = json_integer_value(json_object_get(r, "restarts"));
         int p = workload_phase_from_name(phase);
-        bool phase_changed;
+        int event = p < 0 ? -1 : lifecycle_report_event((enum workload_phase)p);
+        char record[600];
         int rc = 0;
 
-        if (!name ||
-            (p != PHASE_RUNNING && p != PHASE_EXITED && p != PHASE_FAILED && p != PHASE_SCHEDULED))
+        if (!name || event < 0)
                 return idyl_err_set(err, IDYL_E_INVALID,
                                     "a workload report needs a name and a phase of scheduled, "
                                     "running, exited or failed");
-        if (store_workload_get(st, n->subnet, name, &w, &lookup) < 0)
+        if (!message)
+                message = "";
+        if (store_workload_get(tx->srv->store, n->subnet, name, &w, &lookup) < 0)
                 return lookup.code == IDYL_E_NOT_FOUND ? 0 : (*err = lookup, -1);
-        if (strcmp(w.node, n->name) != 0 || w.revision != revision)
+        if (strcmp(w.node, n->name) != 0 || w.revision != revision ||
+            !lifecycle_allows(w.phase, (enum lifecycle_event)event))
                 goto out;
-        phase_changed = w.phase != (enum workload_phase)p;
-        if (!phase_changed && w.restarts == (int)restarts &&
-            strcmp(w.message, message ? message : "") == 0)
+        if (w.phase == (enum workload_phase)p && w.restarts == (int)restarts &&
+            strcmp(w.message, message) == 0)
                 goto out;
-        w.phase = (enum workload_phase)p;
         w.restarts = (int)restarts;
-        snprintf(w.message, sizeof(w.message), "%s", message ? message : "");
-        w.updated_at = (int64_t)time(NULL);
-        rc = store_workload_put(st, &w, err);
-        if (rc == 0 && phase_changed) {
-                char msg[600];
-                snprintf(msg, sizeof(msg), "%s on node %s%s%s", phase, n->name,
-                         message && *message ? ": " : "", message ? message : "");
-                rc = workload_event(st, &w,
-                                    p == PHASE_RUNNING  ? "Running"
-                                    : p == PHASE_EXITED ? "Exited"
-                                    : p == PHASE_FAILED ? "Failed"
-                                                        : "Scheduled",
-                                    msg, err);
-        }
+        snprintf(record, sizeof(record), "%s on node %s%s%s", phase, n->name, *message ? ": " : "",
+                 message);
+        rc = workload_transition(tx, &w, (enum lifecycle_event)event, message, record, err);
 out:
         workload_release(&w);
         return rc;
@@ -485,6 +516,7 @@ int handle_node_heartbeat(struct request *req, struct response *resp, struct idy
 {
         static const char *const keys[] = {"runtime", "capacity", "platform", "workloads", NULL};
         struct idyl_store *st = req->srv->store;
+        struct lifecycle_tx tx = LIFECYCLE_TX_INIT;
         const json_t *reports = json_object_get(req->body, "workloads"), *r;
         struct idyl_node n;
         bool kick = false;
@@ -497,7 +529,7 @@ int handle_node_heartbeat(struct request *req, struct response *resp, struct idy
                 return -1;
         if (reports && !json_is_array(reports))
                 return idyl_err_set(err, IDYL_E_INVALID, "field \"workloads\" must be an array");
-        if (store_tx_begin(st, err) < 0)
+        if (lifecycle_tx_begin(&tx, req->srv, err) < 0)
                 return -1;
         rc = store_node_get(st, slug, req->params[1], &n, err);
         if (rc == 0)
@@ -507,16 +539,16 @@ int handle_node_heartbeat(struct request *req, struct response *resp, struct idy
         json_array_foreach(reports, i, r)
         {
                 if (rc == 0)
-                        rc = apply_report(st, &n, r, err);
+                        rc = apply_report(&tx, &n, r, err);
         }
+        if (rc == 0 && kick)
+                rc = lifecycle_tx_kick(&tx, slug, err);
         if (rc < 0) {
-                store_tx_rollback(st);
+                lifecycle_tx_abort(&tx);
                 return -1;
         }
-        if (store_tx_commit(st, err) < 0)
+        if (lifecycle_tx_commit(&tx, err) < 0)
                 return -1;
-        if (kick)
-                scheduler_kick(req->srv, slug);
         resp->body = json_pack(
             "{s:I,s:i,s:s}", "assignVersion", (json_int_t)n.assign_version, "heartbeatSeconds",
             req->srv->node_ttl / 3 > HEARTBEAT_MIN_SECONDS ? req->srv->node_ttl / 3
@@ -562,7 +594,7 @@ int handle_node_assignments(struct request *req, struct response *resp, struct i
         size_t nws = 0;
         uint64_t slug;
         long version = query_long(req, "version", -1), wait = query_long(req, "wait", 0);
-        char key[96];
+        char key[NODE_WAIT_KEY_LEN];
 
         if (params(req, &slug, err) < 0 || caller_is_node(req, slug, req->params[1], err) < 0)
                 return -1;

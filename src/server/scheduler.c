@@ -11,9 +11,9 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "core/sched.h"
+#include "util/array.h"
 #include "util/log.h"
 
 struct scheduler {
@@ -26,71 +26,14 @@ struct scheduler {
         size_t ndirty, cap;
 };
 
-void node_wait_key(uint64_t subnet, const char *node, char *buf, size_t size)
-{
-        snprintf(buf, size, "%" PRIu64 "/%s", subnet, node);
-}
-
-void workload_sched_request(const struct idyl_workload *w, struct sched_request *req)
-{
-        req->isolation = w->isolation;
-        req->platform = w->platform;
-        req->cpu_milli = w->cpu_milli;
-        req->memory_bytes = w->memory_bytes;
-        req->gpus = w->gpus;
-}
-
-int node_assignments_changed(struct idyl_store *st, uint64_t subnet, const char *node,
-                             struct idyl_err *err)
-{
-        struct idyl_err lookup = IDYL_ERR_INIT;
-        struct idyl_node n;
-
-        if (!node || !*node)
-                return 0;
-        if (store_node_get(st, subnet, node, &n, &lookup) < 0) {
-                if (lookup.code == IDYL_E_NOT_FOUND)
-                        return 0;
-                *err = lookup;
-                return -1;
-        }
-        n.assign_version++;
-        return store_node_put(st, &n, err);
-}
-
-int scheduler_unplace_node(struct idyl_store *st, const struct idyl_node *node, const char *why,
-                           struct idyl_err *err)
-{
-        struct idyl_workload *items = NULL;
-        size_t n = 0;
-        int rc = 0;
-
-        if (store_workload_list(st, node->subnet, node->name, &items, &n, err) < 0)
-                return -1;
-        for (size_t i = 0; i < n && rc == 0; i++) {
-                struct idyl_workload *w = &items[i];
-
-                w->phase = PHASE_LOST;
-                w->node[0] = '\0';
-                w->runtime_profile[0] = '\0';
-                snprintf(w->message, sizeof(w->message), "%s", why);
-                w->updated_at = (int64_t)time(NULL);
-                rc = store_workload_put(st, w, err);
-                if (rc == 0)
-                        rc = workload_event(st, w, "Lost", why, err);
-        }
-        workload_list_free(items, n);
-        return rc;
-}
-
 /* ---- one pass over a subnet -------------------------------------------- */
 
 struct pass {
         struct idyl_server *srv;
+        struct lifecycle_tx *tx;
         struct idyl_subnet subnet;
         struct idyl_node *nodes;
         struct sched_node *view; /* parallel to nodes */
-        bool *touched;           /* parallel to nodes: assignments changed */
         size_t nnodes;
         struct idyl_workload *ws;
         size_t nws;
@@ -100,7 +43,6 @@ static void pass_release(struct pass *p)
 {
         free(p->nodes);
         free(p->view);
-        free(p->touched);
         workload_list_free(p->ws, p->nws);
 }
 
@@ -126,8 +68,7 @@ static int pass_load(struct pass *p, uint64_t slug, struct idyl_err *err)
             store_workload_list(st, slug, NULL, &p->ws, &p->nws, err) < 0)
                 return -1;
         p->view = calloc(p->nnodes + 1, sizeof(*p->view));
-        p->touched = calloc(p->nnodes + 1, sizeof(*p->touched));
-        if (!p->view || !p->touched)
+        if (!p->view)
                 return idyl_err_set(err, IDYL_E_INTERNAL, "out of memory");
         for (size_t i = 0; i < p->nnodes; i++) {
                 const struct idyl_node *n = &p->nodes[i];
@@ -151,7 +92,7 @@ static int pass_load(struct pass *p, uint64_t slug, struct idyl_err *err)
 
                 if (idx < 0)
                         continue;
-                workload_sched_request(&p->ws[i], &req);
+                sched_request_of(&p->ws[i], &req);
                 sched_account(&p->view[idx], &req, 1);
         }
         return 0;
@@ -181,62 +122,50 @@ static bool text_equal(const char *a, const char *b)
         return strcmp(a ? a : "", b ? b : "") == 0;
 }
 
+/* Records why a workload waits: the message, with an Unschedulable record
+ * when it is a new reason, and the placement counts. */
+static int wait_one(struct pass *p, struct idyl_workload *w, const struct sched_result *res,
+                    struct idyl_err *err)
+{
+        char slug[SUBNET_SLUG_BUFLEN], msg[512];
+        char *placement;
+
+        sched_message(res, subnet_slug_format(p->subnet.slug, slug), w->isolation, msg,
+                      sizeof(msg));
+        if (res->outcome == SCHED_NOT_ALLOWED) /* the policy changed since admission */
+                return workload_transition(p->tx, w, LIFE_POLICY_REJECT, msg, NULL, err);
+        placement = placement_json(res, NULL);
+        if (text_equal(msg, w->message) && text_equal(placement, w->placement)) {
+                free(placement);
+                return 0;
+        }
+        free(w->placement);
+        w->placement = placement;
+        return workload_transition(p->tx, w, LIFE_UNSCHEDULABLE, msg, NULL, err);
+}
+
 /* Places one waiting workload, or records why it must wait. */
 static int place_one(struct pass *p, struct idyl_workload *w, struct idyl_err *err)
 {
-        struct idyl_store *st = p->srv->store;
-        char slug[SUBNET_SLUG_BUFLEN], msg[512];
+        char msg[512], record[600];
         struct sched_request req;
         struct sched_result res;
-        char *placement;
         const struct idyl_node *n;
-        bool changed;
 
-        workload_sched_request(w, &req);
+        sched_request_of(w, &req);
         sched_place(&req, &p->subnet.policy, p->view, p->nnodes, &res);
-        if (res.outcome == SCHED_NOT_ALLOWED) {
-                /* the policy changed since admission: never placed again */
-                sched_message(&res, subnet_slug_format(p->subnet.slug, slug), w->isolation, msg,
-                              sizeof(msg));
-                w->phase = PHASE_REJECTED;
-                snprintf(w->message, sizeof(w->message), "%s", msg);
-                w->updated_at = (int64_t)time(NULL);
-                if (store_workload_put(st, w, err) < 0)
-                        return -1;
-                return workload_event(st, w, "Rejected", msg, err);
-        }
-        if (res.outcome != SCHED_PLACED) {
-                sched_message(&res, subnet_slug_format(p->subnet.slug, slug), w->isolation, msg,
-                              sizeof(msg));
-                placement = placement_json(&res, NULL);
-                changed = !text_equal(msg, w->message);
-                if (!changed && text_equal(placement, w->placement)) {
-                        free(placement);
-                        return 0;
-                }
-                free(w->placement);
-                w->placement = placement;
-                snprintf(w->message, sizeof(w->message), "%s", msg);
-                w->updated_at = (int64_t)time(NULL);
-                if (store_workload_put(st, w, err) < 0)
-                        return -1;
-                return changed ? workload_event(st, w, "Unschedulable", msg, err) : 0;
-        }
+        if (res.outcome != SCHED_PLACED)
+                return wait_one(p, w, &res, err);
         n = &p->nodes[res.node];
         free(w->placement);
         w->placement = placement_json(&res, n->name);
         snprintf(w->node, sizeof(w->node), "%s", n->name);
         snprintf(w->runtime_profile, sizeof(w->runtime_profile), "%s",
                  n->profile != PROFILE_NONE ? runtime_profile_name(n->profile) : n->provider);
-        w->phase = PHASE_SCHEDULED;
-        snprintf(w->message, sizeof(w->message), "placed on node %s", n->name);
-        w->updated_at = (int64_t)time(NULL);
         sched_account(&p->view[res.node], &req, 1);
-        p->touched[res.node] = true;
-        if (store_workload_put(st, w, err) < 0)
-                return -1;
-        snprintf(msg, sizeof(msg), "placed on node %s (%s)", n->name, w->runtime_profile);
-        return workload_event(st, w, "Scheduled", msg, err);
+        snprintf(msg, sizeof(msg), "placed on node %s", n->name);
+        snprintf(record, sizeof(record), "placed on node %s (%s)", n->name, w->runtime_profile);
+        return workload_transition(p->tx, w, LIFE_PLACE, msg, record, err);
 }
 
 static int pass_run(struct pass *p, struct idyl_err *err)
@@ -244,15 +173,8 @@ static int pass_run(struct pass *p, struct idyl_err *err)
         for (size_t i = 0; i < p->nws; i++) {
                 struct idyl_workload *w = &p->ws[i];
 
-                if ((w->phase == PHASE_PENDING || w->phase == PHASE_LOST) && !w->node[0] &&
+                if (lifecycle_allows(w->phase, LIFE_PLACE) && !w->node[0] &&
                     place_one(p, w, err) < 0)
-                        return -1;
-        }
-        for (size_t i = 0; i < p->nnodes; i++) {
-                if (!p->touched[i])
-                        continue;
-                p->nodes[i].assign_version++;
-                if (store_node_put(p->srv->store, &p->nodes[i], err) < 0)
                         return -1;
         }
         return 0;
@@ -260,11 +182,11 @@ static int pass_run(struct pass *p, struct idyl_err *err)
 
 int scheduler_run_subnet(struct idyl_server *srv, uint64_t slug, struct idyl_err *err)
 {
-        struct idyl_store *st = srv->store;
-        struct pass p = {.srv = srv};
+        struct lifecycle_tx tx = LIFECYCLE_TX_INIT;
+        struct pass p = {.srv = srv, .tx = &tx};
         int rc;
 
-        if (store_tx_begin(st, err) < 0)
+        if (lifecycle_tx_begin(&tx, srv, err) < 0)
                 return -1;
         rc = pass_load(&p, slug, err);
         if (rc < 0 && err->code == IDYL_E_NOT_FOUND)
@@ -272,17 +194,9 @@ int scheduler_run_subnet(struct idyl_server *srv, uint64_t slug, struct idyl_err
         else if (rc == 0)
                 rc = pass_run(&p, err);
         if (rc < 0)
-                store_tx_rollback(st);
+                lifecycle_tx_abort(&tx);
         else
-                rc = store_tx_commit(st, err);
-        for (size_t i = 0; rc == 0 && i < p.nnodes; i++) {
-                char key[96];
-
-                if (!p.touched[i])
-                        continue;
-                node_wait_key(slug, p.nodes[i].name, key, sizeof(key));
-                server_notify(srv, key);
-        }
+                rc = lifecycle_tx_commit(&tx, err);
         pass_release(&p);
         return rc;
 }
@@ -292,36 +206,32 @@ int scheduler_run_subnet(struct idyl_server *srv, uint64_t slug, struct idyl_err
 static int declare_down(struct idyl_server *srv, const struct idyl_node *stale,
                         struct idyl_err *err)
 {
-        struct idyl_store *st = srv->store;
+        struct lifecycle_tx tx = LIFECYCLE_TX_INIT;
         struct idyl_node n;
         char why[160];
-        int rc;
 
-        if (store_tx_begin(st, err) < 0)
+        if (lifecycle_tx_begin(&tx, srv, err) < 0)
                 return -1;
-        if (store_node_get(st, stale->subnet, stale->name, &n, err) < 0) {
-                store_tx_rollback(st);
+        if (store_node_get(srv->store, stale->subnet, stale->name, &n, err) < 0) {
+                lifecycle_tx_abort(&tx);
                 return err->code == IDYL_E_NOT_FOUND ? 0 : -1;
         }
         if (n.down || now_ms() - n.last_heartbeat <= (int64_t)srv->node_ttl * 1000) {
-                store_tx_rollback(st); /* it came back meanwhile */
+                lifecycle_tx_abort(&tx); /* it came back meanwhile */
                 return 0;
         }
         snprintf(why, sizeof(why), "node %s is down: no heartbeat for %ds", n.name, srv->node_ttl);
-        rc = scheduler_unplace_node(st, &n, why, err);
-        if (rc == 0) {
-                n.down = true;
-                n.assign_version++;
-                rc = store_node_put(st, &n, err);
-        }
-        if (rc < 0) {
-                store_tx_rollback(st);
+        n.down = true;
+        if (node_unplace_workloads(&tx, &n, why, err) < 0 ||
+            store_node_put(srv->store, &n, err) < 0 ||
+            lifecycle_tx_node_changed(&tx, n.subnet, n.name, err) < 0 ||
+            lifecycle_tx_kick(&tx, n.subnet, err) < 0) {
+                lifecycle_tx_abort(&tx);
                 return -1;
         }
-        if (store_tx_commit(st, err) < 0)
+        if (lifecycle_tx_commit(&tx, err) < 0)
                 return -1;
         log_info("node %s in subnet %012" PRIu64 " is down", n.name, n.subnet);
-        scheduler_kick(srv, n.subnet);
         return 0;
 }
 
@@ -355,14 +265,8 @@ void scheduler_kick(struct idyl_server *srv, uint64_t subnet)
         for (size_t i = 0; i < s->ndirty; i++)
                 if (s->dirty[i] == subnet)
                         goto out;
-        if (s->ndirty == s->cap) {
-                size_t cap = s->cap ? s->cap * 2 : 16;
-                uint64_t *d = realloc(s->dirty, cap * sizeof(*d));
-                if (!d)
-                        goto out;
-                s->dirty = d;
-                s->cap = cap;
-        }
+        if (ARRAY_GROW(s->dirty, s->ndirty, s->cap) < 0)
+                goto out;
         s->dirty[s->ndirty++] = subnet;
         pthread_cond_signal(&s->cond);
 out:

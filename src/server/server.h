@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "core/lifecycle.h"
 #include "core/resources_json.h"
 #include "store/store.h"
 #include "util/clock.h"
@@ -160,33 +161,72 @@ int handle_audit_list(struct request *req, struct response *resp, struct idyl_er
 void audit_record(struct request *req, const struct route *rt, int status,
                   const struct response *resp);
 
-/* Makes the workloads placed on a node lost (inside the caller's
- * transaction) so the scheduler places them again; server/scheduler.c. */
-int scheduler_unplace_node(struct idyl_store *st, const struct idyl_node *node, const char *why,
-                           struct idyl_err *err);
+/* ---- the workload lifecycle (server/lifecycle.c) ------------------------- */
+/* Every phase change goes through workload_transition, inside a
+ * lifecycle_tx: one store transaction plus what its changes set in motion,
+ * done once it commits (nodes' long-polls woken, subnets kicked). */
+struct lifecycle_tx_node {
+        uint64_t subnet;
+        char name[64];
+};
 
-/* Policy-change effects on a subnet's workloads (server/workloads.c). */
-int workloads_recheck_policy(struct idyl_store *st, const struct idyl_subnet *sn, json_t *warnings,
-                             struct idyl_err *err);
-int workloads_count(struct idyl_store *st, uint64_t slug, size_t *n, struct idyl_err *err);
-int nodes_count(struct idyl_store *st, uint64_t slug, size_t *n, struct idyl_err *err);
+struct lifecycle_tx {
+        struct idyl_server *srv;         /* NULL until begun */
+        struct lifecycle_tx_node *nodes; /* nodes whose assignment set changed */
+        size_t nnodes, nodes_cap;
+        uint64_t *kicks; /* subnets the scheduler must look at */
+        size_t nkicks, kicks_cap;
+};
+#define LIFECYCLE_TX_INIT                                                                          \
+        {                                                                                          \
+                0                                                                                  \
+        }
 
-/* The subnet object of SPEC 2 (server/subnets.c); a new reference. */
-struct idyl_subnet;
-json_t *subnet_to_json(const struct idyl_subnet *sn);
-struct idyl_workload;
-json_t *workload_to_json(const struct idyl_workload *w);
-/* The workload's request as the scheduler sees it. */
-struct sched_request;
-void workload_sched_request(const struct idyl_workload *w, struct sched_request *req);
+/* Opens the store transaction. */
+int lifecycle_tx_begin(struct lifecycle_tx *tx, struct idyl_server *srv, struct idyl_err *err);
+/* Bumps the recorded nodes' assignment versions, commits, then wakes their
+ * long-polls and kicks the recorded subnets. Rolls back on failure. The tx
+ * is released either way. */
+int lifecycle_tx_commit(struct lifecycle_tx *tx, struct idyl_err *err);
+/* Rolls back and releases; nothing is woken. Safe on a tx never begun. */
+void lifecycle_tx_abort(struct lifecycle_tx *tx);
+/* Changes that are not phase changes (a node admitted, a workload deleted,
+ * a policy edited) record their effects with these. */
+int lifecycle_tx_node_changed(struct lifecycle_tx *tx, uint64_t subnet, const char *node,
+                              struct idyl_err *err);
+int lifecycle_tx_kick(struct lifecycle_tx *tx, uint64_t subnet, struct idyl_err *err);
+
+/* Moves `w` by `event` (core/lifecycle.h): IDYL_E_CONFLICT when the table
+ * has no such step. Sets the phase, the status message (`message`, or the
+ * step's own when NULL), updated_at, clears the placement when the step
+ * says so, writes w, appends the event record (with `event_message`, or
+ * the step's, or the status message) when the step records, and notes the
+ * step's effects in tx. The caller sets any other field (node, placement,
+ * restarts) before. */
+int workload_transition(struct lifecycle_tx *tx, struct idyl_workload *w,
+                        enum lifecycle_event event, const char *message, const char *event_message,
+                        struct idyl_err *err);
+
+/* ---- a node's assignment set (server/nodes.c) ----------------------------- */
+#define NODE_WAIT_KEY_LEN 96
 /* Bumps a node's assignment version (inside the caller's transaction);
- * notify "<slug>/<node>" after the commit. Unknown nodes are ignored. */
+ * unknown nodes are ignored. lifecycle_tx_commit calls it. */
 int node_assignments_changed(struct idyl_store *st, uint64_t subnet, const char *node,
                              struct idyl_err *err);
+/* The long-poll key of a node: "<slug>/<node>". */
 void node_wait_key(uint64_t subnet, const char *node, char *buf, size_t size);
-/* Appends an event to a workload's history. */
-int workload_event(struct idyl_store *st, const struct idyl_workload *w, const char *type,
-                   const char *message, struct idyl_err *err);
+/* Makes every workload placed on `node` lost, with `why` as its message, so
+ * the scheduler places it again. */
+int node_unplace_workloads(struct lifecycle_tx *tx, const struct idyl_node *node, const char *why,
+                           struct idyl_err *err);
+int nodes_count(struct idyl_store *st, uint64_t slug, size_t *n, struct idyl_err *err);
+
+/* ---- workloads and subnets (server/workloads.c, server/subnets.c) ---------- */
+/* After a policy change, inside tx: waiting workloads the policy no longer
+ * admits become rejected; placed ones are named in `warnings`. */
+int workloads_recheck_policy(struct lifecycle_tx *tx, const struct idyl_subnet *sn,
+                             json_t *warnings, struct idyl_err *err);
+int workloads_count(struct idyl_store *st, uint64_t slug, size_t *n, struct idyl_err *err);
 
 /* ---- JSON field helpers for handlers (server/json.c) -------------------- */
 /* CPU as cores (number) or "500m"; memory as "256Mi" or bytes. */

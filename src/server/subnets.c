@@ -35,7 +35,7 @@ static json_t *policy_to_json(const struct runtime_policy *p)
 }
 
 /* The subnet object of SPEC 2. Returns a new reference. */
-json_t *subnet_to_json(const struct idyl_subnet *sn)
+static json_t *subnet_to_json(const struct idyl_subnet *sn)
 {
         char slug[SUBNET_SLUG_BUFLEN];
         json_t *o = json_object();
@@ -172,6 +172,7 @@ int handle_subnet_edit(struct request *req, struct response *resp, struct idyl_e
 {
         static const char *const keys[] = {"runtimePolicy", "deployApproval", NULL};
         struct idyl_store *st = req->srv->store;
+        struct lifecycle_tx tx = LIFECYCLE_TX_INIT;
         struct idyl_subnet sn;
         uint64_t slug;
 
@@ -181,18 +182,18 @@ int handle_subnet_edit(struct request *req, struct response *resp, struct idyl_e
                 return idyl_err_set(err, IDYL_E_INVALID, "field \"region\" cannot be changed");
         if (json_check_keys(req->body, keys, "subnet edit", err) < 0)
                 return -1;
-        if (store_tx_begin(st, err) < 0)
+        if (lifecycle_tx_begin(&tx, req->srv, err) < 0)
                 return -1;
         resp->warnings = json_array();
         if (store_subnet_get(st, slug, &sn, err) < 0 || subnet_apply(req->body, &sn, err) < 0 ||
             store_subnet_update(st, &sn, err) < 0 ||
-            workloads_recheck_policy(st, &sn, resp->warnings, err) < 0) {
-                store_tx_rollback(st);
+            workloads_recheck_policy(&tx, &sn, resp->warnings, err) < 0 ||
+            lifecycle_tx_kick(&tx, slug, err) < 0) {
+                lifecycle_tx_abort(&tx);
                 return -1;
         }
-        if (store_tx_commit(st, err) < 0)
+        if (lifecycle_tx_commit(&tx, err) < 0)
                 return -1;
-        scheduler_kick(req->srv, slug);
         resp->body = subnet_to_json(&sn);
         return 0;
 }

@@ -208,7 +208,7 @@ static json_t *string_or_null(const char *s)
         return s && *s ? json_string(s) : json_null();
 }
 
-json_t *workload_to_json(const struct idyl_workload *w)
+static json_t *workload_to_json(const struct idyl_workload *w)
 {
         char slug[SUBNET_SLUG_BUFLEN], created[32];
         json_t *spec = w->spec ? json_loads(w->spec, 0, NULL) : NULL;
@@ -230,31 +230,10 @@ json_t *workload_to_json(const struct idyl_workload *w)
 
 /* ---- handlers ------------------------------------------------------------- */
 
-/* After a committed change: wake the node whose assignments changed (if
- * any) and let the scheduler look at the subnet. */
-static void after_change(struct idyl_server *srv, uint64_t slug, const char *node)
-{
-        char key[96];
-
-        if (node && *node) {
-                node_wait_key(slug, node, key, sizeof(key));
-                server_notify(srv, key);
-        }
-        scheduler_kick(srv, slug);
-}
-
-int workload_event(struct idyl_store *st, const struct idyl_workload *w, const char *type,
-                   const char *message, struct idyl_err *err)
-{
-        struct idyl_event ev = {.revision = w->revision};
-
-        snprintf(ev.type, sizeof(ev.type), "%s", type);
-        snprintf(ev.message, sizeof(ev.message), "%s", message);
-        return store_event_add(st, w->subnet, w->name, &ev, err);
-}
-
-/* Stores revision `w` (admitted as eff/src) of a deploy, with its events. */
-static int deploy_store(struct idyl_store *st, const struct idyl_subnet *sn,
+/* Stores revision `w` (admitted as w->isolation/w->source) of a deploy,
+ * after `prev` when there is one: admitted, then held for approval when the
+ * subnet requires it. */
+static int deploy_store(struct lifecycle_tx *tx, const struct idyl_subnet *sn,
                         struct idyl_workload *w, const struct idyl_workload *prev,
                         struct idyl_err *err)
 {
@@ -262,64 +241,55 @@ static int deploy_store(struct idyl_store *st, const struct idyl_subnet *sn,
 
         w->revision = prev ? prev->revision + 1 : 1;
         w->created_at = prev ? prev->created_at : (int64_t)time(NULL);
-        w->updated_at = (int64_t)time(NULL);
-        w->phase = sn->deploy_approval ? PHASE_AWAITING_APPROVAL : PHASE_PENDING;
-        snprintf(w->message, sizeof(w->message), "%s",
-                 sn->deploy_approval ? "waiting for operator approval" : "waiting for placement");
-        if (store_workload_put(st, w, err) < 0)
-                return -1;
         snprintf(msg, sizeof(msg), "revision %" PRId64 " admitted with isolation class %s (%s)",
                  w->revision, isolation_class_name(w->isolation), isolation_source_name(w->source));
-        if (workload_event(st, w, "Admitted", msg, err) < 0)
+        if (workload_transition(tx, w, LIFE_ADMIT, NULL, msg, err) < 0)
                 return -1;
-        if (sn->deploy_approval &&
-            workload_event(st, w, "AwaitingApproval", "subnet requires deploy approval", err) < 0)
+        if (sn->deploy_approval && workload_transition(tx, w, LIFE_HOLD, NULL, NULL, err) < 0)
                 return -1;
-        return 0;
+        /* the node running the previous revision must learn it changed */
+        return prev ? lifecycle_tx_node_changed(tx, w->subnet, prev->node, err) : 0;
 }
 
-static int deploy_in_tx(struct request *req, uint64_t slug, struct idyl_workload *w,
+static int deploy_in_tx(struct lifecycle_tx *tx, uint64_t slug, struct idyl_workload *w,
                         enum isolation_class requested, struct response *resp, struct idyl_err *err)
 {
-        struct idyl_store *st = req->srv->store;
-        struct idyl_workload prev = {0};
+        struct idyl_store *st = tx->srv->store;
+        struct idyl_workload prev = IDYL_WORKLOAD_INIT;
         struct idyl_err lookup = IDYL_ERR_INIT;
         struct idyl_subnet sn;
         bool have_prev;
+        int rc = -1;
 
         if (store_subnet_get(st, slug, &sn, err) < 0 ||
             admission_resolve(&sn.policy, requested, &w->isolation, &w->source, err) < 0)
-                return -1;
+                goto out;
         have_prev = store_workload_get(st, slug, w->name, &prev, &lookup) == 0;
         if (!have_prev && lookup.code != IDYL_E_NOT_FOUND) {
                 *err = lookup;
-                return -1;
+                goto out;
         }
         /* An identical spec is a no-op, unless the last revision was rejected. */
         if (have_prev && strcmp(prev.spec, w->spec) == 0 && prev.phase != PHASE_REJECTED) {
                 resp->body = workload_to_json(&prev);
-                workload_release(&prev);
-                return 0;
+                rc = 0;
+                goto out;
         }
-        /* the node running the previous revision must learn it changed */
-        if (have_prev)
-                snprintf(resp->wait_key, sizeof(resp->wait_key), "%s", prev.node);
-        if (deploy_store(st, &sn, w, have_prev ? &prev : NULL, err) < 0 ||
-            (have_prev && node_assignments_changed(st, slug, prev.node, err) < 0)) {
-                workload_release(&prev);
-                return -1;
-        }
-        workload_release(&prev);
+        if (deploy_store(tx, &sn, w, have_prev ? &prev : NULL, err) < 0)
+                goto out;
         resp->status = w->revision == 1 ? 201 : 200;
         resp->body = workload_to_json(w);
-        return 0;
+        rc = 0;
+out:
+        workload_release(&prev);
+        return rc;
 }
 
 int handle_workload_deploy(struct request *req, struct response *resp, struct idyl_err *err)
 {
         static const char *const keys[] = {"name", "spec", NULL};
-        struct idyl_store *st = req->srv->store;
-        struct idyl_workload w = {0};
+        struct lifecycle_tx tx = LIFECYCLE_TX_INIT;
+        struct idyl_workload w = IDYL_WORKLOAD_INIT;
         enum isolation_class requested;
         const char *name;
         json_t *canon = NULL;
@@ -335,16 +305,14 @@ int handle_workload_deploy(struct request *req, struct response *resp, struct id
         w.subnet = slug;
         snprintf(w.name, sizeof(w.name), "%s", name);
         w.spec = json_dumps(canon, JSON_COMPACT);
-        if (store_tx_begin(st, err) < 0)
+        if (lifecycle_tx_begin(&tx, req->srv, err) < 0)
                 goto out;
-        rc = deploy_in_tx(req, slug, &w, requested, resp, err);
-        if (rc < 0)
-                store_tx_rollback(st);
-        else if (store_tx_commit(st, err) < 0)
-                rc = -1;
-        if (rc == 0)
-                after_change(req->srv, slug, resp->wait_key);
-        resp->wait_key[0] = '\0';
+        if (deploy_in_tx(&tx, slug, &w, requested, resp, err) < 0 ||
+            lifecycle_tx_kick(&tx, slug, err) < 0) {
+                lifecycle_tx_abort(&tx);
+                goto out;
+        }
+        rc = lifecycle_tx_commit(&tx, err);
 out:
         json_decref(canon);
         workload_release(&w);
@@ -358,15 +326,18 @@ static int params(struct request *req, uint64_t *slug, struct idyl_err *err)
 
 int handle_workload_get(struct request *req, struct response *resp, struct idyl_err *err)
 {
-        struct idyl_workload w;
+        struct idyl_workload w = IDYL_WORKLOAD_INIT;
         uint64_t slug;
+        int rc = -1;
 
         if (params(req, &slug, err) < 0 ||
             store_workload_get(req->srv->store, slug, req->params[1], &w, err) < 0)
-                return -1;
+                goto out;
         resp->body = workload_to_json(&w);
+        rc = 0;
+out:
         workload_release(&w);
-        return 0;
+        return rc;
 }
 
 int handle_workload_list(struct request *req, struct response *resp, struct idyl_err *err)
@@ -390,26 +361,24 @@ int handle_workload_list(struct request *req, struct response *resp, struct idyl
 int handle_workload_delete(struct request *req, struct response *resp, struct idyl_err *err)
 {
         struct idyl_store *st = req->srv->store;
-        struct idyl_workload w;
+        struct lifecycle_tx tx = LIFECYCLE_TX_INIT;
+        struct idyl_workload w = IDYL_WORKLOAD_INIT;
         uint64_t slug;
-        int rc;
+        int rc = -1;
 
-        if (params(req, &slug, err) < 0 || store_tx_begin(st, err) < 0)
-                return -1;
-        rc = store_workload_get(st, slug, req->params[1], &w, err);
-        if (rc == 0)
-                rc = store_workload_delete(st, slug, w.name, err);
-        if (rc == 0)
-                rc = node_assignments_changed(st, slug, w.node, err);
-        if (rc < 0)
-                store_tx_rollback(st);
-        else
-                rc = store_tx_commit(st, err);
-        if (rc == 0)
-                after_change(req->srv, slug, w.node);
-        if (rc == 0 || err->code != IDYL_E_NOT_FOUND)
-                workload_release(&w);
+        if (params(req, &slug, err) < 0 || lifecycle_tx_begin(&tx, req->srv, err) < 0)
+                goto out;
+        if (store_workload_get(st, slug, req->params[1], &w, err) < 0 ||
+            store_workload_delete(st, slug, w.name, err) < 0 ||
+            lifecycle_tx_node_changed(&tx, slug, w.node, err) < 0 ||
+            lifecycle_tx_kick(&tx, slug, err) < 0) {
+                lifecycle_tx_abort(&tx);
+                goto out;
+        }
+        rc = lifecycle_tx_commit(&tx, err);
         resp->status = 204;
+out:
+        workload_release(&w);
         return rc;
 }
 
@@ -440,84 +409,73 @@ int handle_workload_events(struct request *req, struct response *resp, struct id
 }
 
 /* approve/deny: moves an awaiting-approval workload on, with an event. */
-static int decide(struct request *req, struct response *resp, bool approve, struct idyl_err *err)
+static int decide(struct request *req, struct response *resp, enum lifecycle_event event,
+                  struct idyl_err *err)
 {
         static const char *const keys[] = {"reason", NULL};
-        struct idyl_store *st = req->srv->store;
-        struct idyl_workload w = {0};
+        struct lifecycle_tx tx = LIFECYCLE_TX_INIT;
+        struct idyl_workload w = IDYL_WORKLOAD_INIT;
         const char *reason = NULL;
         char msg[400];
         uint64_t slug;
         int rc = -1;
 
         if (params(req, &slug, err) < 0)
-                return -1;
+                goto out;
         if (req->body && (json_check_keys(req->body, keys, "approval", err) < 0 ||
                           json_get_string(req->body, "reason", &reason, err) < 0))
-                return -1;
-        if (store_tx_begin(st, err) < 0)
-                return -1;
-        if (store_workload_get(st, slug, req->params[1], &w, err) < 0)
                 goto out;
-        if (w.phase != PHASE_AWAITING_APPROVAL) {
+        if (lifecycle_tx_begin(&tx, req->srv, err) < 0)
+                goto out;
+        if (store_workload_get(tx.srv->store, slug, req->params[1], &w, err) < 0)
+                goto abort;
+        if (!lifecycle_allows(w.phase, event)) {
                 idyl_err_set(err, IDYL_E_CONFLICT,
                              "workload \"%s\" is not awaiting approval (phase %s)", w.name,
                              workload_phase_name(w.phase));
-                goto out;
+                goto abort;
         }
-        if (approve) {
-                w.phase = PHASE_PENDING;
-                snprintf(w.message, sizeof(w.message), "waiting for placement");
+        if (event == LIFE_APPROVE)
                 snprintf(msg, sizeof(msg), "approved by operator%s%.300s", reason ? ": " : "",
                          reason ? reason : "");
-        } else {
-                w.phase = PHASE_REJECTED;
+        else
                 snprintf(msg, sizeof(msg), "denied by operator: %.300s",
                          reason && *reason ? reason : "no reason given");
-                snprintf(w.message, sizeof(w.message), "%s", msg);
-        }
-        w.updated_at = (int64_t)time(NULL);
-        if (store_workload_put(st, &w, err) < 0 ||
-            workload_event(st, &w, approve ? "Approved" : "Denied", msg, err) < 0)
-                goto out;
-        rc = 0;
-out:
-        if (rc < 0)
-                store_tx_rollback(st);
-        else if (store_tx_commit(st, err) < 0)
-                rc = -1;
+        /* an approval keeps the step's own message; a denial shows why */
+        if (workload_transition(&tx, &w, event, event == LIFE_DENY ? msg : NULL, msg, err) < 0)
+                goto abort;
+        rc = lifecycle_tx_commit(&tx, err);
         if (rc == 0)
                 resp->body = workload_to_json(&w);
+        goto out;
+abort:
+        lifecycle_tx_abort(&tx);
+out:
         workload_release(&w);
         return rc;
 }
 
 int handle_workload_approve(struct request *req, struct response *resp, struct idyl_err *err)
 {
-        uint64_t slug;
-        int rc = decide(req, resp, true, err);
-
-        if (rc == 0 && params(req, &slug, err) == 0)
-                scheduler_kick(req->srv, slug);
-        return rc;
+        return decide(req, resp, LIFE_APPROVE, err);
 }
 
 int handle_workload_deny(struct request *req, struct response *resp, struct idyl_err *err)
 {
-        return decide(req, resp, false, err);
+        return decide(req, resp, LIFE_DENY, err);
 }
 
 /* After a policy change (inside the caller's transaction): workloads still
  * waiting for placement that the policy no longer admits become rejected;
  * placed ones are left running and named in `warnings`. */
-int workloads_recheck_policy(struct idyl_store *st, const struct idyl_subnet *sn, json_t *warnings,
-                             struct idyl_err *err)
+int workloads_recheck_policy(struct lifecycle_tx *tx, const struct idyl_subnet *sn,
+                             json_t *warnings, struct idyl_err *err)
 {
         struct idyl_workload *items = NULL;
         size_t n = 0;
         int rc = 0;
 
-        if (store_workload_list(st, sn->slug, NULL, &items, &n, err) < 0)
+        if (store_workload_list(tx->srv->store, sn->slug, NULL, &items, &n, err) < 0)
                 return -1;
         for (size_t i = 0; i < n && rc == 0; i++) {
                 struct idyl_workload *w = &items[i];
@@ -526,21 +484,16 @@ int workloads_recheck_policy(struct idyl_store *st, const struct idyl_subnet *sn
                 if (w->phase == PHASE_REJECTED || w->phase == PHASE_STOPPED ||
                     admission_check_class(&sn->policy, w->isolation, &why) == 0)
                         continue;
-                if (!workload_phase_unplaced(w->phase)) {
-                        json_array_append_new(
-                            warnings, json_sprintf("workload %s (isolation class %s, phase "
+                if (lifecycle_allows(w->phase, LIFE_POLICY_REJECT)) {
+                        rc = workload_transition(tx, w, LIFE_POLICY_REJECT, why.msg, NULL, err);
+                        continue;
+                }
+                json_array_append_new(warnings,
+                                      json_sprintf("workload %s (isolation class %s, phase "
                                                    "%s) is not allowed by the new runtime policy; "
                                                    "it keeps running",
                                                    w->name, isolation_class_name(w->isolation),
                                                    workload_phase_name(w->phase)));
-                        continue;
-                }
-                w->phase = PHASE_REJECTED;
-                snprintf(w->message, sizeof(w->message), "%s", why.msg);
-                w->updated_at = (int64_t)time(NULL);
-                rc = store_workload_put(st, w, err);
-                if (rc == 0)
-                        rc = workload_event(st, w, "Rejected", why.msg, err);
         }
         workload_list_free(items, n);
         return rc;
