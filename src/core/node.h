@@ -91,6 +91,13 @@ struct idyl_node {
         int64_t created_at;
 };
 
+/* A node not yet admitted, with no runtime: a zeroed node would read as
+ * admitted (NODE_ADMITTED is 0). */
+#define IDYL_NODE_INIT                                                                             \
+        {                                                                                          \
+                .admission = NODE_PENDING                                                          \
+        }
+
 /* ready, not-ready or down at `now_ms`, with a TTL in seconds. */
 enum node_status node_status_at(const struct idyl_node *n, int64_t now_ms, int ttl_seconds);
 

@@ -22,6 +22,12 @@ struct idyl_subnet {
         int64_t created_at;                 /* unix seconds */
 };
 
+/* A subnet without a runtime policy or deploy approval. */
+#define IDYL_SUBNET_INIT                                                                           \
+        {                                                                                          \
+                .policy = {.set = false, .default_class = ISOLATION_NONE }                         \
+        }
+
 /* Validates a region ([a-z0-9-]+, at most 63 characters) naming --region. */
 int subnet_region_check(const char *region, struct idyl_err *err);
 

@@ -129,7 +129,7 @@ int node_assignments_changed(struct idyl_store *st, uint64_t subnet, const char 
                              struct idyl_err *err)
 {
         struct idyl_err lookup = IDYL_ERR_INIT;
-        struct idyl_node n;
+        struct idyl_node n = IDYL_NODE_INIT;
 
         if (!node || !*node)
                 return 0;
@@ -278,8 +278,8 @@ static int join_in_tx(struct request *req, struct idyl_node *n, const char *secr
         struct idyl_store *st = req->srv->store;
         struct idyl_token tok = {.role = ROLE_PROVIDER, .subnet = n->subnet};
         struct idyl_err lookup = IDYL_ERR_INIT;
-        struct idyl_subnet sn;
-        struct idyl_node old;
+        struct idyl_subnet sn = IDYL_SUBNET_INIT;
+        struct idyl_node old = IDYL_NODE_INIT;
 
         if (store_subnet_get(st, n->subnet, &sn, err) < 0)
                 return -1;
@@ -305,7 +305,7 @@ static int join_in_tx(struct request *req, struct idyl_node *n, const char *secr
 int handle_node_join(struct request *req, struct response *resp, struct idyl_err *err)
 {
         struct lifecycle_tx tx = LIFECYCLE_TX_INIT;
-        struct idyl_node n = {0};
+        struct idyl_node n = IDYL_NODE_INIT;
         struct allocation none = {0};
         char secret[128];
         uint64_t slug;
@@ -336,18 +336,15 @@ int handle_node_join(struct request *req, struct response *resp, struct idyl_err
 int handle_node_list(struct request *req, struct response *resp, struct idyl_err *err)
 {
         struct idyl_workload *ws = NULL;
-        struct idyl_node *nodes = NULL;
-        struct idyl_subnet sn;
+        cleanup_free struct idyl_node *nodes = NULL;
+        struct idyl_subnet sn = IDYL_SUBNET_INIT;
         size_t n = 0, nws = 0;
         uint64_t slug;
 
         if (params(req, &slug, err) < 0 || store_subnet_get(req->srv->store, slug, &sn, err) < 0 ||
-            store_node_list(req->srv->store, slug, &nodes, &n, err) < 0)
+            store_node_list(req->srv->store, slug, &nodes, &n, err) < 0 ||
+            store_workload_list(req->srv->store, slug, NULL, &ws, &nws, err) < 0)
                 return -1;
-        if (store_workload_list(req->srv->store, slug, NULL, &ws, &nws, err) < 0) {
-                free(nodes);
-                return -1;
-        }
         resp->body = json_array();
         for (size_t i = 0; i < n; i++) {
                 struct allocation a;
@@ -356,13 +353,12 @@ int handle_node_list(struct request *req, struct response *resp, struct idyl_err
                 json_array_append_new(resp->body, node_to_json(req->srv, &nodes[i], &a));
         }
         workload_list_free(ws, nws);
-        free(nodes);
         return 0;
 }
 
 int handle_node_get(struct request *req, struct response *resp, struct idyl_err *err)
 {
-        struct idyl_node n;
+        struct idyl_node n = IDYL_NODE_INIT;
         uint64_t slug;
 
         if (params(req, &slug, err) < 0 || caller_is_node(req, slug, req->params[1], err) < 0 ||
@@ -381,7 +377,7 @@ static int node_action(struct request *req, struct response *resp, enum node_act
         struct idyl_store *st = req->srv->store;
         struct lifecycle_tx tx = LIFECYCLE_TX_INIT;
         char why[160];
-        struct idyl_node n;
+        struct idyl_node n = IDYL_NODE_INIT;
         uint64_t slug;
         int rc;
 
@@ -438,7 +434,7 @@ int handle_node_delete(struct request *req, struct response *resp, struct idyl_e
 static int apply_report(struct lifecycle_tx *tx, const struct idyl_node *n, const json_t *r,
                         struct idyl_err *err)
 {
-        struct idyl_workload w = {0};
+        struct idyl_workload w = IDYL_WORKLOAD_INIT;
         struct idyl_err lookup = IDYL_ERR_INIT;
         const char *name = json_string_value(json_object_get(r, "name"));
         const char *phase = json_string_value(json_object_get(r, "phase"));
@@ -518,7 +514,7 @@ int handle_node_heartbeat(struct request *req, struct response *resp, struct idy
         struct idyl_store *st = req->srv->store;
         struct lifecycle_tx tx = LIFECYCLE_TX_INIT;
         const json_t *reports = json_object_get(req->body, "workloads"), *r;
-        struct idyl_node n;
+        struct idyl_node n = IDYL_NODE_INIT;
         bool kick = false;
         uint64_t slug;
         size_t i;
@@ -590,7 +586,7 @@ static long query_long(struct request *req, const char *name, long dflt)
 int handle_node_assignments(struct request *req, struct response *resp, struct idyl_err *err)
 {
         struct idyl_workload *ws = NULL;
-        struct idyl_node n;
+        struct idyl_node n = IDYL_NODE_INIT;
         size_t nws = 0;
         uint64_t slug;
         long version = query_long(req, "version", -1), wait = query_long(req, "wait", 0);
@@ -620,10 +616,7 @@ int handle_node_assignments(struct request *req, struct response *resp, struct i
 
 int nodes_count(struct idyl_store *st, uint64_t slug, size_t *n, struct idyl_err *err)
 {
-        struct idyl_node *nodes = NULL;
+        cleanup_free struct idyl_node *nodes = NULL;
 
-        if (store_node_list(st, slug, &nodes, n, err) < 0)
-                return -1;
-        free(nodes);
-        return 0;
+        return store_node_list(st, slug, &nodes, n, err);
 }

@@ -22,7 +22,7 @@ struct scheduler {
         pthread_t thread;
         bool stopping;
         bool started;    /* the thread runs */
-        uint64_t *dirty; /* subnets kicked since the last pass */
+        uint64_t *dirty; /* subnets kicked since the last pass; owned */
         size_t ndirty, cap;
 };
 
@@ -128,19 +128,18 @@ static int wait_one(struct pass *p, struct idyl_workload *w, const struct sched_
                     struct idyl_err *err)
 {
         char slug[SUBNET_SLUG_BUFLEN], msg[512];
-        char *placement;
+        cleanup_free char *placement = NULL;
 
         sched_message(res, subnet_slug_format(p->subnet.slug, slug), w->isolation, msg,
                       sizeof(msg));
         if (res->outcome == SCHED_NOT_ALLOWED) /* the policy changed since admission */
                 return workload_transition(p->tx, w, LIFE_POLICY_REJECT, msg, NULL, err);
         placement = placement_json(res, NULL);
-        if (text_equal(msg, w->message) && text_equal(placement, w->placement)) {
-                free(placement);
+        if (text_equal(msg, w->message) && text_equal(placement, w->placement))
                 return 0;
-        }
         free(w->placement);
         w->placement = placement;
+        placement = NULL;
         return workload_transition(p->tx, w, LIFE_UNSCHEDULABLE, msg, NULL, err);
 }
 
@@ -207,7 +206,7 @@ static int declare_down(struct idyl_server *srv, const struct idyl_node *stale,
                         struct idyl_err *err)
 {
         struct lifecycle_tx tx = LIFECYCLE_TX_INIT;
-        struct idyl_node n;
+        struct idyl_node n = IDYL_NODE_INIT;
         char why[160];
 
         if (lifecycle_tx_begin(&tx, srv, err) < 0)
@@ -237,7 +236,7 @@ static int declare_down(struct idyl_server *srv, const struct idyl_node *stale,
 
 int scheduler_check_health(struct idyl_server *srv, struct idyl_err *err)
 {
-        struct idyl_node *nodes = NULL;
+        cleanup_free struct idyl_node *nodes = NULL;
         size_t n = 0;
         int64_t now = now_ms();
         int rc = 0;
@@ -247,7 +246,6 @@ int scheduler_check_health(struct idyl_server *srv, struct idyl_err *err)
         for (size_t i = 0; i < n && rc == 0; i++)
                 if (!nodes[i].down && now - nodes[i].last_heartbeat > (int64_t)srv->node_ttl * 1000)
                         rc = declare_down(srv, &nodes[i], err);
-        free(nodes);
         return rc;
 }
 
@@ -318,7 +316,7 @@ static void *scheduler_main(void *arg)
 int scheduler_start(struct idyl_server *srv, struct idyl_err *err)
 {
         struct scheduler *s = calloc(1, sizeof(*s));
-        struct idyl_subnet *subnets = NULL;
+        cleanup_free struct idyl_subnet *subnets = NULL;
         size_t n = 0;
 
         if (!s)
@@ -331,7 +329,6 @@ int scheduler_start(struct idyl_server *srv, struct idyl_err *err)
                 return -1;
         for (size_t i = 0; i < n; i++)
                 scheduler_kick(srv, subnets[i].slug);
-        free(subnets);
         if (pthread_create(&s->thread, NULL, scheduler_main, srv) != 0)
                 return idyl_err_set(err, IDYL_E_INTERNAL, "cannot start the scheduler");
         s->started = true;

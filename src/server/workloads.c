@@ -81,7 +81,7 @@ static int compare_keys(const void *a, const void *b)
 static int env_sorted(const json_t *env, json_t *canon, struct idyl_err *err)
 {
         size_t n = json_object_size(env), i = 0;
-        const char **keys = calloc(n ? n : 1, sizeof(*keys));
+        cleanup_free const char **keys = calloc(n ? n : 1, sizeof(*keys));
         const char *key;
         json_t *v;
 
@@ -94,7 +94,6 @@ static int env_sorted(const json_t *env, json_t *canon, struct idyl_err *err)
         qsort(keys, n, sizeof(*keys), compare_keys);
         for (i = 0; i < n; i++)
                 json_object_set(canon, keys[i], json_object_get(env, keys[i]));
-        free(keys);
         return 0;
 }
 
@@ -164,10 +163,11 @@ static int spec_parse(const json_t *spec, struct idyl_workload *w, enum isolatio
                                            "env",   "command",  NULL};
         json_t *c = NULL, *env = json_object(), *cmd = json_array();
         const char *image, *platform;
+        int rc = -1;
 
         if (!json_is_object(spec)) {
                 idyl_err_set(err, IDYL_E_INVALID, "field \"spec\" is required: an object");
-                goto fail;
+                goto out;
         }
         if (json_check_keys(spec, keys, "spec", err) < 0 ||
             json_get_string(spec, "image", &image, err) < 0 ||
@@ -178,7 +178,7 @@ static int spec_parse(const json_t *spec, struct idyl_workload *w, enum isolatio
             spec_resources(json_object_get(spec, "resources"), w, err) < 0 ||
             spec_env(json_object_get(spec, "env"), env, err) < 0 ||
             spec_command(json_object_get(spec, "command"), cmd, err) < 0)
-                goto fail;
+                goto out;
         snprintf(w->platform, sizeof(w->platform), "%s", platform ? platform : "");
         c = json_pack("{s:s}", "image", image);
         if (platform)
@@ -192,13 +192,11 @@ static int spec_parse(const json_t *spec, struct idyl_workload *w, enum isolatio
         if (json_array_size(cmd))
                 json_object_set(c, "command", cmd);
         *canon = c;
+        rc = 0;
+out:
         json_decref(env);
         json_decref(cmd);
-        return 0;
-fail:
-        json_decref(env);
-        json_decref(cmd);
-        return -1;
+        return rc;
 }
 
 /* ---- workload object ---------------------------------------------------- */
@@ -257,7 +255,7 @@ static int deploy_in_tx(struct lifecycle_tx *tx, uint64_t slug, struct idyl_work
         struct idyl_store *st = tx->srv->store;
         struct idyl_workload prev = IDYL_WORKLOAD_INIT;
         struct idyl_err lookup = IDYL_ERR_INIT;
-        struct idyl_subnet sn;
+        struct idyl_subnet sn = IDYL_SUBNET_INIT;
         bool have_prev;
         int rc = -1;
 
@@ -343,7 +341,7 @@ out:
 int handle_workload_list(struct request *req, struct response *resp, struct idyl_err *err)
 {
         struct idyl_workload *items = NULL;
-        struct idyl_subnet sn;
+        struct idyl_subnet sn = IDYL_SUBNET_INIT;
         size_t n = 0;
         uint64_t slug;
 
@@ -384,16 +382,17 @@ out:
 
 int handle_workload_events(struct request *req, struct response *resp, struct idyl_err *err)
 {
-        struct idyl_event *evs = NULL;
-        struct idyl_workload w;
+        cleanup_free struct idyl_event *evs = NULL;
+        struct idyl_workload w = IDYL_WORKLOAD_INIT;
         size_t n = 0;
         uint64_t slug;
+        int rc;
 
-        if (params(req, &slug, err) < 0 ||
-            store_workload_get(req->srv->store, slug, req->params[1], &w, err) < 0)
+        if (params(req, &slug, err) < 0)
                 return -1;
+        rc = store_workload_get(req->srv->store, slug, req->params[1], &w, err);
         workload_release(&w);
-        if (store_event_list(req->srv->store, slug, req->params[1], &evs, &n, err) < 0)
+        if (rc < 0 || store_event_list(req->srv->store, slug, req->params[1], &evs, &n, err) < 0)
                 return -1;
         resp->body = json_array();
         for (size_t i = 0; i < n; i++) {
@@ -404,7 +403,6 @@ int handle_workload_events(struct request *req, struct response *resp, struct id
                                                 (json_int_t)evs[i].revision, "type", evs[i].type,
                                                 "message", evs[i].message));
         }
-        free(evs);
         return 0;
 }
 
