@@ -14,6 +14,8 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "util/array.h"
+
 struct sqlite_store {
         struct idyl_store base;
         sqlite3 *db;
@@ -240,8 +242,9 @@ static unsigned backend_set_from_text(const char *text)
         "slug, region, policy_set, allowed_classes, default_class, allowed_backends, "             \
         "deploy_approval, created_at"
 
-static void subnet_from_row(sqlite3_stmt *stmt, struct idyl_subnet *sn)
+static void subnet_from_row(sqlite3_stmt *stmt, void *item)
 {
+        struct idyl_subnet *sn = item;
         const char *dflt;
 
         memset(sn, 0, sizeof(*sn));
@@ -346,42 +349,73 @@ out:
         return rc;
 }
 
+/* ---- lists ----------------------------------------------------------------- */
+
+/* One list query's rows: how big an item is and how a row becomes one. */
+struct row_reader {
+        const char *what; /* "list subnets", for errors */
+        size_t size;      /* bytes per item */
+        void (*read)(sqlite3_stmt *stmt, void *item);
+        void (*release)(void *items, size_t n); /* frees the array and what items own */
+};
+
+static void release_workloads(void *items, size_t n)
+{
+        workload_list_free(items, n);
+}
+
+/* The one row loop of the list functions: steps `stmt` (prepared and bound
+ * by the caller; finalized here) to its end, reading each row into a
+ * growing array. Returns 0 with the malloc'd array in *(void **)out and its
+ * length in *n (NULL and 0 for no rows), or -1 with err set and nothing
+ * handed over. The caller holds s->mu. */
+static int query_rows(struct sqlite_store *s, sqlite3_stmt *stmt, const struct row_reader *r,
+                      void *out, size_t *n, struct idyl_err *err)
+{
+        char *items = NULL;
+        size_t count = 0, cap = 0;
+        int rc = -1, step;
+
+        while ((step = sqlite3_step(stmt)) == SQLITE_ROW) {
+                if (array_reserve(&items, &cap, count + 1, r->size) < 0) {
+                        idyl_err_errno(err, ENOMEM, r->what);
+                        goto out;
+                }
+                r->read(stmt, items + count * r->size);
+                count++;
+        }
+        if (step != SQLITE_DONE) {
+                db_error(s, r->what, err);
+                goto out;
+        }
+        *(void **)out = items;
+        *n = count;
+        items = NULL;
+        count = 0;
+        rc = 0;
+out:
+        if (r->release)
+                r->release(items, count);
+        else
+                free(items);
+        sqlite3_finalize(stmt);
+        return rc;
+}
+
+static const struct row_reader subnet_rows = {"list subnets", sizeof(struct idyl_subnet),
+                                              subnet_from_row, NULL};
+
 static int sqlite_subnet_list(struct idyl_store *st, struct idyl_subnet **out, size_t *n,
                               struct idyl_err *err)
 {
         struct sqlite_store *s = to_sqlite(st);
-        struct idyl_subnet *items = NULL;
-        size_t count = 0, cap = 0;
         sqlite3_stmt *stmt;
-        int rc = -1, step;
+        int rc = -1;
 
         pthread_mutex_lock(&s->mu);
         if (prepare(s, "SELECT " SUBNET_COLUMNS " FROM subnets ORDER BY slug", &stmt, err) < 0)
                 goto out;
-        while ((step = sqlite3_step(stmt)) == SQLITE_ROW) {
-                if (count == cap) {
-                        size_t ncap = cap ? cap * 2 : 16;
-                        struct idyl_subnet *p = realloc(items, ncap * sizeof(*items));
-                        if (!p) {
-                                idyl_err_errno(err, ENOMEM, "list subnets");
-                                goto fail;
-                        }
-                        items = p;
-                        cap = ncap;
-                }
-                subnet_from_row(stmt, &items[count++]);
-        }
-        if (step != SQLITE_DONE) {
-                db_error(s, "list subnets", err);
-                goto fail;
-        }
-        *out = items;
-        *n = count;
-        items = NULL;
-        rc = 0;
-fail:
-        free(items);
-        sqlite3_finalize(stmt);
+        rc = query_rows(s, stmt, &subnet_rows, out, n, err);
 out:
         pthread_mutex_unlock(&s->mu);
         return rc;
@@ -464,8 +498,9 @@ static void column_copy(sqlite3_stmt *stmt, int col, char *buf, size_t size)
         snprintf(buf, size, "%s", t ? (const char *)t : "");
 }
 
-static void workload_from_row(sqlite3_stmt *stmt, struct idyl_workload *w)
+static void workload_from_row(sqlite3_stmt *stmt, void *item)
 {
+        struct idyl_workload *w = item;
         int v;
 
         memset(w, 0, sizeof(*w));
@@ -554,14 +589,15 @@ out:
         return rc;
 }
 
+static const struct row_reader workload_rows = {"list workloads", sizeof(struct idyl_workload),
+                                                workload_from_row, release_workloads};
+
 static int sqlite_workload_list(struct idyl_store *st, uint64_t subnet, const char *node,
                                 struct idyl_workload **out, size_t *n, struct idyl_err *err)
 {
         struct sqlite_store *s = to_sqlite(st);
-        struct idyl_workload *items = NULL;
-        size_t count = 0, cap = 0;
         sqlite3_stmt *stmt;
-        int rc = -1, step;
+        int rc = -1;
 
         pthread_mutex_lock(&s->mu);
         if (prepare(s,
@@ -572,31 +608,7 @@ static int sqlite_workload_list(struct idyl_store *st, uint64_t subnet, const ch
         sqlite3_bind_int64(stmt, 1, (sqlite3_int64)subnet);
         if (node)
                 sqlite3_bind_text(stmt, 2, node, -1, SQLITE_TRANSIENT);
-        while ((step = sqlite3_step(stmt)) == SQLITE_ROW) {
-                if (count == cap) {
-                        size_t ncap = cap ? cap * 2 : 16;
-                        struct idyl_workload *p = realloc(items, ncap * sizeof(*items));
-                        if (!p) {
-                                idyl_err_errno(err, ENOMEM, "list workloads");
-                                goto fail;
-                        }
-                        items = p;
-                        cap = ncap;
-                }
-                workload_from_row(stmt, &items[count++]);
-        }
-        if (step != SQLITE_DONE) {
-                db_error(s, "list workloads", err);
-                goto fail;
-        }
-        *out = items;
-        *n = count;
-        items = NULL;
-        count = 0;
-        rc = 0;
-fail:
-        workload_list_free(items, count);
-        sqlite3_finalize(stmt);
+        rc = query_rows(s, stmt, &workload_rows, out, n, err);
 out:
         pthread_mutex_unlock(&s->mu);
         return rc;
@@ -692,14 +704,25 @@ static int sqlite_event_add(struct idyl_store *st, uint64_t subnet, const char *
         return write_end(s, insert_event(s, subnet, name, ev, err), err);
 }
 
+static void event_from_row(sqlite3_stmt *stmt, void *item)
+{
+        struct idyl_event *ev = item;
+
+        ev->time = sqlite3_column_int64(stmt, 0);
+        ev->revision = sqlite3_column_int64(stmt, 1);
+        column_copy(stmt, 2, ev->type, sizeof(ev->type));
+        column_copy(stmt, 3, ev->message, sizeof(ev->message));
+}
+
+static const struct row_reader event_rows = {"list events", sizeof(struct idyl_event),
+                                             event_from_row, NULL};
+
 static int sqlite_event_list(struct idyl_store *st, uint64_t subnet, const char *name,
                              struct idyl_event **out, size_t *n, struct idyl_err *err)
 {
         struct sqlite_store *s = to_sqlite(st);
-        struct idyl_event *items = NULL;
-        size_t count = 0, cap = 0;
         sqlite3_stmt *stmt;
-        int rc = -1, step;
+        int rc = -1;
 
         pthread_mutex_lock(&s->mu);
         if (prepare(s,
@@ -709,34 +732,7 @@ static int sqlite_event_list(struct idyl_store *st, uint64_t subnet, const char 
                 goto out;
         sqlite3_bind_int64(stmt, 1, (sqlite3_int64)subnet);
         sqlite3_bind_text(stmt, 2, name, -1, SQLITE_TRANSIENT);
-        while ((step = sqlite3_step(stmt)) == SQLITE_ROW) {
-                if (count == cap) {
-                        size_t ncap = cap ? cap * 2 : 16;
-                        struct idyl_event *p = realloc(items, ncap * sizeof(*items));
-                        if (!p) {
-                                idyl_err_errno(err, ENOMEM, "list events");
-                                goto fail;
-                        }
-                        items = p;
-                        cap = ncap;
-                }
-                items[count].time = sqlite3_column_int64(stmt, 0);
-                items[count].revision = sqlite3_column_int64(stmt, 1);
-                column_copy(stmt, 2, items[count].type, sizeof(items[count].type));
-                column_copy(stmt, 3, items[count].message, sizeof(items[count].message));
-                count++;
-        }
-        if (step != SQLITE_DONE) {
-                db_error(s, "list events", err);
-                goto fail;
-        }
-        *out = items;
-        *n = count;
-        items = NULL;
-        rc = 0;
-fail:
-        free(items);
-        sqlite3_finalize(stmt);
+        rc = query_rows(s, stmt, &event_rows, out, n, err);
 out:
         pthread_mutex_unlock(&s->mu);
         return rc;
@@ -749,8 +745,9 @@ out:
         "runtime_ready, reason, microvm_gpu, platform, cpu_milli, memory_bytes, gpus, "            \
         "last_heartbeat, down, assign_version, created_at"
 
-static void node_from_row(sqlite3_stmt *stmt, struct idyl_node *nd)
+static void node_from_row(sqlite3_stmt *stmt, void *item)
 {
+        struct idyl_node *nd = item;
         char profile[64];
         int v;
 
@@ -845,14 +842,15 @@ out:
         return rc;
 }
 
+static const struct row_reader node_rows = {"list nodes", sizeof(struct idyl_node), node_from_row,
+                                            NULL};
+
 static int sqlite_node_list(struct idyl_store *st, uint64_t subnet, struct idyl_node **out,
                             size_t *n, struct idyl_err *err)
 {
         struct sqlite_store *s = to_sqlite(st);
-        struct idyl_node *items = NULL;
-        size_t count = 0, cap = 0;
         sqlite3_stmt *stmt;
-        int rc = -1, step;
+        int rc = -1;
 
         pthread_mutex_lock(&s->mu);
         if (prepare(s,
@@ -861,30 +859,7 @@ static int sqlite_node_list(struct idyl_store *st, uint64_t subnet, struct idyl_
                     &stmt, err) < 0)
                 goto out;
         sqlite3_bind_int64(stmt, 1, (sqlite3_int64)subnet);
-        while ((step = sqlite3_step(stmt)) == SQLITE_ROW) {
-                if (count == cap) {
-                        size_t ncap = cap ? cap * 2 : 16;
-                        struct idyl_node *p = realloc(items, ncap * sizeof(*items));
-                        if (!p) {
-                                idyl_err_errno(err, ENOMEM, "list nodes");
-                                goto fail;
-                        }
-                        items = p;
-                        cap = ncap;
-                }
-                node_from_row(stmt, &items[count++]);
-        }
-        if (step != SQLITE_DONE) {
-                db_error(s, "list nodes", err);
-                goto fail;
-        }
-        *out = items;
-        *n = count;
-        items = NULL;
-        rc = 0;
-fail:
-        free(items);
-        sqlite3_finalize(stmt);
+        rc = query_rows(s, stmt, &node_rows, out, n, err);
 out:
         pthread_mutex_unlock(&s->mu);
         return rc;
@@ -1014,8 +989,9 @@ out:
         return rc;
 }
 
-static void token_row(sqlite3_stmt *stmt, struct idyl_token *out)
+static void token_row(sqlite3_stmt *stmt, void *item)
 {
+        struct idyl_token *out = item;
         memset(out, 0, sizeof(*out));
         column_copy(stmt, 0, out->hash, sizeof(out->hash));
         out->role = idyl_role_from_name((const char *)sqlite3_column_text(stmt, 1));
@@ -1024,14 +1000,15 @@ static void token_row(sqlite3_stmt *stmt, struct idyl_token *out)
         column_copy(stmt, 4, out->node, sizeof(out->node));
 }
 
+static const struct row_reader token_rows = {"list tokens", sizeof(struct idyl_token), token_row,
+                                             NULL};
+
 static int sqlite_token_list(struct idyl_store *st, uint64_t subnet, struct idyl_token **out,
                              size_t *n, struct idyl_err *err)
 {
         struct sqlite_store *s = to_sqlite(st);
-        struct idyl_token *items = NULL;
-        size_t count = 0, cap = 0;
         sqlite3_stmt *stmt;
-        int rc = -1, step;
+        int rc = -1;
 
         pthread_mutex_lock(&s->mu);
         if (prepare(s,
@@ -1041,30 +1018,7 @@ static int sqlite_token_list(struct idyl_store *st, uint64_t subnet, struct idyl
                 goto out;
         sqlite3_bind_int64(stmt, 1, (sqlite3_int64)subnet);
         sqlite3_bind_int64(stmt, 2, (sqlite3_int64)subnet);
-        while ((step = sqlite3_step(stmt)) == SQLITE_ROW) {
-                if (count == cap) {
-                        size_t ncap = cap ? cap * 2 : 16;
-                        struct idyl_token *p = realloc(items, ncap * sizeof(*items));
-                        if (!p) {
-                                idyl_err_errno(err, ENOMEM, "list tokens");
-                                goto fail;
-                        }
-                        items = p;
-                        cap = ncap;
-                }
-                token_row(stmt, &items[count++]);
-        }
-        if (step != SQLITE_DONE) {
-                db_error(s, "list tokens", err);
-                goto fail;
-        }
-        *out = items;
-        *n = count;
-        items = NULL;
-        rc = 0;
-fail:
-        free(items);
-        sqlite3_finalize(stmt);
+        rc = query_rows(s, stmt, &token_rows, out, n, err);
 out:
         pthread_mutex_unlock(&s->mu);
         return rc;
@@ -1145,8 +1099,9 @@ static int sqlite_audit_add(struct idyl_store *st, const struct idyl_audit *a, s
         return write_end(s, insert_audit(s, a, err), err);
 }
 
-static void audit_row(sqlite3_stmt *stmt, struct idyl_audit *a)
+static void audit_row(sqlite3_stmt *stmt, void *item)
 {
+        struct idyl_audit *a = item;
         memset(a, 0, sizeof(*a));
         a->id = sqlite3_column_int64(stmt, 0);
         a->time_ms = sqlite3_column_int64(stmt, 1);
@@ -1159,14 +1114,15 @@ static void audit_row(sqlite3_stmt *stmt, struct idyl_audit *a)
         a->status = sqlite3_column_int(stmt, 8);
 }
 
+static const struct row_reader audit_rows = {"list audit records", sizeof(struct idyl_audit),
+                                             audit_row, NULL};
+
 static int sqlite_audit_list(struct idyl_store *st, uint64_t subnet, size_t limit,
                              struct idyl_audit **out, size_t *n, struct idyl_err *err)
 {
         struct sqlite_store *s = to_sqlite(st);
-        struct idyl_audit *items = NULL;
-        size_t count = 0, cap = 0;
         sqlite3_stmt *stmt;
-        int rc = -1, step;
+        int rc = -1;
 
         pthread_mutex_lock(&s->mu);
         if (prepare(s,
@@ -1177,30 +1133,7 @@ static int sqlite_audit_list(struct idyl_store *st, uint64_t subnet, size_t limi
         sqlite3_bind_int64(stmt, 1, (sqlite3_int64)subnet);
         sqlite3_bind_int64(stmt, 2, (sqlite3_int64)subnet);
         sqlite3_bind_int64(stmt, 3, limit ? (sqlite3_int64)limit : -1);
-        while ((step = sqlite3_step(stmt)) == SQLITE_ROW) {
-                if (count == cap) {
-                        size_t ncap = cap ? cap * 2 : 64;
-                        struct idyl_audit *p = realloc(items, ncap * sizeof(*items));
-                        if (!p) {
-                                idyl_err_errno(err, ENOMEM, "list audit records");
-                                goto fail;
-                        }
-                        items = p;
-                        cap = ncap;
-                }
-                audit_row(stmt, &items[count++]);
-        }
-        if (step != SQLITE_DONE) {
-                db_error(s, "list audit records", err);
-                goto fail;
-        }
-        *out = items;
-        *n = count;
-        items = NULL;
-        rc = 0;
-fail:
-        free(items);
-        sqlite3_finalize(stmt);
+        rc = query_rows(s, stmt, &audit_rows, out, n, err);
 out:
         pthread_mutex_unlock(&s->mu);
         return rc;
