@@ -1,0 +1,574 @@
+/* Proves idyld's server layer without a daemon: each test runs the real
+ * server in this process (libmicrohttpd on a loopback port, the real route
+ * table and handlers) over a SQLite store in a temporary directory, as
+ * fuzz/fuzz_http.c does, and drives it over HTTP with libcurl. The
+ * scheduling loop is not started: the tests run a pass themselves
+ * (scheduler_run_subnet, scheduler_check_health), so every step is
+ * deterministic. Asserted: dispatch and authorization through the route
+ * table, one scheduler pass, the policy re-check of waiting and lost
+ * workloads, and a store failure answered as an error. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <curl/curl.h>
+#include <ftw.h>
+#include <jansson.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/messages.h"
+#include "core/subnet.h"
+#include "server/server.h"
+#include "util/clock.h"
+
+enum caller { OPERATOR, AUTHOR, PROVIDER, NODE, OTHER_AUTHOR, NONE, CALLERS };
+
+struct fixture {
+        struct idyl_server srv;
+        char dir[64];
+        char slug[SUBNET_SLUG_BUFLEN];
+        uint64_t subnet;
+        char secrets[CALLERS][80];
+};
+
+struct reply {
+        long status;
+        json_t *body;      /* NULL when empty or not JSON */
+        char warning[512]; /* the first Warning header's value */
+};
+
+static void add_token(struct fixture *f, enum caller who, enum idyl_role role, uint64_t subnet,
+                      const char *node)
+{
+        struct idyl_token t = {.role = role, .subnet = subnet};
+        struct idyl_err err = IDYL_ERR_INIT;
+
+        assert_int_equal(auth_new_secret(f->secrets[who], sizeof(f->secrets[who]), &err), 0);
+        auth_hash_token(f->secrets[who], t.hash);
+        snprintf(t.node, sizeof(t.node), "%s", node ? node : "");
+        assert_int_equal(store_token_add(f->srv.store, &t, &err), 0);
+}
+
+static uint64_t make_subnet(struct fixture *f, unsigned classes)
+{
+        struct idyl_subnet sn = IDYL_SUBNET_INIT;
+        struct idyl_err err = IDYL_ERR_INIT;
+
+        snprintf(sn.region, sizeof(sn.region), "us-east");
+        sn.policy.set = classes != 0;
+        sn.policy.allowed_classes = classes;
+        assert_int_equal(store_subnet_create(f->srv.store, &sn, &err), 0);
+        return sn.slug;
+}
+
+/* An admitted, ready, heartbeating Docker node with 4 CPUs and 8Gi. */
+static void make_node(struct fixture *f, const char *name)
+{
+        struct idyl_node n = IDYL_NODE_INIT;
+        struct idyl_err err = IDYL_ERR_INIT;
+
+        n.subnet = f->subnet;
+        n.admission = NODE_ADMITTED;
+        n.profile = PROFILE_DOCKER;
+        n.isolation = ISOLATION_CONTAINER;
+        n.runtime_ready = true;
+        snprintf(n.name, sizeof(n.name), "%s", name);
+        snprintf(n.provider, sizeof(n.provider), "docker");
+        snprintf(n.handler, sizeof(n.handler), "runc");
+        snprintf(n.platform, sizeof(n.platform), "linux/amd64");
+        n.cpu_milli = 4000;
+        n.memory_bytes = 8LL << 30;
+        n.last_heartbeat = now_ms();
+        assert_int_equal(store_node_put(f->srv.store, &n, &err), 0);
+}
+
+static int setup(void **state)
+{
+        struct fixture *f = calloc(1, sizeof(*f));
+        struct idyl_err err = IDYL_ERR_INIT;
+
+        assert_non_null(f);
+        snprintf(f->dir, sizeof(f->dir), "/tmp/idyl-test-server.XXXXXX");
+        assert_non_null(mkdtemp(f->dir));
+        assert_int_equal(store_open(f->dir, &f->srv.store, &err), 0);
+        f->subnet =
+            make_subnet(f, ISOLATION_BIT(ISOLATION_CONTAINER) | ISOLATION_BIT(ISOLATION_MICROVM));
+        subnet_slug_format(f->subnet, f->slug);
+        make_node(f, "n1");
+        add_token(f, OPERATOR, ROLE_OPERATOR, 0, NULL);
+        add_token(f, AUTHOR, ROLE_AUTHOR, 0, NULL);
+        add_token(f, PROVIDER, ROLE_PROVIDER, 0, NULL);
+        add_token(f, NODE, ROLE_PROVIDER, f->subnet, "n1");
+        add_token(f, OTHER_AUTHOR, ROLE_AUTHOR, f->subnet + 1, NULL);
+        f->srv.node_ttl = 30;
+        f->srv.client_timeout = 2;
+        if (server_start(&f->srv, "127.0.0.1:0", &err) < 0)
+                fail_msg("server_start: %s", err.msg);
+        *state = f;
+        return 0;
+}
+
+static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+        (void)st;
+        (void)flag;
+        (void)ftw;
+        return remove(path);
+}
+
+static int teardown(void **state)
+{
+        struct fixture *f = *state;
+
+        server_stop(&f->srv);
+        store_close(f->srv.store);
+        nftw(f->dir, remove_entry, 8, FTW_DEPTH | FTW_PHYS);
+        free(f);
+        return 0;
+}
+
+/* ---- one HTTP exchange ----------------------------------------------------- */
+
+struct sink {
+        char *data;
+        size_t len;
+        struct reply *reply;
+};
+
+static size_t on_body(char *p, size_t size, size_t n, void *arg)
+{
+        struct sink *s = arg;
+        char *grown = realloc(s->data, s->len + size * n + 1);
+
+        assert_non_null(grown);
+        s->data = grown;
+        memcpy(s->data + s->len, p, size * n);
+        s->len += size * n;
+        s->data[s->len] = '\0';
+        return size * n;
+}
+
+static size_t on_header(char *p, size_t size, size_t n, void *arg)
+{
+        struct sink *s = arg;
+        size_t len = size * n;
+
+        if (len > 9 && strncasecmp(p, "Warning: ", 9) == 0 && !s->reply->warning[0])
+                snprintf(s->reply->warning, sizeof(s->reply->warning), "%.*s", (int)(len - 11),
+                         p + 9);
+        return len;
+}
+
+/* Sends METHOD PATH as `who` with an optional JSON body; fills *r. */
+static void call(struct fixture *f, enum caller who, const char *method, const char *path,
+                 const char *body, struct reply *r)
+{
+        struct sink s = {.reply = r};
+        struct curl_slist *headers = NULL;
+        char url[512], auth[128];
+        CURL *c = curl_easy_init();
+
+        memset(r, 0, sizeof(*r));
+        assert_non_null(c);
+        snprintf(url, sizeof(url), "http://127.0.0.1:%u%s", f->srv.port, path);
+        if (who != NONE) {
+                snprintf(auth, sizeof(auth), "Authorization: Bearer %s", f->secrets[who]);
+                headers = curl_slist_append(headers, auth);
+        }
+        if (body) {
+                headers = curl_slist_append(headers, "Content-Type: application/json");
+                curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+        }
+        curl_easy_setopt(c, CURLOPT_URL, url);
+        curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+        curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
+        curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+        curl_easy_setopt(c, CURLOPT_WRITEDATA, &s);
+        curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
+        curl_easy_setopt(c, CURLOPT_HEADERDATA, &s);
+        curl_easy_setopt(c, CURLOPT_TIMEOUT, 10L);
+        assert_int_equal(curl_easy_perform(c), CURLE_OK);
+        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r->status);
+        if (s.data)
+                r->body = json_loads(s.data, 0, NULL);
+        free(s.data);
+        curl_slist_free_all(headers);
+        curl_easy_cleanup(c);
+}
+
+static void reply_release(struct reply *r)
+{
+        json_decref(r->body);
+        r->body = NULL;
+}
+
+static const char *error_code(const struct reply *r)
+{
+        return json_string_value(json_object_get(json_object_get(r->body, "error"), "code"));
+}
+
+static const char *error_message(const struct reply *r)
+{
+        return json_string_value(json_object_get(json_object_get(r->body, "error"), "message"));
+}
+
+/* The route's pattern with {slug} the fixture's subnet and {name} "web"
+ * (workloads) or "n1" (nodes). */
+static void route_path(const struct fixture *f, const char *pattern, char *out, size_t size)
+{
+        bool nodes = strstr(pattern, "/nodes/") != NULL;
+        size_t len = 0;
+
+        for (const char *p = pattern; *p && len + 20 < size;) {
+                const char *v;
+
+                if (*p != '{') {
+                        out[len++] = *p++;
+                        continue;
+                }
+                v = strncmp(p, "{slug}", 6) == 0 ? f->slug
+                    : strncmp(p, "{id}", 4) == 0 ? "000000000000"
+                    : nodes                      ? "n1"
+                                                 : "web";
+                len += (size_t)snprintf(out + len, size - len, "%s", v);
+                p = strchr(p, '}') + 1;
+        }
+        out[len] = '\0';
+}
+
+static struct idyl_workload get_workload(struct fixture *f, const char *name)
+{
+        struct idyl_workload w = IDYL_WORKLOAD_INIT;
+        struct idyl_err err = IDYL_ERR_INIT;
+
+        assert_int_equal(store_workload_get(f->srv.store, f->subnet, name, &w, &err), 0);
+        return w;
+}
+
+/* The types of a workload's event records, joined by commas. */
+static void event_types(struct fixture *f, const char *name, char *out, size_t size)
+{
+        struct idyl_event *evs = NULL;
+        struct idyl_err err = IDYL_ERR_INIT;
+        size_t n = 0, len = 0;
+
+        out[0] = '\0';
+        assert_int_equal(store_event_list(f->srv.store, f->subnet, name, &evs, &n, &err), 0);
+        for (size_t i = 0; i < n; i++)
+                len += (size_t)snprintf(out + len, size - len, "%s%s", i ? "," : "", evs[i].type);
+        free(evs);
+}
+
+static void deploy(struct fixture *f, const char *name, const char *cls, long want_status)
+{
+        char path[128], body[256];
+        struct reply r;
+
+        snprintf(path, sizeof(path), "/v1/subnets/%s/workloads", f->slug);
+        snprintf(body, sizeof(body),
+                 "{\"name\":\"%s\",\"spec\":{\"image\":\"nginx:1.27-alpine\",\"isolation\":{"
+                 "\"class\":\"%s\"}}}",
+                 name, cls);
+        call(f, AUTHOR, "POST", path, body, &r);
+        assert_int_equal(r.status, want_status);
+        reply_release(&r);
+}
+
+static void run_pass(struct fixture *f)
+{
+        struct idyl_err err = IDYL_ERR_INIT;
+
+        if (scheduler_run_subnet(&f->srv, f->subnet, &err) < 0)
+                fail_msg("scheduler pass: %s", err.msg);
+}
+
+/* ---- dispatch and authorization -------------------------------------------- */
+
+static void test_dispatch(void **state)
+{
+        struct fixture *f = *state;
+        char path[128];
+        struct reply r;
+
+        call(f, NONE, "GET", "/healthz", NULL, &r);
+        assert_int_equal(r.status, 200);
+        assert_string_equal(json_string_value(json_object_get(r.body, "status")), "ok");
+        reply_release(&r);
+
+        snprintf(path, sizeof(path), "/v1/subnets/%s", f->slug);
+        call(f, NONE, "GET", path, NULL, &r);
+        assert_int_equal(r.status, 401);
+        assert_string_equal(error_code(&r), "unauthorized");
+        assert_string_equal(error_message(&r),
+                            "missing credential: send Authorization: Bearer <token>");
+        reply_release(&r);
+
+        call(f, OPERATOR, "GET", path, NULL, &r);
+        assert_int_equal(r.status, 200);
+        assert_string_equal(json_string_value(json_object_get(r.body, "slug")), f->slug);
+        reply_release(&r);
+
+        call(f, OPERATOR, "PUT", path, "{}", &r);
+        assert_int_equal(r.status, 405);
+        assert_string_equal(error_code(&r), "method_not_allowed");
+        reply_release(&r);
+
+        call(f, OPERATOR, "GET", "/v1/nothing-here", NULL, &r);
+        assert_int_equal(r.status, 404);
+        assert_string_equal(error_code(&r), "not_found");
+        reply_release(&r);
+
+        snprintf(path, sizeof(path), "/v1/subnets/%s/workloads", f->slug);
+        call(f, AUTHOR, "POST", path, NULL, &r);
+        assert_int_equal(r.status, 400);
+        assert_string_equal(error_message(&r), "request body is required: a JSON object");
+        reply_release(&r);
+}
+
+/* Every route refuses, before its handler runs, each role it does not admit. */
+static void test_route_roles(void **state)
+{
+        static const struct {
+                enum caller who;
+                enum idyl_role role;
+        } callers[] = {{OPERATOR, ROLE_OPERATOR}, {AUTHOR, ROLE_AUTHOR}, {PROVIDER, ROLE_PROVIDER}};
+        struct fixture *f = *state;
+        struct idyl_workload w = IDYL_WORKLOAD_INIT;
+        struct idyl_node n = IDYL_NODE_INIT;
+        struct idyl_err err = IDYL_ERR_INIT;
+        size_t refused = 0;
+
+        for (size_t i = 0; i < server_nroutes; i++) {
+                const struct route *rt = &server_routes[i];
+                char path[256], want[400];
+
+                if (rt->flags & ROUTE_PUBLIC)
+                        continue;
+                route_path(f, rt->pattern, path, sizeof(path));
+                for (size_t c = 0; c < sizeof(callers) / sizeof(callers[0]); c++) {
+                        struct reply r;
+
+                        if (rt->roles & ROLE_BIT(callers[c].role))
+                                continue;
+                        call(f, callers[c].who, rt->method, path,
+                             (rt->flags & ROUTE_BODY) ? "{}" : NULL, &r);
+                        assert_int_equal(r.status, 403);
+                        snprintf(want, sizeof(want), "role %s may not %s %s",
+                                 idyl_role_name(callers[c].role), rt->method, path);
+                        assert_string_equal(error_message(&r), want);
+                        reply_release(&r);
+                        refused++;
+                }
+        }
+        assert_true(refused > 10);
+        /* nothing a refused call could have done happened */
+        assert_int_equal(store_workload_get(f->srv.store, f->subnet, "web", &w, &err), -1);
+        assert_int_equal(err.code, IDYL_E_NOT_FOUND);
+        assert_int_equal(store_node_get(f->srv.store, f->subnet, "n1", &n, &err), 0);
+        assert_int_equal(n.admission, NODE_ADMITTED);
+}
+
+static void test_scoped_caller(void **state)
+{
+        struct fixture *f = *state;
+        char path[128], want[256], other[SUBNET_SLUG_BUFLEN];
+        struct reply r;
+
+        subnet_slug_format(f->subnet + 1, other);
+        snprintf(path, sizeof(path), "/v1/subnets/%s/workloads", f->slug);
+        call(f, OTHER_AUTHOR, "GET", path, NULL, &r);
+        assert_int_equal(r.status, 403);
+        snprintf(want, sizeof(want),
+                 "this credential is scoped to subnet \"%s\" and may not GET %s", other, path);
+        assert_string_equal(error_message(&r), want);
+        reply_release(&r);
+
+        /* a node credential acts only for its own node */
+        snprintf(path, sizeof(path), "/v1/subnets/%s/nodes/n2", f->slug);
+        call(f, NODE, "GET", path, NULL, &r);
+        assert_int_equal(r.status, 403);
+        assert_string_equal(error_message(&r), "this credential cannot act for node \"n2\"");
+        reply_release(&r);
+        snprintf(path, sizeof(path), "/v1/subnets/%s/nodes/n1", f->slug);
+        call(f, NODE, "GET", path, NULL, &r);
+        assert_int_equal(r.status, 200);
+        reply_release(&r);
+}
+
+/* ---- the lifecycle through the scheduler ------------------------------------- */
+
+static void test_scheduler_pass(void **state)
+{
+        struct fixture *f = *state;
+        struct idyl_err err = IDYL_ERR_INIT;
+        struct idyl_node before = IDYL_NODE_INIT, after = IDYL_NODE_INIT;
+        struct idyl_workload w;
+        char types[256];
+
+        assert_int_equal(store_node_get(f->srv.store, f->subnet, "n1", &before, &err), 0);
+        deploy(f, "web", "container", 201);
+        w = get_workload(f, "web");
+        assert_int_equal(w.phase, PHASE_PENDING);
+        assert_string_equal(w.message, "waiting for placement");
+        workload_release(&w);
+
+        run_pass(f);
+        w = get_workload(f, "web");
+        assert_int_equal(w.phase, PHASE_SCHEDULED);
+        assert_string_equal(w.node, "n1");
+        assert_string_equal(w.runtime_profile, "docker");
+        assert_string_equal(w.message, "placed on node n1");
+        assert_true(w.updated_at > 0);
+        workload_release(&w);
+        event_types(f, "web", types, sizeof(types));
+        assert_string_equal(types, "Admitted,Scheduled");
+        assert_int_equal(store_node_get(f->srv.store, f->subnet, "n1", &after, &err), 0);
+        assert_true(after.assign_version > before.assign_version);
+
+        /* a second pass has nothing to do */
+        run_pass(f);
+        event_types(f, "web", types, sizeof(types));
+        assert_string_equal(types, "Admitted,Scheduled");
+
+        /* a microvm workload waits with the documented message, once */
+        deploy(f, "vm", "microvm", 201);
+        run_pass(f);
+        run_pass(f);
+        w = get_workload(f, "vm");
+        assert_int_equal(w.phase, PHASE_PENDING);
+        {
+                char msg[256];
+
+                snprintf(msg, sizeof(msg), MSG_NO_COMPATIBLE_NODES, f->slug, "microvm");
+                assert_string_equal(w.message, msg);
+        }
+        workload_release(&w);
+        event_types(f, "vm", types, sizeof(types));
+        assert_string_equal(types, "Admitted,Unschedulable");
+}
+
+/* After a policy edit from container,microvm to microvm: a waiting container
+ * workload is rejected at once; a placed one keeps running (with a warning)
+ * until its node is lost, then it is rejected, not placed again. */
+static void test_policy_recheck(void **state)
+{
+        struct fixture *f = *state;
+        struct idyl_err err = IDYL_ERR_INIT;
+        struct idyl_node n = IDYL_NODE_INIT;
+        struct idyl_workload w;
+        char path[128], types[256], rejected[128];
+        struct reply r;
+
+        snprintf(rejected, sizeof(rejected), MSG_ISOLATION_CLASS_NOT_ALLOWED, "container");
+        deploy(f, "web", "container", 201);
+        run_pass(f);
+        deploy(f, "later", "container", 201); /* still pending at the edit */
+
+        snprintf(path, sizeof(path), "/v1/subnets/%s", f->slug);
+        call(f, OPERATOR, "PATCH", path,
+             "{\"runtimePolicy\":{\"allowedIsolationClasses\":[\"microvm\"]}}", &r);
+        assert_int_equal(r.status, 200);
+        assert_string_equal(r.warning,
+                            "299 idyld \"workload web (isolation class container, phase "
+                            "scheduled) is not allowed by the new runtime policy; it keeps "
+                            "running\"");
+        reply_release(&r);
+        w = get_workload(f, "later");
+        assert_int_equal(w.phase, PHASE_REJECTED);
+        assert_string_equal(w.message, rejected);
+        workload_release(&w);
+        w = get_workload(f, "web");
+        assert_int_equal(w.phase, PHASE_SCHEDULED);
+        workload_release(&w);
+
+        /* the node goes silent past the TTL, and a second node could take it */
+        make_node(f, "n2");
+        assert_int_equal(store_node_get(f->srv.store, f->subnet, "n1", &n, &err), 0);
+        n.last_heartbeat = now_ms() - 60 * 1000;
+        assert_int_equal(store_node_put(f->srv.store, &n, &err), 0);
+        assert_int_equal(scheduler_check_health(&f->srv, &err), 0);
+        w = get_workload(f, "web");
+        assert_int_equal(w.phase, PHASE_LOST);
+        assert_string_equal(w.node, "");
+        assert_string_equal(w.message, "node n1 is down: no heartbeat for 30s");
+        workload_release(&w);
+
+        run_pass(f);
+        w = get_workload(f, "web");
+        assert_int_equal(w.phase, PHASE_REJECTED);
+        assert_string_equal(w.node, "");
+        assert_string_equal(w.message, rejected);
+        workload_release(&w);
+        event_types(f, "web", types, sizeof(types));
+        assert_string_equal(types, "Admitted,Scheduled,Lost,Rejected");
+        run_pass(f);
+        event_types(f, "web", types, sizeof(types));
+        assert_string_equal(types, "Admitted,Scheduled,Lost,Rejected");
+}
+
+static void test_approval_conflict(void **state)
+{
+        struct fixture *f = *state;
+        char path[160];
+        struct reply r;
+
+        deploy(f, "web", "container", 201);
+        snprintf(path, sizeof(path), "/v1/subnets/%s/workloads/web/approve", f->slug);
+        call(f, OPERATOR, "POST", path, NULL, &r);
+        assert_int_equal(r.status, 409);
+        assert_string_equal(error_message(&r),
+                            "workload \"web\" is not awaiting approval (phase pending)");
+        reply_release(&r);
+}
+
+/* A store that fails under a handler is an error answer, not a crash (the
+ * delete handler once released a workload the failed lookup never filled).
+ * The fault is real: another connection renames the table away. */
+static void test_store_failure(void **state)
+{
+        struct fixture *f = *state;
+        char path[160], db[128];
+        sqlite3 *conn;
+        struct reply r;
+
+        deploy(f, "web", "container", 201);
+        snprintf(db, sizeof(db), "%s/idyl.db", f->dir);
+        assert_int_equal(sqlite3_open(db, &conn), SQLITE_OK);
+        assert_int_equal(
+            sqlite3_exec(conn, "ALTER TABLE workloads RENAME TO gone", NULL, NULL, NULL),
+            SQLITE_OK);
+        sqlite3_close(conn);
+        snprintf(path, sizeof(path), "/v1/subnets/%s/workloads/web", f->slug);
+        call(f, AUTHOR, "DELETE", path, NULL, &r);
+        assert_int_equal(r.status, 500);
+        assert_non_null(error_message(&r));
+        reply_release(&r);
+        call(f, AUTHOR, "GET", path, NULL, &r);
+        assert_int_equal(r.status, 500);
+        reply_release(&r);
+}
+
+int main(void)
+{
+        const struct CMUnitTest tests[] = {
+            cmocka_unit_test_setup_teardown(test_dispatch, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_route_roles, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_scoped_caller, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_scheduler_pass, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_policy_recheck, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_approval_conflict, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_store_failure, setup, teardown),
+        };
+        int rc;
+
+        curl_global_init(CURL_GLOBAL_DEFAULT);
+        rc = cmocka_run_group_tests(tests, NULL, NULL);
+        curl_global_cleanup();
+        return rc;
+}
