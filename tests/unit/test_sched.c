@@ -98,6 +98,17 @@ static void assert_removed_by(const struct sched_request *req, const struct runt
                 assert_int_equal(res.filtered[f], f == (int)filter ? 1 : 0);
 }
 
+/* Places req among nodes and asserts it lands on node `want`. */
+static void assert_placed_on(const struct sched_request *req, const struct runtime_policy *pol,
+                             const struct sched_node *nodes, size_t n, long want)
+{
+        struct sched_result res;
+
+        sched_place(req, pol, nodes, n, &res);
+        assert_int_equal(res.outcome, SCHED_PLACED);
+        assert_int_equal(res.node, want);
+}
+
 static void test_filter_codes(void **state)
 {
         static const char *const codes[FILTER__COUNT] = {
@@ -218,14 +229,9 @@ static void test_class_not_allowed_by_policy(void **state)
         message_of(&res, ISOLATION_CONTAINER, msg, sizeof(msg));
         assert_string_equal(msg,
                             "isolation.class \"container\" is not allowed by subnet runtimePolicy");
-        /* the class the policy allows still places */
-        sched_place(&microvm, &microvm_only, nodes, NELEM(nodes), &res);
-        assert_int_equal(res.outcome, SCHED_PLACED);
-        assert_int_equal(res.node, 1);
-        /* no policy allows every class */
-        sched_place(&container, &no_policy, nodes, NELEM(nodes), &res);
-        assert_int_equal(res.outcome, SCHED_PLACED);
-        assert_int_equal(res.node, 0);
+        /* the class the policy allows still places; no policy allows every class */
+        assert_placed_on(&microvm, &microvm_only, nodes, NELEM(nodes), 1);
+        assert_placed_on(&container, &no_policy, nodes, NELEM(nodes), 0);
 }
 
 static void test_platform_mismatch(void **state)

@@ -218,6 +218,22 @@ static const char *error_message(const struct reply *r)
         return json_string_value(json_object_get(json_object_get(r->body, "error"), "message"));
 }
 
+/* Sends the request and asserts its status and, when given, the error's
+ * code and message. */
+static void expect(struct fixture *f, enum caller who, const char *method, const char *path,
+                   const char *body, long status, const char *code, const char *message)
+{
+        struct reply r;
+
+        call(f, who, method, path, body, &r);
+        assert_int_equal(r.status, status);
+        if (code)
+                assert_string_equal(error_code(&r), code);
+        if (message)
+                assert_string_equal(error_message(&r), message);
+        reply_release(&r);
+}
+
 /* The route's pattern with {slug} the fixture's subnet and {name} "web"
  * (workloads) or "n1" (nodes). */
 static void route_path(const struct fixture *f, const char *pattern, char *out, size_t size)
@@ -265,6 +281,19 @@ static void event_types(struct fixture *f, const char *name, char *out, size_t s
         free(evs);
 }
 
+/* Asserts the stored workload's phase, node and status message. */
+static void expect_workload(struct fixture *f, const char *name, enum workload_phase phase,
+                            const char *node, const char *message)
+{
+        struct idyl_workload w = get_workload(f, name);
+
+        assert_string_equal(workload_phase_name(w.phase), workload_phase_name(phase));
+        assert_string_equal(w.node, node);
+        assert_string_equal(w.message, message);
+        assert_true(w.updated_at > 0);
+        workload_release(&w);
+}
+
 static void deploy(struct fixture *f, const char *name, const char *cls, long want_status)
 {
         char path[128], body[256];
@@ -302,33 +331,17 @@ static void test_dispatch(void **state)
         reply_release(&r);
 
         snprintf(path, sizeof(path), "/v1/subnets/%s", f->slug);
-        call(f, NONE, "GET", path, NULL, &r);
-        assert_int_equal(r.status, 401);
-        assert_string_equal(error_code(&r), "unauthorized");
-        assert_string_equal(error_message(&r),
-                            "missing credential: send Authorization: Bearer <token>");
-        reply_release(&r);
-
+        expect(f, NONE, "GET", path, NULL, 401, "unauthorized",
+               "missing credential: send Authorization: Bearer <token>");
         call(f, OPERATOR, "GET", path, NULL, &r);
         assert_int_equal(r.status, 200);
         assert_string_equal(json_string_value(json_object_get(r.body, "slug")), f->slug);
         reply_release(&r);
-
-        call(f, OPERATOR, "PUT", path, "{}", &r);
-        assert_int_equal(r.status, 405);
-        assert_string_equal(error_code(&r), "method_not_allowed");
-        reply_release(&r);
-
-        call(f, OPERATOR, "GET", "/v1/nothing-here", NULL, &r);
-        assert_int_equal(r.status, 404);
-        assert_string_equal(error_code(&r), "not_found");
-        reply_release(&r);
-
+        expect(f, OPERATOR, "PUT", path, "{}", 405, "method_not_allowed", NULL);
+        expect(f, OPERATOR, "GET", "/v1/nothing-here", NULL, 404, "not_found", NULL);
         snprintf(path, sizeof(path), "/v1/subnets/%s/workloads", f->slug);
-        call(f, AUTHOR, "POST", path, NULL, &r);
-        assert_int_equal(r.status, 400);
-        assert_string_equal(error_message(&r), "request body is required: a JSON object");
-        reply_release(&r);
+        expect(f, AUTHOR, "POST", path, NULL, 400, "invalid_argument",
+               "request body is required: a JSON object");
 }
 
 /* Every route refuses, before its handler runs, each role it does not admit. */
@@ -352,17 +365,12 @@ static void test_route_roles(void **state)
                         continue;
                 route_path(f, rt->pattern, path, sizeof(path));
                 for (size_t c = 0; c < sizeof(callers) / sizeof(callers[0]); c++) {
-                        struct reply r;
-
                         if (rt->roles & ROLE_BIT(callers[c].role))
                                 continue;
-                        call(f, callers[c].who, rt->method, path,
-                             (rt->flags & ROUTE_BODY) ? "{}" : NULL, &r);
-                        assert_int_equal(r.status, 403);
                         snprintf(want, sizeof(want), "role %s may not %s %s",
                                  idyl_role_name(callers[c].role), rt->method, path);
-                        assert_string_equal(error_message(&r), want);
-                        reply_release(&r);
+                        expect(f, callers[c].who, rt->method, path,
+                               (rt->flags & ROUTE_BODY) ? "{}" : NULL, 403, "forbidden", want);
                         refused++;
                 }
         }
@@ -378,30 +386,31 @@ static void test_scoped_caller(void **state)
 {
         struct fixture *f = *state;
         char path[128], want[256], other[SUBNET_SLUG_BUFLEN];
-        struct reply r;
 
         subnet_slug_format(f->subnet + 1, other);
         snprintf(path, sizeof(path), "/v1/subnets/%s/workloads", f->slug);
-        call(f, OTHER_AUTHOR, "GET", path, NULL, &r);
-        assert_int_equal(r.status, 403);
         snprintf(want, sizeof(want),
                  "this credential is scoped to subnet \"%s\" and may not GET %s", other, path);
-        assert_string_equal(error_message(&r), want);
-        reply_release(&r);
+        expect(f, OTHER_AUTHOR, "GET", path, NULL, 403, "forbidden", want);
 
         /* a node credential acts only for its own node */
         snprintf(path, sizeof(path), "/v1/subnets/%s/nodes/n2", f->slug);
-        call(f, NODE, "GET", path, NULL, &r);
-        assert_int_equal(r.status, 403);
-        assert_string_equal(error_message(&r), "this credential cannot act for node \"n2\"");
-        reply_release(&r);
+        expect(f, NODE, "GET", path, NULL, 403, "forbidden",
+               "this credential cannot act for node \"n2\"");
         snprintf(path, sizeof(path), "/v1/subnets/%s/nodes/n1", f->slug);
-        call(f, NODE, "GET", path, NULL, &r);
-        assert_int_equal(r.status, 200);
-        reply_release(&r);
+        expect(f, NODE, "GET", path, NULL, 200, NULL, NULL);
 }
 
 /* ---- the lifecycle through the scheduler ------------------------------------- */
+
+/* Asserts the types of a workload's event records, joined by commas. */
+static void expect_events(struct fixture *f, const char *name, const char *types)
+{
+        char got[256];
+
+        event_types(f, name, got, sizeof(got));
+        assert_string_equal(got, types);
+}
 
 static void test_scheduler_pass(void **state)
 {
@@ -409,48 +418,32 @@ static void test_scheduler_pass(void **state)
         struct idyl_err err = IDYL_ERR_INIT;
         struct idyl_node before = IDYL_NODE_INIT, after = IDYL_NODE_INIT;
         struct idyl_workload w;
-        char types[256];
+        char msg[256];
 
         assert_int_equal(store_node_get(f->srv.store, f->subnet, "n1", &before, &err), 0);
         deploy(f, "web", "container", 201);
-        w = get_workload(f, "web");
-        assert_int_equal(w.phase, PHASE_PENDING);
-        assert_string_equal(w.message, "waiting for placement");
-        workload_release(&w);
+        expect_workload(f, "web", PHASE_PENDING, "", "waiting for placement");
 
         run_pass(f);
+        expect_workload(f, "web", PHASE_SCHEDULED, "n1", "placed on node n1");
         w = get_workload(f, "web");
-        assert_int_equal(w.phase, PHASE_SCHEDULED);
-        assert_string_equal(w.node, "n1");
         assert_string_equal(w.runtime_profile, "docker");
-        assert_string_equal(w.message, "placed on node n1");
-        assert_true(w.updated_at > 0);
         workload_release(&w);
-        event_types(f, "web", types, sizeof(types));
-        assert_string_equal(types, "Admitted,Scheduled");
+        expect_events(f, "web", "Admitted,Scheduled");
         assert_int_equal(store_node_get(f->srv.store, f->subnet, "n1", &after, &err), 0);
         assert_true(after.assign_version > before.assign_version);
 
         /* a second pass has nothing to do */
         run_pass(f);
-        event_types(f, "web", types, sizeof(types));
-        assert_string_equal(types, "Admitted,Scheduled");
+        expect_events(f, "web", "Admitted,Scheduled");
 
-        /* a microvm workload waits with the documented message, once */
+        /* a microvm workload waits with the documented message, recorded once */
         deploy(f, "vm", "microvm", 201);
         run_pass(f);
         run_pass(f);
-        w = get_workload(f, "vm");
-        assert_int_equal(w.phase, PHASE_PENDING);
-        {
-                char msg[256];
-
-                snprintf(msg, sizeof(msg), MSG_NO_COMPATIBLE_NODES, f->slug, "microvm");
-                assert_string_equal(w.message, msg);
-        }
-        workload_release(&w);
-        event_types(f, "vm", types, sizeof(types));
-        assert_string_equal(types, "Admitted,Unschedulable");
+        snprintf(msg, sizeof(msg), MSG_NO_COMPATIBLE_NODES, f->slug, "microvm");
+        expect_workload(f, "vm", PHASE_PENDING, "", msg);
+        expect_events(f, "vm", "Admitted,Unschedulable");
 }
 
 /* After a policy edit from container,microvm to microvm: a waiting container
@@ -461,8 +454,7 @@ static void test_policy_recheck(void **state)
         struct fixture *f = *state;
         struct idyl_err err = IDYL_ERR_INIT;
         struct idyl_node n = IDYL_NODE_INIT;
-        struct idyl_workload w;
-        char path[128], types[256], rejected[128];
+        char path[128], rejected[128];
         struct reply r;
 
         snprintf(rejected, sizeof(rejected), MSG_ISOLATION_CLASS_NOT_ALLOWED, "container");
@@ -479,13 +471,9 @@ static void test_policy_recheck(void **state)
                             "scheduled) is not allowed by the new runtime policy; it keeps "
                             "running\"");
         reply_release(&r);
-        w = get_workload(f, "later");
-        assert_int_equal(w.phase, PHASE_REJECTED);
-        assert_string_equal(w.message, rejected);
-        workload_release(&w);
-        w = get_workload(f, "web");
-        assert_int_equal(w.phase, PHASE_SCHEDULED);
-        workload_release(&w);
+        expect_workload(f, "later", PHASE_REJECTED, "", rejected);
+        expect_events(f, "later", "Admitted,Rejected");
+        expect_workload(f, "web", PHASE_SCHEDULED, "n1", "placed on node n1");
 
         /* the node goes silent past the TTL, and a second node could take it */
         make_node(f, "n2");
@@ -493,38 +481,24 @@ static void test_policy_recheck(void **state)
         n.last_heartbeat = now_ms() - 60 * 1000;
         assert_int_equal(store_node_put(f->srv.store, &n, &err), 0);
         assert_int_equal(scheduler_check_health(&f->srv, &err), 0);
-        w = get_workload(f, "web");
-        assert_int_equal(w.phase, PHASE_LOST);
-        assert_string_equal(w.node, "");
-        assert_string_equal(w.message, "node n1 is down: no heartbeat for 30s");
-        workload_release(&w);
+        expect_workload(f, "web", PHASE_LOST, "", "node n1 is down: no heartbeat for 30s");
 
         run_pass(f);
-        w = get_workload(f, "web");
-        assert_int_equal(w.phase, PHASE_REJECTED);
-        assert_string_equal(w.node, "");
-        assert_string_equal(w.message, rejected);
-        workload_release(&w);
-        event_types(f, "web", types, sizeof(types));
-        assert_string_equal(types, "Admitted,Scheduled,Lost,Rejected");
+        expect_workload(f, "web", PHASE_REJECTED, "", rejected);
+        expect_events(f, "web", "Admitted,Scheduled,Lost,Rejected");
         run_pass(f);
-        event_types(f, "web", types, sizeof(types));
-        assert_string_equal(types, "Admitted,Scheduled,Lost,Rejected");
+        expect_events(f, "web", "Admitted,Scheduled,Lost,Rejected");
 }
 
 static void test_approval_conflict(void **state)
 {
         struct fixture *f = *state;
         char path[160];
-        struct reply r;
 
         deploy(f, "web", "container", 201);
         snprintf(path, sizeof(path), "/v1/subnets/%s/workloads/web/approve", f->slug);
-        call(f, OPERATOR, "POST", path, NULL, &r);
-        assert_int_equal(r.status, 409);
-        assert_string_equal(error_message(&r),
-                            "workload \"web\" is not awaiting approval (phase pending)");
-        reply_release(&r);
+        expect(f, OPERATOR, "POST", path, NULL, 409, "conflict",
+               "workload \"web\" is not awaiting approval (phase pending)");
 }
 
 /* A store that fails under a handler is an error answer, not a crash (the
@@ -535,7 +509,6 @@ static void test_store_failure(void **state)
         struct fixture *f = *state;
         char path[160], db[128];
         sqlite3 *conn;
-        struct reply r;
 
         deploy(f, "web", "container", 201);
         snprintf(db, sizeof(db), "%s/idyl.db", f->dir);
@@ -545,13 +518,8 @@ static void test_store_failure(void **state)
             SQLITE_OK);
         sqlite3_close(conn);
         snprintf(path, sizeof(path), "/v1/subnets/%s/workloads/web", f->slug);
-        call(f, AUTHOR, "DELETE", path, NULL, &r);
-        assert_int_equal(r.status, 500);
-        assert_non_null(error_message(&r));
-        reply_release(&r);
-        call(f, AUTHOR, "GET", path, NULL, &r);
-        assert_int_equal(r.status, 500);
-        reply_release(&r);
+        expect(f, AUTHOR, "DELETE", path, NULL, 500, "store_failure", NULL);
+        expect(f, AUTHOR, "GET", path, NULL, 500, "store_failure", NULL);
 }
 
 int main(void)
