@@ -128,19 +128,9 @@ void node_wait_key(uint64_t subnet, const char *node, char *buf, size_t size)
 int node_assignments_changed(struct idyl_store *st, uint64_t subnet, const char *node,
                              struct idyl_err *err)
 {
-        struct idyl_err lookup = IDYL_ERR_INIT;
-        struct idyl_node n = IDYL_NODE_INIT;
-
         if (!node || !*node)
                 return 0;
-        if (store_node_get(st, subnet, node, &n, &lookup) < 0) {
-                if (lookup.code == IDYL_E_NOT_FOUND)
-                        return 0;
-                *err = lookup;
-                return -1;
-        }
-        n.assign_version++;
-        return store_node_put(st, &n, err);
+        return store_node_bump_assignments(st, subnet, node, err);
 }
 
 int node_unplace_workloads(struct lifecycle_tx *tx, const struct idyl_node *node, const char *why,

@@ -907,6 +907,31 @@ static int sqlite_node_delete(struct idyl_store *st, uint64_t subnet, const char
         return write_end(s, delete_node(s, subnet, name, err), err);
 }
 
+static int bump_assignments(struct sqlite_store *s, uint64_t subnet, const char *name,
+                            struct idyl_err *err)
+{
+        sqlite3_stmt *stmt;
+
+        if (prepare(s,
+                    "UPDATE nodes SET assign_version = assign_version + 1 WHERE subnet = ? AND "
+                    "name = ?",
+                    &stmt, err) < 0)
+                return -1;
+        sqlite3_bind_int64(stmt, 1, (sqlite3_int64)subnet);
+        sqlite3_bind_text(stmt, 2, name, -1, SQLITE_TRANSIENT);
+        return step_done(s, stmt, err);
+}
+
+static int sqlite_node_bump_assignments(struct idyl_store *st, uint64_t subnet, const char *name,
+                                        struct idyl_err *err)
+{
+        struct sqlite_store *s = to_sqlite(st);
+
+        if (write_begin(s, err) < 0)
+                return -1;
+        return write_end(s, bump_assignments(s, subnet, name, err), err);
+}
+
 /* ---- tokens ------------------------------------------------------------- */
 
 static int insert_token(struct sqlite_store *s, const struct idyl_token *tok, struct idyl_err *err)
@@ -1160,6 +1185,7 @@ static const struct store_ops sqlite_ops = {
     .node_list = sqlite_node_list,
     .node_put = sqlite_node_put,
     .node_delete = sqlite_node_delete,
+    .node_bump_assignments = sqlite_node_bump_assignments,
     .token_add = sqlite_token_add,
     .token_find = sqlite_token_find,
     .token_count = sqlite_token_count,

@@ -84,6 +84,8 @@ struct store_ops {
         int (*node_put)(struct idyl_store *st, const struct idyl_node *node, struct idyl_err *err);
         int (*node_delete)(struct idyl_store *st, uint64_t subnet, const char *name,
                            struct idyl_err *err);
+        int (*node_bump_assignments)(struct idyl_store *st, uint64_t subnet, const char *name,
+                                     struct idyl_err *err);
 
         int (*token_add)(struct idyl_store *st, const struct idyl_token *tok, struct idyl_err *err);
         int (*token_find)(struct idyl_store *st, const char *hash, struct idyl_token *out,
@@ -237,6 +239,14 @@ static inline int store_node_delete(struct idyl_store *st, uint64_t subnet, cons
                                     struct idyl_err *err)
 {
         return st->ops->node_delete(st, subnet, name, err);
+}
+
+/* Adds one to the node's assign_version in one write (no read), so its
+ * long-poll sees a new set; a node that does not exist is not an error. */
+static inline int store_node_bump_assignments(struct idyl_store *st, uint64_t subnet,
+                                              const char *name, struct idyl_err *err)
+{
+        return st->ops->node_bump_assignments(st, subnet, name, err);
 }
 
 static inline int store_token_add(struct idyl_store *st, const struct idyl_token *tok,

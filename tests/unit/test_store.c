@@ -601,6 +601,32 @@ static void test_node_list(void **state)
         free(items);
 }
 
+/* The bump changes the assignment version alone, by one, and ignores a
+ * node that does not exist. */
+static void test_node_bump_assignments(void **state)
+{
+        struct idyl_store *st = store_of(state);
+        struct idyl_err err = IDYL_ERR_INIT;
+        struct idyl_node nd, other, got;
+        uint64_t subnet = new_subnet(st, "bump");
+
+        node_fill(&nd, subnet, "n1");
+        node_fill(&other, subnet, "n2");
+        assert_ok(store_node_put(st, &nd, &err));
+        assert_ok(store_node_put(st, &other, &err));
+        assert_ok(store_node_bump_assignments(st, subnet, "n1", &err));
+        assert_ok(store_node_bump_assignments(st, subnet, "n1", &err));
+        assert_ok(store_node_get(st, subnet, "n1", &got, &err));
+        nd.assign_version += 2;
+        assert_node_equal(&got, &nd);
+        assert_ok(store_node_get(st, subnet, "n2", &got, &err));
+        assert_node_equal(&got, &other);
+        assert_ok(store_node_bump_assignments(st, subnet, "absent", &err));
+        assert_ok(store_node_bump_assignments(st, subnet + 1, "n1", &err));
+        assert_ok(store_node_get(st, subnet, "n1", &got, &err));
+        assert_node_equal(&got, &nd);
+}
+
 static void token_fill(struct idyl_token *t, const char *seed, enum idyl_role role, uint64_t subnet,
                        const char *node)
 {
@@ -889,6 +915,7 @@ static int store_conformance_run(const char *url)
             cmocka_unit_test_setup_teardown(test_events, open_store, close_store),
             cmocka_unit_test_setup_teardown(test_node_put_get, open_store, close_store),
             cmocka_unit_test_setup_teardown(test_node_list, open_store, close_store),
+            cmocka_unit_test_setup_teardown(test_node_bump_assignments, open_store, close_store),
             cmocka_unit_test_setup_teardown(test_tokens, open_store, close_store),
             cmocka_unit_test_setup_teardown(test_node_delete_removes_its_credentials, open_store,
                                             close_store),
