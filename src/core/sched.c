@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "core/messages.h"
+#include "util/enumname.h"
 
 struct filter_ctx {
         const struct sched_request *req;
@@ -102,19 +103,17 @@ const char *sched_filter_code(enum sched_filter f)
         return filters[f].code;
 }
 
+static const char *const outcome_codes[] = {
+    [SCHED_PLACED] = "placed",
+    [SCHED_NO_COMPATIBLE_NODES] = "no_compatible_nodes",
+    [SCHED_INSUFFICIENT_CAPACITY] = "insufficient_capacity",
+    [SCHED_NOT_ALLOWED] = "isolation_class_not_allowed",
+};
+
 const char *sched_outcome_code(enum sched_outcome o)
 {
-        switch (o) {
-        case SCHED_PLACED:
-                return "placed";
-        case SCHED_NO_COMPATIBLE_NODES:
-                return "no_compatible_nodes";
-        case SCHED_INSUFFICIENT_CAPACITY:
-                return "insufficient_capacity";
-        case SCHED_NOT_ALLOWED:
-                return "isolation_class_not_allowed";
-        }
-        return "unknown";
+        return enum_name(outcome_codes, (int)(sizeof(outcome_codes) / sizeof(outcome_codes[0])),
+                         (int)o, "unknown");
 }
 
 /* Share of the node's scarcest resource in use after placing: lower is
