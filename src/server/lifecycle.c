@@ -99,6 +99,15 @@ int lifecycle_tx_commit(struct lifecycle_tx *tx, struct idyl_err *err)
         return 0;
 }
 
+int lifecycle_tx_end(struct lifecycle_tx *tx, int rc, struct idyl_err *err)
+{
+        if (rc < 0) {
+                lifecycle_tx_abort(tx);
+                return -1;
+        }
+        return lifecycle_tx_commit(tx, err);
+}
+
 static int append_record(struct idyl_store *st, const struct idyl_workload *w, const char *type,
                          const char *message, struct idyl_err *err)
 {

@@ -299,6 +299,7 @@ int handle_node_join(struct request *req, struct response *resp, struct idyl_err
         struct allocation none = {0};
         char secret[128];
         uint64_t slug;
+        int rc;
 
         if (params(req, &slug, err) < 0 || join_admission(req, slug, &n.admission, err) < 0 ||
             node_from_join(req->body, &n, err) < 0 ||
@@ -309,11 +310,10 @@ int handle_node_join(struct request *req, struct response *resp, struct idyl_err
         n.created_at = (int64_t)time(NULL);
         if (lifecycle_tx_begin(&tx, req->srv, err) < 0)
                 return -1;
-        if (join_in_tx(req, &n, secret, err) < 0 || lifecycle_tx_kick(&tx, slug, err) < 0) {
-                lifecycle_tx_abort(&tx);
-                return -1;
-        }
-        if (lifecycle_tx_commit(&tx, err) < 0)
+        rc = join_in_tx(req, &n, secret, err);
+        if (rc == 0)
+                rc = lifecycle_tx_kick(&tx, slug, err);
+        if (lifecycle_tx_end(&tx, rc, err) < 0)
                 return -1;
         resp->status = 201;
         resp->body = node_to_json(req->srv, &n, &none);
@@ -389,11 +389,7 @@ static int node_action(struct request *req, struct response *resp, enum node_act
                 rc = lifecycle_tx_node_changed(&tx, slug, n.name, err);
         if (rc == 0)
                 rc = lifecycle_tx_kick(&tx, slug, err);
-        if (rc < 0) {
-                lifecycle_tx_abort(&tx);
-                return -1;
-        }
-        if (lifecycle_tx_commit(&tx, err) < 0)
+        if (lifecycle_tx_end(&tx, rc, err) < 0)
                 return -1;
         if (action == ACTION_DELETE) {
                 resp->status = 204;
@@ -529,11 +525,7 @@ int handle_node_heartbeat(struct request *req, struct response *resp, struct idy
         }
         if (rc == 0 && kick)
                 rc = lifecycle_tx_kick(&tx, slug, err);
-        if (rc < 0) {
-                lifecycle_tx_abort(&tx);
-                return -1;
-        }
-        if (lifecycle_tx_commit(&tx, err) < 0)
+        if (lifecycle_tx_end(&tx, rc, err) < 0)
                 return -1;
         resp->body = json_pack(
             "{s:I,s:i,s:s}", "assignVersion", (json_int_t)n.assign_version, "heartbeatSeconds",

@@ -192,10 +192,7 @@ int scheduler_run_subnet(struct idyl_server *srv, uint64_t slug, struct idyl_err
                 rc = 0; /* the subnet went away */
         else if (rc == 0)
                 rc = pass_run(&p, err);
-        if (rc < 0)
-                lifecycle_tx_abort(&tx);
-        else
-                rc = lifecycle_tx_commit(&tx, err);
+        rc = lifecycle_tx_end(&tx, rc, err);
         pass_release(&p);
         return rc;
 }
@@ -208,6 +205,7 @@ static int declare_down(struct idyl_server *srv, const struct idyl_node *stale,
         struct lifecycle_tx tx = LIFECYCLE_TX_INIT;
         struct idyl_node n = IDYL_NODE_INIT;
         char why[160];
+        int rc;
 
         if (lifecycle_tx_begin(&tx, srv, err) < 0)
                 return -1;
@@ -221,14 +219,14 @@ static int declare_down(struct idyl_server *srv, const struct idyl_node *stale,
         }
         snprintf(why, sizeof(why), "node %s is down: no heartbeat for %ds", n.name, srv->node_ttl);
         n.down = true;
-        if (node_unplace_workloads(&tx, &n, why, err) < 0 ||
-            store_node_put(srv->store, &n, err) < 0 ||
-            lifecycle_tx_node_changed(&tx, n.subnet, n.name, err) < 0 ||
-            lifecycle_tx_kick(&tx, n.subnet, err) < 0) {
-                lifecycle_tx_abort(&tx);
-                return -1;
-        }
-        if (lifecycle_tx_commit(&tx, err) < 0)
+        rc = node_unplace_workloads(&tx, &n, why, err);
+        if (rc == 0)
+                rc = store_node_put(srv->store, &n, err);
+        if (rc == 0)
+                rc = lifecycle_tx_node_changed(&tx, n.subnet, n.name, err);
+        if (rc == 0)
+                rc = lifecycle_tx_kick(&tx, n.subnet, err);
+        if (lifecycle_tx_end(&tx, rc, err) < 0)
                 return -1;
         log_info("node %s in subnet %012" PRIu64 " is down", n.name, n.subnet);
         return 0;

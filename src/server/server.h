@@ -190,6 +190,9 @@ int lifecycle_tx_begin(struct lifecycle_tx *tx, struct idyl_server *srv, struct 
 int lifecycle_tx_commit(struct lifecycle_tx *tx, struct idyl_err *err);
 /* Rolls back and releases; nothing is woken. Safe on a tx never begun. */
 void lifecycle_tx_abort(struct lifecycle_tx *tx);
+/* Commits when rc is 0, else aborts: returns 0, or -1 (err set by the
+ * failed step, or by the commit). */
+int lifecycle_tx_end(struct lifecycle_tx *tx, int rc, struct idyl_err *err);
 /* Changes that are not phase changes (a node admitted, a workload deleted,
  * a policy edited) record their effects with these. */
 int lifecycle_tx_node_changed(struct lifecycle_tx *tx, uint64_t subnet, const char *node,

@@ -305,12 +305,10 @@ int handle_workload_deploy(struct request *req, struct response *resp, struct id
         w.spec = json_dumps(canon, JSON_COMPACT);
         if (lifecycle_tx_begin(&tx, req->srv, err) < 0)
                 goto out;
-        if (deploy_in_tx(&tx, slug, &w, requested, resp, err) < 0 ||
-            lifecycle_tx_kick(&tx, slug, err) < 0) {
-                lifecycle_tx_abort(&tx);
-                goto out;
-        }
-        rc = lifecycle_tx_commit(&tx, err);
+        rc = deploy_in_tx(&tx, slug, &w, requested, resp, err);
+        if (rc == 0)
+                rc = lifecycle_tx_kick(&tx, slug, err);
+        rc = lifecycle_tx_end(&tx, rc, err);
 out:
         json_decref(canon);
         workload_release(&w);
@@ -366,14 +364,14 @@ int handle_workload_delete(struct request *req, struct response *resp, struct id
 
         if (params(req, &slug, err) < 0 || lifecycle_tx_begin(&tx, req->srv, err) < 0)
                 goto out;
-        if (store_workload_get(st, slug, req->params[1], &w, err) < 0 ||
-            store_workload_delete(st, slug, w.name, err) < 0 ||
-            lifecycle_tx_node_changed(&tx, slug, w.node, err) < 0 ||
-            lifecycle_tx_kick(&tx, slug, err) < 0) {
-                lifecycle_tx_abort(&tx);
-                goto out;
-        }
-        rc = lifecycle_tx_commit(&tx, err);
+        rc = store_workload_get(st, slug, req->params[1], &w, err);
+        if (rc == 0)
+                rc = store_workload_delete(st, slug, w.name, err);
+        if (rc == 0)
+                rc = lifecycle_tx_node_changed(&tx, slug, w.node, err);
+        if (rc == 0)
+                rc = lifecycle_tx_kick(&tx, slug, err);
+        rc = lifecycle_tx_end(&tx, rc, err);
         resp->status = 204;
 out:
         workload_release(&w);
@@ -406,6 +404,29 @@ int handle_workload_events(struct request *req, struct response *resp, struct id
         return 0;
 }
 
+/* Moves workload `name` by an operator's approve or deny (inside tx). */
+static int decide_in_tx(struct lifecycle_tx *tx, uint64_t slug, const char *name,
+                        enum lifecycle_event event, const char *reason, struct idyl_workload *w,
+                        struct idyl_err *err)
+{
+        char msg[400];
+
+        if (store_workload_get(tx->srv->store, slug, name, w, err) < 0)
+                return -1;
+        if (!lifecycle_allows(w->phase, event))
+                return idyl_err_set(err, IDYL_E_CONFLICT,
+                                    "workload \"%s\" is not awaiting approval (phase %s)", w->name,
+                                    workload_phase_name(w->phase));
+        if (event == LIFE_APPROVE)
+                snprintf(msg, sizeof(msg), "approved by operator%s%.300s", reason ? ": " : "",
+                         reason ? reason : "");
+        else
+                snprintf(msg, sizeof(msg), "denied by operator: %.300s",
+                         reason && *reason ? reason : "no reason given");
+        /* an approval keeps the step's own message; a denial shows why */
+        return workload_transition(tx, w, event, event == LIFE_DENY ? msg : NULL, msg, err);
+}
+
 /* approve/deny: moves an awaiting-approval workload on, with an event. */
 static int decide(struct request *req, struct response *resp, enum lifecycle_event event,
                   struct idyl_err *err)
@@ -414,7 +435,6 @@ static int decide(struct request *req, struct response *resp, enum lifecycle_eve
         struct lifecycle_tx tx = LIFECYCLE_TX_INIT;
         struct idyl_workload w = IDYL_WORKLOAD_INIT;
         const char *reason = NULL;
-        char msg[400];
         uint64_t slug;
         int rc = -1;
 
@@ -425,29 +445,10 @@ static int decide(struct request *req, struct response *resp, enum lifecycle_eve
                 goto out;
         if (lifecycle_tx_begin(&tx, req->srv, err) < 0)
                 goto out;
-        if (store_workload_get(tx.srv->store, slug, req->params[1], &w, err) < 0)
-                goto abort;
-        if (!lifecycle_allows(w.phase, event)) {
-                idyl_err_set(err, IDYL_E_CONFLICT,
-                             "workload \"%s\" is not awaiting approval (phase %s)", w.name,
-                             workload_phase_name(w.phase));
-                goto abort;
-        }
-        if (event == LIFE_APPROVE)
-                snprintf(msg, sizeof(msg), "approved by operator%s%.300s", reason ? ": " : "",
-                         reason ? reason : "");
-        else
-                snprintf(msg, sizeof(msg), "denied by operator: %.300s",
-                         reason && *reason ? reason : "no reason given");
-        /* an approval keeps the step's own message; a denial shows why */
-        if (workload_transition(&tx, &w, event, event == LIFE_DENY ? msg : NULL, msg, err) < 0)
-                goto abort;
-        rc = lifecycle_tx_commit(&tx, err);
+        rc = decide_in_tx(&tx, slug, req->params[1], event, reason, &w, err);
+        rc = lifecycle_tx_end(&tx, rc, err);
         if (rc == 0)
                 resp->body = workload_to_json(&w);
-        goto out;
-abort:
-        lifecycle_tx_abort(&tx);
 out:
         workload_release(&w);
         return rc;
