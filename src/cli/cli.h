@@ -146,6 +146,8 @@ extern const struct cli_command token_commands[];
 extern const size_t token_ncommands;
 extern const struct cli_command audit_commands[];
 extern const size_t audit_ncommands;
+extern const struct cli_command secret_commands[];
+extern const size_t secret_ncommands;
 
 /* Starts `idyl node run` for dir in the background (stopping an agent that
  * already runs there) and waits until it holds the directory's lock. */

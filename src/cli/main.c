@@ -16,6 +16,7 @@ static const struct command_group groups[] = {
     {subnet_commands, &subnet_ncommands}, {workload_commands, &workload_ncommands},
     {node_commands, &node_ncommands},     {node_agent_commands, &node_agent_ncommands},
     {token_commands, &token_ncommands},   {audit_commands, &audit_ncommands},
+    {secret_commands, &secret_ncommands},
 };
 
 #define NGROUPS (sizeof(groups) / sizeof(groups[0]))

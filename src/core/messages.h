@@ -15,4 +15,8 @@
 #define MSG_NO_CAPACITY                                                                            \
         "no nodes available in subnet %s with sufficient capacity and generic requirements"
 
+/* Secrets and devices (SPEC 6.3, 6.4). */
+#define MSG_SECRET_NOT_FOUND   "secret \"%s\" not found in subnet %s"
+#define MSG_DEVICE_NOT_ALLOWED "device \"%s\" is not allowed by subnet devicePolicy"
+
 #endif

@@ -356,7 +356,8 @@ static enum MHD_Result dispatch(struct idyl_server *srv, struct MHD_Connection *
                 resp.status = 200;
         }
 out:
-        if (rt && req.caller.role != ROLE_NONE && strcmp(method, "GET") != 0 &&
+        if (rt && req.caller.role != ROLE_NONE &&
+            (strcmp(method, "GET") != 0 || (rt->flags & ROUTE_AUDIT_READ)) &&
             !(rt->flags & (ROUTE_NO_AUDIT | ROUTE_PUBLIC)))
                 audit_record(&req, rt, rc < 0 ? idyl_errcode_http_status(err.code) : resp.status,
                              &resp);

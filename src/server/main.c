@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "server/seal.h"
 #include "server/server.h"
 #include "util/log.h"
 
@@ -17,6 +18,7 @@ static const char usage[] =
     "usage: idyld [--listen HOST:PORT] [--data-dir DIR] [--store postgres://...]\n"
     "             [--node-ttl SECONDS] [--tls-cert FILE --tls-key FILE]\n"
     "             [--insecure-listen] [--client-timeout SECONDS]\n"
+    "             [--secret-key-file FILE]\n"
     "\n"
     "  --listen HOST:PORT    address to serve the API on (default 127.0.0.1:7480;\n"
     "                        port 0 picks a free port, written to DIR/idyld.addr)\n"
@@ -30,7 +32,10 @@ static const char usage[] =
     "                        then cross the network in the clear)\n"
     "  --client-timeout SECONDS\n"
     "                        close a connection silent this long (default 30); a\n"
-    "                        request body must arrive within 4 times this\n";
+    "                        request body must arrive within 4 times this\n"
+    "  --secret-key-file FILE\n"
+    "                        the key sealing secret values (default DIR/secret.key,\n"
+    "                        made at first start); every replica needs the same one\n";
 
 struct options {
         const char *listen;
@@ -40,6 +45,7 @@ struct options {
         const char *tls_cert, *tls_key;
         bool insecure_listen;
         int client_timeout;
+        const char *secret_key_file;
 };
 
 static int parse_args(int argc, char **argv, struct options *o)
@@ -53,6 +59,7 @@ static int parse_args(int argc, char **argv, struct options *o)
             {"tls-key", required_argument, NULL, 'k'},
             {"insecure-listen", no_argument, NULL, 'i'},
             {"client-timeout", required_argument, NULL, 'T'},
+            {"secret-key-file", required_argument, NULL, 'K'},
             {"help", no_argument, NULL, 'h'},
             {NULL, 0, NULL, 0},
         };
@@ -98,6 +105,9 @@ static int parse_args(int argc, char **argv, struct options *o)
                                 return 2;
                         }
                         break;
+                case 'K':
+                        o->secret_key_file = optarg;
+                        break;
                 case 'h':
                         fputs(usage, stdout);
                         exit(0);
@@ -142,6 +152,34 @@ static char *read_pem(const char *path, const char *flag)
         return buf;
 }
 
+/* Loads (or, for the default DIR/secret.key, makes) the key sealing secret
+ * values, and checks it against the fingerprint the store recorded: a
+ * replica given another key must not start. */
+static int secret_key_setup(const struct options *o, struct idyl_store *st, struct seal_key *key,
+                            struct idyl_err *err)
+{
+        char path[4096], recorded[SEAL_FPR_BUFLEN];
+        const char *file = o->secret_key_file;
+
+        if (!file) {
+                if ((size_t)snprintf(path, sizeof(path), "%s/secret.key", o->data_dir) >=
+                    sizeof(path))
+                        return idyl_err_set(err, IDYL_E_INVALID, "path too long: %s", o->data_dir);
+                file = path;
+        }
+        if (seal_key_load(file, o->secret_key_file == NULL, key, err) < 0 ||
+            store_setting_ensure(st, SEAL_FPR_SETTING, key->fingerprint, recorded, sizeof(recorded),
+                                 err) < 0)
+                return -1;
+        if (strcmp(recorded, key->fingerprint) != 0)
+                return idyl_err_set(err, IDYL_E_INVALID,
+                                    "secret key \"%s\" (%s) does not match the key this store's "
+                                    "secrets are sealed with (%s): give every replica the same "
+                                    "--secret-key-file",
+                                    file, key->fingerprint, recorded);
+        return 0;
+}
+
 static void write_addr_file(const char *dir, unsigned port, const char *listen, bool tls)
 {
         char path[4096];
@@ -160,9 +198,10 @@ static void write_addr_file(const char *dir, unsigned port, const char *listen, 
 
 int main(int argc, char **argv)
 {
-        struct options o = {"127.0.0.1:7480", "idyl-data", NULL, 30, NULL, NULL, false, 0};
+        struct options o = {"127.0.0.1:7480", "idyl-data", NULL, 30, NULL, NULL, false, 0, NULL};
         char *cert = NULL, *key = NULL;
         struct idyl_server srv = {0};
+        struct seal_key seal;
         struct idyl_err err = IDYL_ERR_INIT;
         sigset_t set;
         int rc, sig;
@@ -172,6 +211,7 @@ int main(int argc, char **argv)
         if (rc)
                 return rc;
         srv.node_ttl = o.node_ttl;
+        srv.seal = &seal; /* loaded before the server starts serving */
         srv.insecure_listen = o.insecure_listen;
         srv.client_timeout = (unsigned)o.client_timeout;
         if (o.tls_cert) {
@@ -192,6 +232,7 @@ int main(int argc, char **argv)
 
         if (store_open(o.store ? o.store : o.data_dir, &srv.store, &err) < 0 ||
             server_bootstrap_operator(&srv, o.data_dir, &err) < 0 ||
+            secret_key_setup(&o, srv.store, &seal, &err) < 0 ||
             server_start(&srv, o.listen, &err) < 0 || scheduler_start(&srv, &err) < 0) {
                 scheduler_stop(&srv);
                 server_stop(&srv);

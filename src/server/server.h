@@ -21,6 +21,7 @@
 
 struct waiters;
 struct scheduler;
+struct seal_key;
 
 struct idyl_server {
         struct idyl_store *store; /* owned */
@@ -33,6 +34,8 @@ struct idyl_server {
         const char *tls_key;      /* PEM private key, with tls_cert */
         bool insecure_listen;     /* allow plain HTTP on a non-loopback address */
         unsigned client_timeout;  /* seconds a silent connection may last (0: default) */
+        /* seals secret values (server/seal.c); NULL: secrets unavailable */
+        const struct seal_key *seal;
 };
 
 /* ---- one request ------------------------------------------------------- */
@@ -70,6 +73,8 @@ enum route_flags {
         ROUTE_NO_AUDIT = 1 << 2, /* a report, not a change: kept out of the audit log */
         ROUTE_SCOPED = 1 << 3,   /* no {slug}, but subnet-scoped callers may call it:
                                     the handler confines them to their subnet */
+        /* a read that is audited too (a node reading secret values) */
+        ROUTE_AUDIT_READ = 1 << 4,
 };
 
 /* The roles a route admits, as a mask of ROLE_BIT()s. */
@@ -155,6 +160,15 @@ int handle_token_create(struct request *req, struct response *resp, struct idyl_
 int handle_token_list(struct request *req, struct response *resp, struct idyl_err *err);
 int handle_token_revoke(struct request *req, struct response *resp, struct idyl_err *err);
 int handle_audit_list(struct request *req, struct response *resp, struct idyl_err *err);
+
+int handle_secret_create(struct request *req, struct response *resp, struct idyl_err *err);
+int handle_secret_update(struct request *req, struct response *resp, struct idyl_err *err);
+int handle_secret_list(struct request *req, struct response *resp, struct idyl_err *err);
+int handle_secret_get(struct request *req, struct response *resp, struct idyl_err *err);
+int handle_secret_delete(struct request *req, struct response *resp, struct idyl_err *err);
+int handle_node_workload_secrets(struct request *req, struct response *resp, struct idyl_err *err);
+/* Whether a workload's spec names the secret (spec.secrets or spec.secretEnv). */
+bool workload_uses_secret(const struct idyl_workload *w, const char *name);
 
 /* Records one change request and its answer in the audit log (server/audit.c);
  * a failure to record is logged, never turned into the request's answer. */

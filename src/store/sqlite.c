@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "core/messages.h"
 #include "util/array.h"
 
 struct sqlite_store {
@@ -104,7 +105,16 @@ static const char schema[] =
     " path TEXT NOT NULL,"
     " subnet INTEGER NOT NULL,"
     " status INTEGER NOT NULL);"
-    "CREATE INDEX IF NOT EXISTS audit_by_subnet ON audit(subnet, id);";
+    "CREATE INDEX IF NOT EXISTS audit_by_subnet ON audit(subnet, id);"
+    "CREATE TABLE IF NOT EXISTS settings(key TEXT PRIMARY KEY, value TEXT NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS secrets("
+    " subnet INTEGER NOT NULL REFERENCES subnets(slug),"
+    " name TEXT NOT NULL,"
+    " keys TEXT NOT NULL,"
+    " sealed BLOB NOT NULL," /* nonce|ciphertext|tag: never a value in the clear */
+    " created_at INTEGER NOT NULL,"
+    " updated_at INTEGER NOT NULL,"
+    " PRIMARY KEY(subnet, name));";
 
 static struct sqlite_store *to_sqlite(struct idyl_store *st)
 {
@@ -461,6 +471,12 @@ static int delete_subnet(struct sqlite_store *s, uint64_t slug, struct idyl_err 
 {
         sqlite3_stmt *stmt;
 
+        /* a subnet's secrets go with it */
+        if (prepare(s, "DELETE FROM secrets WHERE subnet = ?", &stmt, err) < 0)
+                return -1;
+        sqlite3_bind_int64(stmt, 1, (sqlite3_int64)slug);
+        if (step_done(s, stmt, err) < 0)
+                return -1;
         if (prepare(s, "DELETE FROM subnets WHERE slug = ?", &stmt, err) < 0)
                 return -1;
         sqlite3_bind_int64(stmt, 1, (sqlite3_int64)slug);
@@ -1164,6 +1180,241 @@ out:
         return rc;
 }
 
+/* ---- settings ------------------------------------------------------------ */
+
+static int ensure_setting(struct sqlite_store *s, const char *key, const char *value, char *out,
+                          size_t size, struct idyl_err *err)
+{
+        sqlite3_stmt *stmt;
+        int step;
+
+        if (prepare(s, "INSERT OR IGNORE INTO settings(key, value) VALUES(?, ?)", &stmt, err) < 0)
+                return -1;
+        sqlite3_bind_text(stmt, 1, key, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(stmt, 2, value, -1, SQLITE_TRANSIENT);
+        if (step_done(s, stmt, err) < 0)
+                return -1;
+        if (prepare(s, "SELECT value FROM settings WHERE key = ?", &stmt, err) < 0)
+                return -1;
+        sqlite3_bind_text(stmt, 1, key, -1, SQLITE_TRANSIENT);
+        step = sqlite3_step(stmt);
+        if (step == SQLITE_ROW)
+                column_copy(stmt, 0, out, size);
+        sqlite3_finalize(stmt);
+        return step == SQLITE_ROW ? 0 : db_error(s, "read setting", err);
+}
+
+static int sqlite_setting_ensure(struct idyl_store *st, const char *key, const char *value,
+                                 char *out, size_t size, struct idyl_err *err)
+{
+        struct sqlite_store *s = to_sqlite(st);
+
+        if (write_begin(s, err) < 0)
+                return -1;
+        return write_end(s, ensure_setting(s, key, value, out, size, err), err);
+}
+
+/* ---- secrets ------------------------------------------------------------- */
+
+static int secret_not_found(uint64_t subnet, const char *name, struct idyl_err *err)
+{
+        char slug[SUBNET_SLUG_BUFLEN];
+
+        return idyl_err_set(err, IDYL_E_NOT_FOUND, MSG_SECRET_NOT_FOUND, name,
+                            subnet_slug_format(subnet, slug));
+}
+
+static int insert_secret(struct sqlite_store *s, const struct idyl_secret *sec,
+                         struct idyl_err *err)
+{
+        char slug[SUBNET_SLUG_BUFLEN];
+        sqlite3_stmt *stmt;
+        int step;
+
+        if (prepare(s,
+                    "INSERT INTO secrets(subnet, name, keys, sealed, created_at, updated_at) "
+                    "VALUES(?,?,?,?,?,?) ON CONFLICT(subnet, name) DO NOTHING",
+                    &stmt, err) < 0)
+                return -1;
+        sqlite3_bind_int64(stmt, 1, (sqlite3_int64)sec->subnet);
+        sqlite3_bind_text(stmt, 2, sec->name, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(stmt, 3, sec->keys, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_blob(stmt, 4, sec->sealed, (int)sec->sealed_len, SQLITE_TRANSIENT);
+        sqlite3_bind_int64(stmt, 5, sec->created_at);
+        sqlite3_bind_int64(stmt, 6, sec->updated_at);
+        step = sqlite3_step(stmt);
+        sqlite3_finalize(stmt);
+        if (step != SQLITE_DONE)
+                return db_error(s, "insert secret", err);
+        if (sqlite3_changes(s->db) == 0)
+                return idyl_err_set(err, IDYL_E_CONFLICT,
+                                    "secret \"%s\" already exists in subnet %s", sec->name,
+                                    subnet_slug_format(sec->subnet, slug));
+        return 0;
+}
+
+static int sqlite_secret_create(struct idyl_store *st, const struct idyl_secret *sec,
+                                struct idyl_err *err)
+{
+        struct sqlite_store *s = to_sqlite(st);
+
+        if (write_begin(s, err) < 0)
+                return -1;
+        return write_end(s, insert_secret(s, sec, err), err);
+}
+
+static int update_secret(struct sqlite_store *s, const struct idyl_secret *sec,
+                         struct idyl_err *err)
+{
+        sqlite3_stmt *stmt;
+
+        if (prepare(s,
+                    "UPDATE secrets SET keys = ?, sealed = ?, updated_at = ? "
+                    "WHERE subnet = ? AND name = ?",
+                    &stmt, err) < 0)
+                return -1;
+        sqlite3_bind_text(stmt, 1, sec->keys, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_blob(stmt, 2, sec->sealed, (int)sec->sealed_len, SQLITE_TRANSIENT);
+        sqlite3_bind_int64(stmt, 3, sec->updated_at);
+        sqlite3_bind_int64(stmt, 4, (sqlite3_int64)sec->subnet);
+        sqlite3_bind_text(stmt, 5, sec->name, -1, SQLITE_TRANSIENT);
+        if (step_done(s, stmt, err) < 0)
+                return -1;
+        if (sqlite3_changes(s->db) == 0)
+                return secret_not_found(sec->subnet, sec->name, err);
+        return 0;
+}
+
+static int sqlite_secret_update(struct idyl_store *st, const struct idyl_secret *sec,
+                                struct idyl_err *err)
+{
+        struct sqlite_store *s = to_sqlite(st);
+
+        if (write_begin(s, err) < 0)
+                return -1;
+        return write_end(s, update_secret(s, sec, err), err);
+}
+
+/* Columns: subnet, name, keys, created_at, updated_at [, sealed]. */
+static int secret_from_row(sqlite3_stmt *stmt, struct idyl_secret *out, bool with_sealed)
+{
+        memset(out, 0, sizeof(*out));
+        out->subnet = (uint64_t)sqlite3_column_int64(stmt, 0);
+        column_copy(stmt, 1, out->name, sizeof(out->name));
+        out->keys = column_strdup(stmt, 2);
+        out->created_at = sqlite3_column_int64(stmt, 3);
+        out->updated_at = sqlite3_column_int64(stmt, 4);
+        if (!out->keys)
+                return -1;
+        if (!with_sealed)
+                return 0;
+        out->sealed_len = (size_t)sqlite3_column_bytes(stmt, 5);
+        out->sealed = malloc(out->sealed_len ? out->sealed_len : 1);
+        if (!out->sealed)
+                return -1;
+        memcpy(out->sealed, sqlite3_column_blob(stmt, 5), out->sealed_len);
+        return 0;
+}
+
+static int sqlite_secret_get(struct idyl_store *st, uint64_t subnet, const char *name,
+                             struct idyl_secret *out, struct idyl_err *err)
+{
+        struct sqlite_store *s = to_sqlite(st);
+        sqlite3_stmt *stmt;
+        int rc = -1, step;
+
+        pthread_mutex_lock(&s->mu);
+        if (prepare(s,
+                    "SELECT subnet, name, keys, created_at, updated_at, sealed FROM secrets "
+                    "WHERE subnet = ? AND name = ?",
+                    &stmt, err) < 0)
+                goto out;
+        sqlite3_bind_int64(stmt, 1, (sqlite3_int64)subnet);
+        sqlite3_bind_text(stmt, 2, name, -1, SQLITE_TRANSIENT);
+        step = sqlite3_step(stmt);
+        if (step == SQLITE_ROW) {
+                rc = secret_from_row(stmt, out, true);
+                if (rc < 0) {
+                        secret_release(out);
+                        idyl_err_errno(err, ENOMEM, "read secret");
+                }
+        } else if (step == SQLITE_DONE) {
+                secret_not_found(subnet, name, err);
+        } else {
+                db_error(s, "read secret", err);
+        }
+        sqlite3_finalize(stmt);
+out:
+        pthread_mutex_unlock(&s->mu);
+        return rc;
+}
+
+static int sqlite_secret_list(struct idyl_store *st, uint64_t subnet, struct idyl_secret **out,
+                              size_t *n, struct idyl_err *err)
+{
+        struct sqlite_store *s = to_sqlite(st);
+        struct idyl_secret *items = NULL;
+        size_t count = 0, cap = 0;
+        sqlite3_stmt *stmt;
+        int rc = -1, step;
+
+        pthread_mutex_lock(&s->mu);
+        if (prepare(s,
+                    "SELECT subnet, name, keys, created_at, updated_at FROM secrets "
+                    "WHERE subnet = ? ORDER BY name",
+                    &stmt, err) < 0)
+                goto out;
+        sqlite3_bind_int64(stmt, 1, (sqlite3_int64)subnet);
+        while ((step = sqlite3_step(stmt)) == SQLITE_ROW) {
+                if (ARRAY_GROW(items, count, cap) < 0 ||
+                    secret_from_row(stmt, &items[count++], false) < 0) {
+                        idyl_err_errno(err, ENOMEM, "list secrets");
+                        goto fail;
+                }
+        }
+        if (step != SQLITE_DONE) {
+                db_error(s, "list secrets", err);
+                goto fail;
+        }
+        *out = items;
+        *n = count;
+        items = NULL;
+        count = 0;
+        rc = 0;
+fail:
+        secret_list_free(items, count);
+        sqlite3_finalize(stmt);
+out:
+        pthread_mutex_unlock(&s->mu);
+        return rc;
+}
+
+static int delete_secret(struct sqlite_store *s, uint64_t subnet, const char *name,
+                         struct idyl_err *err)
+{
+        sqlite3_stmt *stmt;
+
+        if (prepare(s, "DELETE FROM secrets WHERE subnet = ? AND name = ?", &stmt, err) < 0)
+                return -1;
+        sqlite3_bind_int64(stmt, 1, (sqlite3_int64)subnet);
+        sqlite3_bind_text(stmt, 2, name, -1, SQLITE_TRANSIENT);
+        if (step_done(s, stmt, err) < 0)
+                return -1;
+        if (sqlite3_changes(s->db) == 0)
+                return secret_not_found(subnet, name, err);
+        return 0;
+}
+
+static int sqlite_secret_delete(struct idyl_store *st, uint64_t subnet, const char *name,
+                                struct idyl_err *err)
+{
+        struct sqlite_store *s = to_sqlite(st);
+
+        if (write_begin(s, err) < 0)
+                return -1;
+        return write_end(s, delete_secret(s, subnet, name, err), err);
+}
+
 static const struct store_ops sqlite_ops = {
     .name = "sqlite",
     .close = sqlite_close,
@@ -1193,6 +1444,12 @@ static const struct store_ops sqlite_ops = {
     .token_revoke = sqlite_token_revoke,
     .audit_add = sqlite_audit_add,
     .audit_list = sqlite_audit_list,
+    .setting_ensure = sqlite_setting_ensure,
+    .secret_create = sqlite_secret_create,
+    .secret_update = sqlite_secret_update,
+    .secret_get = sqlite_secret_get,
+    .secret_list = sqlite_secret_list,
+    .secret_delete = sqlite_secret_delete,
 };
 
 static int open_db(struct sqlite_store *s, const char *path, struct idyl_err *err)

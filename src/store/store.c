@@ -38,3 +38,19 @@ void workload_list_free(struct idyl_workload *items, size_t n)
                 workload_release(&items[i]);
         free(items);
 }
+
+void secret_release(struct idyl_secret *s)
+{
+        free(s->keys);
+        free(s->sealed);
+        s->keys = NULL;
+        s->sealed = NULL;
+        s->sealed_len = 0;
+}
+
+void secret_list_free(struct idyl_secret *items, size_t n)
+{
+        for (size_t i = 0; i < n; i++)
+                secret_release(&items[i]);
+        free(items);
+}

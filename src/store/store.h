@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "core/node.h"
+#include "core/secret.h"
 #include "core/subnet.h"
 #include "core/workload.h"
 #include "util/err.h"
@@ -45,6 +46,22 @@ struct idyl_audit {
         uint64_t subnet; /* 0: not about one subnet */
         int status;      /* HTTP status answered */
 };
+
+/* A secret as stored: the key names in the clear (they are shown), the
+ * values only sealed (server/seal.c: nonce|ciphertext|tag, bound to
+ * "<slug>/<name>"). The store never sees a value in the clear. */
+struct idyl_secret {
+        uint64_t subnet;
+        char name[SECRET_NAME_MAX + 1];
+        char *keys;            /* owned JSON array of the key names, sorted */
+        unsigned char *sealed; /* owned; NULL in lists */
+        size_t sealed_len;
+        int64_t created_at, updated_at; /* unix seconds */
+};
+
+/* Frees what a secret owns (keys, sealed); the struct can be reused. */
+void secret_release(struct idyl_secret *s);
+void secret_list_free(struct idyl_secret *items, size_t n);
 
 struct idyl_store;
 
@@ -100,6 +117,19 @@ struct store_ops {
         int (*audit_add)(struct idyl_store *st, const struct idyl_audit *rec, struct idyl_err *err);
         int (*audit_list)(struct idyl_store *st, uint64_t subnet, size_t limit,
                           struct idyl_audit **out, size_t *n, struct idyl_err *err);
+
+        int (*setting_ensure)(struct idyl_store *st, const char *key, const char *value, char *out,
+                              size_t size, struct idyl_err *err);
+        int (*secret_create)(struct idyl_store *st, const struct idyl_secret *sec,
+                             struct idyl_err *err);
+        int (*secret_update)(struct idyl_store *st, const struct idyl_secret *sec,
+                             struct idyl_err *err);
+        int (*secret_get)(struct idyl_store *st, uint64_t subnet, const char *name,
+                          struct idyl_secret *out, struct idyl_err *err);
+        int (*secret_list)(struct idyl_store *st, uint64_t subnet, struct idyl_secret **out,
+                           size_t *n, struct idyl_err *err);
+        int (*secret_delete)(struct idyl_store *st, uint64_t subnet, const char *name,
+                             struct idyl_err *err);
 };
 
 struct idyl_store {
@@ -296,6 +326,59 @@ static inline int store_audit_list(struct idyl_store *st, uint64_t subnet, size_
                                    struct idyl_audit **out, size_t *n, struct idyl_err *err)
 {
         return st->ops->audit_list(st, subnet, limit, out, n, err);
+}
+
+/* ---- settings and secrets ---------------------------------------------- */
+
+/* Records `value` under `key` unless the key already has one, then copies
+ * the recorded value into out (size bytes), in one atomic step: with several
+ * replicas the first to start records, the others read what it recorded. */
+static inline int store_setting_ensure(struct idyl_store *st, const char *key, const char *value,
+                                       char *out, size_t size, struct idyl_err *err)
+{
+        return st->ops->setting_ensure(st, key, value, out, size, err);
+}
+
+/* Inserts a new secret (created_at and updated_at as given);
+ * IDYL_E_CONFLICT with `secret "N" already exists in subnet S` when the
+ * name is taken. */
+static inline int store_secret_create(struct idyl_store *st, const struct idyl_secret *sec,
+                                      struct idyl_err *err)
+{
+        return st->ops->secret_create(st, sec, err);
+}
+
+/* Replaces the keys, sealed values and updated_at of an existing secret
+ * (created_at is kept); IDYL_E_NOT_FOUND with MSG_SECRET_NOT_FOUND's text
+ * when absent. */
+static inline int store_secret_update(struct idyl_store *st, const struct idyl_secret *sec,
+                                      struct idyl_err *err)
+{
+        return st->ops->secret_update(st, sec, err);
+}
+
+/* The secret with its sealed values; IDYL_E_NOT_FOUND with
+ * `secret "N" not found in subnet S` (core/messages.h) when absent. On
+ * success *out owns keys and sealed: secret_release it. */
+static inline int store_secret_get(struct idyl_store *st, uint64_t subnet, const char *name,
+                                   struct idyl_secret *out, struct idyl_err *err)
+{
+        return st->ops->secret_get(st, subnet, name, out, err);
+}
+
+/* A subnet's secrets by name, without their sealed values (sealed NULL);
+ * free with secret_list_free. */
+static inline int store_secret_list(struct idyl_store *st, uint64_t subnet,
+                                    struct idyl_secret **out, size_t *n, struct idyl_err *err)
+{
+        return st->ops->secret_list(st, subnet, out, n, err);
+}
+
+/* IDYL_E_NOT_FOUND (as store_secret_get) when absent. */
+static inline int store_secret_delete(struct idyl_store *st, uint64_t subnet, const char *name,
+                                      struct idyl_err *err)
+{
+        return st->ops->secret_delete(st, subnet, name, err);
 }
 
 #endif

@@ -24,6 +24,7 @@ static const struct {
     [IDYL_E_ISOLATION_CLASS_NOT_ALLOWED] = {"isolation_class_not_allowed", 422},
     [IDYL_E_METHOD] = {"method_not_allowed", 405},
     [IDYL_E_USAGE] = {"usage", 400},
+    [IDYL_E_DEVICE_NOT_ALLOWED] = {"device_not_allowed", 422},
 };
 
 static void vset(struct idyl_err *err, enum idyl_errcode code, const char *fmt, va_list ap)

@@ -23,6 +23,7 @@ enum idyl_errcode {
         IDYL_E_ISOLATION_CLASS_NOT_ALLOWED, /* admission: 422 */
         IDYL_E_METHOD,                      /* 405 */
         IDYL_E_USAGE,                       /* command-line usage: CLI only */
+        IDYL_E_DEVICE_NOT_ALLOWED,          /* admission by devicePolicy: 422 */
         IDYL_E__COUNT
 };
 
