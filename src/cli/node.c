@@ -32,6 +32,8 @@ static const struct cli_opt join_opts[] = {
     {"memory", OPT_STRING, "SIZE", "memory offered (default: this machine's)"},
     {"gpus", OPT_STRING, "N", "GPUs offered (default 0)"},
     {"microvm-gpu", OPT_FLAG, NULL, "declare a validated microVM GPU passthrough path (qemu)"},
+    {"device", OPT_MULTI, "PATH",
+     "offer a host device (a character or block device; Kata: block only)"},
     {"node-dir", OPT_STRING, "DIR", "local state directory (env IDYL_NODE_DIR)"},
     {"start", OPT_FLAG, NULL, "start the node agent in the background once registered"},
     OPT_END,
@@ -123,6 +125,59 @@ static int runtime_json(const struct cli_args *a, json_t **out, struct idyl_err 
         return 0;
 }
 
+/* Whether the node's runtime runs microVMs (Kata): from its profile, or
+ * from the raw handler. */
+static bool joins_microvm(const struct cli_args *a)
+{
+        const char *profile = cli_str(a, "runtime-profile");
+        enum isolation_class cls = ISOLATION_NONE;
+        enum vmm_backend backend;
+        enum runtime_profile p;
+
+        if (profile && runtime_profile_parse(profile, &p, NULL) == 0)
+                return profile_preset(p)->isolation == ISOLATION_MICROVM;
+        if (cli_str(a, "runtime-provider"))
+                runtime_derive(cli_str(a, "runtime-provider"), cli_str(a, "runtime-handler"), &cls,
+                               &backend, NULL);
+        return cls == ISOLATION_MICROVM;
+}
+
+/* The devices the node offers (--device): each must be a character or
+ * block device on this machine, and only block devices on Kata, which
+ * passes no character device into a guest. */
+static int devices_json(const struct cli_args *a, json_t **out, struct idyl_err *err)
+{
+        const struct cli_value *v = cli_value(a, "device");
+        bool microvm = joins_microvm(a);
+        struct stat st;
+
+        *out = json_array();
+        for (size_t i = 0; i < v->n; i++) {
+                const char *path = v->list[i];
+                int rc = device_path_check(path, "--device", err);
+
+                if (rc == 0 && stat(path, &st) < 0)
+                        rc = idyl_err_errno(err, errno, "invalid --device \"%s\"", path);
+                else if (rc == 0 && !S_ISCHR(st.st_mode) && !S_ISBLK(st.st_mode))
+                        rc = idyl_err_set(err, IDYL_E_INVALID,
+                                          "invalid --device \"%s\": not a character or block "
+                                          "device",
+                                          path);
+                else if (rc == 0 && microvm && !S_ISBLK(st.st_mode))
+                        rc = idyl_err_set(err, IDYL_E_INVALID,
+                                          "invalid --device \"%s\": a character device, and Kata "
+                                          "passes only block devices into a microVM",
+                                          path);
+                if (rc < 0) {
+                        json_decref(*out);
+                        *out = NULL;
+                        return -1;
+                }
+                json_array_append_new(*out, json_string(path));
+        }
+        return 0;
+}
+
 /* Writes the node's local state (0600): what `idyl node run` needs. */
 static int save_node_state(const char *dir, const json_t *state, struct idyl_err *err)
 {
@@ -152,7 +207,7 @@ static int node_join(struct cli_ctx *ctx, struct cli_args *a, struct idyl_err *e
 {
         const char *subnet = cli_str(a, "subnet"), *name = cli_str(a, "name");
         char host[256], platform[64], path[160], dirbuf[PATH_MAX];
-        json_t *runtime = NULL, *capacity, *body, *out = NULL, *state;
+        json_t *runtime = NULL, *capacity, *body, *out = NULL, *state, *devices;
         const char *dir = node_dir_default(a, dirbuf, sizeof(dirbuf));
         uint64_t slug;
         pid_t pid = 0;
@@ -168,14 +223,20 @@ static int node_join(struct cli_ctx *ctx, struct cli_args *a, struct idyl_err *e
                 name = host;
         }
         host_platform(platform, sizeof(platform));
+        if (devices_json(a, &devices, err) < 0) {
+                json_decref(runtime);
+                return -1;
+        }
         capacity = capacity_json(a, err);
         if (!capacity) {
                 json_decref(runtime);
+                json_decref(devices);
                 return -1;
         }
         body = json_pack("{s:s,s:s,s:o,s:o,s:b}", "name", name, "platform",
                          cli_str(a, "platform") ? cli_str(a, "platform") : platform, "runtime",
                          runtime, "capacity", capacity, "microvmGPU", cli_flag(a, "microvm-gpu"));
+        json_object_set_new(body, "devices", devices);
         snprintf(path, sizeof(path), "/v1/subnets/%s/nodes", subnet);
         rc = api_call(ctx, "POST", path, body, &out, err);
         json_decref(body);

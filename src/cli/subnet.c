@@ -23,6 +23,7 @@ static const struct cli_opt create_opts[] = {
     POLICY_OPTS,
     {"require-deploy-approval", OPT_FLAG, NULL,
      "hold admitted workloads until an operator approves them"},
+    {"allow-device", OPT_LIST, "PATH", "host device workloads may request, e.g. /dev/fuse"},
     OPT_END,
 };
 
@@ -32,6 +33,9 @@ static const struct cli_opt edit_opts[] = {
     {"require-deploy-approval", OPT_FLAG, NULL,
      "hold admitted workloads until an operator approves them"},
     {"no-deploy-approval", OPT_FLAG, NULL, "schedule admitted workloads without approval"},
+    {"allow-device", OPT_LIST, "PATH",
+     "host device workloads may request (the list replaces the previous one)"},
+    {"clear-device-policy", OPT_FLAG, NULL, "remove the device policy: no device is allowed"},
     OPT_END,
 };
 
@@ -147,6 +151,12 @@ static int call_and_print(struct cli_ctx *ctx, struct cli_args *a, const char *m
         return rc;
 }
 
+/* {"allowedDevices": [...]} from --allow-device (validated by the server). */
+static json_t *device_policy_from_flags(const struct cli_args *a)
+{
+        return json_pack("{s:o}", "allowedDevices", string_list(cli_value(a, "allow-device")));
+}
+
 static int subnet_create(struct cli_ctx *ctx, struct cli_args *a, struct idyl_err *err)
 {
         json_t *body;
@@ -159,6 +169,8 @@ static int subnet_create(struct cli_ctx *ctx, struct cli_args *a, struct idyl_er
                 json_object_set_new(body, "runtimePolicy", policy_from_flags(a));
         if (cli_flag(a, "require-deploy-approval"))
                 json_object_set_new(body, "deployApproval", json_string("required"));
+        if (cli_flag(a, "allow-device"))
+                json_object_set_new(body, "devicePolicy", device_policy_from_flags(a));
         return call_and_print(ctx, a, "POST", "/v1/subnets", body, err);
 }
 
@@ -190,9 +202,16 @@ static int subnet_edit(struct cli_ctx *ctx, struct cli_args *a, struct idyl_err 
                 return idyl_err_set(err, IDYL_E_USAGE,
                                     "--require-deploy-approval cannot be combined with "
                                     "--no-deploy-approval");
+        if (cli_flag(a, "clear-device-policy") && cli_flag(a, "allow-device"))
+                return idyl_err_set(err, IDYL_E_USAGE,
+                                    "--clear-device-policy cannot be combined with --allow-device");
         if (check_slug(a->pos[0], err) < 0)
                 return -1;
         body = json_object();
+        if (cli_flag(a, "clear-device-policy"))
+                json_object_set_new(body, "devicePolicy", json_null());
+        else if (cli_flag(a, "allow-device"))
+                json_object_set_new(body, "devicePolicy", device_policy_from_flags(a));
         if (cli_flag(a, "clear-runtime-policy"))
                 json_object_set_new(body, "runtimePolicy", json_null());
         else if (policy_flags_given(a))

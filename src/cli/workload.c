@@ -17,6 +17,10 @@ static const struct cli_opt deploy_opts[] = {
     {"memory", OPT_STRING, "SIZE", "memory, e.g. 256Mi or 1Gi (default 128Mi)"},
     {"gpus", OPT_STRING, "N", "GPUs (default 0)"},
     {"env", OPT_MULTI, "K=V", "environment variable"},
+    {"secret", OPT_MULTI, "NAME", "mount the subnet's secret NAME read-only at /run/secrets/NAME/"},
+    {"secret-env", OPT_MULTI, "NAME", "set each key of the secret NAME as an environment variable"},
+    {"device", OPT_MULTI, "PATH",
+     "pass the host device PATH (allowed by the subnet's devicePolicy)"},
     OPT_END,
 };
 
@@ -123,6 +127,19 @@ static int env_object(const struct cli_value *v, json_t **out, struct idyl_err *
         return 0;
 }
 
+/* spec[field] = the repeated flag's values, when given (the server checks them). */
+static void names_field(json_t *spec, const char *field, const struct cli_value *v)
+{
+        json_t *arr;
+
+        if (!v->n)
+                return;
+        arr = json_array();
+        for (size_t i = 0; i < v->n; i++)
+                json_array_append_new(arr, json_string(v->list[i]));
+        json_object_set_new(spec, field, arr);
+}
+
 /* The deploy request's spec from flags; the server validates every field. */
 static int deploy_spec(const struct cli_args *a, json_t **out, struct idyl_err *err)
 {
@@ -150,6 +167,9 @@ static int deploy_spec(const struct cli_args *a, json_t **out, struct idyl_err *
         if (json_object_size(env))
                 json_object_set(spec, "env", env);
         json_decref(env);
+        names_field(spec, "secrets", cli_value(a, "secret"));
+        names_field(spec, "secretEnv", cli_value(a, "secret-env"));
+        names_field(spec, "devices", cli_value(a, "device"));
         if (a->nrest) {
                 json_t *cmd = json_array();
                 for (size_t i = 0; i < a->nrest; i++)

@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "core/isolation.h"
+#include "core/secret.h"
 #include "util/err.h"
 
 enum runtime_profile {
@@ -89,6 +90,7 @@ struct idyl_node {
         bool down;              /* declared down: its workloads were made lost */
         int64_t assign_version; /* bumped whenever its assignments change */
         int64_t created_at;
+        char devices[DEVICE_LIST_TEXT]; /* comma-joined device paths the node offers */
 };
 
 /* A node not yet admitted, with no runtime: a zeroed node would read as

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "core/messages.h"
+#include "core/secret.h"
 #include "util/enumname.h"
 
 struct filter_ctx {
@@ -64,6 +65,11 @@ static bool f_microvm_gpu(const struct sched_node *n, const struct filter_ctx *c
         return n->microvm_gpu && n->backend == VMM_QEMU;
 }
 
+static bool f_devices(const struct sched_node *n, const struct filter_ctx *c)
+{
+        return device_list_covers(n->devices ? n->devices : "", c->req->devices);
+}
+
 static bool f_cpu(const struct sched_node *n, const struct filter_ctx *c)
 {
         return n->cpu_milli - n->used_cpu_milli >= c->cpu_need;
@@ -91,6 +97,7 @@ static const struct {
     {FILTER_VMM_BACKEND, "vmm_backend_not_allowed", f_backend},
     {FILTER_PLATFORM, "platform_mismatch", f_platform},
     {FILTER_MICROVM_GPU, "microvm_gpu_unsupported", f_microvm_gpu},
+    {FILTER_DEVICES, "device_unavailable", f_devices},
     {FILTER_CPU, "insufficient_cpu", f_cpu},
     {FILTER_MEMORY, "insufficient_memory", f_memory},
     {FILTER_GPUS, "insufficient_gpus", f_gpus},
@@ -198,6 +205,7 @@ void sched_request_of(const struct idyl_workload *w, struct sched_request *req)
 {
         req->isolation = w->isolation;
         req->platform = w->platform;
+        req->devices = w->devices;
         req->cpu_milli = w->cpu_milli;
         req->memory_bytes = w->memory_bytes;
         req->gpus = w->gpus;

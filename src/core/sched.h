@@ -25,6 +25,7 @@ struct sched_node {
         enum vmm_backend backend;
         const char *platform; /* "linux/amd64" */
         bool microvm_gpu;     /* provider declared a validated microVM GPU path */
+        const char *devices;  /* comma-joined device paths it offers; NULL or "": none */
         int64_t cpu_milli, memory_bytes;
         int gpus;
         int64_t used_cpu_milli, used_memory_bytes;
@@ -36,6 +37,7 @@ struct sched_request {
         const char *platform;           /* "" or NULL: any */
         int64_t cpu_milli, memory_bytes;
         int gpus;
+        const char *devices; /* comma-joined device paths asked for; NULL or "": none */
 };
 
 /* The filters, in the order they run. Compatibility filters come first:
@@ -49,6 +51,7 @@ enum sched_filter {
         /* generic requirements and capacity */
         FILTER_PLATFORM,
         FILTER_MICROVM_GPU,
+        FILTER_DEVICES, /* the node offers every device asked for */
         FILTER_CPU,
         FILTER_MEMORY,
         FILTER_GPUS,

@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include "core/isolation.h"
+#include "core/secret.h"
 #include "util/err.h"
 
 #define SUBNET_SLUG_FIRST  100000000001ULL
@@ -20,6 +21,7 @@ struct idyl_subnet {
         struct runtime_policy policy;       /* policy.set == false: none */
         bool deploy_approval;               /* admitted workloads wait for an operator */
         int64_t created_at;                 /* unix seconds */
+        struct device_policy devices;       /* devicePolicy; devices.set == false: none */
 };
 
 /* A subnet without a runtime policy or deploy approval. */

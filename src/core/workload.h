@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "core/isolation.h"
+#include "core/secret.h"
 #include "util/err.h"
 
 #define WORKLOAD_NAME_MAX     63
@@ -109,6 +110,7 @@ struct idyl_workload {
         int64_t cpu_milli;
         int64_t memory_bytes;
         int gpus;
+        char devices[DEVICE_LIST_TEXT]; /* comma-joined device paths asked for (spec.devices) */
 };
 
 /* A workload that owns nothing yet: safe to release on every path. */

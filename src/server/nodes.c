@@ -37,8 +37,8 @@ static json_t *resources_json(int64_t cpu_milli, int64_t memory_bytes, int gpus)
         return json_pack("{s:o,s:s,s:i}", "cpu", cpu_json(cpu_milli), "memory", mem, "gpus", gpus);
 }
 
-static json_t *node_to_json(const struct idyl_server *srv, const struct idyl_node *n,
-                            const struct allocation *a)
+static json_t *node_to_json_base(const struct idyl_server *srv, const struct idyl_node *n,
+                                 const struct allocation *a)
 {
         char slug[SUBNET_SLUG_BUFLEN], hb[32];
         const char *profile = runtime_profile_name(n->profile);
@@ -60,6 +60,28 @@ static json_t *node_to_json(const struct idyl_server *srv, const struct idyl_nod
             n->simulated, "runtime", runtime, "platform", n->platform, "capacity",
             resources_json(n->cpu_milli, n->memory_bytes, n->gpus), "allocated",
             resources_json(a->cpu_milli, a->memory_bytes, a->gpus), "lastHeartbeat", hb);
+}
+
+/* The node's devices as a JSON array of paths. */
+static json_t *devices_json(const char *list)
+{
+        char buf[DEVICE_LIST_TEXT], *save = NULL;
+        json_t *arr = json_array();
+
+        snprintf(buf, sizeof(buf), "%s", list);
+        for (char *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save))
+                json_array_append_new(arr, json_string(t));
+        return arr;
+}
+
+/* The node object of SPEC 2, with the devices it offers (SPEC 6.4). */
+static json_t *node_to_json(const struct idyl_server *srv, const struct idyl_node *n,
+                            const struct allocation *a)
+{
+        json_t *o = node_to_json_base(srv, n, a);
+
+        json_object_set_new(o, "devices", devices_json(n->devices));
+        return o;
 }
 
 /* What the workloads placed on `n` use, microVM overhead included. */
@@ -218,10 +240,34 @@ static int capacity_from_json(const json_t *c, struct idyl_node *n, struct idyl_
         return 0;
 }
 
+/* "devices": the device paths the provider offers (the agent checked each
+ * is a character or block device on its machine). */
+static int devices_from_join(const json_t *body, struct idyl_node *n, struct idyl_err *err)
+{
+        const char **paths = NULL;
+        size_t count = 0;
+        int rc = -1;
+
+        if (json_get_string_array(body, "devices", &paths, &count, err) < 0)
+                return -1;
+        if (count > DEVICES_MAX) {
+                idyl_err_set(err, IDYL_E_INVALID, "a node offers at most %d devices (--device)",
+                             DEVICES_MAX);
+                goto out;
+        }
+        for (size_t i = 0; i < count; i++)
+                if (device_path_check(paths[i], "--device", err) < 0)
+                        goto out;
+        rc = device_list_join(paths, count, n->devices, sizeof(n->devices));
+out:
+        free(paths);
+        return rc;
+}
+
 static int node_from_join(const json_t *body, struct idyl_node *n, struct idyl_err *err)
 {
         static const char *const keys[] = {"name",      "runtime",    "platform", "capacity",
-                                           "simulated", "microvmGPU", NULL};
+                                           "simulated", "microvmGPU", "devices",  NULL};
         const char *name, *platform;
 
         if (json_check_keys(body, keys, "node", err) < 0 ||
@@ -237,7 +283,7 @@ static int node_from_join(const json_t *body, struct idyl_node *n, struct idyl_e
                                     "field \"platform\" is required: os/arch such as linux/amd64");
         snprintf(n->name, sizeof(n->name), "%s", name);
         snprintf(n->platform, sizeof(n->platform), "%s", platform);
-        return 0;
+        return devices_from_join(body, n, err);
 }
 
 /* Admission follows the credential: an operator, or a join token issued for

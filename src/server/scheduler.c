@@ -82,6 +82,7 @@ static int pass_load(struct pass *p, uint64_t slug, struct idyl_err *err)
                 v->backend = n->backend;
                 v->platform = n->platform;
                 v->microvm_gpu = n->microvm_gpu;
+                v->devices = n->devices;
                 v->cpu_milli = n->cpu_milli;
                 v->memory_bytes = n->memory_bytes;
                 v->gpus = n->gpus;

@@ -313,10 +313,9 @@ static int secret_values(struct request *req, uint64_t slug, const char *name, j
         return 0;
 }
 
-/* Only the node the workload is placed on, with its own credential: an
- * operator's credential acts for nodes elsewhere, never here. */
-static int caller_is_placed_node(const struct request *req, uint64_t slug,
-                                 const struct idyl_workload *w, struct idyl_err *err)
+/* Only the node's own credential: an operator's credential acts for nodes
+ * elsewhere, never here. */
+static int caller_is_own_node(const struct request *req, uint64_t slug, struct idyl_err *err)
 {
         const struct idyl_token *c = &req->caller;
         const char *node = req->params[1];
@@ -327,6 +326,13 @@ static int caller_is_placed_node(const struct request *req, uint64_t slug,
                                     "only node \"%s\"'s own credential may read the secrets of "
                                     "the workloads placed on it",
                                     node);
+        return 0;
+}
+
+/* ... and only for a workload placed on that node. */
+static int workload_is_placed_on(const struct idyl_workload *w, const char *node,
+                                 struct idyl_err *err)
+{
         if (strcmp(w->node, node) != 0)
                 return idyl_err_set(err, IDYL_E_FORBIDDEN,
                                     "workload \"%s\" is not placed on node \"%s\"", w->name, node);
@@ -344,13 +350,14 @@ int handle_node_workload_secrets(struct request *req, struct response *resp, str
         uint64_t slug;
         int rc = 0;
 
-        if (subnet_slug_parse(req->params[0], &slug, err) < 0)
+        if (subnet_slug_parse(req->params[0], &slug, err) < 0 ||
+            caller_is_own_node(req, slug, err) < 0)
                 return -1;
         if (!req->srv->seal)
                 return idyl_err_set(err, IDYL_E_UNAVAILABLE, "this server has no secret key");
         if (store_workload_get(req->srv->store, slug, req->params[2], &w, err) < 0)
                 return -1;
-        if (caller_is_placed_node(req, slug, &w, err) < 0) {
+        if (workload_is_placed_on(&w, req->params[1], err) < 0) {
                 workload_release(&w);
                 return -1;
         }

@@ -34,6 +34,58 @@ static json_t *policy_to_json(const struct runtime_policy *p)
         return o;
 }
 
+static json_t *device_policy_to_json(const struct device_policy *p)
+{
+        char buf[DEVICE_LIST_TEXT], *save = NULL;
+        json_t *arr = json_array();
+
+        snprintf(buf, sizeof(buf), "%s", p->allowed);
+        for (char *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save))
+                json_array_append_new(arr, json_string(t));
+        return json_pack("{s:o}", "allowedDevices", arr);
+}
+
+/* Reads {"allowedDevices": [...]}: at least one device path, no
+ * duplicates. The list replaces the previous one (no merge). */
+static int device_policy_from_json(const json_t *v, struct device_policy *out, struct idyl_err *err)
+{
+        static const char *const keys[] = {"allowedDevices", NULL};
+        const char **paths = NULL;
+        size_t n = 0;
+        int rc = -1;
+
+        if (!json_is_object(v))
+                return idyl_err_set(err, IDYL_E_INVALID,
+                                    "field \"devicePolicy\" must be an object or null");
+        if (json_check_keys(v, keys, "devicePolicy", err) < 0 ||
+            json_get_string_array(v, "allowedDevices", &paths, &n, err) < 0)
+                goto out;
+        if (n == 0 || n > DEVICES_MAX) {
+                idyl_err_set(err, IDYL_E_INVALID,
+                             "--allow-device is required when setting a device policy (1 to %d "
+                             "device paths; --clear-device-policy removes it)",
+                             DEVICES_MAX);
+                goto out;
+        }
+        for (size_t i = 0; i < n; i++) {
+                if (device_path_check(paths[i], "--allow-device", err) < 0)
+                        goto out;
+                for (size_t j = 0; j < i; j++)
+                        if (strcmp(paths[i], paths[j]) == 0) {
+                                idyl_err_set(err, IDYL_E_INVALID, "duplicate --allow-device \"%s\"",
+                                             paths[i]);
+                                goto out;
+                        }
+        }
+        out->set = true;
+        rc = device_list_join(paths, n, out->allowed, sizeof(out->allowed));
+        if (rc < 0)
+                idyl_err_set(err, IDYL_E_INVALID, "too many --allow-device paths");
+out:
+        free(paths);
+        return rc;
+}
+
 /* The subnet object of SPEC 2. Returns a new reference. */
 static json_t *subnet_to_json(const struct idyl_subnet *sn)
 {
@@ -47,6 +99,8 @@ static json_t *subnet_to_json(const struct idyl_subnet *sn)
                 json_object_set_new(o, "runtimePolicy", policy_to_json(&sn->policy));
         if (sn->deploy_approval)
                 json_object_set_new(o, "deployApproval", json_string("required"));
+        if (sn->devices.set)
+                json_object_set_new(o, "devicePolicy", device_policy_to_json(&sn->devices));
         return o;
 }
 
@@ -109,10 +163,15 @@ static int deploy_approval_from_json(const json_t *body, bool *out, struct idyl_
 static int subnet_apply(const json_t *body, struct idyl_subnet *sn, struct idyl_err *err)
 {
         json_t *policy = json_object_get(body, "runtimePolicy");
+        json_t *devices = json_object_get(body, "devicePolicy");
 
         if (policy && json_is_null(policy))
                 memset(&sn->policy, 0, sizeof(sn->policy));
         else if (policy && policy_from_json(policy, &sn->policy, err) < 0)
+                return -1;
+        if (devices && json_is_null(devices))
+                memset(&sn->devices, 0, sizeof(sn->devices));
+        else if (devices && device_policy_from_json(devices, &sn->devices, err) < 0)
                 return -1;
         return deploy_approval_from_json(body, &sn->deploy_approval, err);
 }
@@ -124,7 +183,8 @@ static int slug_param(struct request *req, uint64_t *slug, struct idyl_err *err)
 
 int handle_subnet_create(struct request *req, struct response *resp, struct idyl_err *err)
 {
-        static const char *const keys[] = {"region", "runtimePolicy", "deployApproval", NULL};
+        static const char *const keys[] = {"region", "runtimePolicy", "deployApproval",
+                                           "devicePolicy", NULL};
         struct idyl_subnet sn = {0};
         const char *region;
 
@@ -170,7 +230,7 @@ int handle_subnet_get(struct request *req, struct response *resp, struct idyl_er
 
 int handle_subnet_edit(struct request *req, struct response *resp, struct idyl_err *err)
 {
-        static const char *const keys[] = {"runtimePolicy", "deployApproval", NULL};
+        static const char *const keys[] = {"runtimePolicy", "deployApproval", "devicePolicy", NULL};
         struct idyl_store *st = req->srv->store;
         struct lifecycle_tx tx = LIFECYCLE_TX_INIT;
         struct idyl_subnet sn;

@@ -143,6 +143,103 @@ static int spec_command(const json_t *cmd, json_t *canon, struct idyl_err *err)
         return 0;
 }
 
+static int secret_name_rule(const char *name, const char *flag, struct idyl_err *err)
+{
+        if (secret_name_check(name, NULL) == 0)
+                return 0;
+        return idyl_err_set(err, IDYL_E_INVALID,
+                            "invalid %s \"%.80s\": a secret name is a DNS-1123 label", flag, name);
+}
+
+/* A list of names (spec.secrets, spec.secretEnv, spec.devices): strings
+ * passing `check`, at most `max`, no duplicates; copied sorted into *out
+ * (NULL when absent or empty), so the same names in another order are the
+ * same spec. */
+static int spec_names(const json_t *arr, const char *field, const char *flag, size_t max,
+                      int (*check)(const char *, const char *, struct idyl_err *), json_t **out,
+                      struct idyl_err *err)
+{
+        const char **names;
+        size_t n, i;
+        json_t *v;
+
+        *out = NULL;
+        if (!arr || json_is_null(arr))
+                return 0;
+        if (!json_is_array(arr) || json_array_size(arr) > max)
+                return idyl_err_set(err, IDYL_E_INVALID,
+                                    "field \"spec.%s\" must be an array of at most %zu strings "
+                                    "(%s)",
+                                    field, max, flag);
+        n = json_array_size(arr);
+        names = calloc(n ? n : 1, sizeof(*names));
+        if (!names)
+                return idyl_err_set(err, IDYL_E_INTERNAL, "out of memory");
+        json_array_foreach(arr, i, v)
+        {
+                names[i] = json_string_value(v);
+                if (!names[i] || check(names[i], flag, err) < 0) {
+                        if (!names[i])
+                                idyl_err_set(err, IDYL_E_INVALID,
+                                             "field \"spec.%s\" must be an array of strings",
+                                             field);
+                        free(names);
+                        return -1;
+                }
+        }
+        qsort(names, n, sizeof(*names), compare_keys);
+        for (i = 1; i < n; i++)
+                if (strcmp(names[i], names[i - 1]) == 0) {
+                        idyl_err_set(err, IDYL_E_INVALID, "duplicate %s \"%s\"", flag, names[i]);
+                        free(names);
+                        return -1;
+                }
+        if (n) {
+                *out = json_array();
+                for (i = 0; i < n; i++)
+                        json_array_append_new(*out, json_string(names[i]));
+        }
+        free(names);
+        return 0;
+}
+
+/* spec.secrets, spec.secretEnv (names only, never values) and spec.devices
+ * into canon; the devices also into w for the scheduler. */
+static int spec_access(const json_t *spec, struct idyl_workload *w, json_t *canon,
+                       struct idyl_err *err)
+{
+        json_t *secrets = NULL, *secret_env = NULL, *devices = NULL;
+        const char *paths[DEVICES_MAX];
+        json_t *v;
+        size_t i;
+        int rc = -1;
+
+        if (spec_names(json_object_get(spec, "secrets"), "secrets", "--secret",
+                       WORKLOAD_SECRETS_MAX, secret_name_rule, &secrets, err) < 0 ||
+            spec_names(json_object_get(spec, "secretEnv"), "secretEnv", "--secret-env",
+                       WORKLOAD_SECRETS_MAX, secret_name_rule, &secret_env, err) < 0 ||
+            spec_names(json_object_get(spec, "devices"), "devices", "--device", DEVICES_MAX,
+                       device_path_check, &devices, err) < 0)
+                goto out;
+        json_array_foreach(devices, i, v) paths[i] = json_string_value(v);
+        if (device_list_join(paths, json_array_size(devices), w->devices, sizeof(w->devices)) < 0) {
+                idyl_err_set(err, IDYL_E_INVALID, "too many --device paths");
+                goto out;
+        }
+        if (secrets)
+                json_object_set(canon, "secrets", secrets);
+        if (secret_env)
+                json_object_set(canon, "secretEnv", secret_env);
+        if (devices)
+                json_object_set(canon, "devices", devices);
+        rc = 0;
+out:
+        json_decref(secrets);
+        json_decref(secret_env);
+        json_decref(devices);
+        return rc;
+}
+
 static json_t *resources_to_json(const struct idyl_workload *w)
 {
         char mem[32];
@@ -159,8 +256,8 @@ static json_t *resources_to_json(const struct idyl_workload *w)
 static int spec_parse(const json_t *spec, struct idyl_workload *w, enum isolation_class *requested,
                       json_t **canon, struct idyl_err *err)
 {
-        static const char *const keys[] = {"image", "platform", "isolation", "resources",
-                                           "env",   "command",  NULL};
+        static const char *const keys[] = {"image",   "platform", "isolation", "resources", "env",
+                                           "command", "secrets",  "secretEnv", "devices",   NULL};
         json_t *c = NULL, *env = json_object(), *cmd = json_array();
         const char *image, *platform;
         int rc = -1;
@@ -191,6 +288,10 @@ static int spec_parse(const json_t *spec, struct idyl_workload *w, enum isolatio
                 json_object_set(c, "env", env);
         if (json_array_size(cmd))
                 json_object_set(c, "command", cmd);
+        if (spec_access(spec, w, c, err) < 0) {
+                json_decref(c);
+                goto out;
+        }
         *canon = c;
         rc = 0;
 out:
@@ -249,6 +350,32 @@ static int deploy_store(struct lifecycle_tx *tx, const struct idyl_subnet *sn,
         return prev ? lifecycle_tx_node_changed(tx, w->subnet, prev->node, err) : 0;
 }
 
+/* Every secret the spec names must exist in the workload's subnet (404
+ * with the documented message otherwise). */
+static int secrets_exist(struct idyl_store *st, const struct idyl_workload *w, struct idyl_err *err)
+{
+        static const char *const fields[] = {"secrets", "secretEnv"};
+        json_t *spec = json_loads(w->spec, 0, NULL);
+        int rc = 0;
+
+        for (size_t f = 0; f < 2 && rc == 0; f++) {
+                json_t *v;
+                size_t i;
+
+                json_array_foreach(json_object_get(spec, fields[f]), i, v)
+                {
+                        struct idyl_secret sec;
+
+                        if ((rc = store_secret_get(st, w->subnet, json_string_value(v), &sec,
+                                                   err)) < 0)
+                                break;
+                        secret_release(&sec);
+                }
+        }
+        json_decref(spec);
+        return rc;
+}
+
 static int deploy_in_tx(struct lifecycle_tx *tx, uint64_t slug, struct idyl_workload *w,
                         enum isolation_class requested, struct response *resp, struct idyl_err *err)
 {
@@ -260,7 +387,9 @@ static int deploy_in_tx(struct lifecycle_tx *tx, uint64_t slug, struct idyl_work
         int rc = -1;
 
         if (store_subnet_get(st, slug, &sn, err) < 0 ||
-            admission_resolve(&sn.policy, requested, &w->isolation, &w->source, err) < 0)
+            admission_resolve(&sn.policy, requested, &w->isolation, &w->source, err) < 0 ||
+            device_admission_check(&sn.devices, w->devices, err) < 0 ||
+            secrets_exist(st, w, err) < 0)
                 goto out;
         have_prev = store_workload_get(st, slug, w->name, &prev, &lookup) == 0;
         if (!have_prev && lookup.code != IDYL_E_NOT_FOUND) {

@@ -32,6 +32,8 @@ static const struct cli_opt nodes_opts[] = {
     {"gpus", OPT_STRING, "N", "GPUs each node offers (default 0)"},
     {"platform", OPT_STRING, "OS/ARCH", "platform the nodes report (default linux/amd64)"},
     {"microvm-gpu", OPT_FLAG, NULL, "declare a validated microVM GPU passthrough path (qemu)"},
+    {"device", OPT_MULTI, "PATH",
+     "a device path every node offers (nothing is checked on this host)"},
     {"name-prefix", OPT_STRING, "PREFIX",
      "nodes are PREFIX-0, PREFIX-1, ... (default sim-PROFILE)"},
     OPT_END,
@@ -109,6 +111,21 @@ static const char *opt_or(const struct cli_args *a, const char *name, const char
         return v ? v : dflt;
 }
 
+static int config_devices(const struct cli_args *a, struct sim_config *c, struct idyl_err *err)
+{
+        const struct cli_value *v = cli_value(a, "device");
+
+        if (v->n > DEVICES_MAX)
+                return idyl_err_set(err, IDYL_E_USAGE, "at most %d --device paths", DEVICES_MAX);
+        for (size_t i = 0; i < v->n; i++)
+                if (device_path_check(v->list[i], "--device", err) < 0)
+                        return usage_err(err);
+        if (device_list_join((const char *const *)v->list, v->n, c->devices, sizeof(c->devices)) <
+            0)
+                return idyl_err_set(err, IDYL_E_USAGE, "--device paths too long");
+        return 0;
+}
+
 static int config_resources(const struct cli_args *a, struct sim_config *c, struct idyl_err *err)
 {
         const char *platform = opt_or(a, "platform", "linux/amd64");
@@ -122,7 +139,7 @@ static int config_resources(const struct cli_args *a, struct sim_config *c, stru
                 return idyl_err_set(err, IDYL_E_USAGE, "--platform too long");
         snprintf(c->platform, sizeof(c->platform), "%s", platform);
         c->microvm_gpu = cli_flag(a, "microvm-gpu");
-        return 0;
+        return config_devices(a, c, err);
 }
 
 static int config_from_args(const struct cli_ctx *ctx, const struct cli_args *a,

@@ -78,14 +78,20 @@ bool sim_node_next_poll(struct sim_node *n, int64_t now_ms)
 
 json_t *sim_join_body(const struct sim_config *c, const struct sim_node *n)
 {
-        char cpu[32], memory[32];
+        char cpu[32], memory[32], devices[DEVICE_LIST_TEXT], *save = NULL;
+        json_t *body, *arr = json_array();
 
         snprintf(cpu, sizeof(cpu), "%" PRId64 "m", c->cpu_milli);
         resource_memory_format(c->memory_bytes, memory, sizeof(memory));
-        return json_pack("{s:s,s:s,s:b,s:b,s:{s:s,s:b,s:s},s:{s:s,s:s,s:i}}", "name", n->name,
+        body = json_pack("{s:s,s:s,s:b,s:b,s:{s:s,s:b,s:s},s:{s:s,s:s,s:i}}", "name", n->name,
                          "platform", c->platform, "simulated", 1, "microvmGPU", c->microvm_gpu,
                          "runtime", "profile", runtime_profile_name(c->profile), "ready", 1,
                          "reason", "", "capacity", "cpu", cpu, "memory", memory, "gpus", c->gpus);
+        snprintf(devices, sizeof(devices), "%s", c->devices);
+        for (char *t = strtok_r(devices, ",", &save); t; t = strtok_r(NULL, ",", &save))
+                json_array_append_new(arr, json_string(t));
+        json_object_set_new(body, "devices", arr);
+        return body;
 }
 
 json_t *sim_heartbeat_body(const struct sim_config *c, struct sim_node *n)

@@ -39,7 +39,8 @@ struct sim_config {
         int gpus;
         char platform[64];
         bool microvm_gpu;
-        char prefix[48]; /* node i is "<prefix>-<i>" */
+        char devices[DEVICE_LIST_TEXT]; /* comma-joined device paths every node offers */
+        char prefix[48];                /* node i is "<prefix>-<i>" */
         char addr[SIM_ADDR_MAX];
         char token[SIM_CREDENTIAL_MAX]; /* joins with it; empty: anonymous */
 };

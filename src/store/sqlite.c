@@ -36,7 +36,8 @@ static const char schema[] =
     " default_class TEXT NOT NULL,"
     " allowed_backends TEXT NOT NULL,"
     " deploy_approval INTEGER NOT NULL,"
-    " created_at INTEGER NOT NULL);"
+    " created_at INTEGER NOT NULL,"
+    " allowed_devices TEXT);" /* devicePolicy: comma-joined paths; NULL: no policy */
     "CREATE TABLE IF NOT EXISTS workloads("
     " subnet INTEGER NOT NULL REFERENCES subnets(slug),"
     " name TEXT NOT NULL,"
@@ -56,6 +57,7 @@ static const char schema[] =
     " cpu_milli INTEGER NOT NULL,"
     " memory_bytes INTEGER NOT NULL,"
     " gpus INTEGER NOT NULL,"
+    " devices TEXT NOT NULL DEFAULT '',"
     " PRIMARY KEY(subnet, name));"
     "CREATE TABLE IF NOT EXISTS events("
     " id INTEGER PRIMARY KEY AUTOINCREMENT,"
@@ -88,6 +90,7 @@ static const char schema[] =
     " down INTEGER NOT NULL,"
     " assign_version INTEGER NOT NULL,"
     " created_at INTEGER NOT NULL,"
+    " devices TEXT NOT NULL DEFAULT '',"
     " PRIMARY KEY(subnet, name));"
     "CREATE TABLE IF NOT EXISTS tokens("
     " hash TEXT PRIMARY KEY,"
@@ -250,7 +253,7 @@ static unsigned backend_set_from_text(const char *text)
 
 #define SUBNET_COLUMNS                                                                             \
         "slug, region, policy_set, allowed_classes, default_class, allowed_backends, "             \
-        "deploy_approval, created_at"
+        "deploy_approval, created_at, allowed_devices"
 
 static void subnet_from_row(sqlite3_stmt *stmt, void *item)
 {
@@ -269,6 +272,9 @@ static void subnet_from_row(sqlite3_stmt *stmt, void *item)
             backend_set_from_text((const char *)sqlite3_column_text(stmt, 5));
         sn->deploy_approval = sqlite3_column_int(stmt, 6) != 0;
         sn->created_at = sqlite3_column_int64(stmt, 7);
+        sn->devices.set = sqlite3_column_type(stmt, 8) != SQLITE_NULL;
+        snprintf(sn->devices.allowed, sizeof(sn->devices.allowed), "%s",
+                 sn->devices.set ? (const char *)sqlite3_column_text(stmt, 8) : "");
 }
 
 /* Binds region .. created_at to parameters 2..8 (parameter 1 is the slug). */
@@ -287,6 +293,10 @@ static void subnet_bind(sqlite3_stmt *stmt, const struct idyl_subnet *sn)
         sqlite3_bind_text(stmt, 6, backends, -1, SQLITE_TRANSIENT);
         sqlite3_bind_int(stmt, 7, sn->deploy_approval);
         sqlite3_bind_int64(stmt, 8, sn->created_at);
+        if (sn->devices.set)
+                sqlite3_bind_text(stmt, 9, sn->devices.allowed, -1, SQLITE_TRANSIENT);
+        else
+                sqlite3_bind_null(stmt, 9);
 }
 
 static int next_slug(struct sqlite_store *s, uint64_t *slug, struct idyl_err *err)
@@ -315,7 +325,7 @@ static int insert_subnet(struct sqlite_store *s, struct idyl_subnet *sn, struct 
                 return -1;
         if (sn->created_at == 0)
                 sn->created_at = (int64_t)time(NULL);
-        if (prepare(s, "INSERT INTO subnets(" SUBNET_COLUMNS ") VALUES(?,?,?,?,?,?,?,?)", &stmt,
+        if (prepare(s, "INSERT INTO subnets(" SUBNET_COLUMNS ") VALUES(?,?,?,?,?,?,?,?,?)", &stmt,
                     err) < 0)
                 return -1;
         subnet_bind(stmt, sn);
@@ -445,11 +455,12 @@ static int update_subnet(struct sqlite_store *s, const struct idyl_subnet *sn, s
 {
         sqlite3_stmt *stmt;
 
-        if (prepare(
-                s,
-                "UPDATE subnets SET region = ?2, policy_set = ?3, allowed_classes = ?4, "
-                "default_class = ?5, allowed_backends = ?6, deploy_approval = ?7 WHERE slug = ?1",
-                &stmt, err) < 0)
+        if (prepare(s,
+                    "UPDATE subnets SET region = ?2, policy_set = ?3, allowed_classes = ?4, "
+                    "default_class = ?5, allowed_backends = ?6, deploy_approval = ?7, "
+                    "allowed_devices = ?9 "
+                    "WHERE slug = ?1",
+                    &stmt, err) < 0)
                 return -1;
         subnet_bind(stmt, sn);
         if (step_done(s, stmt, err) < 0)
@@ -498,7 +509,8 @@ static int sqlite_subnet_delete(struct idyl_store *st, uint64_t slug, struct idy
 
 #define WORKLOAD_COLUMNS                                                                           \
         "subnet, name, revision, spec, phase, isolation, source, node, runtime_profile, message, " \
-        "placement, restarts, created_at, updated_at, platform, cpu_milli, memory_bytes, gpus"
+        "placement, restarts, created_at, updated_at, platform, cpu_milli, memory_bytes, gpus, "   \
+        "devices"
 
 static char *column_strdup(sqlite3_stmt *stmt, int col)
 {
@@ -540,6 +552,7 @@ static void workload_from_row(sqlite3_stmt *stmt, void *item)
         w->cpu_milli = sqlite3_column_int64(stmt, 15);
         w->memory_bytes = sqlite3_column_int64(stmt, 16);
         w->gpus = sqlite3_column_int(stmt, 17);
+        column_copy(stmt, 18, w->devices, sizeof(w->devices));
 }
 
 static void workload_bind(sqlite3_stmt *stmt, const struct idyl_workload *w)
@@ -567,6 +580,7 @@ static void workload_bind(sqlite3_stmt *stmt, const struct idyl_workload *w)
         sqlite3_bind_int64(stmt, 16, w->cpu_milli);
         sqlite3_bind_int64(stmt, 17, w->memory_bytes);
         sqlite3_bind_int(stmt, 18, w->gpus);
+        sqlite3_bind_text(stmt, 19, w->devices, -1, SQLITE_TRANSIENT);
 }
 
 static int workload_not_found(uint64_t subnet, const char *name, struct idyl_err *err)
@@ -636,7 +650,7 @@ static int put_workload(struct sqlite_store *s, const struct idyl_workload *w, s
 
         if (prepare(s,
                     "INSERT OR REPLACE INTO workloads(" WORKLOAD_COLUMNS
-                    ") VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                    ") VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                     &stmt, err) < 0)
                 return -1;
         workload_bind(stmt, w);
@@ -759,7 +773,7 @@ out:
 #define NODE_COLUMNS                                                                               \
         "subnet, name, admission, simulated, profile, provider, handler, isolation, backend, "     \
         "runtime_ready, reason, microvm_gpu, platform, cpu_milli, memory_bytes, gpus, "            \
-        "last_heartbeat, down, assign_version, created_at"
+        "last_heartbeat, down, assign_version, created_at, devices"
 
 static void node_from_row(sqlite3_stmt *stmt, void *item)
 {
@@ -792,6 +806,7 @@ static void node_from_row(sqlite3_stmt *stmt, void *item)
         nd->down = sqlite3_column_int(stmt, 17) != 0;
         nd->assign_version = sqlite3_column_int64(stmt, 18);
         nd->created_at = sqlite3_column_int64(stmt, 19);
+        column_copy(stmt, 20, nd->devices, sizeof(nd->devices));
 }
 
 static void node_bind(sqlite3_stmt *stmt, const struct idyl_node *nd)
@@ -820,6 +835,7 @@ static void node_bind(sqlite3_stmt *stmt, const struct idyl_node *nd)
         sqlite3_bind_int(stmt, 18, nd->down);
         sqlite3_bind_int64(stmt, 19, nd->assign_version);
         sqlite3_bind_int64(stmt, 20, nd->created_at);
+        sqlite3_bind_text(stmt, 21, nd->devices, -1, SQLITE_TRANSIENT);
 }
 
 static int node_not_found(uint64_t subnet, const char *name, struct idyl_err *err)
@@ -887,7 +903,7 @@ static int put_node(struct sqlite_store *s, const struct idyl_node *nd, struct i
 
         if (prepare(s,
                     "INSERT OR REPLACE INTO nodes(" NODE_COLUMNS
-                    ") VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                    ") VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                     &stmt, err) < 0)
                 return -1;
         node_bind(stmt, nd);

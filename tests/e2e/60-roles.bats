@@ -71,6 +71,13 @@ expected_roles() {
 	"GET /v1/tokens") echo o s ;;
 	"DELETE /v1/tokens/{id}") echo o s ;;
 	"GET /v1/audit") echo o s ;;
+	"POST /v1/subnets/{slug}/secrets") echo o a ;;
+	"GET /v1/subnets/{slug}/secrets") echo o a ;;
+	"GET /v1/subnets/{slug}/secrets/{name}") echo o a ;;
+	"PUT /v1/subnets/{slug}/secrets/{name}") echo o a ;;
+	"DELETE /v1/subnets/{slug}/secrets/{name}") echo o a ;;
+	# values only to the node a workload is placed on: operators included, no one else
+	"GET /v1/subnets/{slug}/nodes/{name}/workloads/{workload}/secrets") echo n ;;
 	*) echo unknown ;;
 	esac
 }

@@ -115,8 +115,9 @@ static void test_filter_codes(void **state)
             "node_not_admitted",       "node_down",
             "runtime_not_ready",       "isolation_class_mismatch",
             "vmm_backend_not_allowed", "platform_mismatch",
-            "microvm_gpu_unsupported", "insufficient_cpu",
-            "insufficient_memory",     "insufficient_gpus",
+            "microvm_gpu_unsupported", "device_unavailable",
+            "insufficient_cpu",        "insufficient_memory",
+            "insufficient_gpus",
         };
 
         (void)state;
@@ -312,6 +313,34 @@ static void test_gpu_containers_vs_microvm(void **state)
                           SCHED_INSUFFICIENT_CAPACITY);
 }
 
+/* A node offering other devices, or none, is removed by device_unavailable,
+ * with the capacity/generic message (it never names a class). */
+static void test_device_unavailable(void **state)
+{
+        struct runtime_policy none = {0};
+        struct sched_request req = request_of(ISOLATION_CONTAINER);
+        struct sched_node n = docker_node("d");
+        struct sched_result res;
+        char msg[256];
+
+        (void)state;
+        req.devices = "/dev/fuse";
+        assert_removed_by(&req, &none, &n, FILTER_DEVICES, SCHED_INSUFFICIENT_CAPACITY);
+        n.devices = "/dev/kvm";
+        assert_removed_by(&req, &none, &n, FILTER_DEVICES, SCHED_INSUFFICIENT_CAPACITY);
+        sched_place(&req, &none, &n, 1, &res);
+        message_of(&res, ISOLATION_CONTAINER, msg, sizeof(msg));
+        assert_string_equal(msg, "no nodes available in subnet 100000000001 with sufficient "
+                                 "capacity and generic requirements");
+        n.devices = "/dev/kvm,/dev/fuse";
+        sched_place(&req, &none, &n, 1, &res);
+        assert_int_equal(res.outcome, SCHED_PLACED);
+        /* a workload asking for none fits a node offering some */
+        req.devices = NULL;
+        sched_place(&req, &none, &n, 1, &res);
+        assert_int_equal(res.outcome, SCHED_PLACED);
+}
+
 static void test_insufficient_gpus(void **state)
 {
         struct sched_request req = request_of(ISOLATION_MICROVM);
@@ -438,7 +467,7 @@ static void test_counts_add_up(void **state)
                                            .allowed_classes = ISOLATION_BIT(ISOLATION_MICROVM),
                                            .allowed_backends = VMM_BIT(VMM_QEMU)};
         struct sched_request req = request_of(ISOLATION_MICROVM);
-        struct sched_node nodes[12];
+        struct sched_node nodes[13];
         struct sched_result res;
         size_t i;
 
@@ -447,9 +476,11 @@ static void test_counts_add_up(void **state)
                 nodes[i] = qemu_node("q");
         req.platform = "linux/amd64";
         req.gpus = 1;
+        req.devices = "/dev/vdb";
         for (i = 0; i < NELEM(nodes); i++) {
                 nodes[i].microvm_gpu = true;
                 nodes[i].gpus = 1;
+                nodes[i].devices = "/dev/vda,/dev/vdb";
         }
         nodes[0].admitted = false;
         nodes[1].healthy = false;
@@ -458,14 +489,15 @@ static void test_counts_add_up(void **state)
         nodes[4] = fc_node("f");
         nodes[5].platform = "linux/arm64";
         nodes[6].microvm_gpu = false;
-        nodes[7].used_cpu_milli = 4000;
-        nodes[8].used_memory_bytes = 8 * GiB;
-        nodes[9].used_gpus = 1;
-        nodes[10].admitted = false; /* a second removal by the same filter */
-        /* nodes[11] fits */
+        nodes[7].devices = "/dev/vda";
+        nodes[8].used_cpu_milli = 4000;
+        nodes[9].used_memory_bytes = 8 * GiB;
+        nodes[10].used_gpus = 1;
+        nodes[11].admitted = false; /* a second removal by the same filter */
+        /* nodes[12] fits */
         sched_place(&req, &qemu_only, nodes, NELEM(nodes), &res);
         assert_int_equal(res.outcome, SCHED_PLACED);
-        assert_int_equal(res.node, 11);
+        assert_int_equal(res.node, 12);
         assert_int_equal(res.evaluated, NELEM(nodes));
         assert_int_equal(res.filtered[FILTER_ADMISSION], 2);
         for (int f = FILTER_HEALTH; f < FILTER__COUNT; f++)
@@ -758,6 +790,7 @@ int main(void)
             cmocka_unit_test(test_microvm_gpu_rule),
             cmocka_unit_test(test_gpu_containers_vs_microvm),
             cmocka_unit_test(test_insufficient_gpus),
+            cmocka_unit_test(test_device_unavailable),
             cmocka_unit_test(test_insufficient_cpu),
             cmocka_unit_test(test_insufficient_memory),
             cmocka_unit_test(test_overhead_counted_for_microvm),
