@@ -11,6 +11,7 @@
 #include <cmocka.h>
 
 #include <ftw.h>
+#include <inttypes.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -892,6 +893,131 @@ static void test_threads_get_distinct_slugs(void **state)
                 assert_true(all[i] == all[i - 1] + 1);
 }
 
+/* ---- secrets, settings and devices (SPEC 6.3, 6.4) ----------------------- */
+
+static void test_secret_round_trip(void **state)
+{
+        struct idyl_store *st = store_of(state);
+        struct idyl_err err = IDYL_ERR_INIT;
+        uint64_t slug = new_subnet(st, "sec");
+        unsigned char blob[] = {0, 1, 2, 0xff, 0, 7};
+        struct idyl_secret sec = {.subnet = slug,
+                                  .keys = "[\"a\",\"b\"]",
+                                  .sealed = blob,
+                                  .sealed_len = sizeof(blob),
+                                  .created_at = 100,
+                                  .updated_at = 100};
+        struct idyl_secret got, *items = NULL;
+        char msg[128];
+        size_t n = 0;
+
+        snprintf(sec.name, sizeof(sec.name), "db");
+        assert_ok(store_secret_create(st, &sec, &err));
+        assert_int_equal(store_secret_create(st, &sec, &err), -1);
+        assert_int_equal(err.code, IDYL_E_CONFLICT);
+        snprintf(msg, sizeof(msg), "secret \"db\" already exists in subnet %" PRIu64, slug);
+        assert_string_equal(err.msg, msg);
+
+        assert_ok(store_secret_get(st, slug, "db", &got, &err));
+        assert_string_equal(got.keys, "[\"a\",\"b\"]");
+        assert_int_equal(got.sealed_len, sizeof(blob));
+        assert_memory_equal(got.sealed, blob, sizeof(blob));
+        assert_int_equal(got.created_at, 100);
+        secret_release(&got);
+
+        /* update replaces keys, blob and updated_at; created_at stays */
+        sec.keys = "[\"c\"]";
+        sec.sealed_len = 2;
+        sec.created_at = 999;
+        sec.updated_at = 200;
+        assert_ok(store_secret_update(st, &sec, &err));
+        assert_ok(store_secret_list(st, slug, &items, &n, &err));
+        assert_int_equal(n, 1);
+        assert_string_equal(items[0].keys, "[\"c\"]");
+        assert_null(items[0].sealed); /* lists never carry the sealed values */
+        assert_int_equal(items[0].created_at, 100);
+        assert_int_equal(items[0].updated_at, 200);
+        secret_list_free(items, n);
+
+        snprintf(msg, sizeof(msg), "secret \"nope\" not found in subnet %" PRIu64, slug);
+        snprintf(sec.name, sizeof(sec.name), "nope");
+        assert_not_found(store_secret_update(st, &sec, &err), &err, msg);
+        assert_not_found(store_secret_get(st, slug, "nope", &got, &err), &err, msg);
+        assert_not_found(store_secret_delete(st, slug, "nope", &err), &err, msg);
+        assert_ok(store_secret_delete(st, slug, "db", &err));
+        assert_ok(store_secret_list(st, slug, &items, &n, &err));
+        assert_int_equal(n, 0);
+        secret_list_free(items, n);
+}
+
+static void test_subnet_delete_takes_its_secrets(void **state)
+{
+        struct idyl_store *st = store_of(state);
+        struct idyl_err err = IDYL_ERR_INIT;
+        uint64_t slug = new_subnet(st, "sec");
+        unsigned char blob[1] = {1};
+        struct idyl_secret sec = {
+            .subnet = slug, .keys = "[]", .sealed = blob, .sealed_len = 1, .created_at = 1};
+
+        snprintf(sec.name, sizeof(sec.name), "db");
+        assert_ok(store_secret_create(st, &sec, &err));
+        assert_ok(store_subnet_delete(st, slug, &err));
+}
+
+static void test_setting_ensure_keeps_the_first(void **state)
+{
+        struct idyl_store *st = store_of(state);
+        struct idyl_err err = IDYL_ERR_INIT;
+        char out[80];
+
+        assert_ok(store_setting_ensure(st, "test_fpr", "sha256:aaaa", out, sizeof(out), &err));
+        assert_string_equal(out, "sha256:aaaa");
+        assert_ok(store_setting_ensure(st, "test_fpr", "sha256:bbbb", out, sizeof(out), &err));
+        assert_string_equal(out, "sha256:aaaa");
+}
+
+static void test_devices_round_trip(void **state)
+{
+        struct idyl_store *st = store_of(state);
+        struct idyl_err err = IDYL_ERR_INIT;
+        struct idyl_subnet sn = {0}, got;
+        struct idyl_node nd = {0}, gotn;
+        struct idyl_workload w = {0}, gotw;
+
+        snprintf(sn.region, sizeof(sn.region), "dev");
+        sn.devices.set = true;
+        snprintf(sn.devices.allowed, sizeof(sn.devices.allowed), "/dev/fuse,/dev/kvm");
+        assert_ok(store_subnet_create(st, &sn, &err));
+        assert_ok(store_subnet_get(st, sn.slug, &got, &err));
+        assert_true(got.devices.set);
+        assert_string_equal(got.devices.allowed, "/dev/fuse,/dev/kvm");
+        /* a set but empty list is not the same as no policy */
+        got.devices.allowed[0] = '\0';
+        assert_ok(store_subnet_update(st, &got, &err));
+        assert_ok(store_subnet_get(st, sn.slug, &got, &err));
+        assert_true(got.devices.set);
+        memset(&got.devices, 0, sizeof(got.devices));
+        assert_ok(store_subnet_update(st, &got, &err));
+        assert_ok(store_subnet_get(st, sn.slug, &got, &err));
+        assert_false(got.devices.set);
+
+        nd.subnet = sn.slug;
+        snprintf(nd.name, sizeof(nd.name), "n1");
+        snprintf(nd.devices, sizeof(nd.devices), "/dev/fuse");
+        assert_ok(store_node_put(st, &nd, &err));
+        assert_ok(store_node_get(st, sn.slug, "n1", &gotn, &err));
+        assert_string_equal(gotn.devices, "/dev/fuse");
+
+        w.subnet = sn.slug;
+        snprintf(w.name, sizeof(w.name), "web");
+        w.spec = "{}";
+        snprintf(w.devices, sizeof(w.devices), "/dev/fuse,/dev/net/tun");
+        assert_ok(store_workload_put(st, &w, &err));
+        assert_ok(store_workload_get(st, sn.slug, "web", &gotw, &err));
+        assert_string_equal(gotw.devices, "/dev/fuse,/dev/net/tun");
+        workload_release(&gotw);
+}
+
 /* Runs the whole suite against the empty store `url` opens. Returns the
  * number of failed cases. */
 static int store_conformance_run(const char *url)
@@ -925,6 +1051,12 @@ static int store_conformance_run(const char *url)
             cmocka_unit_test_setup_teardown(test_reopen_keeps_data, open_store, close_store),
             cmocka_unit_test_setup_teardown(test_threads_get_distinct_slugs, open_store,
                                             close_store),
+            cmocka_unit_test_setup_teardown(test_secret_round_trip, open_store, close_store),
+            cmocka_unit_test_setup_teardown(test_subnet_delete_takes_its_secrets, open_store,
+                                            close_store),
+            cmocka_unit_test_setup_teardown(test_setting_ensure_keeps_the_first, open_store,
+                                            close_store),
+            cmocka_unit_test_setup_teardown(test_devices_round_trip, open_store, close_store),
         };
 
         suite_url = url;
