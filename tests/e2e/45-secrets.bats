@@ -146,3 +146,85 @@ random_value() { head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n'; }
 	start_idyld "$BATS_TEST_TMPDIR/data" --secret-key-file "$BATS_TEST_TMPDIR/same.key"
 	[ "$(idyl secret list --subnet "$S" -o json | jq -c 'map(.name)')" = '["db"]' ]
 }
+
+# join SUBNET NAME: joins a ready node with the operator credential; prints its credential.
+join_node() {
+	curl -s -X POST -H "Authorization: Bearer $IDYL_TOKEN" -H 'Content-Type: application/json' \
+		--data-binary "{\"name\":\"$2\",\"platform\":\"linux/amd64\",\"simulated\":true,\"runtime\":{\"profile\":\"docker\",\"ready\":true},\"capacity\":{\"cpu\":1,\"memory\":\"1Gi\",\"gpus\":0}}" \
+		"$IDYL_ADDR/v1/subnets/$1/nodes" | jq -r .credential
+}
+
+# as TOKEN PATH: GET with that credential; prints the body, then the status.
+as() { curl -s -H "Authorization: Bearer $1" -w '\n%{http_code}' "$IDYL_ADDR$2"; }
+
+@test "deploy names secrets; a missing one is refused; one in use cannot be deleted" {
+	S=$(new_subnet)
+	v=$(random_value)
+	run idyl deploy nginx --name web --subnet "$S" --secret db
+	[ "$status" -eq 1 ]
+	[ "$output" = "error: secret \"db\" not found in subnet $S" ]
+	run api POST "/v1/subnets/$S/workloads" '{"name":"web","spec":{"image":"nginx","secretEnv":["api"]}}'
+	[ "${lines[-1]}" = 404 ]
+	[ "$(echo "${lines[0]}" | jq -r .error.message)" = "secret \"api\" not found in subnet $S" ]
+	run idyl deploy nginx --name web --subnet "$S" --secret Bad
+	[ "$output" = 'error: invalid --secret "Bad": a secret name is a DNS-1123 label' ]
+	[ "$(workload_count "$S")" = 0 ]
+	idyl secret create db --subnet "$S" --from-literal "password=$v" >/dev/null
+	idyl secret create api --subnet "$S" --from-literal "TOKEN=$v" >/dev/null
+	run idyl deploy nginx --name web --subnet "$S" --secret db --secret-env api -o json
+	[ "$status" -eq 0 ]
+	[ "$(echo "$output" | jq -c '[.spec.secrets, .spec.secretEnv]')" = '[["db"],["api"]]' ]
+	[[ "$output" != *"$v"* ]]
+	run idyl secret delete db --subnet "$S"
+	[ "$status" -eq 1 ]
+	[ "$output" = "error: secret \"db\" is used by workload \"web\" in subnet $S: delete or redeploy it without the secret first" ]
+	run api DELETE "/v1/subnets/$S/secrets/api"
+	[ "${lines[-1]}" = 409 ]
+	# a secret in use may be updated; it reaches the workload when its container next starts
+	run idyl secret update db --subnet "$S" --from-literal password=new
+	[ "$status" -eq 0 ]
+	idyl workload delete web --subnet "$S"
+	run idyl secret delete db --subnet "$S"
+	[ "$status" -eq 0 ]
+}
+
+@test "only the node a workload is placed on reads its values, with its own credential, audited" {
+	S=$(new_subnet)
+	v=$(random_value)
+	idyl secret create db --subnet "$S" --from-literal "password=$v" --from-literal user=admin >/dev/null
+	n1=$(join_node "$S" n1)
+	idyl deploy nginx --name web --subnet "$S" --secret db --secret-env db >/dev/null
+	wait_until 5 sh -c "idyl workload get web --subnet $S -o json | jq -e '.status.node == \"n1\"'"
+	n2=$(join_node "$S" n2)
+	path="/v1/subnets/$S/nodes/n1/workloads/web/secrets"
+	run as "$n1" "$path"
+	[ "${lines[-1]}" = 200 ]
+	[ "$(echo "${lines[0]}" | jq -c '.secrets | map(.name)')" = '["db"]' ]
+	[ "$(echo "${lines[0]}" | jq -r '.secrets[0].data.password' | base64 -d)" = "$v" ]
+	[ "$(echo "${lines[0]}" | jq -r '.secrets[0].data.user' | base64 -d)" = admin ]
+	# another node, even of the same subnet, through its own path or n1's
+	run as "$n2" "$path"
+	[ "${lines[-1]}" = 403 ]
+	run as "$n2" "/v1/subnets/$S/nodes/n2/workloads/web/secrets"
+	[ "${lines[-1]}" = 403 ]
+	[ "$(echo "${lines[0]}" | jq -r .error.message)" = 'workload "web" is not placed on node "n2"' ]
+	# no other caller, operators included
+	author=$(idyl token create --role author --subnet "$S" -o json | jq -r .token)
+	for t in "$IDYL_TOKEN" "$author"; do
+		run as "$t" "$path"
+		[ "${lines[-1]}" = 403 ]
+		[[ "$output" != *"$v"* ]]
+	done
+	# the workload object and the events carry names only
+	run idyl workload get web --subnet "$S" -o json
+	[[ "$output" != *"$v"* ]]
+	run api GET "/v1/subnets/$S/workloads/web/events"
+	[[ "$output" != *"$v"* ]]
+	# every read by a node is in the audit log (who, which node, the answer)
+	run idyl audit -o json
+	[ "$(echo "$output" | jq -c "[.[] | select(.path == \"$path\") | [.role, .node, .method, .status]]")" = \
+		'[["author",null,"GET",403],["operator",null,"GET",403],["provider","n2","GET",403],["provider","n1","GET",200]]' ]
+	[[ "$output" != *"$v"* ]]
+	run grep -c -- "$v" "$BATS_TEST_TMPDIR/idyld.log"
+	[ "$output" = 0 ]
+}
