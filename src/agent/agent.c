@@ -25,6 +25,7 @@
 
 #include "agent/http.h"
 #include "agent/reconcile.h"
+#include "agent/secrets.h"
 #include "core/node.h"
 #include "core/resources_json.h"
 #include "util/clock.h"
@@ -208,7 +209,8 @@ int agent_stop(const char *dir, int timeout_s, bool *was_running, struct idyl_er
 /* One desired workload, parsed from its assignment. */
 struct desired {
         struct rt_workload w;
-        char **envbuf; /* owned "K=V" strings */
+        const json_t *spec; /* borrowed from the assignments it came from */
+        char **envbuf;      /* owned "K=V" strings */
         const char **cmd;
         char refuse[512];
 };
@@ -216,7 +218,8 @@ struct desired {
 struct agent {
         const struct agent_config *cfg;
         struct runtime *rt;
-        char base_path[160]; /* /v1/subnets/S/nodes/N */
+        char base_path[160];          /* /v1/subnets/S/nodes/N */
+        struct agent_secrets secrets; /* secret files on the agent's tmpfs */
 
         pthread_mutex_t mu;
         pthread_cond_t cond;
@@ -485,6 +488,7 @@ static void desired_parse(struct agent *ag, const json_t *a, struct desired *d)
         d->w.revision = json_integer_value(json_object_get(a, "revision"));
         d->w.image = json_string_value(json_object_get(spec, "image"));
         d->w.platform = json_string_value(json_object_get(spec, "platform"));
+        d->spec = spec;
         /* never run a workload under a weaker isolation than it was admitted with */
         if (!cls || isolation_class_from_name(cls) != ag->rt->isolation) {
                 snprintf(d->refuse, sizeof(d->refuse),
@@ -518,6 +522,49 @@ static void desired_parse(struct agent *ag, const json_t *a, struct desired *d)
                 d->w.cmd = d->cmd;
                 d->w.ncmd = d->cmd ? json_array_size(cmd) : 0;
         }
+}
+
+/* Secret files of workloads no longer assigned here go at once. */
+static void prune_secrets(struct agent *ag)
+{
+        const char **names = calloc(ag->ndesired + 1, sizeof(*names));
+
+        if (!names)
+                return;
+        for (size_t i = 0; i < ag->ndesired; i++)
+                names[i] = ag->desired[i].w.name;
+        agent_secrets_prune(&ag->secrets, names, ag->ndesired);
+        free(names);
+}
+
+/* Runs (or restarts) a desired workload with its secrets and devices: the
+ * values are read from the control plane at each start, so an update
+ * reaches the workload when its container next starts. */
+static int start_with_access(struct agent *ag, const struct desired *d,
+                             const struct rt_instance *inst, char *id, size_t idsize,
+                             struct idyl_err *err)
+{
+        struct agent_access acc;
+        struct rt_workload w = d->w;
+        int rc;
+
+        if (agent_secrets_prepare(&ag->secrets, ag->base_path, d->w.name, d->spec, d->w.env,
+                                  d->w.nenv, &acc, err) < 0)
+                return -1;
+        w.env = (const char **)acc.env;
+        w.nenv = acc.nenv;
+        w.mounts = acc.mounts;
+        w.nmounts = acc.nmounts;
+        w.devices = acc.devices;
+        w.ndevices = acc.ndevices;
+        if (inst)
+                rc = ag->rt->ops->restart(ag->rt, inst, &w, err);
+        else
+                rc = ag->rt->ops->ensure_image(ag->rt, w.image, w.platform, err) < 0
+                         ? -1
+                         : ag->rt->ops->run(ag->rt, &w, id, idsize, err);
+        agent_access_release(&acc);
+        return rc;
 }
 
 /* New assignments: parse them, carrying bookkeeping over for unchanged ones. */
@@ -556,13 +603,14 @@ static void take_assignments(struct agent *ag, json_t *assign)
         ag->desired = d;
         ag->entries = e;
         ag->ndesired = n;
+        prune_secrets(ag);
 }
 
 static void execute(struct agent *ag, const struct rc_action *act, const struct rt_instance *a)
 {
         struct idyl_err err = IDYL_ERR_INIT;
         struct rc_entry *e = act->kind == RC_REMOVE ? NULL : &ag->entries[act->entry];
-        const struct rt_workload *w = act->kind == RC_REMOVE ? NULL : &ag->desired[act->entry].w;
+        const struct desired *d = act->kind == RC_REMOVE ? NULL : &ag->desired[act->entry];
         char id[80];
 
         switch (act->kind) {
@@ -570,8 +618,7 @@ static void execute(struct agent *ag, const struct rc_action *act, const struct 
                 reap(ag, &a[act->inst]);
                 return;
         case RC_RUN:
-                if (ag->rt->ops->ensure_image(ag->rt, w->image, w->platform, &err) < 0 ||
-                    ag->rt->ops->run(ag->rt, w, id, sizeof(id), &err) < 0) {
+                if (start_with_access(ag, d, NULL, id, sizeof(id), &err) < 0) {
                         log_warnx("workload %s revision %" PRId64 ": %s", e->name, e->revision,
                                   err.msg);
                         rc_failed(e, mono_ms(), err.msg);
@@ -582,7 +629,7 @@ static void execute(struct agent *ag, const struct rc_action *act, const struct 
                 rc_started(e, false);
                 return;
         case RC_RESTART:
-                if (ag->rt->ops->restart(ag->rt, &a[act->inst], w, &err) < 0) {
+                if (start_with_access(ag, d, &a[act->inst], NULL, 0, &err) < 0) {
                         log_warnx("workload %s: %s", e->name, err.msg);
                         rc_failed(e, mono_ms(), err.msg);
                         return;
@@ -792,6 +839,12 @@ int agent_run(const struct agent_config *cfg, struct idyl_err *err)
         }
         ag.rt->ops->set_abort(ag.rt, &ag.stop);
         ag.reap_rt->ops->set_abort(ag.reap_rt, &ag.stop);
+        if (agent_secrets_init(&ag.secrets, cfg->dir, cfg->addr, cfg->credential, err) < 0) {
+                ag.rt->ops->destroy(ag.rt);
+                ag.reap_rt->ops->destroy(ag.reap_rt);
+                close(lockfd);
+                return -1;
+        }
         snprintf(ag.base_path, sizeof(ag.base_path), "/v1/subnets/%s/nodes/%s", cfg->subnet,
                  cfg->name);
         pthread_mutex_init(&ag.mu, NULL);
@@ -832,6 +885,7 @@ int agent_run(const struct agent_config *cfg, struct idyl_err *err)
         free(ag.reaping);
         ag.rt->ops->destroy(ag.rt);
         ag.reap_rt->ops->destroy(ag.reap_rt);
+        agent_secrets_release(&ag.secrets);
         pthread_cond_destroy(&ag.cond);
         pthread_mutex_destroy(&ag.mu);
         close(lockfd);

@@ -303,6 +303,26 @@ out:
         return rc;
 }
 
+/* Secrets as read-only binds of the agent's tmpfs, and exactly the devices
+ * asked for (Docker adds none of the host's beyond its default /dev). */
+static void access_host_config(json_t *hc, const struct rt_workload *w)
+{
+        json_t *mounts = json_array(), *devices = json_array();
+
+        for (size_t i = 0; i < w->nmounts; i++)
+                json_array_append_new(mounts, json_pack("{s:s,s:s,s:s,s:b}", "Type", "bind",
+                                                        "Source", w->mounts[i].host_path, "Target",
+                                                        w->mounts[i].container_path, "ReadOnly",
+                                                        w->mounts[i].readonly));
+        for (size_t i = 0; i < w->ndevices; i++)
+                json_array_append_new(devices,
+                                      json_pack("{s:s,s:s,s:s}", "PathOnHost", w->devices[i],
+                                                "PathInContainer", w->devices[i],
+                                                "CgroupPermissions", "rwm"));
+        json_object_set_new(hc, "Mounts", mounts);
+        json_object_set_new(hc, "Devices", devices);
+}
+
 static json_t *create_body(struct docker *d, struct runtime *rt, const struct rt_workload *w)
 {
         char rev[32];
@@ -328,6 +348,8 @@ static json_t *create_body(struct docker *d, struct runtime *rt, const struct rt
                 json_object_set_new(json_object_get(body, "HostConfig"), "DeviceRequests",
                                     json_pack("[{s:s,s:i,s:[[s]]}]", "Driver", "nvidia", "Count",
                                               w->gpus, "Capabilities", "gpu"));
+        if (body)
+                access_host_config(json_object_get(body, "HostConfig"), w);
         if (body && cmd)
                 json_object_set_new(body, "Cmd", cmd);
         else

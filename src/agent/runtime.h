@@ -51,6 +51,13 @@ struct rt_instance {
         int64_t ran_ms; /* how long the last run lasted, when exited; -1 unknown */
 };
 
+/* A read-only bind of a host path (a secret's directory on the agent's tmpfs). */
+struct rt_mount {
+        const char *host_path;
+        const char *container_path;
+        bool readonly;
+};
+
 /* What to run, from an assignment. Strings are borrowed from it. */
 struct rt_workload {
         const char *name;
@@ -63,6 +70,10 @@ struct rt_workload {
         size_t nenv;
         const char **cmd; /* NULL: the image's own */
         size_t ncmd;
+        const struct rt_mount *mounts; /* secrets: binds of the agent's tmpfs */
+        size_t nmounts;
+        const char **devices; /* host device paths, passed at the same path; none: no device */
+        size_t ndevices;
 };
 
 struct runtime;
