@@ -620,6 +620,56 @@ static void sandbox_conf_init(struct sandbox_conf *sc, const struct runtime *rt,
         sc->config.linux = &sc->linux;
 }
 
+/* The container's secret binds and devices: the arrays ContainerConfig
+ * points into, owned here. */
+struct cri_access {
+        Runtime__V1__Mount *m, **mp;
+        Runtime__V1__Device *d, **dp;
+};
+
+static void access_release(struct cri_access *a)
+{
+        free(a->m);
+        free(a->mp);
+        free(a->d);
+        free(a->dp);
+}
+
+/* Secrets as read-only binds of the agent's tmpfs and exactly the devices
+ * asked for (none: the container gets none of the host's). */
+static int access_config(Runtime__V1__ContainerConfig *cfg, const struct rt_workload *w,
+                         struct cri_access *a, struct idyl_err *err)
+{
+        static const Runtime__V1__Mount mount_init = RUNTIME__V1__MOUNT__INIT;
+        static const Runtime__V1__Device device_init = RUNTIME__V1__DEVICE__INIT;
+
+        a->m = calloc(w->nmounts + 1, sizeof(*a->m));
+        a->mp = calloc(w->nmounts + 1, sizeof(*a->mp));
+        a->d = calloc(w->ndevices + 1, sizeof(*a->d));
+        a->dp = calloc(w->ndevices + 1, sizeof(*a->dp));
+        if (!a->m || !a->mp || !a->d || !a->dp)
+                return idyl_err_set(err, IDYL_E_INTERNAL, "out of memory");
+        for (size_t i = 0; i < w->nmounts; i++) {
+                a->m[i] = mount_init;
+                a->m[i].container_path = (char *)w->mounts[i].container_path;
+                a->m[i].host_path = (char *)w->mounts[i].host_path;
+                a->m[i].readonly = w->mounts[i].readonly;
+                a->mp[i] = &a->m[i];
+        }
+        for (size_t i = 0; i < w->ndevices; i++) {
+                a->d[i] = device_init;
+                a->d[i].container_path = (char *)w->devices[i];
+                a->d[i].host_path = (char *)w->devices[i];
+                a->d[i].permissions = "rwm";
+                a->dp[i] = &a->d[i];
+        }
+        cfg->n_mounts = w->nmounts;
+        cfg->mounts = a->mp;
+        cfg->n_devices = w->ndevices;
+        cfg->devices = a->dp;
+        return 0;
+}
+
 /* Creates and starts attempt `attempt` of w in a sandbox. */
 static int start_container(struct cri *c, const char *sandbox_id, struct sandbox_conf *sc,
                            const struct rt_workload *w, uint32_t attempt, char *cid, size_t cidsize,
@@ -640,6 +690,7 @@ static int start_container(struct cri *c, const char *sandbox_id, struct sandbox
         Runtime__V1__KeyValue *kv = calloc(w->nenv + 1, sizeof(*kv));
         Runtime__V1__KeyValue **kvp = calloc(w->nenv + 1, sizeof(*kvp));
         char **envcopy = calloc(w->nenv + 1, sizeof(*envcopy));
+        struct cri_access acc = {0};
         char log_path[96];
         int rc = -1;
 
@@ -691,6 +742,8 @@ static int start_container(struct cri *c, const char *sandbox_id, struct sandbox
         cfg.labels = labelp;
         cfg.log_path = sc->config.log_directory[0] ? log_path : "";
         cfg.linux = &linux;
+        if (access_config(&cfg, w, &acc, err) < 0)
+                goto out;
         req.pod_sandbox_id = (char *)sandbox_id;
         req.config = &cfg;
         req.sandbox_config = &sc->config;
@@ -708,6 +761,7 @@ static int start_container(struct cri *c, const char *sandbox_id, struct sandbox
         }
         rc = 0;
 out:
+        access_release(&acc);
         for (size_t i = 0; envcopy && i < w->nenv; i++)
                 free(envcopy[i]);
         free(envcopy);

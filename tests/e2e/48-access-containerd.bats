@@ -1,0 +1,59 @@
+#!/usr/bin/env bats
+# Secrets and devices on a real containerd through CRI (SPEC 6.3, 6.4): the
+# container's configuration carries the secret binds read-only from the
+# agent's tmpfs, the secret env, and exactly the devices asked for.
+load helper
+load containerd
+
+setup_file() {
+	start_containerd "$BATS_FILE_TMPDIR/c"
+	load_images
+}
+
+teardown_file() { stop_containerd; }
+
+setup() {
+	start_idyld "" --node-ttl 6
+	SUBNET=$(new_subnet --allow-device /dev/fuse)
+	export IDYL_NODE_DIR=$BATS_TEST_TMPDIR/node
+	run idyl node join --subnet "$SUBNET" --runtime-profile containerd-runc --name n1 \
+		--runtime-endpoint "unix://$CONTAINERD_SOCK" --device /dev/fuse --start
+	[ "$status" -eq 0 ]
+	wait_until 10 sh -c "idyl node get n1 --subnet $SUBNET -o json | jq -e '.status == \"ready\"'"
+}
+
+teardown() {
+	local w
+	for w in $(idyl workload list --subnet "$SUBNET" -o json | jq -r '.[].name'); do
+		idyl workload delete "$w" --subnet "$SUBNET" >/dev/null 2>&1 || true
+	done
+	wait_until 30 sh -c "[ -z \"\$(ctr -a '$CONTAINERD_SOCK' -n k8s.io c ls -q 'labels.\"io.idyl.node\"==$SUBNET/n1')\" ]" || true
+	IDYL_NODE_DIR=$BATS_TEST_TMPDIR/node idyl node stop >/dev/null 2>&1 || true
+	stop_idyld
+}
+
+phase_is() { [ "$(idyl workload get "$1" --subnet "$SUBNET" -o json | jq -r .status.phase)" = "$2" ]; }
+container_of() { cctr c ls -q "labels.\"io.idyl.workload\"==$1,labels.\"io.cri-containerd.kind\"==container"; }
+
+@test "secret binds, secret env and devices reach the CRI container as asked" {
+	v=$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')
+	idyl secret create db --subnet "$SUBNET" --from-literal "password=$v" >/dev/null
+	idyl secret create api --subnet "$SUBNET" --from-literal API_TOKEN=tok >/dev/null
+	idyl deploy idyl/busybox:latest --name app --subnet "$SUBNET" --secret db --secret-env api \
+		--device /dev/fuse -- sh -c 'cat /run/secrets/db/password; echo " $API_TOKEN"; ls -l /dev/fuse; sleep 3600' >/dev/null
+	idyl deploy idyl/busybox:latest --name plain --subnet "$SUBNET" -- sleep 3600 >/dev/null
+	wait_until 30 phase_is app running
+	wait_until 30 phase_is plain running
+	spec=$(cctr c info "$(container_of app)" | jq -c .Spec)
+	[ "$(echo "$spec" | jq -c '[.mounts[] | select(.destination == "/run/secrets/db") | [.source, (.options | index("ro") != null)]]')" = \
+		"[[\"$IDYL_NODE_DIR/secrets/app/db\",true]]" ]
+	echo "$spec" | jq -e '.process.env | index("API_TOKEN=tok")'
+	[ "$(echo "$spec" | jq -c '[.linux.devices[] | .path]')" = '["/dev/fuse"]' ]
+	log=$(ls /var/log/idyl/pods/idyl_app-r1-*/app/0.log)
+	wait_until 5 grep -q " stdout F $v tok$" "$log"
+	grep -q 'stdout F crw.*/dev/fuse' "$log"
+	# the workload that asked for none gets none
+	[ "$(cctr c info "$(container_of plain)" | jq -c '[.Spec.linux.devices[]? | .path]')" = '[]' ]
+	# no value in the container's stored configuration
+	[ -z "$(grep -rls --devices=skip --exclude-dir=secrets -- "$v" "$BATS_FILE_TMPDIR/c" "$IDYL_NODE_DIR")" ]
+}
