@@ -608,16 +608,26 @@ int workloads_recheck_policy(struct lifecycle_tx *tx, const struct idyl_subnet *
         for (size_t i = 0; i < n && rc == 0; i++) {
                 struct idyl_workload *w = &items[i];
                 struct idyl_err why = IDYL_ERR_INIT;
+                bool class_ok;
 
-                if (w->phase == PHASE_REJECTED || w->phase == PHASE_STOPPED ||
-                    admission_check_class(&sn->policy, w->isolation, &why) == 0)
+                if (w->phase == PHASE_REJECTED || w->phase == PHASE_STOPPED)
+                        continue;
+                class_ok = admission_check_class(&sn->policy, w->isolation, &why) == 0;
+                if (class_ok && device_admission_check(&sn->devices, w->devices, &why) == 0)
                         continue;
                 if (lifecycle_allows(w->phase, LIFE_POLICY_REJECT)) {
                         rc = workload_transition(tx, w, LIFE_POLICY_REJECT, why.msg, NULL, err);
                         continue;
                 }
-                json_array_append_new(warnings,
-                                      json_sprintf("workload %s (isolation class %s, phase "
+                if (class_ok) /* a device the new devicePolicy no longer allows */
+                        json_array_append_new(warnings,
+                                              json_sprintf("workload %s (phase %s): %s; it keeps "
+                                                           "running",
+                                                           w->name, workload_phase_name(w->phase),
+                                                           why.msg));
+                else
+                        json_array_append_new(
+                            warnings, json_sprintf("workload %s (isolation class %s, phase "
                                                    "%s) is not allowed by the new runtime policy; "
                                                    "it keeps running",
                                                    w->name, isolation_class_name(w->isolation),

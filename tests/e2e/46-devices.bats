@@ -111,3 +111,19 @@ node_of() { [ "$(wl "$1" | jq -r .status.node)" = "$2" ]; }
 	fi
 	[ "$(idyl node get --subnet "$S" -o json | jq -c 'map(.name)')" = "$([ -b /dev/loop0 ] && echo '["n1","n3"]' || echo '["n1"]')" ]
 }
+
+@test "a devicePolicy edit rejects waiting workloads it no longer admits and warns about placed ones" {
+	S=$(new_subnet --allow-device /dev/fuse)
+	start_sim --subnet "$S" --count 1 --runtime-profile docker --name-prefix fuse --device /dev/fuse
+	idyl deploy nginx --name run --subnet "$S" --device /dev/fuse >/dev/null
+	idyl deploy nginx --name wait --subnet "$S" --device /dev/fuse --cpu 100 >/dev/null
+	idyl deploy nginx --name none --subnet "$S" --cpu 100 >/dev/null
+	wait_until 5 node_of run fuse-0
+	run idyl subnet edit "$S" --clear-device-policy -o json
+	[ "$status" -eq 0 ]
+	[[ "$output" == *'warning: workload run (phase '*'): device "/dev/fuse" is not allowed by subnet devicePolicy; it keeps running'* ]]
+	[ "$(wl wait | jq -r .status.phase)" = rejected ]
+	[ "$(wl wait | jq -r .status.message)" = 'device "/dev/fuse" is not allowed by subnet devicePolicy' ]
+	[ "$(wl none | jq -r .status.phase)" = pending ]
+	[ "$(wl run | jq -r .status.node)" = fuse-0 ]
+}
