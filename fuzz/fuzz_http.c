@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "core/subnet.h"
+#include "server/seal.h"
 #include "server/server.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
@@ -27,6 +28,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 static struct idyl_server srv;
 static char secrets[4][80]; /* operator, author, provider, node n1 */
 static char slug[SUBNET_SLUG_BUFLEN];
+static struct seal_key seal = {.fingerprint = "sha256:fuzz"};
 
 static void die(const char *what, const struct idyl_err *err)
 {
@@ -82,6 +84,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
         add_token(3, ROLE_PROVIDER, sn.slug, "n1");
         srv.node_ttl = 30;
         srv.client_timeout = 2;
+        srv.seal = &seal; /* a fixed key: the secrets routes seal and open for real */
         if (server_start(&srv, "127.0.0.1:0", &err) < 0 || scheduler_start(&srv, &err) < 0)
                 die("server", &err);
         return 0;
