@@ -1365,42 +1365,34 @@ out:
         return rc;
 }
 
+static void secret_meta_row(sqlite3_stmt *stmt, void *item)
+{
+        secret_from_row(stmt, item, false); /* keys NULL when out of memory: shown as [] */
+}
+
+static void release_secrets(void *items, size_t n)
+{
+        secret_list_free(items, n);
+}
+
+static const struct row_reader secret_rows = {"list secrets", sizeof(struct idyl_secret),
+                                              secret_meta_row, release_secrets};
+
 static int sqlite_secret_list(struct idyl_store *st, uint64_t subnet, struct idyl_secret **out,
                               size_t *n, struct idyl_err *err)
 {
         struct sqlite_store *s = to_sqlite(st);
-        struct idyl_secret *items = NULL;
-        size_t count = 0, cap = 0;
         sqlite3_stmt *stmt;
-        int rc = -1, step;
+        int rc = -1;
 
         pthread_mutex_lock(&s->mu);
         if (prepare(s,
                     "SELECT subnet, name, keys, created_at, updated_at FROM secrets "
                     "WHERE subnet = ? ORDER BY name",
-                    &stmt, err) < 0)
-                goto out;
-        sqlite3_bind_int64(stmt, 1, (sqlite3_int64)subnet);
-        while ((step = sqlite3_step(stmt)) == SQLITE_ROW) {
-                if (ARRAY_GROW(items, count, cap) < 0 ||
-                    secret_from_row(stmt, &items[count++], false) < 0) {
-                        idyl_err_errno(err, ENOMEM, "list secrets");
-                        goto fail;
-                }
+                    &stmt, err) == 0) {
+                sqlite3_bind_int64(stmt, 1, (sqlite3_int64)subnet);
+                rc = query_rows(s, stmt, &secret_rows, out, n, err);
         }
-        if (step != SQLITE_DONE) {
-                db_error(s, "list secrets", err);
-                goto fail;
-        }
-        *out = items;
-        *n = count;
-        items = NULL;
-        count = 0;
-        rc = 0;
-fail:
-        secret_list_free(items, count);
-        sqlite3_finalize(stmt);
-out:
         pthread_mutex_unlock(&s->mu);
         return rc;
 }
