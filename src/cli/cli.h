@@ -8,6 +8,7 @@
 #include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <sys/types.h>
 
@@ -66,6 +67,8 @@ struct cli_ctx {
         bool have_token;
         char ca[4096]; /* PEM CA bundle that verifies an https:// addr; "": system store */
         const char *progname;
+        char subnet[64]; /* default --subnet: $IDYL_SUBNET, else the context's; "" for none */
+        int exit_code;   /* set by a command whose failure has an exit code of its own */
 };
 
 enum cli_cmd_flags {
@@ -96,6 +99,22 @@ void cli_print_help(FILE *f, const struct cli_command *cmd);
 /* ---- config.c ----------------------------------------------------------- */
 /* Fills addr/token from environment and the config file; flags come later. */
 int cli_config_load(struct cli_ctx *ctx, struct idyl_err *err);
+/* The config file's path ("" when there is no home to hold one). */
+void cli_config_path(char *buf, size_t size);
+/* Splits one config line in place: a "[context NAME]" section (*value is
+ * NAME), a "key = value" pair, a blank or comment line, or a bad one. */
+enum { CONFIG_LINE_BLANK, CONFIG_LINE_SECTION, CONFIG_LINE_KEY, CONFIG_LINE_BAD };
+int cli_config_line(char *line, char **key, char **value);
+
+/* "90s", "5m", "1h", "500ms" or bare seconds -> milliseconds in (0, 24h];
+ * IDYL_E_USAGE naming `flag` otherwise (cli/wait.c). */
+int cli_duration_parse(const char *flag, const char *s, int64_t *ms, struct idyl_err *err);
+
+/* Follows the API watch at path (param=VERSION&wait=S is appended) and
+ * prints `field` of each answer: the table once, then a line per change
+ * (cli/watch.c). Returns only on an error. */
+int cli_watch(struct cli_ctx *ctx, const char *format, const char *path, const char *param,
+              const char *field, void (*table)(FILE *f, const json_t *v), struct idyl_err *err);
 
 /* ---- client.c ----------------------------------------------------------- */
 /* Calls the API: method, path ("/v1/subnets"), optional body. On 2xx *out
@@ -134,6 +153,17 @@ json_t *output_rows(const json_t *v);
 void output_age(long long since_unix, char *buf, size_t size);
 
 /* ---- nouns -------------------------------------------------------------- */
+/* Every command, by group (cli/commands.c). */
+struct cli_command_group {
+        const struct cli_command *cmds;
+        const size_t *n;
+};
+extern const struct cli_command_group cli_groups[];
+extern const size_t cli_ngroups;
+extern const struct cli_command completion_commands[];
+extern const size_t completion_ncommands;
+/* Writes idyl.1 and one idyl-NOUN[-VERB].1 per command into dir (cli/completion.c). */
+int cli_man_write(const char *dir, struct idyl_err *err);
 extern const struct cli_command subnet_commands[];
 extern const size_t subnet_ncommands;
 extern const struct cli_command workload_commands[];
@@ -148,6 +178,14 @@ extern const struct cli_command audit_commands[];
 extern const size_t audit_ncommands;
 extern const struct cli_command secret_commands[];
 extern const size_t secret_ncommands;
+extern const struct cli_command explain_commands[];
+extern const size_t explain_ncommands;
+extern const struct cli_command wait_commands[];
+extern const size_t wait_ncommands;
+extern const struct cli_command config_commands[];
+extern const size_t config_ncommands;
+extern const struct cli_command version_commands[];
+extern const size_t version_ncommands;
 
 /* Starts `idyl node run` for dir in the background (stopping an agent that
  * already runs there) and waits until it holds the directory's lock. */

@@ -6,27 +6,14 @@
 #include <string.h>
 
 #include "cli/cli.h"
-
-struct command_group {
-        const struct cli_command *cmds;
-        const size_t *n;
-};
-
-static const struct command_group groups[] = {
-    {subnet_commands, &subnet_ncommands}, {workload_commands, &workload_ncommands},
-    {node_commands, &node_ncommands},     {node_agent_commands, &node_agent_ncommands},
-    {token_commands, &token_ncommands},   {audit_commands, &audit_ncommands},
-    {secret_commands, &secret_ncommands},
-};
-
-#define NGROUPS (sizeof(groups) / sizeof(groups[0]))
+#include "util/version.h"
 
 static void usage(FILE *f)
 {
         fprintf(f, "usage: idyl <noun> <verb> [options]\n\ncommands:\n");
-        for (size_t g = 0; g < NGROUPS; g++)
-                for (size_t i = 0; i < *groups[g].n; i++) {
-                        const struct cli_command *c = &groups[g].cmds[i];
+        for (size_t g = 0; g < cli_ngroups; g++)
+                for (size_t i = 0; i < *cli_groups[g].n; i++) {
+                        const struct cli_command *c = &cli_groups[g].cmds[i];
                         char name[64];
                         const char *nl = strchr(c->summary, '\n');
                         snprintf(name, sizeof(name), "%s%s%s", c->noun, c->verb ? " " : "",
@@ -42,9 +29,9 @@ static const struct cli_command *find_command(int argc, char **argv, int *consum
                                               bool *noun_known)
 {
         *noun_known = false;
-        for (size_t g = 0; g < NGROUPS; g++)
-                for (size_t i = 0; i < *groups[g].n; i++) {
-                        const struct cli_command *c = &groups[g].cmds[i];
+        for (size_t g = 0; g < cli_ngroups; g++)
+                for (size_t i = 0; i < *cli_groups[g].n; i++) {
+                        const struct cli_command *c = &cli_groups[g].cmds[i];
                         if (strcmp(c->noun, argv[1]) != 0)
                                 continue;
                         *noun_known = true;
@@ -63,10 +50,10 @@ static const struct cli_command *find_command(int argc, char **argv, int *consum
 static void noun_usage(const char *noun)
 {
         fprintf(stderr, "usage: idyl %s <verb> [options]\n\nverbs:\n", noun);
-        for (size_t g = 0; g < NGROUPS; g++)
-                for (size_t i = 0; i < *groups[g].n; i++)
-                        if (strcmp(groups[g].cmds[i].noun, noun) == 0)
-                                fprintf(stderr, "  %s\n", groups[g].cmds[i].verb);
+        for (size_t g = 0; g < cli_ngroups; g++)
+                for (size_t i = 0; i < *cli_groups[g].n; i++)
+                        if (strcmp(cli_groups[g].cmds[i].noun, noun) == 0)
+                                fprintf(stderr, "  %s\n", cli_groups[g].cmds[i].verb);
 }
 
 static int run(const struct cli_command *cmd, int argc, char **argv)
@@ -89,6 +76,8 @@ static int run(const struct cli_command *cmd, int argc, char **argv)
         if (rc == 0)
                 return 0;
         fprintf(stderr, "error: %s\n", err.msg);
+        if (ctx.exit_code)
+                return ctx.exit_code;
         if (err.code == IDYL_E_USAGE) {
                 fprintf(stderr, "Run \"idyl %s%s%s --help\" for usage.\n", cmd->noun,
                         cmd->verb ? " " : "", cmd->verb ? cmd->verb : "");
@@ -108,9 +97,14 @@ int main(int argc, char **argv)
                 usage(argc < 2 ? stderr : stdout);
                 return argc < 2 ? EXIT_USAGE : 0;
         }
+        if (strcmp(argv[1], "--version") == 0) {
+                printf("idyl %s\n", idyl_version());
+                return 0;
+        }
         cmd = find_command(argc, argv, &consumed, &noun_known);
         if (!cmd) {
-                if (noun_known && (argc < 3 || strcmp(argv[2], "--help") == 0)) {
+                if (noun_known &&
+                    (argc < 3 || strcmp(argv[2], "--help") == 0 || strcmp(argv[2], "-h") == 0)) {
                         noun_usage(argv[1]);
                         return argc < 3 ? EXIT_USAGE : 0;
                 }

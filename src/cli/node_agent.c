@@ -76,15 +76,27 @@ static const struct cli_opt dir_opts[] = {
     OPT_END,
 };
 
+static const struct cli_opt run_opts[] = {
+    {"node-dir", OPT_STRING, "DIR", "local state directory (env IDYL_NODE_DIR)"},
+    {"log-format", OPT_STRING, "FORMAT",
+     "text (default) or json: one object per line with time, level, msg (env "
+     "IDYL_LOG_FORMAT)"},
+    OPT_END,
+};
+
 static int node_run(struct cli_ctx *ctx, struct cli_args *a, struct idyl_err *err)
 {
+        const char *format = cli_str(a, "log-format");
         char buf[PATH_MAX];
         struct agent_config cfg;
 
         (void)ctx;
+        log_init("idyl-node");
+        if (format && log_set_format(format) < 0)
+                return idyl_err_set(err, IDYL_E_USAGE,
+                                    "invalid --log-format \"%s\": want text or json", format);
         if (agent_config_load(node_dir_default(a, buf, sizeof(buf)), &cfg, err) < 0)
                 return -1;
-        log_init("idyl-node");
         return agent_run(&cfg, err);
 }
 
@@ -213,7 +225,7 @@ static int node_status(struct cli_ctx *ctx, struct cli_args *a, struct idyl_err 
 }
 
 const struct cli_command node_agent_commands[] = {
-    {"node", "run", node_run, dir_opts, NULL, 0, 0, 0,
+    {"node", "run", node_run, run_opts, NULL, 0, 0, 0,
      "Run the node agent in the foreground (for systemd)."},
     {"node", "stop", node_stop, dir_opts, NULL, 0, 0, 0, "Stop the node agent of this machine."},
     {"node", "status", node_status, dir_opts, NULL, 0, 0, CMD_OUTPUT,

@@ -155,6 +155,28 @@ static int parse_loop(const struct cli_command *cmd, int argc, char **argv, stru
         return 0;
 }
 
+/* The nouns whose --subnet names where they act, so it may default to
+ * $IDYL_SUBNET or the context's subnet. Elsewhere --subnet means something
+ * else (a token's scope, an audit filter) and never defaults. */
+static const char *const subnet_default_nouns[] = {"deploy", "workload", "node"};
+
+static void default_subnet(const struct cli_command *cmd, struct cli_args *out,
+                           const struct cli_ctx *ctx)
+{
+        if (!ctx->subnet[0])
+                return;
+        for (size_t n = 0; n < sizeof(subnet_default_nouns) / sizeof(subnet_default_nouns[0]);
+             n++) {
+                if (strcmp(cmd->noun, subnet_default_nouns[n]) != 0)
+                        continue;
+                for (size_t i = 0; cmd->opts && cmd->opts[i].name; i++)
+                        if (strcmp(cmd->opts[i].name, "subnet") == 0 && !out->values[i].set) {
+                                out->values[i].set = true;
+                                out->values[i].str = ctx->subnet;
+                        }
+        }
+}
+
 int cli_parse(const struct cli_command *cmd, int argc, char **argv, struct cli_args *out,
               struct cli_ctx *ctx, struct idyl_err *err)
 {
@@ -193,6 +215,7 @@ int cli_parse(const struct cli_command *cmd, int argc, char **argv, struct cli_a
         if (out->npos > cmd->npos_max)
                 return idyl_err_set(err, IDYL_E_USAGE, "unexpected argument \"%s\"",
                                     out->pos[cmd->npos_max]);
+        default_subnet(cmd, out, ctx);
         return 0;
 }
 

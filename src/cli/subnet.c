@@ -36,6 +36,9 @@ static const struct cli_opt edit_opts[] = {
     {"allow-device", OPT_LIST, "PATH",
      "host device workloads may request (the list replaces the previous one)"},
     {"clear-device-policy", OPT_FLAG, NULL, "remove the device policy: no device is allowed"},
+    {"dry-run", OPT_FLAG, NULL,
+     "show the edited subnet and the warnings (workloads kept, workloads rejected), change "
+     "nothing"},
     OPT_END,
 };
 
@@ -221,6 +224,8 @@ static int subnet_edit(struct cli_ctx *ctx, struct cli_args *a, struct idyl_err 
         if (cli_flag(a, "no-deploy-approval"))
                 json_object_set_new(body, "deployApproval", json_string("none"));
         subnet_path(path, sizeof(path), a->pos[0]);
+        if (cli_flag(a, "dry-run"))
+                snprintf(path + strlen(path), sizeof(path) - strlen(path), "?dryRun=true");
         return call_and_print(ctx, a, "PATCH", path, body, err);
 }
 

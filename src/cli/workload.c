@@ -21,11 +21,19 @@ static const struct cli_opt deploy_opts[] = {
     {"secret-env", OPT_MULTI, "NAME", "set each key of the secret NAME as an environment variable"},
     {"device", OPT_MULTI, "PATH",
      "pass the host device PATH (allowed by the subnet's devicePolicy)"},
+    {"dry-run", OPT_FLAG, NULL,
+     "show admission and the node it would get, writing nothing (-o json: the would-be object)"},
     OPT_END,
 };
 
 static const struct cli_opt subnet_opt[] = {
     {"subnet", OPT_STRING, "SUBNET", "subnet of the workload (required)"},
+    OPT_END,
+};
+
+static const struct cli_opt watch_opts[] = {
+    {"subnet", OPT_STRING, "SUBNET", "subnet of the workload (required)"},
+    {"watch", OPT_FLAG, NULL, "after the table, print a line per change until interrupted"},
     OPT_END,
 };
 
@@ -195,6 +203,8 @@ static int deploy(struct cli_ctx *ctx, struct cli_args *a, struct idyl_err *err)
             deploy_spec(a, &spec, err) < 0)
                 return -1;
         body = json_pack("{s:s,s:o}", "name", cli_str(a, "name"), "spec", spec);
+        if (cli_flag(a, "dry-run"))
+                snprintf(path + strlen(path), sizeof(path) - strlen(path), "?dryRun=true");
         return call_and_print(ctx, a, "POST", path, body, workload_table, err);
 }
 
@@ -202,8 +212,11 @@ static int workload_get(struct cli_ctx *ctx, struct cli_args *a, struct idyl_err
 {
         char path[200];
 
-        if (workloads_path(a, a->pos[0], NULL, path, sizeof(path), err) < 0)
+        if (workloads_path(a, a->pos[0], cli_flag(a, "watch") ? "/watch" : NULL, path, sizeof(path),
+                           err) < 0)
                 return -1;
+        if (cli_flag(a, "watch"))
+                return cli_watch(ctx, a->output, path, "version", "workload", workload_table, err);
         return call_and_print(ctx, a, "GET", path, NULL, workload_table, err);
 }
 
@@ -213,6 +226,8 @@ static int workload_list(struct cli_ctx *ctx, struct cli_args *a, struct idyl_er
 
         if (workloads_path(a, NULL, NULL, path, sizeof(path), err) < 0)
                 return -1;
+        if (cli_flag(a, "watch"))
+                return cli_watch(ctx, a->output, path, "watch", "workloads", workload_table, err);
         return call_and_print(ctx, a, "GET", path, NULL, workload_table, err);
 }
 
@@ -290,9 +305,9 @@ static int workload_events(struct cli_ctx *ctx, struct cli_args *a, struct idyl_
 const struct cli_command workload_commands[] = {
     {"deploy", NULL, deploy, deploy_opts, "IMAGE", 1, 1, CMD_API | CMD_OUTPUT | CMD_REST,
      "Deploy a workload, or a new revision of it (an identical spec changes nothing)."},
-    {"workload", "get", workload_get, subnet_opt, "NAME", 1, 1, CMD_API | CMD_OUTPUT,
+    {"workload", "get", workload_get, watch_opts, "NAME", 1, 1, CMD_API | CMD_OUTPUT,
      "Show a workload: spec, phase, isolation class and its source, node, message."},
-    {"workload", "list", workload_list, subnet_opt, NULL, 0, 0, CMD_API | CMD_OUTPUT,
+    {"workload", "list", workload_list, watch_opts, NULL, 0, 0, CMD_API | CMD_OUTPUT,
      "List the workloads of a subnet."},
     {"workload", "delete", workload_delete, subnet_opt, "NAME", 1, 1, CMD_API,
      "Delete a workload; its node stops it and removes its containers."},

@@ -163,6 +163,8 @@ void sched_place(const struct sched_request *req, const struct runtime_policy *p
                 if (f >= FILTER_FIRST_GENERIC)
                         compatible++;
                 if (f < FILTER__COUNT) {
+                        if (res->filtered[f] < SCHED_EXAMPLES)
+                                res->examples[f][res->filtered[f]] = i;
                         res->filtered[f]++;
                         continue;
                 }

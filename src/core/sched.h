@@ -67,11 +67,15 @@ enum sched_outcome {
         SCHED_NOT_ALLOWED, /* the subnet's policy no longer allows the class: no node looked at */
 };
 
+#define SCHED_EXAMPLES 3 /* nodes named per filter, for explanations */
+
 struct sched_result {
         enum sched_outcome outcome;
         long node;                      /* index of the chosen node; -1 when none */
         size_t evaluated;               /* nodes looked at */
         size_t filtered[FILTER__COUNT]; /* nodes removed by each filter */
+        /* the first min(filtered[f], SCHED_EXAMPLES) nodes each filter removed */
+        size_t examples[FILTER__COUNT][SCHED_EXAMPLES];
 };
 
 /* Stable machine-readable codes: "isolation_class_mismatch", ... */

@@ -14,6 +14,7 @@
 #include <time.h>
 
 #include "core/subnet.h"
+#include "server/metrics.h"
 #include "util/buf.h"
 #include "util/log.h"
 
@@ -23,6 +24,9 @@ struct conn_state {
         bool too_large;
         int64_t deadline_ms;      /* a suspended long-poll answers by then */
         int64_t body_deadline_ms; /* the whole body must have arrived by then */
+        int64_t started_ns;       /* monotonic; for the request-duration metric */
+        long route;               /* index in server_routes; -1 when none matched */
+        int status;               /* what was answered; 0 until then */
 };
 
 /* ---- long-poll waiters ----------------------------------------------------
@@ -184,6 +188,24 @@ static enum MHD_Result send_json(struct MHD_Connection *conn, int status, json_t
         return ret;
 }
 
+/* A non-JSON answer (GET /metrics); takes ownership of text. */
+static enum MHD_Result send_text(struct MHD_Connection *conn, int status, char *text,
+                                 const char *content_type)
+{
+        struct MHD_Response *r =
+            MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE);
+        enum MHD_Result ret;
+
+        if (!r) {
+                free(text);
+                return MHD_NO;
+        }
+        MHD_add_response_header(r, "Content-Type", content_type ? content_type : "text/plain");
+        ret = MHD_queue_response(conn, (unsigned)status, r);
+        MHD_destroy_response(r);
+        return ret;
+}
+
 static enum MHD_Result send_error(struct MHD_Connection *conn, const struct idyl_err *err)
 {
         json_t *body = json_pack("{s:{s:s,s:s}}", "error", "code", idyl_errcode_name(err->code),
@@ -310,6 +332,18 @@ static int parse_body(struct request *req, const struct idyl_buf *body, unsigned
         return 0;
 }
 
+/* A change under /v1/subnets/{slug}/... may have changed its workloads:
+ * wake their watches (which look again, and sleep on when nothing moved). */
+static void notify_watchers(struct idyl_server *srv, const struct route *rt,
+                            const struct request *req)
+{
+        uint64_t slug;
+
+        if (strncmp(rt->pattern, "/v1/subnets/{slug}", 18) == 0 && req->nparams > 0 &&
+            subnet_slug_parse(req->params[0], &slug, NULL) == 0)
+                watch_subnet_changed(srv, slug);
+}
+
 static enum MHD_Result dispatch(struct idyl_server *srv, struct MHD_Connection *conn,
                                 const char *url, const char *method, struct conn_state *cs)
 {
@@ -323,6 +357,7 @@ static enum MHD_Result dispatch(struct idyl_server *srv, struct MHD_Connection *
         rt = route_find(&req, &err);
         if (!rt)
                 goto out;
+        cs->route = rt - server_routes;
         if (!(rt->flags & ROUTE_PUBLIC) &&
             (authenticate(&req, &err) < 0 || authorize(&req, rt, &err) < 0))
                 goto out;
@@ -352,10 +387,13 @@ static enum MHD_Result dispatch(struct idyl_server *srv, struct MHD_Connection *
                         break;
                 }
                 json_decref(resp.body);
+                free(resp.text);
                 memset(&resp, 0, sizeof(resp));
                 resp.status = 200;
         }
 out:
+        if (rc == 0 && strcmp(method, "GET") != 0)
+                notify_watchers(srv, rt, &req);
         if (rt && req.caller.role != ROLE_NONE &&
             (strcmp(method, "GET") != 0 || (rt->flags & ROUTE_AUDIT_READ)) &&
             !(rt->flags & (ROUTE_NO_AUDIT | ROUTE_PUBLIC)))
@@ -364,11 +402,18 @@ out:
         if (rc < 0) {
                 if (idyl_errcode_http_status(err.code) >= 500)
                         log_warnx("%s %s: %s", method, url, err.msg);
+                cs->status = idyl_errcode_http_status(err.code);
                 ret = send_error(conn, &err);
+        } else if (resp.text) {
+                cs->status = resp.status;
+                ret = send_text(conn, resp.status, resp.text, resp.content_type);
+                resp.text = NULL;
         } else {
+                cs->status = resp.status;
                 ret = send_json(conn, resp.status, resp.body, resp.warnings);
         }
         json_decref(resp.body);
+        free(resp.text);
         json_decref(resp.warnings);
         request_release(&req);
         return ret;
@@ -398,6 +443,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
                 if (!cs)
                         return MHD_NO;
                 cs->body.max = SERVER_BODY_MAX;
+                cs->started_ns = mono_ns();
+                cs->route = -1;
                 cs->body_deadline_ms =
                     now_ms() + 1000LL * SERVER_BODY_TIMEOUTS * client_timeout(cls);
                 /* Refuse a declared oversize body before reading any of it. */
@@ -425,11 +472,13 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 {
         struct conn_state *cs = *con_cls;
 
-        (void)cls;
         (void)conn;
         (void)toe;
         if (!cs)
                 return;
+        if (cs->status)
+                metrics_http_request(((struct idyl_server *)cls)->metrics, cs->route, cs->status,
+                                     (double)(mono_ns() - cs->started_ns) / 1e9);
         idyl_buf_release(&cs->body);
         free(cs);
         *con_cls = NULL;
@@ -552,6 +601,11 @@ int server_start(struct idyl_server *srv, const char *listen, struct idyl_err *e
         if (parse_listen(listen, &sa, err) < 0 || check_plain_listen(srv, &sa, listen, err) < 0 ||
             waiters_start(srv, err) < 0)
                 return -1;
+        if (!srv->metrics && !(srv->metrics = metrics_new(server_nroutes))) {
+                waiters_stop(srv);
+                waiters_free(srv);
+                return idyl_err_set(err, IDYL_E_INTERNAL, "out of memory");
+        }
         struct MHD_OptionItem tls[] = {
             {MHD_OPTION_HTTPS_MEM_CERT, 0, (void *)srv->tls_cert},
             {MHD_OPTION_HTTPS_MEM_KEY, 0, (void *)srv->tls_key},
@@ -590,4 +644,6 @@ void server_stop(struct idyl_server *srv)
                 MHD_stop_daemon(srv->mhd);
         srv->mhd = NULL;
         waiters_free(srv);
+        metrics_free(srv->metrics);
+        srv->metrics = NULL;
 }

@@ -11,6 +11,7 @@
 #include "server/seal.h"
 #include "server/server.h"
 #include "util/log.h"
+#include "util/version.h"
 
 #define PEM_MAX (1024 * 1024)
 
@@ -19,6 +20,7 @@ static const char usage[] =
     "             [--node-ttl SECONDS] [--tls-cert FILE --tls-key FILE]\n"
     "             [--insecure-listen] [--client-timeout SECONDS]\n"
     "             [--secret-key-file FILE]\n"
+    "             [--log-format text|json] [--version]\n"
     "\n"
     "  --listen HOST:PORT    address to serve the API on (default 127.0.0.1:7480;\n"
     "                        port 0 picks a free port, written to DIR/idyld.addr)\n"
@@ -35,7 +37,10 @@ static const char usage[] =
     "                        request body must arrive within 4 times this\n"
     "  --secret-key-file FILE\n"
     "                        the key sealing secret values (default DIR/secret.key,\n"
-    "                        made at first start); every replica needs the same one\n";
+    "                        made at first start); every replica needs the same one\n"
+    "  --log-format FORMAT   text (default) or json: one JSON object per line\n"
+    "                        with time, level and msg (env IDYL_LOG_FORMAT)\n"
+    "  --version             print the version and exit\n";
 
 struct options {
         const char *listen;
@@ -60,6 +65,8 @@ static int parse_args(int argc, char **argv, struct options *o)
             {"insecure-listen", no_argument, NULL, 'i'},
             {"client-timeout", required_argument, NULL, 'T'},
             {"secret-key-file", required_argument, NULL, 'K'},
+            {"log-format", required_argument, NULL, 'F'},
+            {"version", no_argument, NULL, 'V'},
             {"help", no_argument, NULL, 'h'},
             {NULL, 0, NULL, 0},
         };
@@ -108,6 +115,17 @@ static int parse_args(int argc, char **argv, struct options *o)
                 case 'K':
                         o->secret_key_file = optarg;
                         break;
+                case 'F':
+                        if (log_set_format(optarg) < 0) {
+                                fprintf(stderr,
+                                        "idyld: invalid --log-format \"%s\": want text or json\n",
+                                        optarg);
+                                return 2;
+                        }
+                        break;
+                case 'V':
+                        printf("idyld %s\n", idyl_version());
+                        exit(0);
                 case 'h':
                         fputs(usage, stdout);
                         exit(0);
@@ -245,8 +263,11 @@ int main(int argc, char **argv)
         }
         write_addr_file(o.data_dir, srv.port, o.listen, cert != NULL);
         log_info("serving on %s (port %u), store %s", o.listen, srv.port, srv.store->ops->name);
+        if (server_notify_systemd("READY=1", &err) < 0)
+                log_warnx("%s", err.msg);
         sigwait(&set, &sig);
         log_info("stopping on signal %d", sig);
+        server_notify_systemd("STOPPING=1", NULL);
         scheduler_stop(&srv); /* no more notifies */
         server_stop(&srv);    /* no more requests, so no more kicks */
         scheduler_free(&srv);

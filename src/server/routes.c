@@ -13,6 +13,9 @@ int handle_healthz(struct request *req, struct response *resp, struct idyl_err *
 
 const struct route server_routes[] = {
     {"GET", "/healthz", handle_healthz, ROUTE_PUBLIC, 0},
+    {"GET", "/readyz", handle_readyz, ROUTE_PUBLIC, 0},
+    {"GET", "/v1/status", handle_status, ROUTE_SCOPED, ROLES_ANY},
+    {"GET", "/metrics", handle_metrics, ROUTE_SCOPED, ROLES_ANY},
     {"POST", "/v1/subnets", handle_subnet_create, ROUTE_BODY, ROLES_OP},
     {"GET", "/v1/subnets", handle_subnet_list, 0, ROLES_AUTHOR},
     {"GET", "/v1/subnets/{slug}", handle_subnet_get, 0, ROLES_AUTHOR},
@@ -23,6 +26,9 @@ const struct route server_routes[] = {
     {"GET", "/v1/subnets/{slug}/workloads/{name}", handle_workload_get, 0, ROLES_AUTHOR},
     {"DELETE", "/v1/subnets/{slug}/workloads/{name}", handle_workload_delete, 0, ROLES_AUTHOR},
     {"GET", "/v1/subnets/{slug}/workloads/{name}/events", handle_workload_events, 0, ROLES_AUTHOR},
+    {"GET", "/v1/subnets/{slug}/workloads/{name}/watch", handle_workload_watch, 0, ROLES_AUTHOR},
+    {"GET", "/v1/subnets/{slug}/workloads/{name}/explain", handle_workload_explain, 0,
+     ROLES_AUTHOR},
     {"POST", "/v1/subnets/{slug}/workloads/{name}/approve", handle_workload_approve, 0, ROLES_OP},
     {"POST", "/v1/subnets/{slug}/workloads/{name}/deny", handle_workload_deny, 0, ROLES_OP},
     {"POST", "/v1/subnets/{slug}/nodes", handle_node_join, ROUTE_BODY, ROLES_NODE},

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "core/sched.h"
+#include "server/metrics.h"
 #include "util/array.h"
 #include "util/log.h"
 
@@ -99,7 +100,27 @@ static int pass_load(struct pass *p, uint64_t slug, struct idyl_err *err)
         return 0;
 }
 
-static char *placement_json(const struct sched_result *res, const char *node)
+/* A few of the nodes each filter removed, by name: {"insufficient_cpu": [...]}. */
+static json_t *placement_examples(const struct pass *p, const struct sched_result *res)
+{
+        json_t *examples = json_object();
+
+        for (int f = 0; f < FILTER__COUNT; f++) {
+                json_t *names = json_array();
+
+                for (size_t i = 0; i < res->filtered[f] && i < SCHED_EXAMPLES; i++)
+                        json_array_append_new(names,
+                                              json_string(p->nodes[res->examples[f][i]].name));
+                if (json_array_size(names))
+                        json_object_set_new(examples, sched_filter_code((enum sched_filter)f),
+                                            names);
+                else
+                        json_decref(names);
+        }
+        return examples;
+}
+
+static char *placement_json(const struct pass *p, const struct sched_result *res, const char *node)
 {
         json_t *o = json_pack("{s:I,s:s}", "nodesEvaluated", (json_int_t)res->evaluated, "outcome",
                               sched_outcome_code(res->outcome));
@@ -111,6 +132,7 @@ static char *placement_json(const struct sched_result *res, const char *node)
                         json_object_set_new(filtered, sched_filter_code((enum sched_filter)f),
                                             json_integer((json_int_t)res->filtered[f]));
         json_object_set_new(o, "filtered", filtered);
+        json_object_set_new(o, "examples", placement_examples(p, res));
         if (node)
                 json_object_set_new(o, "node", json_string(node));
         text = json_dumps(o, JSON_COMPACT);
@@ -135,7 +157,7 @@ static int wait_one(struct pass *p, struct idyl_workload *w, const struct sched_
                       sizeof(msg));
         if (res->outcome == SCHED_NOT_ALLOWED) /* the policy changed since admission */
                 return workload_transition(p->tx, w, LIFE_POLICY_REJECT, msg, NULL, err);
-        placement = placement_json(res, NULL);
+        placement = placement_json(p, res, NULL);
         if (text_equal(msg, w->message) && text_equal(placement, w->placement))
                 return 0;
         free(w->placement);
@@ -151,14 +173,16 @@ static int place_one(struct pass *p, struct idyl_workload *w, struct idyl_err *e
         struct sched_request req;
         struct sched_result res;
         const struct idyl_node *n;
+        int64_t started = mono_ns();
 
         sched_request_of(w, &req);
         sched_place(&req, &p->subnet.policy, p->view, p->nnodes, &res);
+        metrics_sched_attempt(p->srv->metrics, res.outcome, (double)(mono_ns() - started) / 1e9);
         if (res.outcome != SCHED_PLACED)
                 return wait_one(p, w, &res, err);
         n = &p->nodes[res.node];
         free(w->placement);
-        w->placement = placement_json(&res, n->name);
+        w->placement = placement_json(p, &res, n->name);
         snprintf(w->node, sizeof(w->node), "%s", n->name);
         snprintf(w->runtime_profile, sizeof(w->runtime_profile), "%s",
                  n->profile != PROFILE_NONE ? runtime_profile_name(n->profile) : n->provider);
@@ -194,6 +218,8 @@ int scheduler_run_subnet(struct idyl_server *srv, uint64_t slug, struct idyl_err
         else if (rc == 0)
                 rc = pass_run(&p, err);
         rc = lifecycle_tx_end(&tx, rc, err);
+        if (rc == 0)
+                watch_subnet_changed(srv, slug);
         pass_release(&p);
         return rc;
 }

@@ -22,6 +22,7 @@
 struct waiters;
 struct scheduler;
 struct seal_key;
+struct metrics;
 
 struct idyl_server {
         struct idyl_store *store; /* owned */
@@ -36,6 +37,7 @@ struct idyl_server {
         unsigned client_timeout;  /* seconds a silent connection may last (0: default) */
         /* seals secret values (server/seal.c); NULL: secrets unavailable */
         const struct seal_key *seal;
+        struct metrics *metrics; /* owned; made by server_start (server/metrics.c) */
 };
 
 /* ---- one request ------------------------------------------------------- */
@@ -63,6 +65,9 @@ struct response {
         int64_t suspend_until_ms;
         char wait_key[96];
         uint64_t gen_before; /* set by server_wait_prepare */
+        /* A body that is not JSON (GET /metrics): owned, sent instead of body. */
+        char *text;
+        const char *content_type; /* static; the Content-Type of text */
 };
 
 typedef int (*handler_fn)(struct request *req, struct response *resp, struct idyl_err *err);
@@ -82,6 +87,7 @@ enum route_flags {
 #define ROLES_OP     ROLE_BIT(ROLE_OPERATOR)
 #define ROLES_AUTHOR (ROLE_BIT(ROLE_OPERATOR) | ROLE_BIT(ROLE_AUTHOR))
 #define ROLES_NODE   (ROLE_BIT(ROLE_OPERATOR) | ROLE_BIT(ROLE_PROVIDER))
+#define ROLES_ANY    (ROLES_AUTHOR | ROLE_BIT(ROLE_PROVIDER))
 
 /* Every route declares the roles it admits. A caller scoped to a subnet
  * (token subnet != 0) may only call routes under /v1/subnets/{slug} of that
@@ -108,6 +114,10 @@ void server_notify(struct idyl_server *srv, const char *key);
 /* Call before reading the state a long-poll waits on: names the key and
  * remembers its notify generation, so no notify in between is missed. */
 void server_wait_prepare(struct request *req, struct response *resp, const char *key);
+/* Wakes the watches of a subnet's workloads (server/watch.c): call after a
+ * change to them is committed. */
+void watch_subnet_changed(struct idyl_server *srv, uint64_t subnet);
+void watch_key(uint64_t subnet, char *buf, size_t size);
 
 /* ---- the scheduling loop (server/scheduler.c) ---------------------------- */
 int scheduler_start(struct idyl_server *srv, struct idyl_err *err);
@@ -121,6 +131,10 @@ void scheduler_kick(struct idyl_server *srv, uint64_t subnet);
 int scheduler_run_subnet(struct idyl_server *srv, uint64_t subnet, struct idyl_err *err);
 /* Declares down every node silent past the TTL; their workloads become lost. */
 int scheduler_check_health(struct idyl_server *srv, struct idyl_err *err);
+
+/* Sends `state` ("READY=1", "STOPPING=1") to systemd when $NOTIFY_SOCKET
+ * is set (Type=notify); 0 without it (server/sdnotify.c). */
+int server_notify_systemd(const char *state, struct idyl_err *err);
 
 /* Creates the first operator credential when the store has none and writes
  * it to DIR/operator.token (0600). */
@@ -136,6 +150,14 @@ int auth_new_secret(char *buf, size_t size, struct idyl_err *err);
 
 /* ---- handlers (one file per resource) ------------------------------------ */
 int handle_healthz(struct request *req, struct response *resp, struct idyl_err *err);
+int handle_readyz(struct request *req, struct response *resp, struct idyl_err *err);
+int handle_status(struct request *req, struct response *resp, struct idyl_err *err);
+int handle_metrics(struct request *req, struct response *resp, struct idyl_err *err);
+int handle_workload_watch(struct request *req, struct response *resp, struct idyl_err *err);
+/* GET .../workloads?watch=V&wait=S: the list's watch (server/watch.c). */
+bool workload_list_watch_requested(const struct request *req);
+int handle_workload_list_watch(struct request *req, struct response *resp, struct idyl_err *err);
+int handle_workload_explain(struct request *req, struct response *resp, struct idyl_err *err);
 int handle_subnet_create(struct request *req, struct response *resp, struct idyl_err *err);
 int handle_subnet_list(struct request *req, struct response *resp, struct idyl_err *err);
 int handle_subnet_get(struct request *req, struct response *resp, struct idyl_err *err);
@@ -244,6 +266,16 @@ int nodes_count(struct idyl_store *st, uint64_t slug, size_t *n, struct idyl_err
 int workloads_recheck_policy(struct lifecycle_tx *tx, const struct idyl_subnet *sn,
                              json_t *warnings, struct idyl_err *err);
 int workloads_count(struct idyl_store *st, uint64_t slug, size_t *n, struct idyl_err *err);
+
+/* The workload object of SPEC 2 (server/workloads.c); a new reference. */
+json_t *workload_to_json(const struct idyl_workload *w);
+/* Deploy dry-run (server/dryrun.c): whether the request asks for one, and,
+ * inside the deploy's transaction (which the caller then rolls back), the
+ * scheduling pass whose result replaces resp->body. */
+bool deploy_is_dry_run(const struct request *req);
+bool edit_is_dry_run(const struct request *req);
+int deploy_dry_run_place(struct request *req, uint64_t slug, const char *name,
+                         struct response *resp, struct idyl_err *err);
 
 /* ---- JSON field helpers for handlers (server/json.c) -------------------- */
 /* CPU as cores (number) or "500m"; memory as "256Mi" or bytes. */

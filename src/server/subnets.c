@@ -252,9 +252,13 @@ int handle_subnet_edit(struct request *req, struct response *resp, struct idyl_e
                 lifecycle_tx_abort(&tx);
                 return -1;
         }
+        resp->body = subnet_to_json(&sn);
+        if (edit_is_dry_run(req)) {
+                lifecycle_tx_abort(&tx); /* the warnings say what it would do */
+                return 0;
+        }
         if (lifecycle_tx_commit(&tx, err) < 0)
                 return -1;
-        resp->body = subnet_to_json(&sn);
         return 0;
 }
 

@@ -307,7 +307,7 @@ static json_t *string_or_null(const char *s)
         return s && *s ? json_string(s) : json_null();
 }
 
-static json_t *workload_to_json(const struct idyl_workload *w)
+json_t *workload_to_json(const struct idyl_workload *w)
 {
         char slug[SUBNET_SLUG_BUFLEN], created[32];
         json_t *spec = w->spec ? json_loads(w->spec, 0, NULL) : NULL;
@@ -319,6 +319,8 @@ static json_t *workload_to_json(const struct idyl_workload *w)
             "isolation", "class", isolation_class_name(w->isolation), "source",
             isolation_source_name(w->source), "node", string_or_null(w->node), "runtimeProfile",
             string_or_null(w->runtime_profile), "message", w->message, "restarts", w->restarts);
+        /* the nodes each filter removed are for `workload explain` alone */
+        json_object_del(placement, "examples");
         if (placement)
                 json_object_set_new(status, "placement", placement);
         return json_pack("{s:s,s:s,s:I,s:s,s:o,s:o}", "name", w->name, "subnet",
@@ -421,6 +423,7 @@ int handle_workload_deploy(struct request *req, struct response *resp, struct id
         const char *name;
         json_t *canon = NULL;
         uint64_t slug;
+        bool dry_run = deploy_is_dry_run(req);
         int rc = -1;
 
         if (subnet_slug_parse(req->params[0], &slug, err) < 0 ||
@@ -435,6 +438,11 @@ int handle_workload_deploy(struct request *req, struct response *resp, struct id
         if (lifecycle_tx_begin(&tx, req->srv, err) < 0)
                 goto out;
         rc = deploy_in_tx(&tx, slug, &w, requested, resp, err);
+        if (rc == 0 && dry_run) {
+                rc = deploy_dry_run_place(req, slug, w.name, resp, err);
+                lifecycle_tx_abort(&tx); /* nothing is written, nobody is woken */
+                goto out;
+        }
         if (rc == 0)
                 rc = lifecycle_tx_kick(&tx, slug, err);
         rc = lifecycle_tx_end(&tx, rc, err);
@@ -472,6 +480,8 @@ int handle_workload_list(struct request *req, struct response *resp, struct idyl
         size_t n = 0;
         uint64_t slug;
 
+        if (workload_list_watch_requested(req))
+                return handle_workload_list_watch(req, resp, err);
         if (params(req, &slug, err) < 0 || store_subnet_get(req->srv->store, slug, &sn, err) < 0 ||
             store_workload_list(req->srv->store, slug, NULL, &items, &n, err) < 0)
                 return -1;
@@ -616,6 +626,12 @@ int workloads_recheck_policy(struct lifecycle_tx *tx, const struct idyl_subnet *
                 if (class_ok && device_admission_check(&sn->devices, w->devices, &why) == 0)
                         continue;
                 if (lifecycle_allows(w->phase, LIFE_POLICY_REJECT)) {
+                        json_array_append_new(
+                            warnings, json_sprintf("workload %s (isolation class %s, phase %s) is "
+                                                   "not allowed by the new runtime policy; it is "
+                                                   "rejected",
+                                                   w->name, isolation_class_name(w->isolation),
+                                                   workload_phase_name(w->phase)));
                         rc = workload_transition(tx, w, LIFE_POLICY_REJECT, why.msg, NULL, err);
                         continue;
                 }

@@ -21,6 +21,7 @@
 #include "core/subnet.h"
 #include "core/workload.h"
 #include "sim/sim.h"
+#include "util/version.h"
 
 static const struct cli_opt nodes_opts[] = {
     {"subnet", OPT_STRING, "SUBNET", "subnet the nodes join (required)"},
@@ -251,6 +252,10 @@ int main(int argc, char **argv)
         int rc;
 
         setpgid(0, 0); /* every process of the run in its own group */
+        if (argc == 2 && strcmp(argv[1], "--version") == 0) {
+                printf("idyl-sim %s\n", idyl_version());
+                return 0;
+        }
         if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
                 usage(argc < 2 ? stderr : stdout);
                 return argc < 2 ? EXIT_USAGE : 0;

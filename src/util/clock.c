@@ -19,6 +19,14 @@ int64_t mono_ms(void)
         return clock_ms(CLOCK_MONOTONIC);
 }
 
+int64_t mono_ns(void)
+{
+        struct timespec ts;
+
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
 void cond_wait_ms(pthread_cond_t *cond, pthread_mutex_t *mu, clockid_t clk, int64_t ms)
 {
         struct timespec ts;

@@ -10,6 +10,8 @@
 int64_t now_ms(void);
 /* Monotonic milliseconds: intervals, deadlines, back-off. */
 int64_t mono_ms(void);
+/* Monotonic nanoseconds: short durations that metrics record. */
+int64_t mono_ns(void);
 
 /* Waits on cond (whose clock is clk: CLOCK_REALTIME unless it was created
  * with pthread_condattr_setclock) until signalled or ms pass. mu is held. */

@@ -42,11 +42,15 @@ route_table() {
 
 # Which callers each route admits: o(perator) a(uthor) p(lain provider)
 # n(ode credential, for its own node), s(ubnet-scoped operator, confined by
-# the handler to its subnet), or "public". A route added to the
+# the handler to its subnet), "any" (every valid credential, scoped or not),
+# or "public". A route added to the
 # table without a line here fails the walk.
 expected_roles() {
 	case "$1" in
 	"GET /healthz") echo public ;;
+	"GET /readyz") echo public ;;
+	"GET /v1/status") echo any ;;
+	"GET /metrics") echo any ;;
 	"POST /v1/subnets") echo o ;;
 	"GET /v1/subnets") echo o a ;;
 	"GET /v1/subnets/{slug}") echo o a ;;
@@ -57,6 +61,8 @@ expected_roles() {
 	"GET /v1/subnets/{slug}/workloads/{name}") echo o a ;;
 	"DELETE /v1/subnets/{slug}/workloads/{name}") echo o a ;;
 	"GET /v1/subnets/{slug}/workloads/{name}/events") echo o a ;;
+	"GET /v1/subnets/{slug}/workloads/{name}/watch") echo o a ;;
+	"GET /v1/subnets/{slug}/workloads/{name}/explain") echo o a ;;
 	"POST /v1/subnets/{slug}/workloads/{name}/approve") echo o ;;
 	"POST /v1/subnets/{slug}/workloads/{name}/deny") echo o ;;
 	"POST /v1/subnets/{slug}/nodes") echo o p ;;
@@ -126,6 +132,8 @@ concrete() {
 				want=200
 			elif [[ $who == none || $who == wrong* ]]; then
 				want=401
+			elif [ "$allowed" = any ]; then
+				want=allowed
 			elif [[ $who == scoped_op && " $allowed " == *" s "* ]]; then
 				want=allowed
 			elif [[ $who == scoped_* || $who == other_node ]]; then

@@ -447,8 +447,9 @@ static void test_scheduler_pass(void **state)
 }
 
 /* After a policy edit from container,microvm to microvm: a waiting container
- * workload is rejected at once; a placed one keeps running (with a warning)
- * until its node is lost, then it is rejected, not placed again. */
+ * workload is rejected at once (with a warning); a placed one keeps running
+ * (with a warning) until its node is lost, then it is rejected, not placed
+ * again. */
 static void test_policy_recheck(void **state)
 {
         struct fixture *f = *state;
@@ -466,10 +467,12 @@ static void test_policy_recheck(void **state)
         call(f, OPERATOR, "PATCH", path,
              "{\"runtimePolicy\":{\"allowedIsolationClasses\":[\"microvm\"]}}", &r);
         assert_int_equal(r.status, 200);
+        /* the first of the two warnings, by name: later's rejection (web's
+         * "it keeps running" follows; tests/e2e/73-dry-run-explain.bats reads both) */
         assert_string_equal(r.warning,
-                            "299 idyld \"workload web (isolation class container, phase "
-                            "scheduled) is not allowed by the new runtime policy; it keeps "
-                            "running\"");
+                            "299 idyld \"workload later (isolation class container, phase "
+                            "pending) is not allowed by the new runtime policy; it is "
+                            "rejected\"");
         reply_release(&r);
         expect_workload(f, "later", PHASE_REJECTED, "", rejected);
         expect_events(f, "later", "Admitted,Rejected");
