@@ -13,35 +13,34 @@
 
 #define HINT_MAX 512
 
-/* By filter, in enum order; %1 is the subnet, %2 the class or platform. */
+/* By filter; %1 is the subnet, %2 the class or platform. A filter added to
+ * sched.h without a line here explains itself by the workload's message. */
 static const struct {
-        enum sched_filter filter;
         const char *exhausted; /* the resource, for capacity filters */
         const char *hint;
 } filter_hints[FILTER__COUNT] = {
-    {FILTER_ADMISSION, NULL, "admit the waiting nodes: idyl node admit NAME --subnet %s"},
-    {FILTER_HEALTH, NULL,
-     "the nodes are down: start their agents again, or join other nodes to subnet %s"},
-    {FILTER_RUNTIME_READY, NULL,
-     "the nodes' runtime is not ready: `idyl node status` on each node names the failing check"},
-    {FILTER_ISOLATION_CLASS, NULL,
-     "join a node whose runtime gives isolation class %2$s to subnet %1$s, or deploy with "
-     "another --isolation-class the subnet allows"},
-    {FILTER_VMM_BACKEND, NULL,
-     "the subnet's policy does not allow these nodes' VMM backend: join a node with an allowed "
-     "backend to subnet %s, or allow it with idyl subnet edit"},
-    {FILTER_PLATFORM, NULL,
-     "join a node of platform %2$s to subnet %1$s, or deploy without --platform"},
-    {FILTER_MICROVM_GPU, NULL,
-     "GPUs in a microVM need a QEMU node with validated passthrough (--microvm-gpu) in subnet "
-     "%s"},
-    {FILTER_CPU, "cpu",
-     "free CPU (delete workloads or deploy them smaller), join nodes to subnet %s, or ask for "
-     "less --cpu"},
-    {FILTER_MEMORY, "memory",
-     "free memory (delete workloads or deploy them smaller), join nodes to subnet %s, or ask for "
-     "less --memory"},
-    {FILTER_GPUS, "gpus", "join nodes with free GPUs to subnet %s, or ask for fewer --gpus"},
+    [FILTER_ADMISSION] = {NULL, "admit the waiting nodes: idyl node admit NAME --subnet %s"},
+    [FILTER_HEALTH] = {NULL, "the nodes are down: start their agents again, or join other nodes "
+                             "to subnet %s"},
+    [FILTER_RUNTIME_READY] = {NULL, "the nodes' runtime is not ready: `idyl node status` on each "
+                                    "node names the failing check"},
+    [FILTER_ISOLATION_CLASS] = {NULL, "join a node whose runtime gives isolation class %2$s to "
+                                      "subnet %1$s, or deploy with another --isolation-class the "
+                                      "subnet allows"},
+    [FILTER_VMM_BACKEND] = {NULL, "the subnet's policy does not allow these nodes' VMM backend: "
+                                  "join a node with an allowed backend to subnet %s, or allow it "
+                                  "with idyl subnet edit"},
+    [FILTER_PLATFORM] = {NULL, "join a node of platform %2$s to subnet %1$s, or deploy without "
+                               "--platform"},
+    [FILTER_MICROVM_GPU] = {NULL, "GPUs in a microVM need a QEMU node with validated passthrough "
+                                  "(--microvm-gpu) in subnet %s"},
+    [FILTER_DEVICES] = {NULL, "join a node that offers the requested devices to subnet %s, or "
+                              "deploy without those --device"},
+    [FILTER_CPU] = {"cpu", "free CPU (delete workloads or deploy them smaller), join nodes to "
+                           "subnet %s, or ask for less --cpu"},
+    [FILTER_MEMORY] = {"memory", "free memory (delete workloads or deploy them smaller), join "
+                                 "nodes to subnet %s, or ask for less --memory"},
+    [FILTER_GPUS] = {"gpus", "join nodes with free GPUs to subnet %s, or ask for fewer --gpus"},
 };
 
 static size_t filter_removed(const json_t *placement, enum sched_filter f)
@@ -129,7 +128,7 @@ json_t *placement_explain(const struct explain_subject *s, const json_t *placeme
         if (!s->node[0] && workload_phase_unplaced(s->phase) && placement &&
             s->phase != PHASE_AWAITING_APPROVAL)
                 decide = deciding_filter(placement, capacity);
-        if (decide >= 0)
+        if (decide >= 0 && filter_hints[decide].hint)
                 snprintf(hint, sizeof(hint), filter_hints[decide].hint, s->subnet,
                          decide == FILTER_PLATFORM ? s->platform
                                                    : isolation_class_name(s->isolation));
