@@ -507,6 +507,8 @@ static void desired_parse(struct agent *ag, const json_t *a, struct desired *d)
                 snprintf(d->refuse, sizeof(d->refuse), "%s", err.msg);
                 return;
         }
+        d->w.pids_limit = json_integer_value(json_object_get(spec, "pidsLimit"));
+        d->w.stop_timeout_s = rt_duration_s(json_object_get(spec, "stopTimeout"));
         d->envbuf = calloc(json_object_size(env) + 1, sizeof(char *));
         d->w.env = calloc(json_object_size(env) + 1, sizeof(char *));
         json_object_foreach((json_t *)env, k, v)

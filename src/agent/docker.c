@@ -1,6 +1,9 @@
 /* The Docker Engine runtime: the Engine API over its unix socket with
  * libcurl. Containers carry the agent's labels; the event stream tells the
- * reconcile loop when one of them changes. */
+ * reconcile loop when one of them changes. Every workload of a subnet joins
+ * that subnet's bridge network (idyl-SUBNET), which the agent creates on
+ * first use and removes once no container is on it: the Engine's iptables
+ * rules keep bridges apart, so subnets sharing an Engine cannot connect. */
 #include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
@@ -11,17 +14,25 @@
 #include <unistd.h>
 
 #include "agent/http.h"
+#include "agent/netpolicy.h"
 #include "agent/runtime.h"
 #include "core/workload.h"
+#include "util/log.h"
 
-#define DOCKER_BASE  "http://docker"
-#define STOP_GRACE_S 10
+#define DOCKER_BASE      "http://docker"
+#define NETWORK_NAME_MAX 48
+#define LABEL_SUBNET     "io.idyl.subnet"
+/* the subject of the iptables readiness check */
+#define IPTABLES_SUBJECT "Engine-managed iptables"
 
 struct docker {
         struct runtime rt;
         char *socket_path;
         struct http_client *http; /* the reconcile thread's connection */
         bool has_init;            /* docker-init present: PID 1 that forwards signals */
+        /* the iptables check, done once per daemon run (see check_iptables) */
+        bool iptables_known, iptables_ok;
+        char iptables_detail[256];
 };
 
 static struct docker *docker_of(struct runtime *rt)
@@ -47,6 +58,135 @@ static int count_gpus(void)
         return n;
 }
 
+/* ---- the subnet's network ------------------------------------------------------- */
+
+/* "idyl-100000000001": the network of the node's subnet (node_key is
+ * "SUBNET/NAME"). */
+static void network_name(const struct runtime *rt, char *out, size_t size)
+{
+        const char *slash = strchr(rt->node_key, '/');
+        int len = slash ? (int)(slash - rt->node_key) : (int)strlen(rt->node_key);
+
+        snprintf(out, size, "idyl-%.*s", len, rt->node_key);
+}
+
+/* The subnet's network, created when absent. id gets its Engine id;
+ * *created says whether this call made it. Several nodes of a subnet may
+ * share an Engine: one that loses the race to create it uses the winner's. */
+static int ensure_network(struct docker *d, struct runtime *rt, char *id, size_t idsize,
+                          bool *created, struct idyl_err *err)
+{
+        char name[NETWORK_NAME_MAX], path[NETWORK_NAME_MAX + 32];
+        json_t *net = NULL, *body;
+        long status = 0;
+        int rc;
+
+        *created = false;
+        network_name(rt, name, sizeof(name));
+        snprintf(path, sizeof(path), "/networks/%s", name);
+        for (int attempt = 0; attempt < 2; attempt++) {
+                rc = http_json(d->http, "GET", path, NULL, 10, &status, &net, err);
+                if (rc == 0) {
+                        snprintf(id, idsize, "%s",
+                                 json_string_value(json_object_get(net, "Id")) ?: "");
+                        json_decref(net);
+                        return 0;
+                }
+                if (status != 404)
+                        return idyl_err_wrap(err, "inspect network %s", name);
+                body = json_pack("{s:s,s:s,s:b,s:{s:s,s:s},s:{s:s}}", "Name", name, "Driver",
+                                 "bridge", "CheckDuplicate", 1, "Labels", LABEL_SUBNET, name + 5,
+                                 LABEL_NODE, rt->node_key, "Options",
+                                 "com.docker.network.bridge.enable_icc", "true");
+                if (!body)
+                        return idyl_err_set(err, IDYL_E_INTERNAL, "out of memory");
+                rc = http_json(d->http, "POST", "/networks/create", body, 30, &status, &net, err);
+                json_decref(body);
+                if (rc == 0) {
+                        snprintf(id, idsize, "%s",
+                                 json_string_value(json_object_get(net, "Id")) ?: "");
+                        json_decref(net);
+                        *created = true;
+                        return 0;
+                }
+                if (status != 409) /* 409: another node made it meanwhile */
+                        return idyl_err_wrap(err, "create network %s", name);
+        }
+        return idyl_err_wrap(err, "create network %s", name);
+}
+
+/* Removes the subnet's network once no container (of any node, running or
+ * not) is attached to it. Best effort: a network still in use stays. */
+static void drop_network_if_unused(struct docker *d, struct runtime *rt)
+{
+        struct idyl_err err = IDYL_ERR_INIT;
+        char name[NETWORK_NAME_MAX], *filter = NULL, *path = NULL;
+        json_t *f, *list = NULL;
+        long status = 0;
+
+        network_name(rt, name, sizeof(name));
+        f = json_pack("{s:[s]}", "network", name);
+        if (f) {
+                char *text = json_dumps(f, JSON_COMPACT);
+                filter = text ? http_escape(text) : NULL;
+                free(text);
+                json_decref(f);
+        }
+        if (!filter || asprintf(&path, "/containers/json?all=1&filters=%s", filter) < 0)
+                goto out;
+        if (http_json(d->http, "GET", path, NULL, 30, NULL, &list, &err) < 0 ||
+            json_array_size(list) > 0)
+                goto out;
+        free(path);
+        path = NULL;
+        if (asprintf(&path, "/networks/%s", name) < 0)
+                goto out;
+        if (http_json(d->http, "DELETE", path, NULL, 30, &status, NULL, &err) < 0 && status != 404)
+                log_warnx("remove network %s: %s", name, err.msg);
+out:
+        json_decref(list);
+        free(filter);
+        free(path);
+}
+
+/* An Engine that manages iptables adds FORWARD rules for each bridge it
+ * makes (br- and the network id's first 12 characters); one started with
+ * --iptables=false adds none, and could neither keep subnets apart nor let
+ * the agent enforce a policy. The Engine's flags cannot change while it
+ * runs, so the answer is kept until the daemon stops answering. */
+static void check_iptables(struct docker *d, struct runtime *rt, struct rt_health *h)
+{
+        struct idyl_err err = IDYL_ERR_INIT;
+        char id[80], ifname[16];
+        bool created = false, present = false;
+
+        if (!d->iptables_known) {
+                if (ensure_network(d, rt, id, sizeof(id), &created, &err) < 0) {
+                        rt_health_check(h, "iptables", IPTABLES_SUBJECT, false, "%s", err.msg);
+                        return;
+                }
+                snprintf(ifname, sizeof(ifname), "br-%.12s", id);
+                if (netpolicy_forward_names(ifname, &present, &err) < 0) {
+                        snprintf(d->iptables_detail, sizeof(d->iptables_detail), "%s", err.msg);
+                        d->iptables_ok = false;
+                } else if (!present) {
+                        snprintf(d->iptables_detail, sizeof(d->iptables_detail),
+                                 "the Engine set no iptables rules for its bridge %s: it runs "
+                                 "with --iptables=false, which cannot keep subnets apart",
+                                 ifname);
+                        d->iptables_ok = false;
+                } else {
+                        snprintf(d->iptables_detail, sizeof(d->iptables_detail),
+                                 "the Engine filters bridge %s", ifname);
+                        d->iptables_ok = true;
+                }
+                d->iptables_known = true;
+                if (created)
+                        drop_network_if_unused(d, rt);
+        }
+        rt_health_check(h, "iptables", IPTABLES_SUBJECT, d->iptables_ok, "%s", d->iptables_detail);
+}
+
 static void docker_health(struct runtime *rt, struct rt_health *h)
 {
         struct docker *d = docker_of(rt);
@@ -66,8 +206,10 @@ static void docker_health(struct runtime *rt, struct rt_health *h)
         if (!rt_health_check(
                 h, "daemon", "Docker Engine API",
                 http_json(d->http, "GET", "/version", NULL, 5, &status, &version, &err) == 0, "%s",
-                err.msg))
+                err.msg)) {
+                d->iptables_known = false; /* it may come back with other flags */
                 return;
+        }
         snprintf(h->version, sizeof(h->version), "%s",
                  json_string_value(json_object_get(version, "Version")) ?: "?");
         os = json_string_value(json_object_get(version, "Os"));
@@ -91,7 +233,9 @@ static void docker_health(struct runtime *rt, struct rt_health *h)
         {
                 const char *init =
                     json_string_value(json_object_get(json_object_get(info, "InitCommit"), "ID"));
-                d->has_init = init && *init && strcmp(init, "N/A") != 0;
+                const char *bin = json_string_value(json_object_get(info, "InitBinary"));
+                /* Debian's Engine ships docker-init but reports no commit for it */
+                d->has_init = (init && *init && strcmp(init, "N/A") != 0) || (bin && *bin);
         }
         h->cpu_milli = (int64_t)json_integer_value(json_object_get(info, "NCPU")) * 1000;
         h->memory_bytes = (int64_t)json_integer_value(json_object_get(info, "MemTotal"));
@@ -106,6 +250,7 @@ static void docker_health(struct runtime *rt, struct rt_health *h)
                         "%" PRId64 " CPUs, %" PRId64 "Mi memory, %d GPUs", h->cpu_milli / 1000,
                         h->memory_bytes >> 20, h->gpus);
         json_decref(info);
+        check_iptables(d, rt, h);
 }
 
 /* "2026-11-23T10:00:01.123456789Z" -> unix milliseconds; -1 when unset. */
@@ -323,6 +468,25 @@ static void access_host_config(json_t *hc, const struct rt_workload *w)
         json_object_set_new(hc, "Devices", devices);
 }
 
+/* The baseline every container gets (SPEC 6.1): its subnet's network, no
+ * new privileges, Docker's default capabilities without NET_RAW, never
+ * privileged nor in a host namespace, a PID limit. */
+static int harden(json_t *host, const struct runtime *rt, const struct rt_workload *w)
+{
+        char net[NETWORK_NAME_MAX];
+        json_t *base;
+        int rc;
+
+        network_name(rt, net, sizeof(net));
+        base = json_pack("{s:s,s:[s],s:[s],s:b,s:s,s:s,s:s,s:I}", "NetworkMode", net, "SecurityOpt",
+                         "no-new-privileges", "CapDrop", "NET_RAW", "Privileged", 0, "PidMode", "",
+                         "IpcMode", "private", "UTSMode", "", "PidsLimit",
+                         (json_int_t)rt_pids_limit(w));
+        rc = base ? json_object_update(host, base) : -1;
+        json_decref(base);
+        return rc;
+}
+
 static json_t *create_body(struct docker *d, struct runtime *rt, const struct rt_workload *w)
 {
         char rev[32];
@@ -341,6 +505,13 @@ static json_t *create_body(struct docker *d, struct runtime *rt, const struct rt
                       "Labels", LABEL_NODE, rt->node_key, LABEL_WORKLOAD, w->name, LABEL_REVISION,
                       rev, "HostConfig", "NanoCpus", (json_int_t)(w->cpu_milli * 1000000), "Memory",
                       (json_int_t)w->memory_bytes);
+        if (body && harden(json_object_get(body, "HostConfig"), rt, w) < 0) {
+                json_decref(body);
+                json_decref(cmd);
+                return NULL;
+        }
+        if (body)
+                json_object_set_new(body, "StopTimeout", json_integer(rt_stop_timeout_s(w)));
         /* an init as PID 1 passes the stop signal on, so stops are quick */
         if (body && d->has_init)
                 json_object_set_new(json_object_get(body, "HostConfig"), "Init", json_true());
@@ -373,12 +544,17 @@ static int docker_run(struct runtime *rt, const struct rt_workload *w, char *id,
 {
         struct docker *d = docker_of(rt);
         unsigned char rnd[3];
-        char *path = NULL, *pesc = NULL;
+        char *path = NULL, *pesc = NULL, netid[80];
+        bool created;
         json_t *body = create_body(d, rt, w), *out = NULL;
         int rc;
 
         if (!body)
                 return idyl_err_set(err, IDYL_E_INTERNAL, "out of memory");
+        if (ensure_network(d, rt, netid, sizeof(netid), &created, err) < 0) {
+                json_decref(body);
+                return -1;
+        }
         if (getentropy(rnd, sizeof(rnd)) < 0)
                 memset(rnd, 0, sizeof(rnd));
         if (w->platform && *w->platform)
@@ -415,13 +591,16 @@ static int docker_remove(struct runtime *rt, const char *id, struct idyl_err *er
         char path[200];
         long status = 0;
 
-        snprintf(path, sizeof(path), "/containers/%s/stop?t=%d", id, STOP_GRACE_S);
-        if (http_json(d->http, "POST", path, NULL, STOP_GRACE_S + 20, &status, NULL, err) < 0 &&
+        /* no t=: the Engine waits the container's own StopTimeout */
+        snprintf(path, sizeof(path), "/containers/%s/stop", id);
+        if (http_json(d->http, "POST", path, NULL, RT_STOP_TIMEOUT_MAX_S + 20, &status, NULL, err) <
+                0 &&
             status != 304 && status != 404)
                 return idyl_err_wrap(err, "stop container %.12s", id);
         snprintf(path, sizeof(path), "/containers/%s?force=1&v=1", id);
         if (http_json(d->http, "DELETE", path, NULL, 30, &status, NULL, err) < 0 && status != 404)
                 return idyl_err_wrap(err, "remove container %.12s", id);
+        drop_network_if_unused(d, rt);
         return 0;
 }
 

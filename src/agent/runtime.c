@@ -3,6 +3,7 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 bool rt_health_check(struct rt_health *h, const char *name, const char *subject, bool ok,
@@ -29,6 +30,37 @@ bool rt_health_check(struct rt_health *h, const char *name, const char *subject,
                         memcpy(h->reason + sizeof(h->reason) - 4, "...", 4); /* cut: say so */
         }
         return ok;
+}
+
+int64_t rt_pids_limit(const struct rt_workload *w)
+{
+        return w->pids_limit > 0 ? w->pids_limit : RT_PIDS_LIMIT_DEFAULT;
+}
+
+int64_t rt_stop_timeout_s(const struct rt_workload *w)
+{
+        if (w->stop_timeout_s <= 0)
+                return RT_STOP_TIMEOUT_DEFAULT_S;
+        return w->stop_timeout_s < RT_STOP_TIMEOUT_MAX_S ? w->stop_timeout_s
+                                                         : RT_STOP_TIMEOUT_MAX_S;
+}
+
+int64_t rt_duration_s(const json_t *v)
+{
+        const char *s = json_string_value(v);
+        char *end;
+        long long n;
+
+        if (json_is_integer(v))
+                return json_integer_value(v) > 0 ? json_integer_value(v) : 0;
+        if (!s)
+                return 0;
+        n = strtoll(s, &end, 10);
+        if (n <= 0 || end == s)
+                return 0;
+        if (!*end || strcmp(end, "s") == 0)
+                return n;
+        return strcmp(end, "m") == 0 ? n * 60 : 0;
 }
 
 const char *endpoint_socket_path(const char *endpoint)

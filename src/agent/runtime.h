@@ -8,6 +8,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <jansson.h>
+
 #include "core/isolation.h"
 #include "core/node.h"
 #include "util/err.h"
@@ -74,7 +76,20 @@ struct rt_workload {
         size_t nmounts;
         const char **devices; /* host device paths, passed at the same path; none: no device */
         size_t ndevices;
+        int64_t pids_limit;     /* spec.pidsLimit; 0: RT_PIDS_LIMIT_DEFAULT */
+        int64_t stop_timeout_s; /* spec.stopTimeout, SIGTERM to SIGKILL; 0: the default */
 };
+
+#define RT_PIDS_LIMIT_DEFAULT     1024
+#define RT_STOP_TIMEOUT_DEFAULT_S 10
+#define RT_STOP_TIMEOUT_MAX_S     300
+
+/* w's PID limit and stop grace, defaults applied (grace at most the max). */
+int64_t rt_pids_limit(const struct rt_workload *w);
+int64_t rt_stop_timeout_s(const struct rt_workload *w);
+/* A duration from a spec: seconds as a number, or "10s", "2m"; 0 when
+ * absent or not understood (the default applies). */
+int64_t rt_duration_s(const json_t *v);
 
 struct runtime;
 

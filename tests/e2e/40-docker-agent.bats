@@ -1,6 +1,9 @@
 #!/usr/bin/env bats
 # The node agent on a real Docker Engine: join --start, readiness, running,
-# restarting and removing workloads, adoption after an agent restart.
+# restarting and removing workloads, adoption after an agent restart; each
+# subnet's own network, subnets apart, the hardened baseline. The Engine
+# manages iptables, so the file runs in a network namespace of its own
+# (tests/e2e/in-netns, as ctest runs it).
 load helper
 load docker
 
@@ -22,6 +25,8 @@ setup() {
 }
 
 teardown() {
+	[ -z "${LISTENER_PID:-}" ] || kill "$LISTENER_PID" 2>/dev/null || true
+	[ -z "${DOCKERD2_PID:-}" ] || stop_second_dockerd
 	for d in "$BATS_TEST_TMPDIR"/node*; do
 		IDYL_NODE_DIR=$d idyl node stop >/dev/null 2>&1 || true
 	done
@@ -29,6 +34,33 @@ teardown() {
 	for id in $(docker_api GET '/containers/json?all=1' | jq -r '.[].Id'); do
 		docker_api DELETE "/containers/$id?force=1" >/dev/null
 	done
+}
+
+# A TCP listener on every address of the host (so on its 127.0.0.1 too) at
+# port $1 that answers "reached"; LISTENER_PID is stopped by teardown.
+host_listener() {
+	busybox nc -ll -p "$1" -e /bin/echo reached &
+	LISTENER_PID=$!
+	wait_until 5 sh -c "busybox nc -w 1 127.0.0.1 $1 </dev/null | grep -q reached"
+}
+
+# Whether workload $1's container reaches $2 port $3 (prints what it read).
+reaches() {
+	local out
+	out=$(docker_exec "$(workload_container "$1")" nc -w 2 "$2" "$3" </dev/null 2>&1) || true
+	[[ "$out" == *reached* ]]
+}
+
+# Deploys NAME in SUBNET as a server answering "reached" on port 8080.
+deploy_server() {
+	idyl deploy idyl/busybox:latest --name "$1" --subnet "$2" -- nc -ll -p 8080 -e /bin/echo reached
+}
+
+stop_second_dockerd() {
+	kill "$DOCKERD2_PID" 2>/dev/null || true
+	for _ in $(seq 100); do kill -0 "$DOCKERD2_PID" 2>/dev/null || break; sleep 0.1; done
+	kill -9 "$DOCKERD2_PID" 2>/dev/null || true
+	DOCKERD2_PID=
 }
 
 node_is() {
@@ -191,4 +223,93 @@ container_logs() {
 	wait_until 10 sh -c "[ \"\$(curl -s --unix-socket '$DOCKER_SOCK' 'http://d/containers/json?all=1' | jq --arg id '$first' '[.[] | select(.Id == \$id)] | length')\" = 0 ]"
 	[ "$(workload_containers moved | jq length)" = 1 ]
 	wait_until 10 node_is ready
+}
+
+@test "node status shows the iptables check passing on an Engine that manages iptables" {
+	run idyl node status
+	[ "$status" -eq 0 ]
+	echo "$output" | grep -E "^iptables +Engine-managed iptables +pass +the Engine filters bridge br-"
+	# the check's probe network is gone again: no workload needs it
+	[ -z "$(idyl_networks)" ]
+}
+
+@test "a workload joins its subnet's network, hardened, and the network goes with the last one" {
+	idyl deploy idyl/busybox:latest --name hard --subnet "$SUBNET" -- sleep 3600
+	wait_until 10 running_count hard 1
+	c=$(workload_container hard)
+	run docker_api GET "/containers/$c/json"
+	[ "$(echo "$output" | jq -r .HostConfig.NetworkMode)" = "idyl-$SUBNET" ]
+	[ "$(echo "$output" | jq -r .HostConfig.Privileged)" = false ]
+	[ "$(echo "$output" | jq -r .HostConfig.PidMode)" = "" ]
+	[ "$(echo "$output" | jq -r .HostConfig.IpcMode)" = private ]
+	[ "$(echo "$output" | jq -r .Config.StopTimeout)" = 10 ]
+	[ "$(idyl_networks)" = "idyl-$SUBNET" ]
+	# what the process itself sees
+	run docker_exec "$c" cat /proc/self/status
+	[ "$status" -eq 0 ]
+	echo "$output" | grep -E '^NoNewPrivs:\s+1$'
+	capeff=$(echo "$output" | sed -n 's/^CapEff:\s*//p')
+	[ $((0x$capeff & (1 << 13))) -eq 0 ]  # CAP_NET_RAW
+	[ $((0x$capeff & (1 << 10))) -ne 0 ]  # CAP_NET_BIND_SERVICE, of Docker's defaults, kept
+	[ $((0x$capeff & (1 << 21))) -eq 0 ]  # CAP_SYS_ADMIN never
+	run docker_exec "$c" cat /sys/fs/cgroup/pids/pids.max
+	[ "$output" = 1024 ]
+	run docker_exec "$c" ping -c 1 -W 1 127.0.0.1
+	[ "$status" -ne 0 ]
+	idyl workload delete hard --subnet "$SUBNET"
+	wait_until 15 sh -c "[ \"\$(curl -s --unix-socket '$DOCKER_SOCK' 'http://d/containers/json?all=1' | jq length)\" = 0 ]"
+	wait_until 5 sh -c "! curl -s --unix-socket '$DOCKER_SOCK' http://d/networks | jq -e '.[] | select(.Labels[\"io.idyl.subnet\"])' >/dev/null"
+}
+
+@test "the host's loopback is never reachable from a workload; its bridge address is" {
+	host_listener 18080
+	idyl deploy idyl/busybox:latest --name probe --subnet "$SUBNET" -- sleep 3600
+	wait_until 10 running_count probe 1
+	gw=$(container_gateway "$(workload_container probe)")
+	[[ "$gw" == 10.* ]]
+	! reaches probe 127.0.0.1 18080
+	reaches probe "$gw" 18080
+}
+
+@test "workloads of different subnets on one Engine cannot connect; the same subnet's can" {
+	OTHER=$(new_subnet)
+	IDYL_NODE_DIR=$BATS_TEST_TMPDIR/node-other idyl node join --subnet "$OTHER" \
+		--runtime-profile docker --name m1 --runtime-endpoint "unix://$DOCKER_SOCK" --start
+	wait_until 10 sh -c "idyl node get m1 --subnet $OTHER -o json | jq -e '.status == \"ready\"'"
+	deploy_server srv "$SUBNET"
+	idyl deploy idyl/busybox:latest --name mate --subnet "$SUBNET" -- sleep 3600
+	idyl deploy idyl/busybox:latest --name stranger --subnet "$OTHER" -- sleep 3600
+	wait_until 10 running_count srv 1
+	wait_until 10 running_count mate 1
+	wait_until 10 running_count stranger 1
+	ip=$(container_ip "$(workload_container srv)")
+	[ "$(docker_api GET "/containers/$(workload_container stranger)/json" | jq -r .HostConfig.NetworkMode)" = "idyl-$OTHER" ]
+	reaches mate "$ip" 8080
+	! reaches stranger "$ip" 8080
+}
+
+@test "an Engine running with --iptables=false makes the node not ready, naming the check" {
+	start_second_engine() {
+		local dir=$BATS_TEST_TMPDIR/e2
+		mkdir -p "$dir"
+		dockerd --data-root "$dir/data" --exec-root "$dir/exec" --pidfile "$dir/dockerd.pid" \
+			-H "unix://$dir/docker.sock" --bridge=none --iptables=false \
+			--default-address-pool "$(address_pool $(($$ + 1)))" >"$dir/dockerd.log" 2>&1 &
+		DOCKERD2_PID=$!
+		wait_until 30 sh -c "[ \"\$(curl -s --unix-socket '$dir/docker.sock' http://d/_ping)\" = OK ]"
+	}
+	start_second_engine
+	export IDYL_NODE_DIR=$BATS_TEST_TMPDIR/node2
+	idyl node join --subnet "$SUBNET" --runtime-profile docker --name n2 \
+		--runtime-endpoint "unix://$BATS_TEST_TMPDIR/e2/docker.sock" --start
+	wait_until 15 sh -c "idyl node get n2 --subnet $SUBNET -o json | jq -e '.runtime.reason | startswith(\"iptables \")'"
+	run idyl node get n2 --subnet "$SUBNET" -o json
+	[ "$(echo "$output" | jq -r .status)" = not-ready ]
+	[[ "$(echo "$output" | jq -r .runtime.reason)" == "iptables Engine-managed iptables: the Engine set no iptables rules for its bridge br-"*": it runs with --iptables=false, which cannot keep subnets apart" ]]
+	run idyl node status
+	echo "$output" | grep -E "^iptables +Engine-managed iptables +fail +the Engine set no iptables rules"
+	# the probe network is not left behind on that Engine either
+	[ "$(curl -s --unix-socket "$BATS_TEST_TMPDIR/e2/docker.sock" http://d/networks | jq '[.[] | select(.Labels["io.idyl.subnet"])] | length')" = 0 ]
+	# the ready node on the good Engine is untouched
+	node_is ready
 }
