@@ -95,6 +95,10 @@ int agent_config_load(const char *dir, struct agent_config *c, struct idyl_err *
               copy_field(st, "credential", c->credential, sizeof(c->credential), true, path, err) <
                   0 ||
               copy_field(st, "endpoint", c->endpoint, sizeof(c->endpoint), false, path, err) < 0 ||
+              copy_field(st, "cniConfDir", c->cni_conf_dir, sizeof(c->cni_conf_dir), false, path,
+                         err) < 0 ||
+              copy_field(st, "cniBinDir", c->cni_bin_dir, sizeof(c->cni_bin_dir), false, path,
+                         err) < 0 ||
               copy_field(rt, "profile", c->profile, sizeof(c->profile), false, path, err) < 0 ||
               copy_field(rt, "provider", c->provider, sizeof(c->provider), true, path, err) < 0 ||
               copy_field(rt, "handler", c->handler, sizeof(c->handler), true, path, err) < 0)
@@ -132,8 +136,16 @@ int agent_runtime_open(const struct agent_config *c, struct runtime **out, struc
         char key[96];
 
         snprintf(key, sizeof(key), "%s/%s", c->subnet, c->name);
-        return runtime_open(c->provider, c->handler, c->cri_handler, c->endpoint, c->isolation, key,
-                            out, err);
+        if (runtime_open(c->provider, c->handler, c->cri_handler, c->endpoint, c->isolation, key,
+                         out, err) < 0)
+                return -1;
+        if (strcmp(c->provider, "containerd") == 0 &&
+            runtime_cri_set_cni(*out, c->cni_conf_dir, c->cni_bin_dir, err) < 0) {
+                (*out)->ops->destroy(*out);
+                *out = NULL;
+                return -1;
+        }
+        return 0;
 }
 
 /* ---- the pid file and its lock -------------------------------------------- */

@@ -25,6 +25,7 @@ struct agent_config {
         char handler[64];
         char cri_handler[64];
         char endpoint[PATH_MAX + 8];
+        char cni_conf_dir[PATH_MAX], cni_bin_dir[PATH_MAX]; /* containerd; "": default */
         enum isolation_class isolation;
         enum vmm_backend backend;
         /* what the provider offers (join --cpu/--memory/--gpus); -1: all */

@@ -1,9 +1,11 @@
 /* The containerd runtime, through the Kubernetes CRI (runtime.v1) over
  * containerd's socket. Each workload run is a pod sandbox started with the
- * profile's runtime handler (runc, kata-qemu, kata-fc) on the host network,
- * holding one container; the agent's labels on both find them again after
- * a restart. CRI cannot start an exited container again: a restart is a new
- * container in the same sandbox. */
+ * profile's runtime handler (runc, kata-qemu, kata-fc) with a network
+ * namespace of its own on the node's CNI network (which the agent installs
+ * into the CNI configuration directory when absent), holding one hardened
+ * container; the agent's labels on both find them again after a restart.
+ * CRI cannot start an exited container again: a restart is a new container
+ * in the same sandbox. */
 #include <dirent.h>
 #include <errno.h>
 #include <ftw.h>
@@ -37,6 +39,19 @@
 #define POD_NAMESPACE "idyl"
 #define LOG_ROOT      "/var/log/idyl/pods"
 
+/* The workload network the agent installs, as a CNI plugin's installer does
+ * on a Kubernetes node: one bridge, host-local addresses, NAT out. */
+#define CNI_CONF_DIR_DEFAULT "/etc/cni/net.d"
+#define CNI_BIN_DIR_DEFAULT  "/usr/lib/cni"
+#define CNI_CONF_FILE        "10-idyl.conflist"
+#define CNI_NETWORK          "idyl"
+#define CNI_BRIDGE           "idyl0"
+#define CNI_SUBNET           "10.89.0.0/16"
+static const char *const cni_plugins[] = {"bridge", "host-local", "loopback"};
+/* what Kata's own RuntimeClass declares for the VM, as kubelet passes it */
+#define KATA_OVERHEAD_CPU_MILLI 250
+#define KATA_OVERHEAD_MEMORY    (160LL << 20)
+
 struct cri {
         struct runtime rt;
         char *socket_path;
@@ -44,6 +59,7 @@ struct cri {
         char *cri_handler; /* the CRI runtime_handler name: kata-qemu */
         enum vmm_backend backend;
         struct grpc_conn *conn; /* the owning thread's connection */
+        char *cni_conf_dir, *cni_bin_dir;
 };
 
 static struct cri *cri_of(struct runtime *rt)
@@ -285,8 +301,8 @@ static void check_handler(struct rt_health *h, const struct cri *c, const struct
         rt_health_check(h, "handler", c->cri_handler, true, "runtime type %s", hc->type);
 }
 
-/* CRI Status: RuntimeReady must hold; NetworkReady need not, since the
- * agent runs every sandbox on the host network (no CNI). */
+/* CRI Status: RuntimeReady and NetworkReady (the CNI network every
+ * sandbox joins) must hold. */
 static bool check_status(struct rt_health *h, Runtime__V1__StatusResponse *s)
 {
         const Runtime__V1__RuntimeCondition *rt_ready = NULL, *net_ready = NULL;
@@ -304,9 +320,96 @@ static bool check_status(struct rt_health *h, Runtime__V1__StatusResponse *s)
                                        rt_ready ? rt_ready->reason : "not reported",
                                        rt_ready && rt_ready->message[0] ? ": " : "",
                                        rt_ready ? rt_ready->message : "");
-        return rt_health_check(h, "status", "CRI RuntimeReady", true,
-                               "ready; NetworkReady %s (not needed: host network)",
-                               net_ready && net_ready->status ? "true" : "false");
+        rt_health_check(h, "status", "CRI RuntimeReady", true, "ready");
+        if (!net_ready || !net_ready->status)
+                return rt_health_check(h, "network", "CRI NetworkReady", false, "%s%s%s",
+                                       net_ready ? net_ready->reason : "not reported",
+                                       net_ready && net_ready->message[0] ? ": " : "",
+                                       net_ready ? net_ready->message : "");
+        return rt_health_check(h, "network", "CRI NetworkReady", true, "ready");
+}
+
+/* The CNI plugins the workload network needs, in --cni-bin-dir. */
+static bool check_cni_plugins(struct rt_health *h, const struct cri *c)
+{
+        char path[PATH_MAX], missing[256] = "";
+        size_t len = 0;
+
+        for (size_t i = 0; i < sizeof(cni_plugins) / sizeof(cni_plugins[0]); i++) {
+                snprintf(path, sizeof(path), "%s/%s", c->cni_bin_dir, cni_plugins[i]);
+                if (access(path, X_OK) != 0 && len < sizeof(missing))
+                        len += (size_t)snprintf(missing + len, sizeof(missing) - len, "%s%s",
+                                                len ? ", " : "", cni_plugins[i]);
+        }
+        if (len)
+                return rt_health_check(h, "cni-plugins", c->cni_bin_dir, false,
+                                       "missing %s (Debian: containernetworking-plugins)", missing);
+        return rt_health_check(h, "cni-plugins", c->cni_bin_dir, true,
+                               "bridge, host-local, "
+                               "loopback present");
+}
+
+static int mkdir_p(const char *path, struct idyl_err *err);
+
+/* containerd must read CNI configuration where the agent installs it
+ * (its CRI config's cni.confDir, which Status reports). */
+static bool check_cni_conf_dir(struct rt_health *h, const struct cri *c, const char *config_json)
+{
+        json_t *cfg = json_loads(config_json ? config_json : "", 0, NULL);
+        const char *dir =
+            json_string_value(json_object_get(json_object_get(cfg, "cni"), "confDir"));
+        char theirs[PATH_MAX], ours[PATH_MAX];
+        bool ok;
+
+        if (!dir) {
+                json_decref(cfg);
+                return true; /* not reported: NetworkReady still tells */
+        }
+        ok = strcmp(realpath(dir, theirs) ? theirs : dir,
+                    realpath(c->cni_conf_dir, ours) ? ours : c->cni_conf_dir) == 0;
+        rt_health_check(h, "cni-dir", c->cni_conf_dir, ok,
+                        ok ? "containerd reads CNI configuration here"
+                           : "containerd reads CNI configuration from %s: set its CRI cni "
+                             "conf_dir, or join with --cni-conf-dir %s",
+                        dir, dir);
+        json_decref(cfg);
+        return ok;
+}
+
+/* Installs the workload network into --cni-conf-dir unless it is there:
+ * several agents on one machine share the file, so it is written once
+ * (link() refuses to replace another agent's) and never removed. */
+static bool install_cni_conf(struct rt_health *h, const struct cri *c)
+{
+        char path[PATH_MAX], tmp[PATH_MAX + 32];
+        struct idyl_err err = IDYL_ERR_INIT;
+        json_t *conf;
+        int rc;
+
+        snprintf(path, sizeof(path), "%s/%s", c->cni_conf_dir, CNI_CONF_FILE);
+        if (access(path, F_OK) == 0)
+                return rt_health_check(h, "cni-config", path, true, "network %s present",
+                                       CNI_NETWORK);
+        conf = json_pack("{s:s,s:s,s:[{s:s,s:s,s:b,s:b,s:b,s:{s:s,s:[[{s:s}]],s:[{s:s}]}}]}",
+                         "cniVersion", "1.0.0", "name", CNI_NETWORK, "plugins", "type", "bridge",
+                         "bridge", CNI_BRIDGE, "isGateway", 1, "ipMasq", 1, "hairpinMode", 1,
+                         "ipam", "type", "host-local", "ranges", "subnet", CNI_SUBNET, "routes",
+                         "dst", "0.0.0.0/0");
+        snprintf(tmp, sizeof(tmp), "%s/.%s.%d", c->cni_conf_dir, CNI_CONF_FILE, (int)getpid());
+        rc = conf && mkdir_p(c->cni_conf_dir, &err) == 0 ? json_dump_file(conf, tmp, JSON_INDENT(2))
+                                                         : -1;
+        json_decref(conf);
+        if (rc == 0 && link(tmp, path) < 0 && errno != EEXIST)
+                rc = -1;
+        if (rc < 0) {
+                if (!err.msg[0])
+                        snprintf(err.msg, sizeof(err.msg), "%s", strerror(errno));
+                unlink(tmp);
+                return rt_health_check(h, "cni-config", path, false, "cannot write: %s", err.msg);
+        }
+        unlink(tmp);
+        return rt_health_check(h, "cni-config", path, true, "installed network %s (%s on %s)",
+                               CNI_NETWORK, CNI_SUBNET, CNI_BRIDGE);
 }
 
 static void cri_health(struct runtime *rt, struct rt_health *h)
@@ -336,11 +439,13 @@ static void cri_health(struct runtime *rt, struct rt_health *h)
                 up = rt_health_check(h, "cri", "runtime.v1 RuntimeService", true,
                                      "%s answers CRI %s", h->version, v->runtime_api_version);
         }
+        if (up)
+                up = check_cni_plugins(h, c) && install_cni_conf(h, c);
         sreq.verbose = true;
         if (up && rpc(c, RUNTIME_SVC "Status", &sreq, &runtime__v1__status_response__descriptor, &s,
                       CALL_MS, &err) < 0)
                 up = rt_health_check(h, "status", "CRI RuntimeReady", false, "%s", err.msg);
-        if (up && s && check_status(h, s)) {
+        if (up && s && check_cni_conf_dir(h, c, info_value(s, "config")) && check_status(h, s)) {
                 read_handler_config(info_value(s, "config"), c->cri_handler, &hc);
                 check_handler(h, c, &hc);
         }
@@ -577,14 +682,26 @@ struct sandbox_conf {
         Runtime__V1__LinuxPodSandboxConfig linux;
         Runtime__V1__LinuxSandboxSecurityContext sec;
         Runtime__V1__NamespaceOption ns;
+        Runtime__V1__LinuxContainerResources resources, overhead;
         char log_dir[512];
         char revision[32];
 };
 
-static void sandbox_conf_init(struct sandbox_conf *sc, const struct runtime *rt,
-                              const char *workload, int64_t revision, const char *name,
-                              const char *uid)
+/* cpu and memory as CRI's Linux resources. */
+static void linux_resources(Runtime__V1__LinuxContainerResources *res, int64_t cpu_milli,
+                            int64_t memory_bytes)
 {
+        res->cpu_period = CPU_PERIOD_US;
+        res->cpu_quota = cpu_milli * CPU_PERIOD_US / 1000;
+        res->cpu_shares = cpu_milli * 1024 / 1000 > 2 ? cpu_milli * 1024 / 1000 : 2;
+        res->memory_limit_in_bytes = memory_bytes;
+}
+
+static void sandbox_conf_init(struct sandbox_conf *sc, const struct runtime *rt,
+                              const struct rt_workload *w, const char *name, const char *uid)
+{
+        const char *workload = w->name;
+        int64_t revision = w->revision;
         static const Runtime__V1__PodSandboxConfig__LabelsEntry label_init =
             RUNTIME__V1__POD_SANDBOX_CONFIG__LABELS_ENTRY__INIT;
         const char *keys[3] = {LABEL_NODE, LABEL_WORKLOAD, LABEL_REVISION};
@@ -594,7 +711,9 @@ static void sandbox_conf_init(struct sandbox_conf *sc, const struct runtime *rt,
                                     .meta = RUNTIME__V1__POD_SANDBOX_METADATA__INIT,
                                     .linux = RUNTIME__V1__LINUX_POD_SANDBOX_CONFIG__INIT,
                                     .sec = RUNTIME__V1__LINUX_SANDBOX_SECURITY_CONTEXT__INIT,
-                                    .ns = RUNTIME__V1__NAMESPACE_OPTION__INIT};
+                                    .ns = RUNTIME__V1__NAMESPACE_OPTION__INIT,
+                                    .resources = RUNTIME__V1__LINUX_CONTAINER_RESOURCES__INIT,
+                                    .overhead = RUNTIME__V1__LINUX_CONTAINER_RESOURCES__INIT};
         snprintf(sc->revision, sizeof(sc->revision), "%" PRId64, revision);
         for (int i = 0; i < 3; i++) {
                 sc->labels[i] = label_init;
@@ -605,13 +724,22 @@ static void sandbox_conf_init(struct sandbox_conf *sc, const struct runtime *rt,
         sc->meta.name = (char *)name;
         sc->meta.uid = (char *)uid;
         sc->meta.namespace_ = POD_NAMESPACE;
-        /* host network: no CNI needed; PID namespace shared with the sandbox,
-         * so the workload is not PID 1 and a stop signal ends it at once */
-        sc->ns.network = RUNTIME__V1__NAMESPACE_MODE__NODE;
+        /* a network namespace of its own, on the CNI network (never the host's:
+         * Kata cannot run host-network sandboxes); PID namespace shared with
+         * the sandbox, so the workload is not PID 1 and a stop signal ends it */
+        sc->ns.network = RUNTIME__V1__NAMESPACE_MODE__POD;
         sc->ns.pid = RUNTIME__V1__NAMESPACE_MODE__POD;
         sc->ns.ipc = RUNTIME__V1__NAMESPACE_MODE__POD;
         sc->sec.namespace_options = &sc->ns;
+        sc->sec.privileged = false;
         sc->linux.security_context = &sc->sec;
+        /* what the workload may use, so a VM-based handler sizes the VM to it */
+        linux_resources(&sc->resources, w->cpu_milli, w->memory_bytes);
+        sc->linux.resources = &sc->resources;
+        if (rt->isolation == ISOLATION_MICROVM) {
+                linux_resources(&sc->overhead, KATA_OVERHEAD_CPU_MILLI, KATA_OVERHEAD_MEMORY);
+                sc->linux.overhead = &sc->overhead;
+        }
         if (log_directory(&sc->meta, sc->log_dir, sizeof(sc->log_dir)) == 0)
                 sc->config.log_directory = sc->log_dir;
         sc->config.metadata = &sc->meta;
@@ -683,6 +811,8 @@ static int start_container(struct cri *c, const char *sandbox_id, struct sandbox
         Runtime__V1__LinuxContainerResources res = RUNTIME__V1__LINUX_CONTAINER_RESOURCES__INIT;
         Runtime__V1__LinuxContainerSecurityContext sec =
             RUNTIME__V1__LINUX_CONTAINER_SECURITY_CONTEXT__INIT;
+        Runtime__V1__Capability caps = RUNTIME__V1__CAPABILITY__INIT;
+        char *drop_caps[] = {"NET_RAW"};
         Runtime__V1__ContainerConfig__LabelsEntry labels[3], *labelp[3];
         Runtime__V1__StartContainerRequest sreq = RUNTIME__V1__START_CONTAINER_REQUEST__INIT;
         Runtime__V1__CreateContainerResponse *created = NULL;
@@ -724,10 +854,14 @@ static int start_container(struct cri *c, const char *sandbox_id, struct sandbox
         meta.name = (char *)w->name;
         meta.attempt = attempt;
         image.image = (char *)w->image;
-        res.cpu_period = CPU_PERIOD_US;
-        res.cpu_quota = w->cpu_milli * CPU_PERIOD_US / 1000;
-        res.cpu_shares = w->cpu_milli * 1024 / 1000 > 2 ? w->cpu_milli * 1024 / 1000 : 2;
-        res.memory_limit_in_bytes = w->memory_bytes;
+        linux_resources(&res, w->cpu_milli, w->memory_bytes);
+        /* the baseline (SPEC 6.1): the runtime's default capabilities
+         * without NET_RAW, no new privileges, never privileged */
+        caps.n_drop_capabilities = 1;
+        caps.drop_capabilities = drop_caps;
+        sec.capabilities = &caps;
+        sec.no_new_privs = true;
+        sec.privileged = false;
         sec.namespace_options = &sc->ns;
         linux.resources = &res;
         linux.security_context = &sec;
@@ -791,7 +925,7 @@ static int cri_run(struct runtime *rt, const struct rt_workload *w, char *id, si
                 snprintf(uid + 2 * i, 3, "%02x", rnd[i]);
         /* readable, unique even when several nodes share one containerd */
         snprintf(name, sizeof(name), "%s-r%" PRId64 "-%.6s", w->name, w->revision, uid);
-        sandbox_conf_init(&sc, rt, w->name, w->revision, name, uid);
+        sandbox_conf_init(&sc, rt, w, name, uid);
         if (sc.config.log_directory[0] && mkdir_p(sc.log_dir, err) < 0)
                 return idyl_err_wrap(err, "log directory");
         req.config = &sc.config;
@@ -838,7 +972,7 @@ static int cri_restart(struct runtime *rt, const struct rt_instance *inst,
                 if (ct->containers[i]->metadata &&
                     ct->containers[i]->metadata->attempt + 1 > attempt)
                         attempt = ct->containers[i]->metadata->attempt + 1;
-        sandbox_conf_init(&sc, rt, w->name, w->revision, p->metadata->name, p->metadata->uid);
+        sandbox_conf_init(&sc, rt, w, p->metadata->name, p->metadata->uid);
         if (start_container(c, inst->id, &sc, w, attempt, cid, sizeof(cid), err) < 0)
                 goto out;
         for (size_t i = 0; i < ct->n_containers; i++) {
@@ -1022,6 +1156,8 @@ static void cri_destroy(struct runtime *rt)
         free(c->socket_path);
         free(c->handler);
         free(c->cri_handler);
+        free(c->cni_conf_dir);
+        free(c->cni_bin_dir);
         free(c);
 }
 
@@ -1078,12 +1214,34 @@ int runtime_cri_open(const char *socket_path, const char *handler, const char *c
                 c->handler = strdup(handler);
                 c->cri_handler = strdup(cri_handler);
                 c->conn = grpc_conn_new(socket_path);
+                c->cni_conf_dir = strdup(CNI_CONF_DIR_DEFAULT);
+                c->cni_bin_dir = strdup(CNI_BIN_DIR_DEFAULT);
         }
-        if (!c || !c->socket_path || !c->handler || !c->cri_handler || !c->conn) {
+        if (!c || !c->socket_path || !c->handler || !c->cri_handler || !c->conn ||
+            !c->cni_conf_dir || !c->cni_bin_dir) {
                 if (c)
                         cri_destroy(&c->rt);
                 return idyl_err_set(err, IDYL_E_INTERNAL, "out of memory");
         }
         *out = &c->rt;
+        return 0;
+}
+
+int runtime_cri_set_cni(struct runtime *rt, const char *conf_dir, const char *bin_dir,
+                        struct idyl_err *err)
+{
+        struct cri *c = cri_of(rt);
+        char *conf = strdup(conf_dir && *conf_dir ? conf_dir : CNI_CONF_DIR_DEFAULT);
+        char *bin = strdup(bin_dir && *bin_dir ? bin_dir : CNI_BIN_DIR_DEFAULT);
+
+        if (!conf || !bin) {
+                free(conf);
+                free(bin);
+                return idyl_err_set(err, IDYL_E_INTERNAL, "out of memory");
+        }
+        free(c->cni_conf_dir);
+        free(c->cni_bin_dir);
+        c->cni_conf_dir = conf;
+        c->cni_bin_dir = bin;
         return 0;
 }

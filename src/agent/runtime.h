@@ -148,6 +148,11 @@ int runtime_docker_open(const char *socket_path, struct runtime **out, struct id
  * to run sandboxes with, NULL or "" to derive it from handler. */
 int runtime_cri_open(const char *socket_path, const char *handler, const char *cri_handler,
                      enum isolation_class isolation, struct runtime **out, struct idyl_err *err);
+/* Where the CRI runtime's CNI configuration and plugins live (join's
+ * --cni-conf-dir, --cni-bin-dir); NULL or "" keeps the default
+ * (/etc/cni/net.d, /usr/lib/cni). rt must be a CRI runtime. */
+int runtime_cri_set_cni(struct runtime *rt, const char *conf_dir, const char *bin_dir,
+                        struct idyl_err *err);
 /* "io.containerd.kata-qemu.v2" -> "kata-qemu"; a name without the
  * io.containerd. prefix is kept. Returns -1 when out is too small. */
 int runtime_cri_handler_name(const char *handler, char *out, size_t size);

@@ -26,6 +26,10 @@ static const struct cli_opt join_opts[] = {
      "with --runtime-provider: runtime handler, e.g. io.containerd.kata-qemu.v2"},
     {"runtime-endpoint", OPT_STRING, "URL",
      "runtime socket, e.g. unix:///run/containerd/containerd.sock"},
+    {"cni-conf-dir", OPT_STRING, "DIR",
+     "containerd: CNI configuration directory the agent installs its network into (default "
+     "/etc/cni/net.d)"},
+    {"cni-bin-dir", OPT_STRING, "DIR", "containerd: CNI plugins (default /usr/lib/cni)"},
     {"name", OPT_STRING, "NAME", "node name (default: the host name)"},
     {"platform", OPT_STRING, "OS/ARCH", "platform (default: this machine's)"},
     {"cpu", OPT_STRING, "CPU", "CPU offered (default: this machine's cores)"},
@@ -249,6 +253,10 @@ static int node_join(struct cli_ctx *ctx, struct cli_args *a, struct idyl_err *e
                           json_string_value(json_object_get(out, "platform")));
         if (cli_str(a, "runtime-endpoint"))
                 json_object_set_new(state, "endpoint", json_string(cli_str(a, "runtime-endpoint")));
+        if (cli_str(a, "cni-conf-dir"))
+                json_object_set_new(state, "cniConfDir", json_string(cli_str(a, "cni-conf-dir")));
+        if (cli_str(a, "cni-bin-dir"))
+                json_object_set_new(state, "cniBinDir", json_string(cli_str(a, "cni-bin-dir")));
         /* what the provider chose to offer caps what the runtime reports */
         if (cli_str(a, "cpu") || cli_str(a, "memory") || cli_str(a, "gpus"))
                 json_object_set(state, "offer", json_object_get(out, "capacity"));

@@ -18,7 +18,7 @@ setup() {
 	SUBNET=$(new_subnet)
 	export IDYL_NODE_DIR=$BATS_TEST_TMPDIR/node
 	run idyl node join --subnet "$SUBNET" --runtime-profile containerd-runc --name n1 \
-		--runtime-endpoint "unix://$CONTAINERD_SOCK" --start
+		--runtime-endpoint "unix://$CONTAINERD_SOCK" --cni-conf-dir "$CNI_CONF_DIR" --start
 	[ "$status" -eq 0 ]
 	wait_until 10 node_is n1 ready
 }
@@ -31,6 +31,7 @@ teardown() {
 		idyl workload delete "$w" --subnet "$SUBNET" >/dev/null 2>&1 || true
 	done
 	wait_until 30 sh -c "[ -z \"\$(ctr -a '$CONTAINERD_SOCK' -n k8s.io c ls -q 'labels.\"io.idyl.node\"==$SUBNET/n1')\" ]" || true
+	[ -z "${SECOND_PID:-}" ] || kill -9 "$SECOND_PID" 2>/dev/null || true
 	for d in "$BATS_TEST_TMPDIR"/node*; do
 		IDYL_NODE_DIR=$d idyl node stop >/dev/null 2>&1 || true
 	done
@@ -77,7 +78,10 @@ info() { cctr c info "$1"; }
 	[[ "$output" == *"provider:      containerd (handler io.containerd.runc.v2)"* ]]
 	echo "$output" | grep -E "^socket +$CONTAINERD_SOCK +pass +present$"
 	echo "$output" | grep -E "^cri +runtime.v1 RuntimeService +pass +containerd 1\.[0-9.]+.* answers CRI v1$"
-	echo "$output" | grep -E "^status +CRI RuntimeReady +pass +ready; NetworkReady false \(not needed: host network\)$"
+	echo "$output" | grep -E "^status +CRI RuntimeReady +pass +ready$"
+	echo "$output" | grep -E "^cni-plugins +/usr/lib/cni +pass +bridge, host-local, loopback present$"
+	echo "$output" | grep -E "^cni-config +$CNI_CONF_DIR/10-idyl.conflist +pass "
+	echo "$output" | grep -E "^network +CRI NetworkReady +pass +ready$"
 	echo "$output" | grep -E "^handler +runc +pass +runtime type io.containerd.runc.v2$"
 	run idyl node status -o json
 	[ "$(echo "$output" | jq -r '[.checks[] | select(.ok | not)] | length')" = 0 ]
@@ -101,8 +105,16 @@ info() { cctr c info "$1"; }
 	info "$c" | jq -e '.Spec.process.args == ["sh", "-c", "echo \"$GREETING from idyl\"; sleep 3600"]'
 	[ "$(info "$c" | jq -r '.Labels["io.idyl.revision"]')" = 1 ]
 	[ "$(info "$s" | jq -r '.Labels["io.idyl.node"]')" = "$SUBNET/n1" ]
-	# host network: the sandbox has no network namespace of its own
-	[ "$(info "$s" | jq '[.Spec.linux.namespaces[] | select(.type == "network")] | length')" = 0 ]
+	# a network namespace of its own (not the host's), shared by its container
+	[ -n "$(info "$s" | jq -r '.Spec.linux.namespaces[] | select(.type == "network") | .path')" ]
+	cpid=$(cctr t ls | awk -v id="$c" '$1 == id { print $2 }')
+	spid=$(cctr t ls | awk -v id="$s" '$1 == id { print $2 }')
+	[ "$(readlink "/proc/$cpid/ns/net")" = "$(readlink "/proc/$spid/ns/net")" ]
+	[ "$(readlink "/proc/$cpid/ns/net")" != "$(readlink /proc/self/ns/net)" ]
+	# the sandbox carries the workload's resources: containerd hands them to
+	# the runtime as annotations, which Kata sizes its VM by
+	[ "$(info "$s" | jq -r '.Spec.annotations["io.kubernetes.cri.sandbox-cpu-quota"]')" = 50000 ]
+	[ "$(info "$s" | jq -r '.Spec.annotations["io.kubernetes.cri.sandbox-memory"]')" = $((64 << 20)) ]
 	log=$(ls /var/log/idyl/pods/idyl_hello-r1-*/hello/0.log)
 	wait_until 5 grep -q ' stdout F hi from idyl$' "$log"
 	run idyl workload get hello --subnet "$SUBNET" -o json
@@ -204,10 +216,10 @@ kata_expectations() { # BACKEND: qemu | fc
 	# kata-qemu configured in containerd (its shim is not installed); kata-fc not at all
 	export IDYL_NODE_DIR=$BATS_TEST_TMPDIR/node-qemu
 	idyl node join --subnet "$SUBNET" --runtime-profile containerd-kata-qemu --name vm-qemu \
-		--runtime-endpoint "unix://$CONTAINERD_SOCK" --start
+		--runtime-endpoint "unix://$CONTAINERD_SOCK" --cni-conf-dir "$CNI_CONF_DIR" --start
 	export IDYL_NODE_DIR=$BATS_TEST_TMPDIR/node-fc
 	idyl node join --subnet "$SUBNET" --runtime-profile containerd-kata-firecracker --name vm-fc \
-		--runtime-endpoint "unix://$CONTAINERD_SOCK" --start
+		--runtime-endpoint "unix://$CONTAINERD_SOCK" --cni-conf-dir "$CNI_CONF_DIR" --start
 	wait_until 10 sh -c "idyl node get vm-fc --subnet $SUBNET -o json | jq -e '.runtime.reason != \"\"'"
 	wait_until 10 sh -c "idyl node get vm-qemu --subnet $SUBNET -o json | jq -e '.runtime.reason != \"\"'"
 
@@ -247,4 +259,86 @@ kata_expectations() { # BACKEND: qemu | fc
 	run idyl workload get vm --subnet "$SUBNET" -o json
 	[ "$(echo "$output" | jq -r .status.message)" = "no available nodes in subnet $SUBNET support requested isolation class microvm" ]
 	[ -z "$(ids_of vm sandbox)" ]
+}
+
+@test "a container runs hardened: no new privileges, no NET_RAW, never privileged" {
+	idyl deploy idyl/busybox:latest --name hard --subnet "$SUBNET" -- sleep 3600
+	wait_until 20 running_count hard 1
+	c=$(ids_of hard container)
+	info "$c" | jq -e '.Spec.process.noNewPrivileges == true'
+	info "$c" | jq -e '.Spec.process.capabilities.effective | index("CAP_NET_RAW") | not'
+	info "$c" | jq -e '.Spec.process.capabilities.effective | index("CAP_SYS_ADMIN") | not'
+	info "$c" | jq -e '.Spec.process.capabilities.effective | index("CAP_NET_BIND_SERVICE")'
+	pid=$(cctr t ls | awk -v id="$c" '$1 == id { print $2 }')
+	grep -E '^NoNewPrivs:\s+1$' "/proc/$pid/status"
+	capeff=$(sed -n 's/^CapEff:\s*//p' "/proc/$pid/status")
+	[ $((0x$capeff & (1 << 13))) -eq 0 ] # CAP_NET_RAW
+	# in a PID namespace of the sandbox's, never the host's
+	[ "$(readlink "/proc/$pid/ns/pid")" != "$(readlink /proc/self/ns/pid)" ]
+	[ "$(readlink "/proc/$pid/ns/ipc")" != "$(readlink /proc/self/ns/ipc)" ]
+}
+
+@test "the host's loopback is never reachable from a workload; its bridge address is" {
+	busybox nc -ll -p 18080 -e /bin/echo reached &
+	LISTENER_PID=$!
+	wait_until 5 sh -c "busybox nc -w 1 127.0.0.1 18080 </dev/null | grep -q reached"
+	idyl deploy idyl/busybox:latest --name probe --subnet "$SUBNET" -- sleep 3600
+	wait_until 20 running_count probe 1
+	gw=$(ip -4 -o addr show dev idyl0 | awk '{ split($4, a, "/"); print a[1] }')
+	[ "$gw" = 10.89.0.1 ]
+	pid=$(cctr t ls | awk -v id="$(ids_of probe container)" '$1 == id { print $2 }')
+	run nsenter -t "$pid" -n busybox nc -w 2 127.0.0.1 18080 </dev/null
+	[[ "$output" != *reached* ]]
+	run nsenter -t "$pid" -n busybox nc -w 2 "$gw" 18080 </dev/null
+	[[ "$output" == *reached* ]]
+	kill "$LISTENER_PID"
+}
+
+@test "a node whose CNI directory is not containerd's, or lacks plugins, is not ready with the reason" {
+	# containerd reads $CNI_CONF_DIR; this node would install its network elsewhere
+	export IDYL_NODE_DIR=$BATS_TEST_TMPDIR/node-elsewhere
+	idyl node join --subnet "$SUBNET" --runtime-profile containerd-runc --name n2 \
+		--runtime-endpoint "unix://$CONTAINERD_SOCK" --cni-conf-dir "$BATS_TEST_TMPDIR/elsewhere" \
+		--cni-bin-dir /usr/lib/cni --start
+	wait_until 10 sh -c "idyl node get n2 --subnet $SUBNET -o json | jq -e '.runtime.reason != \"\"'"
+	run idyl node get n2 --subnet "$SUBNET" -o json
+	[ "$(echo "$output" | jq -r .status)" = not-ready ]
+	[ "$(echo "$output" | jq -r .runtime.reason)" = "cni-dir $BATS_TEST_TMPDIR/elsewhere: containerd reads CNI configuration from $CNI_CONF_DIR: set its CRI cni conf_dir, or join with --cni-conf-dir $CNI_CONF_DIR" ]
+	run idyl node status
+	echo "$output" | grep -E "^cni-dir +$BATS_TEST_TMPDIR/elsewhere +fail +containerd reads CNI configuration from "
+
+	mkdir -p "$BATS_TEST_TMPDIR/nobin"
+	export IDYL_NODE_DIR=$BATS_TEST_TMPDIR/node-nobin
+	idyl node join --subnet "$SUBNET" --runtime-profile containerd-runc --name n3 \
+		--runtime-endpoint "unix://$CONTAINERD_SOCK" --cni-conf-dir "$CNI_CONF_DIR" \
+		--cni-bin-dir "$BATS_TEST_TMPDIR/nobin" --start
+	wait_until 10 sh -c "idyl node get n3 --subnet $SUBNET -o json | jq -e '.runtime.reason != \"\"'"
+	run idyl node get n3 --subnet "$SUBNET" -o json
+	[ "$(echo "$output" | jq -r .runtime.reason)" = "cni-plugins $BATS_TEST_TMPDIR/nobin: missing bridge, host-local, loopback (Debian: containernetworking-plugins)" ]
+	# the ready node sharing the machine is untouched
+	node_is n1 ready
+}
+
+@test "a CRI that reports NetworkReady false makes the node not ready with its reason" {
+	# a second containerd whose CNI directory holds a network it cannot load;
+	# the agent keeps a configuration that is there (it may be another's)
+	local first_sock=$CONTAINERD_SOCK first_pid=$CONTAINERD_PID first_conf=$CNI_CONF_DIR
+	mkdir -p "$BATS_TEST_TMPDIR/c2/cni/conf"
+	echo '{"cniVersion": "1.0.0", "name": "idyl", "plugins": []}' >"$BATS_TEST_TMPDIR/c2/cni/conf/10-idyl.conflist"
+	start_containerd "$BATS_TEST_TMPDIR/c2"
+	SECOND_PID=$CONTAINERD_PID second_sock=$CONTAINERD_SOCK second_conf=$CNI_CONF_DIR
+	CONTAINERD_SOCK=$first_sock CONTAINERD_PID=$first_pid CNI_CONF_DIR=$first_conf
+	export IDYL_NODE_DIR=$BATS_TEST_TMPDIR/node-broken
+	idyl node join --subnet "$SUBNET" --runtime-profile containerd-runc --name n4 \
+		--runtime-endpoint "unix://$second_sock" --cni-conf-dir "$second_conf" --start
+	wait_until 10 sh -c "idyl node get n4 --subnet $SUBNET -o json | jq -e '.runtime.reason != \"\"'"
+	run idyl node get n4 --subnet "$SUBNET" -o json
+	[ "$(echo "$output" | jq -r .status)" = not-ready ]
+	[[ "$(echo "$output" | jq -r .runtime.reason)" == "network CRI NetworkReady: NetworkPluginNotReady: "* ]]
+	run idyl node status
+	echo "$output" | grep -E "^network +CRI NetworkReady +fail +NetworkPluginNotReady: "
+	idyl node stop
+	kill "$SECOND_PID"
+	for _ in $(seq 100); do kill -0 "$SECOND_PID" 2>/dev/null || break; sleep 0.1; done
+	SECOND_PID=
 }

@@ -1,7 +1,11 @@
 # A real containerd for end-to-end tests: its own root, state, socket and
-# config in a temporary directory, the CRI plugin on with host-network pods
-# only (no CNI), and a busybox workload image and a pause-like sandbox image
-# built from busybox-static and imported with ctr (no registry is reachable).
+# config in a temporary directory, the CRI plugin reading CNI configuration
+# from CNI_CONF_DIR (where the node agent, joined with --cni-conf-dir,
+# installs its network) and Debian's plugins from /usr/lib/cni, and a busybox
+# workload image and a pause-like sandbox image built from busybox-static and
+# imported with ctr (no registry is reachable). The CNI bridge and its
+# iptables rules are the network namespace's: the file runs in one of its
+# own (tests/e2e/in-netns, as ctest runs it).
 
 CTR_NS=k8s.io
 PAUSE_IMAGE=docker.io/idyl/pause:1
@@ -31,16 +35,24 @@ containerd_config() {
 		    [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.kata-qemu]
 		      runtime_type = "io.containerd.kata-qemu.v2"
 		  [plugins."io.containerd.grpc.v1.cri".cni]
-		    bin_dir = "$dir/cni/bin"
-		    conf_dir = "$dir/cni/conf"
+		    bin_dir = "$CNI_BIN_DIR"
+		    conf_dir = "$CNI_CONF_DIR"
 	TOML
 }
 
 # Starts containerd in $1 (a short path: socket paths must fit sun_path);
-# sets CONTAINERD_SOCK and CONTAINERD_PID.
+# sets CONTAINERD_SOCK, CONTAINERD_PID, CNI_CONF_DIR (empty: the agent
+# installs the network) and CNI_BIN_DIR.
 start_containerd() {
 	local dir=$1
-	mkdir -p "$dir"
+	[ "$(readlink /proc/self/ns/net)" != "$(readlink /proc/1/ns/net)" ] || {
+		echo "run this file in its own network namespace: tests/e2e/in-netns bats $BATS_TEST_FILENAME" >&2
+		return 1
+	}
+	CNI_CONF_DIR=$dir/cni/conf
+	CNI_BIN_DIR=/usr/lib/cni
+	export CNI_CONF_DIR CNI_BIN_DIR
+	mkdir -p "$dir" "$CNI_CONF_DIR"
 	containerd_config "$dir"
 	CONTAINERD_SOCK=$dir/c.sock
 	containerd --config "$dir/config.toml" >"$dir/containerd.log" 2>&1 &
