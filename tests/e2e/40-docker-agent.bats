@@ -34,6 +34,8 @@ teardown() {
 	for id in $(docker_api GET '/containers/json?all=1' | jq -r '.[].Id'); do
 		docker_api DELETE "/containers/$id?force=1" >/dev/null
 	done
+	# containers removed behind the agents' backs leave their networks
+	for n in $(idyl_networks); do docker_api DELETE "/networks/$n" >/dev/null; done
 }
 
 # A TCP listener on every address of the host (so on its 127.0.0.1 too) at
