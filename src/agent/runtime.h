@@ -12,6 +12,7 @@
 
 #include "core/isolation.h"
 #include "core/node.h"
+#include "core/workload.h"
 #include "util/err.h"
 
 /* One readiness check, as `idyl node status` prints it. */
@@ -80,9 +81,9 @@ struct rt_workload {
         int64_t stop_timeout_s; /* spec.stopTimeout, SIGTERM to SIGKILL; 0: the default */
 };
 
-#define RT_PIDS_LIMIT_DEFAULT     1024
-#define RT_STOP_TIMEOUT_DEFAULT_S 10
-#define RT_STOP_TIMEOUT_MAX_S     300
+#define RT_PIDS_LIMIT_DEFAULT     WORKLOAD_PIDS_LIMIT_DEFAULT
+#define RT_STOP_TIMEOUT_DEFAULT_S WORKLOAD_STOP_TIMEOUT_DEFAULT_S
+#define RT_STOP_TIMEOUT_MAX_S     WORKLOAD_STOP_TIMEOUT_MAX_S
 
 /* w's PID limit and stop grace, defaults applied (grace at most the max). */
 int64_t rt_pids_limit(const struct rt_workload *w);

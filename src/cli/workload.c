@@ -21,6 +21,8 @@ static const struct cli_opt deploy_opts[] = {
     {"secret-env", OPT_MULTI, "NAME", "set each key of the secret NAME as an environment variable"},
     {"device", OPT_MULTI, "PATH",
      "pass the host device PATH (allowed by the subnet's devicePolicy)"},
+    {"pids-limit", OPT_STRING, "N", "most processes the workload may have (default 1024)"},
+    {"stop-timeout", OPT_STRING, "DURATION", "grace between SIGTERM and SIGKILL (default 10s)"},
     {"dry-run", OPT_FLAG, NULL,
      "show admission and the node it would get, writing nothing (-o json: the would-be object)"},
     OPT_END,
@@ -170,6 +172,14 @@ static int deploy_spec(const struct cli_args *a, json_t **out, struct idyl_err *
         }
         json_object_set_new(spec, "resources", res);
         res = NULL;
+        if (cli_str(a, "pids-limit")) {
+                int64_t limit;
+                if (workload_pids_limit_parse(cli_str(a, "pids-limit"), &limit, err) < 0)
+                        goto fail;
+                json_object_set_new(spec, "pidsLimit", json_integer(limit));
+        }
+        if (cli_str(a, "stop-timeout"))
+                json_object_set_new(spec, "stopTimeout", json_string(cli_str(a, "stop-timeout")));
         if (env_object(cli_value(a, "env"), &env, err) < 0)
                 goto fail;
         if (json_object_size(env))

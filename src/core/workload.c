@@ -231,6 +231,53 @@ int resource_gpus_parse(const char *s, int *gpus, struct idyl_err *err)
         return 0;
 }
 
+int workload_pids_limit_check(int64_t limit, struct idyl_err *err)
+{
+        if (limit < 1 || limit > WORKLOAD_PIDS_LIMIT_MAX)
+                return idyl_err_set(err, IDYL_E_INVALID,
+                                    "invalid --pids-limit \"%lld\": want a whole number from 1 "
+                                    "to %d",
+                                    (long long)limit, WORKLOAD_PIDS_LIMIT_MAX);
+        return 0;
+}
+
+int workload_pids_limit_parse(const char *s, int64_t *limit, struct idyl_err *err)
+{
+        char *end;
+        long long v;
+
+        errno = 0;
+        v = strtoll(s, &end, 10);
+        if (errno || end == s || *end || !isdigit((unsigned char)*s) || v < 1 ||
+            v > WORKLOAD_PIDS_LIMIT_MAX)
+                return idyl_err_set(err, IDYL_E_INVALID,
+                                    "invalid --pids-limit \"%.40s\": want a whole number from 1 "
+                                    "to %d",
+                                    s, WORKLOAD_PIDS_LIMIT_MAX);
+        *limit = v;
+        return 0;
+}
+
+int workload_stop_timeout_parse(const char *s, int64_t *seconds, struct idyl_err *err)
+{
+        char *end;
+        long long v;
+
+        errno = 0;
+        v = isdigit((unsigned char)*s) ? strtoll(s, &end, 10) : -1;
+        if (v >= 0 && !errno && strcmp(end, "m") == 0 && v <= WORKLOAD_STOP_TIMEOUT_MAX_S / 60)
+                v *= 60;
+        else if (v < 0 || errno || (*end && strcmp(end, "s") != 0))
+                v = -1;
+        if (v < 1 || v > WORKLOAD_STOP_TIMEOUT_MAX_S)
+                return idyl_err_set(err, IDYL_E_INVALID,
+                                    "invalid --stop-timeout \"%.40s\": want a duration from 1s "
+                                    "to 5m such as 10s",
+                                    s);
+        *seconds = v;
+        return 0;
+}
+
 void resource_memory_format(int64_t bytes, char *buf, size_t size)
 {
         static const char *const units[] = {"Ti", "Gi", "Mi", "Ki"};

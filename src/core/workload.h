@@ -79,6 +79,19 @@ int resource_cpu_parse(const char *s, int64_t *milli, struct idyl_err *err);
 int resource_memory_parse(const char *s, int64_t *bytes, struct idyl_err *err);
 /* GPUs: a whole number >= 0. */
 int resource_gpus_parse(const char *s, int *gpus, struct idyl_err *err);
+
+/* The hardened baseline's knobs (SPEC 6.1): spec.pidsLimit, the most
+ * processes a workload may have, and spec.stopTimeout, the grace between
+ * SIGTERM and SIGKILL ("10s", "2m"). Absent, the defaults apply. */
+#define WORKLOAD_PIDS_LIMIT_DEFAULT     1024
+#define WORKLOAD_PIDS_LIMIT_MAX         4194304
+#define WORKLOAD_STOP_TIMEOUT_DEFAULT_S 10
+#define WORKLOAD_STOP_TIMEOUT_MAX_S     300
+/* A whole number from 1 to WORKLOAD_PIDS_LIMIT_MAX. */
+int workload_pids_limit_parse(const char *s, int64_t *limit, struct idyl_err *err);
+int workload_pids_limit_check(int64_t limit, struct idyl_err *err);
+/* Seconds ("30s", "30") or minutes ("2m"), from 1s to 5m. */
+int workload_stop_timeout_parse(const char *s, int64_t *seconds, struct idyl_err *err);
 /* Canonical memory text: the largest binary unit that divides it ("256Mi"),
  * else bytes. */
 void resource_memory_format(int64_t bytes, char *buf, size_t size);

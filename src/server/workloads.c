@@ -251,15 +251,38 @@ static json_t *resources_to_json(const struct idyl_workload *w)
                          "memory", mem, "gpus", w->gpus);
 }
 
+/* spec.pidsLimit (a number) and spec.stopTimeout ("10s"); 0 when absent. */
+static int spec_hardening(const json_t *spec, int64_t *pids_limit, int64_t *stop_timeout,
+                          struct idyl_err *err)
+{
+        const json_t *p = json_object_get(spec, "pidsLimit"),
+                     *t = json_object_get(spec, "stopTimeout");
+
+        if (p && !json_is_integer(p))
+                return idyl_err_set(err, IDYL_E_INVALID,
+                                    "field \"spec.pidsLimit\" must be a whole number");
+        if (p && workload_pids_limit_check(json_integer_value(p), err) < 0)
+                return -1;
+        if (t && !json_is_string(t))
+                return idyl_err_set(err, IDYL_E_INVALID,
+                                    "field \"spec.stopTimeout\" must be a duration such as 10s");
+        if (t && workload_stop_timeout_parse(json_string_value(t), stop_timeout, err) < 0)
+                return -1;
+        *pids_limit = p ? json_integer_value(p) : 0;
+        return 0;
+}
+
 /* Validates a spec object into w (scheduler fields) and *canon (the spec as
  * stored and shown, keys in one fixed order). */
 static int spec_parse(const json_t *spec, struct idyl_workload *w, enum isolation_class *requested,
                       json_t **canon, struct idyl_err *err)
 {
-        static const char *const keys[] = {"image",   "platform", "isolation", "resources", "env",
-                                           "command", "secrets",  "secretEnv", "devices",   NULL};
+        static const char *const keys[] = {"image",   "platform",  "isolation",   "resources",
+                                           "env",     "command",   "secrets",     "secretEnv",
+                                           "devices", "pidsLimit", "stopTimeout", NULL};
         json_t *c = NULL, *env = json_object(), *cmd = json_array();
         const char *image, *platform;
+        int64_t pids_limit = 0, stop_timeout = 0;
         int rc = -1;
 
         if (!json_is_object(spec)) {
@@ -274,7 +297,8 @@ static int spec_parse(const json_t *spec, struct idyl_workload *w, enum isolatio
             spec_isolation(json_object_get(spec, "isolation"), requested, err) < 0 ||
             spec_resources(json_object_get(spec, "resources"), w, err) < 0 ||
             spec_env(json_object_get(spec, "env"), env, err) < 0 ||
-            spec_command(json_object_get(spec, "command"), cmd, err) < 0)
+            spec_command(json_object_get(spec, "command"), cmd, err) < 0 ||
+            spec_hardening(spec, &pids_limit, &stop_timeout, err) < 0)
                 goto out;
         snprintf(w->platform, sizeof(w->platform), "%s", platform ? platform : "");
         c = json_pack("{s:s}", "image", image);
@@ -288,6 +312,13 @@ static int spec_parse(const json_t *spec, struct idyl_workload *w, enum isolatio
                 json_object_set(c, "env", env);
         if (json_array_size(cmd))
                 json_object_set(c, "command", cmd);
+        if (pids_limit)
+                json_object_set_new(c, "pidsLimit", json_integer(pids_limit));
+        if (stop_timeout) {
+                char d[32];
+                snprintf(d, sizeof(d), "%llds", (long long)stop_timeout);
+                json_object_set_new(c, "stopTimeout", json_string(d));
+        }
         if (spec_access(spec, w, c, err) < 0) {
                 json_decref(c);
                 goto out;

@@ -334,6 +334,14 @@ deploy_rejected() {
 		EXPECT="invalid --gpus \"$g\": want a whole number from 0 to 64"
 		deploy_rejected nginx --name web "${S[@]}" --gpus "$g"
 	done
+	for p in 0 -1 1.5 4194305; do
+		EXPECT="invalid --pids-limit \"$p\": want a whole number from 1 to 4194304"
+		deploy_rejected nginx --name web "${S[@]}" --pids-limit "$p"
+	done
+	for t in 0s 1h 10ms soon; do
+		EXPECT="invalid --stop-timeout \"$t\": want a duration from 1s to 5m such as 10s"
+		deploy_rejected nginx --name web "${S[@]}" --stop-timeout "$t"
+	done
 	EXPECT='invalid --env "FOO": want K=V'
 	deploy_rejected nginx --name web "${S[@]}" --env FOO
 	EXPECT='invalid --env "=b": want K=V'

@@ -315,3 +315,22 @@ container_logs() {
 	# the ready node on the good Engine is untouched
 	node_is ready
 }
+
+@test "deploy --pids-limit and --stop-timeout reach the container and bound its stop" {
+	idyl deploy idyl/busybox:latest --name lim --subnet "$SUBNET" --pids-limit 64 --stop-timeout 2s -- \
+		sh -c "trap '' TERM; while :; do sleep 1; done"
+	wait_until 10 running_count lim 1
+	run idyl workload get lim --subnet "$SUBNET" -o json
+	[ "$(echo "$output" | jq -r .spec.pidsLimit)" = 64 ]
+	[ "$(echo "$output" | jq -r .spec.stopTimeout)" = 2s ]
+	c=$(workload_container lim)
+	[ "$(docker_api GET "/containers/$c/json" | jq -r .HostConfig.PidsLimit)" = 64 ]
+	[ "$(docker_api GET "/containers/$c/json" | jq -r .Config.StopTimeout)" = 2 ]
+	run docker_exec "$c" cat /sys/fs/cgroup/pids/pids.max
+	[ "$output" = 64 ]
+	# it ignores SIGTERM: gone after the 2s grace, not Docker's 10s
+	start=$(date +%s)
+	idyl workload delete lim --subnet "$SUBNET"
+	wait_until 15 sh -c "[ \"\$(curl -s --unix-socket '$DOCKER_SOCK' 'http://d/containers/json?all=1' | jq length)\" = 0 ]"
+	[ $(($(date +%s) - start)) -lt 8 ]
+}

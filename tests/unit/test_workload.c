@@ -501,6 +501,50 @@ static void test_gpus(void **state)
         }
 }
 
+static void test_pids_limit_and_stop_timeout(void **state)
+{
+        static const char *const bad_pids[] = {"0", "-1", "1.5", "many", "", "4194305", "1k"};
+        static const char *const bad_stop[] = {"0s",   "-1s", "301s", "6m",  "1h",
+                                               "10ms", "s",   "",     "1.5s"};
+        static const struct {
+                const char *in;
+                int64_t seconds;
+        } good_stop[] = {{"10s", 10}, {"1", 1}, {"2m", 120}, {"300s", 300}, {"5m", 300}};
+        struct idyl_err err = IDYL_ERR_INIT;
+        char want[256];
+        int64_t v;
+
+        (void)state;
+        assert_int_equal(workload_pids_limit_parse("1", &v, &err), 0);
+        assert_int_equal(v, 1);
+        assert_int_equal(workload_pids_limit_parse("4194304", &v, &err), 0);
+        assert_int_equal(v, WORKLOAD_PIDS_LIMIT_MAX);
+        for (size_t i = 0; i < NELEM(bad_pids); i++) {
+                v = -7;
+                assert_int_equal(workload_pids_limit_parse(bad_pids[i], &v, &err), -1);
+                snprintf(want, sizeof(want),
+                         "invalid --pids-limit \"%s\": want a whole number from 1 to 4194304",
+                         bad_pids[i]);
+                assert_string_equal(err.msg, want);
+                assert_int_equal(v, -7);
+        }
+        assert_int_equal(workload_pids_limit_check(0, &err), -1);
+        assert_int_equal(workload_pids_limit_check(64, &err), 0);
+        for (size_t i = 0; i < NELEM(good_stop); i++) {
+                assert_int_equal(workload_stop_timeout_parse(good_stop[i].in, &v, &err), 0);
+                assert_int_equal(v, good_stop[i].seconds);
+        }
+        for (size_t i = 0; i < NELEM(bad_stop); i++) {
+                print_message("stop timeout \"%s\"\n", bad_stop[i]);
+                assert_int_equal(workload_stop_timeout_parse(bad_stop[i], &v, &err), -1);
+                snprintf(want, sizeof(want),
+                         "invalid --stop-timeout \"%s\": want a duration from 1s to 5m such as "
+                         "10s",
+                         bad_stop[i]);
+                assert_string_equal(err.msg, want);
+        }
+}
+
 static void test_memory_format(void **state)
 {
         static const struct {
@@ -552,6 +596,7 @@ int main(void)
             cmocka_unit_test(test_cpu),
             cmocka_unit_test(test_memory),
             cmocka_unit_test(test_gpus),
+            cmocka_unit_test(test_pids_limit_and_stop_timeout),
             cmocka_unit_test(test_memory_format),
         };
 
