@@ -24,6 +24,8 @@
 #include "cri.pb-c.h"
 
 #include "agent/grpc.h"
+#include "agent/netpolicy.h"
+#include "util/log.h"
 #include "agent/runtime.h"
 #include "core/node.h"
 
@@ -350,6 +352,35 @@ static bool check_cni_plugins(struct rt_health *h, const struct cri *c)
 }
 
 static int mkdir_p(const char *path, struct idyl_err *err);
+static int refresh_isolation(struct cri *c, struct idyl_err *err);
+
+/* Traffic between sandboxes on one bridge meets iptables only with
+ * bridge-nf-call-iptables on (br_netfilter): without it nothing keeps
+ * subnets apart. The agent turns it on where the module is loaded. */
+static bool check_bridge_filter(struct rt_health *h)
+{
+        static const char path[] = "/proc/sys/net/bridge/bridge-nf-call-iptables";
+        FILE *f = fopen(path, "r");
+        int v = -1;
+
+        if (f) {
+                if (fscanf(f, "%d", &v) != 1)
+                        v = -1;
+                fclose(f);
+        }
+        if (v == 0 && (f = fopen(path, "w"))) {
+                if (fputs("1\n", f) >= 0)
+                        v = 1;
+                if (fclose(f) != 0)
+                        v = 0;
+        }
+        if (v == 1)
+                return rt_health_check(h, "bridge-filter", "bridge-nf-call-iptables", true,
+                                       "bridged traffic passes iptables");
+        return rt_health_check(h, "bridge-filter", "bridge-nf-call-iptables", false, "%s",
+                               v < 0 ? "br_netfilter is not loaded (modprobe br_netfilter)"
+                                     : "off, and the agent cannot turn it on");
+}
 
 /* containerd must read CNI configuration where the agent installs it
  * (its CRI config's cni.confDir, which Status reports). */
@@ -440,14 +471,20 @@ static void cri_health(struct runtime *rt, struct rt_health *h)
                                      "%s answers CRI %s", h->version, v->runtime_api_version);
         }
         if (up)
-                up = check_cni_plugins(h, c) && install_cni_conf(h, c);
+                up = check_cni_plugins(h, c) && install_cni_conf(h, c) && check_bridge_filter(h);
         sreq.verbose = true;
         if (up && rpc(c, RUNTIME_SVC "Status", &sreq, &runtime__v1__status_response__descriptor, &s,
                       CALL_MS, &err) < 0)
                 up = rt_health_check(h, "status", "CRI RuntimeReady", false, "%s", err.msg);
         if (up && s && check_cni_conf_dir(h, c, info_value(s, "config")) && check_status(h, s)) {
+                struct idyl_err ierr = IDYL_ERR_INIT;
+                char chain[32];
                 read_handler_config(info_value(s, "config"), c->cri_handler, &hc);
                 check_handler(h, c, &hc);
+                /* other nodes' workloads of the subnet come and go too */
+                netpolicy_chain_name(rt->node_key, chain, sizeof(chain));
+                rt_health_check(h, "iptables", chain, refresh_isolation(c, &ierr) == 0, "%s",
+                                ierr.msg[0] ? ierr.msg : "subnets kept apart on the CNI bridge");
         }
         if (rt->isolation == ISOLATION_MICROVM)
                 check_microvm(h, c, &hc);
@@ -483,6 +520,75 @@ static int list_sandboxes(struct cri *c, const char *id, Runtime__V1__ListPodSan
         req.filter = &f;
         return rpc(c, RUNTIME_SVC "ListPodSandbox", &req,
                    &runtime__v1__list_pod_sandbox_response__descriptor, out, CALL_MS, err);
+}
+
+/* ---- subnets apart on the shared CNI bridge ---------------------------------------------- */
+
+static const char *sandbox_label(const Runtime__V1__PodSandbox *p, const char *key);
+
+/* A sandbox's address on the pod network; "" when it has none. */
+static void sandbox_ip(struct cri *c, const char *id, char *ip, size_t size)
+{
+        Runtime__V1__PodSandboxStatusRequest req = RUNTIME__V1__POD_SANDBOX_STATUS_REQUEST__INIT;
+        Runtime__V1__PodSandboxStatusResponse *resp = NULL;
+        struct idyl_err err = IDYL_ERR_INIT;
+
+        ip[0] = '\0';
+        req.pod_sandbox_id = (char *)id;
+        if (rpc(c, RUNTIME_SVC "PodSandboxStatus", &req,
+                &runtime__v1__pod_sandbox_status_response__descriptor, &resp, CALL_MS, &err) < 0)
+                return;
+        if (resp->status && resp->status->network && resp->status->network->ip)
+                snprintf(ip, size, "%s", resp->status->network->ip);
+        free_msg(resp);
+}
+
+/* Every sandbox on containerd shares one CNI bridge (containerd 1.6 has one
+ * network), whichever node or subnet it belongs to: the node's own chain
+ * lets its workloads reach their subnet's workloads on this machine (of any
+ * node) and anything beyond the pod network, never another subnet's. It is
+ * rebuilt from what runs now, and removed once the node runs nothing. */
+static int refresh_isolation(struct cri *c, struct idyl_err *err)
+{
+        Runtime__V1__ListPodSandboxRequest req = RUNTIME__V1__LIST_POD_SANDBOX_REQUEST__INIT;
+        Runtime__V1__ListPodSandboxResponse *l = NULL;
+        const char *slash = strchr(c->rt.node_key, '/');
+        size_t sublen = slash ? (size_t)(slash - c->rt.node_key) + 1 : strlen(c->rt.node_key);
+        char chain[32], (*ips)[48] = NULL;
+        const char **mine = NULL, **peers = NULL;
+        size_t nmine = 0, npeers = 0;
+        int rc = -1;
+
+        netpolicy_chain_name(c->rt.node_key, chain, sizeof(chain));
+        if (rpc(c, RUNTIME_SVC "ListPodSandbox", &req,
+                &runtime__v1__list_pod_sandbox_response__descriptor, &l, CALL_MS, err) < 0)
+                return -1;
+        ips = calloc(l->n_items + 1, sizeof(*ips));
+        mine = calloc(l->n_items + 1, sizeof(*mine));
+        peers = calloc(l->n_items + 1, sizeof(*peers));
+        if (!ips || !mine || !peers) {
+                idyl_err_set(err, IDYL_E_INTERNAL, "out of memory");
+                goto out;
+        }
+        for (size_t i = 0; i < l->n_items; i++) {
+                const char *node = sandbox_label(l->items[i], LABEL_NODE);
+                if (!node || l->items[i]->state != RUNTIME__V1__POD_SANDBOX_STATE__SANDBOX_READY ||
+                    strncmp(node, c->rt.node_key, sublen) != 0)
+                        continue;
+                sandbox_ip(c, l->items[i]->id, ips[i], sizeof(ips[i]));
+                if (!ips[i][0])
+                        continue;
+                peers[npeers++] = ips[i];
+                if (strcmp(node, c->rt.node_key) == 0)
+                        mine[nmine++] = ips[i];
+        }
+        rc = netpolicy_apply(chain, CNI_SUBNET, mine, nmine, peers, npeers, err);
+out:
+        free(ips);
+        free(mine);
+        free(peers);
+        free_msg(l);
+        return rc;
 }
 
 /* This node's containers, or those of one sandbox. */
@@ -937,6 +1043,12 @@ static int cri_run(struct runtime *rt, const struct rt_workload *w, char *id, si
         }
         snprintf(id, idsize, "%s", resp->pod_sandbox_id);
         free_msg(resp);
+        /* the rules are in place before the workload's process starts */
+        if (refresh_isolation(c, err) < 0) {
+                idyl_err_wrap(err, "keep the sandbox apart from other subnets");
+                sandbox_stop_remove(c, id, &ignored);
+                return -1;
+        }
         if (start_container(c, id, &sc, w, 0, cid, sizeof(cid), err) < 0) {
                 /* leave nothing half made behind */
                 sandbox_stop_remove(c, id, &ignored);
@@ -1056,7 +1168,14 @@ static int sandbox_stop_remove(struct cri *c, const char *id, struct idyl_err *e
 
 static int cri_remove(struct runtime *rt, const char *id, struct idyl_err *err)
 {
-        return sandbox_stop_remove(cri_of(rt), id, err);
+        struct idyl_err ierr = IDYL_ERR_INIT;
+
+        if (sandbox_stop_remove(cri_of(rt), id, err) < 0)
+                return -1;
+        /* the address may go to another subnet's workload next */
+        if (refresh_isolation(cri_of(rt), &ierr) < 0)
+                log_warnx("subnet isolation rules: %s", ierr.msg);
+        return 0;
 }
 
 /* ---- watching --------------------------------------------------------------------------- */

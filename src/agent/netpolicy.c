@@ -5,16 +5,19 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <spawn.h>
+#include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
-#define IPTABLES      "iptables"
-#define IPTABLES_ARGS 32
-#define IPTABLES_OUT  (4u * 1024 * 1024)
-#define IPTABLES_ERR  1024
+#define IPTABLES         "iptables"
+#define IPTABLES_RESTORE "iptables-restore"
+#define IPTABLES_ARGS    32
+#define IPTABLES_OUT     (4u * 1024 * 1024)
+#define IPTABLES_ERR     1024
 
 extern char **environ;
 
@@ -39,15 +42,14 @@ static void command_line(const char *const *argv, char *out, size_t size)
                 len += (size_t)snprintf(out + len, size - len, "%s%s", i ? " " : "", argv[i]);
 }
 
+/* Runs prog with argv, feeding it stdin_data (may be NULL). */
+static int run_program(const char *prog, const char **argv, const char *stdin_data,
+                       struct idyl_buf *out, struct idyl_err *err);
+
 int netpolicy_iptables(const char *const *args, struct idyl_buf *out, struct idyl_err *err)
 {
         const char *argv[IPTABLES_ARGS + 3] = {IPTABLES, "-w"};
-        struct idyl_buf errbuf = IDYL_BUF_INIT(IPTABLES_ERR);
-        posix_spawn_file_actions_t fa;
-        int outp[2] = {-1, -1}, errp[2] = {-1, -1}, status = 0, rc;
-        char cmd[256];
         size_t n = 2;
-        pid_t pid;
 
         for (size_t i = 0; args[i]; i++) {
                 if (n == IPTABLES_ARGS + 2)
@@ -55,23 +57,48 @@ int netpolicy_iptables(const char *const *args, struct idyl_buf *out, struct idy
                 argv[n++] = args[i];
         }
         argv[n] = NULL;
+        return run_program(IPTABLES, argv, NULL, out, err);
+}
+
+static int run_program(const char *prog, const char **argv, const char *stdin_data,
+                       struct idyl_buf *out, struct idyl_err *err)
+{
+        struct idyl_buf errbuf = IDYL_BUF_INIT(IPTABLES_ERR);
+        posix_spawn_file_actions_t fa;
+        int outp[2] = {-1, -1}, errp[2] = {-1, -1}, inp[2] = {-1, -1}, status = 0, rc;
+        char cmd[256];
+        pid_t pid;
+
         command_line(argv, cmd, sizeof(cmd));
-        if (pipe2(outp, O_CLOEXEC) < 0 || pipe2(errp, O_CLOEXEC) < 0) {
+        if (pipe2(outp, O_CLOEXEC) < 0 || pipe2(errp, O_CLOEXEC) < 0 || pipe2(inp, O_CLOEXEC) < 0) {
                 rc = idyl_err_set(err, IDYL_E_INTERNAL, "pipe for %s: %s", cmd, strerror(errno));
                 goto out;
         }
         posix_spawn_file_actions_init(&fa);
         posix_spawn_file_actions_adddup2(&fa, outp[1], STDOUT_FILENO);
         posix_spawn_file_actions_adddup2(&fa, errp[1], STDERR_FILENO);
-        rc = posix_spawnp(&pid, IPTABLES, &fa, NULL, (char *const *)argv, environ);
+        posix_spawn_file_actions_adddup2(&fa, inp[0], STDIN_FILENO);
+        rc = posix_spawnp(&pid, prog, &fa, NULL, (char *const *)argv, environ);
         posix_spawn_file_actions_destroy(&fa);
         close(outp[1]);
         close(errp[1]);
-        outp[1] = errp[1] = -1;
+        close(inp[0]);
+        outp[1] = errp[1] = inp[0] = -1;
         if (rc != 0) {
                 rc = idyl_err_set(err, IDYL_E_UNAVAILABLE, "run %s: %s", cmd, strerror(rc));
                 goto out;
         }
+        /* rule sets are small: the pipe takes them whole before iptables reads */
+        for (size_t off = 0, len = stdin_data ? strlen(stdin_data) : 0; off < len;) {
+                ssize_t w = write(inp[1], stdin_data + off, len - off);
+                if (w < 0 && errno == EINTR)
+                        continue;
+                if (w < 0)
+                        break;
+                off += (size_t)w;
+        }
+        close(inp[1]);
+        inp[1] = -1;
         /* iptables writes little on stderr: read stdout first, then stderr */
         read_all(outp[0], out);
         read_all(errp[0], &errbuf);
@@ -91,6 +118,8 @@ out:
                         close(outp[i]);
                 if (errp[i] >= 0)
                         close(errp[i]);
+                if (inp[i] >= 0)
+                        close(inp[i]);
         }
         idyl_buf_release(&errbuf);
         return rc;
@@ -113,5 +142,97 @@ int netpolicy_forward_names(const char *ifname, bool *present, struct idyl_err *
                 if (p > out.data && p[-1] == ' ' && (p[len] == ' ' || p[len] == '\n' || !p[len]))
                         *present = true;
         idyl_buf_release(&out);
+        return 0;
+}
+
+void netpolicy_chain_name(const char *node_key, char *out, size_t size)
+{
+        uint64_t h = 1469598103934665603ULL; /* FNV-1a */
+
+        for (const char *p = node_key; *p; p++)
+                h = (h ^ (unsigned char)*p) * 1099511628211ULL;
+        snprintf(out, size, "IDYL-%016llx", (unsigned long long)h);
+}
+
+/* Appends one line to b; -1 when it is full. */
+static int line(struct idyl_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int line(struct idyl_buf *b, const char *fmt, ...)
+{
+        char text[256];
+        va_list ap;
+        int n;
+
+        va_start(ap, fmt);
+        n = vsnprintf(text, sizeof(text), fmt, ap);
+        va_end(ap);
+        if (n < 0 || (size_t)n >= sizeof(text))
+                return -1;
+        return idyl_buf_append(b, text, (size_t)n) == 0 ? 0 : -1;
+}
+
+/* Hooks chain first in FORWARD unless it already is there. */
+static int hook(const char *chain, struct idyl_err *err)
+{
+        const char *check[] = {"-C", "FORWARD", "-j", chain, NULL};
+        const char *insert[] = {"-I", "FORWARD", "1", "-j", chain, NULL};
+        struct idyl_err ignored = IDYL_ERR_INIT;
+
+        if (netpolicy_iptables(check, NULL, &ignored) == 0)
+                return 0;
+        return netpolicy_iptables(insert, NULL, err);
+}
+
+int netpolicy_apply(const char *chain, const char *pod_cidr, const char *const *mine, size_t nmine,
+                    const char *const *peers, size_t npeers, struct idyl_err *err)
+{
+        const char *argv[] = {IPTABLES_RESTORE, "-w", "--noflush", NULL};
+        struct idyl_buf rules = IDYL_BUF_INIT(4u * 1024 * 1024);
+        int rc = 0;
+
+        if (nmine == 0)
+                return netpolicy_remove(chain, err);
+        rc |= line(&rules, "*filter\n:%s - [0:0]\n", chain);
+        for (size_t i = 0; i < nmine; i++)
+                rc |= line(&rules,
+                           "-A %s -d %s/32 -m conntrack --ctstate RELATED,ESTABLISHED -j "
+                           "ACCEPT\n",
+                           chain, mine[i]);
+        for (size_t i = 0; i < nmine; i++) {
+                for (size_t j = 0; j < npeers; j++)
+                        rc |= line(&rules, "-A %s -s %s/32 -d %s/32 -j ACCEPT\n", chain, mine[i],
+                                   peers[j]);
+                /* other subnets' workloads share the bridge: never to them */
+                rc |= line(&rules, "-A %s -s %s/32 -d %s -j DROP\n", chain, mine[i], pod_cidr);
+                /* beyond the node, even where an Engine set FORWARD to DROP */
+                rc |= line(&rules, "-A %s -s %s/32 -j ACCEPT\n", chain, mine[i]);
+        }
+        rc |= line(&rules, "COMMIT\n");
+        if (rc) {
+                idyl_buf_release(&rules);
+                return idyl_err_set(err, IDYL_E_INTERNAL, "rules of chain %s too large", chain);
+        }
+        rc = run_program(IPTABLES_RESTORE, argv, rules.data, NULL, err);
+        idyl_buf_release(&rules);
+        if (rc < 0)
+                return idyl_err_wrap(err, "replace chain %s", chain);
+        return hook(chain, err);
+}
+
+int netpolicy_remove(const char *chain, struct idyl_err *err)
+{
+        const char *check[] = {"-C", "FORWARD", "-j", chain, NULL};
+        const char *unhook[] = {"-D", "FORWARD", "-j", chain, NULL};
+        const char *list[] = {"-S", chain, NULL};
+        const char *flush[] = {"-F", chain, NULL};
+        const char *drop[] = {"-X", chain, NULL};
+        struct idyl_err ignored = IDYL_ERR_INIT;
+
+        while (netpolicy_iptables(check, NULL, &ignored) == 0)
+                if (netpolicy_iptables(unhook, NULL, err) < 0)
+                        return -1;
+        if (netpolicy_iptables(list, NULL, &ignored) < 0)
+                return 0; /* no such chain */
+        if (netpolicy_iptables(flush, NULL, err) < 0 || netpolicy_iptables(drop, NULL, err) < 0)
+                return idyl_err_wrap(err, "remove chain %s", chain);
         return 0;
 }

@@ -23,7 +23,7 @@ struct rt_check {
         char detail[256];
 };
 
-#define RT_CHECKS_MAX 12
+#define RT_CHECKS_MAX 20
 
 /* What a health probe found: the checks, and the facts the node reports. */
 struct rt_health {

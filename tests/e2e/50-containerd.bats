@@ -342,3 +342,42 @@ kata_expectations() { # BACKEND: qemu | fc
 	for _ in $(seq 100); do kill -0 "$SECOND_PID" 2>/dev/null || break; sleep 0.1; done
 	SECOND_PID=
 }
+
+# Whether workload $1 reaches $2 port $3, from inside its network namespace.
+reaches() {
+	local pid out
+	pid=$(cctr t ls | awk -v id="$(running_of "$1" container | head -1)" '$1 == id { print $2 }')
+	out=$(nsenter -t "$pid" -n busybox nc -w 2 "$2" "$3" </dev/null 2>&1) || true
+	[[ "$out" == *reached* ]]
+}
+
+sandbox_ip() { # WORKLOAD: its address on the CNI network
+	local pid
+	pid=$(cctr t ls | awk -v id="$(running_of "$1" container | head -1)" '$1 == id { print $2 }')
+	nsenter -t "$pid" -n ip -4 -o addr show dev eth0 | awk '{ split($4, a, "/"); print a[1] }'
+}
+
+@test "workloads of different subnets on one containerd cannot connect; the same subnet's can" {
+	OTHER=$(new_subnet)
+	IDYL_NODE_DIR=$BATS_TEST_TMPDIR/node-other idyl node join --subnet "$OTHER" \
+		--runtime-profile containerd-runc --name m1 --runtime-endpoint "unix://$CONTAINERD_SOCK" \
+		--cni-conf-dir "$CNI_CONF_DIR" --start
+	wait_until 10 sh -c "idyl node get m1 --subnet $OTHER -o json | jq -e '.status == \"ready\"'"
+	idyl deploy idyl/busybox:latest --name srv --subnet "$SUBNET" -- nc -ll -p 8080 -e /bin/echo reached
+	idyl deploy idyl/busybox:latest --name mate --subnet "$SUBNET" -- sleep 3600
+	idyl deploy idyl/busybox:latest --name stranger --subnet "$OTHER" -- sleep 3600
+	wait_until 20 running_count srv 1
+	wait_until 20 running_count mate 1
+	wait_until 20 running_count stranger 1
+	ip=$(sandbox_ip srv)
+	[[ "$ip" == 10.89.* ]]
+	reaches mate "$ip" 8080
+	! reaches stranger "$ip" 8080
+	# each node has a chain of its own, hooked in FORWARD
+	[ "$(iptables -S FORWARD | grep -c -- '-j IDYL-')" = 2 ]
+	# and the chains go with the workloads
+	idyl workload delete stranger --subnet "$OTHER"
+	for w in srv mate; do idyl workload delete "$w" --subnet "$SUBNET"; done
+	wait_until 20 sh -c "[ -z \"\$(ctr -a '$CONTAINERD_SOCK' -n k8s.io c ls -q 'labels.\"io.idyl.workload\"==stranger')\" ]"
+	wait_until 20 sh -c "! iptables -S | grep -q IDYL-"
+}
