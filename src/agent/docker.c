@@ -167,7 +167,7 @@ static void check_iptables(struct docker *d, struct runtime *rt, struct rt_healt
                 }
                 snprintf(ifname, sizeof(ifname), "br-%.12s", id);
                 if (netpolicy_forward_names(ifname, &present, &err) < 0) {
-                        snprintf(d->iptables_detail, sizeof(d->iptables_detail), "%s", err.msg);
+                        snprintf(d->iptables_detail, sizeof(d->iptables_detail), "%.255s", err.msg);
                         d->iptables_ok = false;
                 } else if (!present) {
                         snprintf(d->iptables_detail, sizeof(d->iptables_detail),
