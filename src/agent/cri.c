@@ -32,14 +32,14 @@
 #define RUNTIME_SVC "/runtime.v1.RuntimeService/"
 #define IMAGE_SVC   "/runtime.v1.ImageService/"
 
-#define STOP_GRACE_S  10
-#define CALL_MS       30000
-#define SANDBOX_MS    (5 * 60 * 1000) /* a microVM boots inside RunPodSandbox */
-#define PULL_MS       (30 * 60 * 1000)
-#define WATCH_POLL_MS 1000
-#define CPU_PERIOD_US 100000
-#define POD_NAMESPACE "idyl"
-#define LOG_ROOT      "/var/log/idyl/pods"
+#define CALL_MS            30000
+#define SANDBOX_MS         (5 * 60 * 1000) /* a microVM boots inside RunPodSandbox */
+#define PULL_MS            (30 * 60 * 1000)
+#define WATCH_POLL_MS      1000
+#define CPU_PERIOD_US      100000
+#define POD_NAMESPACE      "idyl"
+#define LABEL_STOP_TIMEOUT "io.idyl.stop-timeout"
+#define LOG_ROOT           "/var/log/idyl/pods"
 
 /* The workload network the agent installs, as a CNI plugin's installer does
  * on a Kubernetes node: one bridge, host-local addresses, NAT out. */
@@ -783,14 +783,16 @@ static int remove_entry(const char *path, const struct stat *st, int flag, struc
 struct sandbox_conf {
         Runtime__V1__PodSandboxConfig config;
         Runtime__V1__PodSandboxMetadata meta;
-        Runtime__V1__PodSandboxConfig__LabelsEntry labels[3];
-        Runtime__V1__PodSandboxConfig__LabelsEntry *labelp[3];
+        /* node, workload, revision (the container's too), stop timeout */
+        Runtime__V1__PodSandboxConfig__LabelsEntry labels[4];
+        Runtime__V1__PodSandboxConfig__LabelsEntry *labelp[4];
         Runtime__V1__LinuxPodSandboxConfig linux;
         Runtime__V1__LinuxSandboxSecurityContext sec;
         Runtime__V1__NamespaceOption ns;
         Runtime__V1__LinuxContainerResources resources, overhead;
         char log_dir[512];
         char revision[32];
+        char stop_timeout[32];
 };
 
 /* cpu and memory as CRI's Linux resources. */
@@ -810,8 +812,8 @@ static void sandbox_conf_init(struct sandbox_conf *sc, const struct runtime *rt,
         int64_t revision = w->revision;
         static const Runtime__V1__PodSandboxConfig__LabelsEntry label_init =
             RUNTIME__V1__POD_SANDBOX_CONFIG__LABELS_ENTRY__INIT;
-        const char *keys[3] = {LABEL_NODE, LABEL_WORKLOAD, LABEL_REVISION};
-        const char *values[3] = {rt->node_key, workload, sc->revision};
+        const char *keys[4] = {LABEL_NODE, LABEL_WORKLOAD, LABEL_REVISION, LABEL_STOP_TIMEOUT};
+        const char *values[4] = {rt->node_key, workload, sc->revision, sc->stop_timeout};
 
         *sc = (struct sandbox_conf){.config = RUNTIME__V1__POD_SANDBOX_CONFIG__INIT,
                                     .meta = RUNTIME__V1__POD_SANDBOX_METADATA__INIT,
@@ -821,7 +823,9 @@ static void sandbox_conf_init(struct sandbox_conf *sc, const struct runtime *rt,
                                     .resources = RUNTIME__V1__LINUX_CONTAINER_RESOURCES__INIT,
                                     .overhead = RUNTIME__V1__LINUX_CONTAINER_RESOURCES__INIT};
         snprintf(sc->revision, sizeof(sc->revision), "%" PRId64, revision);
-        for (int i = 0; i < 3; i++) {
+        /* removal knows only the sandbox: it reads the grace from here */
+        snprintf(sc->stop_timeout, sizeof(sc->stop_timeout), "%" PRId64, rt_stop_timeout_s(w));
+        for (int i = 0; i < 4; i++) {
                 sc->labels[i] = label_init;
                 sc->labels[i].key = (char *)keys[i];
                 sc->labels[i].value = (char *)values[i];
@@ -849,7 +853,7 @@ static void sandbox_conf_init(struct sandbox_conf *sc, const struct runtime *rt,
         if (log_directory(&sc->meta, sc->log_dir, sizeof(sc->log_dir)) == 0)
                 sc->config.log_directory = sc->log_dir;
         sc->config.metadata = &sc->meta;
-        sc->config.n_labels = 3;
+        sc->config.n_labels = 4;
         sc->config.labels = sc->labelp;
         sc->config.linux = &sc->linux;
 }
@@ -1123,11 +1127,18 @@ static int sandbox_stop_remove(struct cri *c, const char *id, struct idyl_err *e
         Runtime__V1__StopPodSandboxResponse *stopped = NULL;
         Runtime__V1__RemovePodSandboxResponse *removed = NULL;
         char log_dir[512] = "";
+        int64_t grace = RT_STOP_TIMEOUT_DEFAULT_S;
         int rc;
 
-        if (list_sandboxes(c, id, &sb, err) == 0 && sb->n_items && sb->items[0]->metadata &&
-            log_directory(sb->items[0]->metadata, log_dir, sizeof(log_dir)) < 0)
-                log_dir[0] = '\0';
+        if (list_sandboxes(c, id, &sb, err) == 0 && sb->n_items) {
+                const char *t = sandbox_label(sb->items[0], LABEL_STOP_TIMEOUT);
+                long long v = t ? strtoll(t, NULL, 10) : 0;
+                if (v > 0 && v <= RT_STOP_TIMEOUT_MAX_S)
+                        grace = v;
+                if (sb->items[0]->metadata &&
+                    log_directory(sb->items[0]->metadata, log_dir, sizeof(log_dir)) < 0)
+                        log_dir[0] = '\0';
+        }
         free_msg(sb);
         if (list_containers(c, id, &ct, err) == 0) {
                 for (size_t i = 0; i < ct->n_containers; i++) {
@@ -1139,10 +1150,10 @@ static int sandbox_stop_remove(struct cri *c, const char *id, struct idyl_err *e
                             RUNTIME__V1__CONTAINER_STATE__CONTAINER_RUNNING)
                                 continue;
                         req.container_id = ct->containers[i]->id;
-                        req.timeout = STOP_GRACE_S;
+                        req.timeout = grace;
                         if (rpc(c, RUNTIME_SVC "StopContainer", &req,
                                 &runtime__v1__stop_container_response__descriptor, &resp,
-                                (STOP_GRACE_S + 20) * 1000, err) == 0)
+                                (int)(grace + 20) * 1000, err) == 0)
                                 free_msg(resp);
                 }
                 free_msg(ct);
@@ -1150,7 +1161,7 @@ static int sandbox_stop_remove(struct cri *c, const char *id, struct idyl_err *e
         sreq.pod_sandbox_id = (char *)id;
         rc = tolerate_missing(c, rpc(c, RUNTIME_SVC "StopPodSandbox", &sreq,
                                      &runtime__v1__stop_pod_sandbox_response__descriptor, &stopped,
-                                     (STOP_GRACE_S + 50) * 1000, err));
+                                     (int)(grace + 50) * 1000, err));
         free_msg(stopped);
         if (rc < 0)
                 return idyl_err_wrap(err, "stop pod sandbox %.12s", id);

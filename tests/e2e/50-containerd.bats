@@ -381,3 +381,14 @@ sandbox_ip() { # WORKLOAD: its address on the CNI network
 	wait_until 20 sh -c "[ -z \"\$(ctr -a '$CONTAINERD_SOCK' -n k8s.io c ls -q 'labels.\"io.idyl.workload\"==stranger')\" ]"
 	wait_until 20 sh -c "! iptables -S | grep -q IDYL-"
 }
+
+@test "deploy --stop-timeout bounds how long a container that ignores SIGTERM takes to stop" {
+	idyl deploy idyl/busybox:latest --name lim --subnet "$SUBNET" --stop-timeout 2s -- \
+		sh -c "trap '' TERM; while :; do sleep 1; done"
+	wait_until 20 running_count lim 1
+	[ "$(info "$(ids_of lim sandbox)" | jq -r '.Labels["io.idyl.stop-timeout"]')" = 2 ]
+	start=$(date +%s)
+	idyl workload delete lim --subnet "$SUBNET"
+	wait_until 20 sh -c "[ -z \"\$(ctr -a '$CONTAINERD_SOCK' -n k8s.io c ls -q 'labels.\"io.idyl.workload\"==lim')\" ]"
+	[ $(($(date +%s) - start)) -lt 8 ]
+}
