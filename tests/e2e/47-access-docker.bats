@@ -30,6 +30,7 @@ teardown() {
 	for id in $(docker_api GET '/containers/json?all=1' | jq -r '.[].Id'); do
 		docker_api DELETE "/containers/$id?force=1" >/dev/null
 	done
+	for n in $(idyl_networks); do docker_api DELETE "/networks/$n" >/dev/null; done
 }
 
 random_value() { head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n'; }

@@ -17,7 +17,7 @@ setup() {
 	SUBNET=$(new_subnet --allow-device /dev/fuse)
 	export IDYL_NODE_DIR=$BATS_TEST_TMPDIR/node
 	run idyl node join --subnet "$SUBNET" --runtime-profile containerd-runc --name n1 \
-		--runtime-endpoint "unix://$CONTAINERD_SOCK" --device /dev/fuse --start
+		--runtime-endpoint "unix://$CONTAINERD_SOCK" --cni-conf-dir "$CNI_CONF_DIR" --device /dev/fuse --start
 	[ "$status" -eq 0 ]
 	wait_until 10 sh -c "idyl node get n1 --subnet $SUBNET -o json | jq -e '.status == \"ready\"'"
 }
