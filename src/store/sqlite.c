@@ -1,12 +1,22 @@
 /* The embedded store: SQLite in the data directory, WAL with synchronous=FULL
  * so that a write is on disk before the call returns (kill -9 loses nothing
- * acknowledged). One connection behind a recursive mutex: SQLite has one
- * writer anyway, and a transaction holds the mutex from begin to commit. */
+ * acknowledged).
+ *
+ * Group commit: writers share one connection behind a recursive mutex and
+ * one open SQLite transaction, the group. Each writer's unit of work (a
+ * store_tx_begin .. commit, or one single write) is a savepoint inside it,
+ * so a writer that fails rolls back only its own changes. The writer that
+ * finds nobody queued behind it (or the group full or old) commits the
+ * group: one COMMIT, one fsync, for everyone in it; then each member is
+ * acknowledged with the group's result. Calls outside a transaction read
+ * through a second connection, which sees committed (durable) data only. */
 #include "store/store.h"
 
 #include <errno.h>
 #include <limits.h>
 #include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,11 +27,31 @@
 #include "core/messages.h"
 #include "util/array.h"
 
+#define GROUP_MAX_MEMBERS 512 /* a group commits once it holds this many writers */
+#define GROUP_MAX_AGE_MS  5   /* ... or once it has been open this long */
+
+/* One writer waiting for its group's COMMIT; lives on the writer's stack. */
+struct group_member {
+        struct group_member *next;
+        bool done; /* the group committed (rc 0) or failed */
+        int rc;
+        struct idyl_err err;
+};
+
 struct sqlite_store {
         struct idyl_store base;
-        sqlite3 *db;
-        pthread_mutex_t mu; /* recursive; held for the length of a transaction */
-        int tx_depth;       /* > 0 inside store_tx_begin .. commit/rollback */
+        sqlite3 *db;                  /* the writers' connection, under mu */
+        sqlite3 *rdb;                 /* reads outside a transaction, under rmu */
+        pthread_mutex_t mu;           /* recursive; one writer holds it for its unit of work */
+        pthread_mutex_t rmu;          /* the read connection */
+        int tx_depth;                 /* the holder's nesting of units of work */
+        bool group_open;              /* BEGIN is open on db */
+        int64_t group_t0;             /* when the group began (monotonic ms) */
+        struct group_member *members; /* writers done with their unit, not yet acknowledged */
+        size_t nmembers;
+        atomic_int queued;     /* writers waiting for mu */
+        pthread_mutex_t ackmu; /* guards the members' done flags */
+        pthread_cond_t acked;
 };
 
 static const char schema[] =
@@ -119,55 +149,195 @@ static const char schema[] =
     " updated_at INTEGER NOT NULL,"
     " PRIMARY KEY(subnet, name));";
 
+/* The store whose unit of work this thread holds: its reads go through the
+ * writers' connection and see its own changes. */
+static _Thread_local struct sqlite_store *unit_holder;
+
 static struct sqlite_store *to_sqlite(struct idyl_store *st)
 {
         return (struct sqlite_store *)st;
 }
 
-static int db_error(struct sqlite_store *s, const char *what, struct idyl_err *err)
+static int db_error(sqlite3 *db, const char *what, struct idyl_err *err)
 {
-        return idyl_err_set(err, IDYL_E_STORE, "sqlite: %s: %s", what, sqlite3_errmsg(s->db));
+        return idyl_err_set(err, IDYL_E_STORE, "sqlite: %s: %s", what, sqlite3_errmsg(db));
 }
 
 static int exec(struct sqlite_store *s, const char *sql, struct idyl_err *err)
 {
         if (sqlite3_exec(s->db, sql, NULL, NULL, NULL) != SQLITE_OK)
-                return db_error(s, sql, err);
+                return db_error(s->db, sql, err);
         return 0;
 }
 
-/* Starts a write: takes the mutex and, outside a transaction, begins one so
- * multi-statement writes stay atomic. Pair with write_end. */
-static int write_begin(struct sqlite_store *s, struct idyl_err *err)
+static int64_t mono_ms(void)
 {
-        pthread_mutex_lock(&s->mu);
-        if (s->tx_depth > 0)
+        struct timespec ts;
+
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* ---- group commit ---------------------------------------------------------- */
+
+/* Acknowledges every member of the group with its result (mu held). */
+static void group_ack(struct sqlite_store *s, int rc, const struct idyl_err *err)
+{
+        pthread_mutex_lock(&s->ackmu);
+        for (struct group_member *m = s->members, *next; m; m = next) {
+                next = m->next;
+                m->rc = rc;
+                if (rc < 0)
+                        m->err = *err;
+                m->done = true;
+        }
+        s->members = NULL;
+        s->nmembers = 0;
+        pthread_cond_broadcast(&s->acked);
+        pthread_mutex_unlock(&s->ackmu);
+}
+
+/* Commits the group: one COMMIT, one fsync, for every member (mu held). */
+static void group_commit(struct sqlite_store *s)
+{
+        struct idyl_err err = IDYL_ERR_INIT;
+        int rc = 0;
+
+        if (s->group_open) {
+                rc = exec(s, "COMMIT", &err);
+                if (rc < 0)
+                        sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+                s->group_open = false;
+        }
+        group_ack(s, rc, &err);
+}
+
+/* Called by a writer leaving mu: commits unless another writer is about to
+ * join the group, which is then its to commit (mu held). */
+static void group_maybe_commit(struct sqlite_store *s)
+{
+        if (atomic_load(&s->queued) > 0 && s->nmembers < GROUP_MAX_MEMBERS &&
+            mono_ms() - s->group_t0 < GROUP_MAX_AGE_MS)
+                return;
+        group_commit(s);
+}
+
+/* Starts a unit of work (a transaction, or one write outside any): takes
+ * mu, opens the group when none is, and a savepoint for this writer. A unit
+ * begun inside another only nests. Pair with unit_end. */
+static int unit_begin(struct sqlite_store *s, struct idyl_err *err)
+{
+        if (unit_holder == s) {
+                pthread_mutex_lock(&s->mu);
+                s->tx_depth++;
                 return 0;
-        if (exec(s, "BEGIN IMMEDIATE", err) < 0) {
+        }
+        atomic_fetch_add(&s->queued, 1);
+        pthread_mutex_lock(&s->mu);
+        atomic_fetch_sub(&s->queued, 1);
+        if (!s->group_open) {
+                if (exec(s, "BEGIN IMMEDIATE", err) < 0)
+                        goto fail;
+                s->group_open = true;
+                s->group_t0 = mono_ms();
+        }
+        if (exec(s, "SAVEPOINT unit", err) < 0)
+                goto fail;
+        s->tx_depth = 1;
+        unit_holder = s;
+        return 0;
+fail:
+        group_maybe_commit(s);
+        pthread_mutex_unlock(&s->mu);
+        return -1;
+}
+
+/* Undoes this writer's savepoint only. When SQLite has rolled back the
+ * whole group instead (an I/O error, a full disk), nobody in it is durable:
+ * every member fails. */
+static void unit_rollback(struct sqlite_store *s)
+{
+        struct idyl_err err = IDYL_ERR_INIT;
+
+        sqlite3_exec(s->db, "ROLLBACK TO unit", NULL, NULL, NULL);
+        sqlite3_exec(s->db, "RELEASE unit", NULL, NULL, NULL);
+        if (s->group_open && sqlite3_get_autocommit(s->db)) {
+                idyl_err_set(&err, IDYL_E_STORE, "sqlite: the group transaction was rolled back");
+                s->group_open = false;
+                group_ack(s, -1, &err);
+        }
+}
+
+/* Ends a unit begun by unit_begin: rc == 0 releases its savepoint into the
+ * group and returns once the group's COMMIT is durable (or failed, then with
+ * that error); rc < 0 rolls back this unit only and returns -1. */
+static int unit_end(struct sqlite_store *s, int rc, struct idyl_err *err)
+{
+        struct group_member me = {.rc = 0};
+
+        if (--s->tx_depth > 0) {
                 pthread_mutex_unlock(&s->mu);
+                return rc;
+        }
+        unit_holder = NULL;
+        if (rc == 0 && exec(s, "RELEASE unit", err) < 0)
+                rc = -1;
+        if (rc < 0) {
+                unit_rollback(s);
+        } else {
+                me.next = s->members;
+                s->members = &me;
+                s->nmembers++;
+        }
+        group_maybe_commit(s);
+        pthread_mutex_unlock(&s->mu);
+        if (rc < 0)
+                return -1;
+        pthread_mutex_lock(&s->ackmu);
+        while (!me.done)
+                pthread_cond_wait(&s->acked, &s->ackmu);
+        pthread_mutex_unlock(&s->ackmu);
+        if (me.rc < 0) {
+                if (err)
+                        *err = me.err;
                 return -1;
         }
         return 0;
 }
 
-/* Ends a write begun by write_begin: commits (rc == 0) or rolls back. */
-static int write_end(struct sqlite_store *s, int rc, struct idyl_err *err)
+/* A single write outside a transaction is a unit of its own. */
+static int write_begin(struct sqlite_store *s, struct idyl_err *err)
 {
-        if (s->tx_depth == 0) {
-                if (rc == 0)
-                        rc = exec(s, "COMMIT", err);
-                if (rc < 0)
-                        sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
-        }
-        pthread_mutex_unlock(&s->mu);
-        return rc;
+        return unit_begin(s, err);
 }
 
-static int prepare(struct sqlite_store *s, const char *sql, sqlite3_stmt **stmt,
-                   struct idyl_err *err)
+static int write_end(struct sqlite_store *s, int rc, struct idyl_err *err)
 {
-        if (sqlite3_prepare_v2(s->db, sql, -1, stmt, NULL) != SQLITE_OK)
-                return db_error(s, "prepare", err);
+        return unit_end(s, rc, err);
+}
+
+/* The connection a read uses: the writers' one inside this thread's unit
+ * (to see its own changes), else the read connection. Pair with
+ * read_unlock. */
+static sqlite3 *read_lock(struct sqlite_store *s)
+{
+        if (unit_holder == s) {
+                pthread_mutex_lock(&s->mu);
+                return s->db;
+        }
+        pthread_mutex_lock(&s->rmu);
+        return s->rdb;
+}
+
+static void read_unlock(struct sqlite_store *s, sqlite3 *db)
+{
+        pthread_mutex_unlock(db == s->db ? &s->mu : &s->rmu);
+}
+
+static int prepare(sqlite3 *db, const char *sql, sqlite3_stmt **stmt, struct idyl_err *err)
+{
+        if (sqlite3_prepare_v2(db, sql, -1, stmt, NULL) != SQLITE_OK)
+                return db_error(db, "prepare", err);
         return 0;
 }
 
@@ -178,7 +348,7 @@ static int step_done(struct sqlite_store *s, sqlite3_stmt *stmt, struct idyl_err
 
         sqlite3_finalize(stmt);
         if (rc != SQLITE_DONE)
-                return db_error(s, "step", err);
+                return db_error(s->db, "step", err);
         return 0;
 }
 
@@ -186,45 +356,31 @@ static void sqlite_close(struct idyl_store *st)
 {
         struct sqlite_store *s = to_sqlite(st);
 
+        pthread_mutex_lock(&s->mu);
+        group_commit(s);
+        pthread_mutex_unlock(&s->mu);
+        sqlite3_close(s->rdb);
         sqlite3_close(s->db);
         pthread_mutex_destroy(&s->mu);
+        pthread_mutex_destroy(&s->rmu);
+        pthread_mutex_destroy(&s->ackmu);
+        pthread_cond_destroy(&s->acked);
         free(s);
 }
 
 static int sqlite_tx_begin(struct idyl_store *st, struct idyl_err *err)
 {
-        struct sqlite_store *s = to_sqlite(st);
-
-        pthread_mutex_lock(&s->mu);
-        if (s->tx_depth == 0 && exec(s, "BEGIN IMMEDIATE", err) < 0) {
-                pthread_mutex_unlock(&s->mu);
-                return -1;
-        }
-        s->tx_depth++;
-        return 0;
+        return unit_begin(to_sqlite(st), err);
 }
 
 static int sqlite_tx_commit(struct idyl_store *st, struct idyl_err *err)
 {
-        struct sqlite_store *s = to_sqlite(st);
-        int rc = 0;
-
-        if (--s->tx_depth == 0) {
-                rc = exec(s, "COMMIT", err);
-                if (rc < 0)
-                        sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
-        }
-        pthread_mutex_unlock(&s->mu);
-        return rc;
+        return unit_end(to_sqlite(st), 0, err);
 }
 
 static void sqlite_tx_rollback(struct idyl_store *st)
 {
-        struct sqlite_store *s = to_sqlite(st);
-
-        if (--s->tx_depth == 0)
-                sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
-        pthread_mutex_unlock(&s->mu);
+        unit_end(to_sqlite(st), -1, NULL);
 }
 
 /* ---- subnets ----------------------------------------------------------- */
@@ -303,14 +459,14 @@ static int next_slug(struct sqlite_store *s, uint64_t *slug, struct idyl_err *er
 {
         sqlite3_stmt *stmt;
 
-        if (prepare(s,
+        if (prepare(s->db,
                     "UPDATE meta SET value = value + 1 WHERE key = 'next_subnet_slug' "
                     "RETURNING value - 1",
                     &stmt, err) < 0)
                 return -1;
         if (sqlite3_step(stmt) != SQLITE_ROW) {
                 sqlite3_finalize(stmt);
-                return db_error(s, "next slug", err);
+                return db_error(s->db, "next slug", err);
         }
         *slug = (uint64_t)sqlite3_column_int64(stmt, 0);
         sqlite3_finalize(stmt);
@@ -325,8 +481,8 @@ static int insert_subnet(struct sqlite_store *s, struct idyl_subnet *sn, struct 
                 return -1;
         if (sn->created_at == 0)
                 sn->created_at = (int64_t)time(NULL);
-        if (prepare(s, "INSERT INTO subnets(" SUBNET_COLUMNS ") VALUES(?,?,?,?,?,?,?,?,?)", &stmt,
-                    err) < 0)
+        if (prepare(s->db, "INSERT INTO subnets(" SUBNET_COLUMNS ") VALUES(?,?,?,?,?,?,?,?,?)",
+                    &stmt, err) < 0)
                 return -1;
         subnet_bind(stmt, sn);
         return step_done(s, stmt, err);
@@ -349,8 +505,8 @@ static int sqlite_subnet_get(struct idyl_store *st, uint64_t slug, struct idyl_s
         sqlite3_stmt *stmt;
         int rc = -1, step;
 
-        pthread_mutex_lock(&s->mu);
-        if (prepare(s, "SELECT " SUBNET_COLUMNS " FROM subnets WHERE slug = ?", &stmt, err) < 0)
+        sqlite3 *db = read_lock(s);
+        if (prepare(db, "SELECT " SUBNET_COLUMNS " FROM subnets WHERE slug = ?", &stmt, err) < 0)
                 goto out;
         sqlite3_bind_int64(stmt, 1, (sqlite3_int64)slug);
         step = sqlite3_step(stmt);
@@ -361,11 +517,11 @@ static int sqlite_subnet_get(struct idyl_store *st, uint64_t slug, struct idyl_s
                 idyl_err_set(err, IDYL_E_NOT_FOUND, "subnet \"%s\" not found",
                              subnet_slug_format(slug, buf));
         } else {
-                db_error(s, "get subnet", err);
+                db_error(db, "get subnet", err);
         }
         sqlite3_finalize(stmt);
 out:
-        pthread_mutex_unlock(&s->mu);
+        read_unlock(s, db);
         return rc;
 }
 
@@ -388,9 +544,9 @@ static void release_workloads(void *items, size_t n)
  * by the caller; finalized here) to its end, reading each row into a
  * growing array. Returns 0 with the malloc'd array in *(void **)out and its
  * length in *n (NULL and 0 for no rows), or -1 with err set and nothing
- * handed over. The caller holds s->mu. */
-static int query_rows(struct sqlite_store *s, sqlite3_stmt *stmt, const struct row_reader *r,
-                      void *out, size_t *n, struct idyl_err *err)
+ * handed over. The caller holds db's mutex. */
+static int query_rows(sqlite3 *db, sqlite3_stmt *stmt, const struct row_reader *r, void *out,
+                      size_t *n, struct idyl_err *err)
 {
         char *items = NULL;
         size_t count = 0, cap = 0;
@@ -405,7 +561,7 @@ static int query_rows(struct sqlite_store *s, sqlite3_stmt *stmt, const struct r
                 count++;
         }
         if (step != SQLITE_DONE) {
-                db_error(s, r->what, err);
+                db_error(db, r->what, err);
                 goto out;
         }
         *(void **)out = items;
@@ -432,12 +588,12 @@ static int sqlite_subnet_list(struct idyl_store *st, struct idyl_subnet **out, s
         sqlite3_stmt *stmt;
         int rc = -1;
 
-        pthread_mutex_lock(&s->mu);
-        if (prepare(s, "SELECT " SUBNET_COLUMNS " FROM subnets ORDER BY slug", &stmt, err) < 0)
+        sqlite3 *db = read_lock(s);
+        if (prepare(db, "SELECT " SUBNET_COLUMNS " FROM subnets ORDER BY slug", &stmt, err) < 0)
                 goto out;
-        rc = query_rows(s, stmt, &subnet_rows, out, n, err);
+        rc = query_rows(db, stmt, &subnet_rows, out, n, err);
 out:
-        pthread_mutex_unlock(&s->mu);
+        read_unlock(s, db);
         return rc;
 }
 
@@ -455,7 +611,7 @@ static int update_subnet(struct sqlite_store *s, const struct idyl_subnet *sn, s
 {
         sqlite3_stmt *stmt;
 
-        if (prepare(s,
+        if (prepare(s->db,
                     "UPDATE subnets SET region = ?2, policy_set = ?3, allowed_classes = ?4, "
                     "default_class = ?5, allowed_backends = ?6, deploy_approval = ?7, "
                     "allowed_devices = ?9 "
@@ -483,12 +639,12 @@ static int delete_subnet(struct sqlite_store *s, uint64_t slug, struct idyl_err 
         sqlite3_stmt *stmt;
 
         /* a subnet's secrets go with it */
-        if (prepare(s, "DELETE FROM secrets WHERE subnet = ?", &stmt, err) < 0)
+        if (prepare(s->db, "DELETE FROM secrets WHERE subnet = ?", &stmt, err) < 0)
                 return -1;
         sqlite3_bind_int64(stmt, 1, (sqlite3_int64)slug);
         if (step_done(s, stmt, err) < 0)
                 return -1;
-        if (prepare(s, "DELETE FROM subnets WHERE slug = ?", &stmt, err) < 0)
+        if (prepare(s->db, "DELETE FROM subnets WHERE slug = ?", &stmt, err) < 0)
                 return -1;
         sqlite3_bind_int64(stmt, 1, (sqlite3_int64)slug);
         if (step_done(s, stmt, err) < 0)
@@ -598,8 +754,8 @@ static int sqlite_workload_get(struct idyl_store *st, uint64_t subnet, const cha
         sqlite3_stmt *stmt;
         int rc = -1, step;
 
-        pthread_mutex_lock(&s->mu);
-        if (prepare(s, "SELECT " WORKLOAD_COLUMNS " FROM workloads WHERE subnet = ? AND name = ?",
+        sqlite3 *db = read_lock(s);
+        if (prepare(db, "SELECT " WORKLOAD_COLUMNS " FROM workloads WHERE subnet = ? AND name = ?",
                     &stmt, err) < 0)
                 goto out;
         sqlite3_bind_int64(stmt, 1, (sqlite3_int64)subnet);
@@ -611,11 +767,11 @@ static int sqlite_workload_get(struct idyl_store *st, uint64_t subnet, const cha
         } else if (step == SQLITE_DONE) {
                 workload_not_found(subnet, name, err);
         } else {
-                db_error(s, "get workload", err);
+                db_error(db, "get workload", err);
         }
         sqlite3_finalize(stmt);
 out:
-        pthread_mutex_unlock(&s->mu);
+        read_unlock(s, db);
         return rc;
 }
 
@@ -629,8 +785,8 @@ static int sqlite_workload_list(struct idyl_store *st, uint64_t subnet, const ch
         sqlite3_stmt *stmt;
         int rc = -1;
 
-        pthread_mutex_lock(&s->mu);
-        if (prepare(s,
+        sqlite3 *db = read_lock(s);
+        if (prepare(db,
                     "SELECT " WORKLOAD_COLUMNS " FROM workloads WHERE (?1 = 0 OR subnet = ?1) AND "
                     "(?2 IS NULL OR node = ?2) ORDER BY subnet, name",
                     &stmt, err) < 0)
@@ -638,9 +794,9 @@ static int sqlite_workload_list(struct idyl_store *st, uint64_t subnet, const ch
         sqlite3_bind_int64(stmt, 1, (sqlite3_int64)subnet);
         if (node)
                 sqlite3_bind_text(stmt, 2, node, -1, SQLITE_TRANSIENT);
-        rc = query_rows(s, stmt, &workload_rows, out, n, err);
+        rc = query_rows(db, stmt, &workload_rows, out, n, err);
 out:
-        pthread_mutex_unlock(&s->mu);
+        read_unlock(s, db);
         return rc;
 }
 
@@ -648,7 +804,7 @@ static int put_workload(struct sqlite_store *s, const struct idyl_workload *w, s
 {
         sqlite3_stmt *stmt;
 
-        if (prepare(s,
+        if (prepare(s->db,
                     "INSERT OR REPLACE INTO workloads(" WORKLOAD_COLUMNS
                     ") VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                     &stmt, err) < 0)
@@ -675,7 +831,7 @@ static int delete_pair(struct sqlite_store *s, const char *const sql[2], uint64_
         sqlite3_stmt *stmt;
 
         for (size_t i = 0; i < 2; i++) {
-                if (prepare(s, sql[i], &stmt, err) < 0)
+                if (prepare(s->db, sql[i], &stmt, err) < 0)
                         return -1;
                 sqlite3_bind_int64(stmt, 1, (sqlite3_int64)subnet);
                 sqlite3_bind_text(stmt, 2, name, -1, SQLITE_TRANSIENT);
@@ -710,7 +866,7 @@ static int insert_event(struct sqlite_store *s, uint64_t subnet, const char *nam
 {
         sqlite3_stmt *stmt;
 
-        if (prepare(s,
+        if (prepare(s->db,
                     "INSERT INTO events(subnet, name, revision, time, type, message) "
                     "VALUES(?,?,?,?,?,?)",
                     &stmt, err) < 0)
@@ -754,17 +910,17 @@ static int sqlite_event_list(struct idyl_store *st, uint64_t subnet, const char 
         sqlite3_stmt *stmt;
         int rc = -1;
 
-        pthread_mutex_lock(&s->mu);
-        if (prepare(s,
+        sqlite3 *db = read_lock(s);
+        if (prepare(db,
                     "SELECT time, revision, type, message FROM events WHERE subnet = ? AND "
                     "name = ? ORDER BY id",
                     &stmt, err) < 0)
                 goto out;
         sqlite3_bind_int64(stmt, 1, (sqlite3_int64)subnet);
         sqlite3_bind_text(stmt, 2, name, -1, SQLITE_TRANSIENT);
-        rc = query_rows(s, stmt, &event_rows, out, n, err);
+        rc = query_rows(db, stmt, &event_rows, out, n, err);
 out:
-        pthread_mutex_unlock(&s->mu);
+        read_unlock(s, db);
         return rc;
 }
 
@@ -853,8 +1009,8 @@ static int sqlite_node_get(struct idyl_store *st, uint64_t subnet, const char *n
         sqlite3_stmt *stmt;
         int rc = -1, step;
 
-        pthread_mutex_lock(&s->mu);
-        if (prepare(s, "SELECT " NODE_COLUMNS " FROM nodes WHERE subnet = ? AND name = ?", &stmt,
+        sqlite3 *db = read_lock(s);
+        if (prepare(db, "SELECT " NODE_COLUMNS " FROM nodes WHERE subnet = ? AND name = ?", &stmt,
                     err) < 0)
                 goto out;
         sqlite3_bind_int64(stmt, 1, (sqlite3_int64)subnet);
@@ -866,11 +1022,11 @@ static int sqlite_node_get(struct idyl_store *st, uint64_t subnet, const char *n
         } else if (step == SQLITE_DONE) {
                 node_not_found(subnet, name, err);
         } else {
-                db_error(s, "get node", err);
+                db_error(db, "get node", err);
         }
         sqlite3_finalize(stmt);
 out:
-        pthread_mutex_unlock(&s->mu);
+        read_unlock(s, db);
         return rc;
 }
 
@@ -884,16 +1040,16 @@ static int sqlite_node_list(struct idyl_store *st, uint64_t subnet, struct idyl_
         sqlite3_stmt *stmt;
         int rc = -1;
 
-        pthread_mutex_lock(&s->mu);
-        if (prepare(s,
+        sqlite3 *db = read_lock(s);
+        if (prepare(db,
                     "SELECT " NODE_COLUMNS
                     " FROM nodes WHERE (?1 = 0 OR subnet = ?1) ORDER BY subnet, name",
                     &stmt, err) < 0)
                 goto out;
         sqlite3_bind_int64(stmt, 1, (sqlite3_int64)subnet);
-        rc = query_rows(s, stmt, &node_rows, out, n, err);
+        rc = query_rows(db, stmt, &node_rows, out, n, err);
 out:
-        pthread_mutex_unlock(&s->mu);
+        read_unlock(s, db);
         return rc;
 }
 
@@ -901,7 +1057,7 @@ static int put_node(struct sqlite_store *s, const struct idyl_node *nd, struct i
 {
         sqlite3_stmt *stmt;
 
-        if (prepare(s,
+        if (prepare(s->db,
                     "INSERT OR REPLACE INTO nodes(" NODE_COLUMNS
                     ") VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                     &stmt, err) < 0)
@@ -944,7 +1100,7 @@ static int bump_assignments(struct sqlite_store *s, uint64_t subnet, const char 
 {
         sqlite3_stmt *stmt;
 
-        if (prepare(s,
+        if (prepare(s->db,
                     "UPDATE nodes SET assign_version = assign_version + 1 WHERE subnet = ? AND "
                     "name = ?",
                     &stmt, err) < 0)
@@ -970,7 +1126,8 @@ static int insert_token(struct sqlite_store *s, const struct idyl_token *tok, st
 {
         sqlite3_stmt *stmt;
 
-        if (prepare(s, "INSERT INTO tokens(hash, role, subnet, created_at, node) VALUES(?,?,?,?,?)",
+        if (prepare(s->db,
+                    "INSERT INTO tokens(hash, role, subnet, created_at, node) VALUES(?,?,?,?,?)",
                     &stmt, err) < 0)
                 return -1;
         sqlite3_bind_text(stmt, 5, tok->node, -1, SQLITE_TRANSIENT);
@@ -998,8 +1155,8 @@ static int sqlite_token_find(struct idyl_store *st, const char *hash, struct idy
         sqlite3_stmt *stmt;
         int rc = -1, step;
 
-        pthread_mutex_lock(&s->mu);
-        if (prepare(s, "SELECT hash, role, subnet, created_at, node FROM tokens WHERE hash = ?",
+        sqlite3 *db = read_lock(s);
+        if (prepare(db, "SELECT hash, role, subnet, created_at, node FROM tokens WHERE hash = ?",
                     &stmt, err) < 0)
                 goto out;
         sqlite3_bind_text(stmt, 1, hash, -1, SQLITE_TRANSIENT);
@@ -1015,11 +1172,11 @@ static int sqlite_token_find(struct idyl_store *st, const char *hash, struct idy
         } else if (step == SQLITE_DONE) {
                 idyl_err_set(err, IDYL_E_NOT_FOUND, "token not found");
         } else {
-                db_error(s, "find token", err);
+                db_error(db, "find token", err);
         }
         sqlite3_finalize(stmt);
 out:
-        pthread_mutex_unlock(&s->mu);
+        read_unlock(s, db);
         return rc;
 }
 
@@ -1030,19 +1187,19 @@ static int sqlite_token_count(struct idyl_store *st, enum idyl_role role, size_t
         sqlite3_stmt *stmt;
         int rc = -1;
 
-        pthread_mutex_lock(&s->mu);
-        if (prepare(s, "SELECT count(*) FROM tokens WHERE role = ?", &stmt, err) < 0)
+        sqlite3 *db = read_lock(s);
+        if (prepare(db, "SELECT count(*) FROM tokens WHERE role = ?", &stmt, err) < 0)
                 goto out;
         sqlite3_bind_text(stmt, 1, idyl_role_name(role), -1, SQLITE_STATIC);
         if (sqlite3_step(stmt) == SQLITE_ROW) {
                 *n = (size_t)sqlite3_column_int64(stmt, 0);
                 rc = 0;
         } else {
-                db_error(s, "count tokens", err);
+                db_error(db, "count tokens", err);
         }
         sqlite3_finalize(stmt);
 out:
-        pthread_mutex_unlock(&s->mu);
+        read_unlock(s, db);
         return rc;
 }
 
@@ -1067,17 +1224,17 @@ static int sqlite_token_list(struct idyl_store *st, uint64_t subnet, struct idyl
         sqlite3_stmt *stmt;
         int rc = -1;
 
-        pthread_mutex_lock(&s->mu);
-        if (prepare(s,
+        sqlite3 *db = read_lock(s);
+        if (prepare(db,
                     "SELECT hash, role, subnet, created_at, node FROM tokens WHERE ? = 0 OR "
                     "subnet = ? ORDER BY created_at, rowid",
                     &stmt, err) < 0)
                 goto out;
         sqlite3_bind_int64(stmt, 1, (sqlite3_int64)subnet);
         sqlite3_bind_int64(stmt, 2, (sqlite3_int64)subnet);
-        rc = query_rows(s, stmt, &token_rows, out, n, err);
+        rc = query_rows(db, stmt, &token_rows, out, n, err);
 out:
-        pthread_mutex_unlock(&s->mu);
+        read_unlock(s, db);
         return rc;
 }
 
@@ -1089,7 +1246,7 @@ static int revoke_token(struct sqlite_store *s, const char *id, struct idyl_toke
 
         if (strlen(id) != TOKEN_ID_LEN || strspn(id, "0123456789abcdef") != TOKEN_ID_LEN)
                 return idyl_err_set(err, IDYL_E_NOT_FOUND, "token \"%s\" not found", id);
-        if (prepare(s,
+        if (prepare(s->db,
                     "SELECT hash, role, subnet, created_at, node FROM tokens WHERE "
                     "substr(hash, 1, 12) = ?",
                     &stmt, err) < 0)
@@ -1102,8 +1259,8 @@ static int revoke_token(struct sqlite_store *s, const char *id, struct idyl_toke
         if (step == SQLITE_DONE)
                 return idyl_err_set(err, IDYL_E_NOT_FOUND, "token \"%s\" not found", id);
         if (step != SQLITE_ROW)
-                return db_error(s, "find token", err);
-        if (prepare(s, "DELETE FROM tokens WHERE hash = ?", &stmt, err) < 0)
+                return db_error(s->db, "find token", err);
+        if (prepare(s->db, "DELETE FROM tokens WHERE hash = ?", &stmt, err) < 0)
                 return -1;
         sqlite3_bind_text(stmt, 1, out->hash, -1, SQLITE_TRANSIENT);
         return step_done(s, stmt, err);
@@ -1131,7 +1288,7 @@ static int insert_audit(struct sqlite_store *s, const struct idyl_audit *a, stru
                 clock_gettime(CLOCK_REALTIME, &ts);
                 t = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
         }
-        if (prepare(s,
+        if (prepare(s->db,
                     "INSERT INTO audit(time, token, role, node, method, path, subnet, status) "
                     "VALUES(?,?,?,?,?,?,?,?)",
                     &stmt, err) < 0)
@@ -1181,8 +1338,8 @@ static int sqlite_audit_list(struct idyl_store *st, uint64_t subnet, size_t limi
         sqlite3_stmt *stmt;
         int rc = -1;
 
-        pthread_mutex_lock(&s->mu);
-        if (prepare(s,
+        sqlite3 *db = read_lock(s);
+        if (prepare(db,
                     "SELECT id, time, token, role, node, method, path, subnet, status FROM audit "
                     "WHERE ? = 0 OR subnet = ? ORDER BY id DESC LIMIT ?",
                     &stmt, err) < 0)
@@ -1190,9 +1347,9 @@ static int sqlite_audit_list(struct idyl_store *st, uint64_t subnet, size_t limi
         sqlite3_bind_int64(stmt, 1, (sqlite3_int64)subnet);
         sqlite3_bind_int64(stmt, 2, (sqlite3_int64)subnet);
         sqlite3_bind_int64(stmt, 3, limit ? (sqlite3_int64)limit : -1);
-        rc = query_rows(s, stmt, &audit_rows, out, n, err);
+        rc = query_rows(db, stmt, &audit_rows, out, n, err);
 out:
-        pthread_mutex_unlock(&s->mu);
+        read_unlock(s, db);
         return rc;
 }
 
@@ -1204,20 +1361,21 @@ static int ensure_setting(struct sqlite_store *s, const char *key, const char *v
         sqlite3_stmt *stmt;
         int step;
 
-        if (prepare(s, "INSERT OR IGNORE INTO settings(key, value) VALUES(?, ?)", &stmt, err) < 0)
+        if (prepare(s->db, "INSERT OR IGNORE INTO settings(key, value) VALUES(?, ?)", &stmt, err) <
+            0)
                 return -1;
         sqlite3_bind_text(stmt, 1, key, -1, SQLITE_TRANSIENT);
         sqlite3_bind_text(stmt, 2, value, -1, SQLITE_TRANSIENT);
         if (step_done(s, stmt, err) < 0)
                 return -1;
-        if (prepare(s, "SELECT value FROM settings WHERE key = ?", &stmt, err) < 0)
+        if (prepare(s->db, "SELECT value FROM settings WHERE key = ?", &stmt, err) < 0)
                 return -1;
         sqlite3_bind_text(stmt, 1, key, -1, SQLITE_TRANSIENT);
         step = sqlite3_step(stmt);
         if (step == SQLITE_ROW)
                 column_copy(stmt, 0, out, size);
         sqlite3_finalize(stmt);
-        return step == SQLITE_ROW ? 0 : db_error(s, "read setting", err);
+        return step == SQLITE_ROW ? 0 : db_error(s->db, "read setting", err);
 }
 
 static int sqlite_setting_ensure(struct idyl_store *st, const char *key, const char *value,
@@ -1247,7 +1405,7 @@ static int insert_secret(struct sqlite_store *s, const struct idyl_secret *sec,
         sqlite3_stmt *stmt;
         int step;
 
-        if (prepare(s,
+        if (prepare(s->db,
                     "INSERT INTO secrets(subnet, name, keys, sealed, created_at, updated_at) "
                     "VALUES(?,?,?,?,?,?) ON CONFLICT(subnet, name) DO NOTHING",
                     &stmt, err) < 0)
@@ -1261,7 +1419,7 @@ static int insert_secret(struct sqlite_store *s, const struct idyl_secret *sec,
         step = sqlite3_step(stmt);
         sqlite3_finalize(stmt);
         if (step != SQLITE_DONE)
-                return db_error(s, "insert secret", err);
+                return db_error(s->db, "insert secret", err);
         if (sqlite3_changes(s->db) == 0)
                 return idyl_err_set(err, IDYL_E_CONFLICT,
                                     "secret \"%s\" already exists in subnet %s", sec->name,
@@ -1284,7 +1442,7 @@ static int update_secret(struct sqlite_store *s, const struct idyl_secret *sec,
 {
         sqlite3_stmt *stmt;
 
-        if (prepare(s,
+        if (prepare(s->db,
                     "UPDATE secrets SET keys = ?, sealed = ?, updated_at = ? "
                     "WHERE subnet = ? AND name = ?",
                     &stmt, err) < 0)
@@ -1339,8 +1497,8 @@ static int sqlite_secret_get(struct idyl_store *st, uint64_t subnet, const char 
         sqlite3_stmt *stmt;
         int rc = -1, step;
 
-        pthread_mutex_lock(&s->mu);
-        if (prepare(s,
+        sqlite3 *db = read_lock(s);
+        if (prepare(db,
                     "SELECT subnet, name, keys, created_at, updated_at, sealed FROM secrets "
                     "WHERE subnet = ? AND name = ?",
                     &stmt, err) < 0)
@@ -1357,11 +1515,11 @@ static int sqlite_secret_get(struct idyl_store *st, uint64_t subnet, const char 
         } else if (step == SQLITE_DONE) {
                 secret_not_found(subnet, name, err);
         } else {
-                db_error(s, "read secret", err);
+                db_error(db, "read secret", err);
         }
         sqlite3_finalize(stmt);
 out:
-        pthread_mutex_unlock(&s->mu);
+        read_unlock(s, db);
         return rc;
 }
 
@@ -1385,15 +1543,15 @@ static int sqlite_secret_list(struct idyl_store *st, uint64_t subnet, struct idy
         sqlite3_stmt *stmt;
         int rc = -1;
 
-        pthread_mutex_lock(&s->mu);
-        if (prepare(s,
+        sqlite3 *db = read_lock(s);
+        if (prepare(db,
                     "SELECT subnet, name, keys, created_at, updated_at FROM secrets "
                     "WHERE subnet = ? ORDER BY name",
                     &stmt, err) == 0) {
                 sqlite3_bind_int64(stmt, 1, (sqlite3_int64)subnet);
-                rc = query_rows(s, stmt, &secret_rows, out, n, err);
+                rc = query_rows(db, stmt, &secret_rows, out, n, err);
         }
-        pthread_mutex_unlock(&s->mu);
+        read_unlock(s, db);
         return rc;
 }
 
@@ -1402,7 +1560,7 @@ static int delete_secret(struct sqlite_store *s, uint64_t subnet, const char *na
 {
         sqlite3_stmt *stmt;
 
-        if (prepare(s, "DELETE FROM secrets WHERE subnet = ? AND name = ?", &stmt, err) < 0)
+        if (prepare(s->db, "DELETE FROM secrets WHERE subnet = ? AND name = ?", &stmt, err) < 0)
                 return -1;
         sqlite3_bind_int64(stmt, 1, (sqlite3_int64)subnet);
         sqlite3_bind_text(stmt, 2, name, -1, SQLITE_TRANSIENT);
@@ -1473,6 +1631,13 @@ static int open_db(struct sqlite_store *s, const char *path, struct idyl_err *er
             exec(s, "PRAGMA synchronous=FULL", err) < 0 ||
             exec(s, "PRAGMA foreign_keys=ON", err) < 0 || exec(s, schema, err) < 0)
                 return idyl_err_wrap(err, "open \"%s\"", path);
+        if (sqlite3_open_v2(path, &s->rdb, SQLITE_OPEN_READWRITE | SQLITE_OPEN_FULLMUTEX, NULL) !=
+            SQLITE_OK)
+                return idyl_err_set(err, IDYL_E_STORE, "open \"%s\" for reading: %s", path,
+                                    s->rdb ? sqlite3_errmsg(s->rdb) : "out of memory");
+        sqlite3_busy_timeout(s->rdb, 5000);
+        if (sqlite3_exec(s->rdb, "PRAGMA query_only=ON", NULL, NULL, NULL) != SQLITE_OK)
+                return db_error(s->rdb, "open for reading", err);
         return 0;
 }
 
@@ -1494,6 +1659,9 @@ int store_sqlite_open(const char *dir, struct idyl_store **out, struct idyl_err 
         pthread_mutexattr_settype(&attr, PTHREAD_MUTEX_RECURSIVE);
         pthread_mutex_init(&s->mu, &attr);
         pthread_mutexattr_destroy(&attr);
+        pthread_mutex_init(&s->rmu, NULL);
+        pthread_mutex_init(&s->ackmu, NULL);
+        pthread_cond_init(&s->acked, NULL);
         if (open_db(s, path, err) < 0) {
                 sqlite_close(&s->base);
                 return -1;

@@ -7,6 +7,7 @@
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <cmocka.h>
 
@@ -1018,6 +1019,141 @@ static void test_devices_round_trip(void **state)
         workload_release(&gotw);
 }
 
+/* Writers that commit together (group commit) are acknowledged each with
+ * its own result: a unit of work that fails takes nothing of the others
+ * with it, and everything acknowledged is there after a reopen. */
+#define GROUP_THREADS 8
+#define GROUP_EACH    40
+
+struct group_arg {
+        struct idyl_store *st;
+        uint64_t subnet;
+        int id;
+        int failures; /* acknowledged units that reported an error */
+};
+
+static void *write_units(void *p)
+{
+        struct group_arg *a = p;
+
+        for (int i = 0; i < GROUP_EACH; i++) {
+                struct idyl_err err = IDYL_ERR_INIT;
+                struct idyl_workload w;
+                char name[64];
+                bool doomed = i % 3 == 2;
+
+                snprintf(name, sizeof(name), "%s-%d-%d", doomed ? "doomed" : "kept", a->id, i);
+                workload_fill(&w, a->subnet, name);
+                if (store_tx_begin(a->st, &err) < 0 || store_workload_put(a->st, &w, &err) < 0) {
+                        a->failures++;
+                        continue;
+                }
+                if (doomed) {
+                        if (store_workload_delete(a->st, a->subnet, "absent", &err) == 0)
+                                a->failures++;
+                        store_tx_rollback(a->st);
+                } else if (store_tx_commit(a->st, &err) < 0) {
+                        a->failures++;
+                }
+        }
+        return NULL;
+}
+
+static void test_group_commit_acknowledges_each_writer(void **state)
+{
+        struct fixture *fx = *state;
+        struct idyl_err err = IDYL_ERR_INIT;
+        struct group_arg args[GROUP_THREADS];
+        pthread_t tid[GROUP_THREADS];
+        struct idyl_workload *ws;
+        uint64_t subnet = new_subnet(fx->st, "group");
+        size_t n, kept = 0;
+
+        for (int t = 0; t < GROUP_THREADS; t++) {
+                args[t] = (struct group_arg){.st = fx->st, .subnet = subnet, .id = t};
+                assert_int_equal(pthread_create(&tid[t], NULL, write_units, &args[t]), 0);
+        }
+        for (int t = 0; t < GROUP_THREADS; t++) {
+                assert_int_equal(pthread_join(tid[t], NULL), 0);
+                assert_int_equal(args[t].failures, 0);
+        }
+        store_close(fx->st);
+        fx->st = NULL;
+        assert_ok(store_open(fx->url, &fx->st, &err));
+        assert_ok(store_workload_list(fx->st, subnet, NULL, &ws, &n, &err));
+        for (size_t i = 0; i < n; i++) {
+                assert_true(strncmp(ws[i].name, "kept-", 5) == 0);
+                kept++;
+        }
+        workload_list_free(ws, n);
+        assert_int_equal(kept, GROUP_THREADS * (GROUP_EACH - GROUP_EACH / 3));
+}
+
+/* A reader outside any transaction sees what is committed, never another
+ * writer's open transaction, and does not wait for it. */
+struct open_tx {
+        struct idyl_store *st;
+        uint64_t subnet;
+        pthread_mutex_t mu;
+        pthread_cond_t cond;
+        int stage; /* 1: written, not committed; 2: may commit; 3: committed */
+};
+
+static void open_tx_set(struct open_tx *o, int stage)
+{
+        pthread_mutex_lock(&o->mu);
+        o->stage = stage;
+        pthread_cond_broadcast(&o->cond);
+        pthread_mutex_unlock(&o->mu);
+}
+
+static void open_tx_wait(struct open_tx *o, int stage)
+{
+        pthread_mutex_lock(&o->mu);
+        while (o->stage < stage)
+                pthread_cond_wait(&o->cond, &o->mu);
+        pthread_mutex_unlock(&o->mu);
+}
+
+static void *hold_tx(void *p)
+{
+        struct open_tx *o = p;
+        struct idyl_err err = IDYL_ERR_INIT;
+        struct idyl_workload w;
+
+        workload_fill(&w, o->subnet, "pending");
+        if (store_tx_begin(o->st, &err) < 0 || store_workload_put(o->st, &w, &err) < 0)
+                return NULL;
+        open_tx_set(o, 1);
+        open_tx_wait(o, 2);
+        if (store_tx_commit(o->st, &err) == 0)
+                open_tx_set(o, 3);
+        return NULL;
+}
+
+static void test_readers_see_committed_only(void **state)
+{
+        struct idyl_store *st = store_of(state);
+        struct idyl_err err = IDYL_ERR_INIT;
+        struct open_tx o = {.st = st, .subnet = new_subnet(st, "readers")};
+        struct idyl_workload got;
+        pthread_t tid;
+
+        pthread_mutex_init(&o.mu, NULL);
+        pthread_cond_init(&o.cond, NULL);
+        assert_int_equal(pthread_create(&tid, NULL, hold_tx, &o), 0);
+        open_tx_wait(&o, 1);
+        assert_int_equal(store_workload_get(st, o.subnet, "pending", &got, &err), -1);
+        assert_int_equal(err.code, IDYL_E_NOT_FOUND);
+        open_tx_set(&o, 2);
+        assert_int_equal(pthread_join(tid, NULL), 0);
+        assert_int_equal(o.stage, 3);
+        assert_ok(store_workload_get(st, o.subnet, "pending", &got, &err));
+        workload_release(&got);
+        pthread_mutex_destroy(&o.mu);
+        pthread_cond_destroy(&o.cond);
+}
+
 /* Runs the whole suite against the empty store `url` opens. Returns the
  * number of failed cases. */
 static int store_conformance_run(const char *url)
@@ -1049,6 +1185,10 @@ static int store_conformance_run(const char *url)
                                             close_store),
             cmocka_unit_test_setup_teardown(test_tx_failure_then_rollback, open_store, close_store),
             cmocka_unit_test_setup_teardown(test_reopen_keeps_data, open_store, close_store),
+            cmocka_unit_test_setup_teardown(test_group_commit_acknowledges_each_writer, open_store,
+                                            close_store),
+            cmocka_unit_test_setup_teardown(test_readers_see_committed_only, open_store,
+                                            close_store),
             cmocka_unit_test_setup_teardown(test_threads_get_distinct_slugs, open_store,
                                             close_store),
             cmocka_unit_test_setup_teardown(test_secret_round_trip, open_store, close_store),
