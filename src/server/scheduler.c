@@ -1,9 +1,10 @@
 /* The scheduling loop of idyld. Work is driven by events: a deploy, an
  * approval, a node that joins, turns ready or comes back, capacity that frees
  * — each kicks its subnet, and one thread runs a pass per kicked subnet
- * (kicks coalesce). A pass loads the subnet's nodes and workloads, asks
- * core/sched.c where each waiting workload goes, and writes the placements in
- * one transaction; then the chosen nodes' long-polls are woken. The same
+ * (kicks coalesce). A pass loads the subnet's nodes, their usage summed by
+ * the store, and the workloads placed nowhere; asks core/sched.c where each
+ * waiting workload goes, and writes the placements in one transaction;
+ * then the chosen nodes' long-polls are woken. The same
  * thread declares silent nodes down once a second. */
 #include "server/server.h"
 
@@ -59,14 +60,36 @@ static long node_index(const struct pass *p, const char *name)
         return n ? (long)(n - p->nodes) : -1;
 }
 
+/* Adds what the workloads summed in `u` use to the node's view: their
+ * resources, and the microVM overhead once per workload. */
+static void account_usage(struct sched_node *v, const struct idyl_node_usage *u)
+{
+        struct sched_request sum = {.isolation = u->isolation,
+                                    .cpu_milli = u->cpu_milli,
+                                    .memory_bytes = u->memory_bytes,
+                                    .gpus = (int)u->gpus};
+        struct sched_request overhead_only = {.isolation = u->isolation};
+
+        sched_account(v, &sum, 1);
+        for (size_t k = 1; k < u->count; k++)
+                sched_account(v, &overhead_only, 1);
+}
+
+/* Loads what a pass needs: the subnet, its nodes, what the placed workloads
+ * use per node (summed by the store, no spec read) and only the workloads
+ * placed nowhere. */
 static int pass_load(struct pass *p, uint64_t slug, struct idyl_err *err)
 {
         struct idyl_store *st = p->srv->store;
         int64_t now = now_ms();
 
+        cleanup_free struct idyl_node_usage *usage = NULL;
+        size_t nusage = 0;
+
         if (store_subnet_get(st, slug, &p->subnet, err) < 0 ||
             store_node_list(st, slug, &p->nodes, &p->nnodes, err) < 0 ||
-            store_workload_list(st, slug, NULL, &p->ws, &p->nws, err) < 0)
+            store_workload_usage(st, slug, &usage, &nusage, err) < 0 ||
+            store_workload_list(st, slug, "", &p->ws, &p->nws, err) < 0)
                 return -1;
         p->view = calloc(p->nnodes + 1, sizeof(*p->view));
         if (!p->view)
@@ -88,14 +111,11 @@ static int pass_load(struct pass *p, uint64_t slug, struct idyl_err *err)
                 v->memory_bytes = n->memory_bytes;
                 v->gpus = n->gpus;
         }
-        for (size_t i = 0; i < p->nws; i++) {
-                struct sched_request req;
-                long idx = p->ws[i].node[0] ? node_index(p, p->ws[i].node) : -1;
+        for (size_t i = 0; i < nusage; i++) {
+                long idx = node_index(p, usage[i].node);
 
-                if (idx < 0)
-                        continue;
-                sched_request_of(&p->ws[i], &req);
-                sched_account(&p->view[idx], &req, 1);
+                if (idx >= 0)
+                        account_usage(&p->view[idx], &usage[i]);
         }
         return 0;
 }

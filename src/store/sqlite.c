@@ -98,7 +98,9 @@ static const char schema[] =
     " type TEXT NOT NULL,"
     " message TEXT NOT NULL);"
     "CREATE INDEX IF NOT EXISTS events_by_workload ON events(subnet, name, id);"
-    "CREATE INDEX IF NOT EXISTS workloads_by_node ON workloads(subnet, node);"
+    "DROP INDEX IF EXISTS workloads_by_node;"
+    "CREATE INDEX IF NOT EXISTS workloads_on_node ON workloads(subnet, node, isolation, name,"
+    " cpu_milli, memory_bytes, gpus);"
     "CREATE TABLE IF NOT EXISTS nodes("
     " subnet INTEGER NOT NULL REFERENCES subnets(slug),"
     " name TEXT NOT NULL,"
@@ -778,6 +780,14 @@ out:
 static const struct row_reader workload_rows = {"list workloads", sizeof(struct idyl_workload),
                                                 workload_from_row, release_workloads};
 
+/* One statement per filter, so each uses its index: [subnet given][node given]. */
+static const char *const workload_list_sql[2][2] = {
+    {"SELECT " WORKLOAD_COLUMNS " FROM workloads ORDER BY subnet, name",
+     "SELECT " WORKLOAD_COLUMNS " FROM workloads WHERE node = ?2 ORDER BY subnet, name"},
+    {"SELECT " WORKLOAD_COLUMNS " FROM workloads WHERE subnet = ?1 ORDER BY name",
+     "SELECT " WORKLOAD_COLUMNS " FROM workloads WHERE subnet = ?1 AND node = ?2 ORDER BY name"},
+};
+
 static int sqlite_workload_list(struct idyl_store *st, uint64_t subnet, const char *node,
                                 struct idyl_workload **out, size_t *n, struct idyl_err *err)
 {
@@ -786,15 +796,50 @@ static int sqlite_workload_list(struct idyl_store *st, uint64_t subnet, const ch
         int rc = -1;
 
         sqlite3 *db = read_lock(s);
-        if (prepare(db,
-                    "SELECT " WORKLOAD_COLUMNS " FROM workloads WHERE (?1 = 0 OR subnet = ?1) AND "
-                    "(?2 IS NULL OR node = ?2) ORDER BY subnet, name",
-                    &stmt, err) < 0)
+        if (prepare(db, workload_list_sql[subnet != 0][node != NULL], &stmt, err) < 0)
                 goto out;
-        sqlite3_bind_int64(stmt, 1, (sqlite3_int64)subnet);
+        if (subnet)
+                sqlite3_bind_int64(stmt, 1, (sqlite3_int64)subnet);
         if (node)
                 sqlite3_bind_text(stmt, 2, node, -1, SQLITE_TRANSIENT);
         rc = query_rows(db, stmt, &workload_rows, out, n, err);
+out:
+        read_unlock(s, db);
+        return rc;
+}
+
+static void usage_from_row(sqlite3_stmt *stmt, void *item)
+{
+        struct idyl_node_usage *u = item;
+
+        memset(u, 0, sizeof(*u));
+        column_copy(stmt, 0, u->node, sizeof(u->node));
+        u->isolation = isolation_class_from_name((const char *)sqlite3_column_text(stmt, 1));
+        u->cpu_milli = sqlite3_column_int64(stmt, 2);
+        u->memory_bytes = sqlite3_column_int64(stmt, 3);
+        u->gpus = sqlite3_column_int64(stmt, 4);
+        u->count = (size_t)sqlite3_column_int64(stmt, 5);
+}
+
+static const struct row_reader usage_rows = {"sum node usage", sizeof(struct idyl_node_usage),
+                                             usage_from_row, NULL};
+
+static int sqlite_workload_usage(struct idyl_store *st, uint64_t subnet,
+                                 struct idyl_node_usage **out, size_t *n, struct idyl_err *err)
+{
+        struct sqlite_store *s = to_sqlite(st);
+        sqlite3_stmt *stmt;
+        int rc = -1;
+
+        sqlite3 *db = read_lock(s);
+        if (prepare(db,
+                    "SELECT node, isolation, SUM(cpu_milli), SUM(memory_bytes), SUM(gpus), "
+                    "COUNT(*) FROM workloads WHERE subnet = ?1 AND node > '' "
+                    "GROUP BY node, isolation ORDER BY node, isolation",
+                    &stmt, err) < 0)
+                goto out;
+        sqlite3_bind_int64(stmt, 1, (sqlite3_int64)subnet);
+        rc = query_rows(db, stmt, &usage_rows, out, n, err);
 out:
         read_unlock(s, db);
         return rc;
@@ -1594,6 +1639,7 @@ static const struct store_ops sqlite_ops = {
     .subnet_delete = sqlite_subnet_delete,
     .workload_get = sqlite_workload_get,
     .workload_list = sqlite_workload_list,
+    .workload_usage = sqlite_workload_usage,
     .workload_put = sqlite_workload_put,
     .workload_delete = sqlite_workload_delete,
     .event_add = sqlite_event_add,

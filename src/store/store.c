@@ -1,7 +1,9 @@
 /* Backend selection and the names shared by every store. */
 #include "store/store.h"
+#include "util/array.h"
 #include "util/enumname.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -53,4 +55,46 @@ void secret_list_free(struct idyl_secret *items, size_t n)
         for (size_t i = 0; i < n; i++)
                 secret_release(&items[i]);
         free(items);
+}
+
+/* The usage of a subnet's nodes computed from the full workload list, for
+ * a backend without a query of its own. */
+int store_workload_usage_by_list(struct idyl_store *st, uint64_t subnet,
+                                 struct idyl_node_usage **out, size_t *n, struct idyl_err *err)
+{
+        struct idyl_workload *ws = NULL;
+        struct idyl_node_usage *us = NULL;
+        size_t nws = 0, count = 0, cap = 0;
+
+        if (store_workload_list(st, subnet, NULL, &ws, &nws, err) < 0)
+                return -1;
+        for (size_t i = 0; i < nws; i++) {
+                const struct idyl_workload *w = &ws[i];
+                struct idyl_node_usage *u = NULL;
+
+                if (!w->node[0])
+                        continue;
+                for (size_t j = 0; j < count && !u; j++)
+                        if (us[j].isolation == w->isolation && strcmp(us[j].node, w->node) == 0)
+                                u = &us[j];
+                if (!u) {
+                        if (ARRAY_GROW(us, count, cap) < 0) {
+                                free(us);
+                                workload_list_free(ws, nws);
+                                return idyl_err_set(err, IDYL_E_INTERNAL, "out of memory");
+                        }
+                        u = &us[count++];
+                        memset(u, 0, sizeof(*u));
+                        snprintf(u->node, sizeof(u->node), "%s", w->node);
+                        u->isolation = w->isolation;
+                }
+                u->cpu_milli += w->cpu_milli;
+                u->memory_bytes += w->memory_bytes;
+                u->gpus += w->gpus;
+                u->count++;
+        }
+        workload_list_free(ws, nws);
+        *out = us;
+        *n = count;
+        return 0;
 }

@@ -63,6 +63,15 @@ struct idyl_secret {
 void secret_release(struct idyl_secret *s);
 void secret_list_free(struct idyl_secret *items, size_t n);
 
+/* What the workloads placed on one node use, by isolation class (microVM
+ * overhead is per workload, so the count matters). */
+struct idyl_node_usage {
+        char node[64];
+        enum isolation_class isolation;
+        int64_t cpu_milli, memory_bytes, gpus; /* sums */
+        size_t count;                          /* workloads summed */
+};
+
 struct idyl_store;
 
 struct store_ops {
@@ -85,6 +94,8 @@ struct store_ops {
                             struct idyl_workload *out, struct idyl_err *err);
         int (*workload_list)(struct idyl_store *st, uint64_t subnet, const char *node,
                              struct idyl_workload **out, size_t *n, struct idyl_err *err);
+        int (*workload_usage)(struct idyl_store *st, uint64_t subnet, struct idyl_node_usage **out,
+                              size_t *n, struct idyl_err *err);
         int (*workload_put)(struct idyl_store *st, const struct idyl_workload *w,
                             struct idyl_err *err);
         int (*workload_delete)(struct idyl_store *st, uint64_t subnet, const char *name,
@@ -206,11 +217,27 @@ static inline int store_workload_get(struct idyl_store *st, uint64_t subnet, con
 }
 
 /* Workloads of a subnet (0: of every subnet), only those placed on `node`
- * unless it is NULL, by subnet and name; free with workload_list_free. */
+ * unless it is NULL ("": those placed nowhere), by subnet and name; free
+ * with workload_list_free. */
 static inline int store_workload_list(struct idyl_store *st, uint64_t subnet, const char *node,
                                       struct idyl_workload **out, size_t *n, struct idyl_err *err)
 {
         return st->ops->workload_list(st, subnet, node, out, n, err);
+}
+
+/* What the placed workloads of a subnet use, one row per (node, isolation
+ * class), by node; *out malloc'd. Reads no spec. Backends without their own
+ * query get store_workload_usage_by_list. */
+int store_workload_usage_by_list(struct idyl_store *st, uint64_t subnet,
+                                 struct idyl_node_usage **out, size_t *n, struct idyl_err *err);
+
+static inline int store_workload_usage(struct idyl_store *st, uint64_t subnet,
+                                       struct idyl_node_usage **out, size_t *n,
+                                       struct idyl_err *err)
+{
+        if (!st->ops->workload_usage)
+                return store_workload_usage_by_list(st, subnet, out, n, err);
+        return st->ops->workload_usage(st, subnet, out, n, err);
 }
 
 /* Inserts or replaces the workload (subnet, name). */

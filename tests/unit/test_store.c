@@ -410,6 +410,72 @@ static void test_workload_list(void **state)
         workload_list_free(items, n);
 }
 
+/* A scheduling pass reads what placed workloads use, summed per node and
+ * class, and the workloads placed nowhere; the fallback over the full list
+ * gives the same sums. */
+static void test_workload_usage_and_unplaced(void **state)
+{
+        struct idyl_store *st = store_of(state);
+        struct idyl_err err = IDYL_ERR_INIT;
+        struct idyl_node_usage *u, *fb;
+        struct idyl_workload w, *items;
+        uint64_t subnet = new_subnet(st, "usage"), other = new_subnet(st, "usage-other");
+        const struct {
+                uint64_t subnet;
+                const char *name, *node;
+                enum isolation_class isolation;
+        } rows[] = {
+            {subnet, "a", "host-1", ISOLATION_MICROVM},
+            {subnet, "b", "host-1", ISOLATION_MICROVM},
+            {subnet, "c", "host-1", ISOLATION_CONTAINER},
+            {subnet, "d", "host-2", ISOLATION_MICROVM},
+            {subnet, "e", "", ISOLATION_MICROVM},
+            {other, "f", "host-1", ISOLATION_MICROVM},
+        };
+        size_t n, nfb;
+
+        for (size_t i = 0; i < NELEM(rows); i++) {
+                workload_fill(&w, rows[i].subnet, rows[i].name);
+                snprintf(w.node, sizeof(w.node), "%s", rows[i].node);
+                w.isolation = rows[i].isolation;
+                assert_ok(store_workload_put(st, &w, &err));
+        }
+        assert_ok(store_workload_usage(st, subnet, &u, &n, &err));
+        assert_int_equal(n, 3);
+        assert_string_equal(u[0].node, "host-1");
+        assert_int_equal(u[0].isolation, ISOLATION_CONTAINER);
+        assert_int_equal(u[0].count, 1);
+        assert_string_equal(u[1].node, "host-1");
+        assert_int_equal(u[1].isolation, ISOLATION_MICROVM);
+        assert_int_equal(u[1].count, 2);
+        assert_int_equal(u[1].cpu_milli, 1000);
+        assert_int_equal(u[1].memory_bytes, 512 * MiB);
+        assert_int_equal(u[1].gpus, 2);
+        assert_string_equal(u[2].node, "host-2");
+        assert_int_equal(u[2].count, 1);
+        assert_ok(store_workload_usage_by_list(st, subnet, &fb, &nfb, &err));
+        assert_int_equal(nfb, n);
+        for (size_t i = 0; i < n; i++) {
+                size_t j = 0;
+
+                while (j < nfb &&
+                       !(strcmp(fb[j].node, u[i].node) == 0 && fb[j].isolation == u[i].isolation))
+                        j++;
+                assert_true(j < nfb);
+                assert_int_equal(fb[j].count, u[i].count);
+                assert_int_equal(fb[j].cpu_milli, u[i].cpu_milli);
+                assert_int_equal(fb[j].memory_bytes, u[i].memory_bytes);
+                assert_int_equal(fb[j].gpus, u[i].gpus);
+        }
+        free(u);
+        free(fb);
+
+        assert_ok(store_workload_list(st, subnet, "", &items, &n, &err));
+        assert_int_equal(n, 1);
+        assert_string_equal(items[0].name, "e");
+        workload_list_free(items, n);
+}
+
 static void test_workload_delete_removes_events(void **state)
 {
         struct idyl_store *st = store_of(state);
@@ -1172,6 +1238,8 @@ static int store_conformance_run(const char *url)
                                             close_store),
             cmocka_unit_test_setup_teardown(test_workload_not_found, open_store, close_store),
             cmocka_unit_test_setup_teardown(test_workload_list, open_store, close_store),
+            cmocka_unit_test_setup_teardown(test_workload_usage_and_unplaced, open_store,
+                                            close_store),
             cmocka_unit_test_setup_teardown(test_workload_delete_removes_events, open_store,
                                             close_store),
             cmocka_unit_test_setup_teardown(test_events, open_store, close_store),
