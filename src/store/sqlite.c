@@ -30,6 +30,19 @@
 #define GROUP_MAX_MEMBERS 512 /* a group commits once it holds this many writers */
 #define GROUP_MAX_AGE_MS  5   /* ... or once it has been open this long */
 
+#define STMT_CACHE_MAX 64
+
+struct cached_stmt {
+        const char *sql; /* the key: the SQL text's address */
+        sqlite3_stmt *stmt;
+        bool busy; /* handed out by prepare, not yet finished */
+};
+
+struct stmt_cache {
+        size_t n;
+        struct cached_stmt e[STMT_CACHE_MAX];
+};
+
 /* One writer waiting for its group's COMMIT; lives on the writer's stack. */
 struct group_member {
         struct group_member *next;
@@ -52,6 +65,8 @@ struct sqlite_store {
         atomic_int queued;     /* writers waiting for mu */
         pthread_mutex_t ackmu; /* guards the members' done flags */
         pthread_cond_t acked;
+        struct stmt_cache wcache; /* db's statements, under mu */
+        struct stmt_cache rcache; /* rdb's statements, under rmu */
 };
 
 static const char schema[] =
@@ -172,6 +187,26 @@ static int exec(struct sqlite_store *s, const char *sql, struct idyl_err *err)
         return 0;
 }
 
+static int prepare(struct sqlite_store *s, sqlite3 *db, const char *sql, sqlite3_stmt **stmt,
+                   struct idyl_err *err);
+static void finish(struct sqlite_store *s, sqlite3_stmt *stmt);
+
+/* Runs one statement of the writers' connection through the statement
+ * cache (the unit-of-work statements run for every write). */
+static int run(struct sqlite_store *s, const char *sql, struct idyl_err *err)
+{
+        sqlite3_stmt *stmt;
+        int rc;
+
+        if (prepare(s, s->db, sql, &stmt, err) < 0)
+                return -1;
+        rc = sqlite3_step(stmt);
+        finish(s, stmt);
+        if (rc != SQLITE_DONE)
+                return db_error(s->db, sql, err);
+        return 0;
+}
+
 static int64_t mono_ms(void)
 {
         struct timespec ts;
@@ -206,7 +241,7 @@ static void group_commit(struct sqlite_store *s)
         int rc = 0;
 
         if (s->group_open) {
-                rc = exec(s, "COMMIT", &err);
+                rc = run(s, "COMMIT", &err);
                 if (rc < 0)
                         sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
                 s->group_open = false;
@@ -238,12 +273,12 @@ static int unit_begin(struct sqlite_store *s, struct idyl_err *err)
         pthread_mutex_lock(&s->mu);
         atomic_fetch_sub(&s->queued, 1);
         if (!s->group_open) {
-                if (exec(s, "BEGIN IMMEDIATE", err) < 0)
+                if (run(s, "BEGIN IMMEDIATE", err) < 0)
                         goto fail;
                 s->group_open = true;
                 s->group_t0 = mono_ms();
         }
-        if (exec(s, "SAVEPOINT unit", err) < 0)
+        if (run(s, "SAVEPOINT unit", err) < 0)
                 goto fail;
         s->tx_depth = 1;
         unit_holder = s;
@@ -282,7 +317,7 @@ static int unit_end(struct sqlite_store *s, int rc, struct idyl_err *err)
                 return rc;
         }
         unit_holder = NULL;
-        if (rc == 0 && exec(s, "RELEASE unit", err) < 0)
+        if (rc == 0 && run(s, "RELEASE unit", err) < 0)
                 rc = -1;
         if (rc < 0) {
                 unit_rollback(s);
@@ -336,11 +371,54 @@ static void read_unlock(struct sqlite_store *s, sqlite3 *db)
         pthread_mutex_unlock(db == s->db ? &s->mu : &s->rmu);
 }
 
-static int prepare(sqlite3 *db, const char *sql, sqlite3_stmt **stmt, struct idyl_err *err)
+/* Prepared statements are kept per connection and reused: parsing SQL
+ * cost more than running it. Keyed by the SQL text's address (every
+ * statement is a literal or a static table entry); a statement in use is
+ * prepared afresh for a nested caller and finalized after. */
+static struct stmt_cache *cache_of(struct sqlite_store *s, sqlite3 *db)
 {
-        if (sqlite3_prepare_v2(db, sql, -1, stmt, NULL) != SQLITE_OK)
+        return db == s->db ? &s->wcache : &s->rcache;
+}
+
+static int prepare(struct sqlite_store *s, sqlite3 *db, const char *sql, sqlite3_stmt **stmt,
+                   struct idyl_err *err)
+{
+        struct stmt_cache *c = cache_of(s, db);
+
+        for (size_t i = 0; i < c->n; i++)
+                if (c->e[i].sql == sql && !c->e[i].busy) {
+                        c->e[i].busy = true;
+                        *stmt = c->e[i].stmt;
+                        return 0;
+                }
+        if (sqlite3_prepare_v3(db, sql, -1, SQLITE_PREPARE_PERSISTENT, stmt, NULL) != SQLITE_OK)
                 return db_error(db, "prepare", err);
+        if (c->n < STMT_CACHE_MAX)
+                c->e[c->n++] = (struct cached_stmt){.sql = sql, .stmt = *stmt, .busy = true};
         return 0;
+}
+
+/* Done with a statement from prepare: reset for the next caller (so no
+ * read stays open), or finalized when it was not cached. */
+static void finish(struct sqlite_store *s, sqlite3_stmt *stmt)
+{
+        struct stmt_cache *c = cache_of(s, sqlite3_db_handle(stmt));
+
+        for (size_t i = 0; i < c->n; i++)
+                if (c->e[i].stmt == stmt) {
+                        sqlite3_reset(stmt);
+                        sqlite3_clear_bindings(stmt);
+                        c->e[i].busy = false;
+                        return;
+                }
+        sqlite3_finalize(stmt);
+}
+
+static void cache_free(struct stmt_cache *c)
+{
+        for (size_t i = 0; i < c->n; i++)
+                sqlite3_finalize(c->e[i].stmt);
+        c->n = 0;
 }
 
 /* Runs a statement that returns no rows; finalizes it. */
@@ -348,7 +426,7 @@ static int step_done(struct sqlite_store *s, sqlite3_stmt *stmt, struct idyl_err
 {
         int rc = sqlite3_step(stmt);
 
-        sqlite3_finalize(stmt);
+        finish(s, stmt);
         if (rc != SQLITE_DONE)
                 return db_error(s->db, "step", err);
         return 0;
@@ -361,6 +439,8 @@ static void sqlite_close(struct idyl_store *st)
         pthread_mutex_lock(&s->mu);
         group_commit(s);
         pthread_mutex_unlock(&s->mu);
+        cache_free(&s->rcache);
+        cache_free(&s->wcache);
         sqlite3_close(s->rdb);
         sqlite3_close(s->db);
         pthread_mutex_destroy(&s->mu);
@@ -461,17 +541,17 @@ static int next_slug(struct sqlite_store *s, uint64_t *slug, struct idyl_err *er
 {
         sqlite3_stmt *stmt;
 
-        if (prepare(s->db,
+        if (prepare(s, s->db,
                     "UPDATE meta SET value = value + 1 WHERE key = 'next_subnet_slug' "
                     "RETURNING value - 1",
                     &stmt, err) < 0)
                 return -1;
         if (sqlite3_step(stmt) != SQLITE_ROW) {
-                sqlite3_finalize(stmt);
+                finish(s, stmt);
                 return db_error(s->db, "next slug", err);
         }
         *slug = (uint64_t)sqlite3_column_int64(stmt, 0);
-        sqlite3_finalize(stmt);
+        finish(s, stmt);
         return 0;
 }
 
@@ -483,7 +563,7 @@ static int insert_subnet(struct sqlite_store *s, struct idyl_subnet *sn, struct 
                 return -1;
         if (sn->created_at == 0)
                 sn->created_at = (int64_t)time(NULL);
-        if (prepare(s->db, "INSERT INTO subnets(" SUBNET_COLUMNS ") VALUES(?,?,?,?,?,?,?,?,?)",
+        if (prepare(s, s->db, "INSERT INTO subnets(" SUBNET_COLUMNS ") VALUES(?,?,?,?,?,?,?,?,?)",
                     &stmt, err) < 0)
                 return -1;
         subnet_bind(stmt, sn);
@@ -508,7 +588,7 @@ static int sqlite_subnet_get(struct idyl_store *st, uint64_t slug, struct idyl_s
         int rc = -1, step;
 
         sqlite3 *db = read_lock(s);
-        if (prepare(db, "SELECT " SUBNET_COLUMNS " FROM subnets WHERE slug = ?", &stmt, err) < 0)
+        if (prepare(s, db, "SELECT " SUBNET_COLUMNS " FROM subnets WHERE slug = ?", &stmt, err) < 0)
                 goto out;
         sqlite3_bind_int64(stmt, 1, (sqlite3_int64)slug);
         step = sqlite3_step(stmt);
@@ -521,7 +601,7 @@ static int sqlite_subnet_get(struct idyl_store *st, uint64_t slug, struct idyl_s
         } else {
                 db_error(db, "get subnet", err);
         }
-        sqlite3_finalize(stmt);
+        finish(s, stmt);
 out:
         read_unlock(s, db);
         return rc;
@@ -547,8 +627,8 @@ static void release_workloads(void *items, size_t n)
  * growing array. Returns 0 with the malloc'd array in *(void **)out and its
  * length in *n (NULL and 0 for no rows), or -1 with err set and nothing
  * handed over. The caller holds db's mutex. */
-static int query_rows(sqlite3 *db, sqlite3_stmt *stmt, const struct row_reader *r, void *out,
-                      size_t *n, struct idyl_err *err)
+static int query_rows(struct sqlite_store *s, sqlite3 *db, sqlite3_stmt *stmt,
+                      const struct row_reader *r, void *out, size_t *n, struct idyl_err *err)
 {
         char *items = NULL;
         size_t count = 0, cap = 0;
@@ -576,7 +656,7 @@ out:
                 r->release(items, count);
         else
                 free(items);
-        sqlite3_finalize(stmt);
+        finish(s, stmt);
         return rc;
 }
 
@@ -591,9 +671,9 @@ static int sqlite_subnet_list(struct idyl_store *st, struct idyl_subnet **out, s
         int rc = -1;
 
         sqlite3 *db = read_lock(s);
-        if (prepare(db, "SELECT " SUBNET_COLUMNS " FROM subnets ORDER BY slug", &stmt, err) < 0)
+        if (prepare(s, db, "SELECT " SUBNET_COLUMNS " FROM subnets ORDER BY slug", &stmt, err) < 0)
                 goto out;
-        rc = query_rows(db, stmt, &subnet_rows, out, n, err);
+        rc = query_rows(s, db, stmt, &subnet_rows, out, n, err);
 out:
         read_unlock(s, db);
         return rc;
@@ -613,7 +693,7 @@ static int update_subnet(struct sqlite_store *s, const struct idyl_subnet *sn, s
 {
         sqlite3_stmt *stmt;
 
-        if (prepare(s->db,
+        if (prepare(s, s->db,
                     "UPDATE subnets SET region = ?2, policy_set = ?3, allowed_classes = ?4, "
                     "default_class = ?5, allowed_backends = ?6, deploy_approval = ?7, "
                     "allowed_devices = ?9 "
@@ -641,12 +721,12 @@ static int delete_subnet(struct sqlite_store *s, uint64_t slug, struct idyl_err 
         sqlite3_stmt *stmt;
 
         /* a subnet's secrets go with it */
-        if (prepare(s->db, "DELETE FROM secrets WHERE subnet = ?", &stmt, err) < 0)
+        if (prepare(s, s->db, "DELETE FROM secrets WHERE subnet = ?", &stmt, err) < 0)
                 return -1;
         sqlite3_bind_int64(stmt, 1, (sqlite3_int64)slug);
         if (step_done(s, stmt, err) < 0)
                 return -1;
-        if (prepare(s->db, "DELETE FROM subnets WHERE slug = ?", &stmt, err) < 0)
+        if (prepare(s, s->db, "DELETE FROM subnets WHERE slug = ?", &stmt, err) < 0)
                 return -1;
         sqlite3_bind_int64(stmt, 1, (sqlite3_int64)slug);
         if (step_done(s, stmt, err) < 0)
@@ -757,7 +837,8 @@ static int sqlite_workload_get(struct idyl_store *st, uint64_t subnet, const cha
         int rc = -1, step;
 
         sqlite3 *db = read_lock(s);
-        if (prepare(db, "SELECT " WORKLOAD_COLUMNS " FROM workloads WHERE subnet = ? AND name = ?",
+        if (prepare(s, db,
+                    "SELECT " WORKLOAD_COLUMNS " FROM workloads WHERE subnet = ? AND name = ?",
                     &stmt, err) < 0)
                 goto out;
         sqlite3_bind_int64(stmt, 1, (sqlite3_int64)subnet);
@@ -771,7 +852,7 @@ static int sqlite_workload_get(struct idyl_store *st, uint64_t subnet, const cha
         } else {
                 db_error(db, "get workload", err);
         }
-        sqlite3_finalize(stmt);
+        finish(s, stmt);
 out:
         read_unlock(s, db);
         return rc;
@@ -796,13 +877,13 @@ static int sqlite_workload_list(struct idyl_store *st, uint64_t subnet, const ch
         int rc = -1;
 
         sqlite3 *db = read_lock(s);
-        if (prepare(db, workload_list_sql[subnet != 0][node != NULL], &stmt, err) < 0)
+        if (prepare(s, db, workload_list_sql[subnet != 0][node != NULL], &stmt, err) < 0)
                 goto out;
         if (subnet)
                 sqlite3_bind_int64(stmt, 1, (sqlite3_int64)subnet);
         if (node)
                 sqlite3_bind_text(stmt, 2, node, -1, SQLITE_TRANSIENT);
-        rc = query_rows(db, stmt, &workload_rows, out, n, err);
+        rc = query_rows(s, db, stmt, &workload_rows, out, n, err);
 out:
         read_unlock(s, db);
         return rc;
@@ -832,14 +913,14 @@ static int sqlite_workload_usage(struct idyl_store *st, uint64_t subnet,
         int rc = -1;
 
         sqlite3 *db = read_lock(s);
-        if (prepare(db,
+        if (prepare(s, db,
                     "SELECT node, isolation, SUM(cpu_milli), SUM(memory_bytes), SUM(gpus), "
                     "COUNT(*) FROM workloads WHERE subnet = ?1 AND node > '' "
                     "GROUP BY node, isolation ORDER BY node, isolation",
                     &stmt, err) < 0)
                 goto out;
         sqlite3_bind_int64(stmt, 1, (sqlite3_int64)subnet);
-        rc = query_rows(db, stmt, &usage_rows, out, n, err);
+        rc = query_rows(s, db, stmt, &usage_rows, out, n, err);
 out:
         read_unlock(s, db);
         return rc;
@@ -849,7 +930,7 @@ static int put_workload(struct sqlite_store *s, const struct idyl_workload *w, s
 {
         sqlite3_stmt *stmt;
 
-        if (prepare(s->db,
+        if (prepare(s, s->db,
                     "INSERT OR REPLACE INTO workloads(" WORKLOAD_COLUMNS
                     ") VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                     &stmt, err) < 0)
@@ -876,7 +957,7 @@ static int delete_pair(struct sqlite_store *s, const char *const sql[2], uint64_
         sqlite3_stmt *stmt;
 
         for (size_t i = 0; i < 2; i++) {
-                if (prepare(s->db, sql[i], &stmt, err) < 0)
+                if (prepare(s, s->db, sql[i], &stmt, err) < 0)
                         return -1;
                 sqlite3_bind_int64(stmt, 1, (sqlite3_int64)subnet);
                 sqlite3_bind_text(stmt, 2, name, -1, SQLITE_TRANSIENT);
@@ -911,7 +992,7 @@ static int insert_event(struct sqlite_store *s, uint64_t subnet, const char *nam
 {
         sqlite3_stmt *stmt;
 
-        if (prepare(s->db,
+        if (prepare(s, s->db,
                     "INSERT INTO events(subnet, name, revision, time, type, message) "
                     "VALUES(?,?,?,?,?,?)",
                     &stmt, err) < 0)
@@ -956,14 +1037,14 @@ static int sqlite_event_list(struct idyl_store *st, uint64_t subnet, const char 
         int rc = -1;
 
         sqlite3 *db = read_lock(s);
-        if (prepare(db,
+        if (prepare(s, db,
                     "SELECT time, revision, type, message FROM events WHERE subnet = ? AND "
                     "name = ? ORDER BY id",
                     &stmt, err) < 0)
                 goto out;
         sqlite3_bind_int64(stmt, 1, (sqlite3_int64)subnet);
         sqlite3_bind_text(stmt, 2, name, -1, SQLITE_TRANSIENT);
-        rc = query_rows(db, stmt, &event_rows, out, n, err);
+        rc = query_rows(s, db, stmt, &event_rows, out, n, err);
 out:
         read_unlock(s, db);
         return rc;
@@ -1055,8 +1136,8 @@ static int sqlite_node_get(struct idyl_store *st, uint64_t subnet, const char *n
         int rc = -1, step;
 
         sqlite3 *db = read_lock(s);
-        if (prepare(db, "SELECT " NODE_COLUMNS " FROM nodes WHERE subnet = ? AND name = ?", &stmt,
-                    err) < 0)
+        if (prepare(s, db, "SELECT " NODE_COLUMNS " FROM nodes WHERE subnet = ? AND name = ?",
+                    &stmt, err) < 0)
                 goto out;
         sqlite3_bind_int64(stmt, 1, (sqlite3_int64)subnet);
         sqlite3_bind_text(stmt, 2, name, -1, SQLITE_TRANSIENT);
@@ -1069,7 +1150,7 @@ static int sqlite_node_get(struct idyl_store *st, uint64_t subnet, const char *n
         } else {
                 db_error(db, "get node", err);
         }
-        sqlite3_finalize(stmt);
+        finish(s, stmt);
 out:
         read_unlock(s, db);
         return rc;
@@ -1086,13 +1167,13 @@ static int sqlite_node_list(struct idyl_store *st, uint64_t subnet, struct idyl_
         int rc = -1;
 
         sqlite3 *db = read_lock(s);
-        if (prepare(db,
+        if (prepare(s, db,
                     "SELECT " NODE_COLUMNS
                     " FROM nodes WHERE (?1 = 0 OR subnet = ?1) ORDER BY subnet, name",
                     &stmt, err) < 0)
                 goto out;
         sqlite3_bind_int64(stmt, 1, (sqlite3_int64)subnet);
-        rc = query_rows(db, stmt, &node_rows, out, n, err);
+        rc = query_rows(s, db, stmt, &node_rows, out, n, err);
 out:
         read_unlock(s, db);
         return rc;
@@ -1102,7 +1183,7 @@ static int put_node(struct sqlite_store *s, const struct idyl_node *nd, struct i
 {
         sqlite3_stmt *stmt;
 
-        if (prepare(s->db,
+        if (prepare(s, s->db,
                     "INSERT OR REPLACE INTO nodes(" NODE_COLUMNS
                     ") VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                     &stmt, err) < 0)
@@ -1145,7 +1226,7 @@ static int bump_assignments(struct sqlite_store *s, uint64_t subnet, const char 
 {
         sqlite3_stmt *stmt;
 
-        if (prepare(s->db,
+        if (prepare(s, s->db,
                     "UPDATE nodes SET assign_version = assign_version + 1 WHERE subnet = ? AND "
                     "name = ?",
                     &stmt, err) < 0)
@@ -1171,7 +1252,7 @@ static int insert_token(struct sqlite_store *s, const struct idyl_token *tok, st
 {
         sqlite3_stmt *stmt;
 
-        if (prepare(s->db,
+        if (prepare(s, s->db,
                     "INSERT INTO tokens(hash, role, subnet, created_at, node) VALUES(?,?,?,?,?)",
                     &stmt, err) < 0)
                 return -1;
@@ -1201,7 +1282,7 @@ static int sqlite_token_find(struct idyl_store *st, const char *hash, struct idy
         int rc = -1, step;
 
         sqlite3 *db = read_lock(s);
-        if (prepare(db, "SELECT hash, role, subnet, created_at, node FROM tokens WHERE hash = ?",
+        if (prepare(s, db, "SELECT hash, role, subnet, created_at, node FROM tokens WHERE hash = ?",
                     &stmt, err) < 0)
                 goto out;
         sqlite3_bind_text(stmt, 1, hash, -1, SQLITE_TRANSIENT);
@@ -1219,7 +1300,7 @@ static int sqlite_token_find(struct idyl_store *st, const char *hash, struct idy
         } else {
                 db_error(db, "find token", err);
         }
-        sqlite3_finalize(stmt);
+        finish(s, stmt);
 out:
         read_unlock(s, db);
         return rc;
@@ -1233,7 +1314,7 @@ static int sqlite_token_count(struct idyl_store *st, enum idyl_role role, size_t
         int rc = -1;
 
         sqlite3 *db = read_lock(s);
-        if (prepare(db, "SELECT count(*) FROM tokens WHERE role = ?", &stmt, err) < 0)
+        if (prepare(s, db, "SELECT count(*) FROM tokens WHERE role = ?", &stmt, err) < 0)
                 goto out;
         sqlite3_bind_text(stmt, 1, idyl_role_name(role), -1, SQLITE_STATIC);
         if (sqlite3_step(stmt) == SQLITE_ROW) {
@@ -1242,7 +1323,7 @@ static int sqlite_token_count(struct idyl_store *st, enum idyl_role role, size_t
         } else {
                 db_error(db, "count tokens", err);
         }
-        sqlite3_finalize(stmt);
+        finish(s, stmt);
 out:
         read_unlock(s, db);
         return rc;
@@ -1270,14 +1351,14 @@ static int sqlite_token_list(struct idyl_store *st, uint64_t subnet, struct idyl
         int rc = -1;
 
         sqlite3 *db = read_lock(s);
-        if (prepare(db,
+        if (prepare(s, db,
                     "SELECT hash, role, subnet, created_at, node FROM tokens WHERE ? = 0 OR "
                     "subnet = ? ORDER BY created_at, rowid",
                     &stmt, err) < 0)
                 goto out;
         sqlite3_bind_int64(stmt, 1, (sqlite3_int64)subnet);
         sqlite3_bind_int64(stmt, 2, (sqlite3_int64)subnet);
-        rc = query_rows(db, stmt, &token_rows, out, n, err);
+        rc = query_rows(s, db, stmt, &token_rows, out, n, err);
 out:
         read_unlock(s, db);
         return rc;
@@ -1291,7 +1372,7 @@ static int revoke_token(struct sqlite_store *s, const char *id, struct idyl_toke
 
         if (strlen(id) != TOKEN_ID_LEN || strspn(id, "0123456789abcdef") != TOKEN_ID_LEN)
                 return idyl_err_set(err, IDYL_E_NOT_FOUND, "token \"%s\" not found", id);
-        if (prepare(s->db,
+        if (prepare(s, s->db,
                     "SELECT hash, role, subnet, created_at, node FROM tokens WHERE "
                     "substr(hash, 1, 12) = ?",
                     &stmt, err) < 0)
@@ -1300,12 +1381,12 @@ static int revoke_token(struct sqlite_store *s, const char *id, struct idyl_toke
         step = sqlite3_step(stmt);
         if (step == SQLITE_ROW)
                 token_row(stmt, out);
-        sqlite3_finalize(stmt);
+        finish(s, stmt);
         if (step == SQLITE_DONE)
                 return idyl_err_set(err, IDYL_E_NOT_FOUND, "token \"%s\" not found", id);
         if (step != SQLITE_ROW)
                 return db_error(s->db, "find token", err);
-        if (prepare(s->db, "DELETE FROM tokens WHERE hash = ?", &stmt, err) < 0)
+        if (prepare(s, s->db, "DELETE FROM tokens WHERE hash = ?", &stmt, err) < 0)
                 return -1;
         sqlite3_bind_text(stmt, 1, out->hash, -1, SQLITE_TRANSIENT);
         return step_done(s, stmt, err);
@@ -1333,7 +1414,7 @@ static int insert_audit(struct sqlite_store *s, const struct idyl_audit *a, stru
                 clock_gettime(CLOCK_REALTIME, &ts);
                 t = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
         }
-        if (prepare(s->db,
+        if (prepare(s, s->db,
                     "INSERT INTO audit(time, token, role, node, method, path, subnet, status) "
                     "VALUES(?,?,?,?,?,?,?,?)",
                     &stmt, err) < 0)
@@ -1384,7 +1465,7 @@ static int sqlite_audit_list(struct idyl_store *st, uint64_t subnet, size_t limi
         int rc = -1;
 
         sqlite3 *db = read_lock(s);
-        if (prepare(db,
+        if (prepare(s, db,
                     "SELECT id, time, token, role, node, method, path, subnet, status FROM audit "
                     "WHERE ? = 0 OR subnet = ? ORDER BY id DESC LIMIT ?",
                     &stmt, err) < 0)
@@ -1392,7 +1473,7 @@ static int sqlite_audit_list(struct idyl_store *st, uint64_t subnet, size_t limi
         sqlite3_bind_int64(stmt, 1, (sqlite3_int64)subnet);
         sqlite3_bind_int64(stmt, 2, (sqlite3_int64)subnet);
         sqlite3_bind_int64(stmt, 3, limit ? (sqlite3_int64)limit : -1);
-        rc = query_rows(db, stmt, &audit_rows, out, n, err);
+        rc = query_rows(s, db, stmt, &audit_rows, out, n, err);
 out:
         read_unlock(s, db);
         return rc;
@@ -1406,20 +1487,20 @@ static int ensure_setting(struct sqlite_store *s, const char *key, const char *v
         sqlite3_stmt *stmt;
         int step;
 
-        if (prepare(s->db, "INSERT OR IGNORE INTO settings(key, value) VALUES(?, ?)", &stmt, err) <
-            0)
+        if (prepare(s, s->db, "INSERT OR IGNORE INTO settings(key, value) VALUES(?, ?)", &stmt,
+                    err) < 0)
                 return -1;
         sqlite3_bind_text(stmt, 1, key, -1, SQLITE_TRANSIENT);
         sqlite3_bind_text(stmt, 2, value, -1, SQLITE_TRANSIENT);
         if (step_done(s, stmt, err) < 0)
                 return -1;
-        if (prepare(s->db, "SELECT value FROM settings WHERE key = ?", &stmt, err) < 0)
+        if (prepare(s, s->db, "SELECT value FROM settings WHERE key = ?", &stmt, err) < 0)
                 return -1;
         sqlite3_bind_text(stmt, 1, key, -1, SQLITE_TRANSIENT);
         step = sqlite3_step(stmt);
         if (step == SQLITE_ROW)
                 column_copy(stmt, 0, out, size);
-        sqlite3_finalize(stmt);
+        finish(s, stmt);
         return step == SQLITE_ROW ? 0 : db_error(s->db, "read setting", err);
 }
 
@@ -1450,7 +1531,7 @@ static int insert_secret(struct sqlite_store *s, const struct idyl_secret *sec,
         sqlite3_stmt *stmt;
         int step;
 
-        if (prepare(s->db,
+        if (prepare(s, s->db,
                     "INSERT INTO secrets(subnet, name, keys, sealed, created_at, updated_at) "
                     "VALUES(?,?,?,?,?,?) ON CONFLICT(subnet, name) DO NOTHING",
                     &stmt, err) < 0)
@@ -1462,7 +1543,7 @@ static int insert_secret(struct sqlite_store *s, const struct idyl_secret *sec,
         sqlite3_bind_int64(stmt, 5, sec->created_at);
         sqlite3_bind_int64(stmt, 6, sec->updated_at);
         step = sqlite3_step(stmt);
-        sqlite3_finalize(stmt);
+        finish(s, stmt);
         if (step != SQLITE_DONE)
                 return db_error(s->db, "insert secret", err);
         if (sqlite3_changes(s->db) == 0)
@@ -1487,7 +1568,7 @@ static int update_secret(struct sqlite_store *s, const struct idyl_secret *sec,
 {
         sqlite3_stmt *stmt;
 
-        if (prepare(s->db,
+        if (prepare(s, s->db,
                     "UPDATE secrets SET keys = ?, sealed = ?, updated_at = ? "
                     "WHERE subnet = ? AND name = ?",
                     &stmt, err) < 0)
@@ -1543,7 +1624,7 @@ static int sqlite_secret_get(struct idyl_store *st, uint64_t subnet, const char 
         int rc = -1, step;
 
         sqlite3 *db = read_lock(s);
-        if (prepare(db,
+        if (prepare(s, db,
                     "SELECT subnet, name, keys, created_at, updated_at, sealed FROM secrets "
                     "WHERE subnet = ? AND name = ?",
                     &stmt, err) < 0)
@@ -1562,7 +1643,7 @@ static int sqlite_secret_get(struct idyl_store *st, uint64_t subnet, const char 
         } else {
                 db_error(db, "read secret", err);
         }
-        sqlite3_finalize(stmt);
+        finish(s, stmt);
 out:
         read_unlock(s, db);
         return rc;
@@ -1589,12 +1670,12 @@ static int sqlite_secret_list(struct idyl_store *st, uint64_t subnet, struct idy
         int rc = -1;
 
         sqlite3 *db = read_lock(s);
-        if (prepare(db,
+        if (prepare(s, db,
                     "SELECT subnet, name, keys, created_at, updated_at FROM secrets "
                     "WHERE subnet = ? ORDER BY name",
                     &stmt, err) == 0) {
                 sqlite3_bind_int64(stmt, 1, (sqlite3_int64)subnet);
-                rc = query_rows(db, stmt, &secret_rows, out, n, err);
+                rc = query_rows(s, db, stmt, &secret_rows, out, n, err);
         }
         read_unlock(s, db);
         return rc;
@@ -1605,7 +1686,7 @@ static int delete_secret(struct sqlite_store *s, uint64_t subnet, const char *na
 {
         sqlite3_stmt *stmt;
 
-        if (prepare(s->db, "DELETE FROM secrets WHERE subnet = ? AND name = ?", &stmt, err) < 0)
+        if (prepare(s, s->db, "DELETE FROM secrets WHERE subnet = ? AND name = ?", &stmt, err) < 0)
                 return -1;
         sqlite3_bind_int64(stmt, 1, (sqlite3_int64)subnet);
         sqlite3_bind_text(stmt, 2, name, -1, SQLITE_TRANSIENT);
