@@ -37,15 +37,17 @@ static json_t *resources_json(int64_t cpu_milli, int64_t memory_bytes, int gpus)
         return json_pack("{s:o,s:s,s:i}", "cpu", cpu_json(cpu_milli), "memory", mem, "gpus", gpus);
 }
 
-static json_t *node_to_json_base(const struct idyl_server *srv, const struct idyl_node *n,
+static json_t *node_to_json_base(const struct idyl_server *srv, const struct idyl_node *stored,
                                  const struct allocation *a)
 {
         char slug[SUBNET_SLUG_BUFLEN], hb[32];
+        struct idyl_node live = *stored, *n = &live;
         const char *profile = runtime_profile_name(n->profile);
         const char *iso = isolation_class_name(n->isolation);
         const char *backend = vmm_backend_name(n->backend);
         json_t *runtime;
 
+        node_liveness_fold(srv, n);
         runtime =
             json_pack("{s:o,s:s,s:s,s:o,s:o,s:b,s:s,s:b}", "profile",
                       profile ? json_string(profile) : json_null(), "provider", n->provider,
@@ -56,7 +58,7 @@ static json_t *node_to_json_base(const struct idyl_server *srv, const struct idy
         return json_pack(
             "{s:s,s:s,s:s,s:s,s:b,s:o,s:s,s:o,s:o,s:s}", "name", n->name, "subnet",
             subnet_slug_format(n->subnet, slug), "admission", node_admission_name(n->admission),
-            "status", node_status_name(node_status_at(n, now_ms(), srv->node_ttl)), "simulated",
+            "status", node_status_name(node_status_now(srv, n, now_ms())), "simulated",
             n->simulated, "runtime", runtime, "platform", n->platform, "capacity",
             resources_json(n->cpu_milli, n->memory_bytes, n->gpus), "allocated",
             resources_json(a->cpu_milli, a->memory_bytes, a->gpus), "lastHeartbeat", hb);
@@ -461,44 +463,106 @@ int handle_node_delete(struct request *req, struct response *resp, struct idyl_e
 
 /* ---- heartbeat ------------------------------------------------------------ */
 
+/* One workload status report from a node. */
+struct report {
+        const char *name, *phase, *message;
+        json_int_t revision, restarts;
+        int event; /* lifecycle_report_event of the phase */
+};
+
+static int report_parse(const json_t *r, struct report *rep, struct idyl_err *err)
+{
+        int p;
+
+        rep->name = json_string_value(json_object_get(r, "name"));
+        rep->phase = json_string_value(json_object_get(r, "phase"));
+        rep->message = json_string_value(json_object_get(r, "message"));
+        rep->revision = json_integer_value(json_object_get(r, "revision"));
+        rep->restarts = json_integer_value(json_object_get(r, "restarts"));
+        p = workload_phase_from_name(rep->phase);
+        rep->event = p < 0 ? -1 : lifecycle_report_event((enum workload_phase)p);
+        if (!rep->name || rep->event < 0)
+                return idyl_err_set(err, IDYL_E_INVALID,
+                                    "a workload report needs a name and a phase of scheduled, "
+                                    "running, exited or failed");
+        if (!rep->message)
+                rep->message = "";
+        return 0;
+}
+
+/* Reads the workload a report is about into w (the caller releases it):
+ * 1 when the report changes it, 0 when it is stale (the workload is no
+ * longer placed there, or of another revision) or says nothing new. */
+static int report_changes(struct idyl_store *st, const struct idyl_node *n,
+                          const struct report *rep, struct idyl_workload *w, struct idyl_err *err)
+{
+        struct idyl_err lookup = IDYL_ERR_INIT;
+
+        if (store_workload_get(st, n->subnet, rep->name, w, &lookup) < 0)
+                return lookup.code == IDYL_E_NOT_FOUND ? 0 : (*err = lookup, -1);
+        if (strcmp(w->node, n->name) != 0 || w->revision != rep->revision ||
+            !lifecycle_allows(w->phase, (enum lifecycle_event)rep->event))
+                return 0;
+        return !(w->phase == (enum workload_phase)workload_phase_from_name(rep->phase) &&
+                 w->restarts == (int)rep->restarts && strcmp(w->message, rep->message) == 0);
+}
+
 /* Applies one workload status report from the node; reports about workloads
  * no longer placed there (or of an older revision) are stale and ignored. */
 static int apply_report(struct lifecycle_tx *tx, const struct idyl_node *n, const json_t *r,
                         struct idyl_err *err)
 {
         struct idyl_workload w = IDYL_WORKLOAD_INIT;
-        struct idyl_err lookup = IDYL_ERR_INIT;
-        const char *name = json_string_value(json_object_get(r, "name"));
-        const char *phase = json_string_value(json_object_get(r, "phase"));
-        const char *message = json_string_value(json_object_get(r, "message"));
-        json_int_t revision = json_integer_value(json_object_get(r, "revision"));
-        json_int_t restarts = json_integer_value(json_object_get(r, "restarts"));
-        int p = workload_phase_from_name(phase);
-        int event = p < 0 ? -1 : lifecycle_report_event((enum workload_phase)p);
+        struct report rep;
         char record[600];
-        int rc = 0;
+        int rc;
 
-        if (!name || event < 0)
-                return idyl_err_set(err, IDYL_E_INVALID,
-                                    "a workload report needs a name and a phase of scheduled, "
-                                    "running, exited or failed");
-        if (!message)
-                message = "";
-        if (store_workload_get(tx->srv->store, n->subnet, name, &w, &lookup) < 0)
-                return lookup.code == IDYL_E_NOT_FOUND ? 0 : (*err = lookup, -1);
-        if (strcmp(w.node, n->name) != 0 || w.revision != revision ||
-            !lifecycle_allows(w.phase, (enum lifecycle_event)event))
-                goto out;
-        if (w.phase == (enum workload_phase)p && w.restarts == (int)restarts &&
-            strcmp(w.message, message) == 0)
-                goto out;
-        w.restarts = (int)restarts;
-        snprintf(record, sizeof(record), "%s on node %s%s%s", phase, n->name, *message ? ": " : "",
-                 message);
-        rc = workload_transition(tx, &w, (enum lifecycle_event)event, message, record, err);
-out:
+        if (report_parse(r, &rep, err) < 0)
+                return -1;
+        rc = report_changes(tx->srv->store, n, &rep, &w, err);
+        if (rc == 1) {
+                w.restarts = (int)rep.restarts;
+                snprintf(record, sizeof(record), "%s on node %s%s%s", rep.phase, n->name,
+                         *rep.message ? ": " : "", rep.message);
+                rc = workload_transition(tx, &w, (enum lifecycle_event)rep.event, rep.message,
+                                         record, err);
+        }
         workload_release(&w);
         return rc;
+}
+
+/* True when a heartbeat's reports change no workload (read outside any
+ * transaction); reports that do not parse make it not quiet, so the full
+ * path answers their error. */
+static bool reports_quiet(struct idyl_store *st, const struct idyl_node *n, const json_t *reports)
+{
+        const json_t *r;
+        size_t i;
+
+        json_array_foreach(reports, i, r)
+        {
+                struct idyl_workload w = IDYL_WORKLOAD_INIT;
+                struct idyl_err err = IDYL_ERR_INIT;
+                struct report rep;
+                int rc = report_parse(r, &rep, &err);
+
+                if (rc == 0)
+                        rc = report_changes(st, n, &rep, &w, &err);
+                workload_release(&w);
+                if (rc != 0)
+                        return false;
+        }
+        return true;
+}
+
+/* True when the store would keep the same node after the heartbeat: only
+ * its liveness moved. */
+static bool node_same_stored(const struct idyl_node *a, const struct idyl_node *b)
+{
+        return a->runtime_ready == b->runtime_ready && strcmp(a->reason, b->reason) == 0 &&
+               a->cpu_milli == b->cpu_milli && a->memory_bytes == b->memory_bytes &&
+               a->gpus == b->gpus && strcmp(a->platform, b->platform) == 0 &&
+               strcmp(a->devices, b->devices) == 0 && a->down == b->down;
 }
 
 /* Folds the heartbeat's runtime and capacity into n; true when the change
@@ -557,6 +621,24 @@ int handle_node_heartbeat(struct request *req, struct response *resp, struct idy
                 return -1;
         if (reports && !json_is_array(reports))
                 return idyl_err_set(err, IDYL_E_INVALID, "field \"workloads\" must be an array");
+        /* A heartbeat that changes nothing the store keeps lands in memory
+         * only, without a transaction. */
+        if (req->srv->liveness) {
+                struct idyl_node before = IDYL_NODE_INIT;
+
+                if (store_node_get(st, slug, req->params[1], &before, err) < 0)
+                        return -1;
+                n = before;
+                if (heartbeat_update(req->body, &n, &kick, err) < 0)
+                        return -1;
+                if (!kick && node_same_stored(&before, &n) && reports_quiet(st, &n, reports)) {
+                        if (liveness_seen(req->srv, slug, n.name, n.last_heartbeat, err) < 0)
+                                return -1;
+                        goto answer;
+                }
+                n = (struct idyl_node)IDYL_NODE_INIT;
+                kick = false;
+        }
         if (lifecycle_tx_begin(&tx, req->srv, err) < 0)
                 return -1;
         rc = store_node_get(st, slug, req->params[1], &n, err);
@@ -573,11 +655,12 @@ int handle_node_heartbeat(struct request *req, struct response *resp, struct idy
                 rc = lifecycle_tx_kick(&tx, slug, err);
         if (lifecycle_tx_end(&tx, rc, err) < 0)
                 return -1;
+answer:
         resp->body = json_pack(
             "{s:I,s:i,s:s}", "assignVersion", (json_int_t)n.assign_version, "heartbeatSeconds",
             req->srv->node_ttl / 3 > HEARTBEAT_MIN_SECONDS ? req->srv->node_ttl / 3
                                                            : HEARTBEAT_MIN_SECONDS,
-            "status", node_status_name(node_status_at(&n, now_ms(), req->srv->node_ttl)));
+            "status", node_status_name(node_status_now(req->srv, &n, now_ms())));
         return 0;
 }
 

@@ -95,12 +95,13 @@ static int pass_load(struct pass *p, uint64_t slug, struct idyl_err *err)
         if (!p->view)
                 return idyl_err_set(err, IDYL_E_INTERNAL, "out of memory");
         for (size_t i = 0; i < p->nnodes; i++) {
-                const struct idyl_node *n = &p->nodes[i];
+                struct idyl_node *n = &p->nodes[i];
                 struct sched_node *v = &p->view[i];
 
                 v->name = n->name;
                 v->admitted = n->admission == NODE_ADMITTED;
-                v->healthy = node_status_at(n, now, p->srv->node_ttl) != NODE_DOWN;
+                node_liveness_fold(p->srv, n);
+                v->healthy = node_status_now(p->srv, n, now) != NODE_DOWN;
                 v->runtime_ready = n->runtime_ready;
                 v->isolation = n->isolation;
                 v->backend = n->backend;
@@ -260,7 +261,8 @@ static int declare_down(struct idyl_server *srv, const struct idyl_node *stale,
                 lifecycle_tx_abort(&tx);
                 return err->code == IDYL_E_NOT_FOUND ? 0 : -1;
         }
-        if (n.down || now_ms() - n.last_heartbeat <= (int64_t)srv->node_ttl * 1000) {
+        node_liveness_fold(srv, &n);
+        if (n.down || node_status_now(srv, &n, now_ms()) != NODE_DOWN) {
                 lifecycle_tx_abort(&tx); /* it came back meanwhile */
                 return 0;
         }
@@ -288,9 +290,11 @@ int scheduler_check_health(struct idyl_server *srv, struct idyl_err *err)
 
         if (store_node_list(srv->store, 0, &nodes, &n, err) < 0)
                 return -1;
-        for (size_t i = 0; i < n && rc == 0; i++)
-                if (!nodes[i].down && now - nodes[i].last_heartbeat > (int64_t)srv->node_ttl * 1000)
+        for (size_t i = 0; i < n && rc == 0; i++) {
+                node_liveness_fold(srv, &nodes[i]);
+                if (!nodes[i].down && node_status_now(srv, &nodes[i], now) == NODE_DOWN)
                         rc = declare_down(srv, &nodes[i], err);
+        }
         return rc;
 }
 
@@ -369,6 +373,8 @@ int scheduler_start(struct idyl_server *srv, struct idyl_err *err)
         pthread_mutex_init(&s->mu, NULL);
         pthread_cond_init(&s->cond, NULL);
         srv->sched = s;
+        if (!srv->liveness && liveness_start(srv, err) < 0)
+                return -1;
         /* After a restart every subnet may hold waiting work. */
         if (store_subnet_list(srv->store, &subnets, &n, err) < 0)
                 return -1;
@@ -405,4 +411,5 @@ void scheduler_free(struct idyl_server *srv)
         free(s->dirty);
         free(s);
         srv->sched = NULL;
+        liveness_free(srv);
 }

@@ -23,6 +23,7 @@ struct waiters;
 struct scheduler;
 struct seal_key;
 struct metrics;
+struct liveness;
 
 struct idyl_server {
         struct idyl_store *store; /* owned */
@@ -38,6 +39,8 @@ struct idyl_server {
         /* seals secret values (server/seal.c); NULL: secrets unavailable */
         const struct seal_key *seal;
         struct metrics *metrics; /* owned; made by server_start (server/metrics.c) */
+        /* nodes' last heartbeats (server/liveness.c); NULL: the store's only */
+        struct liveness *liveness;
 };
 
 /* ---- one request ------------------------------------------------------- */
@@ -135,6 +138,19 @@ int scheduler_check_health(struct idyl_server *srv, struct idyl_err *err);
 /* Sends `state` ("READY=1", "STOPPING=1") to systemd when $NOTIFY_SOCKET
  * is set (Type=notify); 0 without it (server/sdnotify.c). */
 int server_notify_systemd(const char *state, struct idyl_err *err);
+/* ---- node liveness in memory (server/liveness.c) ------------------------ */
+/* Starts the table; its start is when every node's grace begins. */
+int liveness_start(struct idyl_server *srv, struct idyl_err *err);
+void liveness_free(struct idyl_server *srv);
+/* Notes a heartbeat of the node at `ms`. */
+int liveness_seen(struct idyl_server *srv, uint64_t subnet, const char *name, int64_t ms,
+                  struct idyl_err *err);
+/* Makes n->last_heartbeat the latest of the store's and memory's. */
+void node_liveness_fold(const struct idyl_server *srv, struct idyl_node *n);
+/* The node's status now, with the grace after a start: no node is down
+ * before a full --node-ttl has passed since idyld started. */
+enum node_status node_status_now(const struct idyl_server *srv, const struct idyl_node *n,
+                                 int64_t now);
 
 /* Creates the first operator credential when the store has none and writes
  * it to DIR/operator.token (0600). */
