@@ -213,34 +213,57 @@ static int place_one(struct pass *p, struct idyl_workload *w, struct idyl_err *e
         return workload_transition(p->tx, w, LIFE_PLACE, msg, record, err);
 }
 
+/* Whether the store still holds w as the pass loaded it (same revision
+ * and phase, placed nowhere), read inside the pass's transaction. */
+static int still_as_loaded(struct pass *p, const struct idyl_workload *w, bool *same,
+                           struct idyl_err *err)
+{
+        struct idyl_workload cur = IDYL_WORKLOAD_INIT;
+        struct idyl_err lookup = IDYL_ERR_INIT;
+
+        *same = false;
+        if (store_workload_get(p->srv->store, w->subnet, w->name, &cur, &lookup) < 0)
+                return lookup.code == IDYL_E_NOT_FOUND ? 0 : (*err = lookup, -1);
+        *same = cur.revision == w->revision && cur.phase == w->phase && !cur.node[0];
+        workload_release(&cur);
+        return 0;
+}
+
 static int pass_run(struct pass *p, struct idyl_err *err)
 {
         for (size_t i = 0; i < p->nws; i++) {
                 struct idyl_workload *w = &p->ws[i];
+                bool same;
 
-                if (lifecycle_allows(w->phase, LIFE_PLACE) && !w->node[0] &&
-                    place_one(p, w, err) < 0)
+                if (!lifecycle_allows(w->phase, LIFE_PLACE) || w->node[0])
+                        continue;
+                if (still_as_loaded(p, w, &same, err) < 0)
+                        return -1;
+                if (same && place_one(p, w, err) < 0)
                         return -1;
         }
         return 0;
 }
 
+/* The pass loads outside its transaction, so that requests do not wait
+ * behind the load; only its writes hold the store. Placements are made by
+ * this thread alone, so what it read of capacity stays true; a workload
+ * that a request changed since (redeployed, approved, deleted) is left to
+ * the pass that request kicked. */
 int scheduler_run_subnet(struct idyl_server *srv, uint64_t slug, struct idyl_err *err)
 {
         struct lifecycle_tx tx = LIFECYCLE_TX_INIT;
         struct pass p = {.srv = srv, .tx = &tx};
         int rc;
 
-        if (lifecycle_tx_begin(&tx, srv, err) < 0)
-                return -1;
         rc = pass_load(&p, slug, err);
         if (rc < 0 && err->code == IDYL_E_NOT_FOUND)
                 rc = 0; /* the subnet went away */
-        else if (rc == 0)
-                rc = pass_run(&p, err);
-        rc = lifecycle_tx_end(&tx, rc, err);
-        if (rc == 0)
-                watch_subnet_changed(srv, slug);
+        else if (rc == 0 && p.nws > 0 && (rc = lifecycle_tx_begin(&tx, srv, err)) == 0) {
+                rc = lifecycle_tx_end(&tx, pass_run(&p, err), err);
+                if (rc == 0)
+                        watch_subnet_changed(srv, slug);
+        }
         pass_release(&p);
         return rc;
 }
