@@ -757,11 +757,18 @@ static char *column_strdup(sqlite3_stmt *stmt, int col)
         return t ? strdup((const char *)t) : NULL;
 }
 
+/* Copies a text column into buf, cut to size - 1 bytes (a memcpy: row
+ * reading ran through snprintf for every column). */
 static void column_copy(sqlite3_stmt *stmt, int col, char *buf, size_t size)
 {
         const unsigned char *t = sqlite3_column_text(stmt, col);
+        size_t len = t ? (size_t)sqlite3_column_bytes(stmt, col) : 0;
 
-        snprintf(buf, size, "%s", t ? (const char *)t : "");
+        if (len >= size)
+                len = size - 1;
+        if (len)
+                memcpy(buf, t, len);
+        buf[len] = '\0';
 }
 
 static void workload_from_row(sqlite3_stmt *stmt, void *item)
