@@ -636,7 +636,7 @@ static int query_rows(struct sqlite_store *s, sqlite3 *db, sqlite3_stmt *stmt,
 
         while ((step = sqlite3_step(stmt)) == SQLITE_ROW) {
                 if (array_reserve(&items, &cap, count + 1, r->size) < 0) {
-                        idyl_err_errno(err, ENOMEM, r->what);
+                        idyl_err_errno(err, ENOMEM, "%s", r->what);
                         goto out;
                 }
                 r->read(stmt, items + count * r->size);
