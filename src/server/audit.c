@@ -7,6 +7,7 @@
 #include "server/server.h"
 
 #include <microhttpd.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -14,6 +15,7 @@
 #include "core/subnet.h"
 #include "util/log.h"
 #include "util/timefmt.h"
+#include "util/utf8.h"
 
 #define AUDIT_LIMIT_DEFAULT 100
 #define AUDIT_LIMIT_MAX     10000
@@ -26,7 +28,7 @@ static uint64_t audit_subnet(const struct request *req, const struct route *rt,
         const char *created;
         uint64_t slug = 0;
 
-        if (strncmp(rt->pattern, "/v1/subnets/{slug}", 18) == 0 && req->nparams > 0 &&
+        if (rt && strncmp(rt->pattern, "/v1/subnets/{slug}", 18) == 0 && req->nparams > 0 &&
             subnet_slug_parse(req->params[0], &slug, NULL) == 0)
                 return slug;
         if (resp->audit_subnet)
@@ -35,6 +37,28 @@ static uint64_t audit_subnet(const struct request *req, const struct route *rt,
         if (created && subnet_slug_parse(created, &slug, NULL) == 0)
                 return slug;
         return 0;
+}
+
+/* The path as recorded: a longer one is cut at a character boundary (the
+ * record still says who did what where), and bytes that are not UTF-8 read
+ * as '?', so every record can be listed as JSON. */
+static void audit_path(const char *url, char *out, size_t size)
+{
+        size_t n = strlen(url);
+
+        if (n < size) {
+                memcpy(out, url, n + 1);
+        } else {
+                n = size - 4;
+                while (n && ((uint8_t)url[n] & 0xc0) == 0x80)
+                        n--;
+                memcpy(out, url, n);
+                memcpy(out + n, "...", 4);
+        }
+        if (!utf8_valid(out, strlen(out)))
+                for (char *p = out; *p; p++)
+                        if ((uint8_t)*p >= 0x80)
+                                *p = '?';
 }
 
 void audit_record(struct request *req, const struct route *rt, int status,
@@ -46,9 +70,7 @@ void audit_record(struct request *req, const struct route *rt, int status,
         auth_token_id(&req->caller, a.token);
         snprintf(a.node, sizeof(a.node), "%s", req->caller.node);
         snprintf(a.method, sizeof(a.method), "%s", req->method);
-        /* a longer path is cut: the record still says who did what where */
-        if ((size_t)snprintf(a.path, sizeof(a.path), "%s", req->url) >= sizeof(a.path))
-                memcpy(a.path + sizeof(a.path) - 4, "...", 4);
+        audit_path(req->url, a.path, sizeof(a.path));
         a.subnet = audit_subnet(req, rt, resp);
         if (store_audit_add(req->srv->store, &a, &err) < 0)
                 log_warnx("audit: cannot record %s %s: %s", req->method, req->url, err.msg);

@@ -5,18 +5,22 @@
 #include "server/server.h"
 
 #include <arpa/inet.h>
+#include <inttypes.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 
 #include "core/subnet.h"
 #include "server/metrics.h"
 #include "util/buf.h"
 #include "util/log.h"
+#include "util/utf8.h"
 
 /* Per-connection state between the calls libmicrohttpd makes for a request. */
 struct conn_state {
@@ -27,7 +31,125 @@ struct conn_state {
         int64_t started_ns;       /* monotonic; for the request-duration metric */
         long route;               /* index in server_routes; -1 when none matched */
         int status;               /* what was answered; 0 until then */
+        struct idyl_token caller; /* authenticated from the head, before any body byte */
 };
+
+/* ---- request heads --------------------------------------------------------
+ * libmicrohttpd restarts a connection's idle timer on every byte, so a
+ * client sending its request head a byte a second would hold a connection
+ * for ever. Every connection is tracked from its accept, and again from the
+ * end of each request it made, until its next request head is whole; one
+ * that takes longer than the client timeout is shut down. shutdown(2), not
+ * close(2): the descriptor stays the library's, which reads the end of the
+ * stream and closes it itself. The library reports a connection closed
+ * before it closes its socket, and that report takes this lock, so a
+ * descriptor is never shut down after it could have been reused. */
+struct head_guard {
+        int fd;
+        int64_t since_ms; /* waiting for a head since then; 0 while serving one */
+        bool cut;         /* shut down already */
+        struct head_guard *prev, *next;
+};
+
+struct heads {
+        pthread_mutex_t mu;
+        struct head_guard *list;
+        size_t open;            /* connections open now */
+        size_t limit;           /* --max-connections */
+        int64_t full_logged_ms; /* when reaching the limit was last logged */
+        uint64_t cut;           /* heads cut since the last log line */
+        int64_t logged_ms;      /* when the last refusal was logged */
+};
+
+/* The connection's head clock: since_ms when it waits for a request head,
+ * 0 while it serves one. */
+static void heads_note(struct heads *h, struct MHD_Connection *conn, int64_t since_ms)
+{
+        const union MHD_ConnectionInfo *ci =
+            MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+        struct head_guard *g = ci ? ci->socket_context : NULL;
+
+        if (!g)
+                return;
+        pthread_mutex_lock(&h->mu);
+        g->since_ms = since_ms;
+        pthread_mutex_unlock(&h->mu);
+}
+
+static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+                          enum MHD_ConnectionNotificationCode toe)
+{
+        struct idyl_server *srv = cls;
+        struct heads *h = srv->heads;
+        struct head_guard *g = *socket_context;
+        bool full;
+
+        if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+                const union MHD_ConnectionInfo *ci =
+                    MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+
+                if (!ci || !(g = calloc(1, sizeof(*g))))
+                        return; /* untracked: the idle timeout still applies */
+                g->fd = ci->connect_fd;
+                g->since_ms = now_ms();
+                pthread_mutex_lock(&h->mu);
+                g->next = h->list;
+                if (h->list)
+                        h->list->prev = g;
+                h->list = g;
+                full = ++h->open >= h->limit && g->since_ms - h->full_logged_ms >= 10000;
+                if (full)
+                        h->full_logged_ms = g->since_ms;
+                pthread_mutex_unlock(&h->mu);
+                *socket_context = g;
+                if (full)
+                        log_warnx("connection limit %zu reached: new connections wait until "
+                                  "one closes (--max-connections)",
+                                  h->limit);
+                return;
+        }
+        if (!g)
+                return;
+        pthread_mutex_lock(&h->mu);
+        if (g->prev)
+                g->prev->next = g->next;
+        else
+                h->list = g->next;
+        if (g->next)
+                g->next->prev = g->prev;
+        h->open--;
+        pthread_mutex_unlock(&h->mu);
+        free(g);
+        *socket_context = NULL;
+}
+
+/* Shuts down every connection whose request head is older than timeout_ms;
+ * says so in the log at most once every 10 s. */
+static void heads_sweep(struct heads *h, int64_t now, int64_t timeout_ms)
+{
+        uint64_t report = 0;
+
+        pthread_mutex_lock(&h->mu);
+        for (struct head_guard *g = h->list; g; g = g->next) {
+                int64_t since = g->since_ms;
+
+                if (since && !g->cut && now - since > timeout_ms) {
+                        shutdown(g->fd, SHUT_RDWR);
+                        g->cut = true;
+                        h->cut++;
+                }
+        }
+        if (h->cut && now - h->logged_ms >= 10000) {
+                report = h->cut;
+                h->cut = 0;
+                h->logged_ms = now;
+        }
+        pthread_mutex_unlock(&h->mu);
+        if (report)
+                log_warnx("closed %" PRIu64 " connection(s) whose request head did not arrive "
+                          "within %lld s",
+                          report, (long long)(timeout_ms / 1000));
+}
 
 /* ---- long-poll waiters ----------------------------------------------------
  * A handler with nothing to say yet asks to wait on a key; the connection is
@@ -53,6 +175,8 @@ struct waiters {
         uint64_t gen[WAIT_BUCKETS];
         bool stopping;
         pthread_t timer;
+        struct heads *heads;     /* swept by the timer too */
+        int64_t head_timeout_ms; /* a request head must be whole by then */
 };
 
 static size_t key_bucket(const char *key)
@@ -150,6 +274,7 @@ static void *waiters_timer(void *arg)
                         break;
                 pthread_mutex_unlock(&w->mu);
                 waiters_resume(w, NULL, now_ms(), false);
+                heads_sweep(w->heads, now_ms(), w->head_timeout_ms);
                 pthread_mutex_lock(&w->mu);
         }
         pthread_mutex_unlock(&w->mu);
@@ -210,7 +335,12 @@ static enum MHD_Result send_error(struct MHD_Connection *conn, const struct idyl
 {
         json_t *body = json_pack("{s:{s:s,s:s}}", "error", "code", idyl_errcode_name(err->code),
                                  "message", err->msg);
-        enum MHD_Result ret = send_json(conn, idyl_errcode_http_status(err->code), body, NULL);
+        enum MHD_Result ret;
+
+        if (!body) /* a message quoting bytes that are not UTF-8: say it without them */
+                body = json_pack("{s:{s:s,s:s}}", "error", "code", idyl_errcode_name(err->code),
+                                 "message", "the request could not be served");
+        ret = send_json(conn, idyl_errcode_http_status(err->code), body, NULL);
 
         json_decref(body);
         return ret;
@@ -344,23 +474,124 @@ static void notify_watchers(struct idyl_server *srv, const struct route *rt,
                 watch_subnet_changed(srv, slug);
 }
 
+/* Counts the Content-Length headers of a request (one is all HTTP allows). */
+static enum MHD_Result count_content_length(void *cls, enum MHD_ValueKind kind, const char *key,
+                                            const char *value)
+{
+        (void)kind;
+        (void)value;
+        if (strcasecmp(key, "Content-Length") == 0)
+                (*(unsigned *)cls)++;
+        return MHD_YES;
+}
+
+/* What can be told from the request line and headers alone: a request
+ * target too long or not UTF-8, a Content-Length that is repeated, not a
+ * number, or past the body limit. */
+static int check_head(struct MHD_Connection *conn, const char *url, struct idyl_err *err)
+{
+        const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
+        size_t len = strlen(url);
+        unsigned ncl = 0;
+
+        if (len > SERVER_URL_MAX)
+                return idyl_err_set(err, IDYL_E_URI_TOO_LONG,
+                                    "request target is %zu bytes, longer than %u", len,
+                                    SERVER_URL_MAX);
+        if (!utf8_valid(url, len))
+                return idyl_err_set(err, IDYL_E_INVALID, "request path is not valid UTF-8");
+        MHD_get_connection_values(conn, MHD_HEADER_KIND, count_content_length, &ncl);
+        if (ncl > 1)
+                return idyl_err_set(err, IDYL_E_INVALID,
+                                    "more than one Content-Length header in the request");
+        if (cl) {
+                size_t digits = strspn(cl, "0123456789");
+
+                if (digits == 0 || cl[digits])
+                        return idyl_err_set(err, IDYL_E_INVALID,
+                                            "Content-Length must be a decimal number of bytes");
+                if (digits > 9 || strtoull(cl, NULL, 10) > SERVER_BODY_MAX)
+                        return idyl_err_set(err, IDYL_E_TOO_LARGE,
+                                            "request body is larger than %u bytes",
+                                            SERVER_BODY_MAX);
+        }
+        return 0;
+}
+
+/* The head phase (no body byte read yet): the head is sound, the route
+ * exists, and the caller is known and may call it. An unknown route asks
+ * for a credential first, so a caller without one learns nothing of the
+ * API's shape; a malformed head is refused with or without one. */
+static int admit_head(struct request *req, const struct route **rtp, struct idyl_err *err)
+{
+        struct idyl_err notfound = IDYL_ERR_INIT;
+        const struct route *rt;
+
+        *rtp = NULL;
+        if (check_head(req->conn, req->url, err) < 0) {
+                struct idyl_err unknown = IDYL_ERR_INIT;
+
+                /* a malformed head needs no credential to be refused, but a
+                 * known caller's attempt is audited */
+                if (authenticate(req, &unknown) < 0)
+                        req->caller = (struct idyl_token){.role = ROLE_NONE};
+                return -1;
+        }
+        rt = *rtp = route_find(req, &notfound);
+        if (rt && (rt->flags & ROUTE_PUBLIC))
+                return 0;
+        if (authenticate(req, err) < 0)
+                return -1;
+        if (!rt) {
+                *err = notfound;
+                return -1;
+        }
+        return authorize(req, rt, err);
+}
+
+static bool audited(const struct request *req, const struct route *rt, int rc, int status)
+{
+        if (req->caller.role == ROLE_NONE)
+                return false; /* anonymous: would let anyone fill the log */
+        if (!rt)
+                return true; /* a known caller probing unknown routes */
+        if (rt->flags & ROUTE_PUBLIC)
+                return false;
+        /* reports are not changes, but a refused one is an attempt */
+        if (rt->flags & ROUTE_NO_AUDIT)
+                return rc < 0 && (status == 401 || status == 403);
+        return strcmp(req->method, "GET") != 0 || (rt->flags & ROUTE_AUDIT_READ);
+}
+
+/* Runs a request in two steps: with head_only, before any body byte is
+ * read (an error answers at once and the body is never read; success
+ * returns MHD_YES and keeps the caller in cs); then, with the whole body,
+ * the handler. */
 static enum MHD_Result dispatch(struct idyl_server *srv, struct MHD_Connection *conn,
-                                const char *url, const char *method, struct conn_state *cs)
+                                const char *url, const char *method, struct conn_state *cs,
+                                bool head_only)
 {
         struct request req = {.srv = srv, .conn = conn, .method = method, .url = url};
         struct response resp = {.status = 200};
         struct idyl_err err = IDYL_ERR_INIT;
         const struct route *rt;
         enum MHD_Result ret;
-        int rc = -1;
+        int rc = -1, status;
 
+        if (head_only) {
+                rc = admit_head(&req, &rt, &err);
+                if (rt)
+                        cs->route = rt - server_routes;
+                if (rc < 0)
+                        goto out;
+                cs->caller = req.caller;
+                request_release(&req);
+                return MHD_YES;
+        }
         rt = route_find(&req, &err);
         if (!rt)
-                goto out;
-        cs->route = rt - server_routes;
-        if (!(rt->flags & ROUTE_PUBLIC) &&
-            (authenticate(&req, &err) < 0 || authorize(&req, rt, &err) < 0))
-                goto out;
+                goto out; /* admit_head found it: cannot happen */
+        req.caller = cs->caller;
         if (cs->too_large) {
                 idyl_err_set(&err, IDYL_E_TOO_LARGE, "request body is larger than %u bytes",
                              SERVER_BODY_MAX);
@@ -392,24 +623,20 @@ static enum MHD_Result dispatch(struct idyl_server *srv, struct MHD_Connection *
                 resp.status = 200;
         }
 out:
+        status = rc < 0 ? idyl_errcode_http_status(err.code) : resp.status;
         if (rc == 0 && strcmp(method, "GET") != 0)
                 notify_watchers(srv, rt, &req);
-        if (rt && req.caller.role != ROLE_NONE &&
-            (strcmp(method, "GET") != 0 || (rt->flags & ROUTE_AUDIT_READ)) &&
-            !(rt->flags & (ROUTE_NO_AUDIT | ROUTE_PUBLIC)))
-                audit_record(&req, rt, rc < 0 ? idyl_errcode_http_status(err.code) : resp.status,
-                             &resp);
+        if (audited(&req, rt, rc, status))
+                audit_record(&req, rt, status, &resp);
+        cs->status = status;
         if (rc < 0) {
-                if (idyl_errcode_http_status(err.code) >= 500)
+                if (status >= 500)
                         log_warnx("%s %s: %s", method, url, err.msg);
-                cs->status = idyl_errcode_http_status(err.code);
                 ret = send_error(conn, &err);
         } else if (resp.text) {
-                cs->status = resp.status;
                 ret = send_text(conn, resp.status, resp.text, resp.content_type);
                 resp.text = NULL;
         } else {
-                cs->status = resp.status;
                 ret = send_json(conn, resp.status, resp.body, resp.warnings);
         }
         json_decref(resp.body);
@@ -417,13 +644,6 @@ out:
         json_decref(resp.warnings);
         request_release(&req);
         return ret;
-}
-
-static bool content_length_too_large(struct MHD_Connection *conn)
-{
-        const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
-
-        return cl && strtoull(cl, NULL, 10) > SERVER_BODY_MAX;
 }
 
 static unsigned client_timeout(const struct idyl_server *srv)
@@ -435,10 +655,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
                                   const char *method, const char *version, const char *upload_data,
                                   size_t *upload_data_size, void **con_cls)
 {
+        struct idyl_server *srv = cls;
         struct conn_state *cs = *con_cls;
 
         (void)version;
         if (!cs) {
+                heads_note(srv->heads, conn, 0); /* the head is whole */
                 cs = calloc(1, sizeof(*cs));
                 if (!cs)
                         return MHD_NO;
@@ -446,12 +668,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
                 cs->started_ns = mono_ns();
                 cs->route = -1;
                 cs->body_deadline_ms =
-                    now_ms() + 1000LL * SERVER_BODY_TIMEOUTS * client_timeout(cls);
-                /* Refuse a declared oversize body before reading any of it. */
-                cs->too_large = content_length_too_large(conn);
+                    now_ms() + 1000LL * SERVER_BODY_TIMEOUTS * client_timeout(srv);
                 *con_cls = cs;
-                if (cs->too_large)
-                        return dispatch(cls, conn, url, method, cs);
+                /* refused from the head: answered before a byte of body is read */
+                return dispatch(srv, conn, url, method, cs, true);
+        }
+        if (cs->status) {
+                *upload_data_size = 0; /* answered from the head: the body is dropped */
                 return MHD_YES;
         }
         if (*upload_data_size) {
@@ -464,16 +687,17 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
                 *upload_data_size = 0;
                 return MHD_YES;
         }
-        return dispatch(cls, conn, url, method, cs);
+        return dispatch(srv, conn, url, method, cs, false);
 }
 
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
                          enum MHD_RequestTerminationCode toe)
 {
+        struct idyl_server *srv = cls;
         struct conn_state *cs = *con_cls;
 
-        (void)conn;
         (void)toe;
+        heads_note(srv->heads, conn, now_ms()); /* a kept-alive connection waits for a head */
         if (!cs)
                 return;
         if (cs->status)
@@ -515,16 +739,27 @@ static int parse_listen(const char *listen, struct sockaddr_in *sa, struct idyl_
 static int waiters_start(struct idyl_server *srv, struct idyl_err *err)
 {
         struct waiters *w = calloc(1, sizeof(*w));
+        struct heads *h = calloc(1, sizeof(*h));
 
-        if (!w)
+        if (!w || !h) {
+                free(w);
+                free(h);
                 return idyl_err_set(err, IDYL_E_INTERNAL, "out of memory");
+        }
         pthread_mutex_init(&w->mu, NULL);
         pthread_cond_init(&w->cond, NULL);
+        pthread_mutex_init(&h->mu, NULL);
+        h->limit = srv->max_connections ? srv->max_connections : SERVER_CONNECTIONS;
+        w->heads = h;
+        w->head_timeout_ms = 1000LL * client_timeout(srv);
         if (pthread_create(&w->timer, NULL, waiters_timer, w) != 0) {
+                pthread_mutex_destroy(&h->mu);
+                free(h);
                 free(w);
                 return idyl_err_set(err, IDYL_E_INTERNAL, "cannot start the long-poll timer");
         }
         srv->waiters = w;
+        srv->heads = h;
         return 0;
 }
 
@@ -550,6 +785,10 @@ static void waiters_free(struct idyl_server *srv)
         pthread_cond_destroy(&srv->waiters->cond);
         free(srv->waiters);
         srv->waiters = NULL;
+        /* the daemon is stopped: every connection was reported closed */
+        pthread_mutex_destroy(&srv->heads->mu);
+        free(srv->heads);
+        srv->heads = NULL;
 }
 
 /* Percent-decodes a URL path or query value in place, as MHD would, except
@@ -576,6 +815,42 @@ static size_t unescape_no_nul(void *cls, struct MHD_Connection *conn, char *s)
         }
         *out = '\0';
         return (size_t)(out - s);
+}
+
+/* The library's own complaints (a connection refused at the limit, a
+ * descriptor it could not accept) go to idyld's log. */
+static void mhd_log(void *cls, const char *fmt, va_list ap)
+{
+        /* at most 10 lines per 10 s: a flood of bad clients must not fill the log */
+        static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+        static int64_t window_ms;
+        static unsigned lines, dropped;
+        int64_t now = now_ms();
+        unsigned report = 0;
+        char line[512];
+        size_t n;
+
+        (void)cls;
+        pthread_mutex_lock(&mu);
+        if (now - window_ms >= 10000) {
+                report = dropped;
+                window_ms = now;
+                lines = dropped = 0;
+        }
+        if (lines >= 10) {
+                dropped++;
+                pthread_mutex_unlock(&mu);
+                return;
+        }
+        lines++;
+        pthread_mutex_unlock(&mu);
+        if (report)
+                log_warnx("http: %u more messages of the HTTP library were not logged", report);
+        vsnprintf(line, sizeof(line), fmt, ap);
+        n = strlen(line);
+        while (n && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+                line[--n] = '\0';
+        log_warnx("http: %s", line);
 }
 
 /* Plain HTTP carries credentials in the clear: only on loopback unless the
@@ -619,14 +894,19 @@ int server_start(struct idyl_server *srv, const char *listen, struct idyl_err *e
         /* Request headers share MHD's per-connection memory: a header block
          * past it is refused (431) before any handler runs. A connection
          * that sends nothing for the timeout is closed (suspended long-polls
-         * do not count); a body must arrive within SERVER_BODY_TIMEOUTS of it. */
+         * do not count), so is one whose request head is not whole within
+         * it (heads_sweep); a body must arrive within SERVER_BODY_TIMEOUTS
+         * of it. */
         srv->mhd = MHD_start_daemon(
-            flags, 0, NULL, NULL, on_request, srv, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
-            MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv, MHD_OPTION_THREAD_POOL_SIZE,
+            flags, 0, NULL, NULL, on_request, srv, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+            MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa, MHD_OPTION_NOTIFY_COMPLETED, on_completed,
+            srv, MHD_OPTION_NOTIFY_CONNECTION, on_connection, srv, MHD_OPTION_THREAD_POOL_SIZE,
             (unsigned)4, MHD_OPTION_CONNECTION_TIMEOUT, client_timeout(srv),
             MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)SERVER_HEADER_MEMORY,
-            MHD_OPTION_CONNECTION_LIMIT, (unsigned)8192, MHD_OPTION_UNESCAPE_CALLBACK,
-            unescape_no_nul, NULL, MHD_OPTION_ARRAY, tls, MHD_OPTION_END);
+            MHD_OPTION_CONNECTION_LIMIT,
+            srv->max_connections ? srv->max_connections : SERVER_CONNECTIONS,
+            MHD_OPTION_UNESCAPE_CALLBACK, unescape_no_nul, NULL, MHD_OPTION_ARRAY, tls,
+            MHD_OPTION_END);
         if (!srv->mhd) {
                 waiters_stop(srv);
                 waiters_free(srv);

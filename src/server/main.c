@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include "server/seal.h"
 #include "server/server.h"
@@ -19,6 +20,7 @@ static const char usage[] =
     "usage: idyld [--listen HOST:PORT] [--data-dir DIR] [--store postgres://...]\n"
     "             [--node-ttl SECONDS] [--tls-cert FILE --tls-key FILE]\n"
     "             [--insecure-listen] [--client-timeout SECONDS]\n"
+    "             [--max-connections N]\n"
     "             [--secret-key-file FILE]\n"
     "             [--log-format text|json] [--version]\n"
     "\n"
@@ -33,8 +35,11 @@ static const char usage[] =
     "  --insecure-listen     allow plain HTTP on a non-loopback address (credentials\n"
     "                        then cross the network in the clear)\n"
     "  --client-timeout SECONDS\n"
-    "                        close a connection silent this long (default 30); a\n"
-    "                        request body must arrive within 4 times this\n"
+    "                        close a connection silent this long, or whose request\n"
+    "                        head is not whole within it (default 30); a request\n"
+    "                        body must arrive within 4 times this\n"
+    "  --max-connections N   connections served at once (default 4096, at most the\n"
+    "                        open-file limit less 64); more are refused and logged\n"
     "  --secret-key-file FILE\n"
     "                        the key sealing secret values (default DIR/secret.key,\n"
     "                        made at first start); every replica needs the same one\n"
@@ -51,6 +56,7 @@ struct options {
         bool insecure_listen;
         int client_timeout;
         const char *secret_key_file;
+        long max_connections;
 };
 
 static int parse_args(int argc, char **argv, struct options *o)
@@ -65,6 +71,7 @@ static int parse_args(int argc, char **argv, struct options *o)
             {"insecure-listen", no_argument, NULL, 'i'},
             {"client-timeout", required_argument, NULL, 'T'},
             {"secret-key-file", required_argument, NULL, 'K'},
+            {"max-connections", required_argument, NULL, 'M'},
             {"log-format", required_argument, NULL, 'F'},
             {"version", no_argument, NULL, 'V'},
             {"help", no_argument, NULL, 'h'},
@@ -114,6 +121,16 @@ static int parse_args(int argc, char **argv, struct options *o)
                         break;
                 case 'K':
                         o->secret_key_file = optarg;
+                        break;
+                case 'M':
+                        o->max_connections = strtol(optarg, &end, 10);
+                        if (*end || end == optarg || o->max_connections < 1 ||
+                            o->max_connections > 1000000) {
+                                fprintf(stderr,
+                                        "idyld: invalid --max-connections \"%s\": want 1-1000000\n",
+                                        optarg);
+                                return 2;
+                        }
                         break;
                 case 'F':
                         if (log_set_format(optarg) < 0) {
@@ -198,6 +215,37 @@ static int secret_key_setup(const struct options *o, struct idyl_store *st, stru
         return 0;
 }
 
+/* Raises the open-file limit to its hard limit (systemd's default soft
+ * limit is 1024, the unit asks for more) and fits the connection limit
+ * under it, keeping 64 descriptors for the store, logs and the runtime. */
+static int connection_limit(long asked, unsigned *limit)
+{
+        struct rlimit rl;
+        long fit;
+
+        if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+                rl.rlim_cur = rl.rlim_max;
+                setrlimit(RLIMIT_NOFILE, &rl);
+                getrlimit(RLIMIT_NOFILE, &rl);
+        }
+        fit = rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur > 1000064 ? 1000000
+                                                                    : (long)rl.rlim_cur - 64;
+        if (fit < 16) {
+                fprintf(stderr, "idyld: the open-file limit (%ld) is too low to serve\n",
+                        (long)rl.rlim_cur);
+                return -1;
+        }
+        if (asked > fit) {
+                fprintf(stderr,
+                        "idyld: --max-connections %ld does not fit the open-file limit %ld: "
+                        "at most %ld\n",
+                        asked, (long)rl.rlim_cur, fit);
+                return -1;
+        }
+        *limit = (unsigned)(asked ? asked : (fit < SERVER_CONNECTIONS ? fit : SERVER_CONNECTIONS));
+        return 0;
+}
+
 static void write_addr_file(const char *dir, unsigned port, const char *listen, bool tls)
 {
         char path[4096];
@@ -216,7 +264,7 @@ static void write_addr_file(const char *dir, unsigned port, const char *listen, 
 
 int main(int argc, char **argv)
 {
-        struct options o = {"127.0.0.1:7480", "idyl-data", NULL, 30, NULL, NULL, false, 0, NULL};
+        struct options o = {"127.0.0.1:7480", "idyl-data", NULL, 30, NULL, NULL, false, 0, NULL, 0};
         char *cert = NULL, *key = NULL;
         struct idyl_server srv = {0};
         struct seal_key seal;
@@ -232,6 +280,8 @@ int main(int argc, char **argv)
         srv.seal = &seal; /* loaded before the server starts serving */
         srv.insecure_listen = o.insecure_listen;
         srv.client_timeout = (unsigned)o.client_timeout;
+        if (connection_limit(o.max_connections, &srv.max_connections) < 0)
+                return 2;
         if (o.tls_cert) {
                 cert = read_pem(o.tls_cert, "--tls-cert");
                 key = cert ? read_pem(o.tls_key, "--tls-key") : NULL;

@@ -16,7 +16,9 @@
 #define SERVER_BODY_MAX       (3u * 1024 * 1024) /* larger bodies get 413, unparsed */
 #define SERVER_HEADER_MEMORY  (64u * 1024)       /* per connection: request line and headers */
 #define SERVER_CLIENT_TIMEOUT 30u                /* default seconds before a silent client is cut */
-#define SERVER_BODY_TIMEOUTS  4 /* a request body may take this many client timeouts */
+#define SERVER_BODY_TIMEOUTS  4     /* a request body may take this many client timeouts */
+#define SERVER_URL_MAX        8192u /* longer request targets get 414, in JSON */
+#define SERVER_CONNECTIONS    4096u /* default --max-connections */
 #define ROUTE_MAX_PARAMS      4
 
 struct waiters;
@@ -24,6 +26,7 @@ struct scheduler;
 struct seal_key;
 struct metrics;
 struct liveness;
+struct heads;
 
 struct idyl_server {
         struct idyl_store *store; /* owned */
@@ -35,7 +38,10 @@ struct idyl_server {
         const char *tls_cert;     /* PEM certificate chain; NULL: plain HTTP */
         const char *tls_key;      /* PEM private key, with tls_cert */
         bool insecure_listen;     /* allow plain HTTP on a non-loopback address */
-        unsigned client_timeout;  /* seconds a silent connection may last (0: default) */
+        unsigned client_timeout;  /* seconds a silent connection may last (0: default);
+                                     a request head must be whole within it */
+        unsigned max_connections; /* open connections served at once (0: default) */
+        struct heads *heads;      /* connections whose request head is pending (http.c) */
         /* seals secret values (server/seal.c); NULL: secrets unavailable */
         const struct seal_key *seal;
         struct metrics *metrics; /* owned; made by server_start (server/metrics.c) */

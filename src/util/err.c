@@ -25,6 +25,7 @@ static const struct {
     [IDYL_E_METHOD] = {"method_not_allowed", 405},
     [IDYL_E_USAGE] = {"usage", 400},
     [IDYL_E_DEVICE_NOT_ALLOWED] = {"device_not_allowed", 422},
+    [IDYL_E_URI_TOO_LONG] = {"uri_too_long", 414},
 };
 
 static void vset(struct idyl_err *err, enum idyl_errcode code, const char *fmt, va_list ap)

@@ -24,6 +24,7 @@ enum idyl_errcode {
         IDYL_E_METHOD,                      /* 405 */
         IDYL_E_USAGE,                       /* command-line usage: CLI only */
         IDYL_E_DEVICE_NOT_ALLOWED,          /* admission by devicePolicy: 422 */
+        IDYL_E_URI_TOO_LONG,                /* request line past the limit: 414 */
         IDYL_E__COUNT
 };
 

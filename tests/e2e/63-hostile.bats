@@ -176,3 +176,77 @@ code_of() { echo "${lines[0]}" | jq -r .error.code; }
 	[ "$elapsed_ms" -le 7000 ]
 	still_serving
 }
+
+hwm_kib() { awk '/^VmHWM/ {print $2}' "/proc/$IDYLD_PID/status"; }
+
+@test "a body without a credential is refused from the headers, before a byte of it is read" {
+	BEFORE=$(snapshot)
+	before=$(hwm_kib)
+	run python3 "$BATS_TEST_DIRNAME/hostile-client.py" unauth-bodies "${IDYL_ADDR##*:}" 150 3145728
+	[ "$status" -eq 0 ]
+	[ "${lines[0]}" = 150 ] # every one answered 401 before sending its body
+	after=$(hwm_kib)
+	echo "peak RSS ${before} KiB -> ${after} KiB" >&3
+	[ $((after - before)) -lt 51200 ]
+	still_serving
+}
+
+@test "a request head sent a byte at a time is cut at the client timeout, and others are served" {
+	run python3 "$BATS_TEST_DIRNAME/hostile-client.py" slow-head "${IDYL_ADDR##*:}" 0.3
+	[ "$status" -eq 0 ]
+	secs=${output%.*}
+	[ "$secs" -ge 2 ] && [ "$secs" -le 4 ]
+	# 300 slow heads at once: every one is cut, /healthz answers meanwhile
+	python3 "$BATS_TEST_DIRNAME/hostile-client.py" slow-heads "${IDYL_ADDR##*:}" 300 8 >"$BATS_TEST_TMPDIR/cut" &
+	client=$!
+	sleep 1
+	[ "$(curl -s -m 1 "$IDYL_ADDR/healthz")" = '{"status":"ok"}' ]
+	wait "$client"
+	[ "$(cat "$BATS_TEST_TMPDIR/cut")" = 300 ]
+	grep -q "whose request head did not arrive within 2 s" "$BATS_TEST_TMPDIR/idyld.log"
+}
+
+@test "connections past --max-connections are refused and logged; the unit raises the file limit" {
+	stop_idyld
+	start_idyld "" --client-timeout 3 --max-connections 20
+	python3 "$BATS_TEST_DIRNAME/hostile-client.py" slow-heads "${IDYL_ADDR##*:}" 30 2 >/dev/null
+	grep -q "connection limit 20 reached: new connections wait until one closes" "$BATS_TEST_TMPDIR/idyld.log"
+	# the library's complaints about the cut clients are bounded, not one a client
+	[ "$(grep -c 'idyld warn: http: ' "$BATS_TEST_TMPDIR/idyld.log")" -le 11 ]
+	[ "$(curl -s -m 2 "$IDYL_ADDR/healthz")" = '{"status":"ok"}' ]
+	run idyld --max-connections 0
+	[ "$status" -eq 2 ]
+	[ "$output" = 'idyld: invalid --max-connections "0": want 1-1000000' ]
+	run bash -c 'ulimit -n 1024; idyld --max-connections 5000 --data-dir /nonexistent'
+	[ "$status" -eq 2 ]
+	[[ "$output" == *"--max-connections 5000 does not fit the open-file limit"* ]]
+	grep -qx 'LimitNOFILE=65536' "$BATS_TEST_DIRNAME/../../contrib/systemd/idyld.service"
+}
+
+@test "every refusal is a JSON error, unknown routes ask for a credential first" {
+	BEFORE=$(snapshot)
+	run curl -s -w '\n%{http_code}' "$IDYL_ADDR/v1/no-such-thing"
+	[ "${lines[0]}" = '{"error":{"code":"unauthorized","message":"missing credential: send Authorization: Bearer <token>"}}' ]
+	[ "${lines[1]}" = 401 ]
+	run api GET /v1/no-such-thing
+	[ "${lines[0]}" = '{"error":{"code":"not_found","message":"no such resource \"/v1/no-such-thing\""}}' ]
+	run api GET "/v1/subnets/%ff%fe"
+	[ "${lines[0]}" = '{"error":{"code":"invalid_argument","message":"request path is not valid UTF-8"}}' ]
+	[ "${lines[1]}" = 400 ]
+	long=$(head -c 9000 /dev/zero | tr '\0' a)
+	run api GET "/v1/subnets/$long"
+	[ "${lines[0]}" = '{"error":{"code":"uri_too_long","message":"request target is 9012 bytes, longer than 8192"}}' ]
+	[ "${lines[1]}" = 414 ]
+	run curl -s -w '\n%{http_code}' -H "Authorization: Bearer $IDYL_TOKEN" -H 'Content-Length: 2' \
+		-H 'Content-Length: 2' -d '{}' "$IDYL_ADDR/v1/subnets"
+	[ "${lines[0]}" = '{"error":{"code":"invalid_argument","message":"more than one Content-Length header in the request"}}' ]
+	run curl -s -w '\n%{http_code}' -H "Authorization: Bearer $IDYL_TOKEN" -H 'Content-Length: 10000000000000000000' \
+		-X POST "$IDYL_ADDR/v1/subnets"
+	[ "${lines[0]}" = '{"error":{"code":"payload_too_large","message":"request body is larger than 3145728 bytes"}}' ]
+	[ "${lines[1]}" = 413 ]
+	# the authenticated probe of an unknown route, and the non-UTF-8 path, are in the audit log
+	run api GET "/v1/audit?limit=10"
+	echo "${lines[0]}" | jq -e 'map(select(.path == "/v1/no-such-thing" and .status == 404)) | length == 1'
+	echo "${lines[0]}" | jq -e 'map(select(.path == "/v1/subnets/??" and .status == 400)) | length == 1'
+	still_serving
+}
