@@ -1,6 +1,7 @@
 /* Resource quantities in JSON; the rules are core/workload.c's parsers. */
 #include "core/resources_json.h"
 
+#include <math.h>
 #include <stdio.h>
 
 #include "core/workload.h"
@@ -11,8 +12,20 @@ int json_cpu(const json_t *v, int64_t *milli, struct idyl_err *err)
 
         if (json_is_string(v))
                 return resource_cpu_parse(json_string_value(v), milli, err);
-        if (json_is_number(v)) {
-                snprintf(buf, sizeof(buf), "%.6g", json_number_value(v));
+        if (json_is_integer(v)) {
+                snprintf(buf, sizeof(buf), "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+                return resource_cpu_parse(buf, milli, err);
+        }
+        if (json_is_real(v)) {
+                /* exact to the millicore, or refused: never rounded quietly */
+                double m = json_real_value(v) * 1000.0;
+
+                if (!isfinite(m) || fabs(m - nearbyint(m)) > 1e-6)
+                        return idyl_err_set(err, IDYL_E_INVALID,
+                                            "invalid cpu %.17g: at most 3 decimals (1m is the "
+                                            "smallest unit)",
+                                            json_real_value(v));
+                snprintf(buf, sizeof(buf), "%.3f", json_real_value(v));
                 return resource_cpu_parse(buf, milli, err);
         }
         return idyl_err_set(err, IDYL_E_INVALID,

@@ -123,14 +123,27 @@ const char *sched_outcome_code(enum sched_outcome o)
                          (int)o, "unknown");
 }
 
+/* Sums that saturate instead of wrapping: a node's usage is a sum over its
+ * workloads, each bounded at admission; whatever adds up stays defined. */
+static int64_t add_sat(int64_t a, int64_t b)
+{
+        int64_t r;
+
+        if (__builtin_add_overflow(a, b, &r))
+                return b > 0 ? INT64_MAX : INT64_MIN;
+        return r;
+}
+
 /* Share of the node's scarcest resource in use after placing: lower is
  * emptier. Integer per-mille to keep it exact. */
 static int64_t load_after(const struct sched_node *n, const struct filter_ctx *c)
 {
-        int64_t cpu = n->cpu_milli ? (n->used_cpu_milli + c->cpu_need) * 1000 / n->cpu_milli : 1000;
-        int64_t mem = n->memory_bytes
-                          ? (n->used_memory_bytes + c->memory_need) / (n->memory_bytes / 1000 + 1)
-                          : 1000;
+        /* only asked of a node the request fits: the sums are at most its capacity */
+        int64_t cpu =
+            n->cpu_milli ? add_sat(n->used_cpu_milli, c->cpu_need) * 1000 / n->cpu_milli : 1000;
+        int64_t mem = n->memory_bytes ? add_sat(n->used_memory_bytes, c->memory_need) /
+                                            (n->memory_bytes / 1000 + 1)
+                                      : 1000;
 
         return cpu > mem ? cpu : mem;
 }
@@ -155,8 +168,8 @@ void sched_place(const struct sched_request *req, const struct runtime_policy *p
                 size_t f;
 
                 microvm_overhead(req->isolation, node->backend, &oh_cpu, &oh_mem);
-                c.cpu_need = req->cpu_milli + oh_cpu;
-                c.memory_need = req->memory_bytes + oh_mem;
+                c.cpu_need = add_sat(req->cpu_milli, oh_cpu);
+                c.memory_need = add_sat(req->memory_bytes, oh_mem);
                 for (f = 0; f < FILTER__COUNT; f++)
                         if (!filters[f].fn(node, &c))
                                 break;
@@ -215,10 +228,13 @@ void sched_request_of(const struct idyl_workload *w, struct sched_request *req)
 
 void sched_account(struct sched_node *node, const struct sched_request *req, int sign)
 {
-        int64_t oh_cpu, oh_mem;
+        int64_t oh_cpu, oh_mem, cpu, mem;
 
         microvm_overhead(req->isolation, node->backend, &oh_cpu, &oh_mem);
-        node->used_cpu_milli += sign * (req->cpu_milli + oh_cpu);
-        node->used_memory_bytes += sign * (req->memory_bytes + oh_mem);
-        node->used_gpus += sign * req->gpus;
+        cpu = add_sat(req->cpu_milli, oh_cpu);
+        mem = add_sat(req->memory_bytes, oh_mem);
+
+        node->used_cpu_milli = add_sat(node->used_cpu_milli, sign < 0 ? -cpu : cpu);
+        node->used_memory_bytes = add_sat(node->used_memory_bytes, sign < 0 ? -mem : mem);
+        node->used_gpus += sign < 0 ? -req->gpus : req->gpus;
 }

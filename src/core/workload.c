@@ -161,25 +161,48 @@ int workload_env_name_check(const char *name, struct idyl_err *err)
 
 int resource_cpu_parse(const char *s, int64_t *milli, struct idyl_err *err)
 {
-        char *end;
-        double v;
+        size_t whole = strspn(s, "0123456789"), frac = 0;
+        const char *p = s + whole;
+        int64_t v = 0;
 
-        errno = 0;
-        v = strtod(s, &end);
-        if (end != s && strcmp(end, "m") == 0)
-                v /= 1000.0;
-        else if (end == s || *end)
-                v = -1;
-        if (errno || !isfinite(v) || v <= 0 || v > 1024 || isspace((unsigned char)*s))
-                return idyl_err_set(err, IDYL_E_INVALID,
-                                    "invalid --cpu \"%.40s\": want cores > 0 such as 0.5 or 2, or "
-                                    "millicores such as 500m",
-                                    s);
-        *milli = (int64_t)llround(v * 1000.0);
-        if (*milli == 0)
-                return idyl_err_set(err, IDYL_E_INVALID,
-                                    "invalid --cpu \"%.40s\": the smallest request is 1m", s);
+        /* decimal only: cores with at most 3 decimals ("0.5", "2"), or
+         * millicores ("500m"); no hex, exponents or signs */
+        if (whole == 0 && *p != '.')
+                goto bad;
+        if (*p == '.') {
+                frac = strspn(p + 1, "0123456789");
+                if (frac == 0 || p[1 + frac])
+                        goto bad;
+                if (frac > 3)
+                        goto bad_precision;
+        } else if (strcmp(p, "m") != 0 && *p) {
+                goto bad;
+        }
+        if (whole > 7)
+                goto bad;
+        for (size_t i = 0; i < whole; i++)
+                v = v * 10 + (s[i] - '0');
+        if (*p == 'm') {
+                *milli = v;
+        } else {
+                v *= 1000;
+                for (size_t i = 0, scale = 100; i < frac; i++, scale /= 10)
+                        v += (p[1 + i] - '0') * (int64_t)scale;
+                *milli = v;
+        }
+        if (*milli > 1024 * 1000LL || *milli == 0)
+                goto bad;
         return 0;
+bad_precision:
+        return idyl_err_set(err, IDYL_E_INVALID,
+                            "invalid --cpu \"%.40s\": at most 3 decimals (1m is the smallest "
+                            "unit)",
+                            s);
+bad:
+        return idyl_err_set(err, IDYL_E_INVALID,
+                            "invalid --cpu \"%.40s\": want cores > 0 such as 0.5 or 2, or "
+                            "millicores such as 500m",
+                            s);
 }
 
 int resource_memory_parse(const char *s, int64_t *bytes, struct idyl_err *err)
@@ -204,8 +227,11 @@ int resource_memory_parse(const char *s, int64_t *bytes, struct idyl_err *err)
         for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
                 if (strcmp(end, units[i].suffix) != 0)
                         continue;
-                if (v == 0 || v > (unsigned long long)(INT64_MAX / units[i].mult))
+                if (v == 0)
                         goto bad;
+                if (v > (unsigned long long)(RESOURCE_MEMORY_MAX / units[i].mult))
+                        return idyl_err_set(err, IDYL_E_INVALID,
+                                            "invalid --memory \"%.40s\": at most 1Pi", s);
                 *bytes = (int64_t)v * units[i].mult;
                 return 0;
         }

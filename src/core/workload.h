@@ -76,6 +76,9 @@ int workload_env_name_check(const char *name, struct idyl_err *err);
 /* CPU as cores ("0.5", "2") or millicores ("500m") -> millicores > 0. */
 int resource_cpu_parse(const char *s, int64_t *milli, struct idyl_err *err);
 /* Memory as bytes or with a unit (Ki Mi Gi Ti, K M G T) -> bytes > 0. */
+/* The largest memory quantity anything may state (1 PiB): sums of many
+ * stay far from int64_t's limit. */
+#define RESOURCE_MEMORY_MAX (1LL << 50)
 int resource_memory_parse(const char *s, int64_t *bytes, struct idyl_err *err);
 /* GPUs: a whole number >= 0. */
 int resource_gpus_parse(const char *s, int *gpus, struct idyl_err *err);

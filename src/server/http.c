@@ -518,6 +518,46 @@ static int check_head(struct MHD_Connection *conn, const char *url, struct idyl_
         return 0;
 }
 
+struct query_check {
+        const char *allowed; /* comma-separated; NULL: none */
+        char bad[64];        /* the first parameter not allowed */
+};
+
+static enum MHD_Result query_arg(void *cls, enum MHD_ValueKind kind, const char *key,
+                                 const char *value)
+{
+        struct query_check *q = cls;
+        size_t len = strlen(key);
+
+        (void)kind;
+        (void)value;
+        for (const char *a = q->allowed; a && *a;) {
+                size_t n = strcspn(a, ",");
+
+                if (n == len && strncmp(a, key, n) == 0)
+                        return MHD_YES;
+                a += n + (a[n] == ',');
+        }
+        snprintf(q->bad, sizeof(q->bad), "%.60s", key);
+        return MHD_NO;
+}
+
+/* Only the query parameters a route declares. */
+static int check_query(struct MHD_Connection *conn, const struct route *rt, struct idyl_err *err)
+{
+        struct query_check q = {.allowed = rt->query};
+
+        MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, query_arg, &q);
+        if (!q.bad[0])
+                return 0;
+        if (!rt->query)
+                return idyl_err_set(err, IDYL_E_INVALID,
+                                    "unknown query parameter \"%s\": %s %s takes none", q.bad,
+                                    rt->method, rt->pattern);
+        return idyl_err_set(err, IDYL_E_INVALID, "unknown query parameter \"%s\": %s %s takes %s",
+                            q.bad, rt->method, rt->pattern, rt->query);
+}
+
 /* The head phase (no body byte read yet): the head is sound, the route
  * exists, and the caller is known and may call it. An unknown route asks
  * for a credential first, so a caller without one learns nothing of the
@@ -539,14 +579,16 @@ static int admit_head(struct request *req, const struct route **rtp, struct idyl
         }
         rt = *rtp = route_find(req, &notfound);
         if (rt && (rt->flags & ROUTE_PUBLIC))
-                return 0;
+                return check_query(req->conn, rt, err);
         if (authenticate(req, err) < 0)
                 return -1;
         if (!rt) {
                 *err = notfound;
                 return -1;
         }
-        return authorize(req, rt, err);
+        if (authorize(req, rt, err) < 0)
+                return -1;
+        return check_query(req->conn, rt, err);
 }
 
 static bool audited(const struct request *req, const struct route *rt, int rc, int status)

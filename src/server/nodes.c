@@ -4,6 +4,9 @@
  * the assignments long-poll through which a placement reaches its node. */
 #include "server/server.h"
 
+#include <ctype.h>
+#include <errno.h>
+
 #include <inttypes.h>
 #include <microhttpd.h>
 #include <stdlib.h>
@@ -690,8 +693,9 @@ static long query_long(struct request *req, const char *name, long dflt)
 
         if (!v || !*v)
                 return dflt;
+        errno = 0;
         r = strtol(v, &end, 10);
-        return *end ? -2 : r;
+        return *end || errno || !isdigit((unsigned char)v[*v == '-']) ? -2 : r;
 }
 
 int handle_node_assignments(struct request *req, struct response *resp, struct idyl_err *err)
@@ -708,6 +712,9 @@ int handle_node_assignments(struct request *req, struct response *resp, struct i
         if (wait < 0 || wait > ASSIGNMENTS_WAIT_MAX)
                 return idyl_err_set(err, IDYL_E_INVALID, "wait must be 0 to %d seconds",
                                     ASSIGNMENTS_WAIT_MAX);
+        if (version < -1)
+                return idyl_err_set(err, IDYL_E_INVALID,
+                                    "version must be a whole number: the assignVersion last seen");
         node_wait_key(slug, req->params[1], key, sizeof(key));
         server_wait_prepare(req, resp, key);
         if (store_node_get(req->srv->store, slug, req->params[1], &n, err) < 0)

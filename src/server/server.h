@@ -107,6 +107,9 @@ struct route {
         handler_fn handler;
         unsigned flags;
         unsigned roles; /* ROLE_BIT mask; 0 with ROUTE_PUBLIC */
+        /* the query parameters it takes, comma-separated ("version,wait");
+         * NULL: none. Any other is refused before the handler runs. */
+        const char *query;
 };
 
 extern const struct route server_routes[];

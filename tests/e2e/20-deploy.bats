@@ -324,7 +324,7 @@ deploy_rejected() {
 		EXPECT="invalid --cpu \"$c\": want cores > 0 such as 0.5 or 2, or millicores such as 500m"
 		deploy_rejected nginx --name web "${S[@]}" --cpu "$c"
 	done
-	EXPECT='invalid --cpu "0.0001": the smallest request is 1m'
+	EXPECT='invalid --cpu "0.0001": at most 3 decimals (1m is the smallest unit)'
 	deploy_rejected nginx --name web "${S[@]}" --cpu 0.0001
 	for m in 256MB 0 -1Mi 1.5Gi Mi; do
 		EXPECT="invalid --memory \"$m\": want a size > 0 such as 256Mi, 1Gi or 512M"

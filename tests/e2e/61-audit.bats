@@ -54,7 +54,9 @@ op_id() { idyl token list -o json | jq -r '.[] | select(.role == "operator") | .
 	run api GET "/v1/audit?limit=abc"
 	[ "${lines[-1]}" = 400 ]
 	run api GET "/v1/audit?who=me"
-	[ "${lines[0]}" = '{"error":{"code":"invalid_argument","message":"invalid query parameter \"who\": want subnet=<12-digit slug> and limit=1-10000"}}' ]
+	[ "${lines[0]}" = '{"error":{"code":"invalid_argument","message":"unknown query parameter \"who\": GET /v1/audit takes subnet,limit"}}' ]
+	run api GET "/v1/audit?subnet=abc"
+	[ "${lines[0]}" = '{"error":{"code":"invalid_argument","message":"invalid query parameter \"subnet\": want subnet=<12-digit slug> and limit=1-10000"}}' ]
 }
 
 @test "node joins, admissions, revocations and token revocations are recorded; heartbeats are not" {

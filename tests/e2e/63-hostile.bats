@@ -84,6 +84,21 @@ code_of() { echo "${lines[0]}" | jq -r .error.code; }
 	still_serving
 }
 
+@test "quantities that cannot be represented or would be rounded are refused" {
+	BEFORE=$(snapshot)
+	body() { printf '{"name":"w","spec":{"image":"busybox","isolation":{"class":"microvm"},"resources":%s}}' "$1"; }
+	run api POST "/v1/subnets/$S/workloads" "$(body '{"memory":"9223372036854775807"}')"
+	[ "${lines[0]}" = '{"error":{"code":"invalid_argument","message":"invalid --memory \"9223372036854775807\": at most 1Pi"}}' ]
+	run api POST "/v1/subnets/$S/workloads" "$(body '{"cpu":"0x10"}')"
+	[ "${lines[0]}" = '{"error":{"code":"invalid_argument","message":"invalid --cpu \"0x10\": want cores > 0 such as 0.5 or 2, or millicores such as 500m"}}' ]
+	run api POST "/v1/subnets/$S/workloads" "$(body '{"cpu":1024.0006}')"
+	[ "${lines[0]}" = '{"error":{"code":"invalid_argument","message":"invalid cpu 1024.0006000000001: at most 3 decimals (1m is the smallest unit)"}}' ]
+	run idyl deploy busybox --name w --subnet "$S" --cpu 0x10
+	[ "$status" -ne 0 ]
+	[[ "$output" == *'invalid --cpu "0x10"'* ]]
+	still_serving
+}
+
 @test "names, regions, env keys, images and platforms keep to their charsets" {
 	BEFORE=$(snapshot)
 	for name in Web "w\u00e9b" "-web" "web-" "a.b" "$(printf 'a%.0s' $(seq 64))"; do
@@ -130,6 +145,16 @@ code_of() { echo "${lines[0]}" | jq -r .error.code; }
 		run api GET "/v1/audit?$q"
 		[ "${lines[-1]}" = 400 ]
 	done
+	for q in version=abc version=-5 version=1x 'version=99999999999999999999999'; do
+		run curl -s -w '\n%{http_code}' -H "Authorization: Bearer $node" "$IDYL_ADDR/v1/subnets/$S/nodes/n1/assignments?$q"
+		[ "${lines[0]}" = '{"error":{"code":"invalid_argument","message":"version must be a whole number: the assignVersion last seen"}}' ]
+	done
+	run curl -s -w '\n%{http_code}' -H "Authorization: Bearer $node" "$IDYL_ADDR/v1/subnets/$S/nodes/n1/assignments?wait=1&since=3"
+	[ "${lines[0]}" = '{"error":{"code":"invalid_argument","message":"unknown query parameter \"since\": GET /v1/subnets/{slug}/nodes/{name}/assignments takes version,wait"}}' ]
+	run api GET "/v1/subnets/$S?verbose=1"
+	[ "${lines[0]}" = '{"error":{"code":"invalid_argument","message":"unknown query parameter \"verbose\": GET /v1/subnets/{slug} takes none"}}' ]
+	run curl -s -w '\n%{http_code}' "$IDYL_ADDR/healthz?x=1"
+	[ "${lines[1]}" = 400 ]
 	still_serving
 }
 

@@ -438,6 +438,30 @@ static void test_account_adds_and_removes_overhead(void **state)
         assert_int_equal(docker.used_cpu_milli + docker.used_memory_bytes, 0);
 }
 
+/* A microVM asking for all of int64_t's memory (refused at admission since;
+ * here straight to the scheduler) neither fits a 1 GiB node nor leaves its
+ * accounting negative: the sums saturate instead of wrapping. */
+static void test_huge_request_does_not_wrap(void **state)
+{
+        struct sched_request microvm = request_of(ISOLATION_MICROVM);
+        struct sched_node qemu = qemu_node("q");
+        struct sched_result res;
+
+        (void)state;
+        qemu.memory_bytes = 1024 * MiB;
+        microvm.memory_bytes = INT64_MAX;
+        sched_place(&microvm, &no_policy, &qemu, 1, &res);
+        assert_int_equal(res.outcome, SCHED_INSUFFICIENT_CAPACITY);
+        assert_int_equal(res.filtered[FILTER_MEMORY], 1);
+        sched_account(&qemu, &microvm, 1);
+        assert_true(qemu.used_memory_bytes > 0);
+        sched_account(&qemu, &microvm, 1);
+        assert_int_equal(qemu.used_memory_bytes, INT64_MAX);
+        microvm.memory_bytes = 256 * MiB;
+        sched_place(&microvm, &no_policy, &qemu, 1, &res);
+        assert_int_equal(res.outcome, SCHED_INSUFFICIENT_CAPACITY);
+}
+
 /* A node is counted by the first filter that removes it, so one node
  * failing several checks is counted once, and the counts add up. */
 static void test_first_filter_counts_once(void **state)
@@ -795,6 +819,7 @@ int main(void)
             cmocka_unit_test(test_insufficient_memory),
             cmocka_unit_test(test_overhead_counted_for_microvm),
             cmocka_unit_test(test_account_adds_and_removes_overhead),
+            cmocka_unit_test(test_huge_request_does_not_wrap),
             cmocka_unit_test(test_first_filter_counts_once),
             cmocka_unit_test(test_counts_add_up),
             cmocka_unit_test(test_no_nodes),

@@ -421,7 +421,17 @@ static void test_cpu(void **state)
         cpu_refused("inf", CPU_MSG("inf"));
         cpu_refused("nan", CPU_MSG("nan"));
         cpu_refused("1e999", CPU_MSG("1e999"));
-        cpu_refused("0.0001", "invalid --cpu \"0.0001\": the smallest request is 1m");
+        cpu_refused("0x10", CPU_MSG("0x10"));
+        cpu_refused("1e3", CPU_MSG("1e3"));
+        cpu_refused("+1", CPU_MSG("+1"));
+        cpu_refused("1.", CPU_MSG("1."));
+        cpu_refused("0.0", CPU_MSG("0.0"));
+        cpu_refused("0.0001",
+                    "invalid --cpu \"0.0001\": at most 3 decimals (1m is the smallest unit)");
+        cpu_refused("1024.0006",
+                    "invalid --cpu \"1024.0006\": at most 3 decimals (1m is the smallest unit)");
+        cpu_is(".5", 500);
+        cpu_is("1024.000", 1024000);
 }
 
 #define MEMORY_MSG(s) "invalid --memory \"" s "\": want a size > 0 such as 256Mi, 1Gi or 512M"
@@ -470,7 +480,10 @@ static void test_memory(void **state)
         memory_refused(" 256Mi", MEMORY_MSG(" 256Mi"));
         memory_refused("Mi", MEMORY_MSG("Mi"));
         memory_refused("", MEMORY_MSG(""));
-        memory_refused("9999999999Ti", MEMORY_MSG("9999999999Ti"));
+        memory_refused("9999999999Ti", "invalid --memory \"9999999999Ti\": at most 1Pi");
+        memory_refused("9223372036854775807",
+                       "invalid --memory \"9223372036854775807\": at most 1Pi");
+        memory_is("1024Ti", 1LL << 50);
         memory_refused("99999999999999999999", MEMORY_MSG("99999999999999999999"));
 }
 
