@@ -666,10 +666,12 @@ answer:
 
 /* ---- assignments (long-poll) ------------------------------------------------ */
 
-static json_t *assignments_json(const struct idyl_node *n, const struct idyl_workload *ws,
-                                size_t nws)
+/* The node's workloads and the subnet's network policy its agent enforces
+ * on them (absent: egress all). */
+static json_t *assignments_json(const struct idyl_node *n, const struct idyl_subnet *sn,
+                                const struct idyl_workload *ws, size_t nws)
 {
-        json_t *list = json_array();
+        json_t *list = json_array(), *out, *policy = subnet_network_policy_json(sn);
 
         for (size_t i = 0; i < nws; i++) {
                 json_t *spec = json_loads(ws[i].spec, 0, NULL);
@@ -679,7 +681,10 @@ static json_t *assignments_json(const struct idyl_node *n, const struct idyl_wor
                                                 isolation_class_name(ws[i].isolation), "spec",
                                                 spec ? spec : json_object()));
         }
-        return json_pack("{s:I,s:o}", "version", (json_int_t)n->assign_version, "workloads", list);
+        out = json_pack("{s:I,s:o}", "version", (json_int_t)n->assign_version, "workloads", list);
+        if (policy)
+                json_object_set_new(out, "networkPolicy", policy);
+        return out;
 }
 
 static long query_long(struct request *req, const char *name, long dflt)
@@ -698,6 +703,7 @@ int handle_node_assignments(struct request *req, struct response *resp, struct i
 {
         struct idyl_workload *ws = NULL;
         struct idyl_node n = IDYL_NODE_INIT;
+        struct idyl_subnet sn;
         size_t nws = 0;
         uint64_t slug;
         long version = query_long(req, "version", -1), wait = query_long(req, "wait", 0);
@@ -718,9 +724,10 @@ int handle_node_assignments(struct request *req, struct response *resp, struct i
                     req->wait_deadline_ms ? req->wait_deadline_ms : now_ms() + wait * 1000;
                 return 0;
         }
-        if (store_workload_list(req->srv->store, slug, n.name, &ws, &nws, err) < 0)
+        if (store_subnet_get(req->srv->store, slug, &sn, err) < 0 ||
+            store_workload_list(req->srv->store, slug, n.name, &ws, &nws, err) < 0)
                 return -1;
-        resp->body = assignments_json(&n, ws, nws);
+        resp->body = assignments_json(&n, &sn, ws, nws);
         workload_list_free(ws, nws);
         return 0;
 }
