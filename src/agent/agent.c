@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "agent/http.h"
+#include "agent/netpolicy.h"
 #include "agent/reconcile.h"
 #include "agent/secrets.h"
 #include "core/node.h"
@@ -581,6 +582,23 @@ static int start_with_access(struct agent *ag, const struct desired *d,
         return rc;
 }
 
+/* The subnet's network policy rides on the assignments: an edit reaches
+ * the running workloads' rules at once, without a restart. */
+static void learn_network_policy(struct agent *ag, const json_t *assign)
+{
+        struct idyl_err err = IDYL_ERR_INIT;
+        struct network_policy p;
+
+        netpolicy_from_assignments(assign, &p);
+        if (!runtime_set_network_policy(ag->rt, &p))
+                return;
+        runtime_set_network_policy(ag->reap_rt, &p);
+        log_info("network policy: egress %s%s%s", egress_mode_name(network_policy_egress(&p)),
+                 p.cidrs[0] ? " to " : "", p.cidrs);
+        if (ag->rt->ops->enforce(ag->rt, &err) < 0)
+                log_warnx("network policy: %s", err.msg);
+}
+
 /* New assignments: parse them, carrying bookkeeping over for unchanged ones. */
 static void take_assignments(struct agent *ag, json_t *assign)
 {
@@ -596,6 +614,7 @@ static void take_assignments(struct agent *ag, json_t *assign)
                 log_warnx("out of memory taking assignments");
                 return;
         }
+        learn_network_policy(ag, assign);
         json_array_foreach(list, i, a)
         {
                 desired_parse(ag, a, &d[i]);

@@ -546,9 +546,22 @@ static void sandbox_ip(struct cri *c, const char *id, char *ip, size_t size)
 /* Every sandbox on containerd shares one CNI bridge (containerd 1.6 has one
  * network), whichever node or subnet it belongs to: the node's own chain
  * lets its workloads reach their subnet's workloads on this machine (of any
- * node) and anything beyond the pod network, never another subnet's. It is
- * rebuilt from what runs now, and removed once the node runs nothing. */
+ * node) and, as the subnet's network policy says, the node and anything
+ * beyond the pod network, never another subnet's. It is rebuilt from what
+ * runs now, and removed once the node runs nothing. */
+static int refresh_isolation_locked(struct cri *c, struct idyl_err *err);
+
 static int refresh_isolation(struct cri *c, struct idyl_err *err)
+{
+        int rc;
+
+        netpolicy_lock();
+        rc = refresh_isolation_locked(c, err);
+        netpolicy_unlock();
+        return rc;
+}
+
+static int refresh_isolation_locked(struct cri *c, struct idyl_err *err)
 {
         Runtime__V1__ListPodSandboxRequest req = RUNTIME__V1__LIST_POD_SANDBOX_REQUEST__INIT;
         Runtime__V1__ListPodSandboxResponse *l = NULL;
@@ -582,7 +595,14 @@ static int refresh_isolation(struct cri *c, struct idyl_err *err)
                 if (strcmp(node, c->rt.node_key) == 0)
                         mine[nmine++] = ips[i];
         }
-        rc = netpolicy_apply(chain, CNI_SUBNET, mine, nmine, peers, npeers, err);
+        {
+                struct netpolicy_scope scope = {.pod_cidr = CNI_SUBNET,
+                                                .mine = mine,
+                                                .nmine = nmine,
+                                                .peers = peers,
+                                                .npeers = npeers};
+                rc = netpolicy_apply(chain, &scope, &c->rt.network, err);
+        }
 out:
         free(ips);
         free(mine);
@@ -1177,6 +1197,11 @@ static int sandbox_stop_remove(struct cri *c, const char *id, struct idyl_err *e
         return 0;
 }
 
+static int cri_enforce(struct runtime *rt, struct idyl_err *err)
+{
+        return refresh_isolation(cri_of(rt), err);
+}
+
 static int cri_remove(struct runtime *rt, const char *id, struct idyl_err *err)
 {
         struct idyl_err ierr = IDYL_ERR_INIT;
@@ -1298,6 +1323,7 @@ static const struct runtime_ops cri_ops = {
     .run = cri_run,
     .restart = cri_restart,
     .remove = cri_remove,
+    .enforce = cri_enforce,
     .watch = cri_watch,
     .set_abort = cri_set_abort,
     .destroy = cri_destroy,

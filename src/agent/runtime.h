@@ -11,6 +11,7 @@
 #include <jansson.h>
 
 #include "core/isolation.h"
+#include "core/netpolicy.h"
 #include "core/node.h"
 #include "core/workload.h"
 #include "util/err.h"
@@ -116,6 +117,9 @@ struct runtime_ops {
          * agent then lists periodically). */
         int (*watch)(struct runtime *rt, void (*changed)(void *arg), void *arg,
                      const volatile bool *stop, struct idyl_err *err);
+        /* Brings the node's packet-filter rules in line with what it runs now
+         * and rt->network: per workload, removed once it runs nothing. */
+        int (*enforce)(struct runtime *rt, struct idyl_err *err);
         /* Runtime calls stop early once *flag is true (the agent is stopping). */
         void (*set_abort)(struct runtime *rt, const volatile bool *flag);
         void (*destroy)(struct runtime *rt);
@@ -125,7 +129,13 @@ struct runtime {
         const struct runtime_ops *ops;
         enum isolation_class isolation; /* what this runtime runs */
         char node_key[96];              /* label value naming this node: "SUBNET/NAME" */
+        /* the subnet's network policy, as the agent last learned it; read and
+         * written under netpolicy_lock */
+        struct network_policy network;
 };
+
+/* Sets rt's network policy; true when it differs from the one it had. */
+bool runtime_set_network_policy(struct runtime *rt, const struct network_policy *p);
 
 /* The runtime for a node's settings. provider "docker" or "containerd";
  * endpoint "unix:///path" or NULL for the preset's default. */

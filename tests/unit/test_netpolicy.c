@@ -1,5 +1,7 @@
-/* The subnet's network policy: modes, CIDR parsing and normalisation, and
- * every refusal with the message a user sees (SPEC 6.2). */
+/* The subnet's network policy: modes, CIDR parsing and normalisation,
+ * every refusal with the message a user sees (SPEC 6.2), and the agent's
+ * side: the iptables rules each mode becomes on each runtime, and reading
+ * the policy from an assignments answer. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -9,6 +11,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "agent/netpolicy.h"
 #include "core/netpolicy.h"
 
 static void test_modes(void **state)
@@ -133,12 +136,137 @@ static void test_build(void **state)
         assert_string_equal(p.cidrs + strlen(p.cidrs) - 17, "255.255.255.31/32");
 }
 
+/* The rules the agent writes, exactly as iptables-restore reads them. */
+static void assert_rules(const struct netpolicy_scope *scope, const struct network_policy *p,
+                         const char *want)
+{
+        struct idyl_buf b = IDYL_BUF_INIT(65536);
+
+        assert_int_equal(netpolicy_rules("IDYL-1", scope, p, &b), 0);
+        assert_string_equal(b.data, want);
+        idyl_buf_release(&b);
+}
+
+static void test_rules(void **state)
+{
+        const char *mine[] = {"10.89.0.5"}, *peers[] = {"10.89.0.5", "10.89.0.9"};
+        struct netpolicy_scope cri = {.pod_cidr = "10.89.0.0/16",
+                                      .mine = mine,
+                                      .nmine = 1,
+                                      .peers = peers,
+                                      .npeers = 2},
+                               docker = {.bridge = "br-0123456789ab"};
+        const char *two[] = {"192.0.2.0/24", "198.51.100.7/32"};
+        struct network_policy none, restricted, all;
+        struct idyl_err err = IDYL_ERR_INIT;
+
+        (void)state;
+        assert_int_equal(network_policy_build("none", NULL, 0, &none, &err), 0);
+        assert_int_equal(network_policy_build("restricted", two, 2, &restricted, &err), 0);
+        assert_int_equal(network_policy_build("all", NULL, 0, &all, &err), 0);
+        assert_rules(&cri, NULL,
+                     "*filter\n:IDYL-1 - [0:0]\n:IDYL-1-IN - [0:0]\n"
+                     "-A IDYL-1 -d 10.89.0.5/32 -m conntrack --ctstate RELATED,ESTABLISHED -j "
+                     "ACCEPT\n"
+                     "-A IDYL-1 -s 10.89.0.5/32 -d 10.89.0.5/32 -j ACCEPT\n"
+                     "-A IDYL-1 -s 10.89.0.5/32 -d 10.89.0.9/32 -j ACCEPT\n"
+                     "-A IDYL-1 -s 10.89.0.5/32 -d 10.89.0.0/16 -j DROP\n"
+                     "-A IDYL-1 -s 10.89.0.5/32 -j ACCEPT\n"
+                     "COMMIT\n");
+        {
+                struct idyl_buf a = IDYL_BUF_INIT(65536), b = IDYL_BUF_INIT(65536);
+                /* {egress: all} is no policy */
+                assert_int_equal(netpolicy_rules("IDYL-1", &cri, NULL, &a), 0);
+                assert_int_equal(netpolicy_rules("IDYL-1", &cri, &all, &b), 0);
+                assert_string_equal(a.data, b.data);
+                idyl_buf_release(&a);
+                idyl_buf_release(&b);
+        }
+        assert_rules(&cri, &none,
+                     "*filter\n:IDYL-1 - [0:0]\n:IDYL-1-IN - [0:0]\n"
+                     "-A IDYL-1 -s 10.89.0.5/32 -j DROP\n"
+                     "-A IDYL-1 -d 10.89.0.5/32 -j DROP\n"
+                     "-A IDYL-1-IN -s 10.89.0.5/32 -j DROP\n"
+                     "COMMIT\n");
+        assert_rules(&cri, &restricted,
+                     "*filter\n:IDYL-1 - [0:0]\n:IDYL-1-IN - [0:0]\n"
+                     "-A IDYL-1 -d 10.89.0.5/32 -m conntrack --ctstate RELATED,ESTABLISHED -j "
+                     "ACCEPT\n"
+                     "-A IDYL-1 -s 10.89.0.5/32 -d 10.89.0.5/32 -j ACCEPT\n"
+                     "-A IDYL-1 -s 10.89.0.5/32 -d 10.89.0.9/32 -j ACCEPT\n"
+                     "-A IDYL-1 -s 10.89.0.5/32 -d 10.89.0.0/16 -j DROP\n"
+                     "-A IDYL-1 -s 10.89.0.5/32 -d 192.0.2.0/24 -j ACCEPT\n"
+                     "-A IDYL-1 -s 10.89.0.5/32 -d 198.51.100.7/32 -j ACCEPT\n"
+                     "-A IDYL-1 -s 10.89.0.5/32 -j DROP\n"
+                     "-A IDYL-1-IN -s 10.89.0.5/32 -m conntrack --ctstate RELATED,ESTABLISHED -j "
+                     "RETURN\n"
+                     "-A IDYL-1-IN -s 10.89.0.5/32 -d 192.0.2.0/24 -j RETURN\n"
+                     "-A IDYL-1-IN -s 10.89.0.5/32 -d 198.51.100.7/32 -j RETURN\n"
+                     "-A IDYL-1-IN -s 10.89.0.5/32 -j DROP\n"
+                     "COMMIT\n");
+        /* Docker: the Engine's own chains keep bridges apart; only DROPs are ours */
+        assert_rules(&docker, &all, "*filter\n:IDYL-1 - [0:0]\n:IDYL-1-IN - [0:0]\nCOMMIT\n");
+        assert_rules(&docker, &none,
+                     "*filter\n:IDYL-1 - [0:0]\n:IDYL-1-IN - [0:0]\n"
+                     "-A IDYL-1 -i br-0123456789ab -j DROP\n"
+                     "-A IDYL-1 -o br-0123456789ab -j DROP\n"
+                     "-A IDYL-1-IN -i br-0123456789ab -j DROP\n"
+                     "COMMIT\n");
+        assert_rules(&docker, &restricted,
+                     "*filter\n:IDYL-1 - [0:0]\n:IDYL-1-IN - [0:0]\n"
+                     "-A IDYL-1 -i br-0123456789ab -o br-0123456789ab -j RETURN\n"
+                     "-A IDYL-1 -i br-0123456789ab -m conntrack --ctstate RELATED,ESTABLISHED -j "
+                     "RETURN\n"
+                     "-A IDYL-1 -i br-0123456789ab -d 192.0.2.0/24 -j RETURN\n"
+                     "-A IDYL-1 -i br-0123456789ab -d 198.51.100.7/32 -j RETURN\n"
+                     "-A IDYL-1 -i br-0123456789ab -j DROP\n"
+                     "-A IDYL-1-IN -i br-0123456789ab -m conntrack --ctstate RELATED,ESTABLISHED "
+                     "-j RETURN\n"
+                     "-A IDYL-1-IN -i br-0123456789ab -d 192.0.2.0/24 -j RETURN\n"
+                     "-A IDYL-1-IN -i br-0123456789ab -d 198.51.100.7/32 -j RETURN\n"
+                     "-A IDYL-1-IN -i br-0123456789ab -j DROP\n"
+                     "COMMIT\n");
+}
+
+static void test_from_assignments(void **state)
+{
+        struct network_policy p;
+        json_t *a;
+
+        (void)state;
+        a = json_loads("{\"workloads\": []}", 0, NULL);
+        netpolicy_from_assignments(a, &p);
+        assert_false(p.set);
+        json_decref(a);
+        a = json_loads("{\"networkPolicy\": {\"egress\": \"restricted\", "
+                       "\"allowedEgressCIDRs\": [\"192.0.2.0/24\"]}}",
+                       0, NULL);
+        netpolicy_from_assignments(a, &p);
+        assert_true(p.set);
+        assert_int_equal(p.egress, EGRESS_RESTRICTED);
+        assert_string_equal(p.cidrs, "192.0.2.0/24");
+        json_decref(a);
+        /* what the agent cannot read it enforces as none */
+        a = json_loads("{\"networkPolicy\": {\"egress\": \"restricted\"}}", 0, NULL);
+        netpolicy_from_assignments(a, &p);
+        assert_int_equal(network_policy_egress(&p), EGRESS_NONE);
+        json_decref(a);
+        a = json_loads("{\"networkPolicy\": {\"egress\": \"restricted\", "
+                       "\"allowedEgressCIDRs\": [7]}}",
+                       0, NULL);
+        netpolicy_from_assignments(a, &p);
+        assert_int_equal(network_policy_egress(&p), EGRESS_NONE);
+        json_decref(a);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
             cmocka_unit_test(test_modes),
             cmocka_unit_test(test_cidrs),
             cmocka_unit_test(test_build),
+            cmocka_unit_test(test_rules),
+            cmocka_unit_test(test_from_assignments),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);
