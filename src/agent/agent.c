@@ -723,11 +723,13 @@ static json_t *heartbeat_body(const struct agent *ag)
                 const struct rc_entry *e = &ag->entries[i];
                 if (e->phase == PHASE_SCHEDULED)
                         continue;
-                json_array_append_new(reports,
-                                      json_pack("{s:s,s:I,s:s,s:i,s:s}", "name", e->name,
-                                                "revision", (json_int_t)e->revision, "phase",
-                                                workload_phase_name(e->phase), "restarts",
-                                                e->restarts, "message", e->message));
+                json_t *r =
+                    json_pack("{s:s,s:I,s:s,s:i,s:s}", "name", e->name, "revision",
+                              (json_int_t)e->revision, "phase", workload_phase_name(e->phase),
+                              "restarts", e->restarts, "message", e->message);
+                if (r && e->phase == PHASE_RUNNING && e->ip[0])
+                        json_object_set_new(r, "ip", json_string(e->ip));
+                json_array_append_new(reports, r);
         }
         body = json_pack("{s:{s:b,s:s},s:o}", "runtime", "ready", h->ready, "reason", h->reason,
                          "workloads", reports);

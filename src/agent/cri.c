@@ -707,9 +707,10 @@ static int cri_list(struct runtime *rt, struct rt_instance **out, size_t *n, str
                 snprintf(inst->workload, sizeof(inst->workload), "%s", wl);
                 inst->revision = strtoll(rev, NULL, 10);
                 inst->ran_ms = -1;
-                if (ctr && ctr->state == RUNTIME__V1__CONTAINER_STATE__CONTAINER_RUNNING)
+                if (ctr && ctr->state == RUNTIME__V1__CONTAINER_STATE__CONTAINER_RUNNING) {
                         inst->state = RT_RUNNING;
-                else if (ctr && ctr->state == RUNTIME__V1__CONTAINER_STATE__CONTAINER_CREATED)
+                        sandbox_ip(c, p->id, inst->ip, sizeof(inst->ip));
+                } else if (ctr && ctr->state == RUNTIME__V1__CONTAINER_STATE__CONTAINER_CREATED)
                         inst->state = RT_CREATED;
                 else if (ctr) {
                         inst->state = RT_EXITED;

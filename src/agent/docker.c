@@ -379,15 +379,26 @@ static char *node_filter(struct runtime *rt, const char *type)
         return esc;
 }
 
+/* A listed container's address on network `net`; "" when it has none. */
+static void container_ip(const json_t *c, const char *net, char *ip, size_t size)
+{
+        const json_t *nets = json_object_get(json_object_get(c, "NetworkSettings"), "Networks");
+        const char *addr =
+            json_string_value(json_object_get(json_object_get(nets, net), "IPAddress"));
+
+        snprintf(ip, size, "%s", addr ? addr : "");
+}
+
 static int docker_list(struct runtime *rt, struct rt_instance **out, size_t *n,
                        struct idyl_err *err)
 {
         struct docker *d = docker_of(rt);
-        char *filter = node_filter(rt, NULL), *path = NULL;
+        char *filter = node_filter(rt, NULL), *path = NULL, net[NETWORK_NAME_MAX];
         json_t *list = NULL, *c;
         size_t i, k = 0;
         int rc;
 
+        network_name(rt, net, sizeof(net));
         *out = NULL;
         *n = 0;
         if (!filter || asprintf(&path, "/containers/json?all=1&filters=%s", filter) < 0) {
@@ -420,9 +431,10 @@ static int docker_list(struct runtime *rt, struct rt_instance **out, size_t *n,
                 inst->revision = strtoll(rev, NULL, 10);
                 inst->ran_ms = -1;
                 if (strcmp(state, "running") == 0 || strcmp(state, "restarting") == 0 ||
-                    strcmp(state, "paused") == 0)
+                    strcmp(state, "paused") == 0) {
                         inst->state = RT_RUNNING;
-                else if (strcmp(state, "created") == 0)
+                        container_ip(c, net, inst->ip, sizeof(inst->ip));
+                } else if (strcmp(state, "created") == 0)
                         inst->state = RT_CREATED;
                 else {
                         inst->state = RT_EXITED;

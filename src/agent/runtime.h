@@ -53,6 +53,7 @@ struct rt_instance {
         enum rt_state state;
         int exit_code;  /* when exited */
         int64_t ran_ms; /* how long the last run lasted, when exited; -1 unknown */
+        char ip[48];    /* its address on the node's workload network; "" unknown */
 };
 
 /* A read-only bind of a host path (a secret's directory on the agent's tmpfs). */

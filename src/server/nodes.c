@@ -465,7 +465,7 @@ int handle_node_delete(struct request *req, struct response *resp, struct idyl_e
 
 /* One workload status report from a node. */
 struct report {
-        const char *name, *phase, *message;
+        const char *name, *phase, *message, *ip;
         json_int_t revision, restarts;
         int event; /* lifecycle_report_event of the phase */
 };
@@ -477,6 +477,7 @@ static int report_parse(const json_t *r, struct report *rep, struct idyl_err *er
         rep->name = json_string_value(json_object_get(r, "name"));
         rep->phase = json_string_value(json_object_get(r, "phase"));
         rep->message = json_string_value(json_object_get(r, "message"));
+        rep->ip = json_string_value(json_object_get(r, "ip"));
         rep->revision = json_integer_value(json_object_get(r, "revision"));
         rep->restarts = json_integer_value(json_object_get(r, "restarts"));
         p = workload_phase_from_name(rep->phase);
@@ -487,6 +488,12 @@ static int report_parse(const json_t *r, struct report *rep, struct idyl_err *er
                                     "running, exited or failed");
         if (!rep->message)
                 rep->message = "";
+        if (!rep->ip)
+                rep->ip = "";
+        if (strlen(rep->ip) > WORKLOAD_IP_MAX ||
+            strspn(rep->ip, "0123456789abcdefABCDEF.:") != strlen(rep->ip))
+                return idyl_err_set(err, IDYL_E_INVALID,
+                                    "invalid workload address \"%.64s\" in a report", rep->ip);
         return 0;
 }
 
@@ -504,7 +511,8 @@ static int report_changes(struct idyl_store *st, const struct idyl_node *n,
             !lifecycle_allows(w->phase, (enum lifecycle_event)rep->event))
                 return 0;
         return !(w->phase == (enum workload_phase)workload_phase_from_name(rep->phase) &&
-                 w->restarts == (int)rep->restarts && strcmp(w->message, rep->message) == 0);
+                 w->restarts == (int)rep->restarts && strcmp(w->message, rep->message) == 0 &&
+                 strcmp(w->ip, rep->ip) == 0);
 }
 
 /* Applies one workload status report from the node; reports about workloads
@@ -522,6 +530,7 @@ static int apply_report(struct lifecycle_tx *tx, const struct idyl_node *n, cons
         rc = report_changes(tx->srv->store, n, &rep, &w, err);
         if (rc == 1) {
                 w.restarts = (int)rep.restarts;
+                snprintf(w.ip, sizeof(w.ip), "%s", rep.ip);
                 snprintf(record, sizeof(record), "%s on node %s%s%s", rep.phase, n->name,
                          *rep.message ? ": " : "", rep.message);
                 rc = workload_transition(tx, &w, (enum lifecycle_event)rep.event, rep.message,

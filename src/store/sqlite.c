@@ -105,6 +105,7 @@ static const char schema[] =
     " memory_bytes INTEGER NOT NULL,"
     " gpus INTEGER NOT NULL,"
     " devices TEXT NOT NULL DEFAULT '',"
+    " ip TEXT NOT NULL DEFAULT ''," /* status.ip, as its node reports it */
     " PRIMARY KEY(subnet, name));"
     "CREATE TABLE IF NOT EXISTS events("
     " id INTEGER PRIMARY KEY AUTOINCREMENT,"
@@ -764,7 +765,7 @@ static int sqlite_subnet_delete(struct idyl_store *st, uint64_t slug, struct idy
 #define WORKLOAD_COLUMNS                                                                           \
         "subnet, name, revision, spec, phase, isolation, source, node, runtime_profile, message, " \
         "placement, restarts, created_at, updated_at, platform, cpu_milli, memory_bytes, gpus, "   \
-        "devices"
+        "devices, ip"
 
 static char *column_strdup(sqlite3_stmt *stmt, int col)
 {
@@ -814,6 +815,7 @@ static void workload_from_row(sqlite3_stmt *stmt, void *item)
         w->memory_bytes = sqlite3_column_int64(stmt, 16);
         w->gpus = sqlite3_column_int(stmt, 17);
         column_copy(stmt, 18, w->devices, sizeof(w->devices));
+        column_copy(stmt, 19, w->ip, sizeof(w->ip));
 }
 
 static void workload_bind(sqlite3_stmt *stmt, const struct idyl_workload *w)
@@ -842,6 +844,7 @@ static void workload_bind(sqlite3_stmt *stmt, const struct idyl_workload *w)
         sqlite3_bind_int64(stmt, 17, w->memory_bytes);
         sqlite3_bind_int(stmt, 18, w->gpus);
         sqlite3_bind_text(stmt, 19, w->devices, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(stmt, 20, w->ip, -1, SQLITE_TRANSIENT);
 }
 
 static int workload_not_found(uint64_t subnet, const char *name, struct idyl_err *err)
@@ -955,7 +958,7 @@ static int put_workload(struct sqlite_store *s, const struct idyl_workload *w, s
 
         if (prepare(s, s->db,
                     "INSERT OR REPLACE INTO workloads(" WORKLOAD_COLUMNS
-                    ") VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                    ") VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                     &stmt, err) < 0)
                 return -1;
         workload_bind(stmt, w);

@@ -90,3 +90,11 @@ policy() { idyl subnet get "$S" -o json | jq -c .networkPolicy; }
 	[ "${lines[1]}" = 200 ]
 	[ "$(policy)" = null ]
 }
+
+@test "a workload that runs nowhere has no status.ip" {
+	S=$(new_subnet --egress none)
+	idyl deploy nginx --name web --subnet "$S" >/dev/null
+	run idyl workload get web --subnet "$S" -o json
+	[ "$(echo "$output" | jq -r .status.phase)" = pending ]
+	[ "$(echo "$output" | jq -c '.status | has("ip")')" = false ]
+}

@@ -62,6 +62,10 @@ deploy_pair() {
 
 @test "egress all: the node's bridge address, a host beyond the node and the subnet's workloads, never the node's loopback" {
 	deploy_pair
+	# status.ip shows where it runs, once it does
+	ip=$(container_ip "$(workload_container probe)")
+	wait_until 15 sh -c "idyl workload get probe --subnet $SUBNET -o json | jq -e '.status.ip == \"$ip\"'"
+	[ "$(idyl workload get srv --subnet "$SUBNET" -o json | jq -r .status.ip)" = "$SRV_IP" ]
 	reaches probe "$GW" 18080
 	reaches probe "$FAR_ADDR" 8080
 	reaches probe "$SRV_IP" 8080
