@@ -132,6 +132,17 @@ int agent_config_load(const char *dir, struct agent_config *c, struct idyl_err *
         return 0;
 }
 
+/* Sandbox logs live in the node's own directory, DIR/pods. */
+static int cri_log_root(struct runtime *rt, const char *dir, struct idyl_err *err)
+{
+        char abs[PATH_MAX], root[PATH_MAX + 8];
+
+        if (!realpath(dir, abs))
+                return idyl_err_errno(err, errno, "node directory \"%s\"", dir);
+        snprintf(root, sizeof(root), "%s/pods", abs);
+        return runtime_cri_set_log_root(rt, root, err);
+}
+
 int agent_runtime_open(const struct agent_config *c, struct runtime **out, struct idyl_err *err)
 {
         char key[96];
@@ -141,7 +152,8 @@ int agent_runtime_open(const struct agent_config *c, struct runtime **out, struc
                          out, err) < 0)
                 return -1;
         if (strcmp(c->provider, "containerd") == 0 &&
-            runtime_cri_set_cni(*out, c->cni_conf_dir, c->cni_bin_dir, err) < 0) {
+            (runtime_cri_set_cni(*out, c->cni_conf_dir, c->cni_bin_dir, err) < 0 ||
+             cri_log_root(*out, c->dir, err) < 0)) {
                 (*out)->ops->destroy(*out);
                 *out = NULL;
                 return -1;

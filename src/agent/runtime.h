@@ -165,6 +165,10 @@ int runtime_cri_open(const char *socket_path, const char *handler, const char *c
  * (/etc/cni/net.d, /usr/lib/cni). rt must be a CRI runtime. */
 int runtime_cri_set_cni(struct runtime *rt, const char *conf_dir, const char *bin_dir,
                         struct idyl_err *err);
+/* Where the sandboxes' log directories go (an absolute path; the agent
+ * names one in its node directory, so every node and test run has its
+ * own). rt must be a CRI runtime. */
+int runtime_cri_set_log_root(struct runtime *rt, const char *dir, struct idyl_err *err);
 /* "io.containerd.kata-qemu.v2" -> "kata-qemu"; a name without the
  * io.containerd. prefix is kept. Returns -1 when out is too small. */
 int runtime_cri_handler_name(const char *handler, char *out, size_t size);
