@@ -337,8 +337,11 @@ void netpolicy_from_assignments(const json_t *assign, struct network_policy *out
         if (!p || json_is_null(p))
                 return;
         cidrs = json_object_get(p, "allowedEgressCIDRs");
-        json_array_foreach(cidrs, i, v) if (n < EGRESS_CIDRS_MAX && json_is_string(v)) list[n++] =
-            json_string_value(v);
+        json_array_foreach(cidrs, i, v)
+        {
+                if (n < EGRESS_CIDRS_MAX && json_is_string(v))
+                        list[n++] = json_string_value(v);
+        }
         if (n < json_array_size(cidrs) ||
             network_policy_build(json_string_value(json_object_get(p, "egress")), list, n, out,
                                  &err) < 0) {
