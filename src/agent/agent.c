@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "agent/http.h"
+#include "agent/netpolicy.h"
 #include "agent/reconcile.h"
 #include "agent/secrets.h"
 #include "core/node.h"
@@ -131,6 +132,17 @@ int agent_config_load(const char *dir, struct agent_config *c, struct idyl_err *
         return 0;
 }
 
+/* Sandbox logs live in the node's own directory, DIR/pods. */
+static int cri_log_root(struct runtime *rt, const char *dir, struct idyl_err *err)
+{
+        char abs[PATH_MAX], root[PATH_MAX + 8];
+
+        if (!realpath(dir, abs))
+                return idyl_err_errno(err, errno, "node directory \"%s\"", dir);
+        snprintf(root, sizeof(root), "%s/pods", abs);
+        return runtime_cri_set_log_root(rt, root, err);
+}
+
 int agent_runtime_open(const struct agent_config *c, struct runtime **out, struct idyl_err *err)
 {
         char key[96];
@@ -140,7 +152,8 @@ int agent_runtime_open(const struct agent_config *c, struct runtime **out, struc
                          out, err) < 0)
                 return -1;
         if (strcmp(c->provider, "containerd") == 0 &&
-            runtime_cri_set_cni(*out, c->cni_conf_dir, c->cni_bin_dir, err) < 0) {
+            (runtime_cri_set_cni(*out, c->cni_conf_dir, c->cni_bin_dir, err) < 0 ||
+             cri_log_root(*out, c->dir, err) < 0)) {
                 (*out)->ops->destroy(*out);
                 *out = NULL;
                 return -1;
@@ -581,6 +594,23 @@ static int start_with_access(struct agent *ag, const struct desired *d,
         return rc;
 }
 
+/* The subnet's network policy rides on the assignments: an edit reaches
+ * the running workloads' rules at once, without a restart. */
+static void learn_network_policy(struct agent *ag, const json_t *assign)
+{
+        struct idyl_err err = IDYL_ERR_INIT;
+        struct network_policy p;
+
+        netpolicy_from_assignments(assign, &p);
+        if (!runtime_set_network_policy(ag->rt, &p))
+                return;
+        runtime_set_network_policy(ag->reap_rt, &p);
+        log_info("network policy: egress %s%s%s", egress_mode_name(network_policy_egress(&p)),
+                 p.cidrs[0] ? " to " : "", p.cidrs);
+        if (ag->rt->ops->enforce(ag->rt, &err) < 0)
+                log_warnx("network policy: %s", err.msg);
+}
+
 /* New assignments: parse them, carrying bookkeeping over for unchanged ones. */
 static void take_assignments(struct agent *ag, json_t *assign)
 {
@@ -596,6 +626,7 @@ static void take_assignments(struct agent *ag, json_t *assign)
                 log_warnx("out of memory taking assignments");
                 return;
         }
+        learn_network_policy(ag, assign);
         json_array_foreach(list, i, a)
         {
                 desired_parse(ag, a, &d[i]);
@@ -704,11 +735,13 @@ static json_t *heartbeat_body(const struct agent *ag)
                 const struct rc_entry *e = &ag->entries[i];
                 if (e->phase == PHASE_SCHEDULED)
                         continue;
-                json_array_append_new(reports,
-                                      json_pack("{s:s,s:I,s:s,s:i,s:s}", "name", e->name,
-                                                "revision", (json_int_t)e->revision, "phase",
-                                                workload_phase_name(e->phase), "restarts",
-                                                e->restarts, "message", e->message));
+                json_t *r =
+                    json_pack("{s:s,s:I,s:s,s:i,s:s}", "name", e->name, "revision",
+                              (json_int_t)e->revision, "phase", workload_phase_name(e->phase),
+                              "restarts", e->restarts, "message", e->message);
+                if (r && e->phase == PHASE_RUNNING && e->ip[0])
+                        json_object_set_new(r, "ip", json_string(e->ip));
+                json_array_append_new(reports, r);
         }
         body = json_pack("{s:{s:b,s:s},s:o}", "runtime", "ready", h->ready, "reason", h->reason,
                          "workloads", reports);

@@ -39,7 +39,8 @@
 #define CPU_PERIOD_US      100000
 #define POD_NAMESPACE      "idyl"
 #define LABEL_STOP_TIMEOUT "io.idyl.stop-timeout"
-#define LOG_ROOT           "/var/log/idyl/pods"
+/* without runtime_cri_set_log_root; the agent keeps its logs in its node directory */
+#define LOG_ROOT_DEFAULT "/var/log/idyl/pods"
 
 /* The workload network the agent installs, as a CNI plugin's installer does
  * on a Kubernetes node: one bridge, host-local addresses, NAT out. */
@@ -62,6 +63,7 @@ struct cri {
         enum vmm_backend backend;
         struct grpc_conn *conn; /* the owning thread's connection */
         char *cni_conf_dir, *cni_bin_dir;
+        char *log_root; /* sandboxes' log directories go under it; NULL: LOG_ROOT_DEFAULT */
 };
 
 static struct cri *cri_of(struct runtime *rt)
@@ -546,9 +548,22 @@ static void sandbox_ip(struct cri *c, const char *id, char *ip, size_t size)
 /* Every sandbox on containerd shares one CNI bridge (containerd 1.6 has one
  * network), whichever node or subnet it belongs to: the node's own chain
  * lets its workloads reach their subnet's workloads on this machine (of any
- * node) and anything beyond the pod network, never another subnet's. It is
- * rebuilt from what runs now, and removed once the node runs nothing. */
+ * node) and, as the subnet's network policy says, the node and anything
+ * beyond the pod network, never another subnet's. It is rebuilt from what
+ * runs now, and removed once the node runs nothing. */
+static int refresh_isolation_locked(struct cri *c, struct idyl_err *err);
+
 static int refresh_isolation(struct cri *c, struct idyl_err *err)
+{
+        int rc;
+
+        netpolicy_lock();
+        rc = refresh_isolation_locked(c, err);
+        netpolicy_unlock();
+        return rc;
+}
+
+static int refresh_isolation_locked(struct cri *c, struct idyl_err *err)
 {
         Runtime__V1__ListPodSandboxRequest req = RUNTIME__V1__LIST_POD_SANDBOX_REQUEST__INIT;
         Runtime__V1__ListPodSandboxResponse *l = NULL;
@@ -582,7 +597,14 @@ static int refresh_isolation(struct cri *c, struct idyl_err *err)
                 if (strcmp(node, c->rt.node_key) == 0)
                         mine[nmine++] = ips[i];
         }
-        rc = netpolicy_apply(chain, CNI_SUBNET, mine, nmine, peers, npeers, err);
+        {
+                struct netpolicy_scope scope = {.pod_cidr = CNI_SUBNET,
+                                                .mine = mine,
+                                                .nmine = nmine,
+                                                .peers = peers,
+                                                .npeers = npeers};
+                rc = netpolicy_apply(chain, &scope, &c->rt.network, err);
+        }
 out:
         free(ips);
         free(mine);
@@ -687,9 +709,10 @@ static int cri_list(struct runtime *rt, struct rt_instance **out, size_t *n, str
                 snprintf(inst->workload, sizeof(inst->workload), "%s", wl);
                 inst->revision = strtoll(rev, NULL, 10);
                 inst->ran_ms = -1;
-                if (ctr && ctr->state == RUNTIME__V1__CONTAINER_STATE__CONTAINER_RUNNING)
+                if (ctr && ctr->state == RUNTIME__V1__CONTAINER_STATE__CONTAINER_RUNNING) {
                         inst->state = RT_RUNNING;
-                else if (ctr && ctr->state == RUNTIME__V1__CONTAINER_STATE__CONTAINER_CREATED)
+                        sandbox_ip(c, p->id, inst->ip, sizeof(inst->ip));
+                } else if (ctr && ctr->state == RUNTIME__V1__CONTAINER_STATE__CONTAINER_CREATED)
                         inst->state = RT_CREATED;
                 else if (ctr) {
                         inst->state = RT_EXITED;
@@ -742,9 +765,12 @@ static int cri_ensure_image(struct runtime *rt, const char *image, const char *p
 /* ---- running workloads ------------------------------------------------------------------- */
 
 /* The sandbox's log directory, as kubelet names its own: ROOT/NS_NAME_UID. */
-static int log_directory(const Runtime__V1__PodSandboxMetadata *m, char *out, size_t size)
+static int log_directory(const struct cri *c, const Runtime__V1__PodSandboxMetadata *m, char *out,
+                         size_t size)
 {
-        if ((size_t)snprintf(out, size, "%s/%s_%s_%s", LOG_ROOT, m->namespace_, m->name, m->uid) >=
+        const char *root = c->log_root ? c->log_root : LOG_ROOT_DEFAULT;
+
+        if ((size_t)snprintf(out, size, "%s/%s_%s_%s", root, m->namespace_, m->name, m->uid) >=
             size)
                 return -1;
         return 0;
@@ -778,6 +804,102 @@ static int remove_entry(const char *path, const struct stat *st, int flag, struc
         return 0;
 }
 
+/* ---- the sandbox's cgroup: its PID limit ------------------------------------------------ */
+
+/* containerd 1.6's CRI has no PID limit field, so the limit sits on the
+ * sandbox's cgroup parent, as kubelet's pod cgroup carries a pod's:
+ * /idyl/UID, made by the agent with pids.max before the sandbox runs, so
+ * every process of the sandbox (its containers, or on Kata the VMM's
+ * threads) counts against it. containerd's cgroupfs driver (runc's
+ * default) puts each container under it. */
+#define CGROUP_ROOT       "/sys/fs/cgroup"
+#define POD_CGROUP_PARENT "idyl"
+
+static bool cgroup_unified(void)
+{
+        return access(CGROUP_ROOT "/cgroup.controllers", F_OK) == 0;
+}
+
+/* The directory of the pod cgroup of uid in the pids hierarchy. */
+static void pod_cgroup_dir(const char *uid, char *out, size_t size)
+{
+        snprintf(out, size, "%s/%s/%s", cgroup_unified() ? CGROUP_ROOT : CGROUP_ROOT "/pids",
+                 POD_CGROUP_PARENT, uid);
+}
+
+static int write_text(const char *path, const char *text, struct idyl_err *err)
+{
+        FILE *f = fopen(path, "w");
+        int rc = 0;
+
+        if (!f)
+                return idyl_err_errno(err, errno, "open \"%s\"", path);
+        if (fputs(text, f) < 0)
+                rc = -1;
+        if (fclose(f) != 0 || rc < 0)
+                return idyl_err_errno(err, errno, "write \"%s\"", path);
+        return 0;
+}
+
+/* Makes the pod cgroup of uid with pids.max = limit. */
+static int pod_cgroup_create(const char *uid, int64_t limit, struct idyl_err *err)
+{
+        char dir[256], path[300], text[32];
+        struct idyl_err ignored = IDYL_ERR_INIT;
+
+        pod_cgroup_dir(uid, dir, sizeof(dir));
+        *strrchr(dir, '/') = '\0';
+        if (mkdir(dir, 0755) < 0 && errno != EEXIST)
+                return idyl_err_errno(err, errno, "PID limit: create cgroup \"%s\"", dir);
+        if (cgroup_unified()) {
+                /* the pids controller down to the pod cgroup; already there is fine */
+                write_text(CGROUP_ROOT "/cgroup.subtree_control", "+pids", &ignored);
+                snprintf(path, sizeof(path), "%s/cgroup.subtree_control", dir);
+                if (write_text(path, "+pids", err) < 0)
+                        return idyl_err_wrap(err, "PID limit");
+        }
+        pod_cgroup_dir(uid, dir, sizeof(dir));
+        if (mkdir(dir, 0755) < 0 && errno != EEXIST)
+                return idyl_err_errno(err, errno, "PID limit: create cgroup \"%s\"", dir);
+        snprintf(path, sizeof(path), "%s/pids.max", dir);
+        snprintf(text, sizeof(text), "%" PRId64, limit);
+        if (write_text(path, text, err) < 0)
+                return idyl_err_wrap(err, "PID limit");
+        return 0;
+}
+
+/* Removes the pod cgroup of uid from every hierarchy runc made it in, once
+ * its processes are gone (they leave shortly after the sandbox stops). */
+static void pod_cgroup_remove(const char *uid)
+{
+        char path[512];
+
+        for (int attempt = 0; attempt < 20; attempt++) {
+                DIR *d = cgroup_unified() ? NULL : opendir(CGROUP_ROOT);
+                struct dirent *e;
+                bool left = false;
+
+                if (!d) {
+                        pod_cgroup_dir(uid, path, sizeof(path));
+                        left = rmdir(path) < 0 && errno != ENOENT;
+                }
+                while (d && (e = readdir(d))) {
+                        if (e->d_name[0] == '.')
+                                continue;
+                        snprintf(path, sizeof(path), "%s/%s/%s/%s", CGROUP_ROOT, e->d_name,
+                                 POD_CGROUP_PARENT, uid);
+                        if (rmdir(path) < 0 && errno != ENOENT && errno != ENOTDIR)
+                                left = true;
+                }
+                if (d)
+                        closedir(d);
+                if (!left)
+                        return;
+                usleep(50000);
+        }
+        log_warnx("cgroup of sandbox %s is still in use; left in place", uid);
+}
+
 /* The sandbox configuration: labels, log directory, host network. Strings
  * and sub-messages live in sc (the caller's storage). */
 struct sandbox_conf {
@@ -791,6 +913,7 @@ struct sandbox_conf {
         Runtime__V1__NamespaceOption ns;
         Runtime__V1__LinuxContainerResources resources, overhead;
         char log_dir[512];
+        char cgroup_parent[80];
         char revision[32];
         char stop_timeout[32];
 };
@@ -850,12 +973,19 @@ static void sandbox_conf_init(struct sandbox_conf *sc, const struct runtime *rt,
                 linux_resources(&sc->overhead, KATA_OVERHEAD_CPU_MILLI, KATA_OVERHEAD_MEMORY);
                 sc->linux.overhead = &sc->overhead;
         }
-        if (log_directory(&sc->meta, sc->log_dir, sizeof(sc->log_dir)) == 0)
+        if (log_directory((const struct cri *)rt, &sc->meta, sc->log_dir, sizeof(sc->log_dir)) == 0)
                 sc->config.log_directory = sc->log_dir;
         sc->config.metadata = &sc->meta;
         sc->config.n_labels = 4;
         sc->config.labels = sc->labelp;
         sc->config.linux = &sc->linux;
+        /* the PID limit's cgroup, when the agent made one for this sandbox */
+        pod_cgroup_dir(uid, sc->cgroup_parent, sizeof(sc->cgroup_parent));
+        if (access(sc->cgroup_parent, F_OK) == 0) {
+                snprintf(sc->cgroup_parent, sizeof(sc->cgroup_parent), "/%s/%s", POD_CGROUP_PARENT,
+                         uid);
+                sc->linux.cgroup_parent = sc->cgroup_parent;
+        }
 }
 
 /* The container's secret binds and devices: the arrays ContainerConfig
@@ -1035,14 +1165,19 @@ static int cri_run(struct runtime *rt, const struct rt_workload *w, char *id, si
                 snprintf(uid + 2 * i, 3, "%02x", rnd[i]);
         /* readable, unique even when several nodes share one containerd */
         snprintf(name, sizeof(name), "%s-r%" PRId64 "-%.6s", w->name, w->revision, uid);
+        if (pod_cgroup_create(uid, rt_pids_limit(w), err) < 0)
+                return -1;
         sandbox_conf_init(&sc, rt, w, name, uid);
-        if (sc.config.log_directory[0] && mkdir_p(sc.log_dir, err) < 0)
+        if (sc.config.log_directory[0] && mkdir_p(sc.log_dir, err) < 0) {
+                pod_cgroup_remove(uid);
                 return idyl_err_wrap(err, "log directory");
+        }
         req.config = &sc.config;
         req.runtime_handler = c->cri_handler;
         if (rpc(c, RUNTIME_SVC "RunPodSandbox", &req,
                 &runtime__v1__run_pod_sandbox_response__descriptor, &resp, SANDBOX_MS, err) < 0) {
                 nftw(sc.log_dir, remove_entry, 8, FTW_DEPTH | FTW_PHYS);
+                pod_cgroup_remove(uid);
                 return idyl_err_wrap(err, "run pod sandbox with handler %s", c->cri_handler);
         }
         snprintf(id, idsize, "%s", resp->pod_sandbox_id);
@@ -1126,7 +1261,7 @@ static int sandbox_stop_remove(struct cri *c, const char *id, struct idyl_err *e
         Runtime__V1__RemovePodSandboxRequest rreq = RUNTIME__V1__REMOVE_POD_SANDBOX_REQUEST__INIT;
         Runtime__V1__StopPodSandboxResponse *stopped = NULL;
         Runtime__V1__RemovePodSandboxResponse *removed = NULL;
-        char log_dir[512] = "";
+        char log_dir[512] = "", uid[64] = "";
         int64_t grace = RT_STOP_TIMEOUT_DEFAULT_S;
         int rc;
 
@@ -1136,8 +1271,14 @@ static int sandbox_stop_remove(struct cri *c, const char *id, struct idyl_err *e
                 if (v > 0 && v <= RT_STOP_TIMEOUT_MAX_S)
                         grace = v;
                 if (sb->items[0]->metadata &&
-                    log_directory(sb->items[0]->metadata, log_dir, sizeof(log_dir)) < 0)
+                    log_directory(c, sb->items[0]->metadata, log_dir, sizeof(log_dir)) < 0)
                         log_dir[0] = '\0';
+                /* the agent's uids are hex: nothing else names a cgroup of ours */
+                if (sb->items[0]->metadata && sb->items[0]->metadata->uid &&
+                    strlen(sb->items[0]->metadata->uid) < sizeof(uid) &&
+                    strspn(sb->items[0]->metadata->uid, "0123456789abcdef") ==
+                        strlen(sb->items[0]->metadata->uid))
+                        snprintf(uid, sizeof(uid), "%s", sb->items[0]->metadata->uid);
         }
         free_msg(sb);
         if (list_containers(c, id, &ct, err) == 0) {
@@ -1174,7 +1315,14 @@ static int sandbox_stop_remove(struct cri *c, const char *id, struct idyl_err *e
                 return idyl_err_wrap(err, "remove pod sandbox %.12s", id);
         if (log_dir[0])
                 nftw(log_dir, remove_entry, 8, FTW_DEPTH | FTW_PHYS);
+        if (uid[0])
+                pod_cgroup_remove(uid);
         return 0;
+}
+
+static int cri_enforce(struct runtime *rt, struct idyl_err *err)
+{
+        return refresh_isolation(cri_of(rt), err);
 }
 
 static int cri_remove(struct runtime *rt, const char *id, struct idyl_err *err)
@@ -1288,6 +1436,7 @@ static void cri_destroy(struct runtime *rt)
         free(c->cri_handler);
         free(c->cni_conf_dir);
         free(c->cni_bin_dir);
+        free(c->log_root);
         free(c);
 }
 
@@ -1298,6 +1447,7 @@ static const struct runtime_ops cri_ops = {
     .run = cri_run,
     .restart = cri_restart,
     .remove = cri_remove,
+    .enforce = cri_enforce,
     .watch = cri_watch,
     .set_abort = cri_set_abort,
     .destroy = cri_destroy,
@@ -1373,5 +1523,22 @@ int runtime_cri_set_cni(struct runtime *rt, const char *conf_dir, const char *bi
         free(c->cni_bin_dir);
         c->cni_conf_dir = conf;
         c->cni_bin_dir = bin;
+        return 0;
+}
+
+int runtime_cri_set_log_root(struct runtime *rt, const char *dir, struct idyl_err *err)
+{
+        struct cri *c = cri_of(rt);
+        char *root = NULL;
+
+        if (!dir || dir[0] != '/')
+                return idyl_err_set(err, IDYL_E_INVALID,
+                                    "the log directory \"%s\" must be an absolute path",
+                                    dir ? dir : "");
+        root = strdup(dir);
+        if (!root)
+                return idyl_err_set(err, IDYL_E_INTERNAL, "out of memory");
+        free(c->log_root);
+        c->log_root = root;
         return 0;
 }

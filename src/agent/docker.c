@@ -149,6 +149,69 @@ out:
         free(path);
 }
 
+static char *node_filter(struct runtime *rt, const char *type);
+
+/* The node's chains for the subnet's bridge network (of Engine id netid),
+ * under the subnet's policy. Called with the netpolicy lock held. */
+static int apply_bridge_rules(struct runtime *rt, const char *netid, struct idyl_err *err)
+{
+        struct netpolicy_scope scope = {0};
+        char chain[32], ifname[16];
+
+        netpolicy_chain_name(rt->node_key, chain, sizeof(chain));
+        snprintf(ifname, sizeof(ifname), "br-%.12s", netid);
+        scope.bridge = ifname;
+        if (netpolicy_apply(chain, &scope, &rt->network, err) < 0)
+                return idyl_err_wrap(err, "network policy of bridge %s", ifname);
+        return 0;
+}
+
+/* The node's chains while it has containers (of any state), gone once it
+ * has none; called with the netpolicy lock held. */
+static int enforce_locked(struct docker *d, struct runtime *rt, struct idyl_err *err)
+{
+        char *filter = node_filter(rt, NULL), *path = NULL, name[NETWORK_NAME_MAX], chain[32];
+        char npath[NETWORK_NAME_MAX + 16];
+        json_t *list = NULL, *net = NULL;
+        long status = 0;
+        int rc = -1;
+
+        netpolicy_chain_name(rt->node_key, chain, sizeof(chain));
+        if (!filter || asprintf(&path, "/containers/json?all=1&filters=%s", filter) < 0) {
+                idyl_err_set(err, IDYL_E_INTERNAL, "out of memory");
+                goto out;
+        }
+        if (http_json(d->http, "GET", path, NULL, 30, NULL, &list, err) < 0)
+                goto out;
+        network_name(rt, name, sizeof(name));
+        snprintf(npath, sizeof(npath), "/networks/%s", name);
+        if (json_array_size(list) == 0) {
+                rc = netpolicy_remove(chain, err);
+                goto out;
+        }
+        if (http_json(d->http, "GET", npath, NULL, 10, &status, &net, err) < 0) {
+                rc = status == 404 ? netpolicy_remove(chain, err) : -1;
+                goto out;
+        }
+        rc = apply_bridge_rules(rt, json_string_value(json_object_get(net, "Id")) ?: "", err);
+out:
+        json_decref(list);
+        json_decref(net);
+        free(filter);
+        free(path);
+        return rc;
+}
+
+static int docker_enforce(struct runtime *rt, struct idyl_err *err)
+{
+        int rc;
+
+        netpolicy_lock();
+        rc = enforce_locked(docker_of(rt), rt, err);
+        netpolicy_unlock();
+        return rc;
+}
+
 /* An Engine that manages iptables adds FORWARD rules for each bridge it
  * makes (br- and the network id's first 12 characters); one started with
  * --iptables=false adds none, and could neither keep subnets apart nor let
@@ -183,6 +246,10 @@ static void check_iptables(struct docker *d, struct runtime *rt, struct rt_healt
                 d->iptables_known = true;
                 if (created)
                         drop_network_if_unused(d, rt);
+        }
+        if (d->iptables_ok && docker_enforce(rt, &err) < 0) {
+                rt_health_check(h, "iptables", IPTABLES_SUBJECT, false, "%s", err.msg);
+                return;
         }
         rt_health_check(h, "iptables", IPTABLES_SUBJECT, d->iptables_ok, "%s", d->iptables_detail);
 }
@@ -312,15 +379,26 @@ static char *node_filter(struct runtime *rt, const char *type)
         return esc;
 }
 
+/* A listed container's address on network `net`; "" when it has none. */
+static void container_ip(const json_t *c, const char *net, char *ip, size_t size)
+{
+        const json_t *nets = json_object_get(json_object_get(c, "NetworkSettings"), "Networks");
+        const char *addr =
+            json_string_value(json_object_get(json_object_get(nets, net), "IPAddress"));
+
+        snprintf(ip, size, "%s", addr ? addr : "");
+}
+
 static int docker_list(struct runtime *rt, struct rt_instance **out, size_t *n,
                        struct idyl_err *err)
 {
         struct docker *d = docker_of(rt);
-        char *filter = node_filter(rt, NULL), *path = NULL;
+        char *filter = node_filter(rt, NULL), *path = NULL, net[NETWORK_NAME_MAX];
         json_t *list = NULL, *c;
         size_t i, k = 0;
         int rc;
 
+        network_name(rt, net, sizeof(net));
         *out = NULL;
         *n = 0;
         if (!filter || asprintf(&path, "/containers/json?all=1&filters=%s", filter) < 0) {
@@ -353,9 +431,10 @@ static int docker_list(struct runtime *rt, struct rt_instance **out, size_t *n,
                 inst->revision = strtoll(rev, NULL, 10);
                 inst->ran_ms = -1;
                 if (strcmp(state, "running") == 0 || strcmp(state, "restarting") == 0 ||
-                    strcmp(state, "paused") == 0)
+                    strcmp(state, "paused") == 0) {
                         inst->state = RT_RUNNING;
-                else if (strcmp(state, "created") == 0)
+                        container_ip(c, net, inst->ip, sizeof(inst->ip));
+                } else if (strcmp(state, "created") == 0)
                         inst->state = RT_CREATED;
                 else {
                         inst->state = RT_EXITED;
@@ -568,11 +647,16 @@ static int docker_run(struct runtime *rt, const struct rt_workload *w, char *id,
                 return idyl_err_set(err, IDYL_E_INTERNAL, "out of memory");
         }
         free(pesc);
-        rc = http_json(d->http, "POST", path, body, 60, NULL, &out, err);
+        /* the rules hold on the bridge before the container exists */
+        netpolicy_lock();
+        rc = apply_bridge_rules(rt, netid, err);
+        if (rc == 0 && (rc = http_json(d->http, "POST", path, body, 60, NULL, &out, err)) < 0)
+                idyl_err_wrap(err, "create container");
+        netpolicy_unlock();
         free(path);
         json_decref(body);
         if (rc < 0)
-                return idyl_err_wrap(err, "create container");
+                return -1;
         snprintf(id, idsize, "%s", json_string_value(json_object_get(out, "Id")) ?: "");
         json_decref(out);
         return start_container(d, id, err);
@@ -587,6 +671,7 @@ static int docker_restart(struct runtime *rt, const struct rt_instance *inst,
 
 static int docker_remove(struct runtime *rt, const char *id, struct idyl_err *err)
 {
+        struct idyl_err ierr = IDYL_ERR_INIT;
         struct docker *d = docker_of(rt);
         char path[200];
         long status = 0;
@@ -601,6 +686,8 @@ static int docker_remove(struct runtime *rt, const char *id, struct idyl_err *er
         if (http_json(d->http, "DELETE", path, NULL, 30, &status, NULL, err) < 0 && status != 404)
                 return idyl_err_wrap(err, "remove container %.12s", id);
         drop_network_if_unused(d, rt);
+        if (docker_enforce(rt, &ierr) < 0)
+                log_warnx("%s", ierr.msg);
         return 0;
 }
 
@@ -672,6 +759,7 @@ static const struct runtime_ops docker_ops = {
     .run = docker_run,
     .restart = docker_restart,
     .remove = docker_remove,
+    .enforce = docker_enforce,
     .watch = docker_watch,
     .set_abort = docker_set_abort,
     .destroy = docker_destroy,

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <spawn.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -12,6 +13,8 @@
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+#include "util/log.h"
 
 #define IPTABLES         "iptables"
 #define IPTABLES_RESTORE "iptables-restore"
@@ -170,11 +173,11 @@ static int line(struct idyl_buf *b, const char *fmt, ...)
         return idyl_buf_append(b, text, (size_t)n) == 0 ? 0 : -1;
 }
 
-/* Hooks chain first in FORWARD unless it already is there. */
-static int hook(const char *chain, struct idyl_err *err)
+/* Hooks chain first in `builtin` unless it already is there. */
+static int hook(const char *builtin, const char *chain, struct idyl_err *err)
 {
-        const char *check[] = {"-C", "FORWARD", "-j", chain, NULL};
-        const char *insert[] = {"-I", "FORWARD", "1", "-j", chain, NULL};
+        const char *check[] = {"-C", builtin, "-j", chain, NULL};
+        const char *insert[] = {"-I", builtin, "1", "-j", chain, NULL};
         struct idyl_err ignored = IDYL_ERR_INIT;
 
         if (netpolicy_iptables(check, NULL, &ignored) == 0)
@@ -182,32 +185,122 @@ static int hook(const char *chain, struct idyl_err *err)
         return netpolicy_iptables(insert, NULL, err);
 }
 
-int netpolicy_apply(const char *chain, const char *pod_cidr, const char *const *mine, size_t nmine,
-                    const char *const *peers, size_t npeers, struct idyl_err *err)
+/* "-A chain match -d CIDR -j verdict" for each CIDR of a restricted policy. */
+static int cidr_rules(struct idyl_buf *b, const struct network_policy *p, const char *chain,
+                      const char *match, const char *verdict)
+{
+        char list[EGRESS_CIDRS_TEXT], *save = NULL;
+        int rc = 0;
+
+        snprintf(list, sizeof(list), "%s", p->cidrs);
+        for (char *t = strtok_r(list, ",", &save); t; t = strtok_r(NULL, ",", &save))
+                rc |= line(b, "-A %s %s -d %s -j %s\n", chain, match, t, verdict);
+        return rc;
+}
+
+/* Docker: the subnet's bridge is its workloads. Allowed traffic RETURNs to
+ * the Engine's own chains, which keep bridges apart; only DROPs are ours. */
+static int bridge_rules(struct idyl_buf *b, const char *fwd, const char *in, const char *bridge,
+                        enum egress_mode mode, const struct network_policy *p)
+{
+        char from[64];
+        int rc = 0;
+
+        snprintf(from, sizeof(from), "-i %s", bridge);
+        if (mode == EGRESS_NONE) {
+                rc |= line(b, "-A %s -i %s -j DROP\n", fwd, bridge);
+                rc |= line(b, "-A %s -o %s -j DROP\n", fwd, bridge);
+                rc |= line(b, "-A %s -i %s -j DROP\n", in, bridge);
+        } else if (mode == EGRESS_RESTRICTED) {
+                rc |= line(b, "-A %s -i %s -o %s -j RETURN\n", fwd, bridge, bridge);
+                rc |= line(b, "-A %s -i %s -m conntrack --ctstate RELATED,ESTABLISHED -j RETURN\n",
+                           fwd, bridge);
+                rc |= cidr_rules(b, p, fwd, from, "RETURN");
+                rc |= line(b, "-A %s -i %s -j DROP\n", fwd, bridge);
+                rc |= line(b, "-A %s -i %s -m conntrack --ctstate RELATED,ESTABLISHED -j RETURN\n",
+                           in, bridge);
+                rc |= cidr_rules(b, p, in, from, "RETURN");
+                rc |= line(b, "-A %s -i %s -j DROP\n", in, bridge);
+        }
+        return rc;
+}
+
+/* containerd: one shared bridge, so rules name each workload address. */
+static int address_rules(struct idyl_buf *b, const char *fwd, const char *in,
+                         const struct netpolicy_scope *s, enum egress_mode mode,
+                         const struct network_policy *p)
+{
+        int rc = 0;
+
+        if (mode != EGRESS_NONE)
+                for (size_t i = 0; i < s->nmine; i++)
+                        rc |= line(b,
+                                   "-A %s -d %s/32 -m conntrack --ctstate RELATED,ESTABLISHED -j "
+                                   "ACCEPT\n",
+                                   fwd, s->mine[i]);
+        for (size_t i = 0; i < s->nmine; i++) {
+                char from[64];
+
+                snprintf(from, sizeof(from), "-s %s/32", s->mine[i]);
+                if (mode == EGRESS_NONE) {
+                        rc |= line(b, "-A %s %s -j DROP\n", fwd, from);
+                        rc |= line(b, "-A %s -d %s/32 -j DROP\n", fwd, s->mine[i]);
+                        rc |= line(b, "-A %s %s -j DROP\n", in, from);
+                        continue;
+                }
+                for (size_t j = 0; j < s->npeers; j++)
+                        rc |= line(b, "-A %s %s -d %s/32 -j ACCEPT\n", fwd, from, s->peers[j]);
+                /* other subnets' workloads share the bridge: never to them */
+                rc |= line(b, "-A %s %s -d %s -j DROP\n", fwd, from, s->pod_cidr);
+                if (mode == EGRESS_ALL) {
+                        /* beyond the node, even where an Engine set FORWARD to DROP */
+                        rc |= line(b, "-A %s %s -j ACCEPT\n", fwd, from);
+                        continue;
+                }
+                rc |= cidr_rules(b, p, fwd, from, "ACCEPT");
+                rc |= line(b, "-A %s %s -j DROP\n", fwd, from);
+                rc |= line(b, "-A %s %s -m conntrack --ctstate RELATED,ESTABLISHED -j RETURN\n", in,
+                           from);
+                rc |= cidr_rules(b, p, in, from, "RETURN");
+                rc |= line(b, "-A %s %s -j DROP\n", in, from);
+        }
+        return rc;
+}
+
+/* The node's INPUT chain: its FORWARD chain's name and "-IN". */
+static void input_chain(const char *chain, char *out, size_t size)
+{
+        snprintf(out, size, "%s-IN", chain);
+}
+
+int netpolicy_rules(const char *chain, const struct netpolicy_scope *scope,
+                    const struct network_policy *p, struct idyl_buf *out)
+{
+        enum egress_mode mode = network_policy_egress(p);
+        char in[40];
+        int rc = 0;
+
+        input_chain(chain, in, sizeof(in));
+        rc |= line(out, "*filter\n:%s - [0:0]\n:%s - [0:0]\n", chain, in);
+        if (scope->bridge)
+                rc |= bridge_rules(out, chain, in, scope->bridge, mode, p);
+        else
+                rc |= address_rules(out, chain, in, scope, mode, p);
+        rc |= line(out, "COMMIT\n");
+        return rc ? -1 : 0;
+}
+
+int netpolicy_apply(const char *chain, const struct netpolicy_scope *scope,
+                    const struct network_policy *p, struct idyl_err *err)
 {
         const char *argv[] = {IPTABLES_RESTORE, "-w", "--noflush", NULL};
         struct idyl_buf rules = IDYL_BUF_INIT(4u * 1024 * 1024);
-        int rc = 0;
+        char in[40];
+        int rc;
 
-        if (nmine == 0)
+        if (!scope->bridge && scope->nmine == 0)
                 return netpolicy_remove(chain, err);
-        rc |= line(&rules, "*filter\n:%s - [0:0]\n", chain);
-        for (size_t i = 0; i < nmine; i++)
-                rc |= line(&rules,
-                           "-A %s -d %s/32 -m conntrack --ctstate RELATED,ESTABLISHED -j "
-                           "ACCEPT\n",
-                           chain, mine[i]);
-        for (size_t i = 0; i < nmine; i++) {
-                for (size_t j = 0; j < npeers; j++)
-                        rc |= line(&rules, "-A %s -s %s/32 -d %s/32 -j ACCEPT\n", chain, mine[i],
-                                   peers[j]);
-                /* other subnets' workloads share the bridge: never to them */
-                rc |= line(&rules, "-A %s -s %s/32 -d %s -j DROP\n", chain, mine[i], pod_cidr);
-                /* beyond the node, even where an Engine set FORWARD to DROP */
-                rc |= line(&rules, "-A %s -s %s/32 -j ACCEPT\n", chain, mine[i]);
-        }
-        rc |= line(&rules, "COMMIT\n");
-        if (rc) {
+        if (netpolicy_rules(chain, scope, p, &rules) < 0) {
                 idyl_buf_release(&rules);
                 return idyl_err_set(err, IDYL_E_INTERNAL, "rules of chain %s too large", chain);
         }
@@ -215,13 +308,56 @@ int netpolicy_apply(const char *chain, const char *pod_cidr, const char *const *
         idyl_buf_release(&rules);
         if (rc < 0)
                 return idyl_err_wrap(err, "replace chain %s", chain);
-        return hook(chain, err);
+        input_chain(chain, in, sizeof(in));
+        if (hook("FORWARD", chain, err) < 0 || hook("INPUT", in, err) < 0)
+                return -1;
+        return 0;
 }
 
-int netpolicy_remove(const char *chain, struct idyl_err *err)
+static pthread_mutex_t rules_mu = PTHREAD_MUTEX_INITIALIZER;
+
+void netpolicy_lock(void)
 {
-        const char *check[] = {"-C", "FORWARD", "-j", chain, NULL};
-        const char *unhook[] = {"-D", "FORWARD", "-j", chain, NULL};
+        pthread_mutex_lock(&rules_mu);
+}
+
+void netpolicy_unlock(void)
+{
+        pthread_mutex_unlock(&rules_mu);
+}
+
+void netpolicy_from_assignments(const json_t *assign, struct network_policy *out)
+{
+        const json_t *p = json_object_get(assign, "networkPolicy"), *cidrs, *v;
+        const char *list[EGRESS_CIDRS_MAX];
+        struct idyl_err err = IDYL_ERR_INIT;
+        size_t i, n = 0;
+
+        memset(out, 0, sizeof(out[0]));
+        if (!p || json_is_null(p))
+                return;
+        cidrs = json_object_get(p, "allowedEgressCIDRs");
+        json_array_foreach(cidrs, i, v)
+        {
+                if (n < EGRESS_CIDRS_MAX && json_is_string(v))
+                        list[n++] = json_string_value(v);
+        }
+        if (n < json_array_size(cidrs) ||
+            network_policy_build(json_string_value(json_object_get(p, "egress")), list, n, out,
+                                 &err) < 0) {
+                log_warnx("the subnet's network policy cannot be read (%s): enforcing egress none",
+                          err.msg[0] ? err.msg : "too many CIDRs");
+                memset(out, 0, sizeof(out[0]));
+                out->set = true;
+                out->egress = EGRESS_NONE;
+        }
+}
+
+/* Removes one chain and its hook in builtin. */
+static int remove_one(const char *builtin, const char *chain, struct idyl_err *err)
+{
+        const char *check[] = {"-C", builtin, "-j", chain, NULL};
+        const char *unhook[] = {"-D", builtin, "-j", chain, NULL};
         const char *list[] = {"-S", chain, NULL};
         const char *flush[] = {"-F", chain, NULL};
         const char *drop[] = {"-X", chain, NULL};
@@ -234,5 +370,15 @@ int netpolicy_remove(const char *chain, struct idyl_err *err)
                 return 0; /* no such chain */
         if (netpolicy_iptables(flush, NULL, err) < 0 || netpolicy_iptables(drop, NULL, err) < 0)
                 return idyl_err_wrap(err, "remove chain %s", chain);
+        return 0;
+}
+
+int netpolicy_remove(const char *chain, struct idyl_err *err)
+{
+        char in[40];
+
+        input_chain(chain, in, sizeof(in));
+        if (remove_one("FORWARD", chain, err) < 0 || remove_one("INPUT", in, err) < 0)
+                return -1;
         return 0;
 }

@@ -71,6 +71,7 @@ size_t rc_plan(struct rc_entry *e, size_t ne, const struct rt_instance *a, size_
         for (size_t i = 0; i < ne; i++) {
                 const struct rt_instance *k = keep[i] < na ? &a[keep[i]] : NULL;
 
+                snprintf(e[i].ip, sizeof(e[i].ip), "%s", k && k->state == RT_RUNNING ? k->ip : "");
                 if (e[i].refuse[0]) {
                         e[i].phase = PHASE_FAILED;
                         snprintf(e[i].message, sizeof(e[i].message), "%s", e[i].refuse);

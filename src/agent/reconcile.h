@@ -26,6 +26,7 @@ struct rc_entry {
         int64_t retry_at_ms; /* no start before this (monotonic ms) */
         int exit_code;
         char message[512];
+        char ip[48]; /* the running instance's address; "" when none */
 };
 
 enum rc_kind { RC_REMOVE, RC_RUN, RC_RESTART };

@@ -1,6 +1,8 @@
 /* Runtime selection and the helpers every runtime shares. */
 #include "agent/runtime.h"
 
+#include "agent/netpolicy.h"
+
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,6 +32,17 @@ bool rt_health_check(struct rt_health *h, const char *name, const char *subject,
                         memcpy(h->reason + sizeof(h->reason) - 4, "...", 4); /* cut: say so */
         }
         return ok;
+}
+
+bool runtime_set_network_policy(struct runtime *rt, const struct network_policy *p)
+{
+        bool changed;
+
+        netpolicy_lock();
+        changed = memcmp(&rt->network, p, sizeof(*p)) != 0;
+        rt->network = *p;
+        netpolicy_unlock();
+        return changed;
 }
 
 int64_t rt_pids_limit(const struct rt_workload *w)

@@ -11,6 +11,7 @@
 #include <jansson.h>
 
 #include "core/isolation.h"
+#include "core/netpolicy.h"
 #include "core/node.h"
 #include "core/workload.h"
 #include "util/err.h"
@@ -52,6 +53,7 @@ struct rt_instance {
         enum rt_state state;
         int exit_code;  /* when exited */
         int64_t ran_ms; /* how long the last run lasted, when exited; -1 unknown */
+        char ip[48];    /* its address on the node's workload network; "" unknown */
 };
 
 /* A read-only bind of a host path (a secret's directory on the agent's tmpfs). */
@@ -116,6 +118,9 @@ struct runtime_ops {
          * agent then lists periodically). */
         int (*watch)(struct runtime *rt, void (*changed)(void *arg), void *arg,
                      const volatile bool *stop, struct idyl_err *err);
+        /* Brings the node's packet-filter rules in line with what it runs now
+         * and rt->network: per workload, removed once it runs nothing. */
+        int (*enforce)(struct runtime *rt, struct idyl_err *err);
         /* Runtime calls stop early once *flag is true (the agent is stopping). */
         void (*set_abort)(struct runtime *rt, const volatile bool *flag);
         void (*destroy)(struct runtime *rt);
@@ -125,7 +130,13 @@ struct runtime {
         const struct runtime_ops *ops;
         enum isolation_class isolation; /* what this runtime runs */
         char node_key[96];              /* label value naming this node: "SUBNET/NAME" */
+        /* the subnet's network policy, as the agent last learned it; read and
+         * written under netpolicy_lock */
+        struct network_policy network;
 };
+
+/* Sets rt's network policy; true when it differs from the one it had. */
+bool runtime_set_network_policy(struct runtime *rt, const struct network_policy *p);
 
 /* The runtime for a node's settings. provider "docker" or "containerd";
  * endpoint "unix:///path" or NULL for the preset's default. */
@@ -154,6 +165,10 @@ int runtime_cri_open(const char *socket_path, const char *handler, const char *c
  * (/etc/cni/net.d, /usr/lib/cni). rt must be a CRI runtime. */
 int runtime_cri_set_cni(struct runtime *rt, const char *conf_dir, const char *bin_dir,
                         struct idyl_err *err);
+/* Where the sandboxes' log directories go (an absolute path; the agent
+ * names one in its node directory, so every node and test run has its
+ * own). rt must be a CRI runtime. */
+int runtime_cri_set_log_root(struct runtime *rt, const char *dir, struct idyl_err *err);
 /* "io.containerd.kata-qemu.v2" -> "kata-qemu"; a name without the
  * io.containerd. prefix is kept. Returns -1 when out is too small. */
 int runtime_cri_handler_name(const char *handler, char *out, size_t size);

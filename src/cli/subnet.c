@@ -18,12 +18,21 @@
                     "allowed Kata VMM backend for microvm: qemu, firecracker"                      \
         }
 
+#define NETWORK_OPTS                                                                               \
+        {"egress", OPT_STRING, "MODE",                                                             \
+         "network policy: none, restricted (only --allow-egress-cidr) or all"},                    \
+        {                                                                                          \
+                "allow-egress-cidr", OPT_LIST, "CIDR",                                             \
+                    "IPv4 CIDR workloads may reach with --egress restricted"                       \
+        }
+
 static const struct cli_opt create_opts[] = {
     {"region", OPT_STRING, "REGION", "region of the subnet, [a-z0-9-]+ (required)"},
     POLICY_OPTS,
     {"require-deploy-approval", OPT_FLAG, NULL,
      "hold admitted workloads until an operator approves them"},
     {"allow-device", OPT_LIST, "PATH", "host device workloads may request, e.g. /dev/fuse"},
+    NETWORK_OPTS,
     OPT_END,
 };
 
@@ -36,6 +45,8 @@ static const struct cli_opt edit_opts[] = {
     {"allow-device", OPT_LIST, "PATH",
      "host device workloads may request (the list replaces the previous one)"},
     {"clear-device-policy", OPT_FLAG, NULL, "remove the device policy: no device is allowed"},
+    NETWORK_OPTS,
+    {"clear-network-policy", OPT_FLAG, NULL, "remove the network policy: egress all"},
     {"dry-run", OPT_FLAG, NULL,
      "show the edited subnet and the warnings (workloads kept, workloads rejected), change "
      "nothing"},
@@ -160,6 +171,25 @@ static json_t *device_policy_from_flags(const struct cli_args *a)
         return json_pack("{s:o}", "allowedDevices", string_list(cli_value(a, "allow-device")));
 }
 
+static bool network_flags_given(const struct cli_args *a)
+{
+        return cli_flag(a, "egress") || cli_flag(a, "allow-egress-cidr");
+}
+
+/* The whole networkPolicy from --egress and --allow-egress-cidr (validated
+ * by the server; no merge with the previous one). */
+static json_t *network_policy_from_flags(const struct cli_args *a)
+{
+        json_t *p = json_object();
+
+        if (cli_str(a, "egress"))
+                json_object_set_new(p, "egress", json_string(cli_str(a, "egress")));
+        if (cli_flag(a, "allow-egress-cidr"))
+                json_object_set_new(p, "allowedEgressCIDRs",
+                                    string_list(cli_value(a, "allow-egress-cidr")));
+        return p;
+}
+
 static int subnet_create(struct cli_ctx *ctx, struct cli_args *a, struct idyl_err *err)
 {
         json_t *body;
@@ -174,6 +204,8 @@ static int subnet_create(struct cli_ctx *ctx, struct cli_args *a, struct idyl_er
                 json_object_set_new(body, "deployApproval", json_string("required"));
         if (cli_flag(a, "allow-device"))
                 json_object_set_new(body, "devicePolicy", device_policy_from_flags(a));
+        if (network_flags_given(a))
+                json_object_set_new(body, "networkPolicy", network_policy_from_flags(a));
         return call_and_print(ctx, a, "POST", "/v1/subnets", body, err);
 }
 
@@ -208,9 +240,17 @@ static int subnet_edit(struct cli_ctx *ctx, struct cli_args *a, struct idyl_err 
         if (cli_flag(a, "clear-device-policy") && cli_flag(a, "allow-device"))
                 return idyl_err_set(err, IDYL_E_USAGE,
                                     "--clear-device-policy cannot be combined with --allow-device");
+        if (cli_flag(a, "clear-network-policy") && network_flags_given(a))
+                return idyl_err_set(err, IDYL_E_USAGE,
+                                    "--clear-network-policy cannot be combined with --egress or "
+                                    "--allow-egress-cidr");
         if (check_slug(a->pos[0], err) < 0)
                 return -1;
         body = json_object();
+        if (cli_flag(a, "clear-network-policy"))
+                json_object_set_new(body, "networkPolicy", json_null());
+        else if (network_flags_given(a))
+                json_object_set_new(body, "networkPolicy", network_policy_from_flags(a));
         if (cli_flag(a, "clear-device-policy"))
                 json_object_set_new(body, "devicePolicy", json_null());
         else if (cli_flag(a, "allow-device"))
@@ -262,7 +302,8 @@ const struct cli_command subnet_commands[] = {
      "Create a subnet, optionally with a runtime policy."},
     {"subnet", "edit", subnet_edit, edit_opts, "SUBNET", 1, 1, CMD_API | CMD_OUTPUT,
      "Set or replace a subnet's runtime policy (policy flags replace the whole policy),\n"
-     "clear it, or change deploy approval. Without flags nothing changes."},
+     "its network policy (--egress, --allow-egress-cidr replace the whole networkPolicy),\n"
+     "clear them, or change deploy approval. Without flags nothing changes."},
     {"subnet", "get", subnet_get, no_opts, "SUBNET", 1, 1, CMD_API | CMD_OUTPUT,
      "Show one subnet."},
     {"subnet", "list", subnet_list, no_opts, NULL, 0, 0, CMD_API | CMD_OUTPUT,

@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include "core/isolation.h"
+#include "core/netpolicy.h"
 #include "core/secret.h"
 #include "util/err.h"
 
@@ -22,6 +23,7 @@ struct idyl_subnet {
         bool deploy_approval;               /* admitted workloads wait for an operator */
         int64_t created_at;                 /* unix seconds */
         struct device_policy devices;       /* devicePolicy; devices.set == false: none */
+        struct network_policy network;      /* networkPolicy; network.set == false: egress all */
 };
 
 /* A subnet without a runtime policy or deploy approval. */

@@ -107,6 +107,8 @@ void resource_memory_format(int64_t bytes, char *buf, size_t size);
  * the server, so equal specs compare equal as text), the admission result
  * that never changes for the revision, and the status the scheduler and the
  * node move forward. The scheduler's view of the spec is kept in fields. */
+#define WORKLOAD_IP_MAX 45 /* an IPv6 address at the longest */
+
 struct idyl_workload {
         uint64_t subnet;
         char name[WORKLOAD_NAME_MAX + 1];
@@ -127,6 +129,7 @@ struct idyl_workload {
         int64_t memory_bytes;
         int gpus;
         char devices[DEVICE_LIST_TEXT]; /* comma-joined device paths asked for (spec.devices) */
+        char ip[WORKLOAD_IP_MAX + 1];   /* status.ip: its address on its node; "" when none */
 };
 
 /* A workload that owns nothing yet: safe to release on every path. */

@@ -142,6 +142,8 @@ int workload_transition(struct lifecycle_tx *tx, struct idyl_workload *w,
                 w->runtime_profile[0] = '\0';
         }
         w->phase = step.next;
+        if (w->phase != PHASE_RUNNING)
+                w->ip[0] = '\0'; /* an address is the running workload's only */
         if (message != w->message)
                 snprintf(w->message, sizeof(w->message), "%s", message);
         w->updated_at = (int64_t)time(NULL);

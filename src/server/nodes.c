@@ -468,7 +468,7 @@ int handle_node_delete(struct request *req, struct response *resp, struct idyl_e
 
 /* One workload status report from a node. */
 struct report {
-        const char *name, *phase, *message;
+        const char *name, *phase, *message, *ip;
         json_int_t revision, restarts;
         int event; /* lifecycle_report_event of the phase */
 };
@@ -480,6 +480,7 @@ static int report_parse(const json_t *r, struct report *rep, struct idyl_err *er
         rep->name = json_string_value(json_object_get(r, "name"));
         rep->phase = json_string_value(json_object_get(r, "phase"));
         rep->message = json_string_value(json_object_get(r, "message"));
+        rep->ip = json_string_value(json_object_get(r, "ip"));
         rep->revision = json_integer_value(json_object_get(r, "revision"));
         rep->restarts = json_integer_value(json_object_get(r, "restarts"));
         p = workload_phase_from_name(rep->phase);
@@ -490,6 +491,12 @@ static int report_parse(const json_t *r, struct report *rep, struct idyl_err *er
                                     "running, exited or failed");
         if (!rep->message)
                 rep->message = "";
+        if (!rep->ip)
+                rep->ip = "";
+        if (strlen(rep->ip) > WORKLOAD_IP_MAX ||
+            strspn(rep->ip, "0123456789abcdefABCDEF.:") != strlen(rep->ip))
+                return idyl_err_set(err, IDYL_E_INVALID,
+                                    "invalid workload address \"%.64s\" in a report", rep->ip);
         return 0;
 }
 
@@ -507,7 +514,8 @@ static int report_changes(struct idyl_store *st, const struct idyl_node *n,
             !lifecycle_allows(w->phase, (enum lifecycle_event)rep->event))
                 return 0;
         return !(w->phase == (enum workload_phase)workload_phase_from_name(rep->phase) &&
-                 w->restarts == (int)rep->restarts && strcmp(w->message, rep->message) == 0);
+                 w->restarts == (int)rep->restarts && strcmp(w->message, rep->message) == 0 &&
+                 strcmp(w->ip, rep->ip) == 0);
 }
 
 /* Applies one workload status report from the node; reports about workloads
@@ -525,6 +533,7 @@ static int apply_report(struct lifecycle_tx *tx, const struct idyl_node *n, cons
         rc = report_changes(tx->srv->store, n, &rep, &w, err);
         if (rc == 1) {
                 w.restarts = (int)rep.restarts;
+                snprintf(w.ip, sizeof(w.ip), "%s", rep.ip);
                 snprintf(record, sizeof(record), "%s on node %s%s%s", rep.phase, n->name,
                          *rep.message ? ": " : "", rep.message);
                 rc = workload_transition(tx, &w, (enum lifecycle_event)rep.event, rep.message,
@@ -669,10 +678,12 @@ answer:
 
 /* ---- assignments (long-poll) ------------------------------------------------ */
 
-static json_t *assignments_json(const struct idyl_node *n, const struct idyl_workload *ws,
-                                size_t nws)
+/* The node's workloads and the subnet's network policy its agent enforces
+ * on them (absent: egress all). */
+static json_t *assignments_json(const struct idyl_node *n, const struct idyl_subnet *sn,
+                                const struct idyl_workload *ws, size_t nws)
 {
-        json_t *list = json_array();
+        json_t *list = json_array(), *out, *policy = subnet_network_policy_json(sn);
 
         for (size_t i = 0; i < nws; i++) {
                 json_t *spec = json_loads(ws[i].spec, 0, NULL);
@@ -682,7 +693,10 @@ static json_t *assignments_json(const struct idyl_node *n, const struct idyl_wor
                                                 isolation_class_name(ws[i].isolation), "spec",
                                                 spec ? spec : json_object()));
         }
-        return json_pack("{s:I,s:o}", "version", (json_int_t)n->assign_version, "workloads", list);
+        out = json_pack("{s:I,s:o}", "version", (json_int_t)n->assign_version, "workloads", list);
+        if (policy)
+                json_object_set_new(out, "networkPolicy", policy);
+        return out;
 }
 
 static long query_long(struct request *req, const char *name, long dflt)
@@ -702,6 +716,7 @@ int handle_node_assignments(struct request *req, struct response *resp, struct i
 {
         struct idyl_workload *ws = NULL;
         struct idyl_node n = IDYL_NODE_INIT;
+        struct idyl_subnet sn;
         size_t nws = 0;
         uint64_t slug;
         long version = query_long(req, "version", -1), wait = query_long(req, "wait", 0);
@@ -725,9 +740,10 @@ int handle_node_assignments(struct request *req, struct response *resp, struct i
                     req->wait_deadline_ms ? req->wait_deadline_ms : now_ms() + wait * 1000;
                 return 0;
         }
-        if (store_workload_list(req->srv->store, slug, n.name, &ws, &nws, err) < 0)
+        if (store_subnet_get(req->srv->store, slug, &sn, err) < 0 ||
+            store_workload_list(req->srv->store, slug, n.name, &ws, &nws, err) < 0)
                 return -1;
-        resp->body = assignments_json(&n, ws, nws);
+        resp->body = assignments_json(&n, &sn, ws, nws);
         workload_list_free(ws, nws);
         return 0;
 }

@@ -286,6 +286,10 @@ int node_unplace_workloads(struct lifecycle_tx *tx, const struct idyl_node *node
 int nodes_count(struct idyl_store *st, uint64_t slug, size_t *n, struct idyl_err *err);
 
 /* ---- workloads and subnets (server/workloads.c, server/subnets.c) ---------- */
+/* The subnet's networkPolicy object for its nodes' assignments; NULL when
+ * it has none (egress all). Returns a new reference. */
+json_t *subnet_network_policy_json(const struct idyl_subnet *sn);
+
 /* After a policy change, inside tx: waiting workloads the policy no longer
  * admits become rejected; placed ones are named in `warnings`. */
 int workloads_recheck_policy(struct lifecycle_tx *tx, const struct idyl_subnet *sn,

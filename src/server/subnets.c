@@ -86,6 +86,48 @@ out:
         return rc;
 }
 
+/* {"egress": MODE, "allowedEgressCIDRs": [...]} (the CIDRs with restricted only). */
+static json_t *network_policy_to_json(const struct network_policy *p)
+{
+        char buf[EGRESS_CIDRS_TEXT], *save = NULL;
+        json_t *o = json_pack("{s:s}", "egress", egress_mode_name(p->egress)), *arr;
+
+        if (p->egress != EGRESS_RESTRICTED)
+                return o;
+        arr = json_array();
+        snprintf(buf, sizeof(buf), "%s", p->cidrs);
+        for (char *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save))
+                json_array_append_new(arr, json_string(t));
+        json_object_set_new(o, "allowedEgressCIDRs", arr);
+        return o;
+}
+
+json_t *subnet_network_policy_json(const struct idyl_subnet *sn)
+{
+        return sn->network.set ? network_policy_to_json(&sn->network) : NULL;
+}
+
+/* Reads a networkPolicy object (SPEC 6.2) into a validated policy; the
+ * whole policy is replaced (no merge). */
+static int network_policy_from_json(const json_t *v, struct network_policy *out,
+                                    struct idyl_err *err)
+{
+        static const char *const keys[] = {"egress", "allowedEgressCIDRs", NULL};
+        const char **cidrs = NULL, *egress = NULL;
+        size_t n = 0;
+        int rc = -1;
+
+        if (!json_is_object(v))
+                return idyl_err_set(err, IDYL_E_INVALID,
+                                    "field \"networkPolicy\" must be an object or null");
+        if (json_check_keys(v, keys, "networkPolicy", err) == 0 &&
+            json_get_string(v, "egress", &egress, err) == 0 &&
+            json_get_string_array(v, "allowedEgressCIDRs", &cidrs, &n, err) == 0)
+                rc = network_policy_build(egress, cidrs, n, out, err);
+        free(cidrs);
+        return rc;
+}
+
 /* The subnet object of SPEC 2. Returns a new reference. */
 static json_t *subnet_to_json(const struct idyl_subnet *sn)
 {
@@ -101,6 +143,8 @@ static json_t *subnet_to_json(const struct idyl_subnet *sn)
                 json_object_set_new(o, "deployApproval", json_string("required"));
         if (sn->devices.set)
                 json_object_set_new(o, "devicePolicy", device_policy_to_json(&sn->devices));
+        if (sn->network.set)
+                json_object_set_new(o, "networkPolicy", network_policy_to_json(&sn->network));
         return o;
 }
 
@@ -164,6 +208,7 @@ static int subnet_apply(const json_t *body, struct idyl_subnet *sn, struct idyl_
 {
         json_t *policy = json_object_get(body, "runtimePolicy");
         json_t *devices = json_object_get(body, "devicePolicy");
+        json_t *network = json_object_get(body, "networkPolicy");
 
         if (policy && json_is_null(policy))
                 memset(&sn->policy, 0, sizeof(sn->policy));
@@ -172,6 +217,10 @@ static int subnet_apply(const json_t *body, struct idyl_subnet *sn, struct idyl_
         if (devices && json_is_null(devices))
                 memset(&sn->devices, 0, sizeof(sn->devices));
         else if (devices && device_policy_from_json(devices, &sn->devices, err) < 0)
+                return -1;
+        if (network && json_is_null(network))
+                memset(&sn->network, 0, sizeof(sn->network));
+        else if (network && network_policy_from_json(network, &sn->network, err) < 0)
                 return -1;
         return deploy_approval_from_json(body, &sn->deploy_approval, err);
 }
@@ -183,8 +232,8 @@ static int slug_param(struct request *req, uint64_t *slug, struct idyl_err *err)
 
 int handle_subnet_create(struct request *req, struct response *resp, struct idyl_err *err)
 {
-        static const char *const keys[] = {"region", "runtimePolicy", "deployApproval",
-                                           "devicePolicy", NULL};
+        static const char *const keys[] = {"region",       "runtimePolicy", "deployApproval",
+                                           "devicePolicy", "networkPolicy", NULL};
         struct idyl_subnet sn = {0};
         const char *region;
 
@@ -228,12 +277,34 @@ int handle_subnet_get(struct request *req, struct response *resp, struct idyl_er
         return 0;
 }
 
+/* A network policy edit reaches running workloads through their nodes'
+ * assignments: every node of the subnet gets a new version (and its
+ * long-poll answers at once). */
+static int network_policy_edited(struct lifecycle_tx *tx, const struct idyl_subnet *before,
+                                 const struct idyl_subnet *after, struct idyl_err *err)
+{
+        cleanup_free struct idyl_node *nodes = NULL;
+        size_t n = 0;
+
+        if (before->network.set == after->network.set &&
+            network_policy_egress(&before->network) == network_policy_egress(&after->network) &&
+            strcmp(before->network.cidrs, after->network.cidrs) == 0)
+                return 0;
+        if (store_node_list(tx->srv->store, after->slug, &nodes, &n, err) < 0)
+                return -1;
+        for (size_t i = 0; i < n; i++)
+                if (lifecycle_tx_node_changed(tx, after->slug, nodes[i].name, err) < 0)
+                        return -1;
+        return 0;
+}
+
 int handle_subnet_edit(struct request *req, struct response *resp, struct idyl_err *err)
 {
-        static const char *const keys[] = {"runtimePolicy", "deployApproval", "devicePolicy", NULL};
+        static const char *const keys[] = {"runtimePolicy", "deployApproval", "devicePolicy",
+                                           "networkPolicy", NULL};
         struct idyl_store *st = req->srv->store;
         struct lifecycle_tx tx = LIFECYCLE_TX_INIT;
-        struct idyl_subnet sn;
+        struct idyl_subnet sn, before;
         uint64_t slug;
 
         if (slug_param(req, &slug, err) < 0)
@@ -245,8 +316,13 @@ int handle_subnet_edit(struct request *req, struct response *resp, struct idyl_e
         if (lifecycle_tx_begin(&tx, req->srv, err) < 0)
                 return -1;
         resp->warnings = json_array();
-        if (store_subnet_get(st, slug, &sn, err) < 0 || subnet_apply(req->body, &sn, err) < 0 ||
-            store_subnet_update(st, &sn, err) < 0 ||
+        if (store_subnet_get(st, slug, &before, err) < 0) {
+                lifecycle_tx_abort(&tx);
+                return -1;
+        }
+        sn = before;
+        if (subnet_apply(req->body, &sn, err) < 0 || store_subnet_update(st, &sn, err) < 0 ||
+            network_policy_edited(&tx, &before, &sn, err) < 0 ||
             workloads_recheck_policy(&tx, &sn, resp->warnings, err) < 0 ||
             lifecycle_tx_kick(&tx, slug, err) < 0) {
                 lifecycle_tx_abort(&tx);

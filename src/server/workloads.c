@@ -350,6 +350,8 @@ json_t *workload_to_json(const struct idyl_workload *w)
             "isolation", "class", isolation_class_name(w->isolation), "source",
             isolation_source_name(w->source), "node", string_or_null(w->node), "runtimeProfile",
             string_or_null(w->runtime_profile), "message", w->message, "restarts", w->restarts);
+        if (w->ip[0])
+                json_object_set_new(status, "ip", json_string(w->ip));
         /* the nodes each filter removed are for `workload explain` alone */
         json_object_del(placement, "examples");
         if (placement)

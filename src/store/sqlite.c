@@ -82,7 +82,9 @@ static const char schema[] =
     " allowed_backends TEXT NOT NULL,"
     " deploy_approval INTEGER NOT NULL,"
     " created_at INTEGER NOT NULL,"
-    " allowed_devices TEXT);" /* devicePolicy: comma-joined paths; NULL: no policy */
+    " allowed_devices TEXT," /* devicePolicy: comma-joined paths; NULL: no policy */
+    " egress TEXT,"          /* networkPolicy: none | restricted | all; NULL: no policy */
+    " egress_cidrs TEXT NOT NULL DEFAULT '');"
     "CREATE TABLE IF NOT EXISTS workloads("
     " subnet INTEGER NOT NULL REFERENCES subnets(slug),"
     " name TEXT NOT NULL,"
@@ -103,6 +105,7 @@ static const char schema[] =
     " memory_bytes INTEGER NOT NULL,"
     " gpus INTEGER NOT NULL,"
     " devices TEXT NOT NULL DEFAULT '',"
+    " ip TEXT NOT NULL DEFAULT ''," /* status.ip, as its node reports it */
     " PRIMARY KEY(subnet, name));"
     "CREATE TABLE IF NOT EXISTS events("
     " id INTEGER PRIMARY KEY AUTOINCREMENT,"
@@ -491,7 +494,7 @@ static unsigned backend_set_from_text(const char *text)
 
 #define SUBNET_COLUMNS                                                                             \
         "slug, region, policy_set, allowed_classes, default_class, allowed_backends, "             \
-        "deploy_approval, created_at, allowed_devices"
+        "deploy_approval, created_at, allowed_devices, egress, egress_cidrs"
 
 static void subnet_from_row(sqlite3_stmt *stmt, void *item)
 {
@@ -513,9 +516,16 @@ static void subnet_from_row(sqlite3_stmt *stmt, void *item)
         sn->devices.set = sqlite3_column_type(stmt, 8) != SQLITE_NULL;
         snprintf(sn->devices.allowed, sizeof(sn->devices.allowed), "%s",
                  sn->devices.set ? (const char *)sqlite3_column_text(stmt, 8) : "");
+        sn->network.set = sqlite3_column_type(stmt, 9) != SQLITE_NULL;
+        sn->network.egress = (enum egress_mode)egress_mode_from_name(
+            sn->network.set ? (const char *)sqlite3_column_text(stmt, 9) : "all");
+        if (egress_mode_name(sn->network.egress) == NULL)
+                sn->network.egress = EGRESS_NONE; /* unreadable: the safe side */
+        snprintf(sn->network.cidrs, sizeof(sn->network.cidrs), "%s",
+                 (const char *)sqlite3_column_text(stmt, 10) ?: "");
 }
 
-/* Binds region .. created_at to parameters 2..8 (parameter 1 is the slug). */
+/* Binds every column; parameter 1 is the slug, the rest follow SUBNET_COLUMNS. */
 static void subnet_bind(sqlite3_stmt *stmt, const struct idyl_subnet *sn)
 {
         char classes[64], backends[64];
@@ -535,6 +545,12 @@ static void subnet_bind(sqlite3_stmt *stmt, const struct idyl_subnet *sn)
                 sqlite3_bind_text(stmt, 9, sn->devices.allowed, -1, SQLITE_TRANSIENT);
         else
                 sqlite3_bind_null(stmt, 9);
+        if (sn->network.set)
+                sqlite3_bind_text(stmt, 10, egress_mode_name(sn->network.egress), -1,
+                                  SQLITE_STATIC);
+        else
+                sqlite3_bind_null(stmt, 10);
+        sqlite3_bind_text(stmt, 11, sn->network.set ? sn->network.cidrs : "", -1, SQLITE_TRANSIENT);
 }
 
 static int next_slug(struct sqlite_store *s, uint64_t *slug, struct idyl_err *err)
@@ -563,8 +579,9 @@ static int insert_subnet(struct sqlite_store *s, struct idyl_subnet *sn, struct 
                 return -1;
         if (sn->created_at == 0)
                 sn->created_at = (int64_t)time(NULL);
-        if (prepare(s, s->db, "INSERT INTO subnets(" SUBNET_COLUMNS ") VALUES(?,?,?,?,?,?,?,?,?)",
-                    &stmt, err) < 0)
+        if (prepare(s, s->db,
+                    "INSERT INTO subnets(" SUBNET_COLUMNS ") VALUES(?,?,?,?,?,?,?,?,?,?,?)", &stmt,
+                    err) < 0)
                 return -1;
         subnet_bind(stmt, sn);
         return step_done(s, stmt, err);
@@ -696,7 +713,7 @@ static int update_subnet(struct sqlite_store *s, const struct idyl_subnet *sn, s
         if (prepare(s, s->db,
                     "UPDATE subnets SET region = ?2, policy_set = ?3, allowed_classes = ?4, "
                     "default_class = ?5, allowed_backends = ?6, deploy_approval = ?7, "
-                    "allowed_devices = ?9 "
+                    "allowed_devices = ?9, egress = ?10, egress_cidrs = ?11 "
                     "WHERE slug = ?1",
                     &stmt, err) < 0)
                 return -1;
@@ -748,7 +765,7 @@ static int sqlite_subnet_delete(struct idyl_store *st, uint64_t slug, struct idy
 #define WORKLOAD_COLUMNS                                                                           \
         "subnet, name, revision, spec, phase, isolation, source, node, runtime_profile, message, " \
         "placement, restarts, created_at, updated_at, platform, cpu_milli, memory_bytes, gpus, "   \
-        "devices"
+        "devices, ip"
 
 static char *column_strdup(sqlite3_stmt *stmt, int col)
 {
@@ -798,6 +815,7 @@ static void workload_from_row(sqlite3_stmt *stmt, void *item)
         w->memory_bytes = sqlite3_column_int64(stmt, 16);
         w->gpus = sqlite3_column_int(stmt, 17);
         column_copy(stmt, 18, w->devices, sizeof(w->devices));
+        column_copy(stmt, 19, w->ip, sizeof(w->ip));
 }
 
 static void workload_bind(sqlite3_stmt *stmt, const struct idyl_workload *w)
@@ -826,6 +844,7 @@ static void workload_bind(sqlite3_stmt *stmt, const struct idyl_workload *w)
         sqlite3_bind_int64(stmt, 17, w->memory_bytes);
         sqlite3_bind_int(stmt, 18, w->gpus);
         sqlite3_bind_text(stmt, 19, w->devices, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(stmt, 20, w->ip, -1, SQLITE_TRANSIENT);
 }
 
 static int workload_not_found(uint64_t subnet, const char *name, struct idyl_err *err)
@@ -939,7 +958,7 @@ static int put_workload(struct sqlite_store *s, const struct idyl_workload *w, s
 
         if (prepare(s, s->db,
                     "INSERT OR REPLACE INTO workloads(" WORKLOAD_COLUMNS
-                    ") VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                    ") VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                     &stmt, err) < 0)
                 return -1;
         workload_bind(stmt, w);

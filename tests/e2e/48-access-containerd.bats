@@ -49,11 +49,11 @@ container_of() { cctr c ls -q "labels.\"io.idyl.workload\"==$1,labels.\"io.cri-c
 		"[[\"$IDYL_NODE_DIR/secrets/app/db\",true]]" ]
 	echo "$spec" | jq -e '.process.env | index("API_TOKEN=tok")'
 	[ "$(echo "$spec" | jq -c '[.linux.devices[] | .path]')" = '["/dev/fuse"]' ]
-	log=$(ls /var/log/idyl/pods/idyl_app-r1-*/app/0.log)
+	log=$(ls "$IDYL_NODE_DIR"/pods/idyl_app-r1-*/app/0.log)
 	wait_until 5 grep -q " stdout F $v tok$" "$log"
 	grep -q 'stdout F crw.*/dev/fuse' "$log"
 	# the workload that asked for none gets none
 	[ "$(cctr c info "$(container_of plain)" | jq -c '[.Spec.linux.devices[]? | .path]')" = '[]' ]
 	# no value in the container's stored configuration
-	[ -z "$(grep -rls --devices=skip --exclude-dir=secrets -- "$v" "$BATS_FILE_TMPDIR/c" "$IDYL_NODE_DIR")" ]
+	[ -z "$(grep -rls --devices=skip --exclude-dir=secrets --exclude-dir=pods -- "$v" "$BATS_FILE_TMPDIR/c" "$IDYL_NODE_DIR")" ]
 }

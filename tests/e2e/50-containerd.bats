@@ -115,7 +115,7 @@ info() { cctr c info "$1"; }
 	# the runtime as annotations, which Kata sizes its VM by
 	[ "$(info "$s" | jq -r '.Spec.annotations["io.kubernetes.cri.sandbox-cpu-quota"]')" = 50000 ]
 	[ "$(info "$s" | jq -r '.Spec.annotations["io.kubernetes.cri.sandbox-memory"]')" = $((64 << 20)) ]
-	log=$(ls /var/log/idyl/pods/idyl_hello-r1-*/hello/0.log)
+	log=$(ls "$IDYL_NODE_DIR"/pods/idyl_hello-r1-*/hello/0.log)
 	wait_until 5 grep -q ' stdout F hi from idyl$' "$log"
 	run idyl workload get hello --subnet "$SUBNET" -o json
 	[ "$(echo "$output" | jq -r .status.node)" = n1 ]
@@ -150,7 +150,7 @@ info() { cctr c info "$1"; }
 @test "delete stops and removes the sandbox, its container and its logs" {
 	idyl deploy idyl/busybox:latest --name gone --subnet "$SUBNET" -- sleep 3600
 	wait_until 20 running_count gone 1
-	dir=$(ls -d /var/log/idyl/pods/idyl_gone-r1-*)
+	dir=$(ls -d "$IDYL_NODE_DIR"/pods/idyl_gone-r1-*)
 	[ -d "$dir" ]
 	run idyl workload delete gone --subnet "$SUBNET"
 	[ "$status" -eq 0 ]
@@ -391,4 +391,33 @@ sandbox_ip() { # WORKLOAD: its address on the CNI network
 	idyl workload delete lim --subnet "$SUBNET"
 	wait_until 20 sh -c "[ -z \"\$(ctr -a '$CONTAINERD_SOCK' -n k8s.io c ls -q 'labels.\"io.idyl.workload\"==lim')\" ]"
 	[ $(($(date +%s) - start)) -lt 8 ]
+}
+
+@test "deploy --pids-limit bounds every process of the sandbox, 1024 by default, and its cgroup goes with it" {
+	idyl deploy idyl/busybox:latest --name dflt --subnet "$SUBNET" -- sleep 3600
+	idyl deploy idyl/busybox:latest --name lim --subnet "$SUBNET" --pids-limit 8 -- \
+		sh -c 'sh -c "while :; do sleep 3600 & done"; exec sleep 3600'
+	wait_until 20 running_count dflt 1
+	wait_until 20 running_count lim 1
+	# the sandbox's cgroup parent carries the limit, as a pod cgroup does
+	for w in dflt lim; do
+		parent=$(info "$(ids_of $w sandbox)" | jq -r .Spec.linux.cgroupsPath)
+		[[ "$parent" == /idyl/*/* ]]
+	done
+	pid=$(cctr t ls | awk -v id="$(ids_of lim container)" '$1 == id { print $2 }')
+	cg=$(sed -n 's/^[0-9]*:pids://p' "/proc/$pid/cgroup")
+	[[ "$cg" == /idyl/* ]]
+	[ "$(cat "/sys/fs/cgroup/pids${cg%/*}/pids.max")" = 8 ]
+	pid=$(cctr t ls | awk -v id="$(ids_of dflt container)" '$1 == id { print $2 }')
+	dcg=$(sed -n 's/^[0-9]*:pids://p' "/proc/$pid/cgroup")
+	[ "$(cat "/sys/fs/cgroup/pids${dcg%/*}/pids.max")" = 1024 ]
+	# inside the container: a shell that forks without end stops at the limit
+	log=$(ls "$IDYL_NODE_DIR"/pods/idyl_lim-r1-*/lim/0.log)
+	wait_until 10 grep -q "can't fork" "$log"
+	[ "$(cat "/sys/fs/cgroup/pids${cg%/*}/pids.current")" -le 8 ]
+	[ "$(idyl workload get lim --subnet "$SUBNET" -o json | jq -r .status.restarts)" = 0 ]
+	idyl workload delete lim --subnet "$SUBNET"
+	wait_until 30 sh -c "[ -z \"\$(ctr -a '$CONTAINERD_SOCK' -n k8s.io c ls -q 'labels.\"io.idyl.workload\"==lim')\" ]"
+	wait_until 5 sh -c "[ ! -e '/sys/fs/cgroup/pids${cg%/*}' ]"
+	[ ! -e "/sys/fs/cgroup/memory${cg%/*}" ]
 }

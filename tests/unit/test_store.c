@@ -1043,6 +1043,39 @@ static void test_setting_ensure_keeps_the_first(void **state)
         assert_string_equal(out, "sha256:aaaa");
 }
 
+static void test_network_policy_round_trip(void **state)
+{
+        struct idyl_store *st = store_of(state);
+        struct idyl_err err = IDYL_ERR_INIT;
+        struct idyl_subnet sn = {0}, got;
+
+        snprintf(sn.region, sizeof(sn.region), "net");
+        sn.network.set = true;
+        sn.network.egress = EGRESS_RESTRICTED;
+        snprintf(sn.network.cidrs, sizeof(sn.network.cidrs), "192.0.2.0/24,10.0.0.0/8");
+        assert_ok(store_subnet_create(st, &sn, &err));
+        assert_ok(store_subnet_get(st, sn.slug, &got, &err));
+        assert_true(got.network.set);
+        assert_int_equal(got.network.egress, EGRESS_RESTRICTED);
+        assert_string_equal(got.network.cidrs, "192.0.2.0/24,10.0.0.0/8");
+        /* {egress: all} is kept apart from no policy */
+        got.network.egress = EGRESS_ALL;
+        got.network.cidrs[0] = '\0';
+        assert_ok(store_subnet_update(st, &got, &err));
+        assert_ok(store_subnet_get(st, sn.slug, &got, &err));
+        assert_true(got.network.set);
+        assert_int_equal(got.network.egress, EGRESS_ALL);
+        got.network.egress = EGRESS_NONE;
+        assert_ok(store_subnet_update(st, &got, &err));
+        assert_ok(store_subnet_get(st, sn.slug, &got, &err));
+        assert_int_equal(got.network.egress, EGRESS_NONE);
+        memset(&got.network, 0, sizeof(got.network));
+        assert_ok(store_subnet_update(st, &got, &err));
+        assert_ok(store_subnet_get(st, sn.slug, &got, &err));
+        assert_false(got.network.set);
+        assert_string_equal(got.network.cidrs, "");
+}
+
 static void test_devices_round_trip(void **state)
 {
         struct idyl_store *st = store_of(state);
@@ -1265,6 +1298,8 @@ static int store_conformance_run(const char *url)
             cmocka_unit_test_setup_teardown(test_setting_ensure_keeps_the_first, open_store,
                                             close_store),
             cmocka_unit_test_setup_teardown(test_devices_round_trip, open_store, close_store),
+            cmocka_unit_test_setup_teardown(test_network_policy_round_trip, open_store,
+                                            close_store),
         };
 
         suite_url = url;
