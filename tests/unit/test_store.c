@@ -593,6 +593,7 @@ static void assert_node_equal(const struct idyl_node *a, const struct idyl_node 
         assert_int_equal(a->down, b->down);
         assert_int_equal(a->assign_version, b->assign_version);
         assert_int_equal(a->created_at, b->created_at);
+        assert_int_equal(a->eligibility, b->eligibility);
 }
 
 static void test_node_put_get(void **state)
@@ -632,6 +633,13 @@ static void test_node_put_get(void **state)
         assert_ok(store_node_put(st, &nd, &err));
         assert_ok(store_node_get(st, subnet, "host-7", &got, &err));
         assert_node_equal(&got, &nd);
+        /* eligibility: each value round-trips */
+        for (int e = 0; e < NODE_ELIGIBILITY__COUNT; e++) {
+                nd.eligibility = (enum node_eligibility)e;
+                assert_ok(store_node_put(st, &nd, &err));
+                assert_ok(store_node_get(st, subnet, "host-7", &got, &err));
+                assert_node_equal(&got, &nd);
+        }
 
         snprintf(msg, sizeof(msg), "node \"host-8\" not found in subnet \"%s\"",
                  subnet_slug_format(subnet, slug));
