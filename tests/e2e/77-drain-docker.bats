@@ -70,6 +70,9 @@ containers_gone() { # NAME
 	for w in a b c; do wait_until 20 containers_gone $w; done
 	run idyl node get --subnet "$S"
 	[[ "${lines[2]}" =~ ^n1\ +ready,ineligible\ +admitted\ +docker ]]
+	# the provider sees it on the machine too
+	run idyl node status
+	[[ "$output" == *"reachable (node ready, admitted, ineligible)"* ]]
 
 	# back: drain the hollow node, n1 takes work again
 	idyl node eligibility n1 --subnet "$S" --enable >/dev/null
