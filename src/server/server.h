@@ -286,6 +286,10 @@ void node_wait_key(uint64_t subnet, const char *node, char *buf, size_t size);
 int node_unplace_workloads(struct lifecycle_tx *tx, const struct idyl_node *node, const char *why,
                            struct idyl_err *err);
 int nodes_count(struct idyl_store *st, uint64_t slug, size_t *n, struct idyl_err *err);
+/* Operators act for any node; a node credential only for its own node:
+ * IDYL_E_FORBIDDEN otherwise. */
+int node_caller_check(const struct request *req, uint64_t slug, const char *name,
+                      struct idyl_err *err);
 /* The node object of SPEC 2 with its allocation (*out a new reference). */
 int node_object(struct idyl_server *srv, const struct idyl_node *n, json_t **out,
                 struct idyl_err *err);

@@ -178,10 +178,8 @@ int handle_node_watch(struct request *req, struct response *resp, struct idyl_er
 
         if (subnet_slug_parse(req->params[0], &slug, err) < 0 || query_wait(req, &wait, err) < 0)
                 return -1;
-        if (req->caller.role != ROLE_OPERATOR &&
-            (req->caller.subnet != slug || strcmp(req->caller.node, req->params[1]) != 0))
-                return idyl_err_set(err, IDYL_E_FORBIDDEN,
-                                    "this credential cannot act for node \"%s\"", req->params[1]);
+        if (node_caller_check(req, slug, req->params[1], err) < 0)
+                return -1;
         watch_key(slug, key, sizeof(key));
         server_wait_prepare(req, resp, key);
         if (store_node_get(req->srv->store, slug, req->params[1], &n, err) < 0 ||
