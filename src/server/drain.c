@@ -95,26 +95,25 @@ static int drain_node(struct lifecycle_tx *tx, struct drain_moves *m, const stru
 {
         size_t room = busy < DRAIN_MAX_PARALLEL ? DRAIN_MAX_PARALLEL - busy : 0;
         struct idyl_store *st = tx->srv->store;
+        struct idyl_node cur = IDYL_NODE_INIT;
         struct idyl_workload *ws = NULL;
         size_t nws = 0;
         char why[160];
         int rc = 0;
 
+        /* read again inside tx: an --enable may have ended the drain since
+         * the list, and a heartbeat may have written the node */
+        if (store_node_get(st, n->subnet, n->name, &cur, err) < 0)
+                return err->code == IDYL_E_NOT_FOUND ? 0 : -1;
+        if (cur.eligibility != NODE_DRAINING)
+                return 0;
         if (store_workload_list(st, n->subnet, n->name, &ws, &nws, err) < 0)
                 return -1;
         if (nws == 0 && busy == 0) {
-                /* read again inside tx: a heartbeat or an --enable may have
-                 * written the node since the list */
-                struct idyl_node cur = IDYL_NODE_INIT;
-
-                rc = store_node_get(st, n->subnet, n->name, &cur, err);
-                if (rc == 0 && cur.eligibility == NODE_DRAINING) {
-                        cur.eligibility = NODE_INELIGIBLE;
-                        *changed = true;
-                        log_info("node %s in subnet %012" PRIu64 " has drained", n->name,
-                                 n->subnet);
-                        rc = store_node_put(st, &cur, err);
-                }
+                cur.eligibility = NODE_INELIGIBLE;
+                *changed = true;
+                log_info("node %s in subnet %012" PRIu64 " has drained", n->name, n->subnet);
+                rc = store_node_put(st, &cur, err);
         }
         snprintf(why, sizeof(why), "node %s is draining: moved to be placed again", n->name);
         for (size_t i = 0; i < nws && room > 0 && rc == 0; i++) {

@@ -604,6 +604,39 @@ static void test_drain_bounded(void **state)
         drain_moves_release(&moves);
 }
 
+/* --enable ends a drain under way: what moved stays where it went, the
+ * rest stays on the node, which takes new work again. */
+static void test_drain_ended_by_enable(void **state)
+{
+        static const char *const names[] = {"w1", "w2", "w3"};
+        struct fixture *f = *state;
+        struct drain_moves moves = {0};
+        char path[128];
+
+        for (size_t i = 0; i < 3; i++)
+                deploy(f, names[i], "container", 201);
+        run_pass(f);
+        for (size_t i = 0; i < 3; i++)
+                report_running(f, names[i]);
+        make_node(f, "n2");
+        snprintf(path, sizeof(path), "/v1/subnets/%s/nodes/n1/drain", f->slug);
+        expect(f, OPERATOR, "POST", path, NULL, 200, NULL, NULL);
+        assert_true(drain(f, &moves));
+        snprintf(path, sizeof(path), "/v1/subnets/%s/nodes/n1/eligibility", f->slug);
+        expect(f, OPERATOR, "POST", path, "{\"eligible\":true}", 200, NULL, NULL);
+        run_pass(f);
+        report_running(f, "w1");
+        report_running(f, "w2");
+        assert_false(drain(f, &moves));
+        /* w3 was never moved; w1 and w2 went wherever the pass put them,
+         * n1 included, as it is eligible again */
+        expect_workload(f, "w3", PHASE_RUNNING, "n1", "placed on node n1");
+        expect_events(f, "w3", "Admitted,Scheduled");
+        assert_int_equal(placed_on(f, "n1") + placed_on(f, "n2"), 3);
+        assert_int_equal(eligibility_of(f, "n1"), NODE_ELIGIBLE);
+        drain_moves_release(&moves);
+}
+
 static void test_approval_conflict(void **state)
 {
         struct fixture *f = *state;
@@ -645,6 +678,7 @@ int main(void)
             cmocka_unit_test_setup_teardown(test_scheduler_pass, setup, teardown),
             cmocka_unit_test_setup_teardown(test_policy_recheck, setup, teardown),
             cmocka_unit_test_setup_teardown(test_drain_bounded, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_drain_ended_by_enable, setup, teardown),
             cmocka_unit_test_setup_teardown(test_approval_conflict, setup, teardown),
             cmocka_unit_test_setup_teardown(test_store_failure, setup, teardown),
         };
