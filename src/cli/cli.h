@@ -52,7 +52,7 @@ struct cli_args {
         size_t npos;
         char **rest; /* after "--" (borrowed); NULL when absent */
         size_t nrest;
-        const char *output; /* -o: "table" (default), "yaml" or "json" */
+        const char *output; /* -o: "table" (default), "wide", "name", "yaml" or "json" */
 };
 
 /* Value lookups by option name; the name must be in the command's table. */
@@ -106,6 +106,8 @@ void cli_config_path(char *buf, size_t size);
 enum { CONFIG_LINE_BLANK, CONFIG_LINE_SECTION, CONFIG_LINE_KEY, CONFIG_LINE_BAD };
 int cli_config_line(char *line, char **key, char **value);
 
+struct output_tables;
+
 /* "90s", "5m", "1h", "500ms" or bare seconds -> milliseconds in (0, 24h];
  * IDYL_E_USAGE naming `flag` otherwise (cli/wait.c). */
 int cli_duration_parse(const char *flag, const char *s, int64_t *ms, struct idyl_err *err);
@@ -114,7 +116,7 @@ int cli_duration_parse(const char *flag, const char *s, int64_t *ms, struct idyl
  * prints `field` of each answer: the table once, then a line per change
  * (cli/watch.c). Returns only on an error. */
 int cli_watch(struct cli_ctx *ctx, const char *format, const char *path, const char *param,
-              const char *field, void (*table)(FILE *f, const json_t *v), struct idyl_err *err);
+              const char *field, const struct output_tables *tables, struct idyl_err *err);
 
 /* ---- client.c ----------------------------------------------------------- */
 /* Calls the API: method, path ("/v1/subnets"), optional body. On 2xx *out
@@ -125,14 +127,30 @@ int api_call(struct cli_ctx *ctx, const char *method, const char *path, json_t *
              struct idyl_err *err);
 
 /* ---- output.c ----------------------------------------------------------- */
+/* A command's tables: `table` for people, `wide` (-o wide) with more
+ * columns; NULL wide: -o wide prints the table. */
+struct output_tables {
+        void (*table)(FILE *f, const json_t *v);
+        void (*wide)(FILE *f, const json_t *v);
+};
+
 /* Checks -o; IDYL_E_USAGE naming the valid values when unknown. */
 int output_check(const char *format, struct idyl_err *err);
+/* The table function -o `format` prints with ("table" or "wide"). */
+void (*output_table_of(const char *format, const struct output_tables *t))(FILE *, const json_t *);
+/* -o name: each object's name (its "name", else "slug", else "id"), one a
+ * line, as kubectl's -o name does without the kind (idyl's commands take
+ * bare names). */
+void output_names(FILE *f, const json_t *v);
 /* Prints v as pretty JSON or YAML; 0 on success. */
 int output_json(FILE *f, const json_t *v);
 int output_yaml(FILE *f, const json_t *v, struct idyl_err *err);
-/* Prints v in `format` unless it is "table", then calls table(f, v). */
+/* Prints v in `format`: json, yaml, name, or table(f, v) for table and wide. */
 int output_print(const char *format, const json_t *v, void (*table)(FILE *f, const json_t *v),
                  struct idyl_err *err);
+/* The same with a wide table for -o wide. */
+int output_print_tables(const char *format, const json_t *v, const struct output_tables *t,
+                        struct idyl_err *err);
 
 /* A text table: columns padded to their widest cell, two spaces apart. */
 struct table {

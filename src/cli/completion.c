@@ -53,11 +53,12 @@ static void print_bash(FILE *f)
               "\tif [ \"$COMP_CWORD\" -eq 1 ]; then\n\t\twords=\"",
               f);
         print_nouns(f);
-        fputs("\"\n\t\tCOMPREPLY=($(compgen -W \"$words\" -- \"$cur\"))\n\t\treturn\n\tfi\n"
-              "\tcase $prev in\n"
-              "\t-o | --output) COMPREPLY=($(compgen -W \"table yaml json\" -- \"$cur\")); "
-              "return ;;\n\t--for) COMPREPLY=($(compgen -W \"",
-              f);
+        fputs(
+            "\"\n\t\tCOMPREPLY=($(compgen -W \"$words\" -- \"$cur\"))\n\t\treturn\n\tfi\n"
+            "\tcase $prev in\n"
+            "\t-o | --output) COMPREPLY=($(compgen -W \"table wide name yaml json\" -- \"$cur\")); "
+            "return ;;\n\t--for) COMPREPLY=($(compgen -W \"",
+            f);
         for (int p = 0; p < PHASE__COUNT; p++)
                 fprintf(f, "%s%s", p ? " " : "", workload_phase_name((enum workload_phase)p));
         fputs("\" -- \"$cur\")); return ;;\n\tesac\n"
@@ -183,7 +184,8 @@ static void man_command(FILE *f, const struct cli_command *c)
         for (size_t i = 0; c->opts && c->opts[i].name; i++)
                 man_option(f, c->opts[i].name, c->opts[i].argname, c->opts[i].help);
         if (c->flags & CMD_OUTPUT)
-                man_option(f, "output", "FORMAT", "table (default), yaml or json; also -o");
+                man_option(f, "output", "FORMAT",
+                           "table (default), wide, name, yaml or json; also -o");
         if (c->flags & CMD_API) {
                 man_option(f, "addr", "URL", "idyld address (env IDYL_ADDR)");
                 man_option(f, "token", "TOKEN", "credential (env IDYL_TOKEN)");

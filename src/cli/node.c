@@ -16,6 +16,9 @@
 #include "core/node.h"
 #include "core/subnet.h"
 #include "core/workload.h"
+#include "util/clock.h"
+
+#define NODE_WATCH_CALL_MAX_S 30 /* seconds one watch request waits, under the client's timeout */
 
 static const struct cli_opt join_opts[] = {
     {"subnet", OPT_STRING, "SUBNET", "subnet to join (required)"},
@@ -45,6 +48,26 @@ static const struct cli_opt join_opts[] = {
 
 static const struct cli_opt get_opts[] = {
     {"subnet", OPT_STRING, "SUBNET", "subnet of the nodes (required)"},
+    OPT_END,
+};
+
+static const struct cli_opt list_opts[] = {
+    {"subnet", OPT_STRING, "SUBNET", "subnet of the nodes (required)"},
+    {"watch", OPT_FLAG, NULL, "after the table, print a line per change until interrupted"},
+    OPT_END,
+};
+
+static const struct cli_opt eligibility_opts[] = {
+    {"subnet", OPT_STRING, "SUBNET", "subnet of the node (required)"},
+    {"disable", OPT_FLAG, NULL, "the node gets no new work (what runs there stays)"},
+    {"enable", OPT_FLAG, NULL, "the node takes new work again (also ends a drain)"},
+    OPT_END,
+};
+
+static const struct cli_opt drain_opts[] = {
+    {"subnet", OPT_STRING, "SUBNET", "subnet of the node (required)"},
+    {"deadline", OPT_STRING, "DURATION",
+     "exit 1 if its workloads have not all moved by then: 90s, 5m (default 60s)"},
     OPT_END,
 };
 
@@ -290,30 +313,71 @@ static void resource_cell(const json_t *node, char *buf, size_t size, const char
         snprintf(buf, size, "%s/%s", u, c);
 }
 
-static void node_table(FILE *f, const json_t *v)
+/* A JSON array of strings as "a,b"; "" when empty. */
+static void list_cell(const json_t *arr, char *buf, size_t size)
 {
-        static const char *const header[] = {"NAME",   "STATUS", "ADMISSION", "PROFILE",
-                                             "CLASS",  "VMM",    "PLATFORM",  "CPU",
-                                             "MEMORY", "GPUS",   "REASON"};
+        const json_t *item;
+        size_t i, len = 0;
+
+        buf[0] = '\0';
+        json_array_foreach(arr, i, item)
+        {
+                int w = snprintf(buf + len, size - len, "%s%s", i ? "," : "",
+                                 json_string_value(item) ?: "");
+
+                if (w < 0 || (size_t)w >= size - len)
+                        return;
+                len += (size_t)w;
+        }
+}
+
+/* "ready", and as kubectl's SchedulingDisabled: "ready,draining" while its
+ * workloads move off, "ready,ineligible" once an operator disabled it. */
+static void status_cell(const json_t *node, char *buf, size_t size)
+{
+        const char *status = json_string_value(json_object_get(node, "status"));
+        const char *elig = json_string_value(json_object_get(node, "eligibility"));
+
+        if (json_is_true(json_object_get(node, "draining")))
+                elig = "draining";
+        else if (elig && strcmp(elig, "eligible") == 0)
+                elig = NULL;
+        snprintf(buf, size, "%s%s%s", status ? status : "", elig ? "," : "", elig ? elig : "");
+}
+
+/* The node table; wide adds the handler, devices, whether it is simulated
+ * and its last heartbeat before the reason. */
+static void node_rows(FILE *f, const json_t *v, bool wide)
+{
+        static const char *const header[] = {
+            "NAME",   "STATUS", "ADMISSION", "PROFILE", "CLASS",     "VMM",       "PLATFORM", "CPU",
+            "MEMORY", "GPUS",   "HANDLER",   "DEVICES", "SIMULATED", "HEARTBEAT", "REASON"};
+        static const size_t narrow[] = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 14};
+        size_t ncols = wide ? 15 : 11;
         struct table t;
         json_t *rows;
         const json_t *n;
+        const char *cells[15];
         size_t i;
 
-        table_init(&t, 11);
-        table_row(&t, header);
+        table_init(&t, ncols);
+        for (size_t c = 0; c < ncols; c++)
+                cells[c] = header[wide ? c : narrow[c]];
+        table_row(&t, cells);
         rows = output_rows(v);
         json_array_foreach(rows, i, n)
         {
                 const json_t *rt = json_object_get(n, "runtime");
-                char cpu[64], mem[64], gpus[64];
-                const char *row[11];
+                char cpu[64], mem[64], gpus[64], status[64], devices[512];
+                const char *row[15];
 
                 resource_cell(n, cpu, sizeof(cpu), "cpu");
                 resource_cell(n, mem, sizeof(mem), "memory");
                 resource_cell(n, gpus, sizeof(gpus), "gpus");
+                status_cell(n, status, sizeof(status));
+                list_cell(json_object_get(n, "devices"), devices, sizeof(devices));
                 row[0] = json_string_value(json_object_get(n, "name"));
-                row[1] = json_string_value(json_object_get(n, "status"));
+                row[1] = status;
                 row[2] = json_string_value(json_object_get(n, "admission"));
                 row[3] = json_string_value(json_object_get(rt, "profile"));
                 row[4] = json_string_value(json_object_get(rt, "isolationClass"));
@@ -322,13 +386,31 @@ static void node_table(FILE *f, const json_t *v)
                 row[7] = cpu;
                 row[8] = mem;
                 row[9] = gpus;
-                row[10] = json_string_value(json_object_get(rt, "reason"));
-                table_row(&t, row);
+                row[10] = json_string_value(json_object_get(rt, "handler"));
+                row[11] = devices;
+                row[12] = json_is_true(json_object_get(n, "simulated")) ? "true" : "false";
+                row[13] = json_string_value(json_object_get(n, "lastHeartbeat"));
+                row[14] = json_string_value(json_object_get(rt, "reason"));
+                for (size_t c = 0; c < ncols; c++)
+                        cells[c] = row[wide ? c : narrow[c]];
+                table_row(&t, cells);
         }
         json_decref(rows);
         table_print(f, &t);
         table_release(&t);
 }
+
+static void node_table(FILE *f, const json_t *v)
+{
+        node_rows(f, v, false);
+}
+
+static void node_wide_table(FILE *f, const json_t *v)
+{
+        node_rows(f, v, true);
+}
+
+static const struct output_tables node_tables = {node_table, node_wide_table};
 
 static int nodes_path(const struct cli_args *a, const char *name, const char *suffix, char *buf,
                       size_t size, struct idyl_err *err)
@@ -350,14 +432,20 @@ static int nodes_path(const struct cli_args *a, const char *name, const char *su
 
 static int node_get(struct cli_ctx *ctx, struct cli_args *a, struct idyl_err *err)
 {
+        const char *name = a->npos ? a->pos[0] : NULL;
+        bool watch = cli_flag(a, "watch");
         char path[200];
         json_t *out = NULL;
         int rc;
 
-        if (nodes_path(a, a->npos ? a->pos[0] : NULL, NULL, path, sizeof(path), err) < 0 ||
-            api_call(ctx, "GET", path, NULL, &out, err) < 0)
+        if (nodes_path(a, name, watch && name ? "/watch" : NULL, path, sizeof(path), err) < 0)
                 return -1;
-        rc = output_print(a->output, out, node_table, err);
+        if (watch)
+                return cli_watch(ctx, a->output, path, name ? "version" : "watch",
+                                 name ? "node" : "nodes", &node_tables, err);
+        if (api_call(ctx, "GET", path, NULL, &out, err) < 0)
+                return -1;
+        rc = output_print_tables(a->output, out, &node_tables, err);
         json_decref(out);
         return rc;
 }
@@ -373,7 +461,7 @@ static int node_action(struct cli_ctx *ctx, struct cli_args *a, const char *meth
             api_call(ctx, method, path, NULL, &out, err) < 0)
                 return -1;
         if (out)
-                rc = output_print(a->output, out, node_table, err);
+                rc = output_print_tables(a->output, out, &node_tables, err);
         else
                 printf("node \"%s\" deleted\n", a->pos[0]);
         json_decref(out);
@@ -395,10 +483,94 @@ static int node_delete(struct cli_ctx *ctx, struct cli_args *a, struct idyl_err 
         return node_action(ctx, a, "DELETE", NULL, err);
 }
 
+static int node_eligibility(struct cli_ctx *ctx, struct cli_args *a, struct idyl_err *err)
+{
+        bool enable = cli_flag(a, "enable"), disable = cli_flag(a, "disable");
+        json_t *body, *out = NULL;
+        char path[200];
+        int rc;
+
+        if (enable == disable)
+                return idyl_err_set(err, IDYL_E_USAGE, "one of --enable or --disable is required");
+        if (nodes_path(a, a->pos[0], "/eligibility", path, sizeof(path), err) < 0)
+                return -1;
+        body = json_pack("{s:b}", "eligible", enable);
+        rc = api_call(ctx, "POST", path, body, &out, err);
+        json_decref(body);
+        if (rc == 0)
+                rc = output_print_tables(a->output, out, &node_tables, err);
+        json_decref(out);
+        return rc;
+}
+
+/* The watch answer's node: whether it still drains, and what it holds. */
+static bool still_draining(const json_t *answer)
+{
+        return json_is_true(json_object_get(json_object_get(answer, "node"), "draining"));
+}
+
+/* Follows the node's watch until its drain is over or the deadline passes. */
+static int drain_wait(struct cli_ctx *ctx, const char *name, const char *watch_path,
+                      int64_t deadline_ms, const char *deadline_text, struct idyl_err *err)
+{
+        char version[32] = "", path[320];
+
+        for (;;) {
+                int64_t left_ms = deadline_ms - mono_ms();
+                long wait_s = left_ms <= 0 ? 0 : (long)((left_ms + 999) / 1000);
+                json_t *answer = NULL;
+                bool draining;
+
+                if (wait_s > NODE_WATCH_CALL_MAX_S)
+                        wait_s = NODE_WATCH_CALL_MAX_S;
+                snprintf(path, sizeof(path), "%s?version=%s&wait=%ld", watch_path, version,
+                         version[0] ? wait_s : 0L);
+                if (api_call(ctx, "GET", path, NULL, &answer, err) < 0)
+                        return -1;
+                draining = still_draining(answer);
+                snprintf(version, sizeof(version), "%s",
+                         json_string_value(json_object_get(answer, "version")) ?: "");
+                json_decref(answer);
+                if (!draining) {
+                        printf("node \"%s\" drained\n", name);
+                        return 0;
+                }
+                if (mono_ms() >= deadline_ms)
+                        return idyl_err_set(err, IDYL_E_UNAVAILABLE,
+                                            "node \"%s\" is still draining after %s: its "
+                                            "workloads go on moving (idyl node get %s --subnet S "
+                                            "shows it)",
+                                            name, deadline_text, name);
+        }
+}
+
+static int node_drain(struct cli_ctx *ctx, struct cli_args *a, struct idyl_err *err)
+{
+        const char *deadline = cli_str(a, "deadline");
+        char path[200], watch[200];
+        int64_t deadline_ms = 60000;
+        json_t *out = NULL;
+        bool draining;
+
+        if (deadline && cli_duration_parse("--deadline", deadline, &deadline_ms, err) < 0)
+                return -1;
+        if (nodes_path(a, a->pos[0], "/drain", path, sizeof(path), err) < 0 ||
+            nodes_path(a, a->pos[0], "/watch", watch, sizeof(watch), err) < 0)
+                return -1;
+        deadline_ms += mono_ms();
+        if (api_call(ctx, "POST", path, NULL, &out, err) < 0)
+                return -1;
+        draining = json_is_true(json_object_get(out, "draining"));
+        json_decref(out);
+        if (draining)
+                fprintf(stderr, "node \"%s\" is ineligible; moving its workloads\n", a->pos[0]);
+        return drain_wait(ctx, a->pos[0], watch, deadline_ms, deadline ? deadline : "60s", err);
+}
+
 const struct cli_command node_commands[] = {
     {"node", "join", node_join, join_opts, NULL, 0, 0, CMD_API | CMD_OUTPUT,
      "Register this machine as a provider node of a subnet."},
-    {"node", "get", node_get, get_opts, "[NAME]", 0, 1, CMD_API | CMD_OUTPUT,
+    {"node", "get", node_get, list_opts, "[NAME]", 0, 1, CMD_API | CMD_OUTPUT,
      "List the nodes of a subnet (or show one) with runtime metadata and health."},
     {"node", "admit", node_admit, get_opts, "NAME", 1, 1, CMD_API | CMD_OUTPUT,
      "Admit a pending node to the subnet's capacity (operator)."},
@@ -406,6 +578,14 @@ const struct cli_command node_commands[] = {
      "Revoke a node's admission; its workloads are placed again (operator)."},
     {"node", "delete", node_delete, get_opts, "NAME", 1, 1, CMD_API,
      "Remove a node; its workloads are placed again (operator)."},
+    {"node", "eligibility", node_eligibility, eligibility_opts, "NAME", 1, 1, CMD_API | CMD_OUTPUT,
+     "Make a node ineligible for new work (--disable), or eligible again (--enable) (operator).\n"
+     "What already runs on an ineligible node stays; idyl node drain moves it."},
+    {"node", "drain", node_drain, drain_opts, "NAME", 1, 1, CMD_API,
+     "Drain a node: make it ineligible and move its workloads to other nodes (operator).\n"
+     "A bounded number move at a time, each stopped there and placed again under the subnet's\n"
+     "policy; returns once all have moved, exit 1 at the --deadline. The node stays ineligible\n"
+     "until idyl node eligibility --enable."},
 };
 
 const size_t node_ncommands = sizeof(node_commands) / sizeof(node_commands[0]);

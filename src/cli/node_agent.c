@@ -129,13 +129,26 @@ static json_t *control_plane_view(const struct agent_config *cfg)
                 out = json_pack("{s:s,s:b,s:s}", "address", cfg->addr, "reachable", 0, "error",
                                 h ? err.msg : "out of memory");
         else
-                out =
-                    json_pack("{s:s,s:b,s:s,s:s}", "address", cfg->addr, "reachable", 1, "status",
-                              json_string_value(json_object_get(node, "status")) ?: "", "admission",
-                              json_string_value(json_object_get(node, "admission")) ?: "");
+                out = json_pack(
+                    "{s:s,s:b,s:s,s:s,s:s,s:b}", "address", cfg->addr, "reachable", 1, "status",
+                    json_string_value(json_object_get(node, "status")) ?: "", "admission",
+                    json_string_value(json_object_get(node, "admission")) ?: "", "eligibility",
+                    json_string_value(json_object_get(node, "eligibility")) ?: "eligible",
+                    "draining", json_is_true(json_object_get(node, "draining")));
         json_decref(node);
         http_client_free(h);
         return out;
+}
+
+/* ", draining" or ", ineligible" when an operator took the node out of
+ * scheduling; "" when it takes new work. */
+static const char *scheduling_note(const json_t *cp)
+{
+        const char *elig = json_string_value(json_object_get(cp, "eligibility"));
+
+        if (json_is_true(json_object_get(cp, "draining")))
+                return ", draining";
+        return elig && strcmp(elig, "ineligible") == 0 ? ", ineligible" : "";
 }
 
 static void status_table(FILE *f, const json_t *v)
@@ -161,8 +174,8 @@ static void status_table(FILE *f, const json_t *v)
         else
                 fprintf(f, "agent:         not running\n");
         if (json_is_true(json_object_get(cp, "reachable")))
-                fprintf(f, "control plane: %s reachable (node %s, %s)\n", S(cp, "address"),
-                        S(cp, "status"), S(cp, "admission"));
+                fprintf(f, "control plane: %s reachable (node %s, %s%s)\n", S(cp, "address"),
+                        S(cp, "status"), S(cp, "admission"), scheduling_note(cp));
         else
                 fprintf(f, "control plane: %s unreachable: %s\n", S(cp, "address"), S(cp, "error"));
         fprintf(f, "runtime:       %s\n",

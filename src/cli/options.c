@@ -277,7 +277,7 @@ void cli_print_help(FILE *f, const struct cli_command *cmd)
                 print_opt(f, o->name, o->argname, help);
         }
         if (cmd->flags & CMD_OUTPUT)
-                print_opt(f, "output, -o", "FORMAT", "table (default), yaml or json");
+                print_opt(f, "output, -o", "FORMAT", "table (default), wide, name, yaml or json");
         if (cmd->flags & CMD_API) {
                 print_opt(f, "addr", "URL",
                           "idyld address (env IDYL_ADDR; default http://127.0.0.1:7480)");

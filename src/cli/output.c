@@ -8,13 +8,51 @@
 #include <time.h>
 #include <yaml.h>
 
+static const char *const formats[] = {"table", "wide", "name", "yaml", "json"};
+
 int output_check(const char *format, struct idyl_err *err)
 {
-        if (strcmp(format, "table") && strcmp(format, "yaml") && strcmp(format, "json"))
-                return idyl_err_set(err, IDYL_E_USAGE,
-                                    "invalid --output \"%s\": valid values are table, yaml, json",
-                                    format);
-        return 0;
+        for (size_t i = 0; i < sizeof(formats) / sizeof(formats[0]); i++)
+                if (strcmp(format, formats[i]) == 0)
+                        return 0;
+        return idyl_err_set(err, IDYL_E_USAGE,
+                            "invalid --output \"%s\": valid values are table, wide, name, yaml, "
+                            "json",
+                            format);
+}
+
+void (*output_table_of(const char *format, const struct output_tables *t))(FILE *, const json_t *)
+{
+        return strcmp(format, "wide") == 0 && t->wide ? t->wide : t->table;
+}
+
+static const char *object_name(const json_t *o)
+{
+        static const char *const keys[] = {"name", "slug", "id"};
+
+        for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+                const char *v = json_string_value(json_object_get(o, keys[i]));
+
+                if (v)
+                        return v;
+        }
+        return NULL;
+}
+
+void output_names(FILE *f, const json_t *v)
+{
+        json_t *rows = output_rows(v);
+        const json_t *o;
+        size_t i;
+
+        json_array_foreach(rows, i, o)
+        {
+                const char *name = object_name(o);
+
+                if (name)
+                        fprintf(f, "%s\n", name);
+        }
+        json_decref(rows);
 }
 
 int output_json(FILE *f, const json_t *v)
@@ -200,15 +238,27 @@ out:
         return rc;
 }
 
-int output_print(const char *format, const json_t *v, void (*table)(FILE *f, const json_t *v),
-                 struct idyl_err *err)
+int output_print_tables(const char *format, const json_t *v, const struct output_tables *t,
+                        struct idyl_err *err)
 {
         if (strcmp(format, "json") == 0)
                 return output_json(stdout, v);
         if (strcmp(format, "yaml") == 0)
                 return output_yaml(stdout, v, err);
-        table(stdout, v);
+        if (strcmp(format, "name") == 0) {
+                output_names(stdout, v);
+                return 0;
+        }
+        output_table_of(format, t)(stdout, v);
         return 0;
+}
+
+int output_print(const char *format, const json_t *v, void (*table)(FILE *f, const json_t *v),
+                 struct idyl_err *err)
+{
+        const struct output_tables t = {table, NULL};
+
+        return output_print_tables(format, v, &t, err);
 }
 
 void table_init(struct table *t, size_t ncols)

@@ -64,27 +64,47 @@ static int workloads_path(const struct cli_args *a, const char *name, const char
         return 0;
 }
 
-static void workload_table(FILE *f, const json_t *v)
+/* Which columns a workload table shows, by index into the full row. */
+struct workload_columns {
+        size_t n;
+        size_t col[10];
+};
+
+/* list: the short table; get: with the reason (the status message, which
+ * says why it waits or where it went); wide: everything. */
+static const struct workload_columns list_columns = {6, {0, 1, 2, 3, 4, 5}};
+static const struct workload_columns get_columns = {7, {0, 1, 2, 3, 4, 5, 9}};
+static const struct workload_columns wide_columns = {10, {0, 1, 2, 3, 4, 5, 6, 7, 8, 9}};
+
+static void workload_rows(FILE *f, const json_t *v, const struct workload_columns *cols)
 {
-        static const char *const header[] = {"NAME", "IMAGE", "CLASS", "PHASE", "NODE", "AGE"};
+        static const char *const header[] = {"NAME", "IMAGE",    "CLASS",    "PHASE",   "NODE",
+                                             "AGE",  "REVISION", "RESTARTS", "PROFILE", "REASON"};
+        const char *cells[10];
         struct table t;
         json_t *rows;
         const json_t *w;
         size_t i;
 
-        table_init(&t, 6);
-        table_row(&t, header);
+        table_init(&t, cols->n);
+        for (size_t c = 0; c < cols->n; c++)
+                cells[c] = header[cols->col[c]];
+        table_row(&t, cells);
         rows = output_rows(v);
         json_array_foreach(rows, i, w)
         {
                 const json_t *st = json_object_get(w, "status");
                 const char *created = json_string_value(json_object_get(w, "createdAt"));
-                char age[32] = "";
+                char age[32] = "", revision[24], restarts[24];
                 struct tm tm = {0};
-                const char *row[6];
+                const char *row[10];
 
                 if (created && strptime(created, "%Y-%m-%dT%H:%M:%SZ", &tm))
                         output_age((long long)timegm(&tm), age, sizeof(age));
+                snprintf(revision, sizeof(revision), "%" JSON_INTEGER_FORMAT,
+                         json_integer_value(json_object_get(w, "revision")));
+                snprintf(restarts, sizeof(restarts), "%" JSON_INTEGER_FORMAT,
+                         json_integer_value(json_object_get(st, "restarts")));
                 row[0] = json_string_value(json_object_get(w, "name"));
                 row[1] = json_string_value(json_object_get(json_object_get(w, "spec"), "image"));
                 row[2] =
@@ -92,25 +112,58 @@ static void workload_table(FILE *f, const json_t *v)
                 row[3] = json_string_value(json_object_get(st, "phase"));
                 row[4] = json_string_value(json_object_get(st, "node"));
                 row[5] = age;
-                table_row(&t, row);
+                row[6] = revision;
+                row[7] = restarts;
+                row[8] = json_string_value(json_object_get(st, "runtimeProfile"));
+                row[9] = json_string_value(json_object_get(st, "message"));
+                for (size_t c = 0; c < cols->n; c++)
+                        cells[c] = row[cols->col[c]];
+                table_row(&t, cells);
         }
         json_decref(rows);
         table_print(f, &t);
         table_release(&t);
 }
 
-static int call_and_print(struct cli_ctx *ctx, struct cli_args *a, const char *method,
-                          const char *path, json_t *body, void (*table)(FILE *, const json_t *),
-                          struct idyl_err *err)
+static void workload_table(FILE *f, const json_t *v)
+{
+        workload_rows(f, v, &list_columns);
+}
+
+static void workload_get_table(FILE *f, const json_t *v)
+{
+        workload_rows(f, v, &get_columns);
+}
+
+static void workload_wide_table(FILE *f, const json_t *v)
+{
+        workload_rows(f, v, &wide_columns);
+}
+
+static const struct output_tables list_tables = {workload_table, workload_wide_table};
+static const struct output_tables get_tables = {workload_get_table, workload_wide_table};
+
+static int call_and_print_tables(struct cli_ctx *ctx, struct cli_args *a, const char *method,
+                                 const char *path, json_t *body, const struct output_tables *t,
+                                 struct idyl_err *err)
 {
         json_t *out = NULL;
         int rc = api_call(ctx, method, path, body, &out, err);
 
         json_decref(body);
         if (rc == 0)
-                rc = output_print(a->output, out, table, err);
+                rc = output_print_tables(a->output, out, t, err);
         json_decref(out);
         return rc;
+}
+
+static int call_and_print(struct cli_ctx *ctx, struct cli_args *a, const char *method,
+                          const char *path, json_t *body, void (*table)(FILE *, const json_t *),
+                          struct idyl_err *err)
+{
+        const struct output_tables t = {table, NULL};
+
+        return call_and_print_tables(ctx, a, method, path, body, &t, err);
 }
 
 static int env_object(const struct cli_value *v, json_t **out, struct idyl_err *err)
@@ -215,7 +268,7 @@ static int deploy(struct cli_ctx *ctx, struct cli_args *a, struct idyl_err *err)
         body = json_pack("{s:s,s:o}", "name", cli_str(a, "name"), "spec", spec);
         if (cli_flag(a, "dry-run"))
                 snprintf(path + strlen(path), sizeof(path) - strlen(path), "?dryRun=true");
-        return call_and_print(ctx, a, "POST", path, body, workload_table, err);
+        return call_and_print_tables(ctx, a, "POST", path, body, &list_tables, err);
 }
 
 static int workload_get(struct cli_ctx *ctx, struct cli_args *a, struct idyl_err *err)
@@ -226,8 +279,8 @@ static int workload_get(struct cli_ctx *ctx, struct cli_args *a, struct idyl_err
                            err) < 0)
                 return -1;
         if (cli_flag(a, "watch"))
-                return cli_watch(ctx, a->output, path, "version", "workload", workload_table, err);
-        return call_and_print(ctx, a, "GET", path, NULL, workload_table, err);
+                return cli_watch(ctx, a->output, path, "version", "workload", &get_tables, err);
+        return call_and_print_tables(ctx, a, "GET", path, NULL, &get_tables, err);
 }
 
 static int workload_list(struct cli_ctx *ctx, struct cli_args *a, struct idyl_err *err)
@@ -237,8 +290,8 @@ static int workload_list(struct cli_ctx *ctx, struct cli_args *a, struct idyl_er
         if (workloads_path(a, NULL, NULL, path, sizeof(path), err) < 0)
                 return -1;
         if (cli_flag(a, "watch"))
-                return cli_watch(ctx, a->output, path, "watch", "workloads", workload_table, err);
-        return call_and_print(ctx, a, "GET", path, NULL, workload_table, err);
+                return cli_watch(ctx, a->output, path, "watch", "workloads", &list_tables, err);
+        return call_and_print_tables(ctx, a, "GET", path, NULL, &list_tables, err);
 }
 
 static int workload_delete(struct cli_ctx *ctx, struct cli_args *a, struct idyl_err *err)

@@ -20,6 +20,8 @@ static const struct {
         const char *hint;
 } filter_hints[FILTER__COUNT] = {
     [FILTER_ADMISSION] = {NULL, "admit the waiting nodes: idyl node admit NAME --subnet %s"},
+    [FILTER_ELIGIBILITY] = {NULL, "the nodes are ineligible (an operator disabled them, or they "
+                                  "drain): idyl node eligibility NAME --enable --subnet %s"},
     [FILTER_HEALTH] = {NULL, "the nodes are down: start their agents again, or join other nodes "
                              "to subnet %s"},
     [FILTER_RUNTIME_READY] = {NULL, "the nodes' runtime is not ready: `idyl node status` on each "

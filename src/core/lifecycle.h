@@ -22,6 +22,7 @@ enum lifecycle_event {
         LIFE_UNSCHEDULABLE,    /* the scheduler found no node: it keeps waiting */
         LIFE_POLICY_REJECT,    /* the subnet's policy no longer admits its class */
         LIFE_NODE_LOST,        /* its node went down, was revoked or removed */
+        LIFE_MIGRATE,          /* its node drains: stopped there, to be placed again */
         LIFE_REPORT_SCHEDULED, /* its node reports it... */
         LIFE_REPORT_RUNNING,
         LIFE_REPORT_EXITED,

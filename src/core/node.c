@@ -112,6 +112,11 @@ int node_admission_from_name(const char *s)
         return enum_lookup(admission_names, NODE_ADMISSION__COUNT, s);
 }
 
+const char *node_eligibility_name(enum node_eligibility e)
+{
+        return e == NODE_ELIGIBLE ? "eligible" : "ineligible";
+}
+
 const char *node_status_name(enum node_status s)
 {
         switch (s) {

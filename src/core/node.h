@@ -55,6 +55,20 @@ enum node_status {
         NODE_DOWN,
 };
 
+/* Whether the scheduler may give the node new work (Nomad's eligibility).
+ * A draining node is ineligible while its workloads move off; once none is
+ * left it is plain ineligible until an operator enables it. Stored as its
+ * number: append only. */
+enum node_eligibility {
+        NODE_ELIGIBLE = 0,
+        NODE_INELIGIBLE,
+        NODE_DRAINING,
+        NODE_ELIGIBILITY__COUNT
+};
+
+/* "eligible" or "ineligible" (a draining node is ineligible). */
+const char *node_eligibility_name(enum node_eligibility e);
+
 const char *node_admission_name(enum node_admission a);
 int node_admission_from_name(const char *s);
 const char *node_status_name(enum node_status s);
@@ -91,6 +105,7 @@ struct idyl_node {
         int64_t assign_version; /* bumped whenever its assignments change */
         int64_t created_at;
         char devices[DEVICE_LIST_TEXT]; /* comma-joined device paths the node offers */
+        enum node_eligibility eligibility;
 };
 
 /* A node not yet admitted, with no runtime: a zeroed node would read as

@@ -22,6 +22,12 @@ static bool f_admission(const struct sched_node *n, const struct filter_ctx *c)
         return n->admitted;
 }
 
+static bool f_eligibility(const struct sched_node *n, const struct filter_ctx *c)
+{
+        (void)c;
+        return !n->ineligible;
+}
+
 static bool f_health(const struct sched_node *n, const struct filter_ctx *c)
 {
         (void)c;
@@ -91,6 +97,7 @@ static const struct {
         filter_fn fn;
 } filters[FILTER__COUNT] = {
     {FILTER_ADMISSION, "node_not_admitted", f_admission},
+    {FILTER_ELIGIBILITY, "node_ineligible", f_eligibility},
     {FILTER_HEALTH, "node_down", f_health},
     {FILTER_RUNTIME_READY, "runtime_not_ready", f_ready},
     {FILTER_ISOLATION_CLASS, "isolation_class_mismatch", f_isolation},

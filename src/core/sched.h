@@ -19,6 +19,7 @@
 struct sched_node {
         const char *name;
         bool admitted;
+        bool ineligible;    /* an operator took it out of scheduling (eligibility, drain) */
         bool healthy;       /* heartbeating within the TTL */
         bool runtime_ready; /* the runtime can start work */
         enum isolation_class isolation;
@@ -44,6 +45,7 @@ struct sched_request {
  * a node they remove cannot run the workload's runtime at all. */
 enum sched_filter {
         FILTER_ADMISSION = 0,
+        FILTER_ELIGIBILITY, /* ineligible or draining: no new work */
         FILTER_HEALTH,
         FILTER_RUNTIME_READY,
         FILTER_ISOLATION_CLASS,

@@ -79,13 +79,16 @@ static json_t *devices_json(const char *list)
         return arr;
 }
 
-/* The node object of SPEC 2, with the devices it offers (SPEC 6.4). */
+/* The node object of SPEC 2, with the devices it offers (SPEC 6.4) and
+ * whether it takes new work (SPEC 8). */
 static json_t *node_to_json(const struct idyl_server *srv, const struct idyl_node *n,
                             const struct allocation *a)
 {
         json_t *o = node_to_json_base(srv, n, a);
 
         json_object_set_new(o, "devices", devices_json(n->devices));
+        json_object_set_new(o, "eligibility", json_string(node_eligibility_name(n->eligibility)));
+        json_object_set_new(o, "draining", json_boolean(n->eligibility == NODE_DRAINING));
         return o;
 }
 
@@ -108,8 +111,8 @@ static void allocation_of(const struct idyl_node *n, const struct idyl_workload 
         a->gpus = view.used_gpus;
 }
 
-static int node_json(struct idyl_server *srv, const struct idyl_node *n, json_t **out,
-                     struct idyl_err *err)
+int node_object(struct idyl_server *srv, const struct idyl_node *n, json_t **out,
+                struct idyl_err *err)
 {
         struct idyl_workload *ws = NULL;
         struct allocation a;
@@ -126,8 +129,8 @@ static int node_json(struct idyl_server *srv, const struct idyl_node *n, json_t 
 /* ---- who may act for a node -------------------------------------------- */
 
 /* Operators act for any node; a node credential only for its own node. */
-static int caller_is_node(const struct request *req, uint64_t slug, const char *name,
-                          struct idyl_err *err)
+int node_caller_check(const struct request *req, uint64_t slug, const char *name,
+                      struct idyl_err *err)
 {
         const struct idyl_token *c = &req->caller;
 
@@ -332,6 +335,7 @@ static int join_in_tx(struct request *req, struct idyl_node *n, const char *secr
                 /* an operator re-joins the machine: new credential, same assignments */
                 n->assign_version = old.assign_version + 1;
                 n->created_at = old.created_at;
+                n->eligibility = old.eligibility; /* an operator's decision, not the machine's */
                 if (store_node_delete(st, n->subnet, n->name, err) < 0)
                         return -1;
         } else if (lookup.code != IDYL_E_NOT_FOUND) {
@@ -374,27 +378,37 @@ int handle_node_join(struct request *req, struct response *resp, struct idyl_err
 
 /* ---- read ----------------------------------------------------------------- */
 
-int handle_node_list(struct request *req, struct response *resp, struct idyl_err *err)
+int node_list_objects(struct idyl_server *srv, uint64_t slug, json_t **out, struct idyl_err *err)
 {
         struct idyl_workload *ws = NULL;
         cleanup_free struct idyl_node *nodes = NULL;
         struct idyl_subnet sn = IDYL_SUBNET_INIT;
         size_t n = 0, nws = 0;
-        uint64_t slug;
 
-        if (params(req, &slug, err) < 0 || store_subnet_get(req->srv->store, slug, &sn, err) < 0 ||
-            store_node_list(req->srv->store, slug, &nodes, &n, err) < 0 ||
-            store_workload_list(req->srv->store, slug, NULL, &ws, &nws, err) < 0)
+        if (store_subnet_get(srv->store, slug, &sn, err) < 0 ||
+            store_node_list(srv->store, slug, &nodes, &n, err) < 0 ||
+            store_workload_list(srv->store, slug, NULL, &ws, &nws, err) < 0)
                 return -1;
-        resp->body = json_array();
+        *out = json_array();
         for (size_t i = 0; i < n; i++) {
                 struct allocation a;
 
                 allocation_of(&nodes[i], ws, nws, &a);
-                json_array_append_new(resp->body, node_to_json(req->srv, &nodes[i], &a));
+                json_array_append_new(*out, node_to_json(srv, &nodes[i], &a));
         }
         workload_list_free(ws, nws);
         return 0;
+}
+
+int handle_node_list(struct request *req, struct response *resp, struct idyl_err *err)
+{
+        uint64_t slug;
+
+        if (params(req, &slug, err) < 0)
+                return -1;
+        if (node_list_watch_requested(req))
+                return handle_node_list_watch(req, resp, err);
+        return node_list_objects(req->srv, slug, &resp->body, err);
 }
 
 int handle_node_get(struct request *req, struct response *resp, struct idyl_err *err)
@@ -402,10 +416,10 @@ int handle_node_get(struct request *req, struct response *resp, struct idyl_err 
         struct idyl_node n = IDYL_NODE_INIT;
         uint64_t slug;
 
-        if (params(req, &slug, err) < 0 || caller_is_node(req, slug, req->params[1], err) < 0 ||
+        if (params(req, &slug, err) < 0 || node_caller_check(req, slug, req->params[1], err) < 0 ||
             store_node_get(req->srv->store, slug, req->params[1], &n, err) < 0)
                 return -1;
-        return node_json(req->srv, &n, &resp->body, err);
+        return node_object(req->srv, &n, &resp->body, err);
 }
 
 /* ---- operator actions ------------------------------------------------------ */
@@ -446,7 +460,7 @@ static int node_action(struct request *req, struct response *resp, enum node_act
                 resp->status = 204;
                 return 0;
         }
-        return node_json(req->srv, &n, &resp->body, err);
+        return node_object(req->srv, &n, &resp->body, err);
 }
 
 int handle_node_admit(struct request *req, struct response *resp, struct idyl_err *err)
@@ -462,6 +476,71 @@ int handle_node_revoke(struct request *req, struct response *resp, struct idyl_e
 int handle_node_delete(struct request *req, struct response *resp, struct idyl_err *err)
 {
         return node_action(req, resp, ACTION_DELETE, err);
+}
+
+/* ---- eligibility and drain ------------------------------------------------ */
+
+/* What an operator's request `want` makes of eligibility `now` on a node
+ * with `placed` workloads: --disable leaves a drain going; a drain of a node
+ * with nothing placed on it is done at once (plain ineligible). */
+static enum node_eligibility eligibility_after(enum node_eligibility now,
+                                               enum node_eligibility want, size_t placed)
+{
+        if (want == NODE_INELIGIBLE && now == NODE_DRAINING)
+                return NODE_DRAINING;
+        if (want == NODE_DRAINING && placed == 0)
+                return NODE_INELIGIBLE;
+        return want;
+}
+
+/* Sets the node's eligibility inside one transaction and answers the node
+ * object; the scheduler then moves a draining node's workloads
+ * (server/drain.c). */
+static int set_eligibility(struct request *req, struct response *resp, enum node_eligibility want,
+                           struct idyl_err *err)
+{
+        struct idyl_store *st = req->srv->store;
+        struct lifecycle_tx tx = LIFECYCLE_TX_INIT;
+        struct idyl_node n = IDYL_NODE_INIT;
+        struct idyl_workload *ws = NULL;
+        size_t nws = 0;
+        uint64_t slug;
+        int rc;
+
+        if (params(req, &slug, err) < 0 || lifecycle_tx_begin(&tx, req->srv, err) < 0)
+                return -1;
+        rc = store_node_get(st, slug, req->params[1], &n, err);
+        if (rc == 0 && want == NODE_DRAINING)
+                rc = store_workload_list(st, slug, n.name, &ws, &nws, err);
+        workload_list_free(ws, nws);
+        want = eligibility_after(n.eligibility, want, nws);
+        if (rc == 0 && n.eligibility != want) {
+                n.eligibility = want;
+                rc = store_node_put(st, &n, err);
+                if (rc == 0)
+                        rc = lifecycle_tx_kick(&tx, slug, err);
+        }
+        if (lifecycle_tx_end(&tx, rc, err) < 0)
+                return -1;
+        return node_object(req->srv, &n, &resp->body, err);
+}
+
+int handle_node_eligibility(struct request *req, struct response *resp, struct idyl_err *err)
+{
+        static const char *const keys[] = {"eligible", NULL};
+        const json_t *v = json_object_get(req->body, "eligible");
+
+        if (json_check_keys(req->body, keys, "eligibility", err) < 0)
+                return -1;
+        if (!json_is_boolean(v))
+                return idyl_err_set(err, IDYL_E_INVALID,
+                                    "field \"eligible\" is required: true or false");
+        return set_eligibility(req, resp, json_is_true(v) ? NODE_ELIGIBLE : NODE_INELIGIBLE, err);
+}
+
+int handle_node_drain(struct request *req, struct response *resp, struct idyl_err *err)
+{
+        return set_eligibility(req, resp, NODE_DRAINING, err);
 }
 
 /* ---- heartbeat ------------------------------------------------------------ */
@@ -628,7 +707,7 @@ int handle_node_heartbeat(struct request *req, struct response *resp, struct idy
         size_t i;
         int rc;
 
-        if (params(req, &slug, err) < 0 || caller_is_node(req, slug, req->params[1], err) < 0 ||
+        if (params(req, &slug, err) < 0 || node_caller_check(req, slug, req->params[1], err) < 0 ||
             json_check_keys(req->body, keys, "heartbeat", err) < 0)
                 return -1;
         if (reports && !json_is_array(reports))
@@ -722,7 +801,7 @@ int handle_node_assignments(struct request *req, struct response *resp, struct i
         long version = query_long(req, "version", -1), wait = query_long(req, "wait", 0);
         char key[NODE_WAIT_KEY_LEN];
 
-        if (params(req, &slug, err) < 0 || caller_is_node(req, slug, req->params[1], err) < 0)
+        if (params(req, &slug, err) < 0 || node_caller_check(req, slug, req->params[1], err) < 0)
                 return -1;
         if (wait < 0 || wait > ASSIGNMENTS_WAIT_MAX)
                 return idyl_err_set(err, IDYL_E_INVALID, "wait must be 0 to %d seconds",

@@ -26,6 +26,7 @@ struct scheduler {
         bool started;    /* the thread runs */
         uint64_t *dirty; /* subnets kicked since the last pass; owned */
         size_t ndirty, cap;
+        struct drain_moves moves; /* drains' workloads on their way (server/drain.c) */
 };
 
 /* ---- one pass over a subnet -------------------------------------------- */
@@ -100,6 +101,7 @@ static int pass_load(struct pass *p, uint64_t slug, struct idyl_err *err)
 
                 v->name = n->name;
                 v->admitted = n->admission == NODE_ADMITTED;
+                v->ineligible = n->eligibility != NODE_ELIGIBLE;
                 node_liveness_fold(p->srv, n);
                 v->healthy = node_status_now(p->srv, n, now) != NODE_DOWN;
                 v->runtime_ready = n->runtime_ready;
@@ -300,6 +302,7 @@ static int declare_down(struct idyl_server *srv, const struct idyl_node *stale,
                 rc = lifecycle_tx_kick(&tx, n.subnet, err);
         if (lifecycle_tx_end(&tx, rc, err) < 0)
                 return -1;
+        watch_subnet_changed(srv, n.subnet);
         log_info("node %s in subnet %012" PRIu64 " is down", n.name, n.subnet);
         return 0;
 }
@@ -317,6 +320,9 @@ int scheduler_check_health(struct idyl_server *srv, struct idyl_err *err)
                 node_liveness_fold(srv, &nodes[i]);
                 if (!nodes[i].down && node_status_now(srv, &nodes[i], now) == NODE_DOWN)
                         rc = declare_down(srv, &nodes[i], err);
+                /* a drain goes on as its moves arrive, which no kick signals */
+                if (nodes[i].eligibility == NODE_DRAINING)
+                        scheduler_kick(srv, nodes[i].subnet);
         }
         return rc;
 }
@@ -343,11 +349,28 @@ out:
         pthread_mutex_unlock(&s->mu);
 }
 
+int scheduler_run_drains(struct idyl_server *srv, uint64_t slug, struct idyl_err *err)
+{
+        bool changed = false;
+
+        if (!srv->sched)
+                return 0;
+        if (drain_step(srv, &srv->sched->moves, slug, &changed, err) < 0)
+                return err->code == IDYL_E_NOT_FOUND ? 0 : -1;
+        if (changed)
+                watch_subnet_changed(srv, slug);
+        return 0;
+}
+
 static void run_dirty(struct idyl_server *srv, uint64_t *batch, size_t n)
 {
         for (size_t i = 0; i < n; i++) {
                 struct idyl_err err = IDYL_ERR_INIT;
 
+                /* moves off draining nodes first: the pass places them again */
+                if (scheduler_run_drains(srv, batch[i], &err) < 0)
+                        log_warnx("draining in subnet %012" PRIu64 ": %s", batch[i], err.msg);
+                err = (struct idyl_err)IDYL_ERR_INIT;
                 if (scheduler_run_subnet(srv, batch[i], &err) < 0)
                         log_warnx("scheduling subnet %012" PRIu64 ": %s", batch[i], err.msg);
         }
@@ -432,6 +455,7 @@ void scheduler_free(struct idyl_server *srv)
         pthread_mutex_destroy(&s->mu);
         pthread_cond_destroy(&s->cond);
         free(s->dirty);
+        drain_moves_release(&s->moves);
         free(s);
         srv->sched = NULL;
         liveness_free(srv);

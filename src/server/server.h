@@ -141,6 +141,10 @@ void scheduler_free(struct idyl_server *srv);
 void scheduler_kick(struct idyl_server *srv, uint64_t subnet);
 /* Runs one pass over a subnet now (used by the loop, tests and benchmarks). */
 int scheduler_run_subnet(struct idyl_server *srv, uint64_t subnet, struct idyl_err *err);
+/* The drain step of the subnet's draining nodes (server/drain.c), with the
+ * scheduler's record of moves; the loop runs it before each pass. Scheduler
+ * thread only (or a test that drives the loop's steps itself). */
+int scheduler_run_drains(struct idyl_server *srv, uint64_t subnet, struct idyl_err *err);
 /* Declares down every node silent past the TTL; their workloads become lost. */
 int scheduler_check_health(struct idyl_server *srv, struct idyl_err *err);
 
@@ -203,6 +207,13 @@ int handle_node_admit(struct request *req, struct response *resp, struct idyl_er
 int handle_node_revoke(struct request *req, struct response *resp, struct idyl_err *err);
 int handle_node_heartbeat(struct request *req, struct response *resp, struct idyl_err *err);
 int handle_node_assignments(struct request *req, struct response *resp, struct idyl_err *err);
+int handle_node_eligibility(struct request *req, struct response *resp, struct idyl_err *err);
+int handle_node_drain(struct request *req, struct response *resp, struct idyl_err *err);
+/* The nodes' watch (server/watch.c): GET .../nodes?watch=V&wait=S and
+ * GET .../nodes/{name}/watch?version=V&wait=S. */
+bool node_list_watch_requested(const struct request *req);
+int handle_node_list_watch(struct request *req, struct response *resp, struct idyl_err *err);
+int handle_node_watch(struct request *req, struct response *resp, struct idyl_err *err);
 int handle_token_create(struct request *req, struct response *resp, struct idyl_err *err);
 int handle_token_list(struct request *req, struct response *resp, struct idyl_err *err);
 int handle_token_revoke(struct request *req, struct response *resp, struct idyl_err *err);
@@ -284,6 +295,42 @@ void node_wait_key(uint64_t subnet, const char *node, char *buf, size_t size);
 int node_unplace_workloads(struct lifecycle_tx *tx, const struct idyl_node *node, const char *why,
                            struct idyl_err *err);
 int nodes_count(struct idyl_store *st, uint64_t slug, size_t *n, struct idyl_err *err);
+/* Operators act for any node; a node credential only for its own node:
+ * IDYL_E_FORBIDDEN otherwise. */
+int node_caller_check(const struct request *req, uint64_t slug, const char *name,
+                      struct idyl_err *err);
+/* The node object of SPEC 2 with its allocation (*out a new reference). */
+int node_object(struct idyl_server *srv, const struct idyl_node *n, json_t **out,
+                struct idyl_err *err);
+/* Every node object of a subnet, as a new JSON array in *out; IDYL_E_NOT_FOUND
+ * for an unknown subnet. */
+int node_list_objects(struct idyl_server *srv, uint64_t slug, json_t **out, struct idyl_err *err);
+
+/* ---- drain (server/drain.c) ------------------------------------------------ */
+/* How many workloads of one draining node may be on their way at once:
+ * moved off it and not yet running elsewhere (Nomad's migrate max_parallel). */
+#define DRAIN_MAX_PARALLEL 2
+
+/* The workloads a drain moved that are not yet running elsewhere; kept by
+ * the scheduler thread alone. Memory only: a new leader starts with none,
+ * so at most another DRAIN_MAX_PARALLEL move at once after a takeover. */
+struct drain_move {
+        uint64_t subnet;
+        char node[64];
+        char workload[WORKLOAD_NAME_MAX + 1];
+        int64_t revision;
+};
+struct drain_moves {
+        struct drain_move *items;
+        size_t n, cap;
+};
+void drain_moves_release(struct drain_moves *m);
+/* One step of every draining node of the subnet: forgets the moves that
+ * arrived, moves more of the node's workloads (LIFE_MIGRATE) up to the
+ * bound, and ends the drain of a node with nothing left on it (it stays
+ * ineligible). *changed is set when it wrote anything. */
+int drain_step(struct idyl_server *srv, struct drain_moves *moves, uint64_t slug, bool *changed,
+               struct idyl_err *err);
 
 /* ---- workloads and subnets (server/workloads.c, server/subnets.c) ---------- */
 /* The subnet's networkPolicy object for its nodes' assignments; NULL when

@@ -6,7 +6,11 @@
  * &wait=S does the same for the whole list: {"version", "workloads"}. The version is a hash of the
  * workload object, so every change a reader could see moves it, with no column to keep. Every
  * change to a subnet's workloads wakes the subnet's watchers: a change request under
- * /v1/subnets/{slug} (server/http.c) and each scheduling pass (server/scheduler.c). */
+ * /v1/subnets/{slug} (server/http.c) and each scheduling pass (server/scheduler.c).
+ * The nodes have the same two watches (GET .../nodes?watch=V and
+ * .../nodes/{name}/watch?version=V), woken by the same changes (heartbeats
+ * are requests under the subnet) and by the scheduler's health and drain
+ * steps; their heartbeat times do not move the version. */
 #include "server/server.h"
 
 #include <inttypes.h>
@@ -32,15 +36,30 @@ void watch_subnet_changed(struct idyl_server *srv, uint64_t subnet)
         server_notify(srv, key);
 }
 
+/* A node's heartbeat time moves every few seconds without anything a
+ * watcher acts on: the nodes' versions leave it out. */
+static json_t *without_heartbeats(const json_t *o)
+{
+        json_t *copy = json_deep_copy(o), *item;
+        size_t i;
+
+        if (json_is_object(copy))
+                json_object_del(copy, "lastHeartbeat");
+        json_array_foreach(copy, i, item) json_object_del(item, "lastHeartbeat");
+        return copy;
+}
+
 /* FNV-1a over the object's canonical text, as 16 hex digits. */
 static void object_version(const json_t *o, char out[17])
 {
-        char *text = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
+        json_t *seen = without_heartbeats(o);
+        char *text = json_dumps(seen, JSON_COMPACT | JSON_SORT_KEYS);
         uint64_t h = 14695981039346656037ull;
 
         for (const char *p = text ? text : ""; *p; p++)
                 h = (h ^ (uint8_t)*p) * 1099511628211ull;
         free(text);
+        json_decref(seen);
         snprintf(out, 17, "%016" PRIx64, h);
 }
 
@@ -126,4 +145,45 @@ int handle_workload_watch(struct request *req, struct response *resp, struct idy
         obj = workload_to_json(&w);
         workload_release(&w);
         return answer_or_wait(req, resp, "workload", "version", obj, wait);
+}
+
+bool node_list_watch_requested(const struct request *req)
+{
+        return MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, "watch") != NULL;
+}
+
+int handle_node_list_watch(struct request *req, struct response *resp, struct idyl_err *err)
+{
+        char key[96];
+        uint64_t slug;
+        json_t *list;
+        long wait;
+
+        if (subnet_slug_parse(req->params[0], &slug, err) < 0 || query_wait(req, &wait, err) < 0)
+                return -1;
+        watch_key(slug, key, sizeof(key));
+        server_wait_prepare(req, resp, key);
+        if (node_list_objects(req->srv, slug, &list, err) < 0)
+                return -1;
+        return answer_or_wait(req, resp, "nodes", "watch", list, wait);
+}
+
+int handle_node_watch(struct request *req, struct response *resp, struct idyl_err *err)
+{
+        struct idyl_node n = IDYL_NODE_INIT;
+        char key[96];
+        uint64_t slug;
+        json_t *obj;
+        long wait;
+
+        if (subnet_slug_parse(req->params[0], &slug, err) < 0 || query_wait(req, &wait, err) < 0)
+                return -1;
+        if (node_caller_check(req, slug, req->params[1], err) < 0)
+                return -1;
+        watch_key(slug, key, sizeof(key));
+        server_wait_prepare(req, resp, key);
+        if (store_node_get(req->srv->store, slug, req->params[1], &n, err) < 0 ||
+            node_object(req->srv, &n, &obj, err) < 0)
+                return -1;
+        return answer_or_wait(req, resp, "node", "version", obj, wait);
 }

@@ -659,12 +659,20 @@ int workloads_recheck_policy(struct lifecycle_tx *tx, const struct idyl_subnet *
                 if (class_ok && device_admission_check(&sn->devices, w->devices, &why) == 0)
                         continue;
                 if (lifecycle_allows(w->phase, LIFE_POLICY_REJECT)) {
-                        json_array_append_new(
-                            warnings, json_sprintf("workload %s (isolation class %s, phase %s) is "
-                                                   "not allowed by the new runtime policy; it is "
-                                                   "rejected",
-                                                   w->name, isolation_class_name(w->isolation),
-                                                   workload_phase_name(w->phase)));
+                        if (class_ok) /* a device the new devicePolicy no longer allows */
+                                json_array_append_new(
+                                    warnings,
+                                    json_sprintf("workload %s (phase %s): %s; it is "
+                                                 "rejected",
+                                                 w->name, workload_phase_name(w->phase), why.msg));
+                        else
+                                json_array_append_new(
+                                    warnings,
+                                    json_sprintf("workload %s (isolation class %s, phase %s) is "
+                                                 "not allowed by the new runtime policy; it is "
+                                                 "rejected",
+                                                 w->name, isolation_class_name(w->isolation),
+                                                 workload_phase_name(w->phase)));
                         rc = workload_transition(tx, w, LIFE_POLICY_REJECT, why.msg, NULL, err);
                         continue;
                 }

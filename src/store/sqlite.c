@@ -141,6 +141,7 @@ static const char schema[] =
     " assign_version INTEGER NOT NULL,"
     " created_at INTEGER NOT NULL,"
     " devices TEXT NOT NULL DEFAULT '',"
+    " eligibility INTEGER NOT NULL DEFAULT 0," /* enum node_eligibility */
     " PRIMARY KEY(subnet, name));"
     "CREATE TABLE IF NOT EXISTS tokens("
     " hash TEXT PRIMARY KEY,"
@@ -1081,7 +1082,7 @@ out:
 #define NODE_COLUMNS                                                                               \
         "subnet, name, admission, simulated, profile, provider, handler, isolation, backend, "     \
         "runtime_ready, reason, microvm_gpu, platform, cpu_milli, memory_bytes, gpus, "            \
-        "last_heartbeat, down, assign_version, created_at, devices"
+        "last_heartbeat, down, assign_version, created_at, devices, eligibility"
 
 static void node_from_row(sqlite3_stmt *stmt, void *item)
 {
@@ -1115,6 +1116,9 @@ static void node_from_row(sqlite3_stmt *stmt, void *item)
         nd->assign_version = sqlite3_column_int64(stmt, 18);
         nd->created_at = sqlite3_column_int64(stmt, 19);
         column_copy(stmt, 20, nd->devices, sizeof(nd->devices));
+        v = sqlite3_column_int(stmt, 21);
+        nd->eligibility =
+            v > 0 && v < NODE_ELIGIBILITY__COUNT ? (enum node_eligibility)v : NODE_ELIGIBLE;
 }
 
 static void node_bind(sqlite3_stmt *stmt, const struct idyl_node *nd)
@@ -1144,6 +1148,7 @@ static void node_bind(sqlite3_stmt *stmt, const struct idyl_node *nd)
         sqlite3_bind_int64(stmt, 19, nd->assign_version);
         sqlite3_bind_int64(stmt, 20, nd->created_at);
         sqlite3_bind_text(stmt, 21, nd->devices, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_int(stmt, 22, (int)nd->eligibility);
 }
 
 static int node_not_found(uint64_t subnet, const char *name, struct idyl_err *err)
@@ -1211,7 +1216,7 @@ static int put_node(struct sqlite_store *s, const struct idyl_node *nd, struct i
 
         if (prepare(s, s->db,
                     "INSERT OR REPLACE INTO nodes(" NODE_COLUMNS
-                    ") VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                    ") VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                     &stmt, err) < 0)
                 return -1;
         node_bind(stmt, nd);
@@ -1771,6 +1776,27 @@ static const struct store_ops sqlite_ops = {
     .secret_delete = sqlite_secret_delete,
 };
 
+/* Columns added since a table was first made: a data directory of an older
+ * idyld gets them on open (CREATE TABLE IF NOT EXISTS keeps its old table). */
+static int add_columns(struct sqlite_store *s, struct idyl_err *err)
+{
+        static const struct {
+                const char *table, *column, *sql;
+        } added[] = {
+            {"nodes", "eligibility",
+             "ALTER TABLE nodes ADD COLUMN eligibility INTEGER NOT NULL DEFAULT 0"},
+        };
+
+        for (size_t i = 0; i < sizeof(added) / sizeof(added[0]); i++) {
+                int rc = sqlite3_table_column_metadata(s->db, NULL, added[i].table, added[i].column,
+                                                       NULL, NULL, NULL, NULL, NULL);
+
+                if (rc != SQLITE_OK && exec(s, added[i].sql, err) < 0)
+                        return -1;
+        }
+        return 0;
+}
+
 static int open_db(struct sqlite_store *s, const char *path, struct idyl_err *err)
 {
         if (sqlite3_open_v2(path, &s->db,
@@ -1782,7 +1808,8 @@ static int open_db(struct sqlite_store *s, const char *path, struct idyl_err *er
         /* WAL + FULL: every commit fsyncs the log, so acknowledged means durable. */
         if (exec(s, "PRAGMA journal_mode=WAL", err) < 0 ||
             exec(s, "PRAGMA synchronous=FULL", err) < 0 ||
-            exec(s, "PRAGMA foreign_keys=ON", err) < 0 || exec(s, schema, err) < 0)
+            exec(s, "PRAGMA foreign_keys=ON", err) < 0 || exec(s, schema, err) < 0 ||
+            add_columns(s, err) < 0)
                 return idyl_err_wrap(err, "open \"%s\"", path);
         if (sqlite3_open_v2(path, &s->rdb, SQLITE_OPEN_READWRITE | SQLITE_OPEN_FULLMUTEX, NULL) !=
             SQLITE_OK)

@@ -433,7 +433,7 @@ Run "idyl subnet create --help" for usage.' ]
 	[ "${stderr%%$'\n'*}" = 'error: unexpected argument "100000000002"' ]
 	run --separate-stderr idyl subnet list -o xml
 	[ "$status" -eq 2 ]
-	[ "${stderr%%$'\n'*}" = 'error: invalid --output "xml": valid values are table, yaml, json' ]
+	[ "${stderr%%$'\n'*}" = 'error: invalid --output "xml": valid values are table, wide, name, yaml, json' ]
 	run --separate-stderr idyl subnet frobnicate
 	[ "$status" -eq 2 ]
 	[ "${stderr%%$'\n'*}" = 'error: unknown command "idyl subnet frobnicate"' ]
@@ -470,7 +470,7 @@ Run "idyl subnet create --help" for usage.' ]
 	done
 	run idyl subnet create --help
 	[[ "$output" == *"--allowed-isolation-class CLASS"*"(repeatable, or comma-separated)"* ]]
-	[[ "$output" == *"--output, -o FORMAT"*"table (default), yaml or json"* ]]
+	[[ "$output" == *"--output, -o FORMAT"*"table (default), wide, name, yaml or json"* ]]
 	# --help does not talk to idyld
 	[ "$(subnet_count)" = 0 ]
 }

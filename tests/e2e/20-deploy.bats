@@ -228,8 +228,9 @@ status:
 	run idyl workload get web --subnet "$subnet"
 	[ "$status" -eq 0 ]
 	[ "${#lines[@]}" = 2 ]
-	[ "${lines[0]}" = "NAME  IMAGE              CLASS      PHASE    NODE  AGE" ]
-	[[ "${lines[1]}" =~ ^"web   nginx:1.27-alpine  container  pending  -     "[0-9]+s$ ]]
+	# get shows the reason: why it waits, or where it went
+	[ "${lines[0]}" = "NAME  IMAGE              CLASS      PHASE    NODE  AGE  REASON" ]
+	[[ "${lines[1]}" =~ ^"web   nginx:1.27-alpine  container  pending  -     "[0-9]+s"   no available nodes in subnet $subnet support requested isolation class container"$ ]]
 	run idyl workload list --subnet "$subnet"
 	[ "$status" -eq 0 ]
 	[ "${#lines[@]}" = 3 ]

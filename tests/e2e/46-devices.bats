@@ -122,6 +122,8 @@ node_of() { [ "$(wl "$1" | jq -r .status.node)" = "$2" ]; }
 	run idyl subnet edit "$S" --clear-device-policy -o json
 	[ "$status" -eq 0 ]
 	[[ "$output" == *'warning: workload run (phase '*'): device "/dev/fuse" is not allowed by subnet devicePolicy; it keeps running'* ]]
+	# the waiting one it rejects is listed too, with the device's reason
+	[[ "$output" == *'warning: workload wait (phase pending): device "/dev/fuse" is not allowed by subnet devicePolicy; it is rejected'* ]]
 	[ "$(wl wait | jq -r .status.phase)" = rejected ]
 	[ "$(wl wait | jq -r .status.message)" = 'device "/dev/fuse" is not allowed by subnet devicePolicy' ]
 	[ "$(wl none | jq -r .status.phase)" = pending ]

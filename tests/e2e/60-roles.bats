@@ -71,6 +71,9 @@ expected_roles() {
 	"DELETE /v1/subnets/{slug}/nodes/{name}") echo o ;;
 	"POST /v1/subnets/{slug}/nodes/{name}/admit") echo o ;;
 	"POST /v1/subnets/{slug}/nodes/{name}/revoke") echo o ;;
+	"POST /v1/subnets/{slug}/nodes/{name}/eligibility") echo o ;;
+	"POST /v1/subnets/{slug}/nodes/{name}/drain") echo o ;;
+	"GET /v1/subnets/{slug}/nodes/{name}/watch") echo o n ;;
 	"POST /v1/subnets/{slug}/nodes/{name}/heartbeat") echo o n ;;
 	"GET /v1/subnets/{slug}/nodes/{name}/assignments") echo o n ;;
 	"POST /v1/tokens") echo o s ;;

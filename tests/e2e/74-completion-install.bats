@@ -30,6 +30,8 @@ complete_words() {
 	[ "$(complete_words idyl config u)" = use-context ]
 	[ "$(complete_words idyl deploy nginx --dry)" = --dry-run ]
 	[ "$(complete_words idyl subnet list -o y)" = yaml ]
+	[ "$(complete_words idyl workload list -o w)" = wide ]
+	[ "$(complete_words idyl node dr)" = drain ]
 	# every command of `idyl --help` is in the script
 	idyl --help | awk '/^commands:/{on=1; next} on && !NF {exit} on {print $1}' | sort -u |
 		while read -r noun; do

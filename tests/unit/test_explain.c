@@ -111,6 +111,15 @@ static void test_no_compatible_nodes_takes_the_largest_compatibility_filter(void
         assert_string_equal(str(e, "hint"),
                             "admit the waiting nodes: idyl node admit NAME --subnet " SUBNET);
         json_decref(e);
+        e = explain_text(&s, "{\"nodesEvaluated\":3,\"outcome\":\"no_compatible_nodes\","
+                             "\"filtered\":{\"node_ineligible\":2,\"node_down\":1},"
+                             "\"examples\":{\"node_ineligible\":[\"a\",\"b\"]}}");
+        assert_string_equal(str(e, "hint"), "the nodes are ineligible (an operator disabled them, "
+                                            "or they drain): idyl node eligibility NAME --enable "
+                                            "--subnet " SUBNET);
+        assert_string_equal(str(json_array_get(json_object_get(e, "filters"), 0), "code"),
+                            "node_ineligible");
+        json_decref(e);
 }
 
 static void test_hints_from_the_phase(void **state)

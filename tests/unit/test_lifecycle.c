@@ -20,17 +20,12 @@
  * next phase by the same letters (A P S R E F J L T), or '.' when the event
  * cannot happen in that phase. */
 static const char *const expected[LIFE__COUNT] = {
-    [LIFE_ADMIT] = "PPPPPPPPP",
-    [LIFE_HOLD] = ".A.......",
-    [LIFE_APPROVE] = "P........",
-    [LIFE_DENY] = "J........",
-    [LIFE_PLACE] = ".S.....S.",
-    [LIFE_UNSCHEDULABLE] = ".P.....L.",
-    [LIFE_POLICY_REJECT] = "JJ.....J.",
-    [LIFE_NODE_LOST] = "..LLLL...",
-    [LIFE_REPORT_SCHEDULED] = "..SSSS...",
-    [LIFE_REPORT_RUNNING] = "..RRRR...",
-    [LIFE_REPORT_EXITED] = "..EEEE...",
+    [LIFE_ADMIT] = "PPPPPPPPP",          [LIFE_HOLD] = ".A.......",
+    [LIFE_APPROVE] = "P........",        [LIFE_DENY] = "J........",
+    [LIFE_PLACE] = ".S.....S.",          [LIFE_UNSCHEDULABLE] = ".P.....L.",
+    [LIFE_POLICY_REJECT] = "JJ.....J.",  [LIFE_NODE_LOST] = "..LLLL...",
+    [LIFE_MIGRATE] = "..PPPP...",        [LIFE_REPORT_SCHEDULED] = "..SSSS...",
+    [LIFE_REPORT_RUNNING] = "..RRRR...", [LIFE_REPORT_EXITED] = "..EEEE...",
     [LIFE_REPORT_FAILED] = "..FFFF...",
 };
 
@@ -61,6 +56,8 @@ static const struct {
     [LIFE_POLICY_REJECT] = {"policy-reject", "Rejected", NULL, NULL, RECORD_ALWAYS, 0},
     [LIFE_NODE_LOST] = {"node-lost", "Lost", NULL, NULL, RECORD_ALWAYS,
                         EFFECT_KICK | EFFECT_UNPLACE | EFFECT_NODE},
+    [LIFE_MIGRATE] = {"migrate", "Migrated", NULL, NULL, RECORD_ALWAYS,
+                      EFFECT_KICK | EFFECT_UNPLACE | EFFECT_NODE},
     [LIFE_REPORT_SCHEDULED] = {"report-scheduled", "Scheduled", NULL, NULL, RECORD_IF_PHASE_CHANGED,
                                0},
     [LIFE_REPORT_RUNNING] = {"report-running", "Running", NULL, NULL, RECORD_IF_PHASE_CHANGED, 0},
@@ -114,11 +111,12 @@ static void test_every_phase_and_event(void **state)
                         assert_int_equal(step.effects, expected_step[e].effects);
                 }
         }
-        assert_int_equal(allowed, 9 + 1 + 1 + 1 + 2 + 2 + 3 + 4 + 4 * 4);
+        assert_int_equal(allowed, 9 + 1 + 1 + 1 + 2 + 2 + 3 + 4 + 4 + 4 * 4);
 }
 
 /* Rejected and stopped are terminal but for a new revision; a placed
- * workload leaves its node only by being lost (or a new revision). */
+ * workload leaves its node only by being lost, migrated off a draining
+ * node, or a new revision. */
 static void test_terminal_phases(void **state)
 {
         (void)state;

@@ -112,12 +112,10 @@ static void assert_placed_on(const struct sched_request *req, const struct runti
 static void test_filter_codes(void **state)
 {
         static const char *const codes[FILTER__COUNT] = {
-            "node_not_admitted",       "node_down",
-            "runtime_not_ready",       "isolation_class_mismatch",
-            "vmm_backend_not_allowed", "platform_mismatch",
-            "microvm_gpu_unsupported", "device_unavailable",
-            "insufficient_cpu",        "insufficient_memory",
-            "insufficient_gpus",
+            "node_not_admitted", "node_ineligible",          "node_down",
+            "runtime_not_ready", "isolation_class_mismatch", "vmm_backend_not_allowed",
+            "platform_mismatch", "microvm_gpu_unsupported",  "device_unavailable",
+            "insufficient_cpu",  "insufficient_memory",      "insufficient_gpus",
         };
 
         (void)state;
@@ -138,6 +136,29 @@ static void test_node_not_admitted(void **state)
         (void)state;
         n.admitted = false;
         assert_removed_by(&req, &no_policy, &n, FILTER_ADMISSION, SCHED_NO_COMPATIBLE_NODES);
+}
+
+/* An ineligible node (disabled, or draining) gets no new work; it counts as
+ * no available node of the class, so the message is the class one. */
+static void test_node_ineligible(void **state)
+{
+        struct sched_request req = request_of(ISOLATION_CONTAINER);
+        struct sched_node nodes[2] = {docker_node("a"), docker_node("b")};
+        struct sched_result res;
+        char msg[256];
+
+        (void)state;
+        nodes[0].ineligible = true;
+        assert_removed_by(&req, &no_policy, &nodes[0], FILTER_ELIGIBILITY,
+                          SCHED_NO_COMPATIBLE_NODES);
+        sched_place(&req, &no_policy, nodes, 1, &res);
+        message_of(&res, ISOLATION_CONTAINER, msg, sizeof(msg));
+        assert_string_equal(msg, "no available nodes in subnet 100000000001 support requested "
+                                 "isolation class container");
+        assert_string_equal(sched_filter_code(FILTER_ELIGIBILITY), "node_ineligible");
+        /* the eligible one is chosen even when it is fuller */
+        nodes[1].used_cpu_milli = 3000;
+        assert_placed_on(&req, &no_policy, nodes, 2, 1);
 }
 
 static void test_node_down(void **state)
@@ -689,7 +710,8 @@ static uint32_t rnd(uint32_t n)
 static bool model_compatible(const struct sched_node *n, const struct sched_request *r,
                              const struct runtime_policy *p)
 {
-        if (!n->admitted || !n->healthy || !n->runtime_ready || n->isolation != r->isolation)
+        if (!n->admitted || n->ineligible || !n->healthy || !n->runtime_ready ||
+            n->isolation != r->isolation)
                 return false;
         if (r->isolation == ISOLATION_MICROVM && p->allowed_backends &&
             !(p->allowed_backends & VMM_BIT(n->backend)))
@@ -737,6 +759,7 @@ static struct sched_node random_node(void)
                 break;
         }
         n.admitted = rnd(8) != 0;
+        n.ineligible = rnd(8) == 0;
         n.healthy = rnd(8) != 0;
         n.runtime_ready = rnd(8) != 0;
         n.platform = platforms[rnd(2)];
@@ -804,6 +827,7 @@ int main(void)
         const struct CMUnitTest tests[] = {
             cmocka_unit_test(test_filter_codes),
             cmocka_unit_test(test_node_not_admitted),
+            cmocka_unit_test(test_node_ineligible),
             cmocka_unit_test(test_node_down),
             cmocka_unit_test(test_runtime_not_ready),
             cmocka_unit_test(test_isolation_class_mismatch),

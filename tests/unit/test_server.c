@@ -493,6 +493,150 @@ static void test_policy_recheck(void **state)
         expect_events(f, "web", "Admitted,Scheduled,Lost,Rejected");
 }
 
+/* Marks a placed workload running, as its node's report would. */
+static void report_running(struct fixture *f, const char *name)
+{
+        struct idyl_workload w = get_workload(f, name);
+        struct idyl_err err = IDYL_ERR_INIT;
+
+        w.phase = PHASE_RUNNING;
+        assert_int_equal(store_workload_put(f->srv.store, &w, &err), 0);
+        workload_release(&w);
+}
+
+static size_t placed_on(struct fixture *f, const char *node)
+{
+        struct idyl_workload *ws = NULL;
+        struct idyl_err err = IDYL_ERR_INIT;
+        size_t n = 0;
+
+        assert_int_equal(store_workload_list(f->srv.store, f->subnet, node, &ws, &n, &err), 0);
+        workload_list_free(ws, n);
+        return n;
+}
+
+static enum node_eligibility eligibility_of(struct fixture *f, const char *node)
+{
+        struct idyl_node n = IDYL_NODE_INIT;
+        struct idyl_err err = IDYL_ERR_INIT;
+
+        assert_int_equal(store_node_get(f->srv.store, f->subnet, node, &n, &err), 0);
+        return n.eligibility;
+}
+
+static bool drain(struct fixture *f, struct drain_moves *moves)
+{
+        struct idyl_err err = IDYL_ERR_INIT;
+        bool changed = false;
+
+        if (drain_step(&f->srv, moves, f->subnet, &changed, &err) < 0)
+                fail_msg("drain step: %s", err.msg);
+        return changed;
+}
+
+/* A drain moves at most DRAIN_MAX_PARALLEL workloads at a time: each is
+ * migrated off (pending, Migrated), placed again elsewhere by the next pass,
+ * and only once it runs does the next one move; with nothing left and no
+ * move on its way the node has drained and stays ineligible. */
+static void test_drain_bounded(void **state)
+{
+        static const char *const names[] = {"w1", "w2", "w3"};
+        struct fixture *f = *state;
+        struct drain_moves moves = {0};
+        char path[128], msg[128];
+        struct reply r;
+
+        for (size_t i = 0; i < 3; i++)
+                deploy(f, names[i], "container", 201);
+        run_pass(f);
+        for (size_t i = 0; i < 3; i++)
+                report_running(f, names[i]);
+        make_node(f, "n2");
+        snprintf(path, sizeof(path), "/v1/subnets/%s/nodes/n1/drain", f->slug);
+        call(f, OPERATOR, "POST", path, NULL, &r);
+        assert_int_equal(r.status, 200);
+        assert_true(json_is_true(json_object_get(r.body, "draining")));
+        assert_string_equal(json_string_value(json_object_get(r.body, "eligibility")),
+                            "ineligible");
+        reply_release(&r);
+
+        assert_true(drain(f, &moves));
+        assert_int_equal(placed_on(f, "n1"), 3 - DRAIN_MAX_PARALLEL);
+        snprintf(msg, sizeof(msg), "node n1 is draining: moved to be placed again");
+        expect_workload(f, "w1", PHASE_PENDING, "", msg);
+        expect_events(f, "w1", "Admitted,Scheduled,Migrated");
+        assert_false(drain(f, &moves)); /* two on their way: no room */
+        run_pass(f);
+        expect_workload(f, "w1", PHASE_SCHEDULED, "n2", "placed on node n2");
+        assert_false(drain(f, &moves)); /* scheduled is still on the way */
+        report_running(f, "w1");
+        report_running(f, "w2");
+        assert_true(drain(f, &moves)); /* both arrived: the last one moves */
+        assert_int_equal(placed_on(f, "n1"), 0);
+        assert_int_equal(eligibility_of(f, "n1"), NODE_DRAINING);
+        run_pass(f);
+        assert_false(drain(f, &moves)); /* w3 is not running yet */
+        report_running(f, "w3");
+        assert_true(drain(f, &moves));
+        assert_int_equal(eligibility_of(f, "n1"), NODE_INELIGIBLE);
+        assert_int_equal(placed_on(f, "n2"), 3);
+        assert_false(drain(f, &moves));
+        assert_int_equal(moves.n, 0);
+
+        /* an ineligible node gets no new work, with the filter counted */
+        deploy(f, "late", "container", 201);
+        run_pass(f);
+        expect_workload(f, "late", PHASE_SCHEDULED, "n2", "placed on node n2");
+        {
+                struct idyl_workload w = get_workload(f, "late");
+
+                assert_non_null(strstr(w.placement, "\"node_ineligible\":1"));
+                workload_release(&w);
+        }
+        snprintf(path, sizeof(path), "/v1/subnets/%s/nodes/n1/eligibility", f->slug);
+        expect(f, OPERATOR, "POST", path, "{\"eligible\":true}", 200, NULL, NULL);
+        assert_int_equal(eligibility_of(f, "n1"), NODE_ELIGIBLE);
+        expect(f, OPERATOR, "POST", path, "{\"eligible\":1}", 400, "invalid_argument",
+               "field \"eligible\" is required: true or false");
+        expect(f, OPERATOR, "POST", path, "{\"eligible\":false,\"x\":1}", 400, NULL, NULL);
+        expect(f, AUTHOR, "POST", path, "{\"eligible\":false}", 403, NULL, NULL);
+        assert_int_equal(eligibility_of(f, "n1"), NODE_ELIGIBLE);
+        drain_moves_release(&moves);
+}
+
+/* --enable ends a drain under way: what moved stays where it went, the
+ * rest stays on the node, which takes new work again. */
+static void test_drain_ended_by_enable(void **state)
+{
+        static const char *const names[] = {"w1", "w2", "w3"};
+        struct fixture *f = *state;
+        struct drain_moves moves = {0};
+        char path[128];
+
+        for (size_t i = 0; i < 3; i++)
+                deploy(f, names[i], "container", 201);
+        run_pass(f);
+        for (size_t i = 0; i < 3; i++)
+                report_running(f, names[i]);
+        make_node(f, "n2");
+        snprintf(path, sizeof(path), "/v1/subnets/%s/nodes/n1/drain", f->slug);
+        expect(f, OPERATOR, "POST", path, NULL, 200, NULL, NULL);
+        assert_true(drain(f, &moves));
+        snprintf(path, sizeof(path), "/v1/subnets/%s/nodes/n1/eligibility", f->slug);
+        expect(f, OPERATOR, "POST", path, "{\"eligible\":true}", 200, NULL, NULL);
+        run_pass(f);
+        report_running(f, "w1");
+        report_running(f, "w2");
+        assert_false(drain(f, &moves));
+        /* w3 was never moved; w1 and w2 went wherever the pass put them,
+         * n1 included, as it is eligible again */
+        expect_workload(f, "w3", PHASE_RUNNING, "n1", "placed on node n1");
+        expect_events(f, "w3", "Admitted,Scheduled");
+        assert_int_equal(placed_on(f, "n1") + placed_on(f, "n2"), 3);
+        assert_int_equal(eligibility_of(f, "n1"), NODE_ELIGIBLE);
+        drain_moves_release(&moves);
+}
+
 static void test_approval_conflict(void **state)
 {
         struct fixture *f = *state;
@@ -533,6 +677,8 @@ int main(void)
             cmocka_unit_test_setup_teardown(test_scoped_caller, setup, teardown),
             cmocka_unit_test_setup_teardown(test_scheduler_pass, setup, teardown),
             cmocka_unit_test_setup_teardown(test_policy_recheck, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_drain_bounded, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_drain_ended_by_enable, setup, teardown),
             cmocka_unit_test_setup_teardown(test_approval_conflict, setup, teardown),
             cmocka_unit_test_setup_teardown(test_store_failure, setup, teardown),
         };

@@ -20,6 +20,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <sqlite3.h>
+#include <sys/stat.h>
+
 #include "store/store.h"
 
 #define NELEM(a) (sizeof(a) / sizeof((a)[0]))
@@ -593,6 +596,7 @@ static void assert_node_equal(const struct idyl_node *a, const struct idyl_node 
         assert_int_equal(a->down, b->down);
         assert_int_equal(a->assign_version, b->assign_version);
         assert_int_equal(a->created_at, b->created_at);
+        assert_int_equal(a->eligibility, b->eligibility);
 }
 
 static void test_node_put_get(void **state)
@@ -632,6 +636,13 @@ static void test_node_put_get(void **state)
         assert_ok(store_node_put(st, &nd, &err));
         assert_ok(store_node_get(st, subnet, "host-7", &got, &err));
         assert_node_equal(&got, &nd);
+        /* eligibility: each value round-trips */
+        for (int e = 0; e < NODE_ELIGIBILITY__COUNT; e++) {
+                nd.eligibility = (enum node_eligibility)e;
+                assert_ok(store_node_put(st, &nd, &err));
+                assert_ok(store_node_get(st, subnet, "host-7", &got, &err));
+                assert_node_equal(&got, &nd);
+        }
 
         snprintf(msg, sizeof(msg), "node \"host-8\" not found in subnet \"%s\"",
                  subnet_slug_format(subnet, slug));
@@ -1314,6 +1325,64 @@ static int remove_entry(const char *path, const struct stat *sb, int flag, struc
         return remove(path);
 }
 
+/* ---- SQLite only: a data directory of an older idyld ------------------------ */
+
+static const char *upgrade_dir;
+
+/* A nodes table as idyld made it before the eligibility column: opening
+ * the store adds the column (every node eligible), and it then keeps what
+ * is written to it. */
+static void test_sqlite_adds_eligibility_column(void **state)
+{
+        static const char old_nodes[] =
+            "CREATE TABLE nodes(subnet INTEGER NOT NULL, name TEXT NOT NULL, admission TEXT NOT "
+            "NULL, simulated INTEGER NOT NULL, profile TEXT NOT NULL, provider TEXT NOT NULL, "
+            "handler TEXT NOT NULL, isolation TEXT NOT NULL, backend TEXT NOT NULL, runtime_ready "
+            "INTEGER NOT NULL, reason TEXT NOT NULL, microvm_gpu INTEGER NOT NULL, platform TEXT "
+            "NOT NULL, cpu_milli INTEGER NOT NULL, memory_bytes INTEGER NOT NULL, gpus INTEGER NOT "
+            "NULL, last_heartbeat INTEGER NOT NULL, down INTEGER NOT NULL, assign_version INTEGER "
+            "NOT NULL, created_at INTEGER NOT NULL, devices TEXT NOT NULL DEFAULT '', PRIMARY "
+            "KEY(subnet, name));"
+            "INSERT INTO nodes VALUES(100000000001, 'old', 'admitted', 0, 'docker', 'docker', "
+            "'runc', 'container', '', 1, '', 0, 'linux/amd64', 1000, 1073741824, 0, 0, 0, 1, 0, "
+            "'');";
+        struct idyl_err err = IDYL_ERR_INIT;
+        struct idyl_store *st = NULL;
+        struct idyl_node nd;
+        char path[4200];
+        sqlite3 *db;
+
+        (void)state;
+        assert_int_equal(mkdir(upgrade_dir, 0700), 0);
+        snprintf(path, sizeof(path), "%s/idyl.db", upgrade_dir);
+        assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+        assert_int_equal(sqlite3_exec(db, old_nodes, NULL, NULL, NULL), SQLITE_OK);
+        sqlite3_close(db);
+
+        assert_ok(store_open(upgrade_dir, &st, &err));
+        assert_ok(store_node_get(st, 100000000001ULL, "old", &nd, &err));
+        assert_int_equal(nd.eligibility, NODE_ELIGIBLE);
+        assert_int_equal(nd.cpu_milli, 1000);
+        nd.eligibility = NODE_DRAINING;
+        assert_ok(store_node_put(st, &nd, &err));
+        store_close(st);
+        /* opened again: the column is there, nothing is added twice */
+        assert_ok(store_open(upgrade_dir, &st, &err));
+        assert_ok(store_node_get(st, 100000000001ULL, "old", &nd, &err));
+        assert_int_equal(nd.eligibility, NODE_DRAINING);
+        store_close(st);
+}
+
+static int sqlite_upgrade_run(const char *dir)
+{
+        const struct CMUnitTest tests[] = {
+            cmocka_unit_test(test_sqlite_adds_eligibility_column),
+        };
+
+        upgrade_dir = dir;
+        return cmocka_run_group_tests_name("sqlite upgrade", tests, NULL, NULL);
+}
+
 int main(void)
 {
         const char *tmp = getenv("TMPDIR");
@@ -1329,6 +1398,8 @@ int main(void)
         /* a data directory the store creates itself */
         snprintf(data, sizeof(data), "%s/data", dir);
         failed = store_conformance_run(data);
+        snprintf(data, sizeof(data), "%s/old", dir);
+        failed += sqlite_upgrade_run(data);
         nftw(dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
         if (extra && *extra)
                 failed += store_conformance_run(extra);
