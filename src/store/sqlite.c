@@ -13,6 +13,7 @@
 #include "store/store.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -23,6 +24,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "core/messages.h"
 #include "util/array.h"
@@ -718,14 +720,20 @@ static int sqlite_subnet_update(struct idyl_store *st, const struct idyl_subnet 
 
 static int delete_subnet(struct sqlite_store *s, uint64_t slug, struct idyl_err *err)
 {
+        static const char *const owned[] = {
+            /* credentials scoped to it stop working with it, and its secrets go */
+            "DELETE FROM tokens WHERE subnet = ?",
+            "DELETE FROM secrets WHERE subnet = ?",
+        };
         sqlite3_stmt *stmt;
 
-        /* a subnet's secrets go with it */
-        if (prepare(s, s->db, "DELETE FROM secrets WHERE subnet = ?", &stmt, err) < 0)
-                return -1;
-        sqlite3_bind_int64(stmt, 1, (sqlite3_int64)slug);
-        if (step_done(s, stmt, err) < 0)
-                return -1;
+        for (size_t i = 0; i < sizeof(owned) / sizeof(owned[0]); i++) {
+                if (prepare(s, s->db, owned[i], &stmt, err) < 0)
+                        return -1;
+                sqlite3_bind_int64(stmt, 1, (sqlite3_int64)slug);
+                if (step_done(s, stmt, err) < 0)
+                        return -1;
+        }
         if (prepare(s, s->db, "DELETE FROM subnets WHERE slug = ?", &stmt, err) < 0)
                 return -1;
         sqlite3_bind_int64(stmt, 1, (sqlite3_int64)slug);
@@ -1752,8 +1760,33 @@ static const struct store_ops sqlite_ops = {
     .secret_delete = sqlite_secret_delete,
 };
 
+/* The database holds credentials' hashes and sealed secrets: only its
+ * owner reads it. SQLite gives the -wal and -shm files the database file's
+ * mode, so making (or tightening) that one first covers all three. */
+static int restrict_files(const char *path, struct idyl_err *err)
+{
+        static const char *const companions[] = {"-wal", "-shm"};
+        char other[4200];
+        int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+
+        if (fd < 0)
+                return idyl_err_errno(err, errno, "open \"%s\"", path);
+        if (fchmod(fd, 0600) < 0) {
+                close(fd);
+                return idyl_err_errno(err, errno, "chmod \"%s\"", path);
+        }
+        close(fd);
+        for (size_t i = 0; i < sizeof(companions) / sizeof(companions[0]); i++)
+                if ((size_t)snprintf(other, sizeof(other), "%s%s", path, companions[i]) <
+                    sizeof(other))
+                        chmod(other, 0600); /* absent until the first write: fine */
+        return 0;
+}
+
 static int open_db(struct sqlite_store *s, const char *path, struct idyl_err *err)
 {
+        if (restrict_files(path, err) < 0)
+                return -1;
         if (sqlite3_open_v2(path, &s->db,
                             SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
                             NULL) != SQLITE_OK)

@@ -1031,6 +1031,27 @@ static void test_subnet_delete_takes_its_secrets(void **state)
         assert_ok(store_subnet_delete(st, slug, &err));
 }
 
+/* A credential scoped to a subnet stops working with the subnet; others stay. */
+static void test_subnet_delete_takes_its_tokens(void **state)
+{
+        struct idyl_store *st = store_of(state);
+        struct idyl_err err = IDYL_ERR_INIT;
+        uint64_t gone = new_subnet(st, "gone"), kept = new_subnet(st, "kept");
+        struct idyl_token scoped, other, global, got;
+
+        token_fill(&scoped, "scoped-to-gone", ROLE_AUTHOR, gone, "");
+        token_fill(&other, "scoped-to-kept", ROLE_AUTHOR, kept, "");
+        token_fill(&global, "operator-everywhere", ROLE_OPERATOR, 0, "");
+        assert_ok(store_token_add(st, &scoped, &err));
+        assert_ok(store_token_add(st, &other, &err));
+        assert_ok(store_token_add(st, &global, &err));
+        assert_ok(store_subnet_delete(st, gone, &err));
+        assert_int_equal(store_token_find(st, scoped.hash, &got, &err), -1);
+        assert_int_equal(err.code, IDYL_E_NOT_FOUND);
+        assert_ok(store_token_find(st, other.hash, &got, &err));
+        assert_ok(store_token_find(st, global.hash, &got, &err));
+}
+
 static void test_setting_ensure_keeps_the_first(void **state)
 {
         struct idyl_store *st = store_of(state);
@@ -1260,6 +1281,8 @@ static int store_conformance_run(const char *url)
             cmocka_unit_test_setup_teardown(test_threads_get_distinct_slugs, open_store,
                                             close_store),
             cmocka_unit_test_setup_teardown(test_secret_round_trip, open_store, close_store),
+            cmocka_unit_test_setup_teardown(test_subnet_delete_takes_its_tokens, open_store,
+                                            close_store),
             cmocka_unit_test_setup_teardown(test_subnet_delete_takes_its_secrets, open_store,
                                             close_store),
             cmocka_unit_test_setup_teardown(test_setting_ensure_keeps_the_first, open_store,
