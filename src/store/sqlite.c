@@ -1454,6 +1454,39 @@ static int sqlite_audit_add(struct idyl_store *st, const struct idyl_audit *a, s
         return write_end(s, insert_audit(s, a, err), err);
 }
 
+static int prune_history(struct sqlite_store *s, int64_t before_ms, size_t *removed,
+                         struct idyl_err *err)
+{
+        /* events keep unix seconds, audit records milliseconds */
+        static const struct {
+                const char *sql;
+                int64_t per_second;
+        } old[] = {{"DELETE FROM events WHERE time < ?", 1},
+                   {"DELETE FROM audit WHERE time < ?", 1000}};
+        sqlite3_stmt *stmt;
+
+        *removed = 0;
+        for (size_t i = 0; i < sizeof(old) / sizeof(old[0]); i++) {
+                if (prepare(s, s->db, old[i].sql, &stmt, err) < 0)
+                        return -1;
+                sqlite3_bind_int64(stmt, 1, before_ms / (1000 / old[i].per_second));
+                if (step_done(s, stmt, err) < 0)
+                        return -1;
+                *removed += (size_t)sqlite3_changes(s->db);
+        }
+        return 0;
+}
+
+static int sqlite_history_prune(struct idyl_store *st, int64_t before_ms, size_t *removed,
+                                struct idyl_err *err)
+{
+        struct sqlite_store *s = to_sqlite(st);
+
+        if (write_begin(s, err) < 0)
+                return -1;
+        return write_end(s, prune_history(s, before_ms, removed, err), err);
+}
+
 static void audit_row(sqlite3_stmt *stmt, void *item)
 {
         struct idyl_audit *a = item;
@@ -1752,6 +1785,7 @@ static const struct store_ops sqlite_ops = {
     .token_revoke = sqlite_token_revoke,
     .audit_add = sqlite_audit_add,
     .audit_list = sqlite_audit_list,
+    .history_prune = sqlite_history_prune,
     .setting_ensure = sqlite_setting_ensure,
     .secret_create = sqlite_secret_create,
     .secret_update = sqlite_secret_update,
