@@ -20,7 +20,7 @@ static const char usage[] =
     "usage: idyld [--listen HOST:PORT] [--data-dir DIR] [--store postgres://...]\n"
     "             [--node-ttl SECONDS] [--tls-cert FILE --tls-key FILE]\n"
     "             [--insecure-listen] [--client-timeout SECONDS]\n"
-    "             [--max-connections N]\n"
+    "             [--max-connections N] [--history-retention DURATION]\n"
     "             [--secret-key-file FILE]\n"
     "             [--log-format text|json] [--version]\n"
     "\n"
@@ -39,7 +39,10 @@ static const char usage[] =
     "                        head is not whole within it (default 30); a request\n"
     "                        body must arrive within 4 times this\n"
     "  --max-connections N   connections served at once (default 4096, at most the\n"
-    "                        open-file limit less 64); more are refused and logged\n"
+    "                        open-file limit less 64); more wait, and it is logged\n"
+    "  --history-retention DURATION\n"
+    "                        keep workload events and audit records this long\n"
+    "                        (default 30d; 0 keeps them for ever), e.g. 12h, 90d\n"
     "  --secret-key-file FILE\n"
     "                        the key sealing secret values (default DIR/secret.key,\n"
     "                        made at first start); every replica needs the same one\n"
@@ -57,7 +60,33 @@ struct options {
         int client_timeout;
         const char *secret_key_file;
         long max_connections;
+        int64_t history_retention_ms;
 };
+
+/* "0", or a whole number of seconds, minutes, hours or days, up to 100 years. */
+static int retention_parse(const char *s, int64_t *ms)
+{
+        static const struct {
+                char unit;
+                int64_t ms;
+        } units[] = {{'s', 1000}, {'m', 60000}, {'h', 3600000}, {'d', 86400000}};
+        size_t digits = strspn(s, "0123456789");
+        long long v;
+
+        if (strcmp(s, "0") == 0) {
+                *ms = 0;
+                return 0;
+        }
+        if (digits == 0 || digits > 6 || !s[digits] || s[digits + 1])
+                return -1;
+        v = strtoll(s, NULL, 10);
+        for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++)
+                if (s[digits] == units[i].unit && v > 0 && v * units[i].ms <= 36500 * 86400000LL) {
+                        *ms = v * units[i].ms;
+                        return 0;
+                }
+        return -1;
+}
 
 static int parse_args(int argc, char **argv, struct options *o)
 {
@@ -72,6 +101,7 @@ static int parse_args(int argc, char **argv, struct options *o)
             {"client-timeout", required_argument, NULL, 'T'},
             {"secret-key-file", required_argument, NULL, 'K'},
             {"max-connections", required_argument, NULL, 'M'},
+            {"history-retention", required_argument, NULL, 'R'},
             {"log-format", required_argument, NULL, 'F'},
             {"version", no_argument, NULL, 'V'},
             {"help", no_argument, NULL, 'h'},
@@ -128,6 +158,15 @@ static int parse_args(int argc, char **argv, struct options *o)
                             o->max_connections > 1000000) {
                                 fprintf(stderr,
                                         "idyld: invalid --max-connections \"%s\": want 1-1000000\n",
+                                        optarg);
+                                return 2;
+                        }
+                        break;
+                case 'R':
+                        if (retention_parse(optarg, &o->history_retention_ms) < 0) {
+                                fprintf(stderr,
+                                        "idyld: invalid --history-retention \"%s\": want 0 or a "
+                                        "duration such as 12h, 30d (s, m, h or d)\n",
                                         optarg);
                                 return 2;
                         }
@@ -264,7 +303,8 @@ static void write_addr_file(const char *dir, unsigned port, const char *listen, 
 
 int main(int argc, char **argv)
 {
-        struct options o = {"127.0.0.1:7480", "idyl-data", NULL, 30, NULL, NULL, false, 0, NULL, 0};
+        struct options o = {"127.0.0.1:7480", "idyl-data", NULL, 30, NULL, NULL, false, 0, NULL, 0,
+                            30 * 86400000LL};
         char *cert = NULL, *key = NULL;
         struct idyl_server srv = {0};
         struct seal_key seal;
@@ -280,6 +320,7 @@ int main(int argc, char **argv)
         srv.seal = &seal; /* loaded before the server starts serving */
         srv.insecure_listen = o.insecure_listen;
         srv.client_timeout = (unsigned)o.client_timeout;
+        srv.history_retention_ms = o.history_retention_ms;
         if (connection_limit(o.max_connections, &srv.max_connections) < 0)
                 return 2;
         if (o.tls_cert) {

@@ -18,6 +18,8 @@
 #include "util/array.h"
 #include "util/log.h"
 
+#define HISTORY_PRUNE_EVERY_MS (3600 * 1000LL)
+
 struct scheduler {
         pthread_mutex_t mu;
         pthread_cond_t cond;
@@ -376,11 +378,27 @@ static void run_dirty(struct idyl_server *srv, uint64_t *batch, size_t n)
         }
 }
 
+/* Workload events and audit records past --history-retention go, at start
+ * and then hourly, in one change of their own. */
+static void history_prune(struct idyl_server *srv)
+{
+        struct idyl_err err = IDYL_ERR_INIT;
+        size_t removed = 0;
+
+        if (store_history_prune(srv->store, now_ms() - srv->history_retention_ms, &removed, &err) <
+            0)
+                log_warnx("history retention: %s", err.msg);
+        else if (removed)
+                log_info("history retention: removed %zu event and audit records older than "
+                         "%" PRId64 " s",
+                         removed, srv->history_retention_ms / 1000);
+}
+
 static void *scheduler_main(void *arg)
 {
         struct idyl_server *srv = arg;
         struct scheduler *s = srv->sched;
-        int64_t next_health = 0;
+        int64_t next_health = 0, next_prune = 0;
 
         pthread_mutex_lock(&s->mu);
         while (!s->stopping) {
@@ -401,6 +419,10 @@ static void *scheduler_main(void *arg)
                         if (scheduler_check_health(srv, &err) < 0)
                                 log_warnx("node health check: %s", err.msg);
                         next_health = now_ms() + 1000;
+                }
+                if (srv->history_retention_ms && now_ms() >= next_prune) {
+                        history_prune(srv);
+                        next_prune = now_ms() + HISTORY_PRUNE_EVERY_MS;
                 }
                 pthread_mutex_lock(&s->mu);
         }

@@ -29,19 +29,20 @@ struct liveness;
 struct heads;
 
 struct idyl_server {
-        struct idyl_store *store; /* owned */
-        struct MHD_Daemon *mhd;   /* owned */
-        unsigned port;            /* bound port (useful with :0) */
-        int node_ttl;             /* seconds a silent node stays healthy */
-        struct waiters *waiters;  /* long-polling requests (server/http.c) */
-        struct scheduler *sched;  /* the scheduling loop (server/scheduler.c) */
-        const char *tls_cert;     /* PEM certificate chain; NULL: plain HTTP */
-        const char *tls_key;      /* PEM private key, with tls_cert */
-        bool insecure_listen;     /* allow plain HTTP on a non-loopback address */
-        unsigned client_timeout;  /* seconds a silent connection may last (0: default);
-                                     a request head must be whole within it */
-        unsigned max_connections; /* open connections served at once (0: default) */
-        struct heads *heads;      /* connections whose request head is pending (http.c) */
+        struct idyl_store *store;     /* owned */
+        struct MHD_Daemon *mhd;       /* owned */
+        unsigned port;                /* bound port (useful with :0) */
+        int node_ttl;                 /* seconds a silent node stays healthy */
+        struct waiters *waiters;      /* long-polling requests (server/http.c) */
+        struct scheduler *sched;      /* the scheduling loop (server/scheduler.c) */
+        const char *tls_cert;         /* PEM certificate chain; NULL: plain HTTP */
+        const char *tls_key;          /* PEM private key, with tls_cert */
+        bool insecure_listen;         /* allow plain HTTP on a non-loopback address */
+        unsigned client_timeout;      /* seconds a silent connection may last (0: default);
+                                         a request head must be whole within it */
+        unsigned max_connections;     /* open connections served at once (0: default) */
+        int64_t history_retention_ms; /* events and audit older than this go; 0: kept */
+        struct heads *heads;          /* connections whose request head is pending (http.c) */
         /* seals secret values (server/seal.c); NULL: secrets unavailable */
         const struct seal_key *seal;
         struct metrics *metrics; /* owned; made by server_start (server/metrics.c) */

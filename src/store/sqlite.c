@@ -13,6 +13,7 @@
 #include "store/store.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -23,6 +24,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "core/messages.h"
 #include "util/array.h"
@@ -736,14 +738,20 @@ static int sqlite_subnet_update(struct idyl_store *st, const struct idyl_subnet 
 
 static int delete_subnet(struct sqlite_store *s, uint64_t slug, struct idyl_err *err)
 {
+        static const char *const owned[] = {
+            /* credentials scoped to it stop working with it, and its secrets go */
+            "DELETE FROM tokens WHERE subnet = ?",
+            "DELETE FROM secrets WHERE subnet = ?",
+        };
         sqlite3_stmt *stmt;
 
-        /* a subnet's secrets go with it */
-        if (prepare(s, s->db, "DELETE FROM secrets WHERE subnet = ?", &stmt, err) < 0)
-                return -1;
-        sqlite3_bind_int64(stmt, 1, (sqlite3_int64)slug);
-        if (step_done(s, stmt, err) < 0)
-                return -1;
+        for (size_t i = 0; i < sizeof(owned) / sizeof(owned[0]); i++) {
+                if (prepare(s, s->db, owned[i], &stmt, err) < 0)
+                        return -1;
+                sqlite3_bind_int64(stmt, 1, (sqlite3_int64)slug);
+                if (step_done(s, stmt, err) < 0)
+                        return -1;
+        }
         if (prepare(s, s->db, "DELETE FROM subnets WHERE slug = ?", &stmt, err) < 0)
                 return -1;
         sqlite3_bind_int64(stmt, 1, (sqlite3_int64)slug);
@@ -1470,6 +1478,39 @@ static int sqlite_audit_add(struct idyl_store *st, const struct idyl_audit *a, s
         return write_end(s, insert_audit(s, a, err), err);
 }
 
+static int prune_history(struct sqlite_store *s, int64_t before_ms, size_t *removed,
+                         struct idyl_err *err)
+{
+        /* events keep unix seconds, audit records milliseconds */
+        static const struct {
+                const char *sql;
+                int64_t per_second;
+        } old[] = {{"DELETE FROM events WHERE time < ?", 1},
+                   {"DELETE FROM audit WHERE time < ?", 1000}};
+        sqlite3_stmt *stmt;
+
+        *removed = 0;
+        for (size_t i = 0; i < sizeof(old) / sizeof(old[0]); i++) {
+                if (prepare(s, s->db, old[i].sql, &stmt, err) < 0)
+                        return -1;
+                sqlite3_bind_int64(stmt, 1, before_ms / (1000 / old[i].per_second));
+                if (step_done(s, stmt, err) < 0)
+                        return -1;
+                *removed += (size_t)sqlite3_changes(s->db);
+        }
+        return 0;
+}
+
+static int sqlite_history_prune(struct idyl_store *st, int64_t before_ms, size_t *removed,
+                                struct idyl_err *err)
+{
+        struct sqlite_store *s = to_sqlite(st);
+
+        if (write_begin(s, err) < 0)
+                return -1;
+        return write_end(s, prune_history(s, before_ms, removed, err), err);
+}
+
 static void audit_row(sqlite3_stmt *stmt, void *item)
 {
         struct idyl_audit *a = item;
@@ -1768,6 +1809,7 @@ static const struct store_ops sqlite_ops = {
     .token_revoke = sqlite_token_revoke,
     .audit_add = sqlite_audit_add,
     .audit_list = sqlite_audit_list,
+    .history_prune = sqlite_history_prune,
     .setting_ensure = sqlite_setting_ensure,
     .secret_create = sqlite_secret_create,
     .secret_update = sqlite_secret_update,
@@ -1797,8 +1839,33 @@ static int add_columns(struct sqlite_store *s, struct idyl_err *err)
         return 0;
 }
 
+/* The database holds credentials' hashes and sealed secrets: only its
+ * owner reads it. SQLite gives the -wal and -shm files the database file's
+ * mode, so making (or tightening) that one first covers all three. */
+static int restrict_files(const char *path, struct idyl_err *err)
+{
+        static const char *const companions[] = {"-wal", "-shm"};
+        char other[4200];
+        int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+
+        if (fd < 0)
+                return idyl_err_errno(err, errno, "open \"%s\"", path);
+        if (fchmod(fd, 0600) < 0) {
+                close(fd);
+                return idyl_err_errno(err, errno, "chmod \"%s\"", path);
+        }
+        close(fd);
+        for (size_t i = 0; i < sizeof(companions) / sizeof(companions[0]); i++)
+                if ((size_t)snprintf(other, sizeof(other), "%s%s", path, companions[i]) <
+                    sizeof(other))
+                        chmod(other, 0600); /* absent until the first write: fine */
+        return 0;
+}
+
 static int open_db(struct sqlite_store *s, const char *path, struct idyl_err *err)
 {
+        if (restrict_files(path, err) < 0)
+                return -1;
         if (sqlite3_open_v2(path, &s->db,
                             SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
                             NULL) != SQLITE_OK)

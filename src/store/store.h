@@ -128,6 +128,8 @@ struct store_ops {
         int (*audit_add)(struct idyl_store *st, const struct idyl_audit *rec, struct idyl_err *err);
         int (*audit_list)(struct idyl_store *st, uint64_t subnet, size_t limit,
                           struct idyl_audit **out, size_t *n, struct idyl_err *err);
+        int (*history_prune)(struct idyl_store *st, int64_t before_ms, size_t *removed,
+                             struct idyl_err *err);
 
         int (*setting_ensure)(struct idyl_store *st, const char *key, const char *value, char *out,
                               size_t size, struct idyl_err *err);
@@ -353,6 +355,14 @@ static inline int store_audit_list(struct idyl_store *st, uint64_t subnet, size_
                                    struct idyl_audit **out, size_t *n, struct idyl_err *err)
 {
         return st->ops->audit_list(st, subnet, limit, out, n, err);
+}
+
+/* Deletes the workload events and audit records older than before_ms (unix
+ * milliseconds), in one change; *removed says how many. */
+static inline int store_history_prune(struct idyl_store *st, int64_t before_ms, size_t *removed,
+                                      struct idyl_err *err)
+{
+        return st->ops->history_prune(st, before_ms, removed, err);
 }
 
 /* ---- settings and secrets ---------------------------------------------- */

@@ -111,3 +111,23 @@ op_id() { idyl token list -o json | jq -r '.[] | select(.role == "operator") | .
 	[ "$(echo "$output" | jq -r '.[0].path')" = /v1/subnets ]
 	[ "$(echo "$output" | jq -r '.[0].subnet')" = "$S" ]
 }
+
+@test "audit records and workload events older than --history-retention are removed" {
+	S=$(new_subnet)
+	idyl deploy nginx --name web --subnet "$S" >/dev/null
+	[ "$(idyl audit -o json | jq length)" -ge 2 ]
+	[ "$(idyl workload events web --subnet "$S" -o json | jq length)" -ge 1 ]
+	stop_idyld
+	sleep 2.2
+	restart=$(date -u +%s)
+	start_idyld "" --history-retention 2s
+	wait_until 5 grep -q "history retention: removed" "$BATS_TEST_TMPDIR/idyld.log"
+	# what is gone is the history, not the objects
+	[ "$(idyl audit -o json | jq length)" = 0 ]
+	idyl workload events web --subnet "$S" -o json | jq -e --argjson t "$restart" \
+		'map(select((.time | sub("\\.[0-9]+Z$"; "Z") | fromdate) < $t - 1)) | length == 0'
+	idyl workload get web --subnet "$S" >/dev/null
+	run idyld --history-retention 1w
+	[ "$status" -eq 2 ]
+	[ "${lines[0]}" = 'idyld: invalid --history-retention "1w": want 0 or a duration such as 12h, 30d (s, m, h or d)' ]
+}

@@ -275,3 +275,24 @@ hwm_kib() { awk '/^VmHWM/ {print $2}' "/proc/$IDYLD_PID/status"; }
 	echo "${lines[0]}" | jq -e 'map(select(.path == "/v1/subnets/??" and .status == 400)) | length == 1'
 	still_serving
 }
+
+@test "the database files are the owner's alone, also when an older idyld left them readable" {
+	idyl subnet create --region us-east >/dev/null # something in the WAL
+	for f in idyl.db idyl.db-wal idyl.db-shm; do
+		[ "$(stat -c %a "$BATS_TEST_TMPDIR/data/$f")" = 600 ]
+	done
+	stop_idyld
+	chmod 644 "$BATS_TEST_TMPDIR/data/idyl.db"
+	start_idyld
+	[ "$(stat -c %a "$BATS_TEST_TMPDIR/data/idyl.db")" = 600 ]
+}
+
+@test "deleting a subnet revokes the credentials scoped to it" {
+	S2=$(new_subnet)
+	author=$(idyl token create --role author --subnet "$S2" -o json | jq -r .token)
+	[ "$(IDYL_TOKEN=$author idyl workload list --subnet "$S2" -o json)" = '[]' ]
+	idyl subnet delete "$S2" >/dev/null
+	run curl -s -w '\n%{http_code}' -H "Authorization: Bearer $author" "$IDYL_ADDR/v1/subnets/$S2/workloads"
+	[ "${lines[0]}" = '{"error":{"code":"unauthorized","message":"invalid credential"}}' ]
+	[ "$(idyl token list -o json | jq --arg s "$S2" '[.[] | select(.subnet == $s)] | length')" = 0 ]
+}

@@ -510,6 +510,44 @@ static void test_workload_delete_removes_events(void **state)
         workload_list_free(items, n);
 }
 
+/* Retention takes what is older than the cut, events (seconds) and audit
+ * records (milliseconds) alike, and keeps the rest. */
+static void test_history_prune(void **state)
+{
+        struct idyl_store *st = store_of(state);
+        struct idyl_err err = IDYL_ERR_INIT;
+        struct idyl_workload w;
+        struct idyl_event old = {.revision = 1, .time = 1000, .type = "Admitted", .message = "a"},
+                          recent = {.revision = 1, .time = 5000, .type = "Placed", .message = "b"};
+        struct idyl_audit a_old = {.time_ms = 1000 * 1000, .role = ROLE_OPERATOR, .status = 200},
+                          a_new = {.time_ms = 5000 * 1000, .role = ROLE_OPERATOR, .status = 201};
+        struct idyl_event *evs;
+        struct idyl_audit *recs;
+        uint64_t subnet = new_subnet(st, "ret");
+        size_t n, removed;
+
+        workload_fill(&w, subnet, "w");
+        assert_ok(store_workload_put(st, &w, &err));
+        assert_ok(store_event_add(st, subnet, "w", &old, &err));
+        assert_ok(store_event_add(st, subnet, "w", &recent, &err));
+        snprintf(a_old.method, sizeof(a_old.method), "POST");
+        snprintf(a_new.method, sizeof(a_new.method), "PATCH");
+        assert_ok(store_audit_add(st, &a_old, &err));
+        assert_ok(store_audit_add(st, &a_new, &err));
+        assert_ok(store_history_prune(st, 3000 * 1000, &removed, &err));
+        assert_int_equal(removed, 2);
+        assert_ok(store_event_list(st, subnet, "w", &evs, &n, &err));
+        assert_int_equal(n, 1);
+        assert_string_equal(evs[0].type, "Placed");
+        free(evs);
+        assert_ok(store_audit_list(st, 0, 100, &recs, &n, &err));
+        assert_int_equal(n, 1);
+        assert_int_equal(recs[0].status, 201);
+        free(recs);
+        assert_ok(store_history_prune(st, 3000 * 1000, &removed, &err));
+        assert_int_equal(removed, 0);
+}
+
 static void test_events(void **state)
 {
         static const char *const types[] = {"Admitted", "Scheduled", "Running"};
@@ -1042,6 +1080,27 @@ static void test_subnet_delete_takes_its_secrets(void **state)
         assert_ok(store_subnet_delete(st, slug, &err));
 }
 
+/* A credential scoped to a subnet stops working with the subnet; others stay. */
+static void test_subnet_delete_takes_its_tokens(void **state)
+{
+        struct idyl_store *st = store_of(state);
+        struct idyl_err err = IDYL_ERR_INIT;
+        uint64_t gone = new_subnet(st, "gone"), kept = new_subnet(st, "kept");
+        struct idyl_token scoped, other, global, got;
+
+        token_fill(&scoped, "scoped-to-gone", ROLE_AUTHOR, gone, "");
+        token_fill(&other, "scoped-to-kept", ROLE_AUTHOR, kept, "");
+        token_fill(&global, "operator-everywhere", ROLE_OPERATOR, 0, "");
+        assert_ok(store_token_add(st, &scoped, &err));
+        assert_ok(store_token_add(st, &other, &err));
+        assert_ok(store_token_add(st, &global, &err));
+        assert_ok(store_subnet_delete(st, gone, &err));
+        assert_int_equal(store_token_find(st, scoped.hash, &got, &err), -1);
+        assert_int_equal(err.code, IDYL_E_NOT_FOUND);
+        assert_ok(store_token_find(st, other.hash, &got, &err));
+        assert_ok(store_token_find(st, global.hash, &got, &err));
+}
+
 static void test_setting_ensure_keeps_the_first(void **state)
 {
         struct idyl_store *st = store_of(state);
@@ -1304,6 +1363,9 @@ static int store_conformance_run(const char *url)
             cmocka_unit_test_setup_teardown(test_threads_get_distinct_slugs, open_store,
                                             close_store),
             cmocka_unit_test_setup_teardown(test_secret_round_trip, open_store, close_store),
+            cmocka_unit_test_setup_teardown(test_history_prune, open_store, close_store),
+            cmocka_unit_test_setup_teardown(test_subnet_delete_takes_its_tokens, open_store,
+                                            close_store),
             cmocka_unit_test_setup_teardown(test_subnet_delete_takes_its_secrets, open_store,
                                             close_store),
             cmocka_unit_test_setup_teardown(test_setting_ensure_keeps_the_first, open_store,
