@@ -92,6 +92,20 @@ int64_t rt_stop_timeout_s(const struct rt_workload *w);
  * absent or not understood (the default applies). */
 int64_t rt_duration_s(const json_t *v);
 
+/* Where a log or exec stream's output goes (agent/stream.c). */
+struct rt_sink {
+        /* channel 1 stdout, 2 stderr; returns -1 once the reader is gone */
+        int (*write)(void *arg, int channel, const char *data, size_t len);
+        void *arg;
+        const volatile bool *abort; /* true once the reader went or the agent stops */
+};
+
+struct rt_logs {
+        bool follow;   /* keep streaming what the workload writes */
+        bool previous; /* the run before the current one only */
+        long tail;     /* the last N lines; -1: all */
+};
+
 struct runtime;
 
 struct runtime_ops {
@@ -116,6 +130,12 @@ struct runtime_ops {
          * agent then lists periodically). */
         int (*watch)(struct runtime *rt, void (*changed)(void *arg), void *arg,
                      const volatile bool *stop, struct idyl_err *err);
+        /* Streams inst's output to sink (agent/docker_stream.c, cri_stream.c). */
+        int (*logs)(struct runtime *rt, const struct rt_instance *inst, const struct rt_logs *o,
+                    const struct rt_sink *sink, struct idyl_err *err);
+        /* Runs argv in inst, streaming its output; *exit_code is its status. */
+        int (*exec)(struct runtime *rt, const struct rt_instance *inst, const char *const *argv,
+                    size_t argc, const struct rt_sink *sink, int *exit_code, struct idyl_err *err);
         /* Runtime calls stop early once *flag is true (the agent is stopping). */
         void (*set_abort)(struct runtime *rt, const volatile bool *flag);
         void (*destroy)(struct runtime *rt);
@@ -143,6 +163,12 @@ const char *endpoint_socket_path(const char *endpoint);
 
 /* Docker Engine API (docker.c). */
 int runtime_docker_open(const char *socket_path, struct runtime **out, struct idyl_err *err);
+/* The Engine's socket, for a stream's own connection (docker_stream.c). */
+const char *runtime_docker_socket(struct runtime *rt);
+int docker_logs(struct runtime *rt, const struct rt_instance *inst, const struct rt_logs *o,
+                const struct rt_sink *sink, struct idyl_err *err);
+int docker_exec(struct runtime *rt, const struct rt_instance *inst, const char *const *argv,
+                size_t argc, const struct rt_sink *sink, int *exit_code, struct idyl_err *err);
 
 /* containerd through CRI (cri.c). handler is the runtime type the node
  * promises (io.containerd.kata-qemu.v2); cri_handler the CRI runtime_handler

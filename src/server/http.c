@@ -15,6 +15,7 @@
 
 #include "core/subnet.h"
 #include "server/metrics.h"
+#include "server/stream.h"
 #include "util/buf.h"
 #include "util/log.h"
 
@@ -27,6 +28,7 @@ struct conn_state {
         int64_t started_ns;       /* monotonic; for the request-duration metric */
         long route;               /* index in server_routes; -1 when none matched */
         int status;               /* what was answered; 0 until then */
+        void *upgrade;            /* a stream's ticket (server/stream.c); owned */
 };
 
 /* ---- long-poll waiters ----------------------------------------------------
@@ -404,6 +406,10 @@ out:
                         log_warnx("%s %s: %s", method, url, err.msg);
                 cs->status = idyl_errcode_http_status(err.code);
                 ret = send_error(conn, &err);
+        } else if (resp.upgrade) {
+                cs->status = resp.status;
+                cs->upgrade = resp.upgrade;
+                ret = stream_queue_upgrade(conn, resp.upgrade);
         } else if (resp.text) {
                 cs->status = resp.status;
                 ret = send_text(conn, resp.status, resp.text, resp.content_type);
@@ -480,6 +486,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
                 metrics_http_request(((struct idyl_server *)cls)->metrics, cs->route, cs->status,
                                      (double)(mono_ns() - cs->started_ns) / 1e9);
         idyl_buf_release(&cs->body);
+        free(cs->upgrade);
         free(cs);
         *con_cls = NULL;
 }
@@ -596,14 +603,20 @@ int server_start(struct idyl_server *srv, const char *listen, struct idyl_err *e
         struct sockaddr_in sa;
         const union MHD_DaemonInfo *info;
         unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
-                         MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
+                         MHD_ALLOW_SUSPEND_RESUME | MHD_ALLOW_UPGRADE | MHD_USE_ERROR_LOG;
 
         if (parse_listen(listen, &sa, err) < 0 || check_plain_listen(srv, &sa, listen, err) < 0 ||
             waiters_start(srv, err) < 0)
                 return -1;
+        if (streams_start(srv, err) < 0) {
+                waiters_stop(srv);
+                waiters_free(srv);
+                return -1;
+        }
         if (!srv->metrics && !(srv->metrics = metrics_new(server_nroutes))) {
                 waiters_stop(srv);
                 waiters_free(srv);
+                streams_free(srv);
                 return idyl_err_set(err, IDYL_E_INTERNAL, "out of memory");
         }
         struct MHD_OptionItem tls[] = {
@@ -630,6 +643,7 @@ int server_start(struct idyl_server *srv, const char *listen, struct idyl_err *e
         if (!srv->mhd) {
                 waiters_stop(srv);
                 waiters_free(srv);
+                streams_free(srv);
                 return idyl_err_set(err, IDYL_E_UNAVAILABLE, "listen on \"%s\" failed", listen);
         }
         info = MHD_get_daemon_info(srv->mhd, MHD_DAEMON_INFO_BIND_PORT);
@@ -640,10 +654,12 @@ int server_start(struct idyl_server *srv, const char *listen, struct idyl_err *e
 void server_stop(struct idyl_server *srv)
 {
         waiters_stop(srv);
+        streams_stop(srv);
         if (srv->mhd)
                 MHD_stop_daemon(srv->mhd);
         srv->mhd = NULL;
         waiters_free(srv);
+        streams_free(srv);
         metrics_free(srv->metrics);
         srv->metrics = NULL;
 }

@@ -123,7 +123,7 @@ static int node_json(struct idyl_server *srv, const struct idyl_node *n, json_t 
 /* ---- who may act for a node -------------------------------------------- */
 
 /* Operators act for any node; a node credential only for its own node. */
-static int caller_is_node(const struct request *req, uint64_t slug, const char *name,
+int server_caller_is_node(const struct request *req, uint64_t slug, const char *name,
                           struct idyl_err *err)
 {
         const struct idyl_token *c = &req->caller;
@@ -399,7 +399,8 @@ int handle_node_get(struct request *req, struct response *resp, struct idyl_err 
         struct idyl_node n = IDYL_NODE_INIT;
         uint64_t slug;
 
-        if (params(req, &slug, err) < 0 || caller_is_node(req, slug, req->params[1], err) < 0 ||
+        if (params(req, &slug, err) < 0 ||
+            server_caller_is_node(req, slug, req->params[1], err) < 0 ||
             store_node_get(req->srv->store, slug, req->params[1], &n, err) < 0)
                 return -1;
         return node_json(req->srv, &n, &resp->body, err);
@@ -616,7 +617,8 @@ int handle_node_heartbeat(struct request *req, struct response *resp, struct idy
         size_t i;
         int rc;
 
-        if (params(req, &slug, err) < 0 || caller_is_node(req, slug, req->params[1], err) < 0 ||
+        if (params(req, &slug, err) < 0 ||
+            server_caller_is_node(req, slug, req->params[1], err) < 0 ||
             json_check_keys(req->body, keys, "heartbeat", err) < 0)
                 return -1;
         if (reports && !json_is_array(reports))
@@ -703,7 +705,8 @@ int handle_node_assignments(struct request *req, struct response *resp, struct i
         long version = query_long(req, "version", -1), wait = query_long(req, "wait", 0);
         char key[NODE_WAIT_KEY_LEN];
 
-        if (params(req, &slug, err) < 0 || caller_is_node(req, slug, req->params[1], err) < 0)
+        if (params(req, &slug, err) < 0 ||
+            server_caller_is_node(req, slug, req->params[1], err) < 0)
                 return -1;
         if (wait < 0 || wait > ASSIGNMENTS_WAIT_MAX)
                 return idyl_err_set(err, IDYL_E_INVALID, "wait must be 0 to %d seconds",
