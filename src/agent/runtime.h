@@ -175,6 +175,12 @@ int docker_exec(struct runtime *rt, const struct rt_instance *inst, const char *
  * to run sandboxes with, NULL or "" to derive it from handler. */
 int runtime_cri_open(const char *socket_path, const char *handler, const char *cri_handler,
                      enum isolation_class isolation, struct runtime **out, struct idyl_err *err);
+/* The CRI socket, for a stream's own connection (cri_stream.c). */
+const char *runtime_cri_socket(struct runtime *rt);
+int cri_logs(struct runtime *rt, const struct rt_instance *inst, const struct rt_logs *o,
+             const struct rt_sink *sink, struct idyl_err *err);
+int cri_exec(struct runtime *rt, const struct rt_instance *inst, const char *const *argv,
+             size_t argc, const struct rt_sink *sink, int *exit_code, struct idyl_err *err);
 /* Where the CRI runtime's CNI configuration and plugins live (join's
  * --cni-conf-dir, --cni-bin-dir); NULL or "" keeps the default
  * (/etc/cni/net.d, /usr/lib/cni). rt must be a CRI runtime. */

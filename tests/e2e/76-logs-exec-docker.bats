@@ -38,10 +38,11 @@ phase_is() { [ "$(idyl workload get "$1" --subnet "$SUBNET" -o json | jq -r .sta
 restarted() { [ "$(idyl workload get "$1" --subnet "$SUBNET" -o json | jq -r .status.restarts)" -ge 1 ]; }
 now_ms() { date +%s%3N; }
 
-# Deploys w printing one, two (stderr), three, then idling.
+# Deploys w printing one, two (stderr), three, then whatever is written to
+# its FIFO /tmp/say (as it is written: cat copies it at once).
 deploy_printer() {
 	idyl deploy idyl/busybox:latest --name w --subnet "$SUBNET" -- \
-		sh -c 'echo one; echo two >&2; sleep 0.3; echo three; exec sleep 3600' >/dev/null
+		sh -c 'echo one; echo two >&2; sleep 0.3; echo three; mkfifo /tmp/say; while :; do cat /tmp/say; done' >/dev/null
 	wait_until 30 phase_is w running
 	wait_until 10 sh -c "idyl workload logs w --subnet $SUBNET 2>/dev/null | grep -q three"
 }
@@ -74,7 +75,7 @@ deploy_printer() {
 	FOLLOW_PID=$!
 	wait_until 10 grep -q three "$BATS_TEST_TMPDIR/follow"
 	for i in 1 2 3; do
-		idyl workload exec w --subnet "$SUBNET" -- sh -c "echo marker-$i >/proc/1/fd/1"
+		idyl workload exec w --subnet "$SUBNET" -- sh -c "echo marker-$i >/tmp/say"
 		written=$(now_ms)
 		wait_until 5 grep -q "marker-$i" "$BATS_TEST_TMPDIR/follow"
 		seen=$(awk -v m="marker-$i" '$2 == m {print $1}' "$BATS_TEST_TMPDIR/follow")
