@@ -154,3 +154,61 @@ deploy_printer() {
 	[ "$status" -eq 2 ]
 	[[ "$output" == *'give the command after "--"'* ]]
 }
+
+@test "a follow ends with a message when the node's agent goes" {
+	deploy_printer
+	idyl workload logs w --subnet "$SUBNET" --follow >"$BATS_TEST_TMPDIR/follow" \
+		2>"$BATS_TEST_TMPDIR/follow.err" &
+	FOLLOW_PID=$!
+	wait_until 10 grep -q three "$BATS_TEST_TMPDIR/follow"
+	IDYL_NODE_DIR=$BATS_TEST_TMPDIR/node idyl node stop
+	wait_until 10 sh -c "! kill -0 $FOLLOW_PID"
+	run wait "$FOLLOW_PID"
+	[ "$status" -eq 1 ]
+	run cat "$BATS_TEST_TMPDIR/follow.err"
+	[ "${lines[0]}" = two ]
+	[ "${lines[1]}" = 'error: node "n1" closed the stream' ]
+}
+
+@test "logs and exec stream over HTTPS too" {
+	IDYL_NODE_DIR=$BATS_TEST_TMPDIR/node idyl node stop
+	stop_idyld
+	PKI=$BATS_TEST_TMPDIR/pki
+	mkdir -p "$PKI"
+	openssl req -x509 -newkey rsa:2048 -nodes -keyout "$PKI/ca.key" -out "$PKI/ca.pem" \
+		-days 2 -subj "/CN=idyl test ca" 2>/dev/null
+	openssl req -newkey rsa:2048 -nodes -keyout "$PKI/server.key" -out "$PKI/server.csr" \
+		-subj /CN=idyld 2>/dev/null
+	printf 'subjectAltName=IP:127.0.0.1\n' >"$PKI/ext"
+	openssl x509 -req -in "$PKI/server.csr" -CA "$PKI/ca.pem" -CAkey "$PKI/ca.key" \
+		-CAcreateserial -out "$PKI/server.pem" -days 2 -extfile "$PKI/ext" 2>/dev/null
+	start_idyld "$BATS_TEST_TMPDIR/tls" --tls-cert "$PKI/server.pem" --tls-key "$PKI/server.key"
+	export IDYL_CA=$PKI/ca.pem
+	[[ "$IDYL_ADDR" == https://* ]]
+	SUBNET=$(new_subnet)
+	export IDYL_NODE_DIR=$BATS_TEST_TMPDIR/node-tls
+	run idyl node join --subnet "$SUBNET" --runtime-profile docker --name n1 \
+		--runtime-endpoint "unix://$DOCKER_SOCK" --start
+	[ "$status" -eq 0 ]
+	wait_until 10 node_is ready
+	deploy_printer
+	run sh -c "idyl workload logs w --subnet $SUBNET --tail 1 2>/dev/null"
+	[ "$output" = "three" ]
+	run idyl workload exec w --subnet "$SUBNET" -- sh -c 'echo a; exit 7'
+	[ "$status" -eq 7 ]
+	[ "$output" = "a" ]
+	IDYL_NODE_DIR=$BATS_TEST_TMPDIR/node-tls idyl node stop
+}
+
+@test "a follow whose CLI goes frees its stream on the node" {
+	deploy_printer
+	# more than the 16 streams an agent runs at once: each must end when its CLI goes
+	for i in $(seq 20); do
+		idyl workload logs w --subnet "$SUBNET" --follow >"$BATS_TEST_TMPDIR/f$i" 2>&1 &
+		pid=$!
+		wait_until 10 grep -q three "$BATS_TEST_TMPDIR/f$i"
+		kill "$pid"
+		wait "$pid" || true
+	done
+	wait_until 15 sh -c "idyl workload logs w --subnet $SUBNET --tail 1 2>/dev/null | grep -qx three"
+}
