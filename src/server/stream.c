@@ -539,9 +539,10 @@ static int open_stream(struct request *req, struct response *resp, const struct 
         return 0;
 }
 
-/* The workload the path names, placed on a node. */
+/* The workload the path names, placed on a node that can answer. */
 static int placed_workload(struct request *req, struct idyl_workload *w, struct idyl_err *err)
 {
+        struct idyl_node n = IDYL_NODE_INIT;
         uint64_t slug;
 
         if (subnet_slug_parse(req->params[0], &slug, err) < 0 ||
@@ -551,6 +552,16 @@ static int placed_workload(struct request *req, struct idyl_workload *w, struct 
                 return idyl_err_set(err, IDYL_E_CONFLICT,
                                     "workload \"%s\" is not on a node (it is %s)", w->name,
                                     workload_phase_name(w->phase));
+        if (store_node_get(req->srv->store, slug, w->node, &n, err) < 0)
+                return -1;
+        node_liveness_fold(req->srv, &n);
+        if (n.simulated)
+                return idyl_err_set(err, IDYL_E_CONFLICT,
+                                    "node \"%s\" is a hollow node: it runs nothing to stream",
+                                    n.name);
+        if (node_status_now(req->srv, &n, now_ms()) == NODE_DOWN)
+                return idyl_err_set(err, IDYL_E_CONFLICT, "node \"%s\" of workload \"%s\" is down",
+                                    n.name, w->name);
         return 0;
 }
 
@@ -576,8 +587,7 @@ int handle_workload_logs(struct request *req, struct response *resp, struct idyl
         if (placed_workload(req, &w, err) < 0)
                 goto out;
         if (previous && w.restarts == 0) {
-                idyl_err_set(err, IDYL_E_NOT_FOUND, "workload \"%s\" has no previous run",
-                             w.name);
+                idyl_err_set(err, IDYL_E_NOT_FOUND, "workload \"%s\" has no previous run", w.name);
                 goto out;
         }
         rc = open_stream(req, resp, &w,

@@ -25,6 +25,7 @@ setup() {
 
 teardown() {
 	[ -z "${FOLLOW_PID:-}" ] || kill "$FOLLOW_PID" 2>/dev/null || true
+	stop_sims
 	IDYL_NODE_DIR=$BATS_TEST_TMPDIR/node idyl node stop >/dev/null 2>&1 || true
 	stop_idyld
 	for id in $(docker_api GET '/containers/json?all=1' | jq -r '.[].Id'); do
@@ -211,4 +212,19 @@ deploy_printer() {
 		wait "$pid" || true
 	done
 	wait_until 15 sh -c "idyl workload logs w --subnet $SUBNET --tail 1 2>/dev/null | grep -qx three"
+}
+
+@test "logs and exec of a workload on a hollow node are refused at once" {
+	start_sim --subnet "$SUBNET" --count 1 --runtime-profile docker --cpu 64
+	# more CPU than this machine's node offers: only the hollow node fits
+	idyl deploy idyl/busybox:latest --name h --subnet "$SUBNET" --cpu 32 >/dev/null
+	wait_until 10 phase_is h running
+	node=$(idyl workload get h --subnet "$SUBNET" -o json | jq -r .status.node)
+	run idyl workload logs h --subnet "$SUBNET"
+	[ "$status" -eq 1 ]
+	[ "$output" = "error: node \"$node\" is a hollow node: it runs nothing to stream" ]
+	run idyl workload exec h --subnet "$SUBNET" -- true
+	[ "$status" -eq 1 ]
+	[ "$output" = "error: node \"$node\" is a hollow node: it runs nothing to stream" ]
+	stop_sims
 }
