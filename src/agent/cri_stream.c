@@ -341,7 +341,7 @@ static int ws_send(struct ws *w, int opcode, const void *data, size_t len)
         memcpy(buf, hdr, h);
         for (size_t i = 0; i < len; i++)
                 buf[h + i] = ((const uint8_t *)data)[i] ^ mask[i % 4];
-        return write(w->fd, buf, h + len) == (ssize_t)(h + len) ? 0 : -1;
+        return send(w->fd, buf, h + len, MSG_NOSIGNAL) == (ssize_t)(h + len) ? 0 : -1;
 }
 
 /* Connects to url ("http://127.0.0.1:PORT/exec/TOKEN") and upgrades. */
@@ -394,7 +394,7 @@ static int ws_open(struct ws *w, const char *url, struct idyl_err *err)
                      "Upgrade: websocket\r\nSec-WebSocket-Version: 13\r\n"
                      "Sec-WebSocket-Key: %s\r\nSec-WebSocket-Protocol: " WS_PROTOCOL "\r\n\r\n",
                      *path ? path : "/", host, port, key);
-        if (n <= 0 || (size_t)n >= sizeof(req) || write(w->fd, req, (size_t)n) != n)
+        if (n <= 0 || (size_t)n >= sizeof(req) || send(w->fd, req, (size_t)n, MSG_NOSIGNAL) != n)
                 return idyl_err_set(err, IDYL_E_UNAVAILABLE, "cannot send the exec handshake");
         while (!(end = have ? strstr(resp, "\r\n\r\n") : NULL)) {
                 struct pollfd pf = {.fd = w->fd, .events = POLLIN};

@@ -88,21 +88,6 @@ static void wake_stream(struct stream *s)
         (void)ignored;
 }
 
-void streams_stop(struct idyl_server *srv)
-{
-        struct streams *t = srv->streams;
-
-        if (!t)
-                return;
-        pthread_mutex_lock(&t->mu);
-        t->stopping = true;
-        for (struct stream *s = t->list; s; s = s->next)
-                wake_stream(s);
-        while (t->threads)
-                pthread_cond_wait(&t->idle, &t->mu);
-        pthread_mutex_unlock(&t->mu);
-}
-
 static void stream_free(struct stream *s)
 {
         if (s->cli_urh)
@@ -124,6 +109,28 @@ static void unlink_locked(struct streams *t, struct stream *s)
                         t->n--;
                         return;
                 }
+}
+
+void streams_stop(struct idyl_server *srv)
+{
+        struct streams *t = srv->streams;
+
+        if (!t)
+                return;
+        pthread_mutex_lock(&t->mu);
+        t->stopping = true;
+        for (struct stream *s = t->list; s; s = s->next)
+                wake_stream(s);
+        while (t->threads)
+                pthread_cond_wait(&t->idle, &t->mu);
+        /* streams no thread took (a side never arrived) close while MHD runs */
+        while (t->list) {
+                struct stream *s = t->list;
+
+                unlink_locked(t, s);
+                stream_free(s);
+        }
+        pthread_mutex_unlock(&t->mu);
 }
 
 void streams_free(struct idyl_server *srv)
