@@ -2,7 +2,7 @@
  * file in the CRI format kubelet reads ("TIMESTAMP STREAM TAG MSG", TAG F
  * for a full line, P for part of one), one file per attempt (N.log): the
  * newest is the current run, the one before it --previous; --follow keeps
- * reading the file and moves to a newer attempt when the workload restarts.
+ * reading the file until the run ends (the container exits), as on Docker.
  * Exec is CRI Exec: containerd answers with a URL of its streaming server,
  * which this file speaks WebSocket to with the v4.channel.k8s.io
  * subprotocol (channel byte first in each message: 1 stdout, 2 stderr,
@@ -81,6 +81,24 @@ out:
         free_msg(l);
         free_msg(st);
         return rc;
+}
+
+/* Whether container cid has exited (false when that cannot be told). */
+static bool container_exited(struct grpc_conn *g, const char *cid)
+{
+        Runtime__V1__ContainerStatusRequest req = RUNTIME__V1__CONTAINER_STATUS_REQUEST__INIT;
+        Runtime__V1__ContainerStatusResponse *st = NULL;
+        struct idyl_err err = IDYL_ERR_INIT;
+        bool exited;
+
+        req.container_id = (char *)cid;
+        if (grpc_unary(g, RUNTIME_SVC "ContainerStatus", (const ProtobufCMessage *)&req,
+                       &runtime__v1__container_status_response__descriptor,
+                       (ProtobufCMessage **)&st, CALL_MS, &err) < 0)
+                return grpc_conn_last_status(g) == GRPC_NOT_FOUND;
+        exited = st->status && st->status->state == RUNTIME__V1__CONTAINER_STATE__CONTAINER_EXITED;
+        free_msg(st);
+        return exited;
 }
 
 /* ---- log files ---------------------------------------------------------------- */
@@ -250,7 +268,6 @@ int cri_logs(struct runtime *rt, const struct rt_instance *inst, const struct rt
         lseek(fd, tail_offset(fd, o->tail), SEEK_SET);
         for (int64_t next_check = 0;;) {
                 bool got;
-                long newer;
 
                 rc = drain(fd, &b, sink, &got, err);
                 if (rc != 0 || !o->follow || *sink->abort) {
@@ -259,24 +276,13 @@ int cri_logs(struct runtime *rt, const struct rt_instance *inst, const struct rt
                 }
                 if (got)
                         continue;
-                /* a restart makes a new attempt: follow that one from its start */
+                /* a follow ends with the run, as on Docker: once the
+                 * container has exited and its file is read to the end */
                 if (mono_ms() >= next_check) {
                         next_check = mono_ms() + 1000;
-                        newer = attempt_below(dir, __LONG_MAX__);
-                        if (newer > attempt) {
-                                char npath[4200];
-                                int nfd;
-
-                                snprintf(npath, sizeof(npath), "%s/%ld.log", dir, newer);
-                                nfd = open(npath, O_RDONLY | O_CLOEXEC);
-                                if (nfd >= 0) {
-                                        drain(fd, &b, sink, &got, err);
-                                        close(fd);
-                                        fd = nfd;
-                                        attempt = newer;
-                                        b.len = 0;
-                                        continue;
-                                }
+                        if (container_exited(g, cid)) {
+                                rc = drain(fd, &b, sink, &got, err) < 0 ? -1 : 0;
+                                break;
                         }
                 }
                 usleep(FOLLOW_POLL_MS * 1000);

@@ -157,3 +157,15 @@ deploy_printer() {
 	[ "$status" -eq 2 ]
 	[[ "$output" == *'give the command after "--"'* ]]
 }
+
+@test "logs --follow ends when the run ends" {
+	idyl deploy idyl/busybox:latest --name e --subnet "$SUBNET" -- \
+		sh -c 'echo started; sleep 3; echo done; exit 3' >/dev/null
+	wait_until 30 phase_is e running
+	wait_until 10 sh -c "idyl workload logs e --subnet $SUBNET | grep -q started"
+	start=$(now_ms)
+	run timeout 20 idyl workload logs e --subnet "$SUBNET" --follow
+	echo "the follow ended $(($(now_ms) - start)) ms after it began" >&3
+	[ "$status" -eq 0 ]
+	[ "$output" = "$(printf 'started\ndone')" ]
+}
