@@ -189,6 +189,8 @@ static off_t tail_offset(int fd, long tail)
 
         if (tail < 0 || fstat(fd, &st) < 0)
                 return 0;
+        if (tail == 0)
+                return st.st_size;
         floor = st.st_size > LOG_TAIL_READ_MAX ? st.st_size - LOG_TAIL_READ_MAX : 0;
         pos = st.st_size;
         while (pos > floor) {
@@ -202,12 +204,12 @@ static off_t tail_offset(int fd, long tail)
                         off_t at = pos - (off_t)chunk + i;
 
                         /* the newline that ends the file is not a record's start */
-                        if (buf[i] == '\n' && at != st.st_size - 1 && ++seen > tail)
+                        if (buf[i] == '\n' && at != st.st_size - 1 && ++seen >= tail)
                                 return at + 1;
                 }
                 pos -= (off_t)chunk;
         }
-        return tail == 0 ? st.st_size : floor;
+        return floor;
 }
 
 /* Reads what fd has from its offset into b and emits the whole records. */

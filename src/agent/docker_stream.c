@@ -163,6 +163,13 @@ int docker_logs(struct runtime *rt, const struct rt_instance *inst, const struct
         else
                 snprintf(tail, sizeof(tail), "&tail=all");
         run_bounds(h, inst->id, boundary, since, sizeof(boundary));
+        if (o->previous && strcmp(boundary, "0") == 0) {
+                /* the Engine restarted, or its event buffer moved on */
+                http_client_free(h);
+                return idyl_err_set(err, IDYL_E_NOT_FOUND,
+                                    "the Docker Engine no longer knows where the previous run "
+                                    "ended");
+        }
         if (o->previous)
                 snprintf(path, sizeof(path),
                          "/containers/%s/logs?stdout=1&stderr=1&since=%s&until=%s%s", inst->id,

@@ -43,7 +43,7 @@ now_ms() { date +%s%3N; }
 # its FIFO /tmp/say (as it is written: cat copies it at once).
 deploy_printer() {
 	idyl deploy idyl/busybox:latest --name w --subnet "$SUBNET" -- \
-		sh -c 'echo one; echo two >&2; sleep 0.3; echo three; mkfifo /tmp/say; while :; do cat /tmp/say; done' >/dev/null
+		sh -c 'echo one; sleep 0.3; echo two >&2; sleep 0.3; echo three; mkfifo /tmp/say; while :; do cat /tmp/say; done' >/dev/null
 	wait_until 30 phase_is w running
 	wait_until 10 sh -c "idyl workload logs w --subnet $SUBNET 2>/dev/null | grep -q three"
 }
@@ -63,6 +63,10 @@ deploy_printer() {
 	run sh -c "idyl workload logs w --subnet $SUBNET --tail 1 2>/dev/null"
 	[ "$status" -eq 0 ]
 	[ "$output" = "three" ]
+	run sh -c "idyl workload logs w --subnet $SUBNET --tail 2 2>&1"
+	[ "$output" = "$(printf 'two\nthree')" ]
+	run sh -c "idyl workload logs w --subnet $SUBNET --tail 0 2>&1"
+	[ -z "$output" ]
 	run idyl workload logs w --subnet "$SUBNET" --tail x
 	[ "$status" -eq 2 ]
 	[[ "$output" == *'invalid --tail "x"'* ]]

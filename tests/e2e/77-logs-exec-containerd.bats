@@ -45,7 +45,7 @@ now_ms() { date +%s%3N; }
 # its FIFO /tmp/say (as it is written: cat copies it at once).
 deploy_printer() {
 	idyl deploy idyl/busybox:latest --name w --subnet "$SUBNET" -- \
-		sh -c 'echo one; echo two >&2; sleep 0.3; echo three; mkfifo /tmp/say; while :; do cat /tmp/say; done' >/dev/null
+		sh -c 'echo one; sleep 0.3; echo two >&2; sleep 0.3; echo three; mkfifo /tmp/say; while :; do cat /tmp/say; done' >/dev/null
 	wait_until 30 phase_is w running
 	wait_until 10 sh -c "idyl workload logs w --subnet $SUBNET 2>/dev/null | grep -q three"
 }
@@ -65,6 +65,10 @@ deploy_printer() {
 	run sh -c "idyl workload logs w --subnet $SUBNET --tail 1 2>/dev/null"
 	[ "$status" -eq 0 ]
 	[ "$output" = "three" ]
+	run sh -c "idyl workload logs w --subnet $SUBNET --tail 2 2>&1"
+	[ "$output" = "$(printf 'two\nthree')" ]
+	run sh -c "idyl workload logs w --subnet $SUBNET --tail 0 2>&1"
+	[ -z "$output" ]
 	run idyl workload logs w --subnet "$SUBNET" --tail x
 	[ "$status" -eq 2 ]
 	[[ "$output" == *'invalid --tail "x"'* ]]
@@ -168,4 +172,19 @@ deploy_printer() {
 	echo "the follow ended $(($(now_ms) - start)) ms after it began" >&3
 	[ "$status" -eq 0 ]
 	[ "$output" = "$(printf 'started\ndone')" ]
+}
+
+@test "a follow ends with a message when the node's agent goes" {
+	deploy_printer
+	idyl workload logs w --subnet "$SUBNET" --follow >"$BATS_TEST_TMPDIR/follow" \
+		2>"$BATS_TEST_TMPDIR/follow.err" &
+	FOLLOW_PID=$!
+	wait_until 10 grep -q three "$BATS_TEST_TMPDIR/follow"
+	IDYL_NODE_DIR=$BATS_TEST_TMPDIR/node idyl node stop
+	wait_until 10 sh -c "! kill -0 $FOLLOW_PID"
+	run wait "$FOLLOW_PID"
+	[ "$status" -eq 1 ]
+	run cat "$BATS_TEST_TMPDIR/follow.err"
+	[ "${lines[0]}" = two ]
+	[ "${lines[1]}" = 'error: node "n1" closed the stream' ]
 }
