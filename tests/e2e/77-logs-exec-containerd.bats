@@ -187,4 +187,6 @@ deploy_printer() {
 	run cat "$BATS_TEST_TMPDIR/follow.err"
 	[ "${lines[0]}" = two ]
 	[ "${lines[1]}" = 'error: node "n1" closed the stream' ]
+	# the agent again, so teardown's deletes remove the sandboxes
+	IDYL_NODE_DIR=$BATS_TEST_TMPDIR/node idyl node run >>"$BATS_TEST_TMPDIR/agent2.log" 2>&1 3>&- &
 }
