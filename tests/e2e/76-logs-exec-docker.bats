@@ -26,7 +26,9 @@ setup() {
 teardown() {
 	[ -z "${FOLLOW_PID:-}" ] || kill "$FOLLOW_PID" 2>/dev/null || true
 	stop_sims
-	IDYL_NODE_DIR=$BATS_TEST_TMPDIR/node idyl node stop >/dev/null 2>&1 || true
+	for d in "$BATS_TEST_TMPDIR"/node*; do
+		IDYL_NODE_DIR=$d idyl node stop >/dev/null 2>&1 || true
+	done
 	stop_idyld
 	for id in $(docker_api GET '/containers/json?all=1' | jq -r '.[].Id'); do
 		docker_api DELETE "/containers/$id?force=1" >/dev/null
