@@ -23,19 +23,18 @@
 #undef linux /* a GNU C predefined macro, and a CRI field name */
 #include "cri.pb-c.h"
 
+#include "agent/crilog.h"
 #include "agent/grpc.h"
 #include "agent/runtime.h"
 #include "util/buf.h"
 #include "util/clock.h"
 #include "util/stream_wire.h"
 
-#define RUNTIME_SVC       "/runtime.v1.RuntimeService/"
-#define CALL_MS           30000
-#define LOG_TAIL_READ_MAX (64L << 20) /* --tail reads at most this much of a file's end */
-#define LOG_LINE_MAX      (64u << 10) /* a longer log record is cut */
-#define FOLLOW_POLL_MS    100
-#define WS_MESSAGE_MAX    (1u << 20)
-#define WS_PROTOCOL       "v4.channel.k8s.io"
+#define RUNTIME_SVC    "/runtime.v1.RuntimeService/"
+#define CALL_MS        30000
+#define FOLLOW_POLL_MS 100
+#define WS_MESSAGE_MAX (1u << 20)
+#define WS_PROTOCOL    "v4.channel.k8s.io"
 
 static void free_msg(void *msg)
 {
@@ -101,142 +100,11 @@ static bool container_exited(struct grpc_conn *g, const char *cid)
         return exited;
 }
 
-/* ---- log files ---------------------------------------------------------------- */
-
-/* "DIR/7.log" -> 7; -1 when the name is not an attempt's. */
-static long attempt_of(const char *name)
-{
-        char *end;
-        long n = strtol(name, &end, 10);
-
-        return end != name && strcmp(end, ".log") == 0 && n >= 0 ? n : -1;
-}
-
-/* The highest attempt in dir below `below` (LONG_MAX: any); -1 when none. */
-static long attempt_below(const char *dir, long below)
-{
-        DIR *d = opendir(dir);
-        struct dirent *e;
-        long best = -1;
-
-        if (!d)
-                return -1;
-        while ((e = readdir(d)) != NULL) {
-                long n = attempt_of(e->d_name);
-
-                if (n >= 0 && n < below && n > best)
-                        best = n;
-        }
-        closedir(d);
-        return best;
-}
-
-/* Writes one CRI log record to the sink: the message, and a newline when
- * the record is a full line. */
-static int emit_record(const char *line, size_t len, const struct rt_sink *sink)
-{
-        const char *p = memchr(line, ' ', len), *stream, *tag, *msg;
-        int channel;
-
-        if (!p)
-                return 0;
-        stream = p + 1;
-        p = memchr(stream, ' ', len - (size_t)(stream - line));
-        if (!p)
-                return 0;
-        channel = (size_t)(p - stream) == 6 && strncmp(stream, "stderr", 6) == 0 ? STREAM_STDERR
-                                                                                 : STREAM_STDOUT;
-        tag = p + 1;
-        p = memchr(tag, ' ', len - (size_t)(tag - line));
-        msg = p ? p + 1 : line + len;
-        char buf[LOG_LINE_MAX + 1];
-        size_t n = (size_t)(line + len - msg);
-
-        if (n > LOG_LINE_MAX)
-                n = LOG_LINE_MAX;
-        memcpy(buf, msg, n);
-        if (*tag != 'P')
-                buf[n++] = '\n';
-        return sink->write(sink->arg, channel, buf, n);
-}
-
-/* Emits the complete records in b (keeps a trailing partial one). */
-static int emit_lines(struct idyl_buf *b, const struct rt_sink *sink)
-{
-        size_t off = 0;
-
-        while (off < b->len) {
-                char *nl = memchr(b->data + off, '\n', b->len - off);
-
-                if (!nl)
-                        break;
-                if (emit_record(b->data + off, (size_t)(nl - (b->data + off)), sink) < 0)
-                        return -1;
-                off = (size_t)(nl - b->data) + 1;
-        }
-        memmove(b->data, b->data + off, b->len - off);
-        b->len -= off;
-        return 0;
-}
-
-/* Where in fd the last `tail` records begin (0 for all). */
-static off_t tail_offset(int fd, long tail)
-{
-        struct stat st;
-        off_t pos, floor;
-        long seen = 0;
-        char buf[8192];
-
-        if (tail < 0 || fstat(fd, &st) < 0)
-                return 0;
-        if (tail == 0)
-                return st.st_size;
-        floor = st.st_size > LOG_TAIL_READ_MAX ? st.st_size - LOG_TAIL_READ_MAX : 0;
-        pos = st.st_size;
-        while (pos > floor) {
-                size_t chunk =
-                    pos - floor < (off_t)sizeof(buf) ? (size_t)(pos - floor) : sizeof(buf);
-                ssize_t n = pread(fd, buf, chunk, pos - (off_t)chunk);
-
-                if (n <= 0)
-                        break;
-                for (ssize_t i = n - 1; i >= 0; i--) {
-                        off_t at = pos - (off_t)chunk + i;
-
-                        /* the newline that ends the file is not a record's start */
-                        if (buf[i] == '\n' && at != st.st_size - 1 && ++seen >= tail)
-                                return at + 1;
-                }
-                pos -= (off_t)chunk;
-        }
-        return floor;
-}
-
-/* Reads what fd has from its offset into b and emits the whole records. */
-static int drain(int fd, struct idyl_buf *b, const struct rt_sink *sink, bool *got,
-                 struct idyl_err *err)
-{
-        char chunk[16384];
-        ssize_t n;
-
-        *got = false;
-        while ((n = read(fd, chunk, sizeof(chunk))) > 0) {
-                *got = true;
-                if (idyl_buf_append(b, chunk, (size_t)n) < 0)
-                        b->len = 0; /* a record past the bound is dropped */
-                if (emit_lines(b, sink) < 0)
-                        return 1; /* the reader went */
-        }
-        if (n < 0)
-                return idyl_err_set(err, IDYL_E_INTERNAL, "read log: %s", strerror(errno));
-        return 0;
-}
-
 int cri_logs(struct runtime *rt, const struct rt_instance *inst, const struct rt_logs *o,
              const struct rt_sink *sink, struct idyl_err *err)
 {
         struct grpc_conn *g = grpc_conn_new(runtime_cri_socket(rt));
-        struct idyl_buf b = IDYL_BUF_INIT(4 * LOG_LINE_MAX);
+        struct idyl_buf b = IDYL_BUF_INIT(4 * CRILOG_LINE_MAX);
         char cid[80], path[4200], dir[4096];
         long attempt;
         int fd = -1, rc = -1;
@@ -248,13 +116,13 @@ int cri_logs(struct runtime *rt, const struct rt_instance *inst, const struct rt
         if (current_container(g, inst->id, cid, sizeof(cid), path, sizeof(path), err) < 0)
                 goto out;
         slash = strrchr(path, '/');
-        if (!path[0] || !slash || (attempt = attempt_of(slash + 1)) < 0) {
+        if (!path[0] || !slash || (attempt = crilog_attempt_of(slash + 1)) < 0) {
                 idyl_err_set(err, IDYL_E_NOT_FOUND, "the workload's container keeps no log file");
                 goto out;
         }
         snprintf(dir, sizeof(dir), "%.*s", (int)(slash - path), path);
         if (o->previous) {
-                attempt = attempt_below(dir, attempt);
+                attempt = crilog_attempt_below(dir, attempt);
                 if (attempt < 0) {
                         idyl_err_set(err, IDYL_E_NOT_FOUND, "the workload has no previous run");
                         goto out;
@@ -267,11 +135,11 @@ int cri_logs(struct runtime *rt, const struct rt_instance *inst, const struct rt
                              strerror(errno));
                 goto out;
         }
-        lseek(fd, tail_offset(fd, o->tail), SEEK_SET);
+        lseek(fd, crilog_tail_offset(fd, o->tail), SEEK_SET);
         for (int64_t next_check = 0;;) {
                 bool got;
 
-                rc = drain(fd, &b, sink, &got, err);
+                rc = crilog_drain(fd, &b, sink, &got, err);
                 if (rc != 0 || !o->follow || *sink->abort) {
                         rc = rc < 0 ? -1 : 0;
                         break;
@@ -283,7 +151,7 @@ int cri_logs(struct runtime *rt, const struct rt_instance *inst, const struct rt
                 if (mono_ms() >= next_check) {
                         next_check = mono_ms() + 1000;
                         if (container_exited(g, cid)) {
-                                rc = drain(fd, &b, sink, &got, err) < 0 ? -1 : 0;
+                                rc = crilog_drain(fd, &b, sink, &got, err) < 0 ? -1 : 0;
                                 break;
                         }
                 }
@@ -428,37 +296,6 @@ static int ws_open(struct ws *w, const char *url, struct idyl_err *err)
         return 0;
 }
 
-/* The exit code in a v4 status: 0 on Success, the ExitCode cause of a
- * NonZeroExitCode failure; other failures are errors. */
-static int status_exit_code(const char *json, size_t len, int *code, struct idyl_err *err)
-{
-        json_t *st = json_loadb(json, len, 0, NULL), *causes;
-        const char *status = json_string_value(json_object_get(st, "status"));
-        const char *reason = json_string_value(json_object_get(st, "reason"));
-        int rc = 0;
-
-        if (status && strcmp(status, "Success") == 0) {
-                *code = 0;
-        } else if (reason && strcmp(reason, "NonZeroExitCode") == 0) {
-                causes = json_object_get(json_object_get(st, "details"), "causes");
-                *code = 1;
-                for (size_t i = 0; i < json_array_size(causes); i++) {
-                        json_t *c = json_array_get(causes, i);
-                        const char *r = json_string_value(json_object_get(c, "reason"));
-                        const char *m = json_string_value(json_object_get(c, "message"));
-
-                        if (r && m && strcmp(r, "ExitCode") == 0)
-                                *code = atoi(m);
-                }
-        } else {
-                rc = idyl_err_set(err, IDYL_E_UNAVAILABLE, "exec failed: %s",
-                                  json_string_value(json_object_get(st, "message"))
-                                      ?: "no reason given");
-        }
-        json_decref(st);
-        return rc;
-}
-
 /* Reads messages until the server closes: output to the sink, the status
  * to *exit_code. */
 static int ws_pump(struct ws *w, const struct rt_sink *sink, int *exit_code, struct idyl_err *err)
@@ -533,7 +370,7 @@ static int ws_pump(struct ws *w, const struct rt_sink *sink, int *exit_code, str
                                         n -= k;
                                 }
                         } else if (ch == 3 && n) {
-                                if (status_exit_code(data, n, exit_code, err) < 0)
+                                if (cri_status_exit_code(data, n, exit_code, err) < 0)
                                         goto out;
                                 have_status = true;
                         }
