@@ -10,6 +10,7 @@
  * plus one that waits for SIGTERM/SIGINT. Workloads keep running when the
  * agent stops; the next agent adopts them by label. */
 #include "agent/agent.h"
+#include "agent/stream.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -866,6 +867,7 @@ int agent_run(const struct agent_config *cfg, struct idyl_err *err)
 {
         struct agent ag = {.cfg = cfg, .heartbeat_s = HEARTBEAT_DEFAULT};
         pthread_t sig_t, assign_t, events_t, hb_t, reap_t;
+        struct agent_streams *streams;
         pthread_condattr_t ca;
         sigset_t set;
         int lockfd;
@@ -912,7 +914,9 @@ int agent_run(const struct agent_config *cfg, struct idyl_err *err)
         check_health(&ag);
         pthread_create(&events_t, NULL, events_main, &ag);
         pthread_create(&reap_t, NULL, reaper_main, &ag);
+        streams = agent_streams_start(cfg, &ag.stop);
         loop(&ag);
+        agent_streams_free(streams);
 
         pthread_kill(sig_t, SIGTERM); /* harmless when it already returned */
         pthread_join(sig_t, NULL);

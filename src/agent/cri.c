@@ -1449,9 +1449,16 @@ static const struct runtime_ops cri_ops = {
     .remove = cri_remove,
     .enforce = cri_enforce,
     .watch = cri_watch,
+    .logs = cri_logs,
+    .exec = cri_exec,
     .set_abort = cri_set_abort,
     .destroy = cri_destroy,
 };
+
+const char *runtime_cri_socket(struct runtime *rt)
+{
+        return cri_of(rt)->socket_path;
+}
 
 int runtime_cri_handler_name(const char *handler, char *out, size_t size)
 {

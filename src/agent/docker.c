@@ -761,9 +761,16 @@ static const struct runtime_ops docker_ops = {
     .remove = docker_remove,
     .enforce = docker_enforce,
     .watch = docker_watch,
+    .logs = docker_logs,
+    .exec = docker_exec,
     .set_abort = docker_set_abort,
     .destroy = docker_destroy,
 };
+
+const char *runtime_docker_socket(struct runtime *rt)
+{
+        return docker_of(rt)->socket_path;
+}
 
 int runtime_docker_open(const char *socket_path, struct runtime **out, struct idyl_err *err)
 {

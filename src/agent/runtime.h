@@ -94,6 +94,20 @@ int64_t rt_stop_timeout_s(const struct rt_workload *w);
  * absent or not understood (the default applies). */
 int64_t rt_duration_s(const json_t *v);
 
+/* Where a log or exec stream's output goes (agent/stream.c). */
+struct rt_sink {
+        /* channel 1 stdout, 2 stderr; returns -1 once the reader is gone */
+        int (*write)(void *arg, int channel, const char *data, size_t len);
+        void *arg;
+        const volatile bool *abort; /* true once the reader went or the agent stops */
+};
+
+struct rt_logs {
+        bool follow;   /* keep streaming what the workload writes */
+        bool previous; /* the run before the current one only */
+        long tail;     /* the last N lines; -1: all */
+};
+
 struct runtime;
 
 struct runtime_ops {
@@ -121,6 +135,12 @@ struct runtime_ops {
         /* Brings the node's packet-filter rules in line with what it runs now
          * and rt->network: per workload, removed once it runs nothing. */
         int (*enforce)(struct runtime *rt, struct idyl_err *err);
+        /* Streams inst's output to sink (agent/docker_stream.c, cri_stream.c). */
+        int (*logs)(struct runtime *rt, const struct rt_instance *inst, const struct rt_logs *o,
+                    const struct rt_sink *sink, struct idyl_err *err);
+        /* Runs argv in inst, streaming its output; *exit_code is its status. */
+        int (*exec)(struct runtime *rt, const struct rt_instance *inst, const char *const *argv,
+                    size_t argc, const struct rt_sink *sink, int *exit_code, struct idyl_err *err);
         /* Runtime calls stop early once *flag is true (the agent is stopping). */
         void (*set_abort)(struct runtime *rt, const volatile bool *flag);
         void (*destroy)(struct runtime *rt);
@@ -154,12 +174,24 @@ const char *endpoint_socket_path(const char *endpoint);
 
 /* Docker Engine API (docker.c). */
 int runtime_docker_open(const char *socket_path, struct runtime **out, struct idyl_err *err);
+/* The Engine's socket, for a stream's own connection (docker_stream.c). */
+const char *runtime_docker_socket(struct runtime *rt);
+int docker_logs(struct runtime *rt, const struct rt_instance *inst, const struct rt_logs *o,
+                const struct rt_sink *sink, struct idyl_err *err);
+int docker_exec(struct runtime *rt, const struct rt_instance *inst, const char *const *argv,
+                size_t argc, const struct rt_sink *sink, int *exit_code, struct idyl_err *err);
 
 /* containerd through CRI (cri.c). handler is the runtime type the node
  * promises (io.containerd.kata-qemu.v2); cri_handler the CRI runtime_handler
  * to run sandboxes with, NULL or "" to derive it from handler. */
 int runtime_cri_open(const char *socket_path, const char *handler, const char *cri_handler,
                      enum isolation_class isolation, struct runtime **out, struct idyl_err *err);
+/* The CRI socket, for a stream's own connection (cri_stream.c). */
+const char *runtime_cri_socket(struct runtime *rt);
+int cri_logs(struct runtime *rt, const struct rt_instance *inst, const struct rt_logs *o,
+             const struct rt_sink *sink, struct idyl_err *err);
+int cri_exec(struct runtime *rt, const struct rt_instance *inst, const char *const *argv,
+             size_t argc, const struct rt_sink *sink, int *exit_code, struct idyl_err *err);
 /* Where the CRI runtime's CNI configuration and plugins live (join's
  * --cni-conf-dir, --cni-bin-dir); NULL or "" keeps the default
  * (/etc/cni/net.d, /usr/lib/cni). rt must be a CRI runtime. */

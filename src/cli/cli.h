@@ -198,6 +198,8 @@ extern const struct cli_command secret_commands[];
 extern const size_t secret_ncommands;
 extern const struct cli_command explain_commands[];
 extern const size_t explain_ncommands;
+extern const struct cli_command logs_commands[];
+extern const size_t logs_ncommands;
 extern const struct cli_command wait_commands[];
 extern const size_t wait_ncommands;
 extern const struct cli_command config_commands[];

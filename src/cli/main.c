@@ -75,7 +75,8 @@ static int run(const struct cli_command *cmd, int argc, char **argv)
                 return 0; /* --help */
         if (rc == 0)
                 return 0;
-        fprintf(stderr, "error: %s\n", err.msg);
+        if (err.msg[0])
+                fprintf(stderr, "error: %s\n", err.msg);
         if (ctx.exit_code)
                 return ctx.exit_code;
         if (err.code == IDYL_E_USAGE) {

@@ -18,6 +18,7 @@
 
 #include "core/subnet.h"
 #include "server/metrics.h"
+#include "server/stream.h"
 #include "util/buf.h"
 #include "util/log.h"
 #include "util/utf8.h"
@@ -32,6 +33,7 @@ struct conn_state {
         long route;               /* index in server_routes; -1 when none matched */
         int status;               /* what was answered; 0 until then */
         struct idyl_token caller; /* authenticated from the head, before any body byte */
+        void *upgrade;            /* a stream's ticket (server/stream.c); owned */
 };
 
 /* ---- request heads --------------------------------------------------------
@@ -48,6 +50,7 @@ struct head_guard {
         int fd;
         int64_t since_ms; /* waiting for a head since then; 0 while serving one */
         bool cut;         /* shut down already */
+        bool upgraded;    /* a stream's now (server/stream.c): no more heads */
         struct head_guard *prev, *next;
 };
 
@@ -62,8 +65,9 @@ struct heads {
 };
 
 /* The connection's head clock: since_ms when it waits for a request head,
- * 0 while it serves one. */
-static void heads_note(struct heads *h, struct MHD_Connection *conn, int64_t since_ms)
+ * 0 while it serves one. An upgraded connection carries a stream and is
+ * never cut (upgrade: true). */
+static void heads_note(struct heads *h, struct MHD_Connection *conn, int64_t since_ms, bool upgrade)
 {
         const union MHD_ConnectionInfo *ci =
             MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
@@ -72,7 +76,8 @@ static void heads_note(struct heads *h, struct MHD_Connection *conn, int64_t sin
         if (!g)
                 return;
         pthread_mutex_lock(&h->mu);
-        g->since_ms = since_ms;
+        g->upgraded |= upgrade;
+        g->since_ms = g->upgraded ? 0 : since_ms;
         pthread_mutex_unlock(&h->mu);
 }
 
@@ -675,6 +680,10 @@ out:
                 if (status >= 500)
                         log_warnx("%s %s: %s", method, url, err.msg);
                 ret = send_error(conn, &err);
+        } else if (resp.upgrade) {
+                heads_note(srv->heads, conn, 0, true);
+                cs->upgrade = resp.upgrade;
+                ret = stream_queue_upgrade(conn, resp.upgrade);
         } else if (resp.text) {
                 ret = send_text(conn, resp.status, resp.text, resp.content_type);
                 resp.text = NULL;
@@ -702,7 +711,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 
         (void)version;
         if (!cs) {
-                heads_note(srv->heads, conn, 0); /* the head is whole */
+                heads_note(srv->heads, conn, 0, false); /* the head is whole */
                 cs = calloc(1, sizeof(*cs));
                 if (!cs)
                         return MHD_NO;
@@ -739,13 +748,15 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
         struct conn_state *cs = *con_cls;
 
         (void)toe;
-        heads_note(srv->heads, conn, now_ms()); /* a kept-alive connection waits for a head */
+        /* a kept-alive connection waits for its next head */
+        heads_note(srv->heads, conn, now_ms(), false);
         if (!cs)
                 return;
         if (cs->status)
                 metrics_http_request(((struct idyl_server *)cls)->metrics, cs->route, cs->status,
                                      (double)(mono_ns() - cs->started_ns) / 1e9);
         idyl_buf_release(&cs->body);
+        free(cs->upgrade);
         free(cs);
         *con_cls = NULL;
 }
@@ -913,14 +924,20 @@ int server_start(struct idyl_server *srv, const char *listen, struct idyl_err *e
         struct sockaddr_in sa;
         const union MHD_DaemonInfo *info;
         unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
-                         MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
+                         MHD_ALLOW_SUSPEND_RESUME | MHD_ALLOW_UPGRADE | MHD_USE_ERROR_LOG;
 
         if (parse_listen(listen, &sa, err) < 0 || check_plain_listen(srv, &sa, listen, err) < 0 ||
             waiters_start(srv, err) < 0)
                 return -1;
+        if (streams_start(srv, err) < 0) {
+                waiters_stop(srv);
+                waiters_free(srv);
+                return -1;
+        }
         if (!srv->metrics && !(srv->metrics = metrics_new(server_nroutes))) {
                 waiters_stop(srv);
                 waiters_free(srv);
+                streams_free(srv);
                 return idyl_err_set(err, IDYL_E_INTERNAL, "out of memory");
         }
         struct MHD_OptionItem tls[] = {
@@ -952,6 +969,7 @@ int server_start(struct idyl_server *srv, const char *listen, struct idyl_err *e
         if (!srv->mhd) {
                 waiters_stop(srv);
                 waiters_free(srv);
+                streams_free(srv);
                 return idyl_err_set(err, IDYL_E_UNAVAILABLE, "listen on \"%s\" failed", listen);
         }
         info = MHD_get_daemon_info(srv->mhd, MHD_DAEMON_INFO_BIND_PORT);
@@ -962,10 +980,12 @@ int server_start(struct idyl_server *srv, const char *listen, struct idyl_err *e
 void server_stop(struct idyl_server *srv)
 {
         waiters_stop(srv);
+        streams_stop(srv);
         if (srv->mhd)
                 MHD_stop_daemon(srv->mhd);
         srv->mhd = NULL;
         waiters_free(srv);
+        streams_free(srv);
         metrics_free(srv->metrics);
         srv->metrics = NULL;
 }

@@ -48,6 +48,7 @@ struct idyl_server {
         struct metrics *metrics; /* owned; made by server_start (server/metrics.c) */
         /* nodes' last heartbeats (server/liveness.c); NULL: the store's only */
         struct liveness *liveness;
+        struct streams *streams; /* log and exec streams (server/stream.c) */
 };
 
 /* ---- one request ------------------------------------------------------- */
@@ -78,6 +79,9 @@ struct response {
         /* A body that is not JSON (GET /metrics): owned, sent instead of body. */
         char *text;
         const char *content_type; /* static; the Content-Type of text */
+        /* A stream route's ticket (server/stream.c): answer 101 and hand the
+         * connection over; the connection owns it from then. */
+        void *upgrade;
 };
 
 typedef int (*handler_fn)(struct request *req, struct response *resp, struct idyl_err *err);
@@ -177,6 +181,16 @@ void auth_token_id(const struct idyl_token *tok, char out[TOKEN_ID_LEN + 1]);
 void auth_hash_token(const char *secret, char out[TOKEN_HASH_HEXLEN + 1]);
 /* A new random secret ("idyl_" + 64 hex digits) in buf (at least 70 bytes). */
 int auth_new_secret(char *buf, size_t size, struct idyl_err *err);
+
+/* ---- log and exec streams (server/stream.c) ------------------------------ */
+int streams_start(struct idyl_server *srv, struct idyl_err *err);
+/* Ends every stream and waits for their threads (before MHD stops). */
+void streams_stop(struct idyl_server *srv);
+void streams_free(struct idyl_server *srv);
+int handle_workload_logs(struct request *req, struct response *resp, struct idyl_err *err);
+int handle_workload_exec(struct request *req, struct response *resp, struct idyl_err *err);
+int handle_node_streams(struct request *req, struct response *resp, struct idyl_err *err);
+int handle_node_stream_open(struct request *req, struct response *resp, struct idyl_err *err);
 
 /* ---- handlers (one file per resource) ------------------------------------ */
 int handle_healthz(struct request *req, struct response *resp, struct idyl_err *err);

@@ -63,6 +63,8 @@ expected_roles() {
 	"GET /v1/subnets/{slug}/workloads/{name}/events") echo o a ;;
 	"GET /v1/subnets/{slug}/workloads/{name}/watch") echo o a ;;
 	"GET /v1/subnets/{slug}/workloads/{name}/explain") echo o a ;;
+	"POST /v1/subnets/{slug}/workloads/{name}/logs") echo o a ;;
+	"POST /v1/subnets/{slug}/workloads/{name}/exec") echo o a ;;
 	"POST /v1/subnets/{slug}/workloads/{name}/approve") echo o ;;
 	"POST /v1/subnets/{slug}/workloads/{name}/deny") echo o ;;
 	"POST /v1/subnets/{slug}/nodes") echo o p ;;
@@ -76,6 +78,8 @@ expected_roles() {
 	"GET /v1/subnets/{slug}/nodes/{name}/watch") echo o n ;;
 	"POST /v1/subnets/{slug}/nodes/{name}/heartbeat") echo o n ;;
 	"GET /v1/subnets/{slug}/nodes/{name}/assignments") echo o n ;;
+	"GET /v1/subnets/{slug}/nodes/{name}/streams") echo o n ;;
+	"POST /v1/subnets/{slug}/nodes/{name}/streams/{id}") echo o n ;;
 	"POST /v1/tokens") echo o s ;;
 	"GET /v1/tokens") echo o s ;;
 	"DELETE /v1/tokens/{id}") echo o s ;;

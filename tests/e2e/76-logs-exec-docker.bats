@@ -1,0 +1,248 @@
+#!/usr/bin/env bats
+# idyl workload logs and exec on a real Docker Engine, through the control
+# plane: the agent opens the stream to idyld (the node has no inbound port).
+# Output, --tail, --follow latency, --previous after a restart, exec's
+# streaming and exit code, who may, and the audit record.
+load helper
+load docker
+
+setup_file() {
+	start_dockerd "$BATS_FILE_TMPDIR/d"
+	load_busybox_image
+}
+
+teardown_file() { stop_dockerd; }
+
+setup() {
+	start_idyld
+	SUBNET=$(new_subnet)
+	export IDYL_NODE_DIR=$BATS_TEST_TMPDIR/node
+	run idyl node join --subnet "$SUBNET" --runtime-profile docker --name n1 \
+		--runtime-endpoint "unix://$DOCKER_SOCK" --start
+	[ "$status" -eq 0 ]
+	wait_until 10 node_is ready
+}
+
+teardown() {
+	[ -z "${FOLLOW_PID:-}" ] || kill "$FOLLOW_PID" 2>/dev/null || true
+	stop_sims
+	for d in "$BATS_TEST_TMPDIR"/node*; do
+		IDYL_NODE_DIR=$d idyl node stop >/dev/null 2>&1 || true
+	done
+	stop_idyld
+	for id in $(docker_api GET '/containers/json?all=1' | jq -r '.[].Id'); do
+		docker_api DELETE "/containers/$id?force=1" >/dev/null
+	done
+	for n in $(idyl_networks); do docker_api DELETE "/networks/$n" >/dev/null; done
+}
+
+node_is() { [ "$(idyl node get n1 --subnet "$SUBNET" -o json | jq -r .status)" = "$1" ]; }
+phase_is() { [ "$(idyl workload get "$1" --subnet "$SUBNET" -o json | jq -r .status.phase)" = "$2" ]; }
+restarted() { [ "$(idyl workload get "$1" --subnet "$SUBNET" -o json | jq -r .status.restarts)" -ge 1 ]; }
+now_ms() { date +%s%3N; }
+
+# Deploys w printing one, two (stderr), three, then whatever is written to
+# its FIFO /tmp/say (as it is written: cat copies it at once).
+deploy_printer() {
+	idyl deploy idyl/busybox:latest --name w --subnet "$SUBNET" -- \
+		sh -c 'echo one; sleep 0.3; echo two >&2; sleep 0.3; echo three; mkfifo /tmp/say; while :; do cat /tmp/say; done' >/dev/null
+	wait_until 30 phase_is w running
+	wait_until 10 sh -c "idyl workload logs w --subnet $SUBNET 2>/dev/null | grep -q three"
+}
+
+@test "logs prints the workload's stdout and stderr apart" {
+	deploy_printer
+	run sh -c "idyl workload logs w --subnet $SUBNET 2>/dev/null"
+	[ "$status" -eq 0 ]
+	[ "$output" = "$(printf 'one\nthree')" ]
+	run sh -c "idyl workload logs w --subnet $SUBNET 2>&1 >/dev/null"
+	[ "$status" -eq 0 ]
+	[ "$output" = "two" ]
+}
+
+@test "logs --tail prints only the last lines" {
+	deploy_printer
+	run sh -c "idyl workload logs w --subnet $SUBNET --tail 1 2>/dev/null"
+	[ "$status" -eq 0 ]
+	[ "$output" = "three" ]
+	run sh -c "idyl workload logs w --subnet $SUBNET --tail 2 2>&1"
+	[ "$output" = "$(printf 'two\nthree')" ]
+	run sh -c "idyl workload logs w --subnet $SUBNET --tail 0 2>&1"
+	[ -z "$output" ]
+	run idyl workload logs w --subnet "$SUBNET" --tail x
+	[ "$status" -eq 2 ]
+	[[ "$output" == *'invalid --tail "x"'* ]]
+}
+
+@test "logs --follow brings each new line within 1 s, through a pipe" {
+	deploy_printer
+	# each line read is stamped with the time it reached the pipe's end
+	idyl workload logs w --subnet "$SUBNET" --follow 2>/dev/null |
+		while IFS= read -r l; do echo "$(now_ms) $l"; done >"$BATS_TEST_TMPDIR/follow" &
+	FOLLOW_PID=$!
+	wait_until 10 grep -q three "$BATS_TEST_TMPDIR/follow"
+	for i in 1 2 3; do
+		idyl workload exec w --subnet "$SUBNET" -- sh -c "echo marker-$i >/tmp/say"
+		written=$(now_ms)
+		wait_until 5 grep -q "marker-$i" "$BATS_TEST_TMPDIR/follow"
+		seen=$(awk -v m="marker-$i" '$2 == m {print $1}' "$BATS_TEST_TMPDIR/follow")
+		echo "line $i: $((seen - written)) ms after the exec that wrote it returned" >&3
+		[ $((seen - written)) -lt 1000 ]
+	done
+}
+
+@test "exec prints output at once and exits with the command's code" {
+	deploy_printer
+	start=$(now_ms)
+	run bash -c "idyl workload exec w --subnet $SUBNET -- sh -c 'echo a; sleep 2; exit 7' |
+		while IFS= read -r l; do echo \"\$(date +%s%3N) \$l\"; done; exit \${PIPESTATUS[0]}"
+	end=$(now_ms)
+	[ "$status" -eq 7 ]
+	[ "${lines[0]#* }" = "a" ]
+	first=${lines[0]%% *}
+	echo "a after $((first - start)) ms, exit after $((end - start)) ms" >&3
+	[ $((first - start)) -lt 1500 ]
+	[ $((end - start)) -ge 2000 ]
+	run idyl workload exec w --subnet "$SUBNET" -- true
+	[ "$status" -eq 0 ]
+	[ -z "$output" ]
+	run idyl workload exec w --subnet "$SUBNET" -- sh -c 'echo oops >&2; exit 3'
+	[ "$status" -eq 3 ]
+	[ "$output" = "oops" ]
+}
+
+@test "logs --previous prints the run before the restart only" {
+	idyl deploy idyl/busybox:latest --name r --subnet "$SUBNET" -- \
+		sh -c 'echo run $(cat /proc/sys/kernel/random/uuid); sleep 6; exit 3' >/dev/null
+	wait_until 30 phase_is r running
+	run idyl workload logs r --subnet "$SUBNET" --previous
+	[ "$status" -eq 1 ]
+	[ "$output" = 'error: workload "r" has no previous run' ]
+	wait_until 30 restarted r
+	wait_until 30 phase_is r running
+	run idyl workload logs r --subnet "$SUBNET" --previous
+	[ "$status" -eq 0 ]
+	[ "${#lines[@]}" -eq 1 ]
+	[[ "${lines[0]}" == "run "* ]]
+	previous=${lines[0]}
+	run idyl workload logs r --subnet "$SUBNET"
+	[ "$status" -eq 0 ]
+	[ "${#lines[@]}" -eq 1 ]
+	[[ "${lines[0]}" == "run "* ]]
+	[ "${lines[0]}" != "$previous" ]
+}
+
+@test "authors may exec, providers may not, and every exec is audited" {
+	deploy_printer
+	author=$(idyl token create --role author --subnet "$SUBNET" -o json | jq -r .token)
+	provider=$(idyl token create --role provider --subnet "$SUBNET" -o json | jq -r .token)
+	run env IDYL_TOKEN="$author" idyl workload exec w --subnet "$SUBNET" -- echo hi
+	[ "$status" -eq 0 ]
+	[ "$output" = "hi" ]
+	run env IDYL_TOKEN="$provider" idyl workload exec w --subnet "$SUBNET" -- echo hi
+	[ "$status" -eq 1 ]
+	[ "$output" = "error: role provider may not POST /v1/subnets/$SUBNET/workloads/w/exec" ]
+	run env IDYL_TOKEN="$provider" idyl workload logs w --subnet "$SUBNET"
+	[ "$status" -eq 1 ]
+	[ "$output" = "error: role provider may not POST /v1/subnets/$SUBNET/workloads/w/logs" ]
+	run sh -c "api GET '/v1/audit?subnet=$SUBNET' | head -n 1 |
+		jq -c '[.[] | select(.path == \"/v1/subnets/$SUBNET/workloads/w/exec\") | [.role, .status]]'"
+	api GET "/v1/audit?subnet=$SUBNET" | head -n 1 >"$BATS_TEST_TMPDIR/audit"
+	run jq -c "[.[] | select(.path == \"/v1/subnets/$SUBNET/workloads/w/exec\") | [.role, .status]] | sort" "$BATS_TEST_TMPDIR/audit"
+	[ "$output" = '[["author",101],["provider",403]]' ]
+}
+
+@test "exec in a workload that is not running, or without a command, is refused" {
+	run idyl workload exec nope --subnet "$SUBNET" -- true
+	[ "$status" -eq 1 ]
+	[[ "$output" == 'error: workload "nope" not found'* ]]
+	deploy_printer
+	run idyl workload exec w --subnet "$SUBNET"
+	[ "$status" -eq 2 ]
+	[[ "$output" == *'give the command after "--"'* ]]
+}
+
+@test "a follow ends with a message when the node's agent goes" {
+	deploy_printer
+	idyl workload logs w --subnet "$SUBNET" --follow >"$BATS_TEST_TMPDIR/follow" \
+		2>"$BATS_TEST_TMPDIR/follow.err" &
+	FOLLOW_PID=$!
+	wait_until 10 grep -q three "$BATS_TEST_TMPDIR/follow"
+	IDYL_NODE_DIR=$BATS_TEST_TMPDIR/node idyl node stop
+	wait_until 10 sh -c "! kill -0 $FOLLOW_PID"
+	run wait "$FOLLOW_PID"
+	[ "$status" -eq 1 ]
+	run cat "$BATS_TEST_TMPDIR/follow.err"
+	[ "${lines[0]}" = two ]
+	[ "${lines[1]}" = 'error: node "n1" closed the stream' ]
+}
+
+@test "logs and exec stream over HTTPS too" {
+	IDYL_NODE_DIR=$BATS_TEST_TMPDIR/node idyl node stop
+	stop_idyld
+	PKI=$BATS_TEST_TMPDIR/pki
+	mkdir -p "$PKI"
+	openssl req -x509 -newkey rsa:2048 -nodes -keyout "$PKI/ca.key" -out "$PKI/ca.pem" \
+		-days 2 -subj "/CN=idyl test ca" 2>/dev/null
+	openssl req -newkey rsa:2048 -nodes -keyout "$PKI/server.key" -out "$PKI/server.csr" \
+		-subj /CN=idyld 2>/dev/null
+	printf 'subjectAltName=IP:127.0.0.1\n' >"$PKI/ext"
+	openssl x509 -req -in "$PKI/server.csr" -CA "$PKI/ca.pem" -CAkey "$PKI/ca.key" \
+		-CAcreateserial -out "$PKI/server.pem" -days 2 -extfile "$PKI/ext" 2>/dev/null
+	start_idyld "$BATS_TEST_TMPDIR/tls" --tls-cert "$PKI/server.pem" --tls-key "$PKI/server.key"
+	export IDYL_CA=$PKI/ca.pem
+	[[ "$IDYL_ADDR" == https://* ]]
+	SUBNET=$(new_subnet)
+	export IDYL_NODE_DIR=$BATS_TEST_TMPDIR/node-tls
+	run idyl node join --subnet "$SUBNET" --runtime-profile docker --name n1 \
+		--runtime-endpoint "unix://$DOCKER_SOCK" --start
+	[ "$status" -eq 0 ]
+	wait_until 10 node_is ready
+	deploy_printer
+	run sh -c "idyl workload logs w --subnet $SUBNET --tail 1 2>/dev/null"
+	[ "$output" = "three" ]
+	run idyl workload exec w --subnet "$SUBNET" -- sh -c 'echo a; exit 7'
+	[ "$status" -eq 7 ]
+	[ "$output" = "a" ]
+	IDYL_NODE_DIR=$BATS_TEST_TMPDIR/node-tls idyl node stop
+}
+
+@test "a follow whose CLI goes frees its stream on the node" {
+	deploy_printer
+	# more than the 16 streams an agent runs at once: each must end when its CLI goes
+	for i in $(seq 20); do
+		idyl workload logs w --subnet "$SUBNET" --follow >"$BATS_TEST_TMPDIR/f$i" 2>&1 &
+		pid=$!
+		wait_until 10 grep -q three "$BATS_TEST_TMPDIR/f$i"
+		kill "$pid"
+		wait "$pid" || true
+	done
+	wait_until 15 sh -c "idyl workload logs w --subnet $SUBNET --tail 1 2>/dev/null | grep -qx three"
+}
+
+@test "logs and exec of a workload on a hollow node are refused at once" {
+	start_sim --subnet "$SUBNET" --count 1 --runtime-profile docker --cpu 64
+	# more CPU than this machine's node offers: only the hollow node fits
+	idyl deploy idyl/busybox:latest --name h --subnet "$SUBNET" --cpu 32 >/dev/null
+	wait_until 10 phase_is h running
+	node=$(idyl workload get h --subnet "$SUBNET" -o json | jq -r .status.node)
+	run idyl workload logs h --subnet "$SUBNET"
+	[ "$status" -eq 1 ]
+	[ "$output" = "error: node \"$node\" is a hollow node: it runs nothing to stream" ]
+	run idyl workload exec h --subnet "$SUBNET" -- true
+	[ "$status" -eq 1 ]
+	[ "$output" = "error: node \"$node\" is a hollow node: it runs nothing to stream" ]
+	stop_sims
+}
+
+@test "logs --follow ends when the run ends" {
+	idyl deploy idyl/busybox:latest --name e --subnet "$SUBNET" -- \
+		sh -c 'echo started; sleep 3; echo done; exit 3' >/dev/null
+	wait_until 30 phase_is e running
+	wait_until 10 sh -c "idyl workload logs e --subnet $SUBNET | grep -q started"
+	start=$(now_ms)
+	run timeout 20 idyl workload logs e --subnet "$SUBNET" --follow
+	echo "the follow ended $(($(now_ms) - start)) ms after it began" >&3
+	[ "$status" -eq 0 ]
+	[ "$output" = "$(printf 'started\ndone')" ]
+}

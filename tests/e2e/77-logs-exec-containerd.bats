@@ -1,0 +1,192 @@
+#!/usr/bin/env bats
+# idyl workload logs and exec on a real containerd (runc) through CRI and
+# the control plane: the agent reads the container's CRI log files and runs
+# CRI Exec over containerd's streaming server (WebSocket, v4.channel.k8s.io),
+# and opens the stream to idyld (the node has no inbound port). Output,
+# --tail, --follow latency, --previous after a restart, exec's streaming and
+# exit code, who may, and the audit record.
+load helper
+load containerd
+
+setup_file() {
+	start_containerd "$BATS_FILE_TMPDIR/c"
+	load_images
+}
+
+teardown_file() { stop_containerd; }
+
+setup() {
+	start_idyld
+	SUBNET=$(new_subnet)
+	export IDYL_NODE_DIR=$BATS_TEST_TMPDIR/node
+	run idyl node join --subnet "$SUBNET" --runtime-profile containerd-runc --name n1 \
+		--runtime-endpoint "unix://$CONTAINERD_SOCK" --cni-conf-dir "$CNI_CONF_DIR" --start
+	[ "$status" -eq 0 ]
+	wait_until 10 node_is ready
+}
+
+teardown() {
+	local w
+	[ -z "${FOLLOW_PID:-}" ] || kill "$FOLLOW_PID" 2>/dev/null || true
+	for w in $(idyl workload list --subnet "$SUBNET" -o json | jq -r '.[].name'); do
+		idyl workload delete "$w" --subnet "$SUBNET" >/dev/null 2>&1 || true
+	done
+	wait_until 30 sh -c "[ -z \"\$(ctr -a '$CONTAINERD_SOCK' -n k8s.io c ls -q 'labels.\"io.idyl.node\"==$SUBNET/n1')\" ]" || true
+	IDYL_NODE_DIR=$BATS_TEST_TMPDIR/node idyl node stop >/dev/null 2>&1 || true
+	stop_idyld
+}
+
+node_is() { [ "$(idyl node get n1 --subnet "$SUBNET" -o json | jq -r .status)" = "$1" ]; }
+phase_is() { [ "$(idyl workload get "$1" --subnet "$SUBNET" -o json | jq -r .status.phase)" = "$2" ]; }
+restarted() { [ "$(idyl workload get "$1" --subnet "$SUBNET" -o json | jq -r .status.restarts)" -ge 1 ]; }
+now_ms() { date +%s%3N; }
+
+# Deploys w printing one, two (stderr), three, then whatever is written to
+# its FIFO /tmp/say (as it is written: cat copies it at once).
+deploy_printer() {
+	idyl deploy idyl/busybox:latest --name w --subnet "$SUBNET" -- \
+		sh -c 'echo one; sleep 0.3; echo two >&2; sleep 0.3; echo three; mkfifo /tmp/say; while :; do cat /tmp/say; done' >/dev/null
+	wait_until 30 phase_is w running
+	wait_until 10 sh -c "idyl workload logs w --subnet $SUBNET 2>/dev/null | grep -q three"
+}
+
+@test "logs prints the workload's stdout and stderr apart" {
+	deploy_printer
+	run sh -c "idyl workload logs w --subnet $SUBNET 2>/dev/null"
+	[ "$status" -eq 0 ]
+	[ "$output" = "$(printf 'one\nthree')" ]
+	run sh -c "idyl workload logs w --subnet $SUBNET 2>&1 >/dev/null"
+	[ "$status" -eq 0 ]
+	[ "$output" = "two" ]
+}
+
+@test "logs --tail prints only the last lines" {
+	deploy_printer
+	run sh -c "idyl workload logs w --subnet $SUBNET --tail 1 2>/dev/null"
+	[ "$status" -eq 0 ]
+	[ "$output" = "three" ]
+	run sh -c "idyl workload logs w --subnet $SUBNET --tail 2 2>&1"
+	[ "$output" = "$(printf 'two\nthree')" ]
+	run sh -c "idyl workload logs w --subnet $SUBNET --tail 0 2>&1"
+	[ -z "$output" ]
+	run idyl workload logs w --subnet "$SUBNET" --tail x
+	[ "$status" -eq 2 ]
+	[[ "$output" == *'invalid --tail "x"'* ]]
+}
+
+@test "logs --follow brings each new line within 1 s, through a pipe" {
+	deploy_printer
+	# each line read is stamped with the time it reached the pipe's end
+	idyl workload logs w --subnet "$SUBNET" --follow 2>/dev/null |
+		while IFS= read -r l; do echo "$(now_ms) $l"; done >"$BATS_TEST_TMPDIR/follow" &
+	FOLLOW_PID=$!
+	wait_until 10 grep -q three "$BATS_TEST_TMPDIR/follow"
+	for i in 1 2 3; do
+		idyl workload exec w --subnet "$SUBNET" -- sh -c "echo marker-$i >/tmp/say"
+		written=$(now_ms)
+		wait_until 5 grep -q "marker-$i" "$BATS_TEST_TMPDIR/follow"
+		seen=$(awk -v m="marker-$i" '$2 == m {print $1}' "$BATS_TEST_TMPDIR/follow")
+		echo "line $i: $((seen - written)) ms after the exec that wrote it returned" >&3
+		[ $((seen - written)) -lt 1000 ]
+	done
+}
+
+@test "exec prints output at once and exits with the command's code" {
+	deploy_printer
+	start=$(now_ms)
+	run bash -c "idyl workload exec w --subnet $SUBNET -- sh -c 'echo a; sleep 2; exit 7' |
+		while IFS= read -r l; do echo \"\$(date +%s%3N) \$l\"; done; exit \${PIPESTATUS[0]}"
+	end=$(now_ms)
+	[ "$status" -eq 7 ]
+	[ "${lines[0]#* }" = "a" ]
+	first=${lines[0]%% *}
+	echo "a after $((first - start)) ms, exit after $((end - start)) ms" >&3
+	[ $((first - start)) -lt 1500 ]
+	[ $((end - start)) -ge 2000 ]
+	run idyl workload exec w --subnet "$SUBNET" -- true
+	[ "$status" -eq 0 ]
+	[ -z "$output" ]
+	run idyl workload exec w --subnet "$SUBNET" -- sh -c 'echo oops >&2; exit 3'
+	[ "$status" -eq 3 ]
+	[ "$output" = "oops" ]
+}
+
+@test "logs --previous prints the run before the restart only" {
+	idyl deploy idyl/busybox:latest --name r --subnet "$SUBNET" -- \
+		sh -c 'echo run $(cat /proc/sys/kernel/random/uuid); sleep 6; exit 3' >/dev/null
+	wait_until 30 phase_is r running
+	run idyl workload logs r --subnet "$SUBNET" --previous
+	[ "$status" -eq 1 ]
+	[ "$output" = 'error: workload "r" has no previous run' ]
+	wait_until 30 restarted r
+	wait_until 30 phase_is r running
+	run idyl workload logs r --subnet "$SUBNET" --previous
+	[ "$status" -eq 0 ]
+	[ "${#lines[@]}" -eq 1 ]
+	[[ "${lines[0]}" == "run "* ]]
+	previous=${lines[0]}
+	run idyl workload logs r --subnet "$SUBNET"
+	[ "$status" -eq 0 ]
+	[ "${#lines[@]}" -eq 1 ]
+	[[ "${lines[0]}" == "run "* ]]
+	[ "${lines[0]}" != "$previous" ]
+}
+
+@test "authors may exec, providers may not, and every exec is audited" {
+	deploy_printer
+	author=$(idyl token create --role author --subnet "$SUBNET" -o json | jq -r .token)
+	provider=$(idyl token create --role provider --subnet "$SUBNET" -o json | jq -r .token)
+	run env IDYL_TOKEN="$author" idyl workload exec w --subnet "$SUBNET" -- echo hi
+	[ "$status" -eq 0 ]
+	[ "$output" = "hi" ]
+	run env IDYL_TOKEN="$provider" idyl workload exec w --subnet "$SUBNET" -- echo hi
+	[ "$status" -eq 1 ]
+	[ "$output" = "error: role provider may not POST /v1/subnets/$SUBNET/workloads/w/exec" ]
+	run env IDYL_TOKEN="$provider" idyl workload logs w --subnet "$SUBNET"
+	[ "$status" -eq 1 ]
+	[ "$output" = "error: role provider may not POST /v1/subnets/$SUBNET/workloads/w/logs" ]
+	run sh -c "api GET '/v1/audit?subnet=$SUBNET' | head -n 1 |
+		jq -c '[.[] | select(.path == \"/v1/subnets/$SUBNET/workloads/w/exec\") | [.role, .status]]'"
+	api GET "/v1/audit?subnet=$SUBNET" | head -n 1 >"$BATS_TEST_TMPDIR/audit"
+	run jq -c "[.[] | select(.path == \"/v1/subnets/$SUBNET/workloads/w/exec\") | [.role, .status]] | sort" "$BATS_TEST_TMPDIR/audit"
+	[ "$output" = '[["author",101],["provider",403]]' ]
+}
+
+@test "exec in a workload that is not running, or without a command, is refused" {
+	run idyl workload exec nope --subnet "$SUBNET" -- true
+	[ "$status" -eq 1 ]
+	[[ "$output" == 'error: workload "nope" not found'* ]]
+	deploy_printer
+	run idyl workload exec w --subnet "$SUBNET"
+	[ "$status" -eq 2 ]
+	[[ "$output" == *'give the command after "--"'* ]]
+}
+
+@test "logs --follow ends when the run ends" {
+	idyl deploy idyl/busybox:latest --name e --subnet "$SUBNET" -- \
+		sh -c 'echo started; sleep 3; echo done; exit 3' >/dev/null
+	wait_until 30 phase_is e running
+	wait_until 10 sh -c "idyl workload logs e --subnet $SUBNET | grep -q started"
+	start=$(now_ms)
+	run timeout 20 idyl workload logs e --subnet "$SUBNET" --follow
+	echo "the follow ended $(($(now_ms) - start)) ms after it began" >&3
+	[ "$status" -eq 0 ]
+	[ "$output" = "$(printf 'started\ndone')" ]
+}
+
+@test "a follow ends with a message when the node's agent goes" {
+	deploy_printer
+	idyl workload logs w --subnet "$SUBNET" --follow >"$BATS_TEST_TMPDIR/follow" \
+		2>"$BATS_TEST_TMPDIR/follow.err" &
+	FOLLOW_PID=$!
+	wait_until 10 grep -q three "$BATS_TEST_TMPDIR/follow"
+	IDYL_NODE_DIR=$BATS_TEST_TMPDIR/node idyl node stop
+	wait_until 10 sh -c "! kill -0 $FOLLOW_PID"
+	run wait "$FOLLOW_PID"
+	[ "$status" -eq 1 ]
+	run cat "$BATS_TEST_TMPDIR/follow.err"
+	[ "${lines[0]}" = two ]
+	[ "${lines[1]}" = 'error: node "n1" closed the stream' ]
+	# the agent again, so teardown's deletes remove the sandboxes
+	IDYL_NODE_DIR=$BATS_TEST_TMPDIR/node idyl node run >>"$BATS_TEST_TMPDIR/agent2.log" 2>&1 3>&- &
+}
