@@ -182,7 +182,7 @@ int stream_conn_open(const struct stream_open *o, struct stream_conn **out, stru
 {
         struct stream_conn *c = calloc(1, sizeof(*c));
         char host[256], errbuf[CURL_ERROR_SIZE] = "", *req = NULL;
-        size_t blen = o->body ? strlen(o->body) : 0, content_length;
+        size_t blen = o->body ? strlen(o->body) : 0, content_length = 0;
         long status = 0;
         CURLcode rc;
         int n;
