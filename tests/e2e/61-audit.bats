@@ -118,7 +118,7 @@ op_id() { idyl token list -o json | jq -r '.[] | select(.role == "operator") | .
 	[ "$(idyl audit -o json | jq length)" -ge 2 ]
 	[ "$(idyl workload events web --subnet "$S" -o json | jq length)" -ge 1 ]
 	stop_idyld
-	sleep 2.2
+	sleep 3.2 # events keep whole seconds: be past the cut by one
 	restart=$(date -u +%s)
 	start_idyld "" --history-retention 2s
 	wait_until 5 grep -q "history retention: removed" "$BATS_TEST_TMPDIR/idyld.log"
