@@ -8,6 +8,7 @@
 #include <errno.h>
 
 #include <inttypes.h>
+#include <limits.h>
 #include <microhttpd.h>
 #include <stdlib.h>
 #include <string.h>
@@ -224,6 +225,10 @@ static int runtime_from_json(const json_t *rt, struct idyl_node *n, struct idyl_
         }
         snprintf(n->provider, sizeof(n->provider), "%s", provider);
         snprintf(n->handler, sizeof(n->handler), "%s", handler);
+        if (reason && strlen(reason) >= sizeof(n->reason))
+                return idyl_err_set(err, IDYL_E_INVALID,
+                                    "field \"runtime.reason\" is longer than %zu bytes",
+                                    sizeof(n->reason) - 1);
         snprintf(n->reason, sizeof(n->reason), "%s", reason ? reason : "");
         return 0;
 }
@@ -554,20 +559,41 @@ struct report {
 
 static int report_parse(const json_t *r, struct report *rep, struct idyl_err *err)
 {
+        static const char *const keys[] = {"name",    "revision", "phase", "restarts",
+                                           "message", "ip",       NULL};
+        const json_t *rev = json_object_get(r, "revision"), *rs = json_object_get(r, "restarts");
         int p;
 
+        if (!json_is_object(r))
+                return idyl_err_set(err, IDYL_E_INVALID, "each workload report must be an object");
+        if (json_check_keys(r, keys, "workload report", err) < 0)
+                return -1;
         rep->name = json_string_value(json_object_get(r, "name"));
         rep->phase = json_string_value(json_object_get(r, "phase"));
         rep->message = json_string_value(json_object_get(r, "message"));
         rep->ip = json_string_value(json_object_get(r, "ip"));
-        rep->revision = json_integer_value(json_object_get(r, "revision"));
-        rep->restarts = json_integer_value(json_object_get(r, "restarts"));
+        rep->revision = json_integer_value(rev);
+        rep->restarts = json_integer_value(rs);
         p = workload_phase_from_name(rep->phase);
         rep->event = p < 0 ? -1 : lifecycle_report_event((enum workload_phase)p);
         if (!rep->name || rep->event < 0)
                 return idyl_err_set(err, IDYL_E_INVALID,
                                     "a workload report needs a name and a phase of scheduled, "
                                     "running, exited or failed");
+        if (!json_is_integer(rev) || rep->revision < 1)
+                return idyl_err_set(err, IDYL_E_INVALID,
+                                    "field \"revision\" of a workload report must be a whole "
+                                    "number from 1");
+        if (rs && (!json_is_integer(rs) || rep->restarts < 0 || rep->restarts > INT_MAX))
+                return idyl_err_set(err, IDYL_E_INVALID,
+                                    "field \"restarts\" of a workload report must be a whole "
+                                    "number from 0 to %d",
+                                    INT_MAX);
+        if (rep->message && strlen(rep->message) >= sizeof(((struct idyl_workload *)0)->message))
+                return idyl_err_set(err, IDYL_E_INVALID,
+                                    "field \"message\" of a workload report is longer than %zu "
+                                    "bytes",
+                                    sizeof(((struct idyl_workload *)0)->message) - 1);
         if (!rep->message)
                 rep->message = "";
         if (!rep->ip)
@@ -675,6 +701,10 @@ static int heartbeat_update(const json_t *body, struct idyl_node *n, bool *kick,
                 if (json_get_bool(rt, "ready", &n->runtime_ready, err) < 0 ||
                     json_get_string(rt, "reason", &reason, err) < 0)
                         return -1;
+                if (reason && strlen(reason) >= sizeof(n->reason))
+                        return idyl_err_set(err, IDYL_E_INVALID,
+                                            "field \"runtime.reason\" is longer than %zu bytes",
+                                            sizeof(n->reason) - 1);
                 snprintf(n->reason, sizeof(n->reason), "%s", reason ? reason : "");
         }
         if (cap && capacity_from_json(cap, n, err) < 0)

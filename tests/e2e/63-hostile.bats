@@ -296,3 +296,23 @@ hwm_kib() { awk '/^VmHWM/ {print $2}' "/proc/$IDYLD_PID/status"; }
 	[ "${lines[0]}" = '{"error":{"code":"unauthorized","message":"invalid credential"}}' ]
 	[ "$(idyl token list -o json | jq --arg s "$S2" '[.[] | select(.subnet == $s)] | length')" = 0 ]
 }
+
+@test "heartbeat reports are strict: no negative or fractional counts, unknown fields or cut reasons" {
+	node=$(api POST "/v1/subnets/$S/nodes" '{"name":"n1","platform":"linux/amd64","runtime":{"profile":"docker"},"capacity":{"cpu":1,"memory":"1Gi"}}' | head -n1 | jq -r .credential)
+	BEFORE=$(snapshot)
+	hb() {
+		curl -s -H "Authorization: Bearer $node" --data-binary "$1" \
+			"$IDYL_ADDR/v1/subnets/$S/nodes/n1/heartbeat" | jq -r .error.message
+	}
+	w() { printf '{"workloads":[{"name":"w","revision":1,"phase":"running"%s}]}' "$1"; }
+	[ "$(hb "$(w ',"restarts":-1')")" = 'field "restarts" of a workload report must be a whole number from 0 to 2147483647' ]
+	[ "$(hb "$(w ',"restarts":1.5')")" = 'field "restarts" of a workload report must be a whole number from 0 to 2147483647' ]
+	[ "$(hb "$(w ',"restarts":4294967297')")" = 'field "restarts" of a workload report must be a whole number from 0 to 2147483647' ]
+	[ "$(hb "$(w ',"exitCode":3')")" = 'unknown field "exitCode" in workload report' ]
+	[ "$(hb '{"workloads":[{"name":"w","revision":"1","phase":"running"}]}')" = 'field "revision" of a workload report must be a whole number from 1' ]
+	[ "$(hb '{"workloads":[7]}')" = 'each workload report must be an object' ]
+	long=$(head -c 3000 /dev/zero | tr '\0' r)
+	[ "$(hb "{\"runtime\":{\"ready\":false,\"reason\":\"$long\"}}")" = 'field "runtime.reason" is longer than 255 bytes' ]
+	[ "$(idyl node get n1 --subnet "$S" -o json | jq -r .runtime.reason)" = "" ]
+	still_serving
+}
