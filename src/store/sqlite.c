@@ -28,6 +28,7 @@
 
 #include "core/messages.h"
 #include "util/array.h"
+#include "util/log.h"
 
 #define GROUP_MAX_MEMBERS 512 /* a group commits once it holds this many writers */
 #define GROUP_MAX_AGE_MS  5   /* ... or once it has been open this long */
@@ -69,7 +70,51 @@ struct sqlite_store {
         pthread_cond_t acked;
         struct stmt_cache wcache; /* db's statements, under mu */
         struct stmt_cache rcache; /* rdb's statements, under rmu */
+        /* disk space held back for when the disk fills (see reserve_take) */
+        char reserve[PATH_MAX];
+        atomic_bool reserve_held;
 };
+
+/* ---- the disk reserve -------------------------------------------------------
+ * With the disk full, SQLite cannot even delete (a delete writes to the
+ * WAL too), so no space could be freed through the API. idyld keeps a
+ * file of RESERVE_BYTES next to the database and gives it up the first
+ * time a write fails for want of space: the deletes that follow have room.
+ * It is taken again at the next start. */
+#define RESERVE_BYTES (16u << 20)
+
+static void reserve_take(struct sqlite_store *s, const char *dir)
+{
+        int fd, rc;
+
+        if ((size_t)snprintf(s->reserve, sizeof(s->reserve), "%s/idyl.reserve", dir) >=
+            sizeof(s->reserve))
+                return;
+        fd = open(s->reserve, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+        if (fd < 0)
+                return;
+        rc = posix_fallocate(fd, 0, RESERVE_BYTES);
+        close(fd);
+        if (rc == 0)
+                atomic_store(&s->reserve_held, true);
+        else
+                unlink(s->reserve); /* no room for it now: the next start tries again */
+}
+
+/* After a failed write: when the disk is full, frees the reserve once. */
+static void reserve_on_failure(struct sqlite_store *s)
+{
+        int code = sqlite3_extended_errcode(s->db) & 0xff;
+
+        if ((code != SQLITE_FULL && code != SQLITE_IOERR) ||
+            !atomic_exchange(&s->reserve_held, false))
+                return;
+        if (unlink(s->reserve) == 0)
+                log_warnx("store: the disk is full: released the %u MiB reserve \"%s\" so that "
+                          "deletes can free space; free disk space and restart idyld to take it "
+                          "again",
+                          RESERVE_BYTES >> 20, s->reserve);
+}
 
 static const char schema[] =
     "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value INTEGER NOT NULL);"
@@ -208,8 +253,11 @@ static int run(struct sqlite_store *s, const char *sql, struct idyl_err *err)
                 return -1;
         rc = sqlite3_step(stmt);
         finish(s, stmt);
-        if (rc != SQLITE_DONE)
-                return db_error(s->db, sql, err);
+        if (rc != SQLITE_DONE) {
+                db_error(s->db, sql, err);
+                reserve_on_failure(s);
+                return -1;
+        }
         return 0;
 }
 
@@ -433,8 +481,11 @@ static int step_done(struct sqlite_store *s, sqlite3_stmt *stmt, struct idyl_err
         int rc = sqlite3_step(stmt);
 
         finish(s, stmt);
-        if (rc != SQLITE_DONE)
-                return db_error(s->db, "step", err);
+        if (rc != SQLITE_DONE) {
+                db_error(s->db, "step", err);
+                reserve_on_failure(s);
+                return -1;
+        }
         return 0;
 }
 
@@ -1913,6 +1964,7 @@ int store_sqlite_open(const char *dir, struct idyl_store **out, struct idyl_err 
                 sqlite_close(&s->base);
                 return -1;
         }
+        reserve_take(s, dir);
         *out = &s->base;
         return 0;
 }

@@ -9,6 +9,7 @@ setup() { start_idyld; }
 teardown() {
 	for pid in ${WRITER_PIDS:-}; do kill "$pid" 2>/dev/null || true; done
 	stop_idyld
+	[ -z "${SMALL_DISK:-}" ] || umount "$SMALL_DISK"
 }
 
 # Creates subnets (and a workload in every other one) until idyld stops
@@ -108,4 +109,34 @@ crash_and_restart() {
 	[ "$IDYL_TOKEN" = "$token_before" ] # the operator credential is not rewritten
 	[ "$(idyl subnet get "$slug" -o yaml)" = "$subnet_before" ]
 	[ "$(idyl workload get web --subnet "$slug" -o json | jq -c 'del(.status.placement)')" = "$workload_before" ]
+}
+
+@test "on a full disk writes fail cleanly and deletes still free space" {
+	stop_idyld
+	SMALL_DISK=$BATS_TEST_TMPDIR/small
+	mkdir -p "$SMALL_DISK"
+	mount -t tmpfs -o size=24m tmpfs "$SMALL_DISK"
+	start_idyld "$SMALL_DISK/d"
+	slug=$(new_subnet)
+	for i in 1 2 3; do idyl deploy nginx --name "w$i" --subnet "$slug" >/dev/null; done
+	[ "$(stat -c %s "$SMALL_DISK/d/idyl.reserve")" = 16777216 ]
+	dd if=/dev/zero of="$SMALL_DISK/fill" bs=1M 2>/dev/null || true
+	[ "$(df --output=avail "$SMALL_DISK" | tail -n1 | tr -d ' ')" = 0 ]
+	run idyl deploy nginx --name w4 --subnet "$slug"
+	[ "$status" -eq 1 ]
+	[ "$output" = "error: sqlite: COMMIT: database or disk is full" ]
+	grep -q 'the disk is full: released the 16 MiB reserve' "$BATS_TEST_TMPDIR/idyld.log"
+	[ ! -e "$SMALL_DISK/d/idyl.reserve" ]
+	# the API can still free space: deletes succeed while the filler stays
+	run idyl workload delete w1 --subnet "$slug"
+	[ "$status" -eq 0 ]
+	run idyl workload delete w2 --subnet "$slug"
+	[ "$status" -eq 0 ]
+	[ "$(idyl workload list --subnet "$slug" -o json | jq -c 'map(.name)')" = '["w3"]' ]
+	# nothing acknowledged was lost, and a restart with room takes the reserve again
+	rm "$SMALL_DISK/fill"
+	stop_idyld
+	start_idyld "$SMALL_DISK/d"
+	[ "$(idyl workload list --subnet "$slug" -o json | jq -c 'map(.name)')" = '["w3"]' ]
+	[ "$(stat -c %s "$SMALL_DISK/d/idyl.reserve")" = 16777216 ]
 }
