@@ -154,6 +154,9 @@ struct idyl_store {
  * store the caller frees with store_close. */
 int store_open(const char *where, struct idyl_store **out, struct idyl_err *err);
 int store_sqlite_open(const char *dir, struct idyl_store **out, struct idyl_err *err);
+/* `url` is a libpq connection URI (postgres://USER@HOST:PORT/DB); the schema
+ * is created or migrated before this returns. */
+int store_postgres_open(const char *url, struct idyl_store **out, struct idyl_err *err);
 
 static inline void store_close(struct idyl_store *st)
 {
