@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 
 #include "server/seal.h"
 #include "server/server.h"
@@ -339,13 +340,21 @@ int main(int argc, char **argv)
         pthread_sigmask(SIG_BLOCK, &set, NULL);
         signal(SIGPIPE, SIG_IGN);
 
+        if (o.store && mkdir(o.data_dir, 0700) < 0 && errno != EEXIST) {
+                fprintf(stderr, "idyld: create data directory \"%s\": %s\n", o.data_dir,
+                        strerror(errno));
+                return 1;
+        }
         if (store_open(o.store ? o.store : o.data_dir, &srv.store, &err) < 0 ||
             server_bootstrap_operator(&srv, o.data_dir, &err) < 0 ||
             secret_key_setup(&o, srv.store, &seal, &err) < 0 ||
-            server_start(&srv, o.listen, &err) < 0 || scheduler_start(&srv, &err) < 0) {
+            server_start(&srv, o.listen, &err) < 0 || replicas_start(&srv, &err) < 0 ||
+            scheduler_start(&srv, &err) < 0) {
+                replicas_stop(&srv);
                 scheduler_stop(&srv);
                 server_stop(&srv);
                 scheduler_free(&srv);
+                replicas_free(&srv);
                 fprintf(stderr, "idyld: %s\n", err.msg);
                 store_close(srv.store);
                 free(cert);
@@ -359,9 +368,11 @@ int main(int argc, char **argv)
         sigwait(&set, &sig);
         log_info("stopping on signal %d", sig);
         server_notify_systemd("STOPPING=1", NULL);
+        replicas_stop(&srv);  /* no more messages from the other replicas */
         scheduler_stop(&srv); /* no more notifies */
         server_stop(&srv);    /* no more requests, so no more kicks */
         scheduler_free(&srv);
+        replicas_free(&srv);
         store_close(srv.store);
         free(cert);
         free(key);

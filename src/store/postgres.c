@@ -5,9 +5,9 @@
  * transaction, the group, as in sqlite.c: each writer's unit of work is a
  * savepoint inside it, and one COMMIT (one WAL flush) acknowledges everyone
  * in it. The group takes a transaction-level advisory lock first, so the
- * groups of all replicas apply one at a time, as SQLite's writers do; each
- * group sends NOTIFY idyl_changes, delivered at its COMMIT, which wakes the
- * other replicas' long-polls and watches. Calls outside a transaction read
+ * groups of all replicas apply one at a time, as SQLite's writers do.
+ * Replicas tell each other what changed with NOTIFY on channel "idyl"
+ * (store_publish, delivered at the group's COMMIT). Calls outside a transaction read
  * through a second connection, which sees committed data only.
  *
  * The schema is created and migrated at open, under a transaction-level
@@ -19,6 +19,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <libpq-fe.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -40,7 +41,7 @@
 #define LOCK_NS      0x6964796c
 #define LOCK_MIGRATE 1
 #define LOCK_WRITE   2
-#define NOTIFY_SQL   "NOTIFY idyl_changes"
+#define LOCK_LEADER  3
 
 /* One connection and the statements prepared on it (keyed by the SQL
  * text's address: every statement is a literal). */
@@ -60,8 +61,11 @@ struct group_member {
 struct pg_store {
         struct idyl_store base;
         char *url;
-        struct pg_conn w;    /* writers, under mu */
-        struct pg_conn r;    /* reads outside a transaction, under rmu */
+        struct pg_conn w; /* writers, under mu */
+        struct pg_conn r; /* reads outside a transaction, under rmu */
+        struct pg_conn l; /* the leader lease's session lock, under lmu */
+        struct pg_conn n; /* LISTEN idyl, for the receiving thread only */
+        pthread_mutex_t lmu;
         pthread_mutex_t mu;  /* recursive */
         pthread_mutex_t rmu; /* the read connection */
         int tx_depth;
@@ -280,10 +284,7 @@ static void group_commit(struct pg_store *s)
         int rc = 0;
 
         if (s->group_open) {
-                if (s->nmembers && run_done(&s->w, NOTIFY_SQL, NULL, NULL, &err) < 0)
-                        rc = -1;
-                if (rc == 0)
-                        rc = run_done(&s->w, "COMMIT", NULL, NULL, &err);
+                rc = run_done(&s->w, "COMMIT", NULL, NULL, &err);
                 if (rc < 0)
                         exec_simple(&s->w, "ROLLBACK", NULL);
                 s->group_open = false;
@@ -616,6 +617,12 @@ static const char *const migrations[] = {
     " created_at BIGINT NOT NULL,"
     " updated_at BIGINT NOT NULL,"
     " PRIMARY KEY(subnet, name));",
+    /* 2: the leader lease (one row), for several replicas */
+    "CREATE TABLE IF NOT EXISTS leader_lease("
+    " id INTEGER PRIMARY KEY CHECK (id = 1),"
+    " epoch BIGINT NOT NULL,"
+    " renewed_at TIMESTAMPTZ NOT NULL);"
+    "INSERT INTO leader_lease VALUES(1, 0, now()) ON CONFLICT DO NOTHING;",
 };
 
 #define SCHEMA_VERSION ((int64_t)(sizeof(migrations) / sizeof(migrations[0])))
@@ -1649,6 +1656,178 @@ static int pg_secret_delete(struct idyl_store *st, uint64_t subnet, const char *
         WRITE_UNIT(to_pg(st), err, delete_secret(to_pg(st), subnet, name, err));
 }
 
+/* ---- several replicas ------------------------------------------------------------ */
+
+/* Leadership is a session-level advisory lock held by a connection of its
+ * own: a killed leader's connection closes and frees it at once. The lease
+ * row says which epoch leads and when it last renewed, by the server's
+ * clock; a holder silent past STORE_LEASE_TIMEOUT_S (hung, or cut off while
+ * its connection lingers) has its backend ended so a follower can lead. */
+static int pg_lease_acquire(struct idyl_store *st, int64_t *epoch, struct idyl_err *err)
+{
+        struct pg_store *s = to_pg(st);
+        struct params p = {0};
+        PGresult *res;
+        int rc = -1;
+
+        pthread_mutex_lock(&s->lmu);
+        if (conn_ensure(s, &s->l, err) < 0)
+                goto out;
+        p_int(&p, LOCK_NS);
+        p_int(&p, LOCK_LEADER);
+        res = run(&s->l, "SELECT pg_try_advisory_lock($1::int, $2::int)", &p, err);
+        if (!res)
+                goto out;
+        rc = strcmp(col_text(res, 0, 0), "t") == 0;
+        PQclear(res);
+        if (!rc) {
+                p_int(&p, STORE_LEASE_TIMEOUT_S);
+                if (run_done(&s->l,
+                             "SELECT pg_terminate_backend(l.pid) FROM pg_locks l, leader_lease e "
+                             "WHERE l.locktype = 'advisory' AND l.classid = $1::int::oid AND "
+                             "l.objid = $2::int::oid AND l.objsubid = 2 AND l.granted AND "
+                             "e.id = 1 AND e.renewed_at < now() - make_interval(secs => $3)",
+                             &p, NULL, err) < 0)
+                        rc = -1;
+                goto out;
+        }
+        res = run(&s->l,
+                  "UPDATE leader_lease SET epoch = epoch + 1, renewed_at = now() WHERE id = 1 "
+                  "RETURNING epoch",
+                  NULL, err);
+        if (!res || PQntuples(res) != 1) {
+                if (res)
+                        idyl_err_set(err, IDYL_E_STORE, "postgres: the lease row is missing");
+                PQclear(res);
+                PQfinish(s->l.c); /* let the lock go with the session */
+                s->l.c = NULL;
+                rc = -1;
+                goto out;
+        }
+        *epoch = col_int(res, 0, 0);
+        PQclear(res);
+out:
+        pthread_mutex_unlock(&s->lmu);
+        return rc;
+}
+
+static int pg_lease_renew(struct idyl_store *st, int64_t epoch, struct idyl_err *err)
+{
+        struct pg_store *s = to_pg(st);
+        struct params p = {0};
+        long changed = 0;
+        int rc = -1;
+
+        pthread_mutex_lock(&s->lmu);
+        if (!s->l.c || PQstatus(s->l.c) != CONNECTION_OK) {
+                idyl_err_set(err, IDYL_E_STORE, "postgres: the lease's connection is gone");
+                goto out;
+        }
+        p_int(&p, epoch);
+        if (run_done(&s->l,
+                     "UPDATE leader_lease SET renewed_at = now() WHERE id = 1 AND epoch = $1", &p,
+                     &changed, err) < 0)
+                goto out;
+        if (!changed) {
+                idyl_err_set(err, IDYL_E_CONFLICT, "epoch %" PRId64 " no longer leads", epoch);
+                goto out;
+        }
+        rc = 0;
+out:
+        if (rc < 0 && s->l.c) {
+                PQfinish(s->l.c); /* a lost lease lets its lock go too */
+                s->l.c = NULL;
+        }
+        pthread_mutex_unlock(&s->lmu);
+        return rc;
+}
+
+static int lease_check(struct pg_store *s, int64_t epoch, struct idyl_err *err)
+{
+        struct params p = {0};
+        PGresult *res;
+        int found;
+
+        p_int(&p, epoch);
+        res =
+            run(&s->w, "SELECT 1 FROM leader_lease WHERE id = 1 AND epoch = $1 FOR SHARE", &p, err);
+        if (!res)
+                return -1;
+        found = PQntuples(res) == 1;
+        PQclear(res);
+        return found ? 0
+                     : idyl_err_set(err, IDYL_E_CONFLICT,
+                                    "epoch %" PRId64 " no longer leads: not committed", epoch);
+}
+
+static int pg_lease_check(struct idyl_store *st, int64_t epoch, struct idyl_err *err)
+{
+        WRITE_UNIT(to_pg(st), err, lease_check(to_pg(st), epoch, err));
+}
+
+static int publish(struct pg_store *s, const char *message, struct idyl_err *err)
+{
+        struct params p = {0};
+
+        p_text(&p, message);
+        return run_done(&s->w, "SELECT pg_notify('idyl', $1)", &p, NULL, err);
+}
+
+/* Published inside the group: delivered at its COMMIT. */
+static int pg_publish(struct idyl_store *st, const char *message, struct idyl_err *err)
+{
+        WRITE_UNIT(to_pg(st), err, publish(to_pg(st), message, err));
+}
+
+static int pg_receive(struct idyl_store *st, int timeout_ms,
+                      void (*fn)(void *arg, const char *message), void *arg, struct idyl_err *err)
+{
+        struct pg_store *s = to_pg(st);
+        struct pollfd pfd;
+        PGnotify *nt;
+
+        if (!s->n.c || PQstatus(s->n.c) != CONNECTION_OK) {
+                if (conn_open(s, &s->n, err) < 0 || exec_simple(&s->n, "LISTEN idyl", err) < 0) {
+                        PQfinish(s->n.c);
+                        s->n.c = NULL;
+                        poll(NULL, 0, timeout_ms);
+                        return -1;
+                }
+                fn(arg, ""); /* messages may have been missed: "" says so */
+        }
+        pfd.fd = PQsocket(s->n.c);
+        pfd.events = POLLIN;
+        if (poll(&pfd, 1, timeout_ms) < 0 && errno != EINTR)
+                return idyl_err_errno(err, errno, "postgres: wait for notifications");
+        if (!PQconsumeInput(s->n.c))
+                return conn_error(s->n.c, "receive", err);
+        while ((nt = PQnotifies(s->n.c))) {
+                fn(arg, nt->extra);
+                PQfreemem(nt);
+        }
+        return 0;
+}
+
+static int node_touch(struct pg_store *s, uint64_t subnet, const char *name, int64_t ms,
+                      struct idyl_err *err)
+{
+        struct params p = {0};
+
+        p_int(&p, (int64_t)subnet);
+        p_text(&p, name);
+        p_int(&p, ms);
+        return run_done(&s->w,
+                        "UPDATE nodes SET last_heartbeat = $3 WHERE subnet = $1 AND name = $2 "
+                        "AND last_heartbeat < $3",
+                        &p, NULL, err);
+}
+
+static int pg_node_touch(struct idyl_store *st, uint64_t subnet, const char *name, int64_t ms,
+                         struct idyl_err *err)
+{
+        WRITE_UNIT(to_pg(st), err, node_touch(to_pg(st), subnet, name, ms, err));
+}
+
 /* ---- open and close ------------------------------------------------------------ */
 
 static void pg_close(struct idyl_store *st)
@@ -1660,6 +1839,11 @@ static void pg_close(struct idyl_store *st)
         pthread_mutex_unlock(&s->mu);
         if (s->r.c)
                 PQfinish(s->r.c);
+        if (s->l.c)
+                PQfinish(s->l.c);
+        if (s->n.c)
+                PQfinish(s->n.c);
+        pthread_mutex_destroy(&s->lmu);
         if (s->w.c)
                 PQfinish(s->w.c);
         pthread_mutex_destroy(&s->mu);
@@ -1706,6 +1890,12 @@ static const struct store_ops pg_ops = {
     .secret_get = pg_secret_get,
     .secret_list = pg_secret_list,
     .secret_delete = pg_secret_delete,
+    .lease_acquire = pg_lease_acquire,
+    .lease_renew = pg_lease_renew,
+    .lease_check = pg_lease_check,
+    .publish = pg_publish,
+    .receive = pg_receive,
+    .node_touch = pg_node_touch,
 };
 
 int store_postgres_open(const char *url, struct idyl_store **out, struct idyl_err *err)
@@ -1723,6 +1913,7 @@ int store_postgres_open(const char *url, struct idyl_store **out, struct idyl_er
         pthread_mutex_init(&s->mu, &attr);
         pthread_mutexattr_destroy(&attr);
         pthread_mutex_init(&s->rmu, NULL);
+        pthread_mutex_init(&s->lmu, NULL);
         pthread_mutex_init(&s->ackmu, NULL);
         pthread_cond_init(&s->acked, NULL);
         if (!s->url) {

@@ -1,0 +1,164 @@
+#!/usr/bin/env bats
+# Several idyld replicas on one PostgreSQL (SPEC §7): a private server in the
+# test's directory (scripts/pg-test-server, stopped by PID), replicas with
+# data directories of their own and one secret key. Any replica serves every
+# route; one leads; kill -9 of the leader hands the lead to another within
+# 10 s, loses no acknowledged deploy and places no workload twice.
+load helper
+
+PG=$BATS_TEST_DIRNAME/../../scripts/pg-test-server
+
+setup_file() {
+	# outside bats' own directory, which the postgres user may not enter
+	PGDIR=$(mktemp -d "${TMPDIR:-/tmp}/idyl-pg.XXXXXX")
+	export PGDIR
+	PG_URL=$("$PG" start "$PGDIR")
+	export PG_URL
+}
+
+teardown_file() {
+	"$PG" stop "$PGDIR"
+	rm -rf "$PGDIR"
+}
+
+setup() {
+	# every test starts from an empty database
+	psql -q "$PG_URL" -c "SET client_min_messages = warning" -c 'DROP SCHEMA public CASCADE; CREATE SCHEMA public;' >/dev/null
+	head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$BATS_TEST_TMPDIR/secret.key"
+	echo >>"$BATS_TEST_TMPDIR/secret.key"
+	chmod 600 "$BATS_TEST_TMPDIR/secret.key"
+	SIM_PIDS=
+	SIM_N=0
+	REPLICA_PIDS=()
+}
+
+teardown() {
+	stop_sims
+	for p in "${REPLICA_PIDS[@]}"; do
+		kill "$p" 2>/dev/null || true
+		wait "$p" 2>/dev/null || true
+	done
+}
+
+# start_replica I [ARGS...]: replica I with data in $BATS_TEST_TMPDIR/rI;
+# sets ADDR[I] and PID[I].
+start_replica() {
+	local i=$1 data=$BATS_TEST_TMPDIR/r$1
+	shift
+	rm -f "$data/idyld.addr"
+	idyld --listen 127.0.0.1:0 --data-dir "$data" --store "$PG_URL" \
+		--secret-key-file "$BATS_TEST_TMPDIR/secret.key" --node-ttl 3 "$@" \
+		>>"$BATS_TEST_TMPDIR/r$i.log" 2>&1 3>&- &
+	PID[$i]=$!
+	REPLICA_PIDS+=("${PID[$i]}")
+	for _ in $(seq 200); do
+		[ -s "$data/idyld.addr" ] && break
+		sleep 0.05
+	done
+	[ -s "$data/idyld.addr" ] || { cat "$BATS_TEST_TMPDIR/r$i.log" >&2; return 1; }
+	ADDR[$i]=$(cat "$data/idyld.addr")
+}
+
+# The operator credential: written by the replica that created it.
+operator_token() {
+	cat "$BATS_TEST_TMPDIR"/r*/operator.token | head -1
+}
+
+status_of() {
+	curl -s -H "Authorization: Bearer $IDYL_TOKEN" "${ADDR[$1]}/v1/status"
+}
+
+is_leader() {
+	[ "$(status_of "$1" | jq -r .leader)" = true ]
+}
+
+leaders() {
+	local n=0
+	for i in "$@"; do
+		is_leader "$i" && n=$((n + 1))
+	done
+	echo "$n"
+}
+
+@test "replicas share one store: one leads, each says so, any serves every route" {
+	start_replica 1
+	start_replica 2
+	start_replica 3
+	IDYL_TOKEN=$(operator_token)
+	export IDYL_TOKEN
+	# only the replica that created the operator credential wrote it
+	[ "$(ls "$BATS_TEST_TMPDIR"/r*/operator.token | wc -l)" -eq 1 ]
+	run status_of 2
+	[ "$(echo "$output" | jq -r .store)" = postgres ]
+	[ "idyld $(echo "$output" | jq -r .version)" = "$(idyld --version)" ]
+	[ "$(leaders 1 2 3)" -eq 1 ]
+	# a subnet made on one replica is seen on the others
+	S=$(IDYL_ADDR=${ADDR[2]} new_subnet --allowed-isolation-class container)
+	[ "$(IDYL_ADDR=${ADDR[3]} idyl subnet get "$S" -o json | jq -r .slug)" = "$S" ]
+	# hollow nodes on replica 1, a deploy on replica 3: the leader places it
+	IDYL_ADDR=${ADDR[1]} start_sim --subnet "$S" --count 2 --runtime-profile containerd-runc
+	IDYL_ADDR=${ADDR[3]} idyl deploy nginx:1.27-alpine --name web --subnet "$S" \
+		--isolation-class container >/dev/null
+	IDYL_ADDR=${ADDR[2]} wait_workload "$S" web '.status.phase == "running"'
+}
+
+@test "kill -9 of the leader: another leads within 10 s, no acknowledged deploy is lost or placed twice" {
+	start_replica 1
+	start_replica 2
+	start_replica 3
+	IDYL_TOKEN=$(operator_token)
+	export IDYL_TOKEN
+	S=$(IDYL_ADDR=${ADDR[1]} new_subnet --allowed-isolation-class container)
+	IDYL_ADDR=${ADDR[2]} start_sim --subnet "$S" --count 4 --runtime-profile containerd-runc
+	leader=
+	for i in 1 2 3; do is_leader "$i" && leader=$i; done
+	[ -n "$leader" ]
+	# a deploy load through a replica that is not the leader
+	via=$((leader % 3 + 1))
+	[ "$via" != "$leader" ]
+	: >"$BATS_TEST_TMPDIR/acked"
+	(
+		for j in $(seq 1 60); do
+			IDYL_ADDR=${ADDR[$via]} idyl deploy nginx:1.27-alpine --name "w$j" --subnet "$S" \
+				--isolation-class container >/dev/null 2>&1 && echo "w$j" >>"$BATS_TEST_TMPDIR/acked"
+		done
+	) 3>&- &
+	load=$!
+	sleep 1
+	kill -9 "${PID[$leader]}"
+	killed_at=$(date +%s%N)
+	others=()
+	for i in 1 2 3; do [ "$i" = "$leader" ] || others+=("$i"); done
+	until [ "$(leaders "${others[@]}")" -eq 1 ]; do
+		[ $((($(date +%s%N) - killed_at) / 1000000)) -lt 10000 ] || { echo "no new leader in 10 s" >&2; false; }
+		sleep 0.1
+	done
+	echo "# new leader after $((($(date +%s%N) - killed_at) / 1000000)) ms" >&3
+	wait "$load"
+	# every acknowledged deploy is there and gets placed, each exactly once
+	[ -s "$BATS_TEST_TMPDIR/acked" ]
+	q=${others[0]}
+	for w in $(cat "$BATS_TEST_TMPDIR/acked"); do
+		IDYL_ADDR=${ADDR[$q]} wait_workload "$S" "$w" '.status.phase == "running"'
+	done
+	n=$(psql -At "$PG_URL" -c "SELECT count(*) FROM workloads WHERE subnet = $S AND node <> ''")
+	[ "$n" -eq "$(wc -l <"$BATS_TEST_TMPDIR/acked")" ]
+	run psql -At "$PG_URL" -c "SELECT count(*) FROM events WHERE subnet = $S AND type = 'Scheduled' GROUP BY name HAVING count(*) > 1"
+	[ -z "$output" ]
+	# the killed replica comes back as a follower
+	start_replica "$leader"
+	[ "$(leaders 1 2 3)" -eq 1 ]
+	! is_leader "$leader"
+}
+
+@test "a replica given another secret key than the store's refuses to start" {
+	start_replica 1
+	head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$BATS_TEST_TMPDIR/other.key"
+	echo >>"$BATS_TEST_TMPDIR/other.key"
+	chmod 600 "$BATS_TEST_TMPDIR/other.key"
+	run idyld --listen 127.0.0.1:0 --data-dir "$BATS_TEST_TMPDIR/r2" --store "$PG_URL" \
+		--secret-key-file "$BATS_TEST_TMPDIR/other.key"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"does not match the key this store's secrets are sealed with"* ]]
+	[ ! -e "$BATS_TEST_TMPDIR/r2/idyld.addr" ]
+}
