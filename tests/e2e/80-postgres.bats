@@ -109,13 +109,15 @@ leaders() {
 	IDYL_TOKEN=$(operator_token)
 	export IDYL_TOKEN
 	S=$(IDYL_ADDR=${ADDR[1]} new_subnet --allowed-isolation-class container)
-	IDYL_ADDR=${ADDR[2]} start_sim --subnet "$S" --count 4 --runtime-profile containerd-runc
 	leader=
 	for i in 1 2 3; do is_leader "$i" && leader=$i; done
 	[ -n "$leader" ]
-	# a deploy load through a replica that is not the leader
 	via=$((leader % 3 + 1))
 	[ "$via" != "$leader" ]
+	# hollow nodes given the leader first: they go on through the next address
+	IDYL_ADDR="${ADDR[$leader]},${ADDR[$via]}" start_sim --subnet "$S" --count 4 \
+		--runtime-profile containerd-runc
+	# a deploy load through a replica that is not the leader
 	: >"$BATS_TEST_TMPDIR/acked"
 	(
 		for j in $(seq 1 60); do
@@ -145,6 +147,10 @@ leaders() {
 	[ "$n" -eq "$(wc -l <"$BATS_TEST_TMPDIR/acked")" ]
 	run psql -At "$PG_URL" -c "SELECT count(*) FROM events WHERE subnet = $S AND type = 'Scheduled' GROUP BY name HAVING count(*) > 1"
 	[ -z "$output" ]
+	# the CLI given the dead replica first answers through the next
+	run env IDYL_ADDR="${ADDR[$leader]},${ADDR[$q]}" idyl subnet get "$S" -o json
+	[ "$status" -eq 0 ]
+	[ "$(echo "$output" | jq -r .slug)" = "$S" ]
 	# the killed replica comes back as a follower
 	start_replica "$leader"
 	[ "$(leaders 1 2 3)" -eq 1 ]
