@@ -36,6 +36,7 @@
 
 #define STMT_CACHE_MAX 96
 #define PARAMS_MAX     24
+#define READERS        4 /* read connections: reads wait on the server, not on each other */
 
 /* Advisory lock keys: two int4 halves, "idyl" and what the lock guards. */
 #define LOCK_NS      0x6964796c
@@ -61,13 +62,16 @@ struct group_member {
 struct pg_store {
         struct idyl_store base;
         char *url;
-        struct pg_conn w; /* writers, under mu */
-        struct pg_conn r; /* reads outside a transaction, under rmu */
-        struct pg_conn l; /* the leader lease's session lock, under lmu */
-        struct pg_conn n; /* LISTEN idyl, for the receiving thread only */
+        struct pg_conn w;          /* writers, under mu */
+        struct pg_conn r[READERS]; /* reads outside a transaction, each under its rmu */
+        struct pg_conn l;          /* the leader lease's session lock, under lmu */
+        struct pg_conn n;          /* LISTEN idyl, for the receiving thread only */
+        struct pg_conn p;          /* publishing outside a transaction, under pmu */
         pthread_mutex_t lmu;
-        pthread_mutex_t mu;  /* recursive */
-        pthread_mutex_t rmu; /* the read connection */
+        pthread_mutex_t pmu;
+        pthread_mutex_t mu; /* recursive */
+        pthread_mutex_t rmu[READERS];
+        atomic_uint next_reader;
         int tx_depth;
         bool group_open;
         int64_t group_t0;
@@ -404,21 +408,34 @@ static int unit_end(struct pg_store *s, int rc, struct idyl_err *err)
  * the read connection (NULL with err set when it cannot reconnect). */
 static struct pg_conn *read_lock(struct pg_store *s, struct idyl_err *err)
 {
+        unsigned first = atomic_fetch_add(&s->next_reader, 1);
+        unsigned k = first % READERS;
+
         if (unit_holder == s) {
                 pthread_mutex_lock(&s->mu);
                 return &s->w;
         }
-        pthread_mutex_lock(&s->rmu);
-        if (conn_ensure(s, &s->r, err) < 0) {
-                pthread_mutex_unlock(&s->rmu);
+        /* a free reader if there is one, else wait for this thread's turn */
+        for (unsigned i = 0; i < READERS; i++)
+                if (pthread_mutex_trylock(&s->rmu[(first + i) % READERS]) == 0) {
+                        k = (first + i) % READERS;
+                        goto locked;
+                }
+        pthread_mutex_lock(&s->rmu[k]);
+locked:
+        if (conn_ensure(s, &s->r[k], err) < 0) {
+                pthread_mutex_unlock(&s->rmu[k]);
                 return NULL;
         }
-        return &s->r;
+        return &s->r[k];
 }
 
 static void read_unlock(struct pg_store *s, struct pg_conn *pc)
 {
-        pthread_mutex_unlock(pc == &s->w ? &s->mu : &s->rmu);
+        if (pc == &s->w)
+                pthread_mutex_unlock(&s->mu);
+        else
+                pthread_mutex_unlock(&s->rmu[pc - s->r]);
 }
 
 /* One write outside any transaction: its own unit. `fn` runs on the
@@ -1773,10 +1790,28 @@ static int publish(struct pg_store *s, const char *message, struct idyl_err *err
         return run_done(&s->w, "SELECT pg_notify('idyl', $1)", &p, NULL, err);
 }
 
-/* Published inside the group: delivered at its COMMIT. */
+/* Inside a unit, published in the group: delivered at its COMMIT. Outside,
+ * on a connection of its own without waiting for a WAL flush: a message is
+ * a wake-up about data already committed, not data. */
 static int pg_publish(struct idyl_store *st, const char *message, struct idyl_err *err)
 {
-        WRITE_UNIT(to_pg(st), err, publish(to_pg(st), message, err));
+        struct pg_store *s = to_pg(st);
+        struct params p = {0};
+        int rc = -1;
+
+        if (unit_holder == s)
+                WRITE_UNIT(s, err, publish(s, message, err));
+        pthread_mutex_lock(&s->pmu);
+        if (!s->p.c || PQstatus(s->p.c) != CONNECTION_OK) {
+                if (conn_open(s, &s->p, err) < 0 ||
+                    exec_simple(&s->p, "SET synchronous_commit = off", err) < 0)
+                        goto out;
+        }
+        p_text(&p, message);
+        rc = run_done(&s->p, "SELECT pg_notify('idyl', $1)", &p, NULL, err);
+out:
+        pthread_mutex_unlock(&s->pmu);
+        return rc;
 }
 
 static int pg_receive(struct idyl_store *st, int timeout_ms,
@@ -1837,17 +1872,22 @@ static void pg_close(struct idyl_store *st)
         pthread_mutex_lock(&s->mu);
         group_commit(s);
         pthread_mutex_unlock(&s->mu);
-        if (s->r.c)
-                PQfinish(s->r.c);
+        for (int i = 0; i < READERS; i++) {
+                if (s->r[i].c)
+                        PQfinish(s->r[i].c);
+                pthread_mutex_destroy(&s->rmu[i]);
+        }
         if (s->l.c)
                 PQfinish(s->l.c);
         if (s->n.c)
                 PQfinish(s->n.c);
+        if (s->p.c)
+                PQfinish(s->p.c);
         pthread_mutex_destroy(&s->lmu);
+        pthread_mutex_destroy(&s->pmu);
         if (s->w.c)
                 PQfinish(s->w.c);
         pthread_mutex_destroy(&s->mu);
-        pthread_mutex_destroy(&s->rmu);
         pthread_mutex_destroy(&s->ackmu);
         pthread_cond_destroy(&s->acked);
         free(s->url);
@@ -1912,15 +1952,18 @@ int store_postgres_open(const char *url, struct idyl_store **out, struct idyl_er
         pthread_mutexattr_settype(&attr, PTHREAD_MUTEX_RECURSIVE);
         pthread_mutex_init(&s->mu, &attr);
         pthread_mutexattr_destroy(&attr);
-        pthread_mutex_init(&s->rmu, NULL);
+        for (int i = 0; i < READERS; i++)
+                pthread_mutex_init(&s->rmu[i], NULL);
         pthread_mutex_init(&s->lmu, NULL);
+        pthread_mutex_init(&s->pmu, NULL);
         pthread_mutex_init(&s->ackmu, NULL);
         pthread_cond_init(&s->acked, NULL);
         if (!s->url) {
                 pg_close(&s->base);
                 return idyl_err_errno(err, ENOMEM, "open store");
         }
-        if (conn_open(s, &s->w, err) < 0 || migrate(s, err) < 0 || conn_open(s, &s->r, err) < 0) {
+        if (conn_open(s, &s->w, err) < 0 || migrate(s, err) < 0 ||
+            conn_open(s, &s->r[0], err) < 0) {
                 pg_close(&s->base);
                 return -1;
         }
