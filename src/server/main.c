@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "server/seal.h"
 #include "server/server.h"
@@ -286,12 +287,33 @@ static int connection_limit(long asked, unsigned *limit)
         return 0;
 }
 
-static void write_addr_file(const char *dir, unsigned port, const char *listen, bool tls)
+/* The address clients reach this idyld at: the listen host (127.0.0.1 when
+ * none, this machine's name when it listens on every address) and the
+ * bound port. */
+static void own_addr(char *buf, size_t size, unsigned port, const char *listen, bool tls)
 {
-        char path[4096];
-        FILE *f;
         const char *colon = strrchr(listen, ':');
         int hostlen = colon ? (int)(colon - listen) : 0;
+        char host[256];
+
+        if (hostlen == 0)
+                snprintf(host, sizeof(host), "127.0.0.1");
+        else
+                snprintf(host, sizeof(host), "%.*s", hostlen, listen);
+        if (strcmp(host, "0.0.0.0") == 0 || strcmp(host, "[::]") == 0) {
+                if (gethostname(host, sizeof(host)) < 0)
+                        snprintf(host, sizeof(host), "127.0.0.1");
+                host[sizeof(host) - 1] = '\0';
+        }
+        snprintf(buf, size, "%s://%s:%u", tls ? "https" : "http", host, port);
+}
+
+static void write_addr_file(const char *dir, unsigned port, const char *listen, bool tls)
+{
+        const char *colon = strrchr(listen, ':');
+        int hostlen = colon ? (int)(colon - listen) : 0;
+        char path[4096];
+        FILE *f;
 
         snprintf(path, sizeof(path), "%s/idyld.addr", dir);
         f = fopen(path, "w");
@@ -348,7 +370,10 @@ int main(int argc, char **argv)
         if (store_open(o.store ? o.store : o.data_dir, &srv.store, &err) < 0 ||
             server_bootstrap_operator(&srv, o.data_dir, &err) < 0 ||
             secret_key_setup(&o, srv.store, &seal, &err) < 0 ||
-            server_start(&srv, o.listen, &err) < 0 || replicas_start(&srv, &err) < 0 ||
+            server_start(&srv, o.listen, &err) < 0 ||
+            (own_addr(srv.advertise_addr, sizeof(srv.advertise_addr), srv.port, o.listen,
+                      cert != NULL),
+             replicas_start(&srv, &err) < 0) ||
             scheduler_start(&srv, &err) < 0) {
                 replicas_stop(&srv);
                 scheduler_stop(&srv);

@@ -21,8 +21,9 @@
 
 #include "util/log.h"
 
-#define LEADER_STALE_MS 5000 /* half the lease timeout: stop well before a takeover */
-#define LEASE_EVERY_MS  1000
+#define LEADER_STALE_MS    5000 /* half the lease timeout: stop well before a takeover */
+#define LEASE_EVERY_MS     1000
+#define ADVERTISE_EVERY_MS 5000
 
 struct replicas {
         pthread_mutex_t mu;
@@ -164,11 +165,21 @@ static void lease_step(struct idyl_server *srv)
         kick_every_subnet(srv);
 }
 
+/* Tells the other replicas where this one serves (for routing requests to
+ * the replica a node's agent is connected to: logs, exec). */
+static void advertise(struct idyl_server *srv)
+{
+        struct idyl_err err = IDYL_ERR_INIT;
+
+        if (store_replica_advertise(srv->store, srv->replicas->id, srv->advertise_addr, &err) < 0)
+                log_warnx("advertise this replica: %s", err.msg);
+}
+
 static void *replicas_main(void *arg)
 {
         struct idyl_server *srv = arg;
         struct replicas *r = srv->replicas;
-        int64_t next_lease = 0;
+        int64_t next_lease = 0, next_advertise = 0;
         int64_t next_warn = 0;
 
         for (;;) {
@@ -185,6 +196,10 @@ static void *replicas_main(void *arg)
                 if (now >= next_lease) {
                         lease_step(srv);
                         next_lease = now + LEASE_EVERY_MS;
+                }
+                if (now >= next_advertise) {
+                        advertise(srv);
+                        next_advertise = now + ADVERTISE_EVERY_MS;
                 }
                 if (store_receive(srv->store, 200, on_message, srv, &err) < 0 &&
                     mono_ms() >= next_warn) {

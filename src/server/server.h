@@ -52,6 +52,8 @@ struct idyl_server {
         struct streams *streams; /* log and exec streams (server/stream.c) */
         /* several replicas on one store (server/replicas.c); NULL: a lone idyld */
         struct replicas *replicas;
+        /* this replica's API address for the others ("https://host:port") */
+        char advertise_addr[300];
 };
 
 /* ---- one request ------------------------------------------------------- */

@@ -640,6 +640,11 @@ static const char *const migrations[] = {
     " epoch BIGINT NOT NULL,"
     " renewed_at TIMESTAMPTZ NOT NULL);"
     "INSERT INTO leader_lease VALUES(1, 0, now()) ON CONFLICT DO NOTHING;",
+    /* 3: replicas advertise their API address to each other */
+    "CREATE TABLE IF NOT EXISTS replicas("
+    " id TEXT PRIMARY KEY,"
+    " addr TEXT NOT NULL,"
+    " seen_at TIMESTAMPTZ NOT NULL);",
 };
 
 #define SCHEMA_VERSION ((int64_t)(sizeof(migrations) / sizeof(migrations[0])))
@@ -1863,6 +1868,48 @@ static int pg_node_touch(struct idyl_store *st, uint64_t subnet, const char *nam
         WRITE_UNIT(to_pg(st), err, node_touch(to_pg(st), subnet, name, ms, err));
 }
 
+static int advertise(struct pg_store *s, const char *id, const char *addr, struct idyl_err *err)
+{
+        struct params p = {0};
+
+        p_text(&p, id);
+        p_text(&p, addr);
+        return run_done(
+            &s->w,
+            "INSERT INTO replicas(id, addr, seen_at) VALUES($1, $2, clock_timestamp()) "
+            "ON CONFLICT(id) DO UPDATE SET addr = EXCLUDED.addr, seen_at = clock_timestamp()",
+            &p, NULL, err);
+}
+
+static int pg_replica_advertise(struct idyl_store *st, const char *id, const char *addr,
+                                struct idyl_err *err)
+{
+        WRITE_UNIT(to_pg(st), err, advertise(to_pg(st), id, addr, err));
+}
+
+static int replica_row(const PGresult *r, int row, void *item)
+{
+        struct idyl_replica *rp = item;
+
+        memset(rp, 0, sizeof(*rp));
+        col_copy(r, row, 0, rp->id, sizeof(rp->id));
+        col_copy(r, row, 1, rp->addr, sizeof(rp->addr));
+        rp->seen_ms_ago = col_int(r, row, 2);
+        return 0;
+}
+
+static const struct row_reader replica_rows = {"list replicas", sizeof(struct idyl_replica),
+                                               replica_row, NULL};
+
+static int pg_replica_list(struct idyl_store *st, struct idyl_replica **out, size_t *n,
+                           struct idyl_err *err)
+{
+        return query_rows(to_pg(st),
+                          "SELECT id, addr, (extract(epoch FROM now() - seen_at) * 1000)::bigint "
+                          "FROM replicas ORDER BY seen_at DESC, id",
+                          NULL, &replica_rows, out, n, err);
+}
+
 /* ---- open and close ------------------------------------------------------------ */
 
 static void pg_close(struct idyl_store *st)
@@ -1936,6 +1983,8 @@ static const struct store_ops pg_ops = {
     .publish = pg_publish,
     .receive = pg_receive,
     .node_touch = pg_node_touch,
+    .replica_advertise = pg_replica_advertise,
+    .replica_list = pg_replica_list,
 };
 
 int store_postgres_open(const char *url, struct idyl_store **out, struct idyl_err *err)

@@ -73,6 +73,13 @@ struct idyl_node_usage {
         size_t count;                          /* workloads summed */
 };
 
+/* A replica as it advertises itself to the others (several replicas). */
+struct idyl_replica {
+        char id[24];
+        char addr[256];      /* its API address, "https://host:port" */
+        int64_t seen_ms_ago; /* since it last advertised, by the store's clock */
+};
+
 struct idyl_store;
 
 struct store_ops {
@@ -154,6 +161,10 @@ struct store_ops {
                        void (*fn)(void *arg, const char *message), void *arg, struct idyl_err *err);
         int (*node_touch)(struct idyl_store *st, uint64_t subnet, const char *name, int64_t ms,
                           struct idyl_err *err);
+        int (*replica_advertise)(struct idyl_store *st, const char *id, const char *addr,
+                                 struct idyl_err *err);
+        int (*replica_list)(struct idyl_store *st, struct idyl_replica **out, size_t *n,
+                            struct idyl_err *err);
 };
 
 struct idyl_store {
@@ -485,6 +496,21 @@ static inline int store_node_touch(struct idyl_store *st, uint64_t subnet, const
                                    int64_t ms, struct idyl_err *err)
 {
         return st->ops->node_touch(st, subnet, name, ms, err);
+}
+
+/* Records (or refreshes) this replica's id and address for the others, so
+ * a request for a node's agent can reach the replica it is connected to. */
+static inline int store_replica_advertise(struct idyl_store *st, const char *id, const char *addr,
+                                          struct idyl_err *err)
+{
+        return st->ops->replica_advertise(st, id, addr, err);
+}
+
+/* The replicas that advertised, most recently seen first; *out malloc'd. */
+static inline int store_replica_list(struct idyl_store *st, struct idyl_replica **out, size_t *n,
+                                     struct idyl_err *err)
+{
+        return st->ops->replica_list(st, out, n, err);
 }
 
 #endif

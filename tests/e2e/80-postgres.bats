@@ -92,6 +92,10 @@ leaders() {
 	[ "$(echo "$output" | jq -r .store)" = postgres ]
 	[ "idyld $(echo "$output" | jq -r .version)" = "$(idyld --version)" ]
 	[ "$(leaders 1 2 3)" -eq 1 ]
+	# each replica advertises its address to the others (logs and exec routing)
+	wait_until 10 test "$(psql -At "$PG_URL" -c 'SELECT count(*) FROM replicas')" -eq 3
+	[ "$(psql -At "$PG_URL" -c 'SELECT addr FROM replicas ORDER BY addr' | tr '\n' ' ')" = \
+		"$(printf '%s\n' "${ADDR[@]}" | sort | tr '\n' ' ')" ]
 	# a subnet made on one replica is seen on the others
 	S=$(IDYL_ADDR=${ADDR[2]} new_subnet --allowed-isolation-class container)
 	[ "$(IDYL_ADDR=${ADDR[3]} idyl subnet get "$S" -o json | jq -r .slug)" = "$S" ]

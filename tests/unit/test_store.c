@@ -1431,6 +1431,28 @@ static void test_publish_reaches_other_replicas(void **state)
         store_close(b);
 }
 
+/* Replicas advertise their address; the last advertisement of an id wins. */
+static void test_replicas_advertise(void **state)
+{
+        struct idyl_store *st = store_of(state);
+        struct idyl_err err = IDYL_ERR_INIT;
+        struct idyl_replica *rs;
+        size_t n;
+
+        if (!store_replicated(st))
+                skip();
+        assert_ok(store_replica_advertise(st, "r1", "https://a:7480", &err));
+        assert_ok(store_replica_advertise(st, "r2", "https://b:7480", &err));
+        assert_ok(store_replica_advertise(st, "r1", "https://a2:7480", &err));
+        assert_ok(store_replica_list(st, &rs, &n, &err));
+        assert_int_equal(n, 2);
+        assert_string_equal(rs[0].id, "r1");
+        assert_string_equal(rs[0].addr, "https://a2:7480");
+        assert_string_equal(rs[1].addr, "https://b:7480");
+        assert_true(rs[0].seen_ms_ago >= 0 && rs[0].seen_ms_ago < 5000);
+        free(rs);
+}
+
 /* Runs the whole suite against the empty store `url` opens. Returns the
  * number of failed cases. */
 static int store_conformance_run(const char *url)
@@ -1484,6 +1506,7 @@ static int store_conformance_run(const char *url)
             cmocka_unit_test_setup_teardown(test_lease_epochs_and_fencing, open_store, close_store),
             cmocka_unit_test_setup_teardown(test_publish_reaches_other_replicas, open_store,
                                             close_store),
+            cmocka_unit_test_setup_teardown(test_replicas_advertise, open_store, close_store),
         };
 
         suite_url = url;
