@@ -161,6 +161,42 @@ leaders() {
 	! is_leader "$leader"
 }
 
+# ms_since NS: milliseconds since the date +%s%N value NS.
+ms_since() {
+	echo $((($(date +%s%N) - $1) / 1000000))
+}
+
+@test "a change through one replica wakes a watch on another within 1 s; heartbeats to a follower count" {
+	start_replica 1
+	start_replica 2
+	IDYL_TOKEN=$(operator_token)
+	export IDYL_TOKEN
+	leader=1
+	is_leader 1 || leader=2
+	follower=$((3 - leader))
+	S=$(IDYL_ADDR=${ADDR[$leader]} new_subnet --allowed-isolation-class container)
+	IDYL_ADDR=${ADDR[$follower]} idyl deploy nginx --name first --subnet "$S" --isolation-class container >/dev/null
+	IDYL_ADDR=${ADDR[$follower]} idyl workload list --subnet "$S" --watch -o json \
+		>"$BATS_TEST_TMPDIR/watch" 2>&1 3>&- &
+	watcher=$!
+	REPLICA_PIDS+=("$watcher")
+	wait_until 5 grep -q '"first"' "$BATS_TEST_TMPDIR/watch"
+	IDYL_ADDR=${ADDR[$leader]} idyl deploy nginx --name late --subnet "$S" --isolation-class container >/dev/null
+	t0=$(date +%s%N)
+	until grep -q '"late"' "$BATS_TEST_TMPDIR/watch"; do
+		[ "$(ms_since "$t0")" -lt 1000 ] || { cat "$BATS_TEST_TMPDIR/watch" >&2; false; }
+		sleep 0.02
+	done
+	echo "# watch on the other replica woke after $(ms_since "$t0") ms" >&3
+	# hollow nodes heartbeat to the follower only: past two TTLs the leader
+	# still counts them ready, and places on them
+	IDYL_ADDR=${ADDR[$follower]} start_sim --subnet "$S" --count 2 --runtime-profile containerd-runc
+	sleep 7
+	run env IDYL_ADDR="${ADDR[$leader]}" idyl node get --subnet "$S" -o json
+	[ "$(echo "$output" | jq -r '[.[].status] | unique | join(",")')" = ready ]
+	IDYL_ADDR=${ADDR[$follower]} wait_workload "$S" late '.status.phase == "running"'
+}
+
 @test "a replica given another secret key than the store's refuses to start" {
 	start_replica 1
 	head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$BATS_TEST_TMPDIR/other.key"
