@@ -21,7 +21,7 @@
 
 #include "util/log.h"
 
-#define LEADER_STALE_MS    5000 /* half the lease timeout: stop well before a takeover */
+#define LEADER_STALE_MS    5000 /* stop well before a follower may take over (8 s) */
 #define LEASE_EVERY_MS     1000
 #define ADVERTISE_EVERY_MS 5000
 

@@ -455,7 +455,7 @@ static inline bool store_replicated(const struct idyl_store *st)
  * replica now holds the lease, 0 when another does, -1 on error. A lease
  * whose holder has not renewed for STORE_LEASE_TIMEOUT_S is taken from it
  * (its connection is ended), so a hung or partitioned leader is replaced. */
-#define STORE_LEASE_TIMEOUT_S 10
+#define STORE_LEASE_TIMEOUT_S 8 /* so a follower leads within 10 s of a hang */
 static inline int store_lease_acquire(struct idyl_store *st, int64_t *epoch, struct idyl_err *err)
 {
         return st->ops->lease_acquire(st, epoch, err);

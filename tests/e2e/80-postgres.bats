@@ -197,6 +197,34 @@ ms_since() {
 	IDYL_ADDR=${ADDR[$follower]} wait_workload "$S" late '.status.phase == "running"'
 }
 
+@test "a hung leader is replaced within the lease timeout and, resumed, no longer leads" {
+	start_replica 1
+	start_replica 2
+	IDYL_TOKEN=$(operator_token)
+	export IDYL_TOKEN
+	leader=1
+	is_leader 1 || leader=2
+	other=$((3 - leader))
+	# hung: its connections stay open, so only the lease's age can free it
+	kill -STOP "${PID[$leader]}"
+	t0=$(date +%s%N)
+	until is_leader "$other"; do
+		[ "$(ms_since "$t0")" -lt 10000 ] || { echo "no takeover" >&2; kill -CONT "${PID[$leader]}"; false; }
+		sleep 0.2
+	done
+	echo "# follower took over a hung leader after $(ms_since "$t0") ms" >&3
+	kill -CONT "${PID[$leader]}"
+	sleep 2
+	! is_leader "$leader"
+	is_leader "$other"
+	grep -q "no longer leading" "$BATS_TEST_TMPDIR/r$leader.log"
+	# and placement goes on under the new leader
+	S=$(IDYL_ADDR=${ADDR[$leader]} new_subnet --allowed-isolation-class container)
+	IDYL_ADDR=${ADDR[$leader]} start_sim --subnet "$S" --count 1 --runtime-profile containerd-runc
+	IDYL_ADDR=${ADDR[$leader]} idyl deploy nginx --name after --subnet "$S" --isolation-class container >/dev/null
+	IDYL_ADDR=${ADDR[$other]} wait_workload "$S" after '.status.phase == "running"'
+}
+
 @test "a replica given another secret key than the store's refuses to start" {
 	start_replica 1
 	head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$BATS_TEST_TMPDIR/other.key"
