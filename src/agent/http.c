@@ -138,9 +138,13 @@ int http_do(struct http_client *h, const struct http_request *req, long *status,
                 }
                 curl_easy_setopt(c, CURLOPT_URL, url);
                 rc = curl_easy_perform(c);
-                if (rc == CURLE_OK || !addrlist_try_next(rc))
+                if (rc == CURLE_OK)
                         break;
+                /* the next request goes to the next address; this one is
+                 * sent again only if it never reached the server */
                 h->current = (h->current + 1) % nbase;
+                if (!addrlist_try_next(rc))
+                        break;
         }
         curl_slist_free_all(headers);
         idyl_buf_release(&scratch);

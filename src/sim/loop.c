@@ -36,6 +36,7 @@ struct xfer {
         struct idyl_buf resp;
         char *body; /* POST text, owned */
         struct curl_slist *headers;
+        size_t addr; /* which of the comma-separated addresses it went to */
 };
 
 struct sim_loop {
@@ -140,7 +141,8 @@ static int xfer_start(struct sim_loop *l, struct xfer *x, size_t node, enum sim_
         x->kind = kind;
         if (sim_request_path(l->cfg, n, kind, path, sizeof(path), err) < 0)
                 return -1;
-        addrlist_nth(l->cfg->addr, l->addr_current, base, sizeof(base));
+        x->addr = l->addr_current;
+        addrlist_nth(l->cfg->addr, x->addr, base, sizeof(base));
         len = snprintf(url, sizeof(url), "%s%s", base, path);
         if (len < 0 || (size_t)len >= sizeof(url))
                 return idyl_err_set(err, IDYL_E_USAGE, "--addr too long");
@@ -263,7 +265,9 @@ static void xfer_finished(struct sim_loop *l, CURL *easy, CURLcode result)
         if (x->kind != SIM_REQ_ASSIGNMENTS)
                 l->control_inflight--;
         n = &l->nodes[x->node];
-        if (addrlist_try_next(result)) /* that replica is gone: retry on the next */
+        /* that replica may be gone: later requests go to the next address
+         * (once, however many transfers to it fail) */
+        if (result != CURLE_OK && x->addr == l->addr_current)
                 l->addr_current = (l->addr_current + 1) % addrlist_count(l->cfg->addr);
         rc = xfer_answer(l, x, result, &body, &e);
         if (rc == 0)

@@ -120,7 +120,11 @@ static int conn_open(struct pg_store *s, struct pg_conn *pc, struct idyl_err *er
         pc->c = PQconnectdb(s->url);
         if (!pc->c || PQstatus(pc->c) != CONNECTION_OK)
                 return conn_error(pc->c, "connect", err);
-        res = PQexec(pc->c, "SET client_min_messages = warning");
+        /* A group is open for milliseconds: one idle in its transaction for
+         * seconds belongs to a hung or cut-off replica, and the server ends it,
+         * so its locks do not stop every other replica's writes. */
+        res = PQexec(pc->c, "SET client_min_messages = warning;"
+                            "SET idle_in_transaction_session_timeout = '5s'");
         PQclear(res);
         return 0;
 }
@@ -288,7 +292,13 @@ static void group_commit(struct pg_store *s)
         int rc = 0;
 
         if (s->group_open) {
-                rc = run_done(&s->w, "COMMIT", NULL, NULL, &err);
+                PGresult *res = run(&s->w, "COMMIT", NULL, &err);
+
+                /* COMMIT of a transaction an error aborted answers ROLLBACK */
+                rc = res && strcmp(PQcmdStatus(res), "COMMIT") == 0 ? 0 : -1;
+                if (res && rc < 0)
+                        idyl_err_set(&err, IDYL_E_STORE, "postgres: the group was rolled back");
+                PQclear(res);
                 if (rc < 0)
                         exec_simple(&s->w, "ROLLBACK", NULL);
                 s->group_open = false;
