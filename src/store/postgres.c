@@ -655,6 +655,11 @@ static const char *const migrations[] = {
     " id TEXT PRIMARY KEY,"
     " addr TEXT NOT NULL,"
     " seen_at TIMESTAMPTZ NOT NULL);",
+    /* 4: sqlite.c's networkPolicy, workload IP and node eligibility columns */
+    "ALTER TABLE subnets ADD COLUMN IF NOT EXISTS egress TEXT,"
+    " ADD COLUMN IF NOT EXISTS egress_cidrs TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE workloads ADD COLUMN IF NOT EXISTS ip TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE nodes ADD COLUMN IF NOT EXISTS eligibility INTEGER NOT NULL DEFAULT 0;",
 };
 
 #define SCHEMA_VERSION ((int64_t)(sizeof(migrations) / sizeof(migrations[0])))
@@ -730,7 +735,7 @@ static unsigned backend_set_from_text(const char *text)
 
 #define SUBNET_COLUMNS                                                                             \
         "slug, region, policy_set, allowed_classes, default_class, allowed_backends, "             \
-        "deploy_approval, created_at, allowed_devices"
+        "deploy_approval, created_at, allowed_devices, egress, egress_cidrs"
 
 static int subnet_from_row(const PGresult *r, int row, void *item)
 {
@@ -747,6 +752,12 @@ static int subnet_from_row(const PGresult *r, int row, void *item)
         sn->created_at = col_int(r, row, 7);
         sn->devices.set = !PQgetisnull(r, row, 8);
         col_copy(r, row, 8, sn->devices.allowed, sizeof(sn->devices.allowed));
+        sn->network.set = !PQgetisnull(r, row, 9);
+        sn->network.egress =
+            (enum egress_mode)egress_mode_from_name(sn->network.set ? col_text(r, row, 9) : "all");
+        if (egress_mode_name(sn->network.egress) == NULL)
+                sn->network.egress = EGRESS_NONE; /* unreadable: the safe side */
+        col_copy(r, row, 10, sn->network.cidrs, sizeof(sn->network.cidrs));
         return 0;
 }
 
@@ -771,6 +782,11 @@ static void subnet_params(struct params *p, const struct idyl_subnet *sn, char *
                 p_text(p, sn->devices.allowed);
         else
                 p_null(p);
+        if (sn->network.set)
+                p_text(p, egress_mode_name(sn->network.egress));
+        else
+                p_null(p);
+        p_text(p, sn->network.set ? sn->network.cidrs : "");
 }
 
 static int subnet_not_found(uint64_t slug, struct idyl_err *err)
@@ -802,9 +818,10 @@ static int insert_subnet(struct pg_store *s, struct idyl_subnet *sn, struct idyl
         if (sn->created_at == 0)
                 sn->created_at = (int64_t)time(NULL);
         subnet_params(&p, sn, classes, backends, sizeof(classes));
-        return run_done(
-            &s->w, "INSERT INTO subnets(" SUBNET_COLUMNS ") VALUES($1,$2,$3,$4,$5,$6,$7,$8,$9)", &p,
-            NULL, err);
+        return run_done(&s->w,
+                        "INSERT INTO subnets(" SUBNET_COLUMNS
+                        ") VALUES($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11)",
+                        &p, NULL, err);
 }
 
 static int pg_subnet_create(struct idyl_store *st, struct idyl_subnet *sn, struct idyl_err *err)
@@ -846,7 +863,8 @@ static int update_subnet(struct pg_store *s, const struct idyl_subnet *sn, struc
         if (run_done(&s->w,
                      "UPDATE subnets SET region = $2, policy_set = $3, allowed_classes = $4, "
                      "default_class = $5, allowed_backends = $6, deploy_approval = $7, "
-                     "allowed_devices = $9 WHERE slug = $1 AND $8::bigint IS NOT NULL",
+                     "allowed_devices = $9, egress = $10, egress_cidrs = $11 "
+                     "WHERE slug = $1 AND $8::bigint IS NOT NULL",
                      &p, &changed, err) < 0)
                 return -1;
         return changed ? 0 : subnet_not_found(sn->slug, err);
@@ -880,7 +898,7 @@ static int pg_subnet_delete(struct idyl_store *st, uint64_t slug, struct idyl_er
 #define WORKLOAD_COLUMNS                                                                           \
         "subnet, name, revision, spec, phase, isolation, source, node, runtime_profile, message, " \
         "placement, restarts, created_at, updated_at, platform, cpu_milli, memory_bytes, gpus, "   \
-        "devices"
+        "devices, ip"
 
 static int workload_from_row(const PGresult *r, int row, void *item)
 {
@@ -909,6 +927,7 @@ static int workload_from_row(const PGresult *r, int row, void *item)
         w->memory_bytes = col_int(r, row, 16);
         w->gpus = (int)col_int(r, row, 17);
         col_copy(r, row, 18, w->devices, sizeof(w->devices));
+        col_copy(r, row, 19, w->ip, sizeof(w->ip));
         if (!w->spec || (!w->placement && !PQgetisnull(r, row, 10))) {
                 workload_release(w);
                 return -1;
@@ -942,6 +961,7 @@ static void workload_params(struct params *p, const struct idyl_workload *w)
         p_int(p, w->memory_bytes);
         p_int(p, w->gpus);
         p_text(p, w->devices);
+        p_text(p, w->ip);
 }
 
 static int workload_not_found(uint64_t subnet, const char *name, struct idyl_err *err)
@@ -1039,19 +1059,20 @@ static int put_workload(struct pg_store *s, const struct idyl_workload *w, struc
         struct params p = {0};
 
         workload_params(&p, w);
-        return run_done(&s->w,
-                        "INSERT INTO workloads(" WORKLOAD_COLUMNS
-                        ") VALUES($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,"
-                        "$19) ON CONFLICT(subnet, name) DO UPDATE SET revision = EXCLUDED.revision,"
-                        " spec = EXCLUDED.spec, phase = EXCLUDED.phase,"
-                        " isolation = EXCLUDED.isolation, source = EXCLUDED.source,"
-                        " node = EXCLUDED.node, runtime_profile = EXCLUDED.runtime_profile,"
-                        " message = EXCLUDED.message, placement = EXCLUDED.placement,"
-                        " restarts = EXCLUDED.restarts, created_at = EXCLUDED.created_at,"
-                        " updated_at = EXCLUDED.updated_at, platform = EXCLUDED.platform,"
-                        " cpu_milli = EXCLUDED.cpu_milli, memory_bytes = EXCLUDED.memory_bytes,"
-                        " gpus = EXCLUDED.gpus, devices = EXCLUDED.devices",
-                        &p, NULL, err);
+        return run_done(
+            &s->w,
+            "INSERT INTO workloads(" WORKLOAD_COLUMNS
+            ") VALUES($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,"
+            "$19,$20) ON CONFLICT(subnet, name) DO UPDATE SET revision = EXCLUDED.revision,"
+            " spec = EXCLUDED.spec, phase = EXCLUDED.phase,"
+            " isolation = EXCLUDED.isolation, source = EXCLUDED.source,"
+            " node = EXCLUDED.node, runtime_profile = EXCLUDED.runtime_profile,"
+            " message = EXCLUDED.message, placement = EXCLUDED.placement,"
+            " restarts = EXCLUDED.restarts, created_at = EXCLUDED.created_at,"
+            " updated_at = EXCLUDED.updated_at, platform = EXCLUDED.platform,"
+            " cpu_milli = EXCLUDED.cpu_milli, memory_bytes = EXCLUDED.memory_bytes,"
+            " gpus = EXCLUDED.gpus, devices = EXCLUDED.devices, ip = EXCLUDED.ip",
+            &p, NULL, err);
 }
 
 static int pg_workload_put(struct idyl_store *st, const struct idyl_workload *w,
@@ -1138,7 +1159,7 @@ static int pg_event_list(struct idyl_store *st, uint64_t subnet, const char *nam
 #define NODE_COLUMNS                                                                               \
         "subnet, name, admission, simulated, profile, provider, handler, isolation, backend, "     \
         "runtime_ready, reason, microvm_gpu, platform, cpu_milli, memory_bytes, gpus, "            \
-        "last_heartbeat, down, assign_version, created_at, devices"
+        "last_heartbeat, down, assign_version, created_at, devices, eligibility"
 
 static int node_from_row(const PGresult *r, int row, void *item)
 {
@@ -1172,6 +1193,9 @@ static int node_from_row(const PGresult *r, int row, void *item)
         nd->assign_version = col_int(r, row, 18);
         nd->created_at = col_int(r, row, 19);
         col_copy(r, row, 20, nd->devices, sizeof(nd->devices));
+        v = (int)col_int(r, row, 21);
+        nd->eligibility =
+            v > 0 && v < NODE_ELIGIBILITY__COUNT ? (enum node_eligibility)v : NODE_ELIGIBLE;
         return 0;
 }
 
@@ -1202,6 +1226,7 @@ static void node_params(struct params *p, const struct idyl_node *nd)
         p_int(p, nd->assign_version);
         p_int(p, nd->created_at);
         p_text(p, nd->devices);
+        p_int(p, (int)nd->eligibility);
 }
 
 static int node_not_found(uint64_t subnet, const char *name, struct idyl_err *err)
@@ -1252,7 +1277,8 @@ static int put_node(struct pg_store *s, const struct idyl_node *nd, struct idyl_
         return run_done(
             &s->w,
             "INSERT INTO nodes(" NODE_COLUMNS
-            ") VALUES($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21)"
+            ") "
+            "VALUES($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22)"
             " ON CONFLICT(subnet, name) DO UPDATE SET admission = EXCLUDED.admission,"
             " simulated = EXCLUDED.simulated, profile = EXCLUDED.profile,"
             " provider = EXCLUDED.provider, handler = EXCLUDED.handler,"
@@ -1262,7 +1288,8 @@ static int put_node(struct pg_store *s, const struct idyl_node *nd, struct idyl_
             " cpu_milli = EXCLUDED.cpu_milli, memory_bytes = EXCLUDED.memory_bytes,"
             " gpus = EXCLUDED.gpus, last_heartbeat = EXCLUDED.last_heartbeat,"
             " down = EXCLUDED.down, assign_version = EXCLUDED.assign_version,"
-            " created_at = EXCLUDED.created_at, devices = EXCLUDED.devices",
+            " created_at = EXCLUDED.created_at, devices = EXCLUDED.devices,"
+            " eligibility = EXCLUDED.eligibility",
             &p, NULL, err);
 }
 
