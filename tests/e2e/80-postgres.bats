@@ -151,7 +151,9 @@ leaders() {
 	done
 	n=$(psql -At "$PG_URL" -c "SELECT count(*) FROM workloads WHERE subnet = $S AND node <> ''")
 	[ "$n" -eq "$(wc -l <"$BATS_TEST_TMPDIR/acked")" ]
-	run psql -At "$PG_URL" -c "SELECT count(*) FROM events WHERE subnet = $S AND type = 'Scheduled' GROUP BY name HAVING count(*) > 1"
+	# each placed once: one Scheduled event per workload, none with two
+	[ "$(psql -At "$PG_URL" -c "SELECT count(DISTINCT name) FROM events WHERE subnet = $S AND type = 'Scheduled'")" -eq "$n" ]
+	run psql -At "$PG_URL" -c "SELECT name FROM events WHERE subnet = $S AND type = 'Scheduled' GROUP BY name HAVING count(*) > 1"
 	[ -z "$output" ]
 	# the CLI given the dead replica first answers through the next
 	run env IDYL_ADDR="${ADDR[$leader]},${ADDR[$q]}" idyl subnet get "$S" -o json
