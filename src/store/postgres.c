@@ -214,6 +214,21 @@ check:
         return res;
 }
 
+/* As run, for a statement that may safely go again (a read outside any
+ * transaction, or the BEGIN of one): a connection found cut (the server
+ * restarted or failed over) is made again and the statement sent once more. */
+static PGresult *run_again_if_cut(struct pg_store *s, struct pg_conn *pc, const char *sql,
+                                  const struct params *p, struct idyl_err *err)
+{
+        PGresult *res = run(pc, sql, p, err);
+
+        if (res || PQstatus(pc->c) != CONNECTION_BAD)
+                return res;
+        if (conn_open(s, pc, err) < 0)
+                return NULL;
+        return run(pc, sql, p, err);
+}
+
 /* Runs a statement whose result is only its success; *changed (when not
  * NULL) gets the rows it affected. */
 static int run_done(struct pg_conn *pc, const char *sql, const struct params *p, long *changed,
@@ -317,11 +332,14 @@ static void group_maybe_commit(struct pg_store *s)
 static int group_begin(struct pg_store *s, struct idyl_err *err)
 {
         struct params p = {0};
+        PGresult *res;
 
         if (conn_ensure(s, &s->w, err) < 0)
                 return -1;
-        if (run_done(&s->w, "BEGIN", NULL, NULL, err) < 0)
+        res = run_again_if_cut(s, &s->w, "BEGIN", NULL, err);
+        if (!res)
                 return -1;
+        PQclear(res);
         p_int(&p, LOCK_NS);
         p_int(&p, LOCK_WRITE);
         if (run_done(&s->w, "SELECT pg_advisory_xact_lock($1::int, $2::int)", &p, NULL, err) < 0) {
@@ -493,7 +511,7 @@ static int query_rows(struct pg_store *s, const char *sql, const struct params *
 
         if (!pc)
                 return -1;
-        res = run(pc, sql, p, err);
+        res = pc == &s->w ? run(pc, sql, p, err) : run_again_if_cut(s, pc, sql, p, err);
         if (!res)
                 goto out;
         for (int i = 0; i < PQntuples(res); i++) {
@@ -534,7 +552,7 @@ static int query_one(struct pg_store *s, const char *sql, const struct params *p
 
         if (!pc)
                 return -1;
-        res = run(pc, sql, p, err);
+        res = pc == &s->w ? run(pc, sql, p, err) : run_again_if_cut(s, pc, sql, p, err);
         if (res) {
                 rc = PQntuples(res) > 0;
                 if (rc && read(res, 0, item) < 0)
@@ -1276,8 +1294,7 @@ static int put_node(struct pg_store *s, const struct idyl_node *nd, struct idyl_
         node_params(&p, nd);
         return run_done(
             &s->w,
-            "INSERT INTO nodes(" NODE_COLUMNS
-            ") "
+            "INSERT INTO nodes(" NODE_COLUMNS ") "
             "VALUES($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22)"
             " ON CONFLICT(subnet, name) DO UPDATE SET admission = EXCLUDED.admission,"
             " simulated = EXCLUDED.simulated, profile = EXCLUDED.profile,"

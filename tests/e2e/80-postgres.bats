@@ -80,6 +80,15 @@ leaders() {
 	echo "$n"
 }
 
+replicas_advertised() {
+	[ "$(psql -At "$PG_URL" -c 'SELECT count(*) FROM replicas')" -eq "$1" ]
+}
+
+# one_leader_of I...: exactly one of these replicas leads.
+one_leader_of() {
+	[ "$(leaders "$@")" -eq 1 ]
+}
+
 @test "replicas share one store: one leads, each says so, any serves every route" {
 	start_replica 1
 	start_replica 2
@@ -93,7 +102,7 @@ leaders() {
 	[ "idyld $(echo "$output" | jq -r .version)" = "$(idyld --version)" ]
 	[ "$(leaders 1 2 3)" -eq 1 ]
 	# each replica advertises its address to the others (logs and exec routing)
-	wait_until 10 test "$(psql -At "$PG_URL" -c 'SELECT count(*) FROM replicas')" -eq 3
+	wait_until 10 replicas_advertised 3
 	[ "$(psql -At "$PG_URL" -c 'SELECT addr FROM replicas ORDER BY addr' | tr '\n' ' ')" = \
 		"$(printf '%s\n' "${ADDR[@]}" | sort | tr '\n' ' ')" ]
 	# a subnet made on one replica is seen on the others
@@ -227,6 +236,24 @@ ms_since() {
 	IDYL_ADDR=${ADDR[$leader]} start_sim --subnet "$S" --count 1 --runtime-profile containerd-runc
 	IDYL_ADDR=${ADDR[$leader]} idyl deploy nginx --name after --subnet "$S" --isolation-class container >/dev/null
 	IDYL_ADDR=${ADDR[$other]} wait_workload "$S" after '.status.phase == "running"'
+}
+
+@test "PostgreSQL restarting under the replicas: they reconnect, one leads again, acknowledged writes stay" {
+	start_replica 1
+	start_replica 2
+	IDYL_TOKEN=$(operator_token)
+	export IDYL_TOKEN
+	S=$(IDYL_ADDR=${ADDR[1]} new_subnet --allowed-isolation-class container)
+	IDYL_ADDR=${ADDR[2]} idyl deploy nginx --name before --subnet "$S" --isolation-class container >/dev/null
+	"$PG" restart "$PGDIR"
+	# writes go on once the connections are made again (the first may fail, unacknowledged)
+	wait_until 10 env IDYL_ADDR="${ADDR[2]}" idyl deploy nginx --name after --subnet "$S" \
+		--isolation-class container
+	wait_until 10 one_leader_of 1 2
+	[ "$(IDYL_ADDR=${ADDR[1]} idyl workload list --subnet "$S" -o json | jq -c 'map(.name)')" = '["after","before"]' ]
+	# and the leader places again
+	IDYL_ADDR=${ADDR[1]} start_sim --subnet "$S" --count 1 --runtime-profile containerd-runc
+	IDYL_ADDR=${ADDR[2]} wait_workload "$S" after '.status.phase == "running"'
 }
 
 @test "a replica given another secret key than the store's refuses to start" {
