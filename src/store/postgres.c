@@ -900,7 +900,9 @@ static int delete_subnet(struct pg_store *s, uint64_t slug, struct idyl_err *err
         long changed = 0;
 
         p_int(&p, (int64_t)slug);
-        if (run_done(&s->w, "DELETE FROM secrets WHERE subnet = $1", &p, NULL, err) < 0 ||
+        /* credentials scoped to it stop working with it, and its secrets go */
+        if (run_done(&s->w, "DELETE FROM tokens WHERE subnet = $1", &p, NULL, err) < 0 ||
+            run_done(&s->w, "DELETE FROM secrets WHERE subnet = $1", &p, NULL, err) < 0 ||
             run_done(&s->w, "DELETE FROM subnets WHERE slug = $1", &p, &changed, err) < 0)
                 return -1;
         return changed ? 0 : subnet_not_found(slug, err);
@@ -1732,6 +1734,33 @@ static int pg_secret_delete(struct idyl_store *st, uint64_t subnet, const char *
         WRITE_UNIT(to_pg(st), err, delete_secret(to_pg(st), subnet, name, err));
 }
 
+/* ---- history ------------------------------------------------------------------ */
+
+static int prune_history(struct pg_store *s, int64_t before_ms, size_t *removed,
+                         struct idyl_err *err)
+{
+        struct params ev = {0}, au = {0};
+        long n = 0;
+
+        /* events keep unix seconds, audit records milliseconds */
+        p_int(&ev, before_ms / 1000);
+        p_int(&au, before_ms);
+        *removed = 0;
+        if (run_done(&s->w, "DELETE FROM events WHERE time < $1", &ev, &n, err) < 0)
+                return -1;
+        *removed += (size_t)n;
+        if (run_done(&s->w, "DELETE FROM audit WHERE time < $1", &au, &n, err) < 0)
+                return -1;
+        *removed += (size_t)n;
+        return 0;
+}
+
+static int pg_history_prune(struct idyl_store *st, int64_t before_ms, size_t *removed,
+                            struct idyl_err *err)
+{
+        WRITE_UNIT(to_pg(st), err, prune_history(to_pg(st), before_ms, removed, err));
+}
+
 /* ---- several replicas ------------------------------------------------------------ */
 
 /* Leadership is a session-level advisory lock held by a connection of its
@@ -2031,6 +2060,7 @@ static const struct store_ops pg_ops = {
     .secret_get = pg_secret_get,
     .secret_list = pg_secret_list,
     .secret_delete = pg_secret_delete,
+    .history_prune = pg_history_prune,
     .lease_acquire = pg_lease_acquire,
     .lease_renew = pg_lease_renew,
     .lease_check = pg_lease_check,
