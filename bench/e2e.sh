@@ -4,7 +4,9 @@
 # 5,000 workloads deployed through the real API by build/e2e-bench, which
 # prints deploys per second, deploy latency percentiles and admitted-to-running
 # per second. Everything runs on this machine and is removed afterwards.
-#   usage: bench/e2e.sh            (NODES, WORKLOADS, CONCURRENCY override)
+#   usage: bench/e2e.sh            (NODES, WORKLOADS, CONCURRENCY override;
+#                                   IDYL_STORE=postgres://... runs idyld on
+#                                   PostgreSQL, e.g. under tests/with-postgres)
 set -euo pipefail
 
 BUILD=${IDYL_BUILD:-$(cd "$(dirname "$0")/.." && pwd)/build}
@@ -33,7 +35,9 @@ trap cleanup EXIT
 
 ulimit -n "$(ulimit -Hn)" # a long-poll per node on both sides
 
-"$BUILD/idyld" --listen 127.0.0.1:0 --data-dir "$tmp/data" >"$tmp/idyld.log" 2>&1 &
+store=()
+[ -z "${IDYL_STORE:-}" ] || store=(--store "$IDYL_STORE")
+"$BUILD/idyld" --listen 127.0.0.1:0 --data-dir "$tmp/data" "${store[@]}" >"$tmp/idyld.log" 2>&1 &
 idyld_pid=$!
 for _ in $(seq 200); do
 	[ -s "$tmp/data/idyld.addr" ] && break

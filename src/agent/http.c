@@ -1,6 +1,8 @@
 /* The agent's HTTP client: libcurl easy handles, reused per owner. */
 #include "agent/http.h"
 
+#include "util/addrlist.h"
+
 #include <curl/curl.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,7 +13,8 @@ struct http_client {
         CURL *curl;
         char *base;
         char *socket_path;
-        char *auth; /* "Authorization: Bearer ..." or NULL */
+        char *auth;     /* "Authorization: Bearer ..." or NULL */
+        size_t current; /* of several comma-separated bases, the one that answered last */
         const volatile bool *abort_flag;
 };
 
@@ -85,12 +88,12 @@ int http_do(struct http_client *h, const struct http_request *req, long *status,
         struct curl_slist *headers = NULL;
         char errbuf[CURL_ERROR_SIZE] = "", *url = NULL, ctype[128];
         CURL *c = h->curl;
-        CURLcode rc;
+        CURLcode rc = CURLE_OK;
 
-        if (asprintf(&url, "%s%s", h->base, req->path) < 0)
-                return idyl_err_set(err, IDYL_E_INTERNAL, "out of memory");
+        size_t nbase = addrlist_count(h->base);
+        char base[512];
+
         curl_easy_reset(c);
-        curl_easy_setopt(c, CURLOPT_URL, url);
         if (h->socket_path)
                 curl_easy_setopt(c, CURLOPT_UNIX_SOCKET_PATH, h->socket_path);
         curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, req->method);
@@ -123,7 +126,26 @@ int http_do(struct http_client *h, const struct http_request *req, long *status,
         }
         headers = curl_slist_append(headers, "Expect:");
         curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
-        rc = curl_easy_perform(c);
+        /* several idyld replicas: the next on a connection failure */
+        for (size_t tried = 0; tried < nbase; tried++) {
+                addrlist_nth(h->base, h->current, base, sizeof(base));
+                free(url);
+                if (asprintf(&url, "%s%s", base, req->path) < 0) {
+                        url = NULL;
+                        curl_slist_free_all(headers);
+                        idyl_buf_release(&scratch);
+                        return idyl_err_set(err, IDYL_E_INTERNAL, "out of memory");
+                }
+                curl_easy_setopt(c, CURLOPT_URL, url);
+                rc = curl_easy_perform(c);
+                if (rc == CURLE_OK)
+                        break;
+                /* the next request goes to the next address; this one is
+                 * sent again only if it never reached the server */
+                h->current = (h->current + 1) % nbase;
+                if (!addrlist_try_next(rc))
+                        break;
+        }
         curl_slist_free_all(headers);
         idyl_buf_release(&scratch);
         if (rc != CURLE_OK) {

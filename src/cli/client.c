@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util/addrlist.h"
 #include "util/buf.h"
 
 #define RESPONSE_MAX (64u * 1024 * 1024)
@@ -54,11 +55,17 @@ static int error_from_body(long status, const struct idyl_buf *b, struct idyl_er
         return -1;
 }
 
-static int perform(struct cli_ctx *ctx, CURL *curl, struct idyl_buf *resp, long *status,
-                   struct idyl_err *err)
+/* Of several addresses, the one that answered last: tried first. */
+static size_t addr_current;
+
+/* Sends the request to ctx->addr's addresses in turn, from the one that
+ * answered last, moving on only when one cannot be connected to. */
+static int perform(struct cli_ctx *ctx, CURL *curl, const char *path, struct idyl_buf *resp,
+                   long *status, struct idyl_err *err)
 {
-        char errbuf[CURL_ERROR_SIZE] = "";
-        CURLcode rc;
+        char errbuf[CURL_ERROR_SIZE] = "", base[512], url[1024];
+        size_t n = addrlist_count(ctx->addr);
+        CURLcode rc = CURLE_OK;
 
         curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, errbuf);
         curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, on_body);
@@ -69,7 +76,15 @@ static int perform(struct cli_ctx *ctx, CURL *curl, struct idyl_buf *resp, long 
         curl_easy_setopt(curl, CURLOPT_TIMEOUT, 120L);
         if (ctx->ca[0])
                 curl_easy_setopt(curl, CURLOPT_CAINFO, ctx->ca);
-        rc = curl_easy_perform(curl);
+        for (size_t tried = 0; tried < n; tried++) {
+                addrlist_nth(ctx->addr, addr_current, base, sizeof(base));
+                snprintf(url, sizeof(url), "%s%s", base, path);
+                curl_easy_setopt(curl, CURLOPT_URL, url);
+                rc = curl_easy_perform(curl);
+                if (rc == CURLE_OK || !addrlist_try_next(rc))
+                        break;
+                addr_current = (addr_current + 1) % n;
+        }
         if (rc != CURLE_OK)
                 return idyl_err_set(err, IDYL_E_UNAVAILABLE, "cannot reach idyld at %s: %s",
                                     ctx->addr, errbuf[0] ? errbuf : curl_easy_strerror(rc));
@@ -82,7 +97,7 @@ int api_call(struct cli_ctx *ctx, const char *method, const char *path, json_t *
 {
         struct idyl_buf resp = IDYL_BUF_INIT(RESPONSE_MAX);
         struct curl_slist *headers = NULL;
-        char url[1024], auth[300];
+        char auth[300];
         char *text = NULL;
         long status = 0;
         int rc = -1;
@@ -93,8 +108,6 @@ int api_call(struct cli_ctx *ctx, const char *method, const char *path, json_t *
         curl = curl_easy_init();
         if (!curl)
                 return idyl_err_set(err, IDYL_E_INTERNAL, "curl_easy_init failed");
-        snprintf(url, sizeof(url), "%s%s", ctx->addr, path);
-        curl_easy_setopt(curl, CURLOPT_URL, url);
         curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, method);
         if (ctx->have_token) {
                 snprintf(auth, sizeof(auth), "Authorization: Bearer %s", ctx->token);
@@ -106,7 +119,7 @@ int api_call(struct cli_ctx *ctx, const char *method, const char *path, json_t *
                 curl_easy_setopt(curl, CURLOPT_POSTFIELDS, text);
         }
         curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
-        if (perform(ctx, curl, &resp, &status, err) < 0)
+        if (perform(ctx, curl, path, &resp, &status, err) < 0)
                 goto out;
         if (status >= 400) {
                 error_from_body(status, &resp, err);

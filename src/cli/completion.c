@@ -187,7 +187,9 @@ static void man_command(FILE *f, const struct cli_command *c)
                 man_option(f, "output", "FORMAT",
                            "table (default), wide, name, yaml or json; also -o");
         if (c->flags & CMD_API) {
-                man_option(f, "addr", "URL", "idyld address (env IDYL_ADDR)");
+                man_option(
+                    f, "addr", "URL",
+                    "idyld address, or several comma-separated tried in turn (env IDYL_ADDR)");
                 man_option(f, "token", "TOKEN", "credential (env IDYL_TOKEN)");
         }
         man_option(f, "help", NULL, "show the command's help; also -h");

@@ -280,7 +280,8 @@ void cli_print_help(FILE *f, const struct cli_command *cmd)
                 print_opt(f, "output, -o", "FORMAT", "table (default), wide, name, yaml or json");
         if (cmd->flags & CMD_API) {
                 print_opt(f, "addr", "URL",
-                          "idyld address (env IDYL_ADDR; default http://127.0.0.1:7480)");
+                          "idyld address, or several comma-separated tried in turn (env IDYL_ADDR; "
+                          "default http://127.0.0.1:7480)");
                 print_opt(f, "token", "TOKEN", "credential (env IDYL_TOKEN)");
         }
         print_opt(f, "help, -h", NULL, "show this help");

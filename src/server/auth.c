@@ -46,7 +46,9 @@ int auth_new_secret(char *buf, size_t size, struct idyl_err *err)
         return 0;
 }
 
-int server_bootstrap_operator(struct idyl_server *srv, const char *dir, struct idyl_err *err)
+/* The count and the add are one transaction, so of several replicas
+ * starting at once on one store only the first creates the credential. */
+static int bootstrap_in_tx(struct idyl_server *srv, const char *dir, struct idyl_err *err)
 {
         struct idyl_token tok = {.role = ROLE_OPERATOR};
         char secret[128], line[130], path[PATH_MAX];
@@ -69,6 +71,17 @@ int server_bootstrap_operator(struct idyl_server *srv, const char *dir, struct i
                 return -1;
         log_info("wrote the first operator credential to %s", path);
         return 0;
+}
+
+int server_bootstrap_operator(struct idyl_server *srv, const char *dir, struct idyl_err *err)
+{
+        if (store_tx_begin(srv->store, err) < 0)
+                return -1;
+        if (bootstrap_in_tx(srv, dir, err) < 0) {
+                store_tx_rollback(srv->store);
+                return -1;
+        }
+        return store_tx_commit(srv->store, err);
 }
 
 void auth_token_id(const struct idyl_token *tok, char out[TOKEN_ID_LEN + 1])

@@ -262,10 +262,16 @@ void server_wait_prepare(struct request *req, struct response *resp, const char 
         resp->gen_before = waiters_gen(req->srv->waiters, resp->wait_key);
 }
 
-void server_notify(struct idyl_server *srv, const char *key)
+void server_notify_local(struct idyl_server *srv, const char *key)
 {
         if (srv->waiters)
                 waiters_resume(srv->waiters, key, 0, false);
+}
+
+void server_notify(struct idyl_server *srv, const char *key)
+{
+        server_notify_local(srv, key);
+        replicas_publish(srv, 'n', key);
 }
 
 static void *waiters_timer(void *arg)

@@ -17,6 +17,7 @@ struct liveness_entry {
         struct liveness_entry *next;
         uint64_t subnet;
         int64_t seen_ms;
+        int64_t stored_ms; /* the heartbeat last written for the leader (replicas) */
         char name[64];
 };
 
@@ -77,6 +78,7 @@ int liveness_seen(struct idyl_server *srv, uint64_t subnet, const char *name, in
         struct liveness *l = srv->liveness;
         struct liveness_entry *e;
         size_t b = bucket_of(subnet, name);
+        bool store = false;
         int rc = 0;
 
         pthread_mutex_lock(&l->mu);
@@ -94,9 +96,29 @@ int liveness_seen(struct idyl_server *srv, uint64_t subnet, const char *name, in
         }
         if (ms > e->seen_ms)
                 e->seen_ms = ms;
+        /* A follower's heartbeats reach the leader through the store, at
+         * most three times a TTL per node. */
+        if (srv->replicas && ms - e->stored_ms >= (int64_t)srv->node_ttl * 1000 / 3 &&
+            !server_is_leader(srv)) {
+                e->stored_ms = ms;
+                store = true;
+        }
 out:
         pthread_mutex_unlock(&l->mu);
+        if (store && store_node_touch(srv->store, subnet, name, ms, err) < 0)
+                return -1;
         return rc;
+}
+
+void liveness_regrace(struct idyl_server *srv)
+{
+        struct liveness *l = srv->liveness;
+
+        if (!l)
+                return;
+        pthread_mutex_lock(&l->mu);
+        l->started_ms = now_ms();
+        pthread_mutex_unlock(&l->mu);
 }
 
 void node_liveness_fold(const struct idyl_server *srv, struct idyl_node *n)

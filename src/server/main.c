@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "server/seal.h"
 #include "server/server.h"
@@ -285,12 +287,33 @@ static int connection_limit(long asked, unsigned *limit)
         return 0;
 }
 
-static void write_addr_file(const char *dir, unsigned port, const char *listen, bool tls)
+/* The address clients reach this idyld at: the listen host (127.0.0.1 when
+ * none, this machine's name when it listens on every address) and the
+ * bound port. */
+static void own_addr(char *buf, size_t size, unsigned port, const char *listen, bool tls)
 {
-        char path[4096];
-        FILE *f;
         const char *colon = strrchr(listen, ':');
         int hostlen = colon ? (int)(colon - listen) : 0;
+        char host[256];
+
+        if (hostlen == 0)
+                snprintf(host, sizeof(host), "127.0.0.1");
+        else
+                snprintf(host, sizeof(host), "%.*s", hostlen, listen);
+        if (strcmp(host, "0.0.0.0") == 0 || strcmp(host, "[::]") == 0) {
+                if (gethostname(host, sizeof(host)) < 0)
+                        snprintf(host, sizeof(host), "127.0.0.1");
+                host[sizeof(host) - 1] = '\0';
+        }
+        snprintf(buf, size, "%s://%s:%u", tls ? "https" : "http", host, port);
+}
+
+static void write_addr_file(const char *dir, unsigned port, const char *listen, bool tls)
+{
+        const char *colon = strrchr(listen, ':');
+        int hostlen = colon ? (int)(colon - listen) : 0;
+        char path[4096];
+        FILE *f;
 
         snprintf(path, sizeof(path), "%s/idyld.addr", dir);
         f = fopen(path, "w");
@@ -339,13 +362,24 @@ int main(int argc, char **argv)
         pthread_sigmask(SIG_BLOCK, &set, NULL);
         signal(SIGPIPE, SIG_IGN);
 
+        if (o.store && mkdir(o.data_dir, 0700) < 0 && errno != EEXIST) {
+                fprintf(stderr, "idyld: create data directory \"%s\": %s\n", o.data_dir,
+                        strerror(errno));
+                return 1;
+        }
         if (store_open(o.store ? o.store : o.data_dir, &srv.store, &err) < 0 ||
             server_bootstrap_operator(&srv, o.data_dir, &err) < 0 ||
             secret_key_setup(&o, srv.store, &seal, &err) < 0 ||
-            server_start(&srv, o.listen, &err) < 0 || scheduler_start(&srv, &err) < 0) {
+            server_start(&srv, o.listen, &err) < 0 ||
+            (own_addr(srv.advertise_addr, sizeof(srv.advertise_addr), srv.port, o.listen,
+                      cert != NULL),
+             replicas_start(&srv, &err) < 0) ||
+            scheduler_start(&srv, &err) < 0) {
+                replicas_stop(&srv);
                 scheduler_stop(&srv);
                 server_stop(&srv);
                 scheduler_free(&srv);
+                replicas_free(&srv);
                 fprintf(stderr, "idyld: %s\n", err.msg);
                 store_close(srv.store);
                 free(cert);
@@ -359,9 +393,11 @@ int main(int argc, char **argv)
         sigwait(&set, &sig);
         log_info("stopping on signal %d", sig);
         server_notify_systemd("STOPPING=1", NULL);
+        replicas_stop(&srv);  /* no more messages from the other replicas */
         scheduler_stop(&srv); /* no more notifies */
         server_stop(&srv);    /* no more requests, so no more kicks */
         scheduler_free(&srv);
+        replicas_free(&srv);
         store_close(srv.store);
         free(cert);
         free(key);

@@ -264,7 +264,10 @@ int scheduler_run_subnet(struct idyl_server *srv, uint64_t slug, struct idyl_err
         if (rc < 0 && err->code == IDYL_E_NOT_FOUND)
                 rc = 0; /* the subnet went away */
         else if (rc == 0 && p.nws > 0 && (rc = lifecycle_tx_begin(&tx, srv, err)) == 0) {
-                rc = lifecycle_tx_end(&tx, pass_run(&p, err), err);
+                rc = pass_run(&p, err);
+                if (rc == 0)
+                        rc = replicas_fence(srv, err); /* commit only under our epoch */
+                rc = lifecycle_tx_end(&tx, rc, err);
                 if (rc == 0)
                         watch_subnet_changed(srv, slug);
         }
@@ -302,6 +305,8 @@ static int declare_down(struct idyl_server *srv, const struct idyl_node *stale,
                 rc = lifecycle_tx_node_changed(&tx, n.subnet, n.name, err);
         if (rc == 0)
                 rc = lifecycle_tx_kick(&tx, n.subnet, err);
+        if (rc == 0)
+                rc = replicas_fence(srv, err);
         if (lifecycle_tx_end(&tx, rc, err) < 0)
                 return -1;
         watch_subnet_changed(srv, n.subnet);
@@ -334,7 +339,14 @@ int scheduler_check_health(struct idyl_server *srv, struct idyl_err *err)
 void scheduler_kick(struct idyl_server *srv, uint64_t subnet)
 {
         struct scheduler *s = srv->sched;
+        char slug[24];
 
+        if (srv->replicas && !server_is_leader(srv)) {
+                /* the leader schedules: ask it */
+                snprintf(slug, sizeof(slug), "%" PRIu64, subnet);
+                replicas_publish(srv, 'k', slug);
+                return;
+        }
         if (!s)
                 return;
         pthread_mutex_lock(&s->mu);
@@ -412,6 +424,13 @@ static void *scheduler_main(void *arg)
                 s->dirty = NULL;
                 s->ndirty = s->cap = 0;
                 pthread_mutex_unlock(&s->mu);
+                if (!server_is_leader(srv)) {
+                        /* a follower's kicks went to the leader; its health is the leader's */
+                        free(batch);
+                        next_health = now_ms() + 1000;
+                        pthread_mutex_lock(&s->mu);
+                        continue;
+                }
                 run_dirty(srv, batch, n);
                 free(batch);
                 if (now_ms() >= next_health) {

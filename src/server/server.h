@@ -27,6 +27,7 @@ struct seal_key;
 struct metrics;
 struct liveness;
 struct heads;
+struct replicas;
 
 struct idyl_server {
         struct idyl_store *store;     /* owned */
@@ -49,6 +50,10 @@ struct idyl_server {
         /* nodes' last heartbeats (server/liveness.c); NULL: the store's only */
         struct liveness *liveness;
         struct streams *streams; /* log and exec streams (server/stream.c) */
+        /* several replicas on one store (server/replicas.c); NULL: a lone idyld */
+        struct replicas *replicas;
+        /* this replica's API address for the others ("https://host:port") */
+        char advertise_addr[300];
 };
 
 /* ---- one request ------------------------------------------------------- */
@@ -126,8 +131,11 @@ extern const size_t server_nroutes;
 int server_start(struct idyl_server *srv, const char *listen, struct idyl_err *err);
 void server_stop(struct idyl_server *srv);
 
-/* Wakes every long-poll waiting on `key` (e.g. "100000000001/host-7"). */
+/* Wakes every long-poll waiting on `key` (e.g. "100000000001/host-7"), on
+ * this replica and the others. */
 void server_notify(struct idyl_server *srv, const char *key);
+/* As server_notify, on this replica only. */
+void server_notify_local(struct idyl_server *srv, const char *key);
 /* Call before reading the state a long-poll waits on: names the key and
  * remembers its notify generation, so no notify in between is missed. */
 void server_wait_prepare(struct request *req, struct response *resp, const char *key);
@@ -153,6 +161,22 @@ int scheduler_run_drains(struct idyl_server *srv, uint64_t subnet, struct idyl_e
 /* Declares down every node silent past the TTL; their workloads become lost. */
 int scheduler_check_health(struct idyl_server *srv, struct idyl_err *err);
 
+/* ---- several replicas (server/replicas.c) -------------------------------- */
+/* With a replicated store: takes the lead when nobody holds it and starts
+ * the thread that renews it and receives the other replicas' messages;
+ * nothing otherwise. Call before scheduler_start. */
+int replicas_start(struct idyl_server *srv, struct idyl_err *err);
+void replicas_stop(struct idyl_server *srv);
+void replicas_free(struct idyl_server *srv);
+/* Whether this replica runs the scheduler and node health now (a lone
+ * idyld always does). */
+bool server_is_leader(const struct idyl_server *srv);
+/* Inside a transaction: fails unless this replica's epoch is still current
+ * (and keeps it so until the commit); 0 for a lone idyld. */
+int replicas_fence(struct idyl_server *srv, struct idyl_err *err);
+/* Sends "KIND WHAT" to the other replicas ('n': wake KEY, 'k': kick SLUG). */
+void replicas_publish(struct idyl_server *srv, char kind, const char *what);
+
 /* Sends `state` ("READY=1", "STOPPING=1") to systemd when $NOTIFY_SOCKET
  * is set (Type=notify); 0 without it (server/sdnotify.c). */
 int server_notify_systemd(const char *state, struct idyl_err *err);
@@ -163,6 +187,8 @@ void liveness_free(struct idyl_server *srv);
 /* Notes a heartbeat of the node at `ms`. */
 int liveness_seen(struct idyl_server *srv, uint64_t subnet, const char *name, int64_t ms,
                   struct idyl_err *err);
+/* Restarts every node's grace from now (a replica that takes over leads). */
+void liveness_regrace(struct idyl_server *srv);
 /* Makes n->last_heartbeat the latest of the store's and memory's. */
 void node_liveness_fold(const struct idyl_server *srv, struct idyl_node *n);
 /* The node's status now, with the grace after a start: no node is down

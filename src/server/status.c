@@ -9,9 +9,9 @@
 int handle_status(struct request *req, struct response *resp, struct idyl_err *err)
 {
         (void)err;
-        /* one SQLite replica is always the one that schedules */
+        /* a lone SQLite idyld is always the one that schedules */
         resp->body = json_pack("{s:s,s:s,s:b}", "version", idyl_version(), "store",
-                               req->srv->store->ops->name, "leader", 1);
+                               req->srv->store->ops->name, "leader", server_is_leader(req->srv));
         return 0;
 }
 

@@ -17,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "util/addrlist.h"
 #include "util/buf.h"
 #include "util/clock.h"
 
@@ -35,6 +36,7 @@ struct xfer {
         struct idyl_buf resp;
         char *body; /* POST text, owned */
         struct curl_slist *headers;
+        size_t addr; /* which of the comma-separated addresses it went to */
 };
 
 struct sim_loop {
@@ -49,6 +51,7 @@ struct sim_loop {
         int64_t warned_at_ms;
         struct idyl_err *err;
         bool failed;
+        size_t addr_current; /* of several comma-separated addresses, the one in use */
 };
 
 /* ---- curl callbacks ------------------------------------------------------ */
@@ -131,14 +134,16 @@ static int xfer_start(struct sim_loop *l, struct xfer *x, size_t node, enum sim_
                       struct idyl_err *err)
 {
         struct sim_node *n = &l->nodes[node];
-        char path[512], url[SIM_ADDR_MAX + sizeof(path)];
+        char path[512], base[SIM_ADDR_MAX], url[SIM_ADDR_MAX + sizeof(path)];
         int len;
 
         x->node = node;
         x->kind = kind;
         if (sim_request_path(l->cfg, n, kind, path, sizeof(path), err) < 0)
                 return -1;
-        len = snprintf(url, sizeof(url), "%s%s", l->cfg->addr, path);
+        x->addr = l->addr_current;
+        addrlist_nth(l->cfg->addr, x->addr, base, sizeof(base));
+        len = snprintf(url, sizeof(url), "%s%s", base, path);
         if (len < 0 || (size_t)len >= sizeof(url))
                 return idyl_err_set(err, IDYL_E_USAGE, "--addr too long");
         if (!x->easy && !(x->easy = curl_easy_init()))
@@ -260,6 +265,10 @@ static void xfer_finished(struct sim_loop *l, CURL *easy, CURLcode result)
         if (x->kind != SIM_REQ_ASSIGNMENTS)
                 l->control_inflight--;
         n = &l->nodes[x->node];
+        /* that replica may be gone: later requests go to the next address
+         * (once, however many transfers to it fail) */
+        if (result != CURLE_OK && x->addr == l->addr_current)
+                l->addr_current = (l->addr_current + 1) % addrlist_count(l->cfg->addr);
         rc = xfer_answer(l, x, result, &body, &e);
         if (rc == 0)
                 rc = sim_node_done(n, x->kind, body, now, &e);

@@ -28,9 +28,7 @@ enum idyl_role idyl_role_from_name(const char *s)
 int store_open(const char *where, struct idyl_store **out, struct idyl_err *err)
 {
         if (strncmp(where, "postgres://", 11) == 0 || strncmp(where, "postgresql://", 13) == 0)
-                return idyl_err_set(err, IDYL_E_INVALID,
-                                    "--store \"postgres://...\": the PostgreSQL store is not "
-                                    "available in this build yet");
+                return store_postgres_open(where, out, err);
         return store_sqlite_open(where, out, err);
 }
 

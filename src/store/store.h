@@ -8,6 +8,7 @@
 #ifndef IDYL_STORE_H
 #define IDYL_STORE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -70,6 +71,13 @@ struct idyl_node_usage {
         enum isolation_class isolation;
         int64_t cpu_milli, memory_bytes, gpus; /* sums */
         size_t count;                          /* workloads summed */
+};
+
+/* A replica as it advertises itself to the others (several replicas). */
+struct idyl_replica {
+        char id[24];
+        char addr[256];      /* its API address, "https://host:port" */
+        int64_t seen_ms_ago; /* since it last advertised, by the store's clock */
 };
 
 struct idyl_store;
@@ -143,6 +151,20 @@ struct store_ops {
                            size_t *n, struct idyl_err *err);
         int (*secret_delete)(struct idyl_store *st, uint64_t subnet, const char *name,
                              struct idyl_err *err);
+
+        /* Several replicas (NULL in a store only one idyld uses). */
+        int (*lease_acquire)(struct idyl_store *st, int64_t *epoch, struct idyl_err *err);
+        int (*lease_renew)(struct idyl_store *st, int64_t epoch, struct idyl_err *err);
+        int (*lease_check)(struct idyl_store *st, int64_t epoch, struct idyl_err *err);
+        int (*publish)(struct idyl_store *st, const char *message, struct idyl_err *err);
+        int (*receive)(struct idyl_store *st, int timeout_ms,
+                       void (*fn)(void *arg, const char *message), void *arg, struct idyl_err *err);
+        int (*node_touch)(struct idyl_store *st, uint64_t subnet, const char *name, int64_t ms,
+                          struct idyl_err *err);
+        int (*replica_advertise)(struct idyl_store *st, const char *id, const char *addr,
+                                 struct idyl_err *err);
+        int (*replica_list)(struct idyl_store *st, struct idyl_replica **out, size_t *n,
+                            struct idyl_err *err);
 };
 
 struct idyl_store {
@@ -154,6 +176,9 @@ struct idyl_store {
  * store the caller frees with store_close. */
 int store_open(const char *where, struct idyl_store **out, struct idyl_err *err);
 int store_sqlite_open(const char *dir, struct idyl_store **out, struct idyl_err *err);
+/* `url` is a libpq connection URI (postgres://USER@HOST:PORT/DB); the schema
+ * is created or migrated before this returns. */
+int store_postgres_open(const char *url, struct idyl_store **out, struct idyl_err *err);
 
 static inline void store_close(struct idyl_store *st)
 {
@@ -416,6 +441,76 @@ static inline int store_secret_delete(struct idyl_store *st, uint64_t subnet, co
                                       struct idyl_err *err)
 {
         return st->ops->secret_delete(st, subnet, name, err);
+}
+
+/* ---- several replicas ---------------------------------------------------- */
+
+/* Whether several idyld may share this store (then the calls below work). */
+static inline bool store_replicated(const struct idyl_store *st)
+{
+        return st->ops->lease_acquire != NULL;
+}
+
+/* Tries to become the leader: 1 with the new, larger *epoch when this
+ * replica now holds the lease, 0 when another does, -1 on error. A lease
+ * whose holder has not renewed for STORE_LEASE_TIMEOUT_S is taken from it
+ * (its connection is ended), so a hung or partitioned leader is replaced. */
+#define STORE_LEASE_TIMEOUT_S 8 /* so a follower leads within 10 s of a hang */
+static inline int store_lease_acquire(struct idyl_store *st, int64_t *epoch, struct idyl_err *err)
+{
+        return st->ops->lease_acquire(st, epoch, err);
+}
+
+/* Renews the lease held under `epoch`; -1 when it is lost. */
+static inline int store_lease_renew(struct idyl_store *st, int64_t epoch, struct idyl_err *err)
+{
+        return st->ops->lease_renew(st, epoch, err);
+}
+
+/* Inside a transaction: fails (IDYL_E_CONFLICT) unless `epoch` is still the
+ * current one, and keeps it current until the transaction commits, so what
+ * the transaction writes commits only under the current leader. */
+static inline int store_lease_check(struct idyl_store *st, int64_t epoch, struct idyl_err *err)
+{
+        return st->ops->lease_check(st, epoch, err);
+}
+
+/* Sends a message to every replica's store_receive (its own included). */
+static inline int store_publish(struct idyl_store *st, const char *message, struct idyl_err *err)
+{
+        return st->ops->publish(st, message, err);
+}
+
+/* Waits up to timeout_ms for published messages and calls fn for each. One
+ * thread receives. */
+static inline int store_receive(struct idyl_store *st, int timeout_ms,
+                                void (*fn)(void *arg, const char *message), void *arg,
+                                struct idyl_err *err)
+{
+        return st->ops->receive(st, timeout_ms, fn, arg, err);
+}
+
+/* Raises the node's stored last heartbeat to ms (never lowers it); a node
+ * that does not exist is not an error. */
+static inline int store_node_touch(struct idyl_store *st, uint64_t subnet, const char *name,
+                                   int64_t ms, struct idyl_err *err)
+{
+        return st->ops->node_touch(st, subnet, name, ms, err);
+}
+
+/* Records (or refreshes) this replica's id and address for the others, so
+ * a request for a node's agent can reach the replica it is connected to. */
+static inline int store_replica_advertise(struct idyl_store *st, const char *id, const char *addr,
+                                          struct idyl_err *err)
+{
+        return st->ops->replica_advertise(st, id, addr, err);
+}
+
+/* The replicas that advertised, most recently seen first; *out malloc'd. */
+static inline int store_replica_list(struct idyl_store *st, struct idyl_replica **out, size_t *n,
+                                     struct idyl_err *err)
+{
+        return st->ops->replica_list(st, out, n, err);
 }
 
 #endif

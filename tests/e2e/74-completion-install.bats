@@ -74,6 +74,9 @@ complete_words() {
 		grep -qx "$d" "$u" || { echo "missing $d"; false; }
 	done
 	grep -qx "ExecStart=$p/bin/idyl node run" "$p/lib/systemd/system/idyl-node.service"
+	r=$p/lib/systemd/system/idyld-replica.service
+	grep -q "^ExecStart=$p/bin/idyld --listen \${IDYL_LISTEN} .*--store \${IDYL_STORE} --secret-key-file /etc/idyl/secret.key" "$r"
+	grep -qx "EnvironmentFile=/etc/idyl/replica.env" "$r"
 	grep -qx 'u idyld - "IDYL control plane" /var/lib/idyld' "$p/lib/sysusers.d/idyl.conf"
 	if command -v systemd-analyze >/dev/null; then
 		MANPATH=$p/share/man run systemd-analyze verify "$u" "$p/lib/systemd/system/idyl-node.service"

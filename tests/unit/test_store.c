@@ -1323,6 +1323,136 @@ static void test_readers_see_committed_only(void **state)
         pthread_cond_destroy(&o.cond);
 }
 
+/* ---- several replicas (stores that support them) ------------------------ */
+
+struct received {
+        int n;
+        char last[160];
+};
+
+static void on_received(void *arg, const char *msg)
+{
+        struct received *r = arg;
+
+        if (!*msg)
+                return; /* "may have missed some": not a message */
+        r->n++;
+        snprintf(r->last, sizeof(r->last), "%s", msg);
+}
+
+/* One replica holds the lease; another cannot take it while it lives, and
+ * takes it with a larger epoch once the holder's connection is gone; writes
+ * fenced by the old epoch then fail and leave nothing. */
+static void test_lease_epochs_and_fencing(void **state)
+{
+        struct fixture *fx = *state;
+        struct idyl_err err = IDYL_ERR_INIT;
+        struct idyl_store *b = NULL, *c = NULL;
+        struct idyl_workload w, got;
+        int64_t e1 = 0, e2 = 0, e3 = 0;
+        uint64_t subnet;
+        int rc;
+
+        if (!store_replicated(fx->st))
+                skip();
+        subnet = new_subnet(fx->st, "lease");
+        assert_ok(store_open(fx->url, &b, &err));
+        assert_ok(store_open(fx->url, &c, &err));
+        assert_int_equal(store_lease_acquire(fx->st, &e1, &err), 1);
+        assert_true(e1 > 0);
+        assert_int_equal(store_lease_acquire(b, &e2, &err), 0);
+        assert_ok(store_lease_renew(fx->st, e1, &err));
+        /* the holder's fenced write commits */
+        workload_fill(&w, subnet, "under-e1");
+        assert_ok(store_tx_begin(fx->st, &err));
+        assert_ok(store_workload_put(fx->st, &w, &err));
+        assert_ok(store_lease_check(fx->st, e1, &err));
+        assert_ok(store_tx_commit(fx->st, &err));
+        /* the holder goes away (as a killed replica's connection does) */
+        store_close(fx->st);
+        fx->st = c;
+        c = NULL;
+        /* the server lets the lock go as the session ends: soon, not at once */
+        for (int i = 0; i < 100 && (rc = store_lease_acquire(b, &e2, &err)) == 0; i++)
+                usleep(20000);
+        assert_int_equal(rc, 1);
+        assert_true(e2 > e1);
+        /* a write fenced by the old epoch fails, and leaves nothing */
+        workload_fill(&w, subnet, "under-old-e1");
+        assert_ok(store_tx_begin(fx->st, &err));
+        assert_ok(store_workload_put(fx->st, &w, &err));
+        assert_int_equal(store_lease_check(fx->st, e1, &err), -1);
+        assert_int_equal(err.code, IDYL_E_CONFLICT);
+        store_tx_rollback(fx->st);
+        assert_int_equal(store_workload_get(fx->st, subnet, "under-old-e1", &got, &err), -1);
+        assert_int_equal(err.code, IDYL_E_NOT_FOUND);
+        assert_ok(store_workload_get(fx->st, subnet, "under-e1", &got, &err));
+        workload_release(&got);
+        /* renewing a lost epoch fails; the new holder renews */
+        assert_int_equal(store_lease_renew(fx->st, e1, &err), -1);
+        assert_ok(store_lease_renew(b, e2, &err));
+        assert_int_equal(store_lease_acquire(fx->st, &e3, &err), 0);
+        store_close(b);
+}
+
+/* What one replica publishes reaches the others' receive within a second. */
+static void test_publish_reaches_other_replicas(void **state)
+{
+        struct fixture *fx = *state;
+        struct idyl_err err = IDYL_ERR_INIT;
+        struct received got = {0};
+        struct idyl_store *b = NULL;
+        struct timespec t0, t1;
+        long ms;
+
+        if (!store_replicated(fx->st))
+                skip();
+        assert_ok(store_open(fx->url, &b, &err));
+        assert_ok(store_receive(b, 10, on_received, &got, &err)); /* LISTEN */
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        assert_ok(store_publish(fx->st, "r1 n 100000000001/host-7", &err));
+        for (int i = 0; i < 20 && got.n == 0; i++)
+                assert_ok(store_receive(b, 50, on_received, &got, &err));
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        ms = (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
+        assert_int_equal(got.n, 1);
+        assert_string_equal(got.last, "r1 n 100000000001/host-7");
+        assert_true(ms < 1000);
+        /* inside a transaction it is delivered at the commit, not before */
+        assert_ok(store_tx_begin(fx->st, &err));
+        assert_ok(store_publish(fx->st, "r1 k 100000000001", &err));
+        assert_ok(store_receive(b, 100, on_received, &got, &err));
+        assert_int_equal(got.n, 1);
+        assert_ok(store_tx_commit(fx->st, &err));
+        for (int i = 0; i < 20 && got.n == 1; i++)
+                assert_ok(store_receive(b, 50, on_received, &got, &err));
+        assert_int_equal(got.n, 2);
+        assert_string_equal(got.last, "r1 k 100000000001");
+        store_close(b);
+}
+
+/* Replicas advertise their address; the last advertisement of an id wins. */
+static void test_replicas_advertise(void **state)
+{
+        struct idyl_store *st = store_of(state);
+        struct idyl_err err = IDYL_ERR_INIT;
+        struct idyl_replica *rs;
+        size_t n;
+
+        if (!store_replicated(st))
+                skip();
+        assert_ok(store_replica_advertise(st, "r1", "https://a:7480", &err));
+        assert_ok(store_replica_advertise(st, "r2", "https://b:7480", &err));
+        assert_ok(store_replica_advertise(st, "r1", "https://a2:7480", &err));
+        assert_ok(store_replica_list(st, &rs, &n, &err));
+        assert_int_equal(n, 2);
+        assert_string_equal(rs[0].id, "r1");
+        assert_string_equal(rs[0].addr, "https://a2:7480");
+        assert_string_equal(rs[1].addr, "https://b:7480");
+        assert_true(rs[0].seen_ms_ago >= 0 && rs[0].seen_ms_ago < 5000);
+        free(rs);
+}
+
 /* Runs the whole suite against the empty store `url` opens. Returns the
  * number of failed cases. */
 static int store_conformance_run(const char *url)
@@ -1373,6 +1503,10 @@ static int store_conformance_run(const char *url)
             cmocka_unit_test_setup_teardown(test_devices_round_trip, open_store, close_store),
             cmocka_unit_test_setup_teardown(test_network_policy_round_trip, open_store,
                                             close_store),
+            cmocka_unit_test_setup_teardown(test_lease_epochs_and_fencing, open_store, close_store),
+            cmocka_unit_test_setup_teardown(test_publish_reaches_other_replicas, open_store,
+                                            close_store),
+            cmocka_unit_test_setup_teardown(test_replicas_advertise, open_store, close_store),
         };
 
         suite_url = url;

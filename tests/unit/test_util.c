@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "util/addrlist.h"
 #include "util/array.h"
 #include "util/enumname.h"
 #include "util/fileio.h"
@@ -133,6 +134,32 @@ static void test_enum_names(void **state)
         assert_int_equal(enum_lookup(colour_names, COLOUR__COUNT, NULL), -1);
 }
 
+/* IDYL_ADDR with several replicas: each address in turn, trimmed, cut to
+ * the buffer, the index wrapping around. */
+static void test_addrlist(void **state)
+{
+        char buf[32], small[8];
+
+        (void)state;
+        assert_int_equal(addrlist_count("http://a:1"), 1);
+        assert_int_equal(addrlist_count("http://a:1, http://b:2 ,http://c:3"), 3);
+        addrlist_nth("http://a:1", 0, buf, sizeof(buf));
+        assert_string_equal(buf, "http://a:1");
+        addrlist_nth("http://a:1, http://b:2 ,http://c:3", 1, buf, sizeof(buf));
+        assert_string_equal(buf, "http://b:2");
+        addrlist_nth("http://a:1, http://b:2 ,http://c:3", 5, buf, sizeof(buf));
+        assert_string_equal(buf, "http://c:3");
+        addrlist_nth("http://a:1, http://b:2 ,http://c:3", 3, buf, sizeof(buf));
+        assert_string_equal(buf, "http://a:1");
+        addrlist_nth("http://long-name:1", 0, small, sizeof(small));
+        assert_string_equal(small, "http://");
+        addrlist_nth("a,,b", 1, buf, sizeof(buf));
+        assert_string_equal(buf, "");
+        assert_true(addrlist_try_next(7));   /* CURLE_COULDNT_CONNECT */
+        assert_false(addrlist_try_next(52)); /* CURLE_GOT_NOTHING: it may have run */
+        assert_false(addrlist_try_next(28)); /* CURLE_OPERATION_TIMEDOUT */
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -142,6 +169,7 @@ int main(void)
             cmocka_unit_test(test_rfc3339),
             cmocka_unit_test(test_file_write_atomic),
             cmocka_unit_test(test_enum_names),
+            cmocka_unit_test(test_addrlist),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
