@@ -7,6 +7,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -30,6 +31,7 @@ struct docker {
         char *socket_path;
         struct http_client *http; /* the reconcile thread's connection */
         bool has_init;            /* docker-init present: PID 1 that forwards signals */
+        bool init_known;          /* has_init was read from /info on this connection */
         /* the iptables check, done once per daemon run (see check_iptables) */
         bool iptables_known, iptables_ok;
         char iptables_detail[256];
@@ -59,6 +61,14 @@ static int count_gpus(void)
 }
 
 /* ---- the subnet's network ------------------------------------------------------- */
+
+/* The agent's workers each open a runtime of their own and may start or
+ * remove containers at once: in one process, the network is looked up or
+ * made by one of them at a time (the Engine does not refuse a second
+ * network of the same name), and not dropped while a container is being
+ * created on it. */
+static pthread_mutex_t network_mu = PTHREAD_MUTEX_INITIALIZER;
+static int network_creates; /* containers being created on the network, under network_mu */
 
 /* "idyl-100000000001": the network of the node's subnet (node_key is
  * "SUBNET/NAME"). */
@@ -254,6 +264,18 @@ static void check_iptables(struct docker *d, struct runtime *rt, struct rt_healt
         rt_health_check(h, "iptables", IPTABLES_SUBJECT, d->iptables_ok, "%s", d->iptables_detail);
 }
 
+/* Whether the Engine of /info's answer has docker-init. */
+static void learn_init(struct docker *d, const json_t *info)
+{
+        const char *init =
+            json_string_value(json_object_get(json_object_get(info, "InitCommit"), "ID"));
+        const char *bin = json_string_value(json_object_get(info, "InitBinary"));
+
+        /* Debian's Engine ships docker-init but reports no commit for it */
+        d->has_init = (init && *init && strcmp(init, "N/A") != 0) || (bin && *bin);
+        d->init_known = true;
+}
+
 static void docker_health(struct runtime *rt, struct rt_health *h)
 {
         struct docker *d = docker_of(rt);
@@ -297,13 +319,7 @@ static void docker_health(struct runtime *rt, struct rt_health *h)
                  "%s, %s storage driver",
                  json_string_value(json_object_get(info, "Name")) ?: "answers",
                  json_string_value(json_object_get(info, "Driver")) ?: "unknown");
-        {
-                const char *init =
-                    json_string_value(json_object_get(json_object_get(info, "InitCommit"), "ID"));
-                const char *bin = json_string_value(json_object_get(info, "InitBinary"));
-                /* Debian's Engine ships docker-init but reports no commit for it */
-                d->has_init = (init && *init && strcmp(init, "N/A") != 0) || (bin && *bin);
-        }
+        learn_init(d, info);
         h->cpu_milli = (int64_t)json_integer_value(json_object_get(info, "NCPU")) * 1000;
         h->memory_bytes = (int64_t)json_integer_value(json_object_get(info, "MemTotal"));
         h->gpus = count_gpus();
@@ -625,12 +641,26 @@ static int docker_run(struct runtime *rt, const struct rt_workload *w, char *id,
         unsigned char rnd[3];
         char *path = NULL, *pesc = NULL, netid[80];
         bool created;
-        json_t *body = create_body(d, rt, w), *out = NULL;
+        json_t *body, *out = NULL;
         int rc;
 
+        /* a worker's connection never probed health: ask once */
+        if (!d->init_known) {
+                if (http_json(d->http, "GET", "/info", NULL, 10, NULL, &out, err) < 0)
+                        return idyl_err_wrap(err, "Docker Engine /info");
+                learn_init(d, out);
+                json_decref(out);
+                out = NULL;
+        }
+        body = create_body(d, rt, w);
         if (!body)
                 return idyl_err_set(err, IDYL_E_INTERNAL, "out of memory");
-        if (ensure_network(d, rt, netid, sizeof(netid), &created, err) < 0) {
+        pthread_mutex_lock(&network_mu);
+        rc = ensure_network(d, rt, netid, sizeof(netid), &created, err);
+        if (rc == 0)
+                network_creates++;
+        pthread_mutex_unlock(&network_mu);
+        if (rc < 0) {
                 json_decref(body);
                 return -1;
         }
@@ -644,6 +674,9 @@ static int docker_run(struct runtime *rt, const struct rt_workload *w, char *id,
                      pesc ? pesc : "") < 0) {
                 free(pesc);
                 json_decref(body);
+                pthread_mutex_lock(&network_mu);
+                network_creates--;
+                pthread_mutex_unlock(&network_mu);
                 return idyl_err_set(err, IDYL_E_INTERNAL, "out of memory");
         }
         free(pesc);
@@ -655,6 +688,9 @@ static int docker_run(struct runtime *rt, const struct rt_workload *w, char *id,
         netpolicy_unlock();
         free(path);
         json_decref(body);
+        pthread_mutex_lock(&network_mu);
+        network_creates--;
+        pthread_mutex_unlock(&network_mu);
         if (rc < 0)
                 return -1;
         snprintf(id, idsize, "%s", json_string_value(json_object_get(out, "Id")) ?: "");
@@ -685,7 +721,10 @@ static int docker_remove(struct runtime *rt, const char *id, struct idyl_err *er
         snprintf(path, sizeof(path), "/containers/%s?force=1&v=1", id);
         if (http_json(d->http, "DELETE", path, NULL, 30, &status, NULL, err) < 0 && status != 404)
                 return idyl_err_wrap(err, "remove container %.12s", id);
-        drop_network_if_unused(d, rt);
+        pthread_mutex_lock(&network_mu);
+        if (network_creates == 0)
+                drop_network_if_unused(d, rt);
+        pthread_mutex_unlock(&network_mu);
         if (docker_enforce(rt, &ierr) < 0)
                 log_warnx("%s", ierr.msg);
         return 0;

@@ -334,3 +334,40 @@ container_logs() {
 	wait_until 15 sh -c "[ \"\$(curl -s --unix-socket '$DOCKER_SOCK' 'http://d/containers/json?all=1' | jq length)\" = 0 ]"
 	[ $(($(date +%s) - start)) -lt 8 ]
 }
+
+# Counts containers of workload $1 in any state.
+container_count() { # NAME N
+	[ "$(workload_containers "$1" | jq length)" = "$2" ]
+}
+
+@test "a workload that ignores SIGTERM delays only its own removal, and starts run in parallel" {
+	IDYL_NODE_DIR=$BATS_TEST_TMPDIR/node idyl node stop >/dev/null
+	IDYL_NODE_DIR=$BATS_TEST_TMPDIR/node IDYL_NODE_WORKERS=4 \
+		idyl node run >>"$BATS_TEST_TMPDIR/node/agent.log" 2>&1 3>&- &
+	wait_until 10 sh -c "grep -q '4 workers' '$BATS_TEST_TMPDIR/node/agent.log'"
+	idyl deploy idyl/busybox:latest --name stubborn --subnet "$SUBNET" --stop-timeout 30s -- \
+		sh -c "trap '' TERM; while :; do sleep 1; done"
+	for i in 1 2 3; do
+		idyl deploy idyl/busybox:latest --name "quick$i" --subnet "$SUBNET" -- \
+			sh -c 'trap "exit 0" TERM; while :; do sleep 1; done'
+	done
+	for w in stubborn quick1 quick2 quick3; do wait_until 15 running_count "$w" 1; done
+	# the stubborn one goes first and holds its 30 s grace on one worker
+	idyl workload delete stubborn --subnet "$SUBNET"
+	wait_until 5 grep -q "removing .*: workload stubborn revision 1" "$BATS_TEST_TMPDIR/node/agent.log"
+	start=$(date +%s)
+	for i in 1 2 3; do idyl workload delete "quick$i" --subnet "$SUBNET"; done
+	for i in 1 2 3; do wait_until 10 container_count "quick$i" 0; done
+	[ $(($(date +%s) - start)) -lt 10 ]
+	# and a new workload starts meanwhile
+	idyl deploy idyl/busybox:latest --name late --subnet "$SUBNET" -- sleep 600
+	wait_until 10 running_count late 1
+	container_count stubborn 1
+	# the agent stops at once: the removal under way is abandoned, and the
+	# next agent finishes it
+	start=$(date +%s)
+	run idyl node stop
+	[ "$status" -eq 0 ]
+	[ $(($(date +%s) - start)) -lt 5 ]
+}
+
