@@ -286,6 +286,10 @@ struct agent {
         struct rt_health health;
         int64_t health_at, list_at;
         bool deferred; /* an action waits for its workload's running one */
+        /* restart counts as the last agent left them (DIR/restarts.json):
+         * {"NAME": {"revision": R, "restarts": N}}; saved when one changes */
+        json_t *saved_restarts;
+        bool restarts_changed;
 };
 
 /* What a finished start or restart tells the loop. */
@@ -573,6 +577,69 @@ static void learn_network_policy(struct agent *ag, const json_t *assign)
                 log_warnx("network policy: %s", err.msg);
 }
 
+/* ---- restart counts across agent restarts ------------------------------------ */
+
+/* A container runtime counts no restart the agent makes (a Docker start of
+ * an exited container, a new CRI container in the sandbox), so the agent
+ * keeps its counts in DIR/restarts.json. */
+static void restarts_path(const struct agent *ag, char *buf, size_t size, const char *suffix)
+{
+        if ((size_t)snprintf(buf, size, "%s/restarts.json%s", ag->cfg->dir, suffix) >= size)
+                buf[0] = '\0';
+}
+
+static void restarts_load(struct agent *ag)
+{
+        char path[PATH_MAX + 32];
+        json_error_t jerr;
+
+        restarts_path(ag, path, sizeof(path), "");
+        ag->saved_restarts = path[0] ? json_load_file(path, 0, &jerr) : NULL;
+        if (!json_is_object(ag->saved_restarts)) {
+                json_decref(ag->saved_restarts);
+                ag->saved_restarts = json_object();
+        }
+}
+
+/* The count the last agent saved for name at revision, 0 when none. */
+static int restarts_saved(const struct agent *ag, const char *name, int64_t revision)
+{
+        const json_t *r = json_object_get(ag->saved_restarts, name);
+
+        if (json_integer_value(json_object_get(r, "revision")) != revision)
+                return 0;
+        return (int)json_integer_value(json_object_get(r, "restarts"));
+}
+
+/* Writes the current counts (atomically) once one changed. */
+static void restarts_save(struct agent *ag)
+{
+        char path[PATH_MAX + 32], tmp[PATH_MAX + 32];
+        json_t *all = json_object();
+
+        if (!ag->restarts_changed || !all) {
+                json_decref(all);
+                return;
+        }
+        for (size_t i = 0; i < ag->ndesired; i++)
+                if (ag->entries[i].restarts > 0)
+                        json_object_set_new(all, ag->entries[i].name,
+                                            json_pack("{s:I,s:i}", "revision",
+                                                      (json_int_t)ag->entries[i].revision,
+                                                      "restarts", ag->entries[i].restarts));
+        restarts_path(ag, path, sizeof(path), "");
+        restarts_path(ag, tmp, sizeof(tmp), ".tmp");
+        if (!path[0] || !tmp[0] || json_dump_file(all, tmp, JSON_COMPACT) < 0 ||
+            rename(tmp, path) < 0) {
+                log_warnx("save restart counts to %s: %s", path, strerror(errno));
+                unlink(tmp);
+        } else {
+                ag->restarts_changed = false;
+        }
+        json_decref(ag->saved_restarts);
+        ag->saved_restarts = all;
+}
+
 /* New assignments: parse them, carrying bookkeeping over for unchanged ones. */
 static void take_assignments(struct agent *ag, json_t *assign)
 {
@@ -595,6 +662,7 @@ static void take_assignments(struct agent *ag, json_t *assign)
                 snprintf(e[i].name, sizeof(e[i].name), "%s", d[i].w.name ? d[i].w.name : "");
                 e[i].revision = d[i].w.revision;
                 e[i].phase = PHASE_SCHEDULED;
+                e[i].restarts = restarts_saved(ag, e[i].name, e[i].revision);
                 snprintf(e[i].refuse, sizeof(e[i].refuse), "%s", d[i].refuse);
                 for (size_t j = 0; j < ag->ndesired; j++)
                         if (ag->entries[j].revision == e[i].revision &&
@@ -610,6 +678,8 @@ static void take_assignments(struct agent *ag, json_t *assign)
         ag->desired = d;
         ag->entries = e;
         ag->ndesired = n;
+        /* forget the counts of workloads gone */
+        ag->restarts_changed |= json_object_size(ag->saved_restarts) > 0;
         prune_secrets(ag);
 }
 
@@ -817,6 +887,7 @@ static void take_outcomes(struct agent *ag, char (**busy)[64], size_t *nbusy)
                                 continue;
                         if (o->ok) {
                                 rc_started(e, o->restart);
+                                ag->restarts_changed |= o->restart;
                                 if (o->restart)
                                         log_info("workload %s revision %" PRId64 ": %d restarts",
                                                  e->name, e->revision, e->restarts);
@@ -1034,6 +1105,7 @@ static void loop(struct agent *ag)
                         next_pass = ag->health.ready && ag->assign_cur ? reconcile(ag) : 0;
                 if (dirty && ag->health.ready && (next_pass == 0 || next_pass > now + SETTLE_MS))
                         next_pass = now + SETTLE_MS;
+                restarts_save(ag);
                 publish(ag);
         }
 }
@@ -1089,6 +1161,7 @@ int agent_run(const struct agent_config *cfg, struct idyl_err *err)
         pthread_create(&sig_t, NULL, signal_main, &ag);
         pthread_create(&assign_t, NULL, assign_main, &ag);
         pthread_create(&hb_t, NULL, heartbeat_main, &ag);
+        restarts_load(&ag);
         check_health(&ag);
         pthread_create(&events_t, NULL, events_main, &ag);
         streams = agent_streams_start(cfg, &ag.stop);
@@ -1111,6 +1184,7 @@ int agent_run(const struct agent_config *cfg, struct idyl_err *err)
         json_decref(ag.assign_cur);
         json_decref(ag.assign);
         json_decref(ag.heartbeat);
+        json_decref(ag.saved_restarts);
         free(ag.inflight);
         free(ag.outcomes);
         ag.rt->ops->destroy(ag.rt);

@@ -371,3 +371,23 @@ container_count() { # NAME N
 	[ $(($(date +%s) - start)) -lt 5 ]
 }
 
+@test "restart counts survive an agent restart" {
+	idyl deploy idyl/busybox:latest --name counted --subnet "$SUBNET" -- sleep 3600
+	wait_until 10 running_count counted 1
+	docker_api POST "/containers/$(workload_container counted)/kill" >/dev/null
+	wait_until 10 sh -c "idyl workload get counted --subnet $SUBNET -o json | jq -e '.status.restarts == 1 and .status.phase == \"running\"'"
+	[ "$(jq -c . "$IDYL_NODE_DIR/restarts.json")" = '{"counted":{"revision":1,"restarts":1}}' ]
+	idyl node stop >/dev/null
+	setsid idyl node run >>"$IDYL_NODE_DIR/agent.log" 2>&1 </dev/null 3>&- &
+	wait_until 10 sh -c "[ -n \"\$(idyl node status -o json | jq -r 'select(.agent.running) | .agent.pid')\" ]"
+	# the new agent's reports go on from 1, and count on
+	wait_until 5 grep -c "runtime ready" "$IDYL_NODE_DIR/agent.log"
+	sleep 1.5
+	run idyl workload get counted --subnet "$SUBNET" -o json
+	[ "$(echo "$output" | jq -r .status.restarts)" = 1 ]
+	docker_api POST "/containers/$(workload_container counted)/kill" >/dev/null
+	wait_until 10 sh -c "idyl workload get counted --subnet $SUBNET -o json | jq -e '.status.restarts == 2 and .status.phase == \"running\"'"
+	# a new revision starts counting from 0
+	idyl deploy idyl/busybox:latest --name counted --subnet "$SUBNET" --env V=2 -- sleep 3600
+	wait_until 10 sh -c "idyl workload get counted --subnet $SUBNET -o json | jq -e '.revision == 2 and .status.phase == \"running\" and .status.restarts == 0'"
+}
