@@ -35,6 +35,18 @@ struct docker {
         /* the iptables check, done once per daemon run (see check_iptables) */
         bool iptables_known, iptables_ok;
         char iptables_detail[256];
+        /* exit code and run time of exited containers, as inspected: an
+         * exited container stays so until the event stream tells of it, so
+         * a list inspects each exit once, not on every pass */
+        pthread_mutex_t exits_mu;
+        struct exit_seen *exits;
+        size_t nexits, exits_cap;
+};
+
+struct exit_seen {
+        char id[80];
+        int exit_code;
+        int64_t ran_ms;
 };
 
 static struct docker *docker_of(struct runtime *rt)
@@ -68,7 +80,8 @@ static int count_gpus(void)
  * network of the same name), and not dropped while a container is being
  * created on it. */
 static pthread_mutex_t network_mu = PTHREAD_MUTEX_INITIALIZER;
-static int network_creates; /* containers being created on the network, under network_mu */
+static int network_creates;  /* containers being created on the network, under network_mu */
+static int network_removals; /* containers being removed, under network_mu */
 
 /* "idyl-100000000001": the network of the node's subnet (node_key is
  * "SUBNET/NAME"). */
@@ -359,6 +372,82 @@ static int64_t parse_time_ms(const char *s)
         return (int64_t)timegm(&tm) * 1000 + ms;
 }
 
+static void inspect_exit(struct docker *d, struct rt_instance *inst);
+
+/* Called with exits_mu held. */
+static struct exit_seen *exit_find(struct docker *d, const char *id)
+{
+        for (size_t i = 0; i < d->nexits; i++)
+                if (strcmp(d->exits[i].id, id) == 0)
+                        return &d->exits[i];
+        return NULL;
+}
+
+/* An event for container id (or, id NULL, for one we could not read):
+ * what was inspected of it may be old. */
+static void exits_forget(struct docker *d, const char *id)
+{
+        struct exit_seen *x;
+
+        pthread_mutex_lock(&d->exits_mu);
+        if (!id)
+                d->nexits = 0;
+        else if ((x = exit_find(d, id)))
+                *x = d->exits[--d->nexits];
+        pthread_mutex_unlock(&d->exits_mu);
+}
+
+/* Keeps only the exits of the ids a list found exited (n of them). */
+static void exits_keep(struct docker *d, const struct rt_instance *a, size_t n)
+{
+        pthread_mutex_lock(&d->exits_mu);
+        for (size_t i = 0; i < d->nexits;) {
+                bool found = false;
+                for (size_t j = 0; j < n && !found; j++)
+                        found = a[j].state == RT_EXITED && strcmp(a[j].id, d->exits[i].id) == 0;
+                if (found)
+                        i++;
+                else
+                        d->exits[i] = d->exits[--d->nexits];
+        }
+        pthread_mutex_unlock(&d->exits_mu);
+}
+
+/* Exit code and run time of an exited container: inspected once per exit. */
+static void exit_of(struct docker *d, struct rt_instance *inst)
+{
+        struct exit_seen *x;
+
+        pthread_mutex_lock(&d->exits_mu);
+        x = exit_find(d, inst->id);
+        if (x) {
+                inst->exit_code = x->exit_code;
+                inst->ran_ms = x->ran_ms;
+        }
+        pthread_mutex_unlock(&d->exits_mu);
+        if (x)
+                return;
+        inspect_exit(d, inst);
+        if (inst->ran_ms < 0)
+                return; /* not read: look again next time */
+        pthread_mutex_lock(&d->exits_mu);
+        if (d->nexits == d->exits_cap) {
+                size_t cap = d->exits_cap ? 2 * d->exits_cap : 16;
+                void *p = realloc(d->exits, cap * sizeof(*d->exits));
+                if (p) {
+                        d->exits = p;
+                        d->exits_cap = cap;
+                }
+        }
+        if (d->nexits < d->exits_cap && !exit_find(d, inst->id)) {
+                x = &d->exits[d->nexits++];
+                snprintf(x->id, sizeof(x->id), "%s", inst->id);
+                x->exit_code = inst->exit_code;
+                x->ran_ms = inst->ran_ms;
+        }
+        pthread_mutex_unlock(&d->exits_mu);
+}
+
 /* Exit code and run time of an exited container. */
 static void inspect_exit(struct docker *d, struct rt_instance *inst)
 {
@@ -454,12 +543,13 @@ static int docker_list(struct runtime *rt, struct rt_instance **out, size_t *n,
                         inst->state = RT_CREATED;
                 else {
                         inst->state = RT_EXITED;
-                        inspect_exit(d, inst);
+                        exit_of(d, inst);
                 }
                 k++;
         }
         *n = k;
         json_decref(list);
+        exits_keep(d, *out, k);
         return 0;
 }
 
@@ -711,35 +801,56 @@ static int docker_remove(struct runtime *rt, const char *id, struct idyl_err *er
         struct docker *d = docker_of(rt);
         char path[200];
         long status = 0;
+        int rc = 0;
 
+        pthread_mutex_lock(&network_mu);
+        network_removals++;
+        pthread_mutex_unlock(&network_mu);
         /* no t=: the Engine waits the container's own StopTimeout */
         snprintf(path, sizeof(path), "/containers/%s/stop", id);
         if (http_json(d->http, "POST", path, NULL, RT_STOP_TIMEOUT_MAX_S + 20, &status, NULL, err) <
                 0 &&
             status != 304 && status != 404)
-                return idyl_err_wrap(err, "stop container %.12s", id);
+                rc = idyl_err_wrap(err, "stop container %.12s", id);
         snprintf(path, sizeof(path), "/containers/%s?force=1&v=1", id);
-        if (http_json(d->http, "DELETE", path, NULL, 30, &status, NULL, err) < 0 && status != 404)
-                return idyl_err_wrap(err, "remove container %.12s", id);
+        if (rc == 0 && http_json(d->http, "DELETE", path, NULL, 30, &status, NULL, err) < 0 &&
+            status != 404)
+                rc = idyl_err_wrap(err, "remove container %.12s", id);
         pthread_mutex_lock(&network_mu);
-        if (network_creates == 0)
+        /* the last of a burst of removals looks whether the network is unused */
+        if (--network_removals == 0 && network_creates == 0)
                 drop_network_if_unused(d, rt);
         pthread_mutex_unlock(&network_mu);
-        if (docker_enforce(rt, &ierr) < 0)
+        if (rc == 0 && docker_enforce(rt, &ierr) < 0)
                 log_warnx("%s", ierr.msg);
-        return 0;
+        return rc;
 }
 
 struct watch_ctx {
+        struct docker *d;
         void (*changed)(void *arg);
         void *arg;
 };
 
-/* Each event is one JSON line; any of ours means "look again". */
+/* Each event is one JSON line; any of ours means "look again", and what
+ * was inspected of its container may be old. A line split across chunks
+ * is not read: then every exit is inspected again. */
 static int on_event(const char *data, size_t len, void *arg)
 {
         struct watch_ctx *w = arg;
+        const char *p = data, *end = data + len;
 
+        while (p < end) {
+                const char *nl = memchr(p, '\n', (size_t)(end - p));
+                size_t n = nl ? (size_t)(nl - p) : (size_t)(end - p);
+                json_t *ev = n ? json_loadb(p, n, 0, NULL) : NULL;
+                const char *id = json_string_value(json_object_get(ev, "id"));
+
+                if (n)
+                        exits_forget(w->d, id);
+                json_decref(ev);
+                p += n + 1;
+        }
         if (memchr(data, '\n', len))
                 w->changed(w->arg);
         return 0;
@@ -750,7 +861,7 @@ static int docker_watch(struct runtime *rt, void (*changed)(void *arg), void *ar
 {
         struct docker *d = docker_of(rt);
         struct http_client *h = http_client_new(DOCKER_BASE, d->socket_path, NULL);
-        struct watch_ctx w = {changed, arg};
+        struct watch_ctx w = {d, changed, arg};
         struct http_request req = {
             .method = "GET", .on_chunk = on_event, .chunk_arg = &w, .abort_flag = stop};
         char *filter = node_filter(rt, "container"), *path = NULL;
@@ -762,7 +873,9 @@ static int docker_watch(struct runtime *rt, void (*changed)(void *arg), void *ar
                 goto out;
         }
         req.path = path;
-        /* the stream is open: whatever happened before it is seen by a list */
+        /* the stream is open: whatever happened before it is seen by a list,
+         * which inspects every exit again */
+        exits_forget(d, NULL);
         changed(arg);
         rc = http_do(h, &req, &status, NULL, err);
         if (rc == 0 && status != 200)
@@ -788,6 +901,8 @@ static void docker_destroy(struct runtime *rt)
 
         http_client_free(d->http);
         free(d->socket_path);
+        free(d->exits);
+        pthread_mutex_destroy(&d->exits_mu);
         free(d);
 }
 
@@ -817,6 +932,7 @@ int runtime_docker_open(const char *socket_path, struct runtime **out, struct id
 
         if (d) {
                 d->rt.ops = &docker_ops;
+                pthread_mutex_init(&d->exits_mu, NULL);
                 d->socket_path = strdup(socket_path);
                 d->http = http_client_new(DOCKER_BASE, socket_path, NULL);
         }
