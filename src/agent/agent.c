@@ -872,10 +872,12 @@ static void submit(struct agent *ag, const struct rc_action *act, const struct r
 }
 
 /* Records what finished actions tell; with busy, also copies the names of
- * workloads with an action still under way into *busy (the caller frees it). */
-static void take_outcomes(struct agent *ag, char (**busy)[64], size_t *nbusy)
+ * workloads with an action still under way into *busy (the caller frees it).
+ * Returns whether an action failed (its retry wants a pass to plan it). */
+static bool take_outcomes(struct agent *ag, char (**busy)[64], size_t *nbusy)
 {
         int64_t now = mono_ms();
+        bool failed = false;
 
         pthread_mutex_lock(&ag->mu);
         ag->finished = false;
@@ -893,13 +895,14 @@ static void take_outcomes(struct agent *ag, char (**busy)[64], size_t *nbusy)
                                                  e->name, e->revision, e->restarts);
                         } else {
                                 rc_failed(e, now, o->message);
+                                failed = true;
                         }
                 }
         }
         ag->noutcomes = 0;
         if (!busy) {
                 pthread_mutex_unlock(&ag->mu);
-                return;
+                return failed;
         }
         *nbusy = 0;
         *busy = ag->ninflight ? malloc(ag->ninflight * sizeof(**busy)) : NULL;
@@ -908,6 +911,7 @@ static void take_outcomes(struct agent *ag, char (**busy)[64], size_t *nbusy)
                 *nbusy = ag->ninflight;
         }
         pthread_mutex_unlock(&ag->mu);
+        return failed;
 }
 
 static bool name_in(char (*names)[64], size_t n, const char *name)
@@ -1066,7 +1070,7 @@ static void loop(struct agent *ag)
 
         while (!ag->stop) {
                 json_t *assign = NULL;
-                bool dirty, due, finished;
+                bool dirty, due, finished, failed = false;
                 int64_t now;
 
                 pthread_mutex_lock(&ag->mu);
@@ -1095,10 +1099,11 @@ static void loop(struct agent *ag)
                         publish(ag); /* readiness first: a slow pass must not delay it */
                 }
                 /* a finished action is reported at once; it needs a list only
-                 * when another action of its workload waited for it */
+                 * when another action of its workload waited for it, or when it
+                 * failed (the pass plans its retry) */
                 if (finished)
-                        take_outcomes(ag, NULL, NULL);
-                due = assign || dirty || (finished && ag->deferred) ||
+                        failed = take_outcomes(ag, NULL, NULL);
+                due = assign || dirty || (finished && (ag->deferred || failed)) ||
                       (next_pass && now >= next_pass) || now >= ag->list_at + LIST_EVERY_MS;
                 /* nothing is stopped before the control plane said what to run */
                 if (due)

@@ -184,6 +184,8 @@ container_logs() {
 	wait_until 20 phase_is nopull failed
 	run idyl workload get nopull --subnet "$SUBNET" -o json
 	[[ "$(echo "$output" | jq -r .status.message)" == "pull image idyl/not-here:1.0: "* ]]
+	# and it is tried again with back-off (1 s, 2 s, ...), not at the next 10 s list
+	wait_until 6 sh -c "[ \"\$(grep -c 'workload nopull revision 1: pull image' '$IDYL_NODE_DIR/agent.log')\" -ge 3 ]"
 }
 
 @test "a microvm workload never becomes a Docker container" {
