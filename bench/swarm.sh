@@ -7,7 +7,12 @@
 # ratio IDYL/Swarm. Swarm's tasks run on a swarm-scoped bridge network, as
 # IDYL's workloads get a network per subnet.
 #
-#   bench/swarm.sh [N]            (CONCURRENCY, IDYL_BUILD, SWARM_NETWORK=0)
+#   tests/e2e/in-netns bench/swarm.sh [N]
+#       (CONCURRENCY, IDYL_BUILD, SWARM_NETWORK=0, IDYL_NODE_WORKERS,
+#        BENCH_LOGS=DIR to keep the agent's, idyld's and dockerd's logs)
+#
+# The Engine manages iptables: run it in a network namespace of its own
+# (tests/e2e/in-netns), as the e2e tests do.
 #
 # It starts its own dockerd (private data root, socket and address pool,
 # iptables on) and its own idyld in a temporary directory, and stops both by
@@ -36,6 +41,10 @@ cleanup() {
 		kill "$dockerd_pid" 2>/dev/null || true
 		for _ in $(seq 100); do kill -0 "$dockerd_pid" 2>/dev/null || break; sleep 0.1; done
 		kill -9 "$dockerd_pid" 2>/dev/null || true
+	fi
+	if [ -n "${BENCH_LOGS:-}" ]; then
+		mkdir -p "$BENCH_LOGS"
+		cp "$node_dir/agent.log" "$tmp/idyld.log" "$tmp/dockerd.log" "$BENCH_LOGS/" 2>/dev/null || true
 	fi
 	rm -rf "$tmp"
 }
@@ -77,6 +86,7 @@ t0=$(now)
 seq "$n" | xargs -P "$conc" -I{} docker -H "unix://$sock" service create -d -q \
 	--name "bench-{}" --label idyl.bench=1 --container-label idyl.bench=swarm \
 	--no-resolve-image --stop-grace-period 10s "${net[@]}" "$image" sh -c "$cmd" >/dev/null
+swarm_acc=$(elapsed "$t0" "$(now)")
 wait_count running_containers "$n" idyl.bench=swarm
 swarm_run=$(elapsed "$t0" "$(now)")
 t0=$(now)
@@ -104,6 +114,7 @@ label=io.idyl.node=$subnet/bench
 t0=$(now)
 seq "$n" | xargs -P "$conc" -I{} idyl deploy "$image" --name "bench-{}" --subnet "$subnet" \
 	--cpu 10m --memory 16Mi -- sh -c "$cmd" >/dev/null
+idyl_acc=$(elapsed "$t0" "$(now)")
 wait_count running_containers "$n" "$label"
 idyl_run=$(elapsed "$t0" "$(now)")
 t0=$(now)
@@ -112,6 +123,7 @@ wait_count all_containers 0 "$label"
 idyl_rm=$(elapsed "$t0" "$(now)")
 
 printf '%-28s %10s %10s %8s\n' "$n workloads, $conc at a time" "Swarm" "IDYL" "ratio"
+printf '%-28s %9ss %9ss\n' "all creates answered" "$swarm_acc" "$idyl_acc"
 printf '%-28s %9ss %9ss %8s\n' "all running" "$swarm_run" "$idyl_run" \
 	"$(awk -v a="$idyl_run" -v b="$swarm_run" 'BEGIN { printf "%.2f", a / b }')"
 printf '%-28s %9ss %9ss %8s\n' "all removed after delete" "$swarm_rm" "$idyl_rm" \

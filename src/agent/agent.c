@@ -1,6 +1,12 @@
-/* The node agent. Four threads around one mutex:
+/* The node agent. Four threads and a worker pool around one mutex:
  *   - the reconcile loop (the caller's thread): runtime health, list, plan,
- *     act; woken by new assignments, runtime events and back-off timers;
+ *     and hand each action to the workers; woken by new assignments,
+ *     runtime events, finished actions and back-off timers;
+ *   - workers (workers.h, `idyl node run --workers`): image checks, creates,
+ *     starts, stops and removals, each on its own runtime connection, keyed
+ *     by workload name: one workload's actions run in order, different
+ *     workloads' in parallel, so a container that holds its whole stop
+ *     grace period delays only its own workload;
  *   - assignments: a long-poll on the control plane, so a placement arrives
  *     at once;
  *   - events: the runtime's event stream (Docker /events), so a dying
@@ -28,6 +34,7 @@
 #include "agent/netpolicy.h"
 #include "agent/reconcile.h"
 #include "agent/secrets.h"
+#include "agent/workers.h"
 #include "core/node.h"
 #include "core/resources_json.h"
 #include "util/clock.h"
@@ -260,10 +267,16 @@ struct agent {
         bool heartbeat_changed;
         int heartbeat_s;
 
-        /* instances the reaper removes (queued or under way), by id */
-        char (*reaping)[80];
-        size_t nreaping, reaping_cap;
-        struct runtime *reap_rt; /* the reaper's own connection */
+        /* written by the workers: the workloads with an action queued or
+         * under way (a name once per action), and the outcomes the loop has
+         * not taken yet */
+        char (*inflight)[64];
+        size_t ninflight, inflight_cap;
+        struct op_outcome *outcomes;
+        size_t noutcomes, outcomes_cap;
+        bool finished; /* an action finished since the loop last looked */
+        struct workers *pool;
+        struct network_policy policy; /* the subnet's, as the assignments said */
 
         /* the reconcile loop's own */
         json_t *assign_cur;
@@ -272,6 +285,19 @@ struct agent {
         size_t ndesired;
         struct rt_health health;
         int64_t health_at, list_at;
+        bool deferred; /* an action waits for its workload's running one */
+        /* restart counts as the last agent left them (DIR/restarts.json):
+         * {"NAME": {"revision": R, "restarts": N}}; saved when one changes */
+        json_t *saved_restarts;
+        bool restarts_changed;
+};
+
+/* What a finished start or restart tells the loop. */
+struct op_outcome {
+        char name[64];
+        int64_t revision;
+        bool ok, restart;
+        char message[512];
 };
 
 /* Waits on the agent's condition until woken or `ms` pass. */
@@ -416,70 +442,6 @@ static void *heartbeat_main(void *arg)
         return NULL;
 }
 
-/* ---- reaper thread ------------------------------------------------------------------ */
-
-/* Stopping a container can take its whole grace period: the reaper does it
- * on its own connection so new work never waits behind an old one. */
-static void *reaper_main(void *arg)
-{
-        struct agent *ag = arg;
-
-        pthread_mutex_lock(&ag->mu);
-        while (!ag->stop) {
-                struct idyl_err err = IDYL_ERR_INIT;
-                char id[80];
-
-                if (ag->nreaping == 0) {
-                        wait_ms(ag, HEALTH_EVERY_MS);
-                        continue;
-                }
-                memcpy(id, ag->reaping[0], sizeof(id));
-                pthread_mutex_unlock(&ag->mu);
-                if (ag->reap_rt->ops->remove(ag->reap_rt, id, &err) < 0)
-                        log_warnx("%s", err.msg);
-                else
-                        log_info("removed %.12s", id);
-                pthread_mutex_lock(&ag->mu);
-                memmove(ag->reaping, ag->reaping + 1, --ag->nreaping * sizeof(ag->reaping[0]));
-                ag->dirty = true;
-                wake(ag);
-        }
-        pthread_mutex_unlock(&ag->mu);
-        return NULL;
-}
-
-/* Called with mu held. */
-static bool reaping(const struct agent *ag, const char *id)
-{
-        for (size_t i = 0; i < ag->nreaping; i++)
-                if (strcmp(ag->reaping[i], id) == 0)
-                        return true;
-        return false;
-}
-
-static void reap(struct agent *ag, const struct rt_instance *inst)
-{
-        pthread_mutex_lock(&ag->mu);
-        if (!reaping(ag, inst->id)) {
-                if (ag->nreaping == ag->reaping_cap) {
-                        size_t cap = ag->reaping_cap ? 2 * ag->reaping_cap : 16;
-                        void *p = realloc(ag->reaping, cap * sizeof(ag->reaping[0]));
-                        if (!p) {
-                                pthread_mutex_unlock(&ag->mu);
-                                return; /* the next pass tries again */
-                        }
-                        ag->reaping = p;
-                        ag->reaping_cap = cap;
-                }
-                snprintf(ag->reaping[ag->nreaping++], sizeof(ag->reaping[0]), "%s", inst->id);
-                log_info("removing %.12s: workload %s revision %" PRId64
-                         " is no longer assigned here",
-                         inst->id, inst->workload, inst->revision);
-                wake(ag);
-        }
-        pthread_mutex_unlock(&ag->mu);
-}
-
 /* ---- the reconcile loop ----------------------------------------------------------- */
 
 static void desired_release(struct desired *d)
@@ -568,7 +530,7 @@ static void prune_secrets(struct agent *ag)
 /* Runs (or restarts) a desired workload with its secrets and devices: the
  * values are read from the control plane at each start, so an update
  * reaches the workload when its container next starts. */
-static int start_with_access(struct agent *ag, const struct desired *d,
+static int start_with_access(struct agent *ag, struct runtime *rt, const struct desired *d,
                              const struct rt_instance *inst, char *id, size_t idsize,
                              struct idyl_err *err)
 {
@@ -586,11 +548,11 @@ static int start_with_access(struct agent *ag, const struct desired *d,
         w.devices = acc.devices;
         w.ndevices = acc.ndevices;
         if (inst)
-                rc = ag->rt->ops->restart(ag->rt, inst, &w, err);
+                rc = rt->ops->restart(rt, inst, &w, err);
         else
-                rc = ag->rt->ops->ensure_image(ag->rt, w.image, w.platform, err) < 0
+                rc = rt->ops->ensure_image(rt, w.image, w.platform, err) < 0
                          ? -1
-                         : ag->rt->ops->run(ag->rt, &w, id, idsize, err);
+                         : rt->ops->run(rt, &w, id, idsize, err);
         agent_access_release(&acc);
         return rc;
 }
@@ -605,11 +567,77 @@ static void learn_network_policy(struct agent *ag, const json_t *assign)
         netpolicy_from_assignments(assign, &p);
         if (!runtime_set_network_policy(ag->rt, &p))
                 return;
-        runtime_set_network_policy(ag->reap_rt, &p);
+        /* the workers' runtimes take it before their next action */
+        pthread_mutex_lock(&ag->mu);
+        ag->policy = p;
+        pthread_mutex_unlock(&ag->mu);
         log_info("network policy: egress %s%s%s", egress_mode_name(network_policy_egress(&p)),
                  p.cidrs[0] ? " to " : "", p.cidrs);
         if (ag->rt->ops->enforce(ag->rt, &err) < 0)
                 log_warnx("network policy: %s", err.msg);
+}
+
+/* ---- restart counts across agent restarts ------------------------------------ */
+
+/* A container runtime counts no restart the agent makes (a Docker start of
+ * an exited container, a new CRI container in the sandbox), so the agent
+ * keeps its counts in DIR/restarts.json. */
+static void restarts_path(const struct agent *ag, char *buf, size_t size, const char *suffix)
+{
+        if ((size_t)snprintf(buf, size, "%s/restarts.json%s", ag->cfg->dir, suffix) >= size)
+                buf[0] = '\0';
+}
+
+static void restarts_load(struct agent *ag)
+{
+        char path[PATH_MAX + 32];
+        json_error_t jerr;
+
+        restarts_path(ag, path, sizeof(path), "");
+        ag->saved_restarts = path[0] ? json_load_file(path, 0, &jerr) : NULL;
+        if (!json_is_object(ag->saved_restarts)) {
+                json_decref(ag->saved_restarts);
+                ag->saved_restarts = json_object();
+        }
+}
+
+/* The count the last agent saved for name at revision, 0 when none. */
+static int restarts_saved(const struct agent *ag, const char *name, int64_t revision)
+{
+        const json_t *r = json_object_get(ag->saved_restarts, name);
+
+        if (json_integer_value(json_object_get(r, "revision")) != revision)
+                return 0;
+        return (int)json_integer_value(json_object_get(r, "restarts"));
+}
+
+/* Writes the current counts (atomically) once one changed. */
+static void restarts_save(struct agent *ag)
+{
+        char path[PATH_MAX + 32], tmp[PATH_MAX + 32];
+        json_t *all = json_object();
+
+        if (!ag->restarts_changed || !all) {
+                json_decref(all);
+                return;
+        }
+        for (size_t i = 0; i < ag->ndesired; i++)
+                if (ag->entries[i].restarts > 0)
+                        json_object_set_new(all, ag->entries[i].name,
+                                            json_pack("{s:I,s:i}", "revision",
+                                                      (json_int_t)ag->entries[i].revision,
+                                                      "restarts", ag->entries[i].restarts));
+        restarts_path(ag, path, sizeof(path), "");
+        restarts_path(ag, tmp, sizeof(tmp), ".tmp");
+        if (!path[0] || !tmp[0] || json_dump_file(all, tmp, JSON_COMPACT) < 0 ||
+            rename(tmp, path) < 0) {
+                log_warnx("save restart counts to %s: %s", path, strerror(errno));
+                unlink(tmp);
+        } else {
+                ag->restarts_changed = false;
+        }
+        json_decref(ag->saved_restarts);
+        ag->saved_restarts = all;
 }
 
 /* New assignments: parse them, carrying bookkeeping over for unchanged ones. */
@@ -634,6 +662,7 @@ static void take_assignments(struct agent *ag, json_t *assign)
                 snprintf(e[i].name, sizeof(e[i].name), "%s", d[i].w.name ? d[i].w.name : "");
                 e[i].revision = d[i].w.revision;
                 e[i].phase = PHASE_SCHEDULED;
+                e[i].restarts = restarts_saved(ag, e[i].name, e[i].revision);
                 snprintf(e[i].refuse, sizeof(e[i].refuse), "%s", d[i].refuse);
                 for (size_t j = 0; j < ag->ndesired; j++)
                         if (ag->entries[j].revision == e[i].revision &&
@@ -649,81 +678,297 @@ static void take_assignments(struct agent *ag, json_t *assign)
         ag->desired = d;
         ag->entries = e;
         ag->ndesired = n;
+        /* forget the counts of workloads gone */
+        ag->restarts_changed |= json_object_size(ag->saved_restarts) > 0;
         prune_secrets(ag);
 }
 
-static void execute(struct agent *ag, const struct rc_action *act, const struct rt_instance *a)
+/* ---- actions on the workers ---------------------------------------------------- */
+
+/* One action, owned by the pool from submission on. */
+struct op {
+        struct agent *ag;
+        enum rc_kind kind;
+        char name[64];
+        int64_t revision;
+        json_t *assignment;      /* RC_RUN, RC_RESTART: a reference of its own */
+        struct rt_instance inst; /* RC_REMOVE, RC_RESTART */
+};
+
+static void op_free(void *arg)
+{
+        struct op *op = arg;
+
+        json_decref(op->assignment);
+        free(op);
+}
+
+/* Called with mu held: one action of `name` more. */
+static int inflight_add(struct agent *ag, const char *name)
+{
+        if (ag->ninflight == ag->inflight_cap) {
+                size_t cap = ag->inflight_cap ? 2 * ag->inflight_cap : 16;
+                void *p = realloc(ag->inflight, cap * sizeof(ag->inflight[0]));
+                if (!p)
+                        return -1;
+                ag->inflight = p;
+                ag->inflight_cap = cap;
+        }
+        snprintf(ag->inflight[ag->ninflight++], sizeof(ag->inflight[0]), "%s", name);
+        return 0;
+}
+
+/* Called with mu held: one action of `name` fewer. */
+static void inflight_drop(struct agent *ag, const char *name)
+{
+        for (size_t i = 0; i < ag->ninflight; i++)
+                if (strcmp(ag->inflight[i], name) == 0) {
+                        memmove(ag->inflight[i], ag->inflight[--ag->ninflight],
+                                sizeof(ag->inflight[0]));
+                        return;
+                }
+}
+
+/* A worker's last word on an action: the loop learns of it and looks again. */
+static void op_done(struct op *op, bool ok, bool restart, const char *message)
+{
+        struct agent *ag = op->ag;
+
+        pthread_mutex_lock(&ag->mu);
+        inflight_drop(ag, op->name);
+        if (op->kind != RC_REMOVE && ag->noutcomes == ag->outcomes_cap) {
+                size_t cap = ag->outcomes_cap ? 2 * ag->outcomes_cap : 16;
+                void *p = realloc(ag->outcomes, cap * sizeof(ag->outcomes[0]));
+                if (p) {
+                        ag->outcomes = p;
+                        ag->outcomes_cap = cap;
+                }
+        }
+        if (op->kind != RC_REMOVE && ag->noutcomes < ag->outcomes_cap) {
+                struct op_outcome *o = &ag->outcomes[ag->noutcomes++];
+                snprintf(o->name, sizeof(o->name), "%s", op->name);
+                o->revision = op->revision;
+                o->ok = ok;
+                o->restart = restart;
+                snprintf(o->message, sizeof(o->message), "%s", message ? message : "");
+        }
+        ag->finished = true;
+        wake(ag);
+        pthread_mutex_unlock(&ag->mu);
+}
+
+/* Runs on a worker, on the worker's own runtime connection. */
+static void op_main(void *ctx, void *arg)
 {
         struct idyl_err err = IDYL_ERR_INIT;
-        struct rc_entry *e = act->kind == RC_REMOVE ? NULL : &ag->entries[act->entry];
-        const struct desired *d = act->kind == RC_REMOVE ? NULL : &ag->desired[act->entry];
-        char id[80];
+        struct runtime *rt = ctx;
+        struct op *op = arg;
+        struct agent *ag = op->ag;
+        struct desired d;
+        struct network_policy policy;
+        char id[80] = "";
+        int rc;
 
-        switch (act->kind) {
-        case RC_REMOVE:
-                reap(ag, &a[act->inst]);
+        pthread_mutex_lock(&ag->mu);
+        policy = ag->policy;
+        pthread_mutex_unlock(&ag->mu);
+        runtime_set_network_policy(rt, &policy);
+        if (op->kind == RC_REMOVE) {
+                if (rt->ops->remove(rt, op->inst.id, &err) == 0)
+                        log_info("removed %.12s", op->inst.id);
+                else if (ag->stop)
+                        log_info("removal of %.12s left to the next agent", op->inst.id);
+                else
+                        log_warnx("%s", err.msg);
+                op_done(op, true, false, NULL);
                 return;
-        case RC_RUN:
-                if (start_with_access(ag, d, NULL, id, sizeof(id), &err) < 0) {
-                        log_warnx("workload %s revision %" PRId64 ": %s", e->name, e->revision,
-                                  err.msg);
-                        rc_failed(e, mono_ms(), err.msg);
-                        return;
-                }
-                log_info("workload %s revision %" PRId64 " started as %.12s", e->name, e->revision,
-                         id);
-                rc_started(e, false);
+        }
+        desired_parse(ag, op->assignment, &d);
+        if (d.refuse[0])
+                rc = idyl_err_set(&err, IDYL_E_INVALID, "%s", d.refuse);
+        else if (op->kind == RC_RUN)
+                rc = start_with_access(ag, rt, &d, NULL, id, sizeof(id), &err);
+        else
+                rc = start_with_access(ag, rt, &d, &op->inst, NULL, 0, &err);
+        desired_release(&d);
+        if (rc < 0) {
+                log_warnx("workload %s revision %" PRId64 ": %s", op->name, op->revision, err.msg);
+                op_done(op, false, false, err.msg);
                 return;
-        case RC_RESTART:
-                if (start_with_access(ag, d, &a[act->inst], NULL, 0, &err) < 0) {
-                        log_warnx("workload %s: %s", e->name, err.msg);
-                        rc_failed(e, mono_ms(), err.msg);
-                        return;
-                }
-                rc_started(e, a[act->inst].state == RT_EXITED);
-                log_info("workload %s revision %" PRId64 " restarted (%d restarts)", e->name,
-                         e->revision, e->restarts);
+        }
+        if (op->kind == RC_RUN)
+                log_info("workload %s revision %" PRId64 " started as %.12s", op->name,
+                         op->revision, id);
+        else
+                log_info("workload %s revision %" PRId64 " restarted", op->name, op->revision);
+        op_done(op, true, op->kind == RC_RESTART && op->inst.state == RT_EXITED, NULL);
+}
+
+static int worker_open(void *opaque, size_t i, void **ctx, struct idyl_err *err)
+{
+        struct agent *ag = opaque;
+        struct runtime *rt;
+
+        (void)i;
+        if (agent_runtime_open(ag->cfg, &rt, err) < 0)
+                return -1;
+        rt->ops->set_abort(rt, &ag->stop);
+        *ctx = rt;
+        return 0;
+}
+
+static void worker_close(void *opaque, void *ctx)
+{
+        struct runtime *rt = ctx;
+
+        (void)opaque;
+        if (rt)
+                rt->ops->destroy(rt);
+}
+
+/* The assignment of entry i, as the worker parses it again on its own. */
+static json_t *assignment_of(const struct agent *ag, size_t i)
+{
+        return json_array_get(json_object_get(ag->assign_cur, "workloads"), i);
+}
+
+/* Hands one planned action to the workers, keyed by its workload. */
+static void submit(struct agent *ag, const struct rc_action *act, const struct rt_instance *a)
+{
+        struct op *op = calloc(1, sizeof(*op));
+        char key[sizeof(op->name)];
+
+        if (!op)
+                return; /* the next pass plans it again */
+        op->ag = ag;
+        op->kind = act->kind;
+        if (act->kind == RC_REMOVE) {
+                op->inst = a[act->inst];
+                snprintf(op->name, sizeof(op->name), "%s", op->inst.workload);
+                op->revision = op->inst.revision;
+                log_info("removing %.12s: workload %s revision %" PRId64
+                         " is no longer assigned here",
+                         op->inst.id, op->inst.workload, op->inst.revision);
+        } else {
+                if (act->kind == RC_RESTART)
+                        op->inst = a[act->inst];
+                snprintf(op->name, sizeof(op->name), "%s", ag->entries[act->entry].name);
+                op->revision = ag->entries[act->entry].revision;
+                op->assignment = json_incref(assignment_of(ag, act->entry));
+        }
+        memcpy(key, op->name, sizeof(key)); /* op may be gone once submitted */
+        pthread_mutex_lock(&ag->mu);
+        if (inflight_add(ag, key) < 0) {
+                pthread_mutex_unlock(&ag->mu);
+                op_free(op);
                 return;
+        }
+        pthread_mutex_unlock(&ag->mu);
+        if (workers_submit(ag->pool, key, op_main, op, op_free) < 0) {
+                pthread_mutex_lock(&ag->mu);
+                inflight_drop(ag, key);
+                pthread_mutex_unlock(&ag->mu);
         }
 }
 
-/* One pass: list, plan, act. Returns when the loop wants the next pass. */
+/* Records what finished actions tell; with busy, also copies the names of
+ * workloads with an action still under way into *busy (the caller frees it).
+ * Returns whether an action failed (its retry wants a pass to plan it). */
+static bool take_outcomes(struct agent *ag, char (**busy)[64], size_t *nbusy)
+{
+        int64_t now = mono_ms();
+        bool failed = false;
+
+        pthread_mutex_lock(&ag->mu);
+        ag->finished = false;
+        for (size_t k = 0; k < ag->noutcomes; k++) {
+                const struct op_outcome *o = &ag->outcomes[k];
+                for (size_t i = 0; i < ag->ndesired; i++) {
+                        struct rc_entry *e = &ag->entries[i];
+                        if (e->revision != o->revision || strcmp(e->name, o->name) != 0)
+                                continue;
+                        if (o->ok) {
+                                rc_started(e, o->restart);
+                                ag->restarts_changed |= o->restart;
+                                if (o->restart)
+                                        log_info("workload %s revision %" PRId64 ": %d restarts",
+                                                 e->name, e->revision, e->restarts);
+                        } else {
+                                rc_failed(e, now, o->message);
+                                failed = true;
+                        }
+                }
+        }
+        ag->noutcomes = 0;
+        if (!busy) {
+                pthread_mutex_unlock(&ag->mu);
+                return failed;
+        }
+        *nbusy = 0;
+        *busy = ag->ninflight ? malloc(ag->ninflight * sizeof(**busy)) : NULL;
+        if (*busy) {
+                memcpy(*busy, ag->inflight, ag->ninflight * sizeof(**busy));
+                *nbusy = ag->ninflight;
+        }
+        pthread_mutex_unlock(&ag->mu);
+        return failed;
+}
+
+static bool name_in(char (*names)[64], size_t n, const char *name)
+{
+        for (size_t i = 0; i < n; i++)
+                if (strcmp(names[i], name) == 0)
+                        return true;
+        return false;
+}
+
+/* One pass: list, plan, hand the actions to the workers. Returns when the
+ * loop wants the next pass. A workload with an action under way is left out
+ * of the plan (its instances as well): the pass after that action sees what
+ * it did. */
 static int64_t reconcile(struct agent *ag)
 {
         struct idyl_err err = IDYL_ERR_INIT;
         struct rt_instance *a = NULL;
         struct rc_action *acts;
-        int64_t next = 0, now = mono_ms();
-        size_t na = 0, nacts;
+        char(*busy)[64] = NULL;
+        int64_t next = 0, now;
+        size_t na = 0, nacts, nbusy = 0;
 
+        /* before the list: an action not under way now is in what it shows */
+        take_outcomes(ag, &busy, &nbusy);
+        now = mono_ms();
         if (ag->rt->ops->list(ag->rt, &a, &na, &err) < 0) {
                 log_warnx("list workloads: %s", err.msg);
                 ag->health_at = 0; /* look at the runtime's health again */
+                free(busy);
                 return now + RETRY_MS;
         }
         ag->list_at = now;
-        /* what the reaper is removing is gone already, as far as planning goes */
-        pthread_mutex_lock(&ag->mu);
         for (size_t i = 0; i < na;)
-                if (reaping(ag, a[i].id))
+                if (name_in(busy, nbusy, a[i].workload))
                         a[i] = a[--na];
                 else
                         i++;
-        pthread_mutex_unlock(&ag->mu);
         acts = calloc(ag->ndesired + na + 1, sizeof(*acts));
         if (!acts) {
                 free(a);
+                free(busy);
                 return now + RETRY_MS;
         }
         nacts = rc_plan(ag->entries, ag->ndesired, a, na, now, acts, &next);
-        for (size_t i = 0; i < nacts && !ag->stop; i++)
-                execute(ag, &acts[i], a);
-        /* starts change what runs: look again, which also reports it */
-        for (size_t i = 0; i < nacts; i++)
-                if (acts[i].kind != RC_REMOVE)
-                        next = mono_ms();
+        ag->deferred = false;
+        for (size_t i = 0; i < nacts && !ag->stop; i++) {
+                if (acts[i].kind != RC_REMOVE &&
+                    name_in(busy, nbusy, ag->entries[acts[i].entry].name)) {
+                        ag->deferred = true; /* planned again once that action is done */
+                        continue;
+                }
+                submit(ag, &acts[i], a);
+        }
         free(acts);
         free(a);
+        free(busy);
         return next;
 }
 
@@ -825,11 +1070,11 @@ static void loop(struct agent *ag)
 
         while (!ag->stop) {
                 json_t *assign = NULL;
-                bool dirty, due;
+                bool dirty, due, finished, failed = false;
                 int64_t now;
 
                 pthread_mutex_lock(&ag->mu);
-                while (!ag->stop && !ag->dirty && !ag->assign_changed &&
+                while (!ag->stop && !ag->dirty && !ag->assign_changed && !ag->finished &&
                        (next_pass == 0 || mono_ms() < next_pass) &&
                        mono_ms() < ag->health_at + HEALTH_EVERY_MS)
                         wait_ms(ag, next_pass ? next_pass - mono_ms() : HEALTH_EVERY_MS);
@@ -840,6 +1085,7 @@ static void loop(struct agent *ag)
                 }
                 dirty = ag->dirty;
                 ag->dirty = false;
+                finished = ag->finished;
                 pthread_mutex_unlock(&ag->mu);
                 if (ag->stop) {
                         json_decref(assign);
@@ -852,13 +1098,19 @@ static void loop(struct agent *ag)
                         check_health(ag);
                         publish(ag); /* readiness first: a slow pass must not delay it */
                 }
-                due = assign || dirty || (next_pass && now >= next_pass) ||
-                      now >= ag->list_at + LIST_EVERY_MS;
+                /* a finished action is reported at once; it needs a list only
+                 * when another action of its workload waited for it, or when it
+                 * failed (the pass plans its retry) */
+                if (finished)
+                        failed = take_outcomes(ag, NULL, NULL);
+                due = assign || dirty || (finished && (ag->deferred || failed)) ||
+                      (next_pass && now >= next_pass) || now >= ag->list_at + LIST_EVERY_MS;
                 /* nothing is stopped before the control plane said what to run */
                 if (due)
                         next_pass = ag->health.ready && ag->assign_cur ? reconcile(ag) : 0;
                 if (dirty && ag->health.ready && (next_pass == 0 || next_pass > now + SETTLE_MS))
                         next_pass = now + SETTLE_MS;
+                restarts_save(ag);
                 publish(ag);
         }
 }
@@ -866,7 +1118,9 @@ static void loop(struct agent *ag)
 int agent_run(const struct agent_config *cfg, struct idyl_err *err)
 {
         struct agent ag = {.cfg = cfg, .heartbeat_s = HEARTBEAT_DEFAULT};
-        pthread_t sig_t, assign_t, events_t, hb_t, reap_t;
+        struct workers_config wc = {
+            .nworkers = cfg->workers, .open = worker_open, .close = worker_close, .opaque = &ag};
+        pthread_t sig_t, assign_t, events_t, hb_t;
         struct agent_streams *streams;
         pthread_condattr_t ca;
         sigset_t set;
@@ -879,18 +1133,9 @@ int agent_run(const struct agent_config *cfg, struct idyl_err *err)
                 close(lockfd);
                 return -1;
         }
-        if (agent_runtime_open(cfg, &ag.reap_rt, err) < 0) {
-                free(ag.reaping);
-                ag.rt->ops->destroy(ag.rt);
-                ag.reap_rt->ops->destroy(ag.reap_rt);
-                close(lockfd);
-                return -1;
-        }
         ag.rt->ops->set_abort(ag.rt, &ag.stop);
-        ag.reap_rt->ops->set_abort(ag.reap_rt, &ag.stop);
         if (agent_secrets_init(&ag.secrets, cfg->dir, cfg->addr, cfg->credential, err) < 0) {
                 ag.rt->ops->destroy(ag.rt);
-                ag.reap_rt->ops->destroy(ag.reap_rt);
                 close(lockfd);
                 return -1;
         }
@@ -905,15 +1150,25 @@ int agent_run(const struct agent_config *cfg, struct idyl_err *err)
         sigaddset(&set, SIGTERM);
         sigaddset(&set, SIGINT);
         pthread_sigmask(SIG_BLOCK, &set, NULL);
-        log_info("node %s of subnet %s (%s on %s), control plane %s", cfg->name, cfg->subnet,
-                 cfg->profile[0] ? cfg->profile : cfg->handler, cfg->endpoint, cfg->addr);
+        /* after the mask: no worker takes the signal meant for signal_main */
+        if (workers_new(&wc, &ag.pool, err) < 0) {
+                ag.rt->ops->destroy(ag.rt);
+                agent_secrets_release(&ag.secrets);
+                pthread_cond_destroy(&ag.cond);
+                pthread_mutex_destroy(&ag.mu);
+                close(lockfd);
+                return -1;
+        }
+        log_info("node %s of subnet %s (%s on %s, %zu workers), control plane %s", cfg->name,
+                 cfg->subnet, cfg->profile[0] ? cfg->profile : cfg->handler, cfg->endpoint,
+                 cfg->workers ? cfg->workers : (size_t)WORKERS_DEFAULT, cfg->addr);
 
         pthread_create(&sig_t, NULL, signal_main, &ag);
         pthread_create(&assign_t, NULL, assign_main, &ag);
         pthread_create(&hb_t, NULL, heartbeat_main, &ag);
+        restarts_load(&ag);
         check_health(&ag);
         pthread_create(&events_t, NULL, events_main, &ag);
-        pthread_create(&reap_t, NULL, reaper_main, &ag);
         streams = agent_streams_start(cfg, &ag.stop);
         loop(&ag);
         agent_streams_free(streams);
@@ -923,7 +1178,8 @@ int agent_run(const struct agent_config *cfg, struct idyl_err *err)
         pthread_join(assign_t, NULL);
         pthread_join(events_t, NULL);
         pthread_join(hb_t, NULL);
-        pthread_join(reap_t, NULL);
+        /* queued actions are dropped, running ones abort on ag.stop */
+        workers_free(ag.pool);
         log_info("stopped; workloads keep running and the next agent adopts them");
 
         for (size_t j = 0; j < ag.ndesired; j++)
@@ -933,9 +1189,10 @@ int agent_run(const struct agent_config *cfg, struct idyl_err *err)
         json_decref(ag.assign_cur);
         json_decref(ag.assign);
         json_decref(ag.heartbeat);
-        free(ag.reaping);
+        json_decref(ag.saved_restarts);
+        free(ag.inflight);
+        free(ag.outcomes);
         ag.rt->ops->destroy(ag.rt);
-        ag.reap_rt->ops->destroy(ag.reap_rt);
         agent_secrets_release(&ag.secrets);
         pthread_cond_destroy(&ag.cond);
         pthread_mutex_destroy(&ag.mu);

@@ -31,6 +31,8 @@ struct agent_config {
         /* what the provider offers (join --cpu/--memory/--gpus); -1: all */
         int64_t offer_cpu_milli, offer_memory;
         int offer_gpus;
+        /* runtime operations in parallel (`idyl node run --workers`); 0: default */
+        size_t workers;
 };
 
 int agent_config_load(const char *dir, struct agent_config *c, struct idyl_err *err);

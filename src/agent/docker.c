@@ -7,6 +7,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -30,9 +31,22 @@ struct docker {
         char *socket_path;
         struct http_client *http; /* the reconcile thread's connection */
         bool has_init;            /* docker-init present: PID 1 that forwards signals */
+        bool init_known;          /* has_init was read from /info on this connection */
         /* the iptables check, done once per daemon run (see check_iptables) */
         bool iptables_known, iptables_ok;
         char iptables_detail[256];
+        /* exit code and run time of exited containers, as inspected: an
+         * exited container stays so until the event stream tells of it, so
+         * a list inspects each exit once, not on every pass */
+        pthread_mutex_t exits_mu;
+        struct exit_seen *exits;
+        size_t nexits, exits_cap;
+};
+
+struct exit_seen {
+        char id[80];
+        int exit_code;
+        int64_t ran_ms;
 };
 
 static struct docker *docker_of(struct runtime *rt)
@@ -59,6 +73,15 @@ static int count_gpus(void)
 }
 
 /* ---- the subnet's network ------------------------------------------------------- */
+
+/* The agent's workers each open a runtime of their own and may start or
+ * remove containers at once: in one process, the network is looked up or
+ * made by one of them at a time (the Engine does not refuse a second
+ * network of the same name), and not dropped while a container is being
+ * created on it. */
+static pthread_mutex_t network_mu = PTHREAD_MUTEX_INITIALIZER;
+static int network_creates;  /* containers being created on the network, under network_mu */
+static int network_removals; /* containers being removed, under network_mu */
 
 /* "idyl-100000000001": the network of the node's subnet (node_key is
  * "SUBNET/NAME"). */
@@ -254,6 +277,18 @@ static void check_iptables(struct docker *d, struct runtime *rt, struct rt_healt
         rt_health_check(h, "iptables", IPTABLES_SUBJECT, d->iptables_ok, "%s", d->iptables_detail);
 }
 
+/* Whether the Engine of /info's answer has docker-init. */
+static void learn_init(struct docker *d, const json_t *info)
+{
+        const char *init =
+            json_string_value(json_object_get(json_object_get(info, "InitCommit"), "ID"));
+        const char *bin = json_string_value(json_object_get(info, "InitBinary"));
+
+        /* Debian's Engine ships docker-init but reports no commit for it */
+        d->has_init = (init && *init && strcmp(init, "N/A") != 0) || (bin && *bin);
+        d->init_known = true;
+}
+
 static void docker_health(struct runtime *rt, struct rt_health *h)
 {
         struct docker *d = docker_of(rt);
@@ -297,13 +332,7 @@ static void docker_health(struct runtime *rt, struct rt_health *h)
                  "%s, %s storage driver",
                  json_string_value(json_object_get(info, "Name")) ?: "answers",
                  json_string_value(json_object_get(info, "Driver")) ?: "unknown");
-        {
-                const char *init =
-                    json_string_value(json_object_get(json_object_get(info, "InitCommit"), "ID"));
-                const char *bin = json_string_value(json_object_get(info, "InitBinary"));
-                /* Debian's Engine ships docker-init but reports no commit for it */
-                d->has_init = (init && *init && strcmp(init, "N/A") != 0) || (bin && *bin);
-        }
+        learn_init(d, info);
         h->cpu_milli = (int64_t)json_integer_value(json_object_get(info, "NCPU")) * 1000;
         h->memory_bytes = (int64_t)json_integer_value(json_object_get(info, "MemTotal"));
         h->gpus = count_gpus();
@@ -341,6 +370,82 @@ static int64_t parse_time_ms(const char *s)
                         ms *= 10;
         }
         return (int64_t)timegm(&tm) * 1000 + ms;
+}
+
+static void inspect_exit(struct docker *d, struct rt_instance *inst);
+
+/* Called with exits_mu held. */
+static struct exit_seen *exit_find(struct docker *d, const char *id)
+{
+        for (size_t i = 0; i < d->nexits; i++)
+                if (strcmp(d->exits[i].id, id) == 0)
+                        return &d->exits[i];
+        return NULL;
+}
+
+/* An event for container id (or, id NULL, for one we could not read):
+ * what was inspected of it may be old. */
+static void exits_forget(struct docker *d, const char *id)
+{
+        struct exit_seen *x;
+
+        pthread_mutex_lock(&d->exits_mu);
+        if (!id)
+                d->nexits = 0;
+        else if ((x = exit_find(d, id)))
+                *x = d->exits[--d->nexits];
+        pthread_mutex_unlock(&d->exits_mu);
+}
+
+/* Keeps only the exits of the ids a list found exited (n of them). */
+static void exits_keep(struct docker *d, const struct rt_instance *a, size_t n)
+{
+        pthread_mutex_lock(&d->exits_mu);
+        for (size_t i = 0; i < d->nexits;) {
+                bool found = false;
+                for (size_t j = 0; j < n && !found; j++)
+                        found = a[j].state == RT_EXITED && strcmp(a[j].id, d->exits[i].id) == 0;
+                if (found)
+                        i++;
+                else
+                        d->exits[i] = d->exits[--d->nexits];
+        }
+        pthread_mutex_unlock(&d->exits_mu);
+}
+
+/* Exit code and run time of an exited container: inspected once per exit. */
+static void exit_of(struct docker *d, struct rt_instance *inst)
+{
+        struct exit_seen *x;
+
+        pthread_mutex_lock(&d->exits_mu);
+        x = exit_find(d, inst->id);
+        if (x) {
+                inst->exit_code = x->exit_code;
+                inst->ran_ms = x->ran_ms;
+        }
+        pthread_mutex_unlock(&d->exits_mu);
+        if (x)
+                return;
+        inspect_exit(d, inst);
+        if (inst->ran_ms < 0)
+                return; /* not read: look again next time */
+        pthread_mutex_lock(&d->exits_mu);
+        if (d->nexits == d->exits_cap) {
+                size_t cap = d->exits_cap ? 2 * d->exits_cap : 16;
+                void *p = realloc(d->exits, cap * sizeof(*d->exits));
+                if (p) {
+                        d->exits = p;
+                        d->exits_cap = cap;
+                }
+        }
+        if (d->nexits < d->exits_cap && !exit_find(d, inst->id)) {
+                x = &d->exits[d->nexits++];
+                snprintf(x->id, sizeof(x->id), "%s", inst->id);
+                x->exit_code = inst->exit_code;
+                x->ran_ms = inst->ran_ms;
+        }
+        pthread_mutex_unlock(&d->exits_mu);
 }
 
 /* Exit code and run time of an exited container. */
@@ -438,12 +543,13 @@ static int docker_list(struct runtime *rt, struct rt_instance **out, size_t *n,
                         inst->state = RT_CREATED;
                 else {
                         inst->state = RT_EXITED;
-                        inspect_exit(d, inst);
+                        exit_of(d, inst);
                 }
                 k++;
         }
         *n = k;
         json_decref(list);
+        exits_keep(d, *out, k);
         return 0;
 }
 
@@ -625,12 +731,26 @@ static int docker_run(struct runtime *rt, const struct rt_workload *w, char *id,
         unsigned char rnd[3];
         char *path = NULL, *pesc = NULL, netid[80];
         bool created;
-        json_t *body = create_body(d, rt, w), *out = NULL;
+        json_t *body, *out = NULL;
         int rc;
 
+        /* a worker's connection never probed health: ask once */
+        if (!d->init_known) {
+                if (http_json(d->http, "GET", "/info", NULL, 10, NULL, &out, err) < 0)
+                        return idyl_err_wrap(err, "Docker Engine /info");
+                learn_init(d, out);
+                json_decref(out);
+                out = NULL;
+        }
+        body = create_body(d, rt, w);
         if (!body)
                 return idyl_err_set(err, IDYL_E_INTERNAL, "out of memory");
-        if (ensure_network(d, rt, netid, sizeof(netid), &created, err) < 0) {
+        pthread_mutex_lock(&network_mu);
+        rc = ensure_network(d, rt, netid, sizeof(netid), &created, err);
+        if (rc == 0)
+                network_creates++;
+        pthread_mutex_unlock(&network_mu);
+        if (rc < 0) {
                 json_decref(body);
                 return -1;
         }
@@ -644,6 +764,9 @@ static int docker_run(struct runtime *rt, const struct rt_workload *w, char *id,
                      pesc ? pesc : "") < 0) {
                 free(pesc);
                 json_decref(body);
+                pthread_mutex_lock(&network_mu);
+                network_creates--;
+                pthread_mutex_unlock(&network_mu);
                 return idyl_err_set(err, IDYL_E_INTERNAL, "out of memory");
         }
         free(pesc);
@@ -655,6 +778,9 @@ static int docker_run(struct runtime *rt, const struct rt_workload *w, char *id,
         netpolicy_unlock();
         free(path);
         json_decref(body);
+        pthread_mutex_lock(&network_mu);
+        network_creates--;
+        pthread_mutex_unlock(&network_mu);
         if (rc < 0)
                 return -1;
         snprintf(id, idsize, "%s", json_string_value(json_object_get(out, "Id")) ?: "");
@@ -675,32 +801,56 @@ static int docker_remove(struct runtime *rt, const char *id, struct idyl_err *er
         struct docker *d = docker_of(rt);
         char path[200];
         long status = 0;
+        int rc = 0;
 
+        pthread_mutex_lock(&network_mu);
+        network_removals++;
+        pthread_mutex_unlock(&network_mu);
         /* no t=: the Engine waits the container's own StopTimeout */
         snprintf(path, sizeof(path), "/containers/%s/stop", id);
         if (http_json(d->http, "POST", path, NULL, RT_STOP_TIMEOUT_MAX_S + 20, &status, NULL, err) <
                 0 &&
             status != 304 && status != 404)
-                return idyl_err_wrap(err, "stop container %.12s", id);
+                rc = idyl_err_wrap(err, "stop container %.12s", id);
         snprintf(path, sizeof(path), "/containers/%s?force=1&v=1", id);
-        if (http_json(d->http, "DELETE", path, NULL, 30, &status, NULL, err) < 0 && status != 404)
-                return idyl_err_wrap(err, "remove container %.12s", id);
-        drop_network_if_unused(d, rt);
-        if (docker_enforce(rt, &ierr) < 0)
+        if (rc == 0 && http_json(d->http, "DELETE", path, NULL, 30, &status, NULL, err) < 0 &&
+            status != 404)
+                rc = idyl_err_wrap(err, "remove container %.12s", id);
+        pthread_mutex_lock(&network_mu);
+        /* the last of a burst of removals looks whether the network is unused */
+        if (--network_removals == 0 && network_creates == 0)
+                drop_network_if_unused(d, rt);
+        pthread_mutex_unlock(&network_mu);
+        if (rc == 0 && docker_enforce(rt, &ierr) < 0)
                 log_warnx("%s", ierr.msg);
-        return 0;
+        return rc;
 }
 
 struct watch_ctx {
+        struct docker *d;
         void (*changed)(void *arg);
         void *arg;
 };
 
-/* Each event is one JSON line; any of ours means "look again". */
+/* Each event is one JSON line; any of ours means "look again", and what
+ * was inspected of its container may be old. A line split across chunks
+ * is not read: then every exit is inspected again. */
 static int on_event(const char *data, size_t len, void *arg)
 {
         struct watch_ctx *w = arg;
+        const char *p = data, *end = data + len;
 
+        while (p < end) {
+                const char *nl = memchr(p, '\n', (size_t)(end - p));
+                size_t n = nl ? (size_t)(nl - p) : (size_t)(end - p);
+                json_t *ev = n ? json_loadb(p, n, 0, NULL) : NULL;
+                const char *id = json_string_value(json_object_get(ev, "id"));
+
+                if (n)
+                        exits_forget(w->d, id);
+                json_decref(ev);
+                p += n + 1;
+        }
         if (memchr(data, '\n', len))
                 w->changed(w->arg);
         return 0;
@@ -711,7 +861,7 @@ static int docker_watch(struct runtime *rt, void (*changed)(void *arg), void *ar
 {
         struct docker *d = docker_of(rt);
         struct http_client *h = http_client_new(DOCKER_BASE, d->socket_path, NULL);
-        struct watch_ctx w = {changed, arg};
+        struct watch_ctx w = {d, changed, arg};
         struct http_request req = {
             .method = "GET", .on_chunk = on_event, .chunk_arg = &w, .abort_flag = stop};
         char *filter = node_filter(rt, "container"), *path = NULL;
@@ -723,7 +873,9 @@ static int docker_watch(struct runtime *rt, void (*changed)(void *arg), void *ar
                 goto out;
         }
         req.path = path;
-        /* the stream is open: whatever happened before it is seen by a list */
+        /* the stream is open: whatever happened before it is seen by a list,
+         * which inspects every exit again */
+        exits_forget(d, NULL);
         changed(arg);
         rc = http_do(h, &req, &status, NULL, err);
         if (rc == 0 && status != 200)
@@ -749,6 +901,8 @@ static void docker_destroy(struct runtime *rt)
 
         http_client_free(d->http);
         free(d->socket_path);
+        free(d->exits);
+        pthread_mutex_destroy(&d->exits_mu);
         free(d);
 }
 
@@ -778,6 +932,7 @@ int runtime_docker_open(const char *socket_path, struct runtime **out, struct id
 
         if (d) {
                 d->rt.ops = &docker_ops;
+                pthread_mutex_init(&d->exits_mu, NULL);
                 d->socket_path = strdup(socket_path);
                 d->http = http_client_new(DOCKER_BASE, socket_path, NULL);
         }

@@ -15,6 +15,7 @@
 
 #include "agent/agent.h"
 #include "agent/http.h"
+#include "agent/workers.h"
 #include "util/log.h"
 
 #define START_WAIT_S 10
@@ -81,22 +82,48 @@ static const struct cli_opt run_opts[] = {
     {"log-format", OPT_STRING, "FORMAT",
      "text (default) or json: one object per line with time, level, msg (env "
      "IDYL_LOG_FORMAT)"},
+    {"workers", OPT_STRING, "N",
+     "runtime operations (pulls, starts, stops) run at once, on different workloads: 1 to 64 "
+     "(default 8; env IDYL_NODE_WORKERS)"},
     OPT_END,
 };
 
+/* --workers, else IDYL_NODE_WORKERS, else 0 (the default). */
+static int parse_workers(const char *v, bool flag, size_t *out, struct idyl_err *err)
+{
+        char *end;
+        long n;
+
+        *out = 0;
+        if (!v)
+                return 0;
+        errno = 0;
+        n = strtol(v, &end, 10);
+        if (errno || end == v || *end || n < 1 || n > WORKERS_MAX)
+                return idyl_err_set(err, IDYL_E_USAGE, "invalid %s \"%.40s\": want 1 to %d",
+                                    flag ? "--workers" : "IDYL_NODE_WORKERS", v, WORKERS_MAX);
+        *out = (size_t)n;
+        return 0;
+}
+
 static int node_run(struct cli_ctx *ctx, struct cli_args *a, struct idyl_err *err)
 {
-        const char *format = cli_str(a, "log-format");
+        const char *format = cli_str(a, "log-format"), *workers = cli_str(a, "workers");
         char buf[PATH_MAX];
         struct agent_config cfg;
+        size_t nworkers;
 
         (void)ctx;
         log_init("idyl-node");
         if (format && log_set_format(format) < 0)
                 return idyl_err_set(err, IDYL_E_USAGE,
                                     "invalid --log-format \"%s\": want text or json", format);
+        if (parse_workers(workers ? workers : getenv("IDYL_NODE_WORKERS"), workers != NULL,
+                          &nworkers, err) < 0)
+                return -1;
         if (agent_config_load(node_dir_default(a, buf, sizeof(buf)), &cfg, err) < 0)
                 return -1;
+        cfg.workers = nworkers;
         return agent_run(&cfg, err);
 }
 

@@ -184,6 +184,8 @@ container_logs() {
 	wait_until 20 phase_is nopull failed
 	run idyl workload get nopull --subnet "$SUBNET" -o json
 	[[ "$(echo "$output" | jq -r .status.message)" == "pull image idyl/not-here:1.0: "* ]]
+	# and it is tried again with back-off (1 s, 2 s, ...), not at the next 10 s list
+	wait_until 6 sh -c "[ \"\$(grep -c 'workload nopull revision 1: pull image' '$IDYL_NODE_DIR/agent.log')\" -ge 3 ]"
 }
 
 @test "a microvm workload never becomes a Docker container" {
@@ -333,4 +335,61 @@ container_logs() {
 	idyl workload delete lim --subnet "$SUBNET"
 	wait_until 15 sh -c "[ \"\$(curl -s --unix-socket '$DOCKER_SOCK' 'http://d/containers/json?all=1' | jq length)\" = 0 ]"
 	[ $(($(date +%s) - start)) -lt 8 ]
+}
+
+# Counts containers of workload $1 in any state.
+container_count() { # NAME N
+	[ "$(workload_containers "$1" | jq length)" = "$2" ]
+}
+
+@test "a workload that ignores SIGTERM delays only its own removal, and starts run in parallel" {
+	IDYL_NODE_DIR=$BATS_TEST_TMPDIR/node idyl node stop >/dev/null
+	IDYL_NODE_DIR=$BATS_TEST_TMPDIR/node IDYL_NODE_WORKERS=4 \
+		idyl node run >>"$BATS_TEST_TMPDIR/node/agent.log" 2>&1 3>&- &
+	wait_until 10 sh -c "grep -q '4 workers' '$BATS_TEST_TMPDIR/node/agent.log'"
+	idyl deploy idyl/busybox:latest --name stubborn --subnet "$SUBNET" --stop-timeout 30s -- \
+		sh -c "trap '' TERM; while :; do sleep 1; done"
+	for i in 1 2 3; do
+		idyl deploy idyl/busybox:latest --name "quick$i" --subnet "$SUBNET" -- \
+			sh -c 'trap "exit 0" TERM; while :; do sleep 1; done'
+	done
+	for w in stubborn quick1 quick2 quick3; do wait_until 15 running_count "$w" 1; done
+	# the stubborn one goes first and holds its 30 s grace on one worker
+	idyl workload delete stubborn --subnet "$SUBNET"
+	wait_until 5 grep -q "removing .*: workload stubborn revision 1" "$BATS_TEST_TMPDIR/node/agent.log"
+	start=$(date +%s)
+	for i in 1 2 3; do idyl workload delete "quick$i" --subnet "$SUBNET"; done
+	for i in 1 2 3; do wait_until 10 container_count "quick$i" 0; done
+	[ $(($(date +%s) - start)) -lt 10 ]
+	# and a new workload starts meanwhile
+	idyl deploy idyl/busybox:latest --name late --subnet "$SUBNET" -- sleep 600
+	wait_until 10 running_count late 1
+	container_count stubborn 1
+	# the agent stops at once: the removal under way is abandoned, and the
+	# next agent finishes it
+	start=$(date +%s)
+	run idyl node stop
+	[ "$status" -eq 0 ]
+	[ $(($(date +%s) - start)) -lt 5 ]
+}
+
+@test "restart counts survive an agent restart" {
+	idyl deploy idyl/busybox:latest --name counted --subnet "$SUBNET" -- sleep 3600
+	wait_until 10 running_count counted 1
+	docker_api POST "/containers/$(workload_container counted)/kill" >/dev/null
+	wait_until 10 sh -c "idyl workload get counted --subnet $SUBNET -o json | jq -e '.status.restarts == 1 and .status.phase == \"running\"'"
+	[ "$(jq -c . "$IDYL_NODE_DIR/restarts.json")" = '{"counted":{"revision":1,"restarts":1}}' ]
+	idyl node stop >/dev/null
+	setsid idyl node run >>"$IDYL_NODE_DIR/agent.log" 2>&1 </dev/null 3>&- &
+	wait_until 10 sh -c "[ -n \"\$(idyl node status -o json | jq -r 'select(.agent.running) | .agent.pid')\" ]"
+	# the new agent's reports go on from 1, and count on
+	wait_until 5 grep -c "runtime ready" "$IDYL_NODE_DIR/agent.log"
+	sleep 1.5
+	run idyl workload get counted --subnet "$SUBNET" -o json
+	[ "$(echo "$output" | jq -r .status.restarts)" = 1 ]
+	docker_api POST "/containers/$(workload_container counted)/kill" >/dev/null
+	wait_until 10 sh -c "idyl workload get counted --subnet $SUBNET -o json | jq -e '.status.restarts == 2 and .status.phase == \"running\"'"
+	# a new revision starts counting from 0
+	idyl deploy idyl/busybox:latest --name counted --subnet "$SUBNET" --env V=2 -- sleep 3600
+	wait_until 10 sh -c "idyl workload get counted --subnet $SUBNET -o json | jq -e '.revision == 2 and .status.phase == \"running\" and .status.restarts == 0'"
 }
