@@ -29,6 +29,7 @@
 #include "agent/reconcile.h"
 #include "agent/secrets.h"
 #include "core/node.h"
+#include "core/nodeproto.h"
 #include "core/resources_json.h"
 #include "util/clock.h"
 #include "util/log.h"
@@ -43,95 +44,6 @@
 #define HEARTBEAT_DEFAULT 10
 
 /* ---- configuration ------------------------------------------------------- */
-
-/* {"cpu": 0.5 | "500m", "memory": "256Mi" | bytes, "gpus": 1}; absent fields
- * keep what the outputs hold. */
-static int parse_resources(const json_t *r, int64_t *cpu_milli, int64_t *memory, int *gpus,
-                           struct idyl_err *err)
-{
-        const json_t *cpu = json_object_get(r, "cpu"), *mem = json_object_get(r, "memory");
-
-        if ((cpu && json_cpu(cpu, cpu_milli, err) < 0) ||
-            (mem && json_memory(mem, memory, err) < 0))
-                return -1;
-        if (json_is_integer(json_object_get(r, "gpus")))
-                *gpus = (int)json_integer_value(json_object_get(r, "gpus"));
-        return 0;
-}
-
-static int copy_field(const json_t *obj, const char *key, char *dst, size_t size, bool required,
-                      const char *path, struct idyl_err *err)
-{
-        const char *v = json_string_value(json_object_get(obj, key));
-
-        if (!v && required)
-                return idyl_err_set(err, IDYL_E_INVALID, "%s: field \"%s\" is missing", path, key);
-        if (v && strlen(v) >= size)
-                return idyl_err_set(err, IDYL_E_INVALID, "%s: field \"%s\" is too long", path, key);
-        snprintf(dst, size, "%s", v ? v : "");
-        return 0;
-}
-
-int agent_config_load(const char *dir, struct agent_config *c, struct idyl_err *err)
-{
-        char path[PATH_MAX + 16];
-        const struct profile_preset *pp = NULL;
-        enum runtime_profile prof;
-        json_error_t jerr;
-        json_t *st, *rt;
-        int rc;
-
-        memset(c, 0, sizeof(*c));
-        if ((size_t)snprintf(c->dir, sizeof(c->dir), "%s", dir) >= sizeof(c->dir))
-                return idyl_err_set(err, IDYL_E_INVALID, "node directory path too long");
-        snprintf(path, sizeof(path), "%s/node.json", dir);
-        st = json_load_file(path, 0, &jerr);
-        if (!st)
-                return idyl_err_set(err, IDYL_E_NOT_FOUND,
-                                    "no node configuration in %s (%s); run `idyl node join` first",
-                                    dir, jerr.text);
-        rt = json_object_get(st, "runtime");
-        rc = (copy_field(st, "addr", c->addr, sizeof(c->addr), true, path, err) < 0 ||
-              copy_field(st, "subnet", c->subnet, sizeof(c->subnet), true, path, err) < 0 ||
-              copy_field(st, "name", c->name, sizeof(c->name), true, path, err) < 0 ||
-              copy_field(st, "credential", c->credential, sizeof(c->credential), true, path, err) <
-                  0 ||
-              copy_field(st, "endpoint", c->endpoint, sizeof(c->endpoint), false, path, err) < 0 ||
-              copy_field(st, "cniConfDir", c->cni_conf_dir, sizeof(c->cni_conf_dir), false, path,
-                         err) < 0 ||
-              copy_field(st, "cniBinDir", c->cni_bin_dir, sizeof(c->cni_bin_dir), false, path,
-                         err) < 0 ||
-              copy_field(rt, "profile", c->profile, sizeof(c->profile), false, path, err) < 0 ||
-              copy_field(rt, "provider", c->provider, sizeof(c->provider), true, path, err) < 0 ||
-              copy_field(rt, "handler", c->handler, sizeof(c->handler), true, path, err) < 0)
-                 ? -1
-                 : 0;
-        c->offer_cpu_milli = c->offer_memory = -1;
-        c->offer_gpus = -1;
-        if (rc == 0 && json_is_object(json_object_get(st, "offer")))
-                rc = parse_resources(json_object_get(st, "offer"), &c->offer_cpu_milli,
-                                     &c->offer_memory, &c->offer_gpus, err);
-        if (rc == 0) {
-                c->isolation = isolation_class_from_name(
-                    json_string_value(json_object_get(rt, "isolationClass")));
-                c->backend =
-                    vmm_backend_from_name(json_string_value(json_object_get(rt, "vmmBackend")));
-        }
-        json_decref(st);
-        if (rc < 0)
-                return -1;
-        if (c->profile[0] && runtime_profile_parse(c->profile, &prof, NULL) == 0)
-                pp = profile_preset(prof);
-        if (pp && pp->cri_handler)
-                snprintf(c->cri_handler, sizeof(c->cri_handler), "%s", pp->cri_handler);
-        if (!c->endpoint[0])
-                snprintf(c->endpoint, sizeof(c->endpoint), "%s",
-                         pp ? pp->endpoint
-                         : strcmp(c->provider, "docker") == 0
-                             ? "unix:///var/run/docker.sock"
-                             : "unix:///run/containerd/containerd.sock");
-        return 0;
-}
 
 /* Sandbox logs live in the node's own directory, DIR/pods. */
 static int cri_log_root(struct runtime *rt, const char *dir, struct idyl_err *err)
@@ -299,7 +211,7 @@ static void pause_ms(struct agent *ag, int64_t ms)
 static void *assign_main(void *arg)
 {
         struct agent *ag = arg;
-        struct http_client *h = http_client_new(ag->cfg->addr, NULL, ag->cfg->credential);
+        struct http_client *h = node_config_client(ag->cfg);
         json_int_t version = -1;
         bool failing = false;
 
@@ -378,7 +290,7 @@ static void *events_main(void *arg)
 static void *heartbeat_main(void *arg)
 {
         struct agent *ag = arg;
-        struct http_client *h = http_client_new(ag->cfg->addr, NULL, ag->cfg->credential);
+        struct http_client *h = node_config_client(ag->cfg);
         char path[200];
         bool failing = false;
 
@@ -497,7 +409,7 @@ static int spec_resources(const json_t *r, struct rt_workload *w, struct idyl_er
         w->cpu_milli = WORKLOAD_DEFAULT_CPU_MILLI;
         w->memory_bytes = WORKLOAD_DEFAULT_MEMORY;
         w->gpus = 0;
-        return parse_resources(r, &w->cpu_milli, &w->memory_bytes, &w->gpus, err);
+        return json_resources(r, &w->cpu_milli, &w->memory_bytes, &w->gpus, err);
 }
 
 /* Turns one assignment into what to run; refusals are reported, not run. */
@@ -730,42 +642,34 @@ static int64_t reconcile(struct agent *ag)
 static json_t *heartbeat_body(const struct agent *ag)
 {
         const struct rt_health *h = &ag->health;
-        json_t *reports = json_array(), *body;
+        json_t *body = nodeproto_heartbeat_new(h->ready, h->reason);
 
-        for (size_t i = 0; i < ag->ndesired; i++) {
+        for (size_t i = 0; body && i < ag->ndesired; i++) {
                 const struct rc_entry *e = &ag->entries[i];
-                if (e->phase == PHASE_SCHEDULED)
-                        continue;
-                json_t *r =
-                    json_pack("{s:s,s:I,s:s,s:i,s:s}", "name", e->name, "revision",
-                              (json_int_t)e->revision, "phase", workload_phase_name(e->phase),
-                              "restarts", e->restarts, "message", e->message);
-                if (r && e->phase == PHASE_RUNNING && e->ip[0])
-                        json_object_set_new(r, "ip", json_string(e->ip));
-                json_array_append_new(reports, r);
+                struct nodeproto_report r = {
+                    e->name,     e->revision, workload_phase_name(e->phase),
+                    e->restarts, e->message,  e->phase == PHASE_RUNNING ? e->ip : NULL};
+                if (e->phase != PHASE_SCHEDULED && nodeproto_heartbeat_add_report(body, &r) < 0) {
+                        json_decref(body);
+                        return NULL;
+                }
         }
-        body = json_pack("{s:{s:b,s:s},s:o}", "runtime", "ready", h->ready, "reason", h->reason,
-                         "workloads", reports);
-        if (h->cpu_milli > 0 && h->memory_bytes > 0) {
+        if (body && h->cpu_milli > 0 && h->memory_bytes > 0) {
                 const struct agent_config *c = ag->cfg;
-                int64_t cpu = h->cpu_milli, mem = h->memory_bytes & ~((1LL << 20) - 1);
-                int gpus = h->gpus;
-                char text[32];
+                struct nodeproto_capacity cap = {h->cpu_milli, h->memory_bytes & ~((1LL << 20) - 1),
+                                                 h->gpus};
 
                 /* the provider's offer caps what the runtime has */
-                if (c->offer_cpu_milli >= 0 && c->offer_cpu_milli < cpu)
-                        cpu = c->offer_cpu_milli;
-                if (c->offer_memory >= 0 && c->offer_memory < mem)
-                        mem = c->offer_memory;
-                if (c->offer_gpus >= 0 && c->offer_gpus < gpus)
-                        gpus = c->offer_gpus;
-                snprintf(text, sizeof(text), "%" PRId64 "m", cpu);
-                json_object_set_new(body, "capacity",
-                                    json_pack("{s:s,s:I,s:i}", "cpu", text, "memory",
-                                              (json_int_t)mem, "gpus", gpus));
+                if (c->offer_cpu_milli >= 0 && c->offer_cpu_milli < cap.cpu_milli)
+                        cap.cpu_milli = c->offer_cpu_milli;
+                if (c->offer_memory >= 0 && c->offer_memory < cap.memory_bytes)
+                        cap.memory_bytes = c->offer_memory;
+                if (c->offer_gpus >= 0 && c->offer_gpus < cap.gpus)
+                        cap.gpus = c->offer_gpus;
+                nodeproto_heartbeat_set_capacity(body, &cap);
         }
-        if (h->platform[0])
-                json_object_set_new(body, "platform", json_string(h->platform));
+        if (body)
+                nodeproto_heartbeat_set_platform(body, h->platform);
         return body;
 }
 
@@ -888,7 +792,7 @@ int agent_run(const struct agent_config *cfg, struct idyl_err *err)
         }
         ag.rt->ops->set_abort(ag.rt, &ag.stop);
         ag.reap_rt->ops->set_abort(ag.reap_rt, &ag.stop);
-        if (agent_secrets_init(&ag.secrets, cfg->dir, cfg->addr, cfg->credential, err) < 0) {
+        if (agent_secrets_init(&ag.secrets, cfg, err) < 0) {
                 ag.rt->ops->destroy(ag.rt);
                 ag.reap_rt->ops->destroy(ag.reap_rt);
                 close(lockfd);

@@ -710,7 +710,7 @@ static int docker_watch(struct runtime *rt, void (*changed)(void *arg), void *ar
                         const volatile bool *stop, struct idyl_err *err)
 {
         struct docker *d = docker_of(rt);
-        struct http_client *h = http_client_new(DOCKER_BASE, d->socket_path, NULL);
+        struct http_client *h = http_client_new(DOCKER_BASE, d->socket_path, NULL, NULL);
         struct watch_ctx w = {changed, arg};
         struct http_request req = {
             .method = "GET", .on_chunk = on_event, .chunk_arg = &w, .abort_flag = stop};
@@ -779,7 +779,7 @@ int runtime_docker_open(const char *socket_path, struct runtime **out, struct id
         if (d) {
                 d->rt.ops = &docker_ops;
                 d->socket_path = strdup(socket_path);
-                d->http = http_client_new(DOCKER_BASE, socket_path, NULL);
+                d->http = http_client_new(DOCKER_BASE, socket_path, NULL, NULL);
         }
         if (!d || !d->socket_path || !d->http) {
                 if (d)
