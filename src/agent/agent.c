@@ -767,37 +767,63 @@ static void loop(struct agent *ag)
         }
 }
 
+/* The agent's threads, in the order they start; the reconcile loop runs on
+ * the caller's. */
+enum agent_thread {
+        THREAD_SIGNALS,
+        THREAD_ASSIGNMENTS,
+        THREAD_HEARTBEAT,
+        THREAD_EVENTS,
+        THREAD_REAPER,
+        THREAD__COUNT
+};
+
+static int start_thread(struct agent *ag, pthread_t *t, bool *started, void *(*fn)(void *),
+                        const char *what, struct idyl_err *err)
+{
+        int rc = pthread_create(t, NULL, fn, ag);
+
+        if (rc != 0)
+                return idyl_err_errno(err, rc, "start the %s thread", what);
+        *started = true;
+        return 0;
+}
+
+/* Tells the threads started to stop and waits for them. */
+static void stop_threads(struct agent *ag, pthread_t *t, const bool *started)
+{
+        pthread_mutex_lock(&ag->mu);
+        ag->stop = true;
+        wake(ag);
+        pthread_mutex_unlock(&ag->mu);
+        if (started[THREAD_SIGNALS])
+                pthread_kill(t[THREAD_SIGNALS], SIGTERM); /* harmless when it already returned */
+        for (int i = 0; i < THREAD__COUNT; i++)
+                if (started[i])
+                        pthread_join(t[i], NULL);
+}
+
 int agent_run(const struct agent_config *cfg, struct idyl_err *err)
 {
         struct agent ag = {.cfg = cfg, .heartbeat_s = HEARTBEAT_DEFAULT};
-        pthread_t sig_t, assign_t, events_t, hb_t, reap_t;
-        struct agent_streams *streams;
+        pthread_t t[THREAD__COUNT];
+        bool started[THREAD__COUNT] = {false}, secrets = false, sync = false;
+        struct agent_streams *streams = NULL;
         pthread_condattr_t ca;
         sigset_t set;
-        int lockfd;
+        int lockfd, rc = -1;
 
         lockfd = take_lock(cfg->dir, err);
         if (lockfd < 0)
                 return -1;
-        if (agent_runtime_open(cfg, &ag.rt, err) < 0) {
-                close(lockfd);
-                return -1;
-        }
-        if (agent_runtime_open(cfg, &ag.reap_rt, err) < 0) {
-                free(ag.reaping);
-                ag.rt->ops->destroy(ag.rt);
-                ag.reap_rt->ops->destroy(ag.reap_rt);
-                close(lockfd);
-                return -1;
-        }
+        if (agent_runtime_open(cfg, &ag.rt, err) < 0 ||
+            agent_runtime_open(cfg, &ag.reap_rt, err) < 0)
+                goto out;
         ag.rt->ops->set_abort(ag.rt, &ag.stop);
         ag.reap_rt->ops->set_abort(ag.reap_rt, &ag.stop);
-        if (agent_secrets_init(&ag.secrets, cfg, err) < 0) {
-                ag.rt->ops->destroy(ag.rt);
-                ag.reap_rt->ops->destroy(ag.reap_rt);
-                close(lockfd);
-                return -1;
-        }
+        if (agent_secrets_init(&ag.secrets, cfg, err) < 0)
+                goto out;
+        secrets = true;
         snprintf(ag.base_path, sizeof(ag.base_path), "/v1/subnets/%s/nodes/%s", cfg->subnet,
                  cfg->name);
         pthread_mutex_init(&ag.mu, NULL);
@@ -805,6 +831,7 @@ int agent_run(const struct agent_config *cfg, struct idyl_err *err)
         pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
         pthread_cond_init(&ag.cond, &ca);
         pthread_condattr_destroy(&ca);
+        sync = true;
         sigemptyset(&set);
         sigaddset(&set, SIGTERM);
         sigaddset(&set, SIGINT);
@@ -812,24 +839,28 @@ int agent_run(const struct agent_config *cfg, struct idyl_err *err)
         log_info("node %s of subnet %s (%s on %s), control plane %s", cfg->name, cfg->subnet,
                  cfg->profile[0] ? cfg->profile : cfg->handler, cfg->endpoint, cfg->addr);
 
-        pthread_create(&sig_t, NULL, signal_main, &ag);
-        pthread_create(&assign_t, NULL, assign_main, &ag);
-        pthread_create(&hb_t, NULL, heartbeat_main, &ag);
+        if (start_thread(&ag, &t[THREAD_SIGNALS], &started[THREAD_SIGNALS], signal_main, "signal",
+                         err) < 0 ||
+            start_thread(&ag, &t[THREAD_ASSIGNMENTS], &started[THREAD_ASSIGNMENTS], assign_main,
+                         "assignments", err) < 0 ||
+            start_thread(&ag, &t[THREAD_HEARTBEAT], &started[THREAD_HEARTBEAT], heartbeat_main,
+                         "heartbeat", err) < 0)
+                goto out;
         check_health(&ag);
-        pthread_create(&events_t, NULL, events_main, &ag);
-        pthread_create(&reap_t, NULL, reaper_main, &ag);
+        if (start_thread(&ag, &t[THREAD_EVENTS], &started[THREAD_EVENTS], events_main,
+                         "runtime events", err) < 0 ||
+            start_thread(&ag, &t[THREAD_REAPER], &started[THREAD_REAPER], reaper_main, "reaper",
+                         err) < 0)
+                goto out;
         streams = agent_streams_start(cfg, &ag.stop);
         loop(&ag);
+        rc = 0;
+out:
         agent_streams_free(streams);
-
-        pthread_kill(sig_t, SIGTERM); /* harmless when it already returned */
-        pthread_join(sig_t, NULL);
-        pthread_join(assign_t, NULL);
-        pthread_join(events_t, NULL);
-        pthread_join(hb_t, NULL);
-        pthread_join(reap_t, NULL);
-        log_info("stopped; workloads keep running and the next agent adopts them");
-
+        if (sync)
+                stop_threads(&ag, t, started);
+        if (rc == 0)
+                log_info("stopped; workloads keep running and the next agent adopts them");
         for (size_t j = 0; j < ag.ndesired; j++)
                 desired_release(&ag.desired[j]);
         free(ag.desired);
@@ -838,11 +869,16 @@ int agent_run(const struct agent_config *cfg, struct idyl_err *err)
         json_decref(ag.assign);
         json_decref(ag.heartbeat);
         free(ag.reaping);
-        ag.rt->ops->destroy(ag.rt);
-        ag.reap_rt->ops->destroy(ag.reap_rt);
-        agent_secrets_release(&ag.secrets);
-        pthread_cond_destroy(&ag.cond);
-        pthread_mutex_destroy(&ag.mu);
+        if (ag.rt)
+                ag.rt->ops->destroy(ag.rt);
+        if (ag.reap_rt)
+                ag.reap_rt->ops->destroy(ag.reap_rt);
+        if (secrets)
+                agent_secrets_release(&ag.secrets);
+        if (sync) {
+                pthread_cond_destroy(&ag.cond);
+                pthread_mutex_destroy(&ag.mu);
+        }
         close(lockfd);
-        return 0;
+        return rc;
 }
