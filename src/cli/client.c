@@ -97,3 +97,24 @@ out:
         idyl_buf_release(&resp);
         return rc;
 }
+
+int api_print_tables(struct cli_ctx *ctx, struct cli_args *a, const char *method, const char *path,
+                     json_t *body, const struct output_tables *t, struct idyl_err *err)
+{
+        json_t *out = NULL;
+        int rc = api_call(ctx, method, path, body, &out, err);
+
+        json_decref(body);
+        if (rc == 0)
+                rc = output_print_tables(a->output, out, t, err);
+        json_decref(out);
+        return rc;
+}
+
+int api_print(struct cli_ctx *ctx, struct cli_args *a, const char *method, const char *path,
+              json_t *body, void (*table)(FILE *, const json_t *), struct idyl_err *err)
+{
+        const struct output_tables t = {table, NULL};
+
+        return api_print_tables(ctx, a, method, path, body, &t, err);
+}

@@ -381,3 +381,19 @@ json_t *output_rows(const json_t *v)
 {
         return json_is_object(v) ? json_pack("[O]", v) : json_incref((json_t *)v);
 }
+
+void table_print_each(FILE *f, const json_t *v, const char *const *header, size_t ncols,
+                      void (*add_row)(struct table *t, const json_t *item))
+{
+        json_t *rows = output_rows(v);
+        const json_t *item;
+        struct table t;
+        size_t i;
+
+        table_init(&t, ncols);
+        table_row(&t, header);
+        json_array_foreach(rows, i, item) add_row(&t, item);
+        table_print(f, &t);
+        table_release(&t);
+        json_decref(rows);
+}

@@ -143,29 +143,6 @@ static void workload_wide_table(FILE *f, const json_t *v)
 static const struct output_tables list_tables = {workload_table, workload_wide_table};
 static const struct output_tables get_tables = {workload_get_table, workload_wide_table};
 
-static int call_and_print_tables(struct cli_ctx *ctx, struct cli_args *a, const char *method,
-                                 const char *path, json_t *body, const struct output_tables *t,
-                                 struct idyl_err *err)
-{
-        json_t *out = NULL;
-        int rc = api_call(ctx, method, path, body, &out, err);
-
-        json_decref(body);
-        if (rc == 0)
-                rc = output_print_tables(a->output, out, t, err);
-        json_decref(out);
-        return rc;
-}
-
-static int call_and_print(struct cli_ctx *ctx, struct cli_args *a, const char *method,
-                          const char *path, json_t *body, void (*table)(FILE *, const json_t *),
-                          struct idyl_err *err)
-{
-        const struct output_tables t = {table, NULL};
-
-        return call_and_print_tables(ctx, a, method, path, body, &t, err);
-}
-
 static int env_object(const struct cli_value *v, json_t **out, struct idyl_err *err)
 {
         json_t *env = json_object();
@@ -268,7 +245,7 @@ static int deploy(struct cli_ctx *ctx, struct cli_args *a, struct idyl_err *err)
         body = json_pack("{s:s,s:o}", "name", cli_str(a, "name"), "spec", spec);
         if (cli_flag(a, "dry-run"))
                 snprintf(path + strlen(path), sizeof(path) - strlen(path), "?dryRun=true");
-        return call_and_print_tables(ctx, a, "POST", path, body, &list_tables, err);
+        return api_print_tables(ctx, a, "POST", path, body, &list_tables, err);
 }
 
 static int workload_get(struct cli_ctx *ctx, struct cli_args *a, struct idyl_err *err)
@@ -280,7 +257,7 @@ static int workload_get(struct cli_ctx *ctx, struct cli_args *a, struct idyl_err
                 return -1;
         if (cli_flag(a, "watch"))
                 return cli_watch(ctx, a->output, path, "version", "workload", &get_tables, err);
-        return call_and_print_tables(ctx, a, "GET", path, NULL, &get_tables, err);
+        return api_print_tables(ctx, a, "GET", path, NULL, &get_tables, err);
 }
 
 static int workload_list(struct cli_ctx *ctx, struct cli_args *a, struct idyl_err *err)
@@ -291,7 +268,7 @@ static int workload_list(struct cli_ctx *ctx, struct cli_args *a, struct idyl_er
                 return -1;
         if (cli_flag(a, "watch"))
                 return cli_watch(ctx, a->output, path, "watch", "workloads", &list_tables, err);
-        return call_and_print_tables(ctx, a, "GET", path, NULL, &list_tables, err);
+        return api_print_tables(ctx, a, "GET", path, NULL, &list_tables, err);
 }
 
 static int workload_delete(struct cli_ctx *ctx, struct cli_args *a, struct idyl_err *err)
@@ -317,7 +294,7 @@ static int decide(struct cli_ctx *ctx, struct cli_args *a, const char *verb, str
         }
         if (cli_str(a, "reason"))
                 json_object_set_new(body, "reason", json_string(cli_str(a, "reason")));
-        return call_and_print(ctx, a, "POST", path, body, workload_table, err);
+        return api_print(ctx, a, "POST", path, body, workload_table, err);
 }
 
 static int workload_approve(struct cli_ctx *ctx, struct cli_args *a, struct idyl_err *err)
@@ -362,7 +339,7 @@ static int workload_events(struct cli_ctx *ctx, struct cli_args *a, struct idyl_
 
         if (workloads_path(a, a->pos[0], "/events", path, sizeof(path), err) < 0)
                 return -1;
-        return call_and_print(ctx, a, "GET", path, NULL, events_table, err);
+        return api_print(ctx, a, "GET", path, NULL, events_table, err);
 }
 
 const struct cli_command workload_commands[] = {

@@ -14,7 +14,16 @@
 
 #include "agent/node_config.h"
 
+/* One directory for the group; each test starts without a node.json. */
 static char dir[64];
+
+static void remove_config(void)
+{
+        char path[128];
+
+        snprintf(path, sizeof(path), "%s/node.json", dir);
+        unlink(path);
+}
 
 static int setup(void **state)
 {
@@ -23,15 +32,18 @@ static int setup(void **state)
         return mkdtemp(dir) ? 0 : -1;
 }
 
+static int fresh(void **state)
+{
+        (void)state;
+        remove_config();
+        return 0;
+}
+
 static int teardown(void **state)
 {
-        char path[128];
-
         (void)state;
-        snprintf(path, sizeof(path), "%s/node.json", dir);
-        unlink(path);
-        rmdir(dir);
-        return 0;
+        remove_config();
+        return rmdir(dir);
 }
 
 static json_t *join_answer(void)
@@ -158,12 +170,12 @@ static void test_bad_field(void **state)
 int main(void)
 {
         const struct CMUnitTest tests[] = {
-            cmocka_unit_test_setup_teardown(test_round_trip, setup, teardown),
-            cmocka_unit_test_setup_teardown(test_no_offer, setup, teardown),
-            cmocka_unit_test_setup_teardown(test_missing, setup, teardown),
-            cmocka_unit_test_setup_teardown(test_bad_answer, setup, teardown),
-            cmocka_unit_test_setup_teardown(test_bad_field, setup, teardown),
+            cmocka_unit_test_setup(test_round_trip, fresh),
+            cmocka_unit_test_setup(test_no_offer, fresh),
+            cmocka_unit_test_setup(test_missing, fresh),
+            cmocka_unit_test_setup(test_bad_answer, fresh),
+            cmocka_unit_test_setup(test_bad_field, fresh),
         };
 
-        return cmocka_run_group_tests(tests, NULL, NULL);
+        return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -57,30 +57,29 @@ static yaml_scalar_style_t value_style(const char *text, char **value)
         return style;
 }
 
-static void assert_quoted(const char *s)
+/* Writes {"v": s} and fails unless s reads back as itself, in `style`. */
+static void assert_style(const char *s, yaml_scalar_style_t style)
 {
         json_t *v = json_pack("{s:s}", "v", s);
         char *text = yaml_of(v), *back = NULL;
 
-        if (value_style(text, &back) != YAML_DOUBLE_QUOTED_SCALAR_STYLE)
-                fail_msg("\"%s\" is written unquoted: %s", s, text);
+        if (value_style(text, &back) != style)
+                fail_msg("\"%s\" is written %s: %s", s,
+                         style == YAML_PLAIN_SCALAR_STYLE ? "quoted" : "unquoted", text);
         assert_string_equal(back, s);
         free(back);
         free(text);
         json_decref(v);
 }
 
+static void assert_quoted(const char *s)
+{
+        assert_style(s, YAML_DOUBLE_QUOTED_SCALAR_STYLE);
+}
+
 static void assert_plain(const char *s)
 {
-        json_t *v = json_pack("{s:s}", "v", s);
-        char *text = yaml_of(v), *back = NULL;
-
-        if (value_style(text, &back) != YAML_PLAIN_SCALAR_STYLE)
-                fail_msg("\"%s\" is quoted needlessly: %s", s, text);
-        assert_string_equal(back, s);
-        free(back);
-        free(text);
-        json_decref(v);
+        assert_style(s, YAML_PLAIN_SCALAR_STYLE);
 }
 
 static void test_booleans_and_nulls(void **state)
