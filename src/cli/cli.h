@@ -133,6 +133,12 @@ int api_print(struct cli_ctx *ctx, struct cli_args *a, const char *method, const
 int api_print_tables(struct cli_ctx *ctx, struct cli_args *a, const char *method, const char *path,
                      json_t *body, const struct output_tables *t, struct idyl_err *err);
 
+/* "/v1/subnets/SUBNET/COLLECTION[/NAME][SUFFIX]" for --subnet, which is
+ * required and checked (it goes into the URL); name and suffix may be NULL.
+ * The caller checks name. */
+int api_subnet_path(const struct cli_args *a, const char *collection, const char *name,
+                    const char *suffix, char *buf, size_t size, struct idyl_err *err);
+
 /* ---- output.c ----------------------------------------------------------- */
 /* A command's tables: `table` for people, `wide` (-o wide) with more
  * columns; NULL wide: -o wide prints the table. */

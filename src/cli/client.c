@@ -8,6 +8,7 @@
 #include <strings.h>
 
 #include "agent/http.h"
+#include "core/subnet.h"
 #include "util/buf.h"
 
 #define RESPONSE_MAX (64u * 1024 * 1024)
@@ -117,4 +118,20 @@ int api_print(struct cli_ctx *ctx, struct cli_args *a, const char *method, const
         const struct output_tables t = {table, NULL};
 
         return api_print_tables(ctx, a, method, path, body, &t, err);
+}
+
+int api_subnet_path(const struct cli_args *a, const char *collection, const char *name,
+                    const char *suffix, char *buf, size_t size, struct idyl_err *err)
+{
+        const char *subnet = cli_str(a, "subnet");
+        uint64_t slug;
+
+        if (!subnet)
+                return idyl_err_set(err, IDYL_E_USAGE, "--subnet is required");
+        if (subnet_slug_parse(subnet, &slug, err) < 0)
+                return -1;
+        /* a name too long to fit fails the caller's name check */
+        snprintf(buf, size, "/v1/subnets/%s/%s%s%s%s", subnet, collection, name ? "/" : "",
+                 name ? name : "", suffix ? suffix : "");
+        return 0;
 }

@@ -375,18 +375,11 @@ static const struct output_tables node_tables = {node_table, node_wide_table};
 static int nodes_path(const struct cli_args *a, const char *name, const char *suffix, char *buf,
                       size_t size, struct idyl_err *err)
 {
-        const char *subnet = cli_str(a, "subnet");
-        uint64_t slug;
-
-        if (!subnet)
-                return idyl_err_set(err, IDYL_E_USAGE, "--subnet is required");
-        if (subnet_slug_parse(subnet, &slug, err) < 0)
+        if (api_subnet_path(a, "nodes", name, suffix, buf, size, err) < 0)
                 return -1;
         if (name && node_name_check(name, NULL) < 0)
                 return idyl_err_set(err, IDYL_E_NOT_FOUND, "node \"%s\" not found in subnet \"%s\"",
-                                    name, subnet);
-        snprintf(buf, size, "/v1/subnets/%s/nodes%s%s%s", subnet, name ? "/" : "", name ? name : "",
-                 suffix ? suffix : "");
+                                    name, cli_str(a, "subnet"));
         return 0;
 }
 

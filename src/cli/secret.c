@@ -26,21 +26,12 @@ static const struct cli_opt subnet_opt[] = {
     OPT_END,
 };
 
-/* Secrets path for --subnet and an optional name (both checked: they go
- * into the URL). */
 static int secrets_path(const struct cli_args *a, const char *name, char *buf, size_t size,
                         struct idyl_err *err)
 {
-        const char *subnet = cli_str(a, "subnet");
-        uint64_t slug;
-
-        if (!subnet)
-                return idyl_err_set(err, IDYL_E_USAGE, "--subnet is required");
-        if (subnet_slug_parse(subnet, &slug, err) < 0 || (name && secret_name_check(name, err) < 0))
+        if (api_subnet_path(a, "secrets", name, NULL, buf, size, err) < 0)
                 return -1;
-        snprintf(buf, size, "/v1/subnets/%s/secrets%s%s", subnet, name ? "/" : "",
-                 name ? name : "");
-        return 0;
+        return name ? secret_name_check(name, err) : 0;
 }
 
 /* Adds key -> base64(value) to data, refusing a repeated key. */

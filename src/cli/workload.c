@@ -49,18 +49,12 @@ static const struct cli_opt decide_opts[] = {
 static int workloads_path(const struct cli_args *a, const char *name, const char *suffix, char *buf,
                           size_t size, struct idyl_err *err)
 {
-        const char *subnet = cli_str(a, "subnet");
-        uint64_t slug;
-
-        if (!subnet)
-                return idyl_err_set(err, IDYL_E_USAGE, "--subnet is required");
-        if (subnet_slug_parse(subnet, &slug, err) < 0)
+        if (api_subnet_path(a, "workloads", name, suffix, buf, size, err) < 0)
                 return -1;
         if (name && workload_name_check(name, err) < 0)
                 return idyl_err_set(err, IDYL_E_NOT_FOUND,
-                                    "workload \"%s\" not found in subnet \"%s\"", name, subnet);
-        snprintf(buf, size, "/v1/subnets/%s/workloads%s%s%s", subnet, name ? "/" : "",
-                 name ? name : "", suffix ? suffix : "");
+                                    "workload \"%s\" not found in subnet \"%s\"", name,
+                                    cli_str(a, "subnet"));
         return 0;
 }
 
@@ -307,30 +301,25 @@ static int workload_deny(struct cli_ctx *ctx, struct cli_args *a, struct idyl_er
         return decide(ctx, a, "deny", err);
 }
 
+static void event_row(struct table *t, const json_t *e)
+{
+        char rev[24];
+        const char *row[4];
+
+        snprintf(rev, sizeof(rev), "%" JSON_INTEGER_FORMAT,
+                 json_integer_value(json_object_get(e, "revision")));
+        row[0] = json_string_value(json_object_get(e, "time"));
+        row[1] = rev;
+        row[2] = json_string_value(json_object_get(e, "type"));
+        row[3] = json_string_value(json_object_get(e, "message"));
+        table_row(t, row);
+}
+
 static void events_table(FILE *f, const json_t *v)
 {
         static const char *const header[] = {"TIME", "REVISION", "TYPE", "MESSAGE"};
-        struct table t;
-        const json_t *e;
-        size_t i;
 
-        table_init(&t, 4);
-        table_row(&t, header);
-        json_array_foreach(v, i, e)
-        {
-                char rev[24];
-                const char *row[4];
-
-                snprintf(rev, sizeof(rev), "%" JSON_INTEGER_FORMAT,
-                         json_integer_value(json_object_get(e, "revision")));
-                row[0] = json_string_value(json_object_get(e, "time"));
-                row[1] = rev;
-                row[2] = json_string_value(json_object_get(e, "type"));
-                row[3] = json_string_value(json_object_get(e, "message"));
-                table_row(&t, row);
-        }
-        table_print(f, &t);
-        table_release(&t);
+        table_print_each(f, v, header, 4, event_row);
 }
 
 static int workload_events(struct cli_ctx *ctx, struct cli_args *a, struct idyl_err *err)
