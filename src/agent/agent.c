@@ -208,11 +208,26 @@ static void pause_ms(struct agent *ag, int64_t ms)
 
 /* ---- assignments thread ----------------------------------------------------- */
 
+/* The whole set an answer stands for: the answer itself, or the change it
+ * carries applied to what the thread holds (NULL: it does not follow that;
+ * ask for the whole set again). Takes out. */
+static json_t *assignments_whole(const json_t *held, json_t *out)
+{
+        json_t *whole;
+
+        if (!nodeproto_assignments_is_delta(out))
+                return out;
+        whole = nodeproto_assignments_apply(held, out);
+        json_decref(out);
+        return whole;
+}
+
 static void *assign_main(void *arg)
 {
         struct agent *ag = arg;
         struct http_client *h = node_config_client(ag->cfg);
         json_int_t version = -1;
+        json_t *held = NULL; /* the whole set at version, what since= acknowledges */
         bool failing = false;
 
         if (h)
@@ -224,8 +239,9 @@ static void *assign_main(void *arg)
                 json_t *out = NULL;
 
                 snprintf(path, sizeof(path),
-                         "%s/assignments?version=%" JSON_INTEGER_FORMAT "&wait=%d", ag->base_path,
-                         version, ASSIGN_WAIT_S);
+                         "%s/assignments?version=%" JSON_INTEGER_FORMAT
+                         "&since=%" JSON_INTEGER_FORMAT "&wait=%d",
+                         ag->base_path, version, version, ASSIGN_WAIT_S);
                 if (http_json(h, "GET", path, NULL, ASSIGN_WAIT_S + 15, NULL, &out, &err) < 0) {
                         if (!failing && !ag->stop)
                                 log_warnx("assignments: %s", err.msg);
@@ -236,11 +252,27 @@ static void *assign_main(void *arg)
                 if (failing)
                         log_info("assignments: reaching the control plane again");
                 failing = false;
-                if (json_integer_value(json_object_get(out, "version")) == version) {
+                if (json_integer_value(json_object_get(out, "version")) == version &&
+                    !nodeproto_assignments_is_delta(out)) {
+                        json_decref(out);
+                        continue;
+                }
+                out = assignments_whole(held, out);
+                if (!out) {
+                        log_warnx("assignments: a change that does not follow version "
+                                  "%" JSON_INTEGER_FORMAT "; asking for the whole set",
+                                  version);
+                        version = -1;
+                        continue;
+                }
+                if (json_equal(json_object_get(out, "version"), json_object_get(held, "version")) &&
+                    json_equal(out, held)) {
                         json_decref(out);
                         continue;
                 }
                 version = json_integer_value(json_object_get(out, "version"));
+                json_decref(held);
+                held = json_incref(out);
                 pthread_mutex_lock(&ag->mu);
                 json_decref(ag->assign);
                 ag->assign = out;
@@ -248,6 +280,7 @@ static void *assign_main(void *arg)
                 wake(ag);
                 pthread_mutex_unlock(&ag->mu);
         }
+        json_decref(held);
         http_client_free(h);
         return NULL;
 }

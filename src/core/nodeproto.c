@@ -78,3 +78,103 @@ int nodeproto_heartbeat_set_platform(json_t *hb, const char *platform)
                 return 0;
         return json_object_set_new(hb, "platform", json_string(platform));
 }
+
+json_t *nodeproto_assignments_index(const json_t *answer)
+{
+        json_t *index = json_object();
+        const json_t *w;
+        size_t i;
+
+        json_array_foreach(json_object_get(answer, "workloads"), i, w)
+        {
+                const char *name = json_string_value(json_object_get(w, "name"));
+                if (index && name &&
+                    json_object_set(index, name, json_object_get(w, "revision")) < 0) {
+                        json_decref(index);
+                        return NULL;
+                }
+        }
+        return index;
+}
+
+json_t *nodeproto_assignments_delta(const json_t *sent, json_int_t since, const json_t *now)
+{
+        json_t *changed = json_array(), *removed = json_array(), *seen = json_object(), *delta;
+        const json_t *w, *rev;
+        const char *name;
+        size_t i;
+
+        json_array_foreach(json_object_get(now, "workloads"), i, w)
+        {
+                name = json_string_value(json_object_get(w, "name"));
+                if (!name)
+                        continue;
+                json_object_set_new(seen, name, json_true());
+                rev = json_object_get(sent, name);
+                if (!rev || !json_equal(rev, json_object_get(w, "revision")))
+                        json_array_append(changed, (json_t *)w);
+        }
+        json_object_foreach((json_t *)sent, name, rev)
+        {
+                if (!json_object_get(seen, name))
+                        json_array_append_new(removed, json_string(name));
+        }
+        json_decref(seen);
+        /* the rest of the answer (the subnet's network policy) is small: whole */
+        delta = json_copy((json_t *)now);
+        if (!delta || json_object_set_new(delta, "workloads", changed) < 0 ||
+            json_object_set_new(delta, "since", json_integer(since)) < 0 ||
+            json_object_set_new(delta, "removed", removed) < 0) {
+                json_decref(delta);
+                return NULL;
+        }
+        return delta;
+}
+
+bool nodeproto_assignments_is_delta(const json_t *answer)
+{
+        return json_object_get(answer, "since") != NULL;
+}
+
+json_t *nodeproto_assignments_apply(const json_t *held, const json_t *delta)
+{
+        const json_t *changed = json_object_get(delta, "workloads"), *w;
+        json_t *drop = json_object(), *list = json_array(), *whole;
+        const char *name;
+        size_t i;
+
+        if (!json_is_integer(json_object_get(held, "version")) ||
+            !json_equal(json_object_get(held, "version"), json_object_get(delta, "since"))) {
+                json_decref(drop);
+                json_decref(list);
+                return NULL;
+        }
+        json_array_foreach(json_object_get(delta, "removed"), i, w)
+        {
+                if (json_string_value(w))
+                        json_object_set_new(drop, json_string_value(w), json_true());
+        }
+        json_array_foreach(changed, i, w)
+        {
+                name = json_string_value(json_object_get(w, "name"));
+                if (name)
+                        json_object_set_new(drop, name, json_true());
+        }
+        /* kept in the order held had them; new and changed ones after */
+        json_array_foreach(json_object_get(held, "workloads"), i, w)
+        {
+                name = json_string_value(json_object_get(w, "name"));
+                if (name && !json_object_get(drop, name))
+                        json_array_append(list, (json_t *)w);
+        }
+        json_array_foreach(changed, i, w) json_array_append(list, (json_t *)w);
+        json_decref(drop);
+        whole = json_copy((json_t *)delta);
+        if (!whole || json_object_set_new(whole, "workloads", list) < 0) {
+                json_decref(whole);
+                return NULL;
+        }
+        json_object_del(whole, "since");
+        json_object_del(whole, "removed");
+        return whole;
+}

@@ -61,4 +61,24 @@ int nodeproto_heartbeat_add_report(json_t *hb, const struct nodeproto_report *r)
 int nodeproto_heartbeat_set_capacity(json_t *hb, const struct nodeproto_capacity *c);
 int nodeproto_heartbeat_set_platform(json_t *hb, const char *platform);
 
+/* ---- assignments: what a node runs, whole or as a change --------------
+ * A whole answer is {"version": V, "workloads": [{"name", "revision",
+ * "isolationClass", "spec"}...]}. A node that asks with since=S, S being the
+ * version it holds, may get a change instead: {"version": V, "since": S,
+ * "workloads": [entries new or changed since S], "removed": [names]}; any
+ * other field of the answer (the subnet's "networkPolicy") is sent whole
+ * in both. */
+
+/* {name: revision} of a whole answer: what the server remembers it sent. */
+json_t *nodeproto_assignments_index(const json_t *answer);
+/* The change from what `sent` (an index, at version since) to the whole
+ * answer `now`. */
+json_t *nodeproto_assignments_delta(const json_t *sent, json_int_t since, const json_t *now);
+/* Whether an answer is a change (has "since") rather than a whole set. */
+bool nodeproto_assignments_is_delta(const json_t *answer);
+/* The whole answer that applying change `delta` to whole answer `held`
+ * gives; NULL when delta does not follow held (its since is not held's
+ * version): the node then asks for the whole set again. */
+json_t *nodeproto_assignments_apply(const json_t *held, const json_t *delta);
+
 #endif

@@ -6,6 +6,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -116,6 +117,121 @@ static void test_heartbeat_minimal(void **state)
                         "refused\"},\"workloads\":[]}");
 }
 
+/* A whole answer at version v from "name:revision" pairs. */
+static json_t *whole(json_int_t v, const char *const *pairs, size_t n)
+{
+        json_t *list = json_array();
+
+        for (size_t i = 0; i < n; i++) {
+                char name[32];
+                int rev = 0;
+
+                assert_int_equal(sscanf(pairs[i], "%31[^:]:%d", name, &rev), 2);
+                json_array_append_new(list, json_pack("{s:s,s:i,s:s,s:{s:s}}", "name", name,
+                                                      "revision", rev, "isolationClass",
+                                                      "container", "spec", "image", name));
+        }
+        return json_pack("{s:I,s:o}", "version", v, "workloads", list);
+}
+
+/* A change carries new and changed entries and removed names; applied to
+ * what the node held it gives the whole set the server has. */
+static void test_assignments_delta_round_trip(void **state)
+{
+        static const char *const before[] = {"web:1", "job:2", "db:1"};
+        static const char *const after[] = {"web:2", "db:1", "api:1"};
+        json_t *held = whole(4, before, 3), *now = whole(7, after, 3);
+        json_t *sent = nodeproto_assignments_index(held), *delta, *applied;
+
+        (void)state;
+        delta = nodeproto_assignments_delta(sent, 4, now);
+        assert_true(nodeproto_assignments_is_delta(delta));
+        assert_false(nodeproto_assignments_is_delta(now));
+        assert_int_equal(json_integer_value(json_object_get(delta, "since")), 4);
+        assert_int_equal(json_integer_value(json_object_get(delta, "version")), 7);
+        assert_int_equal(json_array_size(json_object_get(delta, "workloads")), 2);
+        assert_string_equal(json_string_value(json_object_get(
+                                json_array_get(json_object_get(delta, "workloads"), 0), "name")),
+                            "web");
+        assert_string_equal(json_string_value(json_object_get(
+                                json_array_get(json_object_get(delta, "workloads"), 1), "name")),
+                            "api");
+        assert_int_equal(json_array_size(json_object_get(delta, "removed")), 1);
+        assert_string_equal(json_string_value(json_array_get(json_object_get(delta, "removed"), 0)),
+                            "job");
+        applied = nodeproto_assignments_apply(held, delta);
+        assert_non_null(applied);
+        /* the same set; kept entries first, in held's order */
+        assert_json(applied, "{\"version\":7,\"workloads\":["
+                             "{\"name\":\"db\",\"revision\":1,\"isolationClass\":\"container\","
+                             "\"spec\":{\"image\":\"db\"}},"
+                             "{\"name\":\"web\",\"revision\":2,\"isolationClass\":\"container\","
+                             "\"spec\":{\"image\":\"web\"}},"
+                             "{\"name\":\"api\",\"revision\":1,\"isolationClass\":\"container\","
+                             "\"spec\":{\"image\":\"api\"}}]}");
+        json_decref(delta);
+        json_decref(sent);
+        json_decref(held);
+        json_decref(now);
+}
+
+/* A change that does not follow what the node holds is refused: the node
+ * asks for the whole set again. */
+static void test_assignments_delta_out_of_step(void **state)
+{
+        static const char *const set[] = {"web:1"};
+        json_t *held = whole(5, set, 1), *now = whole(6, set, 1);
+        json_t *sent = nodeproto_assignments_index(held), *delta;
+
+        (void)state;
+        delta = nodeproto_assignments_delta(sent, 4, now);
+        assert_null(nodeproto_assignments_apply(held, delta));
+        assert_null(nodeproto_assignments_apply(NULL, delta));
+        json_decref(delta);
+        /* nothing changed: an empty change */
+        delta = nodeproto_assignments_delta(sent, 5, now);
+        assert_int_equal(json_array_size(json_object_get(delta, "workloads")), 0);
+        assert_int_equal(json_array_size(json_object_get(delta, "removed")), 0);
+        json_decref(delta);
+        json_decref(sent);
+        json_decref(held);
+        json_decref(now);
+}
+
+/* The rest of an answer (the subnet's network policy) goes whole in a
+ * change, and a change that drops it drops it. */
+static void test_assignments_delta_other_fields(void **state)
+{
+        static const char *const set[] = {"web:1"};
+        json_t *held = whole(1, set, 1), *now = whole(2, set, 1);
+        json_t *sent = nodeproto_assignments_index(held), *delta, *applied;
+
+        (void)state;
+        json_object_set_new(now, "networkPolicy", json_pack("{s:s}", "egress", "none"));
+        delta = nodeproto_assignments_delta(sent, 1, now);
+        applied = nodeproto_assignments_apply(held, delta);
+        assert_string_equal(
+            json_string_value(json_object_get(json_object_get(applied, "networkPolicy"), "egress")),
+            "none");
+        assert_null(json_object_get(applied, "since"));
+        assert_null(json_object_get(applied, "removed"));
+        assert_int_equal(json_array_size(json_object_get(applied, "workloads")), 1);
+        json_decref(sent);
+        sent = nodeproto_assignments_index(applied);
+        json_decref(delta);
+        json_object_del(now, "networkPolicy");
+        delta = nodeproto_assignments_delta(sent, 2, now);
+        json_decref(held);
+        held = applied;
+        applied = nodeproto_assignments_apply(held, delta);
+        assert_null(json_object_get(applied, "networkPolicy"));
+        json_decref(applied);
+        json_decref(delta);
+        json_decref(sent);
+        json_decref(held);
+        json_decref(now);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -124,6 +240,9 @@ int main(void)
             cmocka_unit_test(test_join_handler_needs_provider),
             cmocka_unit_test(test_heartbeat),
             cmocka_unit_test(test_heartbeat_minimal),
+            cmocka_unit_test(test_assignments_delta_round_trip),
+            cmocka_unit_test(test_assignments_delta_out_of_step),
+            cmocka_unit_test(test_assignments_delta_other_fields),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);
