@@ -36,6 +36,7 @@
 #include "agent/secrets.h"
 #include "agent/workers.h"
 #include "core/node.h"
+#include "core/nodeproto.h"
 #include "core/resources_json.h"
 #include "util/clock.h"
 #include "util/log.h"
@@ -50,95 +51,6 @@
 #define HEARTBEAT_DEFAULT 10
 
 /* ---- configuration ------------------------------------------------------- */
-
-/* {"cpu": 0.5 | "500m", "memory": "256Mi" | bytes, "gpus": 1}; absent fields
- * keep what the outputs hold. */
-static int parse_resources(const json_t *r, int64_t *cpu_milli, int64_t *memory, int *gpus,
-                           struct idyl_err *err)
-{
-        const json_t *cpu = json_object_get(r, "cpu"), *mem = json_object_get(r, "memory");
-
-        if ((cpu && json_cpu(cpu, cpu_milli, err) < 0) ||
-            (mem && json_memory(mem, memory, err) < 0))
-                return -1;
-        if (json_is_integer(json_object_get(r, "gpus")))
-                *gpus = (int)json_integer_value(json_object_get(r, "gpus"));
-        return 0;
-}
-
-static int copy_field(const json_t *obj, const char *key, char *dst, size_t size, bool required,
-                      const char *path, struct idyl_err *err)
-{
-        const char *v = json_string_value(json_object_get(obj, key));
-
-        if (!v && required)
-                return idyl_err_set(err, IDYL_E_INVALID, "%s: field \"%s\" is missing", path, key);
-        if (v && strlen(v) >= size)
-                return idyl_err_set(err, IDYL_E_INVALID, "%s: field \"%s\" is too long", path, key);
-        snprintf(dst, size, "%s", v ? v : "");
-        return 0;
-}
-
-int agent_config_load(const char *dir, struct agent_config *c, struct idyl_err *err)
-{
-        char path[PATH_MAX + 16];
-        const struct profile_preset *pp = NULL;
-        enum runtime_profile prof;
-        json_error_t jerr;
-        json_t *st, *rt;
-        int rc;
-
-        memset(c, 0, sizeof(*c));
-        if ((size_t)snprintf(c->dir, sizeof(c->dir), "%s", dir) >= sizeof(c->dir))
-                return idyl_err_set(err, IDYL_E_INVALID, "node directory path too long");
-        snprintf(path, sizeof(path), "%s/node.json", dir);
-        st = json_load_file(path, 0, &jerr);
-        if (!st)
-                return idyl_err_set(err, IDYL_E_NOT_FOUND,
-                                    "no node configuration in %s (%s); run `idyl node join` first",
-                                    dir, jerr.text);
-        rt = json_object_get(st, "runtime");
-        rc = (copy_field(st, "addr", c->addr, sizeof(c->addr), true, path, err) < 0 ||
-              copy_field(st, "subnet", c->subnet, sizeof(c->subnet), true, path, err) < 0 ||
-              copy_field(st, "name", c->name, sizeof(c->name), true, path, err) < 0 ||
-              copy_field(st, "credential", c->credential, sizeof(c->credential), true, path, err) <
-                  0 ||
-              copy_field(st, "endpoint", c->endpoint, sizeof(c->endpoint), false, path, err) < 0 ||
-              copy_field(st, "cniConfDir", c->cni_conf_dir, sizeof(c->cni_conf_dir), false, path,
-                         err) < 0 ||
-              copy_field(st, "cniBinDir", c->cni_bin_dir, sizeof(c->cni_bin_dir), false, path,
-                         err) < 0 ||
-              copy_field(rt, "profile", c->profile, sizeof(c->profile), false, path, err) < 0 ||
-              copy_field(rt, "provider", c->provider, sizeof(c->provider), true, path, err) < 0 ||
-              copy_field(rt, "handler", c->handler, sizeof(c->handler), true, path, err) < 0)
-                 ? -1
-                 : 0;
-        c->offer_cpu_milli = c->offer_memory = -1;
-        c->offer_gpus = -1;
-        if (rc == 0 && json_is_object(json_object_get(st, "offer")))
-                rc = parse_resources(json_object_get(st, "offer"), &c->offer_cpu_milli,
-                                     &c->offer_memory, &c->offer_gpus, err);
-        if (rc == 0) {
-                c->isolation = isolation_class_from_name(
-                    json_string_value(json_object_get(rt, "isolationClass")));
-                c->backend =
-                    vmm_backend_from_name(json_string_value(json_object_get(rt, "vmmBackend")));
-        }
-        json_decref(st);
-        if (rc < 0)
-                return -1;
-        if (c->profile[0] && runtime_profile_parse(c->profile, &prof, NULL) == 0)
-                pp = profile_preset(prof);
-        if (pp && pp->cri_handler)
-                snprintf(c->cri_handler, sizeof(c->cri_handler), "%s", pp->cri_handler);
-        if (!c->endpoint[0])
-                snprintf(c->endpoint, sizeof(c->endpoint), "%s",
-                         pp ? pp->endpoint
-                         : strcmp(c->provider, "docker") == 0
-                             ? "unix:///var/run/docker.sock"
-                             : "unix:///run/containerd/containerd.sock");
-        return 0;
-}
 
 /* Sandbox logs live in the node's own directory, DIR/pods. */
 static int cri_log_root(struct runtime *rt, const char *dir, struct idyl_err *err)
@@ -322,11 +234,26 @@ static void pause_ms(struct agent *ag, int64_t ms)
 
 /* ---- assignments thread ----------------------------------------------------- */
 
+/* The whole set an answer stands for: the answer itself, or the change it
+ * carries applied to what the thread holds (NULL: it does not follow that;
+ * ask for the whole set again). Takes out. */
+static json_t *assignments_whole(const json_t *held, json_t *out)
+{
+        json_t *whole;
+
+        if (!nodeproto_assignments_is_delta(out))
+                return out;
+        whole = nodeproto_assignments_apply(held, out);
+        json_decref(out);
+        return whole;
+}
+
 static void *assign_main(void *arg)
 {
         struct agent *ag = arg;
-        struct http_client *h = http_client_new(ag->cfg->addr, NULL, ag->cfg->credential);
+        struct http_client *h = node_config_client(ag->cfg);
         json_int_t version = -1;
+        json_t *held = NULL; /* the whole set at version, what since= acknowledges */
         bool failing = false;
 
         if (h)
@@ -338,8 +265,9 @@ static void *assign_main(void *arg)
                 json_t *out = NULL;
 
                 snprintf(path, sizeof(path),
-                         "%s/assignments?version=%" JSON_INTEGER_FORMAT "&wait=%d", ag->base_path,
-                         version, ASSIGN_WAIT_S);
+                         "%s/assignments?version=%" JSON_INTEGER_FORMAT
+                         "&since=%" JSON_INTEGER_FORMAT "&wait=%d",
+                         ag->base_path, version, version, ASSIGN_WAIT_S);
                 if (http_json(h, "GET", path, NULL, ASSIGN_WAIT_S + 15, NULL, &out, &err) < 0) {
                         if (!failing && !ag->stop)
                                 log_warnx("assignments: %s", err.msg);
@@ -350,11 +278,27 @@ static void *assign_main(void *arg)
                 if (failing)
                         log_info("assignments: reaching the control plane again");
                 failing = false;
-                if (json_integer_value(json_object_get(out, "version")) == version) {
+                if (json_integer_value(json_object_get(out, "version")) == version &&
+                    !nodeproto_assignments_is_delta(out)) {
+                        json_decref(out);
+                        continue;
+                }
+                out = assignments_whole(held, out);
+                if (!out) {
+                        log_warnx("assignments: a change that does not follow version "
+                                  "%" JSON_INTEGER_FORMAT "; asking for the whole set",
+                                  version);
+                        version = -1;
+                        continue;
+                }
+                if (json_equal(json_object_get(out, "version"), json_object_get(held, "version")) &&
+                    json_equal(out, held)) {
                         json_decref(out);
                         continue;
                 }
                 version = json_integer_value(json_object_get(out, "version"));
+                json_decref(held);
+                held = json_incref(out);
                 pthread_mutex_lock(&ag->mu);
                 json_decref(ag->assign);
                 ag->assign = out;
@@ -362,6 +306,7 @@ static void *assign_main(void *arg)
                 wake(ag);
                 pthread_mutex_unlock(&ag->mu);
         }
+        json_decref(held);
         http_client_free(h);
         return NULL;
 }
@@ -404,7 +349,7 @@ static void *events_main(void *arg)
 static void *heartbeat_main(void *arg)
 {
         struct agent *ag = arg;
-        struct http_client *h = http_client_new(ag->cfg->addr, NULL, ag->cfg->credential);
+        struct http_client *h = node_config_client(ag->cfg);
         char path[200];
         bool failing = false;
 
@@ -459,7 +404,7 @@ static int spec_resources(const json_t *r, struct rt_workload *w, struct idyl_er
         w->cpu_milli = WORKLOAD_DEFAULT_CPU_MILLI;
         w->memory_bytes = WORKLOAD_DEFAULT_MEMORY;
         w->gpus = 0;
-        return parse_resources(r, &w->cpu_milli, &w->memory_bytes, &w->gpus, err);
+        return json_resources(r, &w->cpu_milli, &w->memory_bytes, &w->gpus, err);
 }
 
 /* Turns one assignment into what to run; refusals are reported, not run. */
@@ -975,42 +920,34 @@ static int64_t reconcile(struct agent *ag)
 static json_t *heartbeat_body(const struct agent *ag)
 {
         const struct rt_health *h = &ag->health;
-        json_t *reports = json_array(), *body;
+        json_t *body = nodeproto_heartbeat_new(h->ready, h->reason);
 
-        for (size_t i = 0; i < ag->ndesired; i++) {
+        for (size_t i = 0; body && i < ag->ndesired; i++) {
                 const struct rc_entry *e = &ag->entries[i];
-                if (e->phase == PHASE_SCHEDULED)
-                        continue;
-                json_t *r =
-                    json_pack("{s:s,s:I,s:s,s:i,s:s}", "name", e->name, "revision",
-                              (json_int_t)e->revision, "phase", workload_phase_name(e->phase),
-                              "restarts", e->restarts, "message", e->message);
-                if (r && e->phase == PHASE_RUNNING && e->ip[0])
-                        json_object_set_new(r, "ip", json_string(e->ip));
-                json_array_append_new(reports, r);
+                struct nodeproto_report r = {
+                    e->name,     e->revision, workload_phase_name(e->phase),
+                    e->restarts, e->message,  e->phase == PHASE_RUNNING ? e->ip : NULL};
+                if (e->phase != PHASE_SCHEDULED && nodeproto_heartbeat_add_report(body, &r) < 0) {
+                        json_decref(body);
+                        return NULL;
+                }
         }
-        body = json_pack("{s:{s:b,s:s},s:o}", "runtime", "ready", h->ready, "reason", h->reason,
-                         "workloads", reports);
-        if (h->cpu_milli > 0 && h->memory_bytes > 0) {
+        if (body && h->cpu_milli > 0 && h->memory_bytes > 0) {
                 const struct agent_config *c = ag->cfg;
-                int64_t cpu = h->cpu_milli, mem = h->memory_bytes & ~((1LL << 20) - 1);
-                int gpus = h->gpus;
-                char text[32];
+                struct nodeproto_capacity cap = {h->cpu_milli, h->memory_bytes & ~((1LL << 20) - 1),
+                                                 h->gpus};
 
                 /* the provider's offer caps what the runtime has */
-                if (c->offer_cpu_milli >= 0 && c->offer_cpu_milli < cpu)
-                        cpu = c->offer_cpu_milli;
-                if (c->offer_memory >= 0 && c->offer_memory < mem)
-                        mem = c->offer_memory;
-                if (c->offer_gpus >= 0 && c->offer_gpus < gpus)
-                        gpus = c->offer_gpus;
-                snprintf(text, sizeof(text), "%" PRId64 "m", cpu);
-                json_object_set_new(body, "capacity",
-                                    json_pack("{s:s,s:I,s:i}", "cpu", text, "memory",
-                                              (json_int_t)mem, "gpus", gpus));
+                if (c->offer_cpu_milli >= 0 && c->offer_cpu_milli < cap.cpu_milli)
+                        cap.cpu_milli = c->offer_cpu_milli;
+                if (c->offer_memory >= 0 && c->offer_memory < cap.memory_bytes)
+                        cap.memory_bytes = c->offer_memory;
+                if (c->offer_gpus >= 0 && c->offer_gpus < cap.gpus)
+                        cap.gpus = c->offer_gpus;
+                nodeproto_heartbeat_set_capacity(body, &cap);
         }
-        if (h->platform[0])
-                json_object_set_new(body, "platform", json_string(h->platform));
+        if (body)
+                nodeproto_heartbeat_set_platform(body, h->platform);
         return body;
 }
 
@@ -1115,30 +1052,62 @@ static void loop(struct agent *ag)
         }
 }
 
+/* The agent's threads, in the order they start; the reconcile loop runs on
+ * the caller's. */
+enum agent_thread {
+        THREAD_SIGNALS,
+        THREAD_ASSIGNMENTS,
+        THREAD_HEARTBEAT,
+        THREAD_EVENTS,
+        THREAD__COUNT
+};
+
+static int start_thread(struct agent *ag, pthread_t *t, bool *started, void *(*fn)(void *),
+                        const char *what, struct idyl_err *err)
+{
+        int rc = pthread_create(t, NULL, fn, ag);
+
+        if (rc != 0)
+                return idyl_err_errno(err, rc, "start the %s thread", what);
+        *started = true;
+        return 0;
+}
+
+/* Tells the threads started to stop and waits for them. */
+static void stop_threads(struct agent *ag, pthread_t *t, const bool *started)
+{
+        pthread_mutex_lock(&ag->mu);
+        ag->stop = true;
+        wake(ag);
+        pthread_mutex_unlock(&ag->mu);
+        if (started[THREAD_SIGNALS])
+                pthread_kill(t[THREAD_SIGNALS], SIGTERM); /* harmless when it already returned */
+        for (int i = 0; i < THREAD__COUNT; i++)
+                if (started[i])
+                        pthread_join(t[i], NULL);
+}
+
 int agent_run(const struct agent_config *cfg, struct idyl_err *err)
 {
         struct agent ag = {.cfg = cfg, .heartbeat_s = HEARTBEAT_DEFAULT};
         struct workers_config wc = {
             .nworkers = cfg->workers, .open = worker_open, .close = worker_close, .opaque = &ag};
-        pthread_t sig_t, assign_t, events_t, hb_t;
-        struct agent_streams *streams;
+        pthread_t t[THREAD__COUNT];
+        bool started[THREAD__COUNT] = {false}, secrets = false, sync = false;
+        struct agent_streams *streams = NULL;
         pthread_condattr_t ca;
         sigset_t set;
-        int lockfd;
+        int lockfd, rc = -1;
 
         lockfd = take_lock(cfg->dir, err);
         if (lockfd < 0)
                 return -1;
-        if (agent_runtime_open(cfg, &ag.rt, err) < 0) {
-                close(lockfd);
-                return -1;
-        }
+        if (agent_runtime_open(cfg, &ag.rt, err) < 0)
+                goto out;
         ag.rt->ops->set_abort(ag.rt, &ag.stop);
-        if (agent_secrets_init(&ag.secrets, cfg->dir, cfg->addr, cfg->credential, err) < 0) {
-                ag.rt->ops->destroy(ag.rt);
-                close(lockfd);
-                return -1;
-        }
+        if (agent_secrets_init(&ag.secrets, cfg, err) < 0)
+                goto out;
+        secrets = true;
         snprintf(ag.base_path, sizeof(ag.base_path), "/v1/subnets/%s/nodes/%s", cfg->subnet,
                  cfg->name);
         pthread_mutex_init(&ag.mu, NULL);
@@ -1146,42 +1115,41 @@ int agent_run(const struct agent_config *cfg, struct idyl_err *err)
         pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
         pthread_cond_init(&ag.cond, &ca);
         pthread_condattr_destroy(&ca);
+        sync = true;
         sigemptyset(&set);
         sigaddset(&set, SIGTERM);
         sigaddset(&set, SIGINT);
         pthread_sigmask(SIG_BLOCK, &set, NULL);
         /* after the mask: no worker takes the signal meant for signal_main */
-        if (workers_new(&wc, &ag.pool, err) < 0) {
-                ag.rt->ops->destroy(ag.rt);
-                agent_secrets_release(&ag.secrets);
-                pthread_cond_destroy(&ag.cond);
-                pthread_mutex_destroy(&ag.mu);
-                close(lockfd);
-                return -1;
-        }
+        if (workers_new(&wc, &ag.pool, err) < 0)
+                goto out;
         log_info("node %s of subnet %s (%s on %s, %zu workers), control plane %s", cfg->name,
                  cfg->subnet, cfg->profile[0] ? cfg->profile : cfg->handler, cfg->endpoint,
                  cfg->workers ? cfg->workers : (size_t)WORKERS_DEFAULT, cfg->addr);
-
-        pthread_create(&sig_t, NULL, signal_main, &ag);
-        pthread_create(&assign_t, NULL, assign_main, &ag);
-        pthread_create(&hb_t, NULL, heartbeat_main, &ag);
+        if (start_thread(&ag, &t[THREAD_SIGNALS], &started[THREAD_SIGNALS], signal_main, "signal",
+                         err) < 0 ||
+            start_thread(&ag, &t[THREAD_ASSIGNMENTS], &started[THREAD_ASSIGNMENTS], assign_main,
+                         "assignments", err) < 0 ||
+            start_thread(&ag, &t[THREAD_HEARTBEAT], &started[THREAD_HEARTBEAT], heartbeat_main,
+                         "heartbeat", err) < 0)
+                goto out;
         restarts_load(&ag);
         check_health(&ag);
-        pthread_create(&events_t, NULL, events_main, &ag);
+        if (start_thread(&ag, &t[THREAD_EVENTS], &started[THREAD_EVENTS], events_main,
+                         "runtime events", err) < 0)
+                goto out;
         streams = agent_streams_start(cfg, &ag.stop);
         loop(&ag);
+        rc = 0;
+out:
         agent_streams_free(streams);
-
-        pthread_kill(sig_t, SIGTERM); /* harmless when it already returned */
-        pthread_join(sig_t, NULL);
-        pthread_join(assign_t, NULL);
-        pthread_join(events_t, NULL);
-        pthread_join(hb_t, NULL);
+        if (sync)
+                stop_threads(&ag, t, started);
         /* queued actions are dropped, running ones abort on ag.stop */
-        workers_free(ag.pool);
-        log_info("stopped; workloads keep running and the next agent adopts them");
-
+        if (ag.pool)
+                workers_free(ag.pool);
+        if (rc == 0)
+                log_info("stopped; workloads keep running and the next agent adopts them");
         for (size_t j = 0; j < ag.ndesired; j++)
                 desired_release(&ag.desired[j]);
         free(ag.desired);
@@ -1192,10 +1160,14 @@ int agent_run(const struct agent_config *cfg, struct idyl_err *err)
         json_decref(ag.saved_restarts);
         free(ag.inflight);
         free(ag.outcomes);
-        ag.rt->ops->destroy(ag.rt);
-        agent_secrets_release(&ag.secrets);
-        pthread_cond_destroy(&ag.cond);
-        pthread_mutex_destroy(&ag.mu);
+        if (ag.rt)
+                ag.rt->ops->destroy(ag.rt);
+        if (secrets)
+                agent_secrets_release(&ag.secrets);
+        if (sync) {
+                pthread_cond_destroy(&ag.cond);
+                pthread_mutex_destroy(&ag.mu);
+        }
         close(lockfd);
-        return 0;
+        return rc;
 }

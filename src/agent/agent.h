@@ -9,33 +9,10 @@
 #include <stdbool.h>
 #include <sys/types.h>
 
+#include "agent/node_config.h"
 #include "agent/runtime.h"
 #include "core/isolation.h"
 #include "util/err.h"
-
-/* The node's local configuration: DIR/node.json. */
-struct agent_config {
-        char dir[PATH_MAX];
-        char addr[512];
-        char subnet[16];
-        char name[64];
-        char credential[128];
-        char profile[48]; /* "" for raw settings */
-        char provider[16];
-        char handler[64];
-        char cri_handler[64];
-        char endpoint[PATH_MAX + 8];
-        char cni_conf_dir[PATH_MAX], cni_bin_dir[PATH_MAX]; /* containerd; "": default */
-        enum isolation_class isolation;
-        enum vmm_backend backend;
-        /* what the provider offers (join --cpu/--memory/--gpus); -1: all */
-        int64_t offer_cpu_milli, offer_memory;
-        int offer_gpus;
-        /* runtime operations in parallel (`idyl node run --workers`); 0: default */
-        size_t workers;
-};
-
-int agent_config_load(const char *dir, struct agent_config *c, struct idyl_err *err);
 
 /* Opens the runtime the configuration names. */
 int agent_runtime_open(const struct agent_config *c, struct runtime **out, struct idyl_err *err);

@@ -860,7 +860,7 @@ static int docker_watch(struct runtime *rt, void (*changed)(void *arg), void *ar
                         const volatile bool *stop, struct idyl_err *err)
 {
         struct docker *d = docker_of(rt);
-        struct http_client *h = http_client_new(DOCKER_BASE, d->socket_path, NULL);
+        struct http_client *h = http_client_new(DOCKER_BASE, d->socket_path, NULL, NULL);
         struct watch_ctx w = {d, changed, arg};
         struct http_request req = {
             .method = "GET", .on_chunk = on_event, .chunk_arg = &w, .abort_flag = stop};
@@ -934,7 +934,7 @@ int runtime_docker_open(const char *socket_path, struct runtime **out, struct id
                 d->rt.ops = &docker_ops;
                 pthread_mutex_init(&d->exits_mu, NULL);
                 d->socket_path = strdup(socket_path);
-                d->http = http_client_new(DOCKER_BASE, socket_path, NULL);
+                d->http = http_client_new(DOCKER_BASE, socket_path, NULL, NULL);
         }
         if (!d || !d->socket_path || !d->http) {
                 if (d)

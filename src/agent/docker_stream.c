@@ -151,7 +151,7 @@ static void run_bounds(struct http_client *h, const char *id, char *cur, char *p
 int docker_logs(struct runtime *rt, const struct rt_instance *inst, const struct rt_logs *o,
                 const struct rt_sink *sink, struct idyl_err *err)
 {
-        struct http_client *h = http_client_new(DOCKER_BASE, runtime_docker_socket(rt), NULL);
+        struct http_client *h = http_client_new(DOCKER_BASE, runtime_docker_socket(rt), NULL, NULL);
         struct demux d = {0};
         char path[512], tail[32], boundary[40] = "0", since[40] = "0";
         int rc = -1;
@@ -186,7 +186,7 @@ int docker_logs(struct runtime *rt, const struct rt_instance *inst, const struct
 int docker_exec(struct runtime *rt, const struct rt_instance *inst, const char *const *argv,
                 size_t argc, const struct rt_sink *sink, int *exit_code, struct idyl_err *err)
 {
-        struct http_client *h = http_client_new(DOCKER_BASE, runtime_docker_socket(rt), NULL);
+        struct http_client *h = http_client_new(DOCKER_BASE, runtime_docker_socket(rt), NULL, NULL);
         json_t *cmd = json_array(), *body = NULL, *created = NULL, *info = NULL;
         struct demux d = {0};
         char path[256];

@@ -14,11 +14,13 @@ struct http_client {
         char *base;
         char *socket_path;
         char *auth;     /* "Authorization: Bearer ..." or NULL */
+        char *ca;       /* PEM CA file or NULL */
         size_t current; /* of several comma-separated bases, the one that answered last */
         const volatile bool *abort_flag;
 };
 
-struct http_client *http_client_new(const char *base, const char *socket_path, const char *token)
+struct http_client *http_client_new(const char *base, const char *socket_path, const char *token,
+                                    const char *ca)
 {
         struct http_client *h = calloc(1, sizeof(*h));
 
@@ -29,7 +31,10 @@ struct http_client *http_client_new(const char *base, const char *socket_path, c
         h->socket_path = socket_path ? strdup(socket_path) : NULL;
         if (token && asprintf(&h->auth, "Authorization: Bearer %s", token) < 0)
                 h->auth = NULL, token = NULL;
-        if (!h->curl || !h->base || (socket_path && !h->socket_path) || (token && !h->auth)) {
+        if (ca && ca[0])
+                h->ca = strdup(ca);
+        if (!h->curl || !h->base || (socket_path && !h->socket_path) || (token && !h->auth) ||
+            (ca && ca[0] && !h->ca)) {
                 http_client_free(h);
                 return NULL;
         }
@@ -50,6 +55,7 @@ void http_client_free(struct http_client *h)
         free(h->base);
         free(h->socket_path);
         free(h->auth);
+        free(h->ca);
         free(h);
 }
 
@@ -71,6 +77,19 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *userdata)
         return n;
 }
 
+struct header_sink {
+        http_header_fn fn;
+        void *arg;
+};
+
+static size_t on_header(char *data, size_t size, size_t nmemb, void *userdata)
+{
+        struct header_sink *s = userdata;
+
+        s->fn(data, size * nmemb, s->arg);
+        return size * nmemb;
+}
+
 static int on_progress(void *arg, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
                        curl_off_t ulnow)
 {
@@ -85,6 +104,7 @@ int http_do(struct http_client *h, const struct http_request *req, long *status,
 {
         struct idyl_buf scratch = IDYL_BUF_INIT(RESPONSE_MAX);
         struct sink sink = {resp ? resp : &scratch, req->on_chunk, req->chunk_arg};
+        struct header_sink hsink = {req->on_header, req->header_arg};
         struct curl_slist *headers = NULL;
         char errbuf[CURL_ERROR_SIZE] = "", *url = NULL, ctype[128];
         CURL *c = h->curl;
@@ -98,14 +118,19 @@ int http_do(struct http_client *h, const struct http_request *req, long *status,
                 curl_easy_setopt(c, CURLOPT_UNIX_SOCKET_PATH, h->socket_path);
         curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, req->method);
         curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-        curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, 5L);
+        curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT,
+                         req->connect_timeout_s > 0 ? req->connect_timeout_s : 5L);
         curl_easy_setopt(c, CURLOPT_TIMEOUT, req->timeout_s);
         curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
-        /* idyld over HTTPS: verified against IDYL_CA, else the system store */
-        if (!h->socket_path && getenv("IDYL_CA") && *getenv("IDYL_CA"))
-                curl_easy_setopt(c, CURLOPT_CAINFO, getenv("IDYL_CA"));
+        /* idyld over HTTPS: verified against the CA given, else the system store */
+        if (h->ca)
+                curl_easy_setopt(c, CURLOPT_CAINFO, h->ca);
         curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
         curl_easy_setopt(c, CURLOPT_WRITEDATA, &sink);
+        if (req->on_header) {
+                curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
+                curl_easy_setopt(c, CURLOPT_HEADERDATA, &hsink);
+        }
         if (req->abort_flag || h->abort_flag) {
                 curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_progress);
                 curl_easy_setopt(c, CURLOPT_XFERINFODATA,
@@ -148,6 +173,12 @@ int http_do(struct http_client *h, const struct http_request *req, long *status,
         }
         curl_slist_free_all(headers);
         idyl_buf_release(&scratch);
+        if (rc != CURLE_OK && req->unreachable) {
+                idyl_err_set(err, IDYL_E_UNAVAILABLE, "%s: %s", req->unreachable,
+                             errbuf[0] ? errbuf : curl_easy_strerror(rc));
+                free(url);
+                return -1;
+        }
         if (rc != CURLE_OK) {
                 idyl_err_set(err, IDYL_E_UNAVAILABLE, "%s %s: %s",
                              h->socket_path ? h->socket_path : h->base, req->path,

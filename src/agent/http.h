@@ -1,7 +1,8 @@
-/* A small HTTP/JSON client over libcurl for the node agent: one connection
- * (a CURL easy handle, reused) per owner and thread, to a base URL over TCP
- * or over a unix socket (the Docker Engine API), optionally with a bearer
- * credential (the control plane). Responses are bounded. */
+/* A small HTTP/JSON client over libcurl for the node agent and the CLI: one
+ * connection (a CURL easy handle, reused) per owner and thread, to a base
+ * URL over TCP or over a unix socket (the Docker Engine API), optionally
+ * with a bearer credential and a CA (the control plane). Responses are
+ * bounded. */
 #ifndef IDYL_AGENT_HTTP_H
 #define IDYL_AGENT_HTTP_H
 
@@ -15,9 +16,11 @@
 struct http_client;
 
 /* base: "http://127.0.0.1:7480" or, with socket_path set, the URL prefix used
- * on the socket ("http://docker/v1.41"); token may be NULL. Returns NULL on
- * allocation failure. */
-struct http_client *http_client_new(const char *base, const char *socket_path, const char *token);
+ * on the socket ("http://docker/v1.41"); token may be NULL; ca is the PEM
+ * file that verifies an https:// base (NULL or "": the system store).
+ * Returns NULL on allocation failure. */
+struct http_client *http_client_new(const char *base, const char *socket_path, const char *token,
+                                    const char *ca);
 void http_client_free(struct http_client *h);
 /* Every later request of h stops early once *flag is true (a stopping agent
  * must not wait out a long-poll). */
@@ -26,6 +29,8 @@ void http_client_set_abort(struct http_client *h, const volatile bool *flag);
 /* Called with each chunk of a streamed response body; return 0 to go on,
  * -1 to stop the transfer. */
 typedef int (*http_chunk_fn)(const char *data, size_t len, void *arg);
+/* Called with each response header line (not NUL-terminated). */
+typedef void (*http_header_fn)(const char *line, size_t len, void *arg);
 
 struct http_request {
         const char *method; /* "GET", "POST", ... */
@@ -37,6 +42,12 @@ struct http_request {
         http_chunk_fn on_chunk;   /* stream the body here instead of buffering */
         void *chunk_arg;
         const volatile bool *abort_flag; /* when set and true, the transfer stops */
+        http_header_fn on_header;        /* may be NULL */
+        void *header_arg;
+        long connect_timeout_s; /* 0: 5 seconds */
+        /* a transport failure reads "<unreachable>: <cause>"; NULL: the
+         * peer and path */
+        const char *unreachable;
 };
 
 /* Performs req. On success *status is the HTTP status and resp (when not

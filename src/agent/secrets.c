@@ -25,14 +25,13 @@
 #define SECRETS_TMPFS_OPTS "mode=0700,size=256m"
 #define SECRETS_TIMEOUT_S  30
 
-int agent_secrets_init(struct agent_secrets *s, const char *node_dir, const char *addr,
-                       const char *credential, struct idyl_err *err)
+int agent_secrets_init(struct agent_secrets *s, const struct agent_config *c, struct idyl_err *err)
 {
         memset(s, 0, sizeof(*s));
-        if ((size_t)snprintf(s->root, sizeof(s->root), "%s/secrets", node_dir) >= sizeof(s->root))
+        if ((size_t)snprintf(s->root, sizeof(s->root), "%s/secrets", c->dir) >= sizeof(s->root))
                 return idyl_err_set(err, IDYL_E_INVALID, "node directory \"%s\" is too long",
-                                    node_dir);
-        s->http = http_client_new(addr, NULL, credential);
+                                    c->dir);
+        s->http = node_config_client(c);
         if (!s->http)
                 return idyl_err_set(err, IDYL_E_INTERNAL, "out of memory");
         pthread_mutex_init(&s->mu, NULL);

@@ -13,6 +13,7 @@
 #include <pthread.h>
 #include <stdbool.h>
 
+#include "agent/node_config.h"
 #include "agent/runtime.h"
 #include "util/err.h"
 
@@ -39,9 +40,9 @@ struct agent_access {
         size_t ndevices;
 };
 
-/* addr and credential reach the control plane as the node. */
-int agent_secrets_init(struct agent_secrets *s, const char *node_dir, const char *addr,
-                       const char *credential, struct idyl_err *err);
+/* Secrets live under c's node directory and are fetched from the control
+ * plane as the node (its credential and CA). */
+int agent_secrets_init(struct agent_secrets *s, const struct agent_config *c, struct idyl_err *err);
 /* Unmounts the tmpfs (running containers keep their binds) and frees. */
 void agent_secrets_release(struct agent_secrets *s);
 

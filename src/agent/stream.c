@@ -161,10 +161,8 @@ static void *worker_main(void *arg)
         json_t *outcome;
 
         snprintf(path, sizeof(path), "%s/%s", as->base, id ? id : "");
-        struct stream_open o = {.addr = as->cfg->addr,
-                                .token = as->cfg->credential,
-                                .ca = getenv("IDYL_CA"),
-                                .path = path};
+        struct stream_open o = {
+            .addr = as->cfg->addr, .token = as->cfg->credential, .ca = as->cfg->ca, .path = path};
         if (!id || stream_conn_open(&o, &w->conn, &err) < 0) {
                 log_warnx("stream %s: %s", id ? id : "?", err.msg);
                 goto out;
@@ -231,7 +229,7 @@ static void start_worker(struct agent_streams *as, json_t *offer)
 static void *poll_main(void *arg)
 {
         struct agent_streams *as = arg;
-        struct http_client *h = http_client_new(as->cfg->addr, NULL, as->cfg->credential);
+        struct http_client *h = node_config_client(as->cfg);
         char path[260];
 
         if (!h)

@@ -13,45 +13,38 @@ static const struct cli_opt audit_opts[] = {
     OPT_END,
 };
 
+static void audit_row(struct table *t, const json_t *o)
+{
+        char status[16];
+        const char *who = json_string_value(json_object_get(o, "token"));
+        const char *cells[] = {json_string_value(json_object_get(o, "time")),
+                               who && *who ? who : NULL,
+                               json_string_value(json_object_get(o, "role")),
+                               json_string_value(json_object_get(o, "method")),
+                               json_string_value(json_object_get(o, "path")),
+                               json_string_value(json_object_get(o, "subnet")),
+                               status};
+
+        snprintf(status, sizeof(status), "%d",
+                 (int)json_integer_value(json_object_get(o, "status")));
+        table_row(t, cells);
+}
+
 static void audit_table(FILE *f, const json_t *v)
 {
         static const char *const head[] = {"TIME", "TOKEN",  "ROLE",  "METHOD",
                                            "PATH", "SUBNET", "STATUS"};
-        struct table t;
-        size_t i;
-        json_t *o;
 
-        table_init(&t, 7);
-        table_row(&t, head);
-        json_array_foreach(v, i, o)
-        {
-                char status[16];
-                const char *who = json_string_value(json_object_get(o, "token"));
-                const char *cells[] = {json_string_value(json_object_get(o, "time")),
-                                       who && *who ? who : NULL,
-                                       json_string_value(json_object_get(o, "role")),
-                                       json_string_value(json_object_get(o, "method")),
-                                       json_string_value(json_object_get(o, "path")),
-                                       json_string_value(json_object_get(o, "subnet")),
-                                       status};
-
-                snprintf(status, sizeof(status), "%d",
-                         (int)json_integer_value(json_object_get(o, "status")));
-                table_row(&t, cells);
-        }
-        table_print(f, &t);
-        table_release(&t);
+        table_print_each(f, v, head, 7, audit_row);
 }
 
 static int audit_run(struct cli_ctx *ctx, struct cli_args *a, struct idyl_err *err)
 {
         const char *subnet = cli_str(a, "subnet"), *limit = cli_str(a, "limit");
         char path[128];
-        json_t *out = NULL;
         uint64_t slug;
         char *end;
         long n = 100;
-        int rc;
 
         if (subnet && subnet_slug_parse(subnet, &slug, err) < 0)
                 return -1;
@@ -63,11 +56,7 @@ static int audit_run(struct cli_ctx *ctx, struct cli_args *a, struct idyl_err *e
         }
         snprintf(path, sizeof(path), "/v1/audit?limit=%ld%s%s", n, subnet ? "&subnet=" : "",
                  subnet ? subnet : "");
-        if (api_call(ctx, "GET", path, NULL, &out, err) < 0)
-                return -1;
-        rc = output_print(a->output, out, audit_table, err);
-        json_decref(out);
-        return rc;
+        return api_print(ctx, a, "GET", path, NULL, audit_table, err);
 }
 
 const struct cli_command audit_commands[] = {

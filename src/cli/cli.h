@@ -125,6 +125,19 @@ int cli_watch(struct cli_ctx *ctx, const char *format, const char *path, const c
  * status err carries the server's code and message. */
 int api_call(struct cli_ctx *ctx, const char *method, const char *path, json_t *body, json_t **out,
              struct idyl_err *err);
+/* api_call, then prints the answer in --output's format, `table` for table
+ * and wide. Takes body (may be NULL). */
+int api_print(struct cli_ctx *ctx, struct cli_args *a, const char *method, const char *path,
+              json_t *body, void (*table)(FILE *, const json_t *), struct idyl_err *err);
+/* The same with a wide table for -o wide. */
+int api_print_tables(struct cli_ctx *ctx, struct cli_args *a, const char *method, const char *path,
+                     json_t *body, const struct output_tables *t, struct idyl_err *err);
+
+/* "/v1/subnets/SUBNET/COLLECTION[/NAME][SUFFIX]" for --subnet, which is
+ * required and checked (it goes into the URL); name and suffix may be NULL.
+ * The caller checks name. */
+int api_subnet_path(const struct cli_args *a, const char *collection, const char *name,
+                    const char *suffix, char *buf, size_t size, struct idyl_err *err);
 
 /* ---- output.c ----------------------------------------------------------- */
 /* A command's tables: `table` for people, `wide` (-o wide) with more
@@ -166,6 +179,11 @@ void table_release(struct table *t);
 /* v as a list for a table: a new reference to v when it is an array, else a
  * new one-element array holding it (`get NAME` and `list` share a table). */
 json_t *output_rows(const json_t *v);
+
+/* Prints v (an object, or an array of them) as a table of ncols columns:
+ * header, then the row add_row adds (table_row) for each item. */
+void table_print_each(FILE *f, const json_t *v, const char *const *header, size_t ncols,
+                      void (*add_row)(struct table *t, const json_t *item));
 
 /* "5m", "3h", "2d" since an RFC 3339 time or unix seconds. */
 void output_age(long long since_unix, char *buf, size_t size);

@@ -1,32 +1,24 @@
-/* The CLI's HTTP client: one JSON request to idyld with libcurl, bounded
- * response, server errors turned into idyl_err with the server's code. */
+/* The CLI's requests to idyld: one JSON request over the shared HTTP client
+ * (agent/http.h) with the context's CA, bounded response, server errors
+ * turned into idyl_err with the server's code. */
 #include "cli/cli.h"
 
-#include <curl/curl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
-#include "util/addrlist.h"
+#include "agent/http.h"
+#include "core/subnet.h"
 #include "util/buf.h"
 
 #define RESPONSE_MAX (64u * 1024 * 1024)
 
-static size_t on_body(char *data, size_t size, size_t nmemb, void *userdata)
-{
-        struct idyl_buf *b = userdata;
-
-        if (idyl_buf_append(b, data, size * nmemb) < 0)
-                return 0; /* aborts the transfer */
-        return size * nmemb;
-}
-
 /* Prints `Warning: 299 idyld "text"` headers as "warning: text". */
-static size_t on_header(char *data, size_t size, size_t nmemb, void *userdata)
+static void on_header(const char *data, size_t len, void *arg)
 {
-        size_t len = size * nmemb;
         const char *q;
 
-        (void)userdata;
+        (void)arg;
         if (len > 8 && strncasecmp(data, "Warning:", 8) == 0) {
                 q = memchr(data, '"', len);
                 if (q) {
@@ -37,7 +29,6 @@ static size_t on_header(char *data, size_t size, size_t nmemb, void *userdata)
                                 fprintf(stderr, "warning: %.*s\n", (int)(end - q - 2), q + 1);
                 }
         }
-        return len;
 }
 
 static int error_from_body(long status, const struct idyl_buf *b, struct idyl_err *err)
@@ -55,71 +46,38 @@ static int error_from_body(long status, const struct idyl_buf *b, struct idyl_er
         return -1;
 }
 
-/* Of several addresses, the one that answered last: tried first. */
-static size_t addr_current;
-
-/* Sends the request to ctx->addr's addresses in turn, from the one that
- * answered last, moving on only when one cannot be connected to. */
-static int perform(struct cli_ctx *ctx, CURL *curl, const char *path, struct idyl_buf *resp,
-                   long *status, struct idyl_err *err)
-{
-        char errbuf[CURL_ERROR_SIZE] = "", base[512], url[1024];
-        size_t n = addrlist_count(ctx->addr);
-        CURLcode rc = CURLE_OK;
-
-        curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, errbuf);
-        curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, on_body);
-        curl_easy_setopt(curl, CURLOPT_WRITEDATA, resp);
-        curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, on_header);
-        curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
-        curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT, 10L);
-        curl_easy_setopt(curl, CURLOPT_TIMEOUT, 120L);
-        if (ctx->ca[0])
-                curl_easy_setopt(curl, CURLOPT_CAINFO, ctx->ca);
-        for (size_t tried = 0; tried < n; tried++) {
-                addrlist_nth(ctx->addr, addr_current, base, sizeof(base));
-                snprintf(url, sizeof(url), "%s%s", base, path);
-                curl_easy_setopt(curl, CURLOPT_URL, url);
-                rc = curl_easy_perform(curl);
-                if (rc == CURLE_OK || !addrlist_try_next(rc))
-                        break;
-                addr_current = (addr_current + 1) % n;
-        }
-        if (rc != CURLE_OK)
-                return idyl_err_set(err, IDYL_E_UNAVAILABLE, "cannot reach idyld at %s: %s",
-                                    ctx->addr, errbuf[0] ? errbuf : curl_easy_strerror(rc));
-        curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, status);
-        return 0;
-}
-
 int api_call(struct cli_ctx *ctx, const char *method, const char *path, json_t *body, json_t **out,
              struct idyl_err *err)
 {
         struct idyl_buf resp = IDYL_BUF_INIT(RESPONSE_MAX);
-        struct curl_slist *headers = NULL;
-        char auth[300];
-        char *text = NULL;
+        struct http_request req = {.method = method,
+                                   .path = path,
+                                   .timeout_s = 120,
+                                   .connect_timeout_s = 10,
+                                   .on_header = on_header};
+        struct http_client *h = NULL;
+        char unreachable[600];
+        cleanup_free char *text = NULL;
         long status = 0;
         int rc = -1;
-        CURL *curl;
 
         if (out)
                 *out = NULL;
-        curl = curl_easy_init();
-        if (!curl)
-                return idyl_err_set(err, IDYL_E_INTERNAL, "curl_easy_init failed");
-        curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, method);
-        if (ctx->have_token) {
-                snprintf(auth, sizeof(auth), "Authorization: Bearer %s", ctx->token);
-                headers = curl_slist_append(headers, auth);
-        }
+        h = http_client_new(ctx->addr, NULL, ctx->have_token ? ctx->token : NULL, ctx->ca);
+        if (!h)
+                return idyl_err_set(err, IDYL_E_INTERNAL, "out of memory");
+        snprintf(unreachable, sizeof(unreachable), "cannot reach idyld at %s", ctx->addr);
+        req.unreachable = unreachable;
         if (body) {
                 text = json_dumps(body, JSON_COMPACT);
-                headers = curl_slist_append(headers, "Content-Type: application/json");
-                curl_easy_setopt(curl, CURLOPT_POSTFIELDS, text);
+                if (!text) {
+                        idyl_err_set(err, IDYL_E_INTERNAL, "out of memory");
+                        goto out;
+                }
+                req.body = text;
+                req.body_len = strlen(text);
         }
-        curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
-        if (perform(ctx, curl, path, &resp, &status, err) < 0)
+        if (http_do(h, &req, &status, &resp, err) < 0)
                 goto out;
         if (status >= 400) {
                 error_from_body(status, &resp, err);
@@ -136,9 +94,44 @@ int api_call(struct cli_ctx *ctx, const char *method, const char *path, json_t *
         }
         rc = 0;
 out:
-        curl_slist_free_all(headers);
-        curl_easy_cleanup(curl);
-        free(text);
+        http_client_free(h);
         idyl_buf_release(&resp);
         return rc;
+}
+
+int api_print_tables(struct cli_ctx *ctx, struct cli_args *a, const char *method, const char *path,
+                     json_t *body, const struct output_tables *t, struct idyl_err *err)
+{
+        json_t *out = NULL;
+        int rc = api_call(ctx, method, path, body, &out, err);
+
+        json_decref(body);
+        if (rc == 0)
+                rc = output_print_tables(a->output, out, t, err);
+        json_decref(out);
+        return rc;
+}
+
+int api_print(struct cli_ctx *ctx, struct cli_args *a, const char *method, const char *path,
+              json_t *body, void (*table)(FILE *, const json_t *), struct idyl_err *err)
+{
+        const struct output_tables t = {table, NULL};
+
+        return api_print_tables(ctx, a, method, path, body, &t, err);
+}
+
+int api_subnet_path(const struct cli_args *a, const char *collection, const char *name,
+                    const char *suffix, char *buf, size_t size, struct idyl_err *err)
+{
+        const char *subnet = cli_str(a, "subnet");
+        uint64_t slug;
+
+        if (!subnet)
+                return idyl_err_set(err, IDYL_E_USAGE, "--subnet is required");
+        if (subnet_slug_parse(subnet, &slug, err) < 0)
+                return -1;
+        /* a name too long to fit fails the caller's name check */
+        snprintf(buf, size, "/v1/subnets/%s/%s%s%s%s", subnet, collection, name ? "/" : "",
+                 name ? name : "", suffix ? suffix : "");
+        return 0;
 }

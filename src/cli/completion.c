@@ -136,6 +136,14 @@ static void roff_text(FILE *f, const char *s)
         }
 }
 
+/* before and after as they are, text escaped between them. */
+static void roff_put(FILE *f, const char *before, const char *text, const char *after)
+{
+        fputs(before, f);
+        roff_text(f, text);
+        fputs(after, f);
+}
+
 static void command_name(const struct cli_command *c, char sep, char *buf, size_t size)
 {
         snprintf(buf, size, "%s%s%s", c->noun, c->verb ? (sep == ' ' ? " " : "-") : "",
@@ -165,16 +173,12 @@ static void man_command(FILE *f, const struct cli_command *c)
                 upper[i] = (char)(name[i] >= 'a' && name[i] <= 'z' ? name[i] - 32 : name[i]);
         fprintf(f, ".TH IDYL-%s 1 \"\" \"idyl %s\" \"IDYL manual\"\n.SH NAME\nidyl\\-", upper,
                 idyl_version());
-        roff_text(f, name);
-        fputs(" \\- ", f);
+        roff_put(f, "", name, " \\- ");
         roff_text(f, c->summary);
         command_name(c, ' ', name, sizeof(name));
-        fputs("\n.SH SYNOPSIS\n.B idyl ", f);
-        roff_text(f, name);
-        if (c->positional) {
-                fputs("\n.I ", f);
-                roff_text(f, c->positional);
-        }
+        roff_put(f, "\n.SH SYNOPSIS\n.B idyl ", name, "");
+        if (c->positional)
+                roff_put(f, "\n.I ", c->positional, "");
         fputs("\n[options]", f);
         if (c->flags & CMD_REST)
                 fputs(" [\\-\\- CMD ARGS...]", f);
@@ -208,14 +212,10 @@ static void man_index(FILE *f)
                 char name[96];
 
                 command_name(c, ' ', name, sizeof(name));
-                fputs(".TP\n.B idyl ", f);
-                roff_text(f, name);
-                fputc('\n', f);
+                roff_put(f, ".TP\n.B idyl ", name, "\n");
                 roff_text(f, c->summary);
                 command_name(c, '-', name, sizeof(name));
-                fputs(" See\n.BR idyl\\-", f);
-                roff_text(f, name);
-                fputs(" (1).\n", f);
+                roff_put(f, " See\n.BR idyl\\-", name, " (1).\n");
         }
         fputs(".SH ENVIRONMENT\n"
               ".TP\n.B IDYL_ADDR\nidyld's address, e.g. http://127.0.0.1:7480\n"

@@ -191,9 +191,6 @@ int cli_config_load(struct cli_ctx *ctx, struct idyl_err *err)
         env = getenv("IDYL_CA");
         if (env && *env)
                 snprintf(ctx->ca, sizeof(ctx->ca), "%s", env);
-        /* the node agent `node join --start` leaves running verifies with it too */
-        if (ctx->ca[0] && setenv("IDYL_CA", ctx->ca, 1) < 0)
-                return idyl_err_errno(err, errno, "setenv IDYL_CA");
         env = getenv("IDYL_TOKEN");
         if (env && *env) {
                 snprintf(ctx->token, sizeof(ctx->token), "%s", env);

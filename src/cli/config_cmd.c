@@ -366,28 +366,24 @@ static json_t *contexts_json(const struct config_file *c)
         return list;
 }
 
+static void context_row(struct table *t, const json_t *o)
+{
+        const char *row[5] = {
+            json_is_true(json_object_get(o, "current")) ? "*" : "",
+            json_string_value(json_object_get(o, "name")),
+            json_string_value(json_object_get(o, "addr")),
+            json_string_value(json_object_get(o, "subnet")),
+            json_string_value(json_object_get(o, "credential")),
+        };
+
+        table_row(t, row);
+}
+
 static void contexts_table(FILE *f, const json_t *v)
 {
         static const char *const header[] = {"CURRENT", "NAME", "ADDR", "SUBNET", "CREDENTIAL"};
-        struct table t;
-        const json_t *o;
-        size_t i;
 
-        table_init(&t, 5);
-        table_row(&t, header);
-        json_array_foreach(v, i, o)
-        {
-                const char *row[5] = {
-                    json_is_true(json_object_get(o, "current")) ? "*" : "",
-                    json_string_value(json_object_get(o, "name")),
-                    json_string_value(json_object_get(o, "addr")),
-                    json_string_value(json_object_get(o, "subnet")),
-                    json_string_value(json_object_get(o, "credential")),
-                };
-                table_row(&t, row);
-        }
-        table_print(f, &t);
-        table_release(&t);
+        table_print_each(f, v, header, 5, context_row);
 }
 
 static int get_contexts(struct cli_ctx *ctx, struct cli_args *a, struct idyl_err *err)

@@ -13,7 +13,9 @@
 #include <sys/utsname.h>
 #include <unistd.h>
 
+#include "agent/node_config.h"
 #include "core/node.h"
+#include "core/nodeproto.h"
 #include "core/subnet.h"
 #include "core/workload.h"
 #include "util/clock.h"
@@ -102,30 +104,28 @@ const char *node_dir_default(const struct cli_args *a, char *buf, size_t size)
         return buf;
 }
 
-static json_t *capacity_json(const struct cli_args *a, struct idyl_err *err)
+/* What the node offers: --cpu/--memory/--gpus, else this machine's. */
+static int join_capacity(const struct cli_args *a, struct nodeproto_capacity *c,
+                         struct idyl_err *err)
 {
-        long cpus = sysconf(_SC_NPROCESSORS_ONLN);
         /* whole MiB, so the capacity reads as "23Gi"-like units, not bytes */
-        long long mem =
+        c->memory_bytes =
             ((long long)sysconf(_SC_PHYS_PAGES) * sysconf(_SC_PAGESIZE)) & ~((1LL << 20) - 1);
-        int64_t milli, bytes;
-        int gpus = 0;
-
-        if (cli_str(a, "cpu") && resource_cpu_parse(cli_str(a, "cpu"), &milli, err) < 0)
-                return NULL;
-        if (cli_str(a, "memory") && resource_memory_parse(cli_str(a, "memory"), &bytes, err) < 0)
-                return NULL;
-        if (cli_str(a, "gpus") && resource_gpus_parse(cli_str(a, "gpus"), &gpus, err) < 0)
-                return NULL;
-        return json_pack(
-            "{s:o,s:o,s:i}", "cpu",
-            cli_str(a, "cpu") ? json_string(cli_str(a, "cpu")) : json_integer(cpus), "memory",
-            cli_str(a, "memory") ? json_string(cli_str(a, "memory")) : json_integer(mem), "gpus",
-            gpus);
+        c->cpu_milli = (int64_t)sysconf(_SC_NPROCESSORS_ONLN) * 1000;
+        c->gpus = 0;
+        if (cli_str(a, "cpu") && resource_cpu_parse(cli_str(a, "cpu"), &c->cpu_milli, err) < 0)
+                return -1;
+        if (cli_str(a, "memory") &&
+            resource_memory_parse(cli_str(a, "memory"), &c->memory_bytes, err) < 0)
+                return -1;
+        if (cli_str(a, "gpus") && resource_gpus_parse(cli_str(a, "gpus"), &c->gpus, err) < 0)
+                return -1;
+        return 0;
 }
 
-/* The join request's runtime object: a profile, or raw settings. */
-static int runtime_json(const struct cli_args *a, json_t **out, struct idyl_err *err)
+/* The join request's runtime: a profile, or raw settings. */
+static int join_runtime(const struct cli_args *a, struct nodeproto_runtime *rt,
+                        struct idyl_err *err)
 {
         const char *profile = cli_str(a, "runtime-profile"),
                    *provider = cli_str(a, "runtime-provider");
@@ -140,15 +140,11 @@ static int runtime_json(const struct cli_args *a, json_t **out, struct idyl_err 
                                     "(profiles: " PROFILE_NAMES ")");
         if (profile && runtime_profile_parse(profile, &p, err) < 0)
                 return -1;
-        *out = json_pack("{s:b,s:s}", "ready", 0, "reason", "the node agent is not running");
-        if (profile) {
-                json_object_set_new(*out, "profile", json_string(profile));
-        } else {
-                json_object_set_new(*out, "provider", json_string(provider));
-                if (cli_str(a, "runtime-handler"))
-                        json_object_set_new(*out, "handler",
-                                            json_string(cli_str(a, "runtime-handler")));
-        }
+        *rt = (struct nodeproto_runtime){.profile = profile,
+                                         .provider = provider,
+                                         .handler = cli_str(a, "runtime-handler"),
+                                         .ready = false,
+                                         .reason = "the node agent is not running"};
         return 0;
 }
 
@@ -169,62 +165,33 @@ static bool joins_microvm(const struct cli_args *a)
         return cls == ISOLATION_MICROVM;
 }
 
-/* The devices the node offers (--device): each must be a character or
- * block device on this machine, and only block devices on Kata, which
+/* Checks the devices the node offers (--device): each must be a character
+ * or block device on this machine, and only block devices on Kata, which
  * passes no character device into a guest. */
-static int devices_json(const struct cli_args *a, json_t **out, struct idyl_err *err)
+static int join_devices_check(const struct cli_args *a, struct idyl_err *err)
 {
         const struct cli_value *v = cli_value(a, "device");
         bool microvm = joins_microvm(a);
         struct stat st;
 
-        *out = json_array();
         for (size_t i = 0; i < v->n; i++) {
                 const char *path = v->list[i];
-                int rc = device_path_check(path, "--device", err);
 
-                if (rc == 0 && stat(path, &st) < 0)
-                        rc = idyl_err_errno(err, errno, "invalid --device \"%s\"", path);
-                else if (rc == 0 && !S_ISCHR(st.st_mode) && !S_ISBLK(st.st_mode))
-                        rc = idyl_err_set(err, IDYL_E_INVALID,
-                                          "invalid --device \"%s\": not a character or block "
-                                          "device",
-                                          path);
-                else if (rc == 0 && microvm && !S_ISBLK(st.st_mode))
-                        rc = idyl_err_set(err, IDYL_E_INVALID,
-                                          "invalid --device \"%s\": a character device, and Kata "
-                                          "passes only block devices into a microVM",
-                                          path);
-                if (rc < 0) {
-                        json_decref(*out);
-                        *out = NULL;
+                if (device_path_check(path, "--device", err) < 0)
                         return -1;
-                }
-                json_array_append_new(*out, json_string(path));
+                if (stat(path, &st) < 0)
+                        return idyl_err_errno(err, errno, "invalid --device \"%s\"", path);
+                if (!S_ISCHR(st.st_mode) && !S_ISBLK(st.st_mode))
+                        return idyl_err_set(err, IDYL_E_INVALID,
+                                            "invalid --device \"%s\": not a character or block "
+                                            "device",
+                                            path);
+                if (microvm && !S_ISBLK(st.st_mode))
+                        return idyl_err_set(err, IDYL_E_INVALID,
+                                            "invalid --device \"%s\": a character device, and "
+                                            "Kata passes only block devices into a microVM",
+                                            path);
         }
-        return 0;
-}
-
-/* Writes the node's local state (0600): what `idyl node run` needs. */
-static int save_node_state(const char *dir, const json_t *state, struct idyl_err *err)
-{
-        char path[PATH_MAX], tmp[PATH_MAX];
-        int fd;
-
-        if (mkdir(dir, 0700) < 0 && errno != EEXIST)
-                return idyl_err_errno(err, errno, "create node directory \"%s\"", dir);
-        snprintf(path, sizeof(path), "%s/node.json", dir);
-        snprintf(tmp, sizeof(tmp), "%s/node.json.tmp", dir);
-        fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-        if (fd < 0)
-                return idyl_err_errno(err, errno, "open \"%s\" for writing", tmp);
-        if (json_dumpfd(state, fd, JSON_INDENT(2)) < 0 || fsync(fd) < 0) {
-                close(fd);
-                return idyl_err_errno(err, errno, "write \"%s\"", tmp);
-        }
-        close(fd);
-        if (rename(tmp, path) < 0)
-                return idyl_err_errno(err, errno, "rename \"%s\"", tmp);
         return 0;
 }
 
@@ -232,67 +199,60 @@ static void node_table(FILE *f, const json_t *v);
 
 static int node_join(struct cli_ctx *ctx, struct cli_args *a, struct idyl_err *err)
 {
-        const char *subnet = cli_str(a, "subnet"), *name = cli_str(a, "name");
+        const char *subnet = cli_str(a, "subnet"), *dir;
         char host[256], platform[64], path[160], dirbuf[PATH_MAX];
-        json_t *runtime = NULL, *capacity, *body, *out = NULL, *state, *devices;
-        const char *dir = node_dir_default(a, dirbuf, sizeof(dirbuf));
+        const struct cli_value *devices = cli_value(a, "device");
+        struct nodeproto_join j = {.name = cli_str(a, "name"),
+                                   .platform = cli_str(a, "platform"),
+                                   .devices = (const char *const *)devices->list,
+                                   .ndevices = devices->n,
+                                   .microvm_gpu = cli_flag(a, "microvm-gpu")};
+        struct node_config_new state = {.addr = ctx->addr, .subnet = subnet};
+        json_t *body = NULL, *out = NULL;
         uint64_t slug;
         pid_t pid = 0;
-        int rc;
+        int rc = -1;
 
+        dir = node_dir_default(a, dirbuf, sizeof(dirbuf));
         if (!subnet)
                 return idyl_err_set(err, IDYL_E_USAGE, "--subnet is required");
-        if (subnet_slug_parse(subnet, &slug, err) < 0 || runtime_json(a, &runtime, err) < 0)
+        if (subnet_slug_parse(subnet, &slug, err) < 0 || join_runtime(a, &j.runtime, err) < 0 ||
+            join_devices_check(a, err) < 0 || join_capacity(a, &j.capacity, err) < 0)
                 return -1;
-        if (!name) {
+        if (!j.name) {
                 gethostname(host, sizeof(host));
                 host[sizeof(host) - 1] = '\0';
-                name = host;
+                j.name = host;
         }
-        host_platform(platform, sizeof(platform));
-        if (devices_json(a, &devices, err) < 0) {
-                json_decref(runtime);
-                return -1;
+        if (!j.platform) {
+                host_platform(platform, sizeof(platform));
+                j.platform = platform;
         }
-        capacity = capacity_json(a, err);
-        if (!capacity) {
-                json_decref(runtime);
-                json_decref(devices);
-                return -1;
-        }
-        body = json_pack("{s:s,s:s,s:o,s:o,s:b}", "name", name, "platform",
-                         cli_str(a, "platform") ? cli_str(a, "platform") : platform, "runtime",
-                         runtime, "capacity", capacity, "microvmGPU", cli_flag(a, "microvm-gpu"));
-        json_object_set_new(body, "devices", devices);
+        body = nodeproto_join_body(&j);
+        if (!body)
+                return idyl_err_set(err, IDYL_E_INTERNAL, "out of memory");
         snprintf(path, sizeof(path), "/v1/subnets/%s/nodes", subnet);
-        rc = api_call(ctx, "POST", path, body, &out, err);
-        json_decref(body);
-        if (rc < 0)
-                return -1;
-        state = json_pack("{s:s,s:s,s:s,s:O,s:O,s:s}", "addr", ctx->addr, "subnet", subnet, "name",
-                          json_string_value(json_object_get(out, "name")), "credential",
-                          json_object_get(out, "credential"), "runtime",
-                          json_object_get(out, "runtime"), "platform",
-                          json_string_value(json_object_get(out, "platform")));
-        if (cli_str(a, "runtime-endpoint"))
-                json_object_set_new(state, "endpoint", json_string(cli_str(a, "runtime-endpoint")));
-        if (cli_str(a, "cni-conf-dir"))
-                json_object_set_new(state, "cniConfDir", json_string(cli_str(a, "cni-conf-dir")));
-        if (cli_str(a, "cni-bin-dir"))
-                json_object_set_new(state, "cniBinDir", json_string(cli_str(a, "cni-bin-dir")));
+        if (api_call(ctx, "POST", path, body, &out, err) < 0)
+                goto out;
+        state.joined = out;
+        state.endpoint = cli_str(a, "runtime-endpoint");
+        state.cni_conf_dir = cli_str(a, "cni-conf-dir");
+        state.cni_bin_dir = cli_str(a, "cni-bin-dir");
         /* what the provider chose to offer caps what the runtime reports */
-        if (cli_str(a, "cpu") || cli_str(a, "memory") || cli_str(a, "gpus"))
-                json_object_set(state, "offer", json_object_get(out, "capacity"));
-        rc = save_node_state(dir, state, err);
-        json_decref(state);
+        state.offer = cli_str(a, "cpu") || cli_str(a, "memory") || cli_str(a, "gpus");
+        if (node_config_save(dir, &state, err) < 0)
+                goto out;
         json_object_del(out, "credential"); /* kept in the node directory, not printed */
-        if (rc == 0 && cli_flag(a, "start"))
-                rc = node_agent_start(dir, &pid, err);
-        if (rc == 0)
-                rc = output_print(a->output, out, node_table, err);
-        if (rc == 0 && cli_flag(a, "start"))
+        if (cli_flag(a, "start") && node_agent_start(dir, &pid, err) < 0)
+                goto out;
+        if (output_print(a->output, out, node_table, err) < 0)
+                goto out;
+        if (cli_flag(a, "start"))
                 fprintf(stderr, "node agent started (pid %ld); log: %s/agent.log\n", (long)pid,
                         dir);
+        rc = 0;
+out:
+        json_decref(body);
         json_decref(out);
         return rc;
 }
@@ -415,18 +375,11 @@ static const struct output_tables node_tables = {node_table, node_wide_table};
 static int nodes_path(const struct cli_args *a, const char *name, const char *suffix, char *buf,
                       size_t size, struct idyl_err *err)
 {
-        const char *subnet = cli_str(a, "subnet");
-        uint64_t slug;
-
-        if (!subnet)
-                return idyl_err_set(err, IDYL_E_USAGE, "--subnet is required");
-        if (subnet_slug_parse(subnet, &slug, err) < 0)
+        if (api_subnet_path(a, "nodes", name, suffix, buf, size, err) < 0)
                 return -1;
         if (name && node_name_check(name, NULL) < 0)
                 return idyl_err_set(err, IDYL_E_NOT_FOUND, "node \"%s\" not found in subnet \"%s\"",
-                                    name, subnet);
-        snprintf(buf, size, "/v1/subnets/%s/nodes%s%s%s", subnet, name ? "/" : "", name ? name : "",
-                 suffix ? suffix : "");
+                                    name, cli_str(a, "subnet"));
         return 0;
 }
 

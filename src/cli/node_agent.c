@@ -72,6 +72,17 @@ int node_agent_start(const char *dir, pid_t *pid, struct idyl_err *err)
                             log_path);
 }
 
+/* The node directory's configuration, verifying the control plane with the
+ * CLI's CA (IDYL_CA or the context's). */
+static int load_config(const struct cli_ctx *ctx, const struct cli_args *a, char *dirbuf,
+                       struct agent_config *cfg, struct idyl_err *err)
+{
+        if (node_config_load(node_dir_default(a, dirbuf, PATH_MAX), cfg, err) < 0)
+                return -1;
+        snprintf(cfg->ca, sizeof(cfg->ca), "%s", ctx->ca);
+        return 0;
+}
+
 static const struct cli_opt dir_opts[] = {
     {"node-dir", OPT_STRING, "DIR", "local state directory (env IDYL_NODE_DIR)"},
     OPT_END,
@@ -113,7 +124,6 @@ static int node_run(struct cli_ctx *ctx, struct cli_args *a, struct idyl_err *er
         struct agent_config cfg;
         size_t nworkers;
 
-        (void)ctx;
         log_init("idyl-node");
         if (format && log_set_format(format) < 0)
                 return idyl_err_set(err, IDYL_E_USAGE,
@@ -121,7 +131,7 @@ static int node_run(struct cli_ctx *ctx, struct cli_args *a, struct idyl_err *er
         if (parse_workers(workers ? workers : getenv("IDYL_NODE_WORKERS"), workers != NULL,
                           &nworkers, err) < 0)
                 return -1;
-        if (agent_config_load(node_dir_default(a, buf, sizeof(buf)), &cfg, err) < 0)
+        if (load_config(ctx, a, buf, &cfg, err) < 0)
                 return -1;
         cfg.workers = nworkers;
         return agent_run(&cfg, err);
@@ -146,7 +156,7 @@ static int node_stop(struct cli_ctx *ctx, struct cli_args *a, struct idyl_err *e
 /* Asks the control plane about this node with the node's own credential. */
 static json_t *control_plane_view(const struct agent_config *cfg)
 {
-        struct http_client *h = http_client_new(cfg->addr, NULL, cfg->credential);
+        struct http_client *h = node_config_client(cfg);
         struct idyl_err err = IDYL_ERR_INIT;
         json_t *node = NULL, *out;
         char path[200];
@@ -232,8 +242,7 @@ static int node_status(struct cli_ctx *ctx, struct cli_args *a, struct idyl_err 
         pid_t pid;
         int rc;
 
-        (void)ctx;
-        if (agent_config_load(node_dir_default(a, buf, sizeof(buf)), &cfg, err) < 0)
+        if (load_config(ctx, a, buf, &cfg, err) < 0)
                 return -1;
         if (agent_runtime_open(&cfg, &rt, err) < 0) {
                 rt_health_check(&h, "runtime", cfg.endpoint, false, "%s", err->msg);

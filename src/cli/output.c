@@ -2,6 +2,7 @@
  * aligned text tables for people. */
 #include "cli/cli.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -64,23 +65,71 @@ int output_json(FILE *f, const json_t *v)
         return 0;
 }
 
-/* True when a plain scalar would read back as something other than a
- * string (a number, bool or null), or holds control characters, so it must
- * be double-quoted (escaped, so every scalar stays on one line). */
+/* YAML 1.1's implicit booleans and nulls (yaml.org/type/bool, /null), any
+ * case, and the merge and value keys. */
+static bool is_yaml_word(const char *s)
+{
+        static const char *const words[] = {"true", "false", "yes", "no", "on", "off", "y",
+                                            "n",    "null",  "~",   "<<", "=",  NULL};
+
+        for (size_t i = 0; words[i]; i++)
+                if (strcasecmp(s, words[i]) == 0)
+                        return true;
+        return false;
+}
+
+/* Whether s could read as a YAML 1.1 (or 1.2) int or float: decimal,
+ * octal (017, 0o17), hex, binary, with `_` separators, sexagesimal (12:30,
+ * 1:20:30.5), exponents, `.5`, `1.2.3` and .inf/.nan. Errs towards yes:
+ * quoting a string that needed none changes nothing a reader sees. */
+static bool is_yaml_number(const char *s)
+{
+        bool digit = false;
+
+        if (*s == '+' || *s == '-')
+                s++;
+        if (strcasecmp(s, ".inf") == 0 || strcasecmp(s, ".nan") == 0)
+                return true;
+        if (s[0] == '0' && s[1] && strchr("xXoObB", s[1]) && s[2])
+                return strspn(s + 2, "0123456789abcdefABCDEF_") == strlen(s + 2);
+        if (!isdigit((unsigned char)s[0]) && !(s[0] == '.' && isdigit((unsigned char)s[1])))
+                return false;
+        for (const char *p = s; *p; p++) {
+                if (isdigit((unsigned char)*p))
+                        digit = true;
+                else if (!strchr("_.:eE+-", *p))
+                        return false;
+        }
+        return digit;
+}
+
+/* Dates and timestamps (yaml.org/type/timestamp): 2001-12-14,
+ * 2001-12-14t21:59:43.10-05:00, 2001-12-14 21:59:43.10 -5: anything that
+ * opens with YYYY-M. */
+static bool is_yaml_timestamp(const char *s)
+{
+        for (int i = 0; i < 4; i++)
+                if (!isdigit((unsigned char)s[i]))
+                        return false;
+        return s[4] == '-' && isdigit((unsigned char)s[5]);
+}
+
+/* True when a plain scalar would read back as something other than the same
+ * string in a YAML 1.1 reader (a bool, null, number or timestamp), would
+ * lose its edge whitespace, or holds control characters: it must be
+ * double-quoted (escaped, so every scalar stays on one line). */
 static bool needs_quotes(const char *s)
 {
-        static const char *const words[] = {"true", "false", "yes", "no", "on", "off",
-                                            "null", "~",     "y",   "n",  NULL};
+        size_t len = strlen(s);
         char *end;
 
-        if (!*s)
+        if (!len || isspace((unsigned char)s[0]) || isspace((unsigned char)s[len - 1]))
                 return true;
         for (const char *p = s; *p; p++)
                 if ((unsigned char)*p < 0x20 || *p == 0x7f)
                         return true;
-        for (size_t i = 0; words[i]; i++)
-                if (strcasecmp(s, words[i]) == 0)
-                        return true;
+        if (is_yaml_word(s) || is_yaml_number(s) || is_yaml_timestamp(s))
+                return true;
         strtod(s, &end);
         return *end == '\0';
 }
@@ -331,4 +380,20 @@ void output_age(long long since_unix, char *buf, size_t size)
 json_t *output_rows(const json_t *v)
 {
         return json_is_object(v) ? json_pack("[O]", v) : json_incref((json_t *)v);
+}
+
+void table_print_each(FILE *f, const json_t *v, const char *const *header, size_t ncols,
+                      void (*add_row)(struct table *t, const json_t *item))
+{
+        json_t *rows = output_rows(v);
+        const json_t *item;
+        struct table t;
+        size_t i;
+
+        table_init(&t, ncols);
+        table_row(&t, header);
+        json_array_foreach(rows, i, item) add_row(&t, item);
+        table_print(f, &t);
+        table_release(&t);
+        json_decref(rows);
 }

@@ -26,21 +26,12 @@ static const struct cli_opt subnet_opt[] = {
     OPT_END,
 };
 
-/* Secrets path for --subnet and an optional name (both checked: they go
- * into the URL). */
 static int secrets_path(const struct cli_args *a, const char *name, char *buf, size_t size,
                         struct idyl_err *err)
 {
-        const char *subnet = cli_str(a, "subnet");
-        uint64_t slug;
-
-        if (!subnet)
-                return idyl_err_set(err, IDYL_E_USAGE, "--subnet is required");
-        if (subnet_slug_parse(subnet, &slug, err) < 0 || (name && secret_name_check(name, err) < 0))
+        if (api_subnet_path(a, "secrets", name, NULL, buf, size, err) < 0)
                 return -1;
-        snprintf(buf, size, "/v1/subnets/%s/secrets%s%s", subnet, name ? "/" : "",
-                 name ? name : "");
-        return 0;
+        return name ? secret_name_check(name, err) : 0;
 }
 
 /* Adds key -> base64(value) to data, refusing a repeated key. */
@@ -155,47 +146,28 @@ static const char *str_or_dash(const json_t *o, const char *key)
         return s && *s ? s : "-";
 }
 
+static void secret_row(struct table *t, const json_t *o)
+{
+        char keys[1024] = "";
+        size_t used = 0, k;
+        json_t *key;
+
+        json_array_foreach(json_object_get(o, "keys"), k, key)
+        {
+                int w = snprintf(keys + used, sizeof(keys) - used, "%s%s", k ? "," : "",
+                                 json_string_value(key));
+                used += w > 0 && (size_t)w < sizeof(keys) - used ? (size_t)w : 0;
+        }
+        const char *cells[] = {str_or_dash(o, "name"), keys, str_or_dash(o, "createdAt"),
+                               str_or_dash(o, "updatedAt")};
+        table_row(t, cells);
+}
+
 static void secret_table(FILE *f, const json_t *v)
 {
         static const char *const head[] = {"NAME", "KEYS", "CREATED", "UPDATED"};
-        json_t *rows = output_rows(v), *o;
-        struct table t;
-        size_t i;
 
-        table_init(&t, 4);
-        table_row(&t, head);
-        json_array_foreach(rows, i, o)
-        {
-                char keys[1024] = "";
-                size_t used = 0, k;
-                json_t *key;
-
-                json_array_foreach(json_object_get(o, "keys"), k, key)
-                {
-                        int w = snprintf(keys + used, sizeof(keys) - used, "%s%s", k ? "," : "",
-                                         json_string_value(key));
-                        used += w > 0 && (size_t)w < sizeof(keys) - used ? (size_t)w : 0;
-                }
-                const char *cells[] = {str_or_dash(o, "name"), keys, str_or_dash(o, "createdAt"),
-                                       str_or_dash(o, "updatedAt")};
-                table_row(&t, cells);
-        }
-        json_decref(rows);
-        table_print(f, &t);
-        table_release(&t);
-}
-
-static int call_and_print(struct cli_ctx *ctx, struct cli_args *a, const char *method,
-                          const char *path, json_t *body, struct idyl_err *err)
-{
-        json_t *out = NULL;
-        int rc = api_call(ctx, method, path, body, &out, err);
-
-        json_decref(body);
-        if (rc == 0)
-                rc = output_print(a->output, out, secret_table, err);
-        json_decref(out);
-        return rc;
+        table_print_each(f, v, head, 4, secret_row);
 }
 
 static int secret_write(struct cli_ctx *ctx, struct cli_args *a, bool create, struct idyl_err *err)
@@ -208,7 +180,7 @@ static int secret_write(struct cli_ctx *ctx, struct cli_args *a, bool create, st
             secret_name_check(name, err) < 0 || secret_data(a, &data, err) < 0)
                 return -1;
         body = json_pack("{s:s,s:o}", "name", name, "data", data);
-        return call_and_print(ctx, a, create ? "POST" : "PUT", path, body, err);
+        return api_print(ctx, a, create ? "POST" : "PUT", path, body, secret_table, err);
 }
 
 static int secret_create(struct cli_ctx *ctx, struct cli_args *a, struct idyl_err *err)
@@ -227,7 +199,7 @@ static int secret_list(struct cli_ctx *ctx, struct cli_args *a, struct idyl_err 
 
         if (secrets_path(a, NULL, path, sizeof(path), err) < 0)
                 return -1;
-        return call_and_print(ctx, a, "GET", path, NULL, err);
+        return api_print(ctx, a, "GET", path, NULL, secret_table, err);
 }
 
 static int secret_get(struct cli_ctx *ctx, struct cli_args *a, struct idyl_err *err)
@@ -236,7 +208,7 @@ static int secret_get(struct cli_ctx *ctx, struct cli_args *a, struct idyl_err *
 
         if (secrets_path(a, a->pos[0], path, sizeof(path), err) < 0)
                 return -1;
-        return call_and_print(ctx, a, "GET", path, NULL, err);
+        return api_print(ctx, a, "GET", path, NULL, secret_table, err);
 }
 
 static int secret_delete(struct cli_ctx *ctx, struct cli_args *a, struct idyl_err *err)

@@ -121,48 +121,26 @@ static void summary_from_json(const json_t *sn, char *buf, size_t size)
         policy_summary(&pol, buf, size);
 }
 
+static void subnet_row(struct table *t, const json_t *sn)
+{
+        char summary[160];
+        const char *row[5];
+
+        summary_from_json(sn, summary, sizeof(summary));
+        row[0] = json_string_value(json_object_get(sn, "slug"));
+        row[1] = json_string_value(json_object_get(sn, "region"));
+        row[2] = json_string_value(json_object_get(sn, "status"));
+        row[3] = summary;
+        row[4] = json_string_value(json_object_get(sn, "deployApproval"));
+        table_row(t, row);
+}
+
 static void subnet_table(FILE *f, const json_t *v)
 {
         static const char *const header[] = {"SLUG", "REGION", "STATUS", "RUNTIME POLICY",
                                              "DEPLOY APPROVAL"};
-        struct table t;
-        json_t *rows;
-        const json_t *sn;
-        size_t i;
 
-        table_init(&t, 5);
-        table_row(&t, header);
-        rows = output_rows(v);
-        json_array_foreach(rows, i, sn)
-        {
-                char summary[160];
-                const char *row[5];
-
-                summary_from_json(sn, summary, sizeof(summary));
-                row[0] = json_string_value(json_object_get(sn, "slug"));
-                row[1] = json_string_value(json_object_get(sn, "region"));
-                row[2] = json_string_value(json_object_get(sn, "status"));
-                row[3] = summary;
-                row[4] = json_string_value(json_object_get(sn, "deployApproval"));
-                table_row(&t, row);
-        }
-        json_decref(rows);
-        table_print(f, &t);
-        table_release(&t);
-}
-
-/* Runs one call and prints its answer in the chosen format. */
-static int call_and_print(struct cli_ctx *ctx, struct cli_args *a, const char *method,
-                          const char *path, json_t *body, struct idyl_err *err)
-{
-        json_t *out = NULL;
-        int rc = api_call(ctx, method, path, body, &out, err);
-
-        json_decref(body);
-        if (rc == 0)
-                rc = output_print(a->output, out, subnet_table, err);
-        json_decref(out);
-        return rc;
+        table_print_each(f, v, header, 5, subnet_row);
 }
 
 /* {"allowedDevices": [...]} from --allow-device (validated by the server). */
@@ -206,7 +184,7 @@ static int subnet_create(struct cli_ctx *ctx, struct cli_args *a, struct idyl_er
                 json_object_set_new(body, "devicePolicy", device_policy_from_flags(a));
         if (network_flags_given(a))
                 json_object_set_new(body, "networkPolicy", network_policy_from_flags(a));
-        return call_and_print(ctx, a, "POST", "/v1/subnets", body, err);
+        return api_print(ctx, a, "POST", "/v1/subnets", body, subnet_table, err);
 }
 
 static int subnet_path(char *buf, size_t size, const char *slug)
@@ -266,7 +244,7 @@ static int subnet_edit(struct cli_ctx *ctx, struct cli_args *a, struct idyl_err 
         subnet_path(path, sizeof(path), a->pos[0]);
         if (cli_flag(a, "dry-run"))
                 snprintf(path + strlen(path), sizeof(path) - strlen(path), "?dryRun=true");
-        return call_and_print(ctx, a, "PATCH", path, body, err);
+        return api_print(ctx, a, "PATCH", path, body, subnet_table, err);
 }
 
 static int subnet_get(struct cli_ctx *ctx, struct cli_args *a, struct idyl_err *err)
@@ -276,12 +254,12 @@ static int subnet_get(struct cli_ctx *ctx, struct cli_args *a, struct idyl_err *
         if (check_slug(a->pos[0], err) < 0)
                 return -1;
         subnet_path(path, sizeof(path), a->pos[0]);
-        return call_and_print(ctx, a, "GET", path, NULL, err);
+        return api_print(ctx, a, "GET", path, NULL, subnet_table, err);
 }
 
 static int subnet_list(struct cli_ctx *ctx, struct cli_args *a, struct idyl_err *err)
 {
-        return call_and_print(ctx, a, "GET", "/v1/subnets", NULL, err);
+        return api_print(ctx, a, "GET", "/v1/subnets", NULL, subnet_table, err);
 }
 
 static int subnet_delete(struct cli_ctx *ctx, struct cli_args *a, struct idyl_err *err)

@@ -34,19 +34,8 @@ static void token_row(struct table *t, const json_t *o)
 static void token_table(FILE *f, const json_t *v)
 {
         static const char *const head[] = {"ID", "ROLE", "SUBNET", "NODE", "CREATED"};
-        struct table t;
-        size_t i;
-        json_t *o;
 
-        table_init(&t, 5);
-        table_row(&t, head);
-        if (json_is_array(v)) {
-                json_array_foreach(v, i, o) token_row(&t, o);
-        } else {
-                token_row(&t, v);
-        }
-        table_print(f, &t);
-        table_release(&t);
+        table_print_each(f, v, head, 5, token_row);
 }
 
 /* The new token: its row, then the secret on a line of its own. */

@@ -49,18 +49,12 @@ static const struct cli_opt decide_opts[] = {
 static int workloads_path(const struct cli_args *a, const char *name, const char *suffix, char *buf,
                           size_t size, struct idyl_err *err)
 {
-        const char *subnet = cli_str(a, "subnet");
-        uint64_t slug;
-
-        if (!subnet)
-                return idyl_err_set(err, IDYL_E_USAGE, "--subnet is required");
-        if (subnet_slug_parse(subnet, &slug, err) < 0)
+        if (api_subnet_path(a, "workloads", name, suffix, buf, size, err) < 0)
                 return -1;
         if (name && workload_name_check(name, err) < 0)
                 return idyl_err_set(err, IDYL_E_NOT_FOUND,
-                                    "workload \"%s\" not found in subnet \"%s\"", name, subnet);
-        snprintf(buf, size, "/v1/subnets/%s/workloads%s%s%s", subnet, name ? "/" : "",
-                 name ? name : "", suffix ? suffix : "");
+                                    "workload \"%s\" not found in subnet \"%s\"", name,
+                                    cli_str(a, "subnet"));
         return 0;
 }
 
@@ -142,29 +136,6 @@ static void workload_wide_table(FILE *f, const json_t *v)
 
 static const struct output_tables list_tables = {workload_table, workload_wide_table};
 static const struct output_tables get_tables = {workload_get_table, workload_wide_table};
-
-static int call_and_print_tables(struct cli_ctx *ctx, struct cli_args *a, const char *method,
-                                 const char *path, json_t *body, const struct output_tables *t,
-                                 struct idyl_err *err)
-{
-        json_t *out = NULL;
-        int rc = api_call(ctx, method, path, body, &out, err);
-
-        json_decref(body);
-        if (rc == 0)
-                rc = output_print_tables(a->output, out, t, err);
-        json_decref(out);
-        return rc;
-}
-
-static int call_and_print(struct cli_ctx *ctx, struct cli_args *a, const char *method,
-                          const char *path, json_t *body, void (*table)(FILE *, const json_t *),
-                          struct idyl_err *err)
-{
-        const struct output_tables t = {table, NULL};
-
-        return call_and_print_tables(ctx, a, method, path, body, &t, err);
-}
 
 static int env_object(const struct cli_value *v, json_t **out, struct idyl_err *err)
 {
@@ -268,7 +239,7 @@ static int deploy(struct cli_ctx *ctx, struct cli_args *a, struct idyl_err *err)
         body = json_pack("{s:s,s:o}", "name", cli_str(a, "name"), "spec", spec);
         if (cli_flag(a, "dry-run"))
                 snprintf(path + strlen(path), sizeof(path) - strlen(path), "?dryRun=true");
-        return call_and_print_tables(ctx, a, "POST", path, body, &list_tables, err);
+        return api_print_tables(ctx, a, "POST", path, body, &list_tables, err);
 }
 
 static int workload_get(struct cli_ctx *ctx, struct cli_args *a, struct idyl_err *err)
@@ -280,7 +251,7 @@ static int workload_get(struct cli_ctx *ctx, struct cli_args *a, struct idyl_err
                 return -1;
         if (cli_flag(a, "watch"))
                 return cli_watch(ctx, a->output, path, "version", "workload", &get_tables, err);
-        return call_and_print_tables(ctx, a, "GET", path, NULL, &get_tables, err);
+        return api_print_tables(ctx, a, "GET", path, NULL, &get_tables, err);
 }
 
 static int workload_list(struct cli_ctx *ctx, struct cli_args *a, struct idyl_err *err)
@@ -291,7 +262,7 @@ static int workload_list(struct cli_ctx *ctx, struct cli_args *a, struct idyl_er
                 return -1;
         if (cli_flag(a, "watch"))
                 return cli_watch(ctx, a->output, path, "watch", "workloads", &list_tables, err);
-        return call_and_print_tables(ctx, a, "GET", path, NULL, &list_tables, err);
+        return api_print_tables(ctx, a, "GET", path, NULL, &list_tables, err);
 }
 
 static int workload_delete(struct cli_ctx *ctx, struct cli_args *a, struct idyl_err *err)
@@ -317,7 +288,7 @@ static int decide(struct cli_ctx *ctx, struct cli_args *a, const char *verb, str
         }
         if (cli_str(a, "reason"))
                 json_object_set_new(body, "reason", json_string(cli_str(a, "reason")));
-        return call_and_print(ctx, a, "POST", path, body, workload_table, err);
+        return api_print(ctx, a, "POST", path, body, workload_table, err);
 }
 
 static int workload_approve(struct cli_ctx *ctx, struct cli_args *a, struct idyl_err *err)
@@ -330,30 +301,25 @@ static int workload_deny(struct cli_ctx *ctx, struct cli_args *a, struct idyl_er
         return decide(ctx, a, "deny", err);
 }
 
+static void event_row(struct table *t, const json_t *e)
+{
+        char rev[24];
+        const char *row[4];
+
+        snprintf(rev, sizeof(rev), "%" JSON_INTEGER_FORMAT,
+                 json_integer_value(json_object_get(e, "revision")));
+        row[0] = json_string_value(json_object_get(e, "time"));
+        row[1] = rev;
+        row[2] = json_string_value(json_object_get(e, "type"));
+        row[3] = json_string_value(json_object_get(e, "message"));
+        table_row(t, row);
+}
+
 static void events_table(FILE *f, const json_t *v)
 {
         static const char *const header[] = {"TIME", "REVISION", "TYPE", "MESSAGE"};
-        struct table t;
-        const json_t *e;
-        size_t i;
 
-        table_init(&t, 4);
-        table_row(&t, header);
-        json_array_foreach(v, i, e)
-        {
-                char rev[24];
-                const char *row[4];
-
-                snprintf(rev, sizeof(rev), "%" JSON_INTEGER_FORMAT,
-                         json_integer_value(json_object_get(e, "revision")));
-                row[0] = json_string_value(json_object_get(e, "time"));
-                row[1] = rev;
-                row[2] = json_string_value(json_object_get(e, "type"));
-                row[3] = json_string_value(json_object_get(e, "message"));
-                table_row(&t, row);
-        }
-        table_print(f, &t);
-        table_release(&t);
+        table_print_each(f, v, header, 4, event_row);
 }
 
 static int workload_events(struct cli_ctx *ctx, struct cli_args *a, struct idyl_err *err)
@@ -362,7 +328,7 @@ static int workload_events(struct cli_ctx *ctx, struct cli_args *a, struct idyl_
 
         if (workloads_path(a, a->pos[0], "/events", path, sizeof(path), err) < 0)
                 return -1;
-        return call_and_print(ctx, a, "GET", path, NULL, events_table, err);
+        return api_print(ctx, a, "GET", path, NULL, events_table, err);
 }
 
 const struct cli_command workload_commands[] = {

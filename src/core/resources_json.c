@@ -44,3 +44,16 @@ int json_memory(const json_t *v, int64_t *bytes, struct idyl_err *err)
         }
         return idyl_err_set(err, IDYL_E_INVALID, "field \"memory\" must be a string such as 256Mi");
 }
+
+int json_resources(const json_t *r, int64_t *cpu_milli, int64_t *memory, int *gpus,
+                   struct idyl_err *err)
+{
+        const json_t *cpu = json_object_get(r, "cpu"), *mem = json_object_get(r, "memory");
+
+        if ((cpu && json_cpu(cpu, cpu_milli, err) < 0) ||
+            (mem && json_memory(mem, memory, err) < 0))
+                return -1;
+        if (json_is_integer(json_object_get(r, "gpus")))
+                *gpus = (int)json_integer_value(json_object_get(r, "gpus"));
+        return 0;
+}

@@ -11,5 +11,9 @@
 
 int json_cpu(const json_t *v, int64_t *milli, struct idyl_err *err);
 int json_memory(const json_t *v, int64_t *bytes, struct idyl_err *err);
+/* {"cpu": 0.5 | "500m", "memory": "256Mi" | bytes, "gpus": 1}; absent
+ * fields keep what the outputs hold. */
+int json_resources(const json_t *r, int64_t *cpu_milli, int64_t *memory, int *gpus,
+                   struct idyl_err *err);
 
 #endif

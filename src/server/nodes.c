@@ -821,6 +821,16 @@ static long query_long(struct request *req, const char *name, long dflt)
         return *end || errno || !isdigit((unsigned char)v[*v == '-']) ? -2 : r;
 }
 
+/* Whether n's assignments are still at the version read with n. */
+static bool assignments_settled(struct idyl_store *st, const struct idyl_node *n)
+{
+        struct idyl_node again = IDYL_NODE_INIT;
+        struct idyl_err ignored = IDYL_ERR_INIT;
+
+        return store_node_get(st, n->subnet, n->name, &again, &ignored) == 0 &&
+               again.assign_version == n->assign_version;
+}
+
 int handle_node_assignments(struct request *req, struct response *resp, struct idyl_err *err)
 {
         struct idyl_workload *ws = NULL;
@@ -828,7 +838,8 @@ int handle_node_assignments(struct request *req, struct response *resp, struct i
         struct idyl_subnet sn;
         size_t nws = 0;
         uint64_t slug;
-        long version = query_long(req, "version", -1), wait = query_long(req, "wait", 0);
+        long version = query_long(req, "version", -1), wait = query_long(req, "wait", 0),
+             since = query_long(req, "since", -1);
         char key[NODE_WAIT_KEY_LEN];
 
         if (params(req, &slug, err) < 0 || node_caller_check(req, slug, req->params[1], err) < 0)
@@ -854,6 +865,11 @@ int handle_node_assignments(struct request *req, struct response *resp, struct i
                 return -1;
         resp->body = assignments_json(&n, &sn, ws, nws);
         workload_list_free(ws, nws);
+        /* a change is only as good as the version it is labelled with: when a
+         * commit landed between the two reads, send the whole set and forget */
+        if (since >= 0 && !assignments_settled(req->srv->store, &n))
+                since = ASSIGN_MEMO_FORGET;
+        resp->body = assign_memo_answer(req->srv, slug, n.name, since, resp->body);
         return 0;
 }
 

@@ -52,7 +52,7 @@ const struct route server_routes[] = {
     {"POST", "/v1/subnets/{slug}/nodes/{name}/heartbeat", handle_node_heartbeat,
      ROUTE_BODY | ROUTE_NO_AUDIT, ROLES_NODE},
     {"GET", "/v1/subnets/{slug}/nodes/{name}/assignments", handle_node_assignments, 0, ROLES_NODE,
-     "version,wait"},
+     "version,wait,since"},
     {"GET", "/v1/subnets/{slug}/nodes/{name}/streams", handle_node_streams, ROUTE_NO_AUDIT,
      ROLES_NODE, "wait"},
     {"POST", "/v1/subnets/{slug}/nodes/{name}/streams/{id}", handle_node_stream_open,

@@ -462,6 +462,8 @@ int scheduler_start(struct idyl_server *srv, struct idyl_err *err)
         srv->sched = s;
         if (!srv->liveness && liveness_start(srv, err) < 0)
                 return -1;
+        if (!srv->assign_memo && assign_memo_start(srv, err) < 0)
+                return -1;
         /* After a restart every subnet may hold waiting work. */
         if (store_subnet_list(srv->store, &subnets, &n, err) < 0)
                 return -1;
@@ -500,4 +502,5 @@ void scheduler_free(struct idyl_server *srv)
         free(s);
         srv->sched = NULL;
         liveness_free(srv);
+        assign_memo_free(srv);
 }

@@ -28,6 +28,7 @@ struct metrics;
 struct liveness;
 struct heads;
 struct replicas;
+struct assign_memo;
 
 struct idyl_server {
         struct idyl_store *store;     /* owned */
@@ -54,6 +55,8 @@ struct idyl_server {
         struct replicas *replicas;
         /* this replica's API address for the others ("https://host:port") */
         char advertise_addr[300];
+        /* what each node was last sent (server/assign_memo.c); NULL: whole sets */
+        struct assign_memo *assign_memo;
 };
 
 /* ---- one request ------------------------------------------------------- */
@@ -180,6 +183,18 @@ void replicas_publish(struct idyl_server *srv, char kind, const char *what);
 /* Sends `state` ("READY=1", "STOPPING=1") to systemd when $NOTIFY_SOCKET
  * is set (Type=notify); 0 without it (server/sdnotify.c). */
 int server_notify_systemd(const char *state, struct idyl_err *err);
+/* ---- assignments sent, in memory (server/assign_memo.c) ----------------- */
+
+int assign_memo_start(struct idyl_server *srv, struct idyl_err *err);
+void assign_memo_free(struct idyl_server *srv);
+/* The answer for a node that holds version `since` (-1: unknown) of its
+ * assignments, now `whole` (taken): the change since then when the memo
+ * remembers sending that version, else whole. Remembers whole as sent;
+ * since ASSIGN_MEMO_FORGET answers whole and forgets the node. */
+#define ASSIGN_MEMO_FORGET (-2)
+json_t *assign_memo_answer(struct idyl_server *srv, uint64_t subnet, const char *node,
+                           json_int_t since, json_t *whole);
+
 /* ---- node liveness in memory (server/liveness.c) ------------------------ */
 /* Starts the table; its start is when every node's grace begins. */
 int liveness_start(struct idyl_server *srv, struct idyl_err *err);

@@ -651,6 +651,7 @@ int workloads_recheck_policy(struct lifecycle_tx *tx, const struct idyl_subnet *
         for (size_t i = 0; i < n && rc == 0; i++) {
                 struct idyl_workload *w = &items[i];
                 struct idyl_err why = IDYL_ERR_INIT;
+                const char *fate;
                 bool class_ok;
 
                 if (w->phase == PHASE_REJECTED || w->phase == PHASE_STOPPED)
@@ -658,37 +659,20 @@ int workloads_recheck_policy(struct lifecycle_tx *tx, const struct idyl_subnet *
                 class_ok = admission_check_class(&sn->policy, w->isolation, &why) == 0;
                 if (class_ok && device_admission_check(&sn->devices, w->devices, &why) == 0)
                         continue;
-                if (lifecycle_allows(w->phase, LIFE_POLICY_REJECT)) {
-                        if (class_ok) /* a device the new devicePolicy no longer allows */
-                                json_array_append_new(
-                                    warnings,
-                                    json_sprintf("workload %s (phase %s): %s; it is "
-                                                 "rejected",
-                                                 w->name, workload_phase_name(w->phase), why.msg));
-                        else
-                                json_array_append_new(
-                                    warnings,
-                                    json_sprintf("workload %s (isolation class %s, phase %s) is "
-                                                 "not allowed by the new runtime policy; it is "
-                                                 "rejected",
-                                                 w->name, isolation_class_name(w->isolation),
-                                                 workload_phase_name(w->phase)));
-                        rc = workload_transition(tx, w, LIFE_POLICY_REJECT, why.msg, NULL, err);
-                        continue;
-                }
+                fate = lifecycle_allows(w->phase, LIFE_POLICY_REJECT) ? "it is rejected"
+                                                                      : "it keeps running";
                 if (class_ok) /* a device the new devicePolicy no longer allows */
-                        json_array_append_new(warnings,
-                                              json_sprintf("workload %s (phase %s): %s; it keeps "
-                                                           "running",
-                                                           w->name, workload_phase_name(w->phase),
-                                                           why.msg));
+                        json_array_append_new(
+                            warnings, json_sprintf("workload %s (phase %s): %s; %s", w->name,
+                                                   workload_phase_name(w->phase), why.msg, fate));
                 else
                         json_array_append_new(
-                            warnings, json_sprintf("workload %s (isolation class %s, phase "
-                                                   "%s) is not allowed by the new runtime policy; "
-                                                   "it keeps running",
+                            warnings, json_sprintf("workload %s (isolation class %s, phase %s) is "
+                                                   "not allowed by the new runtime policy; %s",
                                                    w->name, isolation_class_name(w->isolation),
-                                                   workload_phase_name(w->phase)));
+                                                   workload_phase_name(w->phase), fate));
+                if (lifecycle_allows(w->phase, LIFE_POLICY_REJECT))
+                        rc = workload_transition(tx, w, LIFE_POLICY_REJECT, why.msg, NULL, err);
         }
         workload_list_free(items, n);
         return rc;

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/nodeproto.h"
 #include "core/workload.h"
 
 int sim_node_init(struct sim_node *n, const struct sim_config *c, size_t index,
@@ -78,35 +79,39 @@ bool sim_node_next_poll(struct sim_node *n, int64_t now_ms)
 
 json_t *sim_join_body(const struct sim_config *c, const struct sim_node *n)
 {
-        char cpu[32], memory[32], devices[DEVICE_LIST_TEXT], *save = NULL;
-        json_t *body, *arr = json_array();
+        char devices[DEVICE_LIST_TEXT], *save = NULL;
+        const char *paths[DEVICES_MAX];
+        struct nodeproto_join j = {
+            .name = n->name,
+            .platform = c->platform,
+            .runtime = {.profile = runtime_profile_name(c->profile), .ready = true, .reason = ""},
+            .capacity = {c->cpu_milli, c->memory_bytes, c->gpus},
+            .devices = paths,
+            .microvm_gpu = c->microvm_gpu,
+            .simulated = true,
+        };
 
-        snprintf(cpu, sizeof(cpu), "%" PRId64 "m", c->cpu_milli);
-        resource_memory_format(c->memory_bytes, memory, sizeof(memory));
-        body = json_pack("{s:s,s:s,s:b,s:b,s:{s:s,s:b,s:s},s:{s:s,s:s,s:i}}", "name", n->name,
-                         "platform", c->platform, "simulated", 1, "microvmGPU", c->microvm_gpu,
-                         "runtime", "profile", runtime_profile_name(c->profile), "ready", 1,
-                         "reason", "", "capacity", "cpu", cpu, "memory", memory, "gpus", c->gpus);
         snprintf(devices, sizeof(devices), "%s", c->devices);
-        for (char *t = strtok_r(devices, ",", &save); t; t = strtok_r(NULL, ",", &save))
-                json_array_append_new(arr, json_string(t));
-        json_object_set_new(body, "devices", arr);
-        return body;
+        for (char *t = strtok_r(devices, ",", &save); t && j.ndevices < DEVICES_MAX;
+             t = strtok_r(NULL, ",", &save))
+                paths[j.ndevices++] = t;
+        return nodeproto_join_body(&j);
 }
 
 json_t *sim_heartbeat_body(const struct sim_config *c, struct sim_node *n)
 {
-        json_t *reports = json_array();
+        json_t *hb = nodeproto_heartbeat_new(true, "");
 
         (void)c;
-        for (size_t i = 0; i < n->nws; i++)
-                json_array_append_new(reports,
-                                      json_pack("{s:s,s:I,s:s,s:i,s:s}", "name", n->ws[i].name,
-                                                "revision", (json_int_t)n->ws[i].revision, "phase",
-                                                "running", "restarts", 0, "message", ""));
+        for (size_t i = 0; hb && i < n->nws; i++) {
+                struct nodeproto_report r = {n->ws[i].name, n->ws[i].revision, "running", 0, ""};
+                if (nodeproto_heartbeat_add_report(hb, &r) < 0) {
+                        json_decref(hb);
+                        return NULL;
+                }
+        }
         n->report_due = false;
-        return json_pack("{s:{s:b,s:s},s:o}", "runtime", "ready", 1, "reason", "", "workloads",
-                         reports);
+        return hb;
 }
 
 int sim_request_path(const struct sim_config *c, const struct sim_node *n, enum sim_request r,

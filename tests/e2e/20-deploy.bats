@@ -193,7 +193,8 @@ REQUIRED='isolation.class is required by subnet runtimePolicy'
 	wait_workload "$subnet" web '.status.placement != null'
 	run idyl workload get web --subnet "$subnet" -o yaml
 	[ "$status" -eq 0 ]
-	[[ "${lines[3]}" =~ ^createdAt:\ 20[0-9][0-9]-[0-9][0-9]-[0-9][0-9]T[0-9:]{8}Z$ ]]
+	# quoted: a YAML 1.1 reader would take it for a timestamp, not a string
+	[[ "${lines[3]}" =~ ^createdAt:\ \"20[0-9][0-9]-[0-9][0-9]-[0-9][0-9]T[0-9:]{8}Z\"$ ]]
 	[ "$(echo "$output" | grep -v '^createdAt:')" = 'name: web
 subnet: "100000000001"
 revision: 1

@@ -436,6 +436,25 @@ static int server_teardown(void **state)
         return 0;
 }
 
+/* One Version call on c within timeout_ms: grpc_unary's result. A failed
+ * call leaves no answer; a good one's is freed. */
+static int version_call(struct grpc_conn *c, const char *method, int timeout_ms,
+                        struct idyl_err *err)
+{
+        Runtime__V1__VersionRequest req = RUNTIME__V1__VERSION_REQUEST__INIT;
+        ProtobufCMessage *resp = NULL;
+        int rc;
+
+        req.version = "v1";
+        rc = grpc_unary(c, method, &req.base, &runtime__v1__version_request__descriptor, &resp,
+                        timeout_ms, err);
+        if (rc < 0)
+                assert_null(resp);
+        else
+                protobuf_c_message_free_unpacked(resp, NULL);
+        return rc;
+}
+
 static void test_unary_call_round_trip(void **state)
 {
         struct server *srv = *state;
@@ -463,13 +482,8 @@ static void test_error_in_trailers_only(void **state)
         struct server *srv = *state;
         struct grpc_conn *c = grpc_conn_new(srv->path);
         struct idyl_err err = IDYL_ERR_INIT;
-        Runtime__V1__VersionRequest req = RUNTIME__V1__VERSION_REQUEST__INIT;
-        ProtobufCMessage *resp = NULL;
 
-        assert_int_equal(grpc_unary(c, "/test.S/Missing", &req.base,
-                                    &runtime__v1__version_request__descriptor, &resp, 5000, &err),
-                         -1);
-        assert_null(resp);
+        assert_int_equal(version_call(c, "/test.S/Missing", 5000, &err), -1);
         assert_int_equal(grpc_conn_last_status(c), GRPC_NOT_FOUND);
         assert_int_equal(err.code, IDYL_E_NOT_FOUND);
         assert_string_equal(err.msg, "sandbox \"abc\" not found");
@@ -481,12 +495,8 @@ static void test_undecodable_answer_fails(void **state)
         struct server *srv = *state;
         struct grpc_conn *c = grpc_conn_new(srv->path);
         struct idyl_err err = IDYL_ERR_INIT;
-        Runtime__V1__VersionRequest req = RUNTIME__V1__VERSION_REQUEST__INIT;
-        ProtobufCMessage *resp = NULL;
 
-        assert_int_equal(grpc_unary(c, "/test.S/Garbage", &req.base,
-                                    &runtime__v1__version_request__descriptor, &resp, 5000, &err),
-                         -1);
+        assert_int_equal(version_call(c, "/test.S/Garbage", 5000, &err), -1);
         assert_string_equal(err.msg, "cannot decode the server's runtime.v1.VersionRequest");
         grpc_conn_free(c);
 }
@@ -524,25 +534,16 @@ static void test_deadline_and_abort(void **state)
         struct server *srv = *state;
         struct grpc_conn *c = grpc_conn_new(srv->path);
         struct idyl_err err = IDYL_ERR_INIT;
-        Runtime__V1__VersionRequest req = RUNTIME__V1__VERSION_REQUEST__INIT;
-        ProtobufCMessage *resp = NULL;
         volatile bool stop = true;
         char want[200];
 
-        assert_int_equal(grpc_unary(c, "/test.S/Slow", &req.base,
-                                    &runtime__v1__version_request__descriptor, &resp, 300, &err),
-                         -1);
+        assert_int_equal(version_call(c, "/test.S/Slow", 300, &err), -1);
         snprintf(want, sizeof(want), "no answer from %s in time", srv->path);
         assert_string_equal(err.msg, want);
         /* the connection is usable again afterwards */
-        assert_int_equal(grpc_unary(c, "/test.S/Echo", &req.base,
-                                    &runtime__v1__version_request__descriptor, &resp, 5000, &err),
-                         0);
-        protobuf_c_message_free_unpacked(resp, NULL);
+        assert_int_equal(version_call(c, "/test.S/Echo", 5000, &err), 0);
         grpc_conn_set_abort(c, &stop);
-        assert_int_equal(grpc_unary(c, "/test.S/Slow", &req.base,
-                                    &runtime__v1__version_request__descriptor, &resp, 0, &err),
-                         -1);
+        assert_int_equal(version_call(c, "/test.S/Slow", 0, &err), -1);
         assert_string_equal(err.msg, "stopped");
         grpc_conn_free(c);
 }
@@ -551,13 +552,9 @@ static void test_no_server_is_unavailable(void **state)
 {
         struct grpc_conn *c = grpc_conn_new("/nonexistent/c.sock");
         struct idyl_err err = IDYL_ERR_INIT;
-        Runtime__V1__VersionRequest req = RUNTIME__V1__VERSION_REQUEST__INIT;
-        ProtobufCMessage *resp = NULL;
 
         (void)state;
-        assert_int_equal(grpc_unary(c, "/test.S/Echo", &req.base,
-                                    &runtime__v1__version_request__descriptor, &resp, 1000, &err),
-                         -1);
+        assert_int_equal(version_call(c, "/test.S/Echo", 1000, &err), -1);
         assert_int_equal(err.code, IDYL_E_UNAVAILABLE);
         assert_string_equal(err.msg, "connect to /nonexistent/c.sock: No such file or directory");
         assert_int_equal(grpc_conn_last_status(c), GRPC_UNAVAILABLE);

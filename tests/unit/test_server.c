@@ -669,6 +669,118 @@ static void test_store_failure(void **state)
         expect(f, AUTHOR, "GET", path, NULL, 500, "store_failure", NULL);
 }
 
+/* ---- assignments: whole sets, and changes since an acknowledged version --- */
+
+/* GETs n1's assignments with `query` and returns the answer (caller decrefs). */
+static json_t *assignments(struct fixture *f, const char *query)
+{
+        char path[160];
+        struct reply r;
+
+        snprintf(path, sizeof(path), "/v1/subnets/%s/nodes/n1/assignments%s", f->slug, query);
+        call(f, NODE, "GET", path, NULL, &r);
+        assert_int_equal(r.status, 200);
+        assert_non_null(r.body);
+        return r.body;
+}
+
+static json_t *assignments_since(struct fixture *f, json_int_t since)
+{
+        char query[64];
+
+        snprintf(query, sizeof(query), "?since=%" JSON_INTEGER_FORMAT, since);
+        return assignments(f, query);
+}
+
+static json_int_t version_of(const json_t *answer)
+{
+        return json_integer_value(json_object_get(answer, "version"));
+}
+
+/* The names of an answer's workloads, comma-joined, in order. */
+static void names_of(const json_t *answer, const char *key, char *out, size_t size)
+{
+        const json_t *w;
+        size_t i, used = 0;
+
+        out[0] = '\0';
+        json_array_foreach(json_object_get(answer, key), i, w)
+        {
+                const char *name = json_is_string(w)
+                                       ? json_string_value(w)
+                                       : json_string_value(json_object_get(w, "name"));
+                used += (size_t)snprintf(out + used, size - used, "%s%s", i ? "," : "", name);
+        }
+}
+
+static void test_assignments_delta(void **state)
+{
+        struct fixture *f = *state;
+        struct idyl_err err = IDYL_ERR_INIT;
+        json_t *a;
+        json_int_t v0, v1, v2;
+        char q[64], names[128];
+
+        /* as scheduler_start makes it */
+        assert_int_equal(assign_memo_start(&f->srv, &err), 0);
+
+        /* no since (idyl-sim, older agents): the whole set, always */
+        a = assignments(f, "");
+        v0 = version_of(a);
+        assert_null(json_object_get(a, "since"));
+        assert_int_equal(json_array_size(json_object_get(a, "workloads")), 0);
+        json_decref(a);
+
+        deploy(f, "web", "container", 201);
+        run_pass(f);
+        /* a version idyld does not remember sending: the whole set */
+        a = assignments_since(f, v0);
+        v1 = version_of(a);
+        assert_true(v1 > v0);
+        assert_null(json_object_get(a, "since"));
+        names_of(a, "workloads", names, sizeof(names));
+        assert_string_equal(names, "web");
+        json_decref(a);
+
+        /* since the version it just sent: only what changed */
+        deploy(f, "api", "container", 201);
+        run_pass(f);
+        a = assignments_since(f, v1);
+        v2 = version_of(a);
+        assert_true(v2 > v1);
+        assert_int_equal(json_integer_value(json_object_get(a, "since")), v1);
+        names_of(a, "workloads", names, sizeof(names));
+        assert_string_equal(names, "api");
+        names_of(a, "removed", names, sizeof(names));
+        assert_string_equal(names, "");
+        assert_string_equal(
+            json_string_value(json_object_get(
+                json_object_get(json_array_get(json_object_get(a, "workloads"), 0), "spec"),
+                "image")),
+            "nginx:1.27-alpine");
+        json_decref(a);
+
+        /* nothing new: an empty change at the same version */
+        a = assignments_since(f, v2);
+        assert_int_equal(version_of(a), v2);
+        assert_int_equal(json_integer_value(json_object_get(a, "since")), v2);
+        assert_int_equal(json_array_size(json_object_get(a, "workloads")), 0);
+        json_decref(a);
+
+        /* a version idyld never sent, and no since: both whole */
+        a = assignments(f, "?since=999999");
+        assert_null(json_object_get(a, "since"));
+        names_of(a, "workloads", names, sizeof(names));
+        assert_string_equal(names, "api,web");
+        json_decref(a);
+        snprintf(q, sizeof(q), "?version=%" JSON_INTEGER_FORMAT, v2);
+        a = assignments(f, q);
+        assert_null(json_object_get(a, "since"));
+        assert_int_equal(json_array_size(json_object_get(a, "workloads")), 2);
+        json_decref(a);
+        assign_memo_free(&f->srv);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -681,6 +793,7 @@ int main(void)
             cmocka_unit_test_setup_teardown(test_drain_ended_by_enable, setup, teardown),
             cmocka_unit_test_setup_teardown(test_approval_conflict, setup, teardown),
             cmocka_unit_test_setup_teardown(test_store_failure, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_assignments_delta, setup, teardown),
         };
         int rc;
 
