@@ -149,8 +149,8 @@ code_of() { echo "${lines[0]}" | jq -r .error.code; }
 		run curl -s -w '\n%{http_code}' -H "Authorization: Bearer $node" "$IDYL_ADDR/v1/subnets/$S/nodes/n1/assignments?$q"
 		[ "${lines[0]}" = '{"error":{"code":"invalid_argument","message":"version must be a whole number: the assignVersion last seen"}}' ]
 	done
-	run curl -s -w '\n%{http_code}' -H "Authorization: Bearer $node" "$IDYL_ADDR/v1/subnets/$S/nodes/n1/assignments?wait=1&since=3"
-	[ "${lines[0]}" = '{"error":{"code":"invalid_argument","message":"unknown query parameter \"since\": GET /v1/subnets/{slug}/nodes/{name}/assignments takes version,wait"}}' ]
+	run curl -s -w '\n%{http_code}' -H "Authorization: Bearer $node" "$IDYL_ADDR/v1/subnets/$S/nodes/n1/assignments?wait=1&from=3"
+	[ "${lines[0]}" = '{"error":{"code":"invalid_argument","message":"unknown query parameter \"from\": GET /v1/subnets/{slug}/nodes/{name}/assignments takes version,wait,since"}}' ]
 	run api GET "/v1/subnets/$S?verbose=1"
 	[ "${lines[0]}" = '{"error":{"code":"invalid_argument","message":"unknown query parameter \"verbose\": GET /v1/subnets/{slug} takes none"}}' ]
 	run curl -s -w '\n%{http_code}' "$IDYL_ADDR/healthz?x=1"
