@@ -1,6 +1,7 @@
 /* The audit log: every change request (who by token id, role and node;
  * what by method and path; which subnet; when; the status answered) is
- * recorded by the HTTP layer after the handler ran, and operators read it
+ * recorded in the transaction of its change, or by the HTTP layer after
+ * the handler ran when nothing committed, and operators read it
  * with GET /v1/audit?subnet=S&limit=N. Refused attempts by known callers
  * are recorded too; anonymous requests are not (they would let anyone fill
  * the log). */
@@ -61,17 +62,60 @@ static void audit_path(const char *url, char *out, size_t size)
                                 *p = '?';
 }
 
-void audit_record(struct request *req, const struct route *rt, int status,
-                  const struct response *resp)
+static void audit_fill(struct request *req, const struct route *rt, int status,
+                       const struct response *resp, struct idyl_audit *a)
 {
-        struct idyl_audit a = {.role = req->caller.role, .status = status};
-        struct idyl_err err = IDYL_ERR_INIT;
+        *a = (struct idyl_audit){.role = req->caller.role, .status = status};
+        auth_token_id(&req->caller, a->token);
+        snprintf(a->node, sizeof(a->node), "%s", req->caller.node);
+        snprintf(a->method, sizeof(a->method), "%s", req->method);
+        audit_path(req->url, a->path, sizeof(a->path));
+        a->subnet = audit_subnet(req, rt, resp);
+}
 
-        auth_token_id(&req->caller, a.token);
-        snprintf(a.node, sizeof(a.node), "%s", req->caller.node);
-        snprintf(a.method, sizeof(a.method), "%s", req->method);
-        audit_path(req->url, a.path, sizeof(a.path));
-        a.subnet = audit_subnet(req, rt, resp);
+/* Called by the store inside the change's commit: the answer is the one
+ * the handler has set by then. */
+static void audit_change_fill(void *arg, struct idyl_audit *out)
+{
+        struct audit_change *c = arg;
+
+        audit_fill(c->req, c->rt, c->resp->status, c->resp, out);
+}
+
+void audit_change_begin(struct audit_change *c, struct request *req, const struct route *rt,
+                        const struct response *resp)
+{
+        c->pending.st = req->srv->store;
+        c->pending.fill = audit_change_fill;
+        c->pending.arg = c;
+        c->req = req;
+        c->rt = rt;
+        c->resp = resp;
+        store_audit_pend(&c->pending);
+}
+
+void audit_change_end(struct audit_change *c)
+{
+        (void)c;
+        store_audit_pend(NULL);
+}
+
+void audit_record(struct request *req, const struct route *rt, int status,
+                  const struct response *resp, const struct audit_change *c)
+{
+        struct idyl_err err = IDYL_ERR_INIT;
+        struct idyl_audit a;
+
+        if (c && c->pending.written) {
+                /* the change committed, and the record with it; a later
+                 * failure does not undo the change */
+                if (c->pending.rec.status != status)
+                        log_warnx("audit: %s %s answered %d after its change committed "
+                                  "(recorded %d)",
+                                  req->method, req->url, status, c->pending.rec.status);
+                return;
+        }
+        audit_fill(req, rt, status, resp, &a);
         if (store_audit_add(req->srv->store, &a, &err) < 0)
                 log_warnx("audit: cannot record %s %s: %s", req->method, req->url, err.msg);
 }

@@ -626,6 +626,7 @@ static enum MHD_Result dispatch(struct idyl_server *srv, struct MHD_Connection *
 {
         struct request req = {.srv = srv, .conn = conn, .method = method, .url = url};
         struct response resp = {.status = 200};
+        struct audit_change change = {0};
         struct idyl_err err = IDYL_ERR_INIT;
         const struct route *rt;
         enum MHD_Result ret;
@@ -656,7 +657,10 @@ static enum MHD_Result dispatch(struct idyl_server *srv, struct MHD_Connection *
                 uint64_t gen;
 
                 req.wait_deadline_ms = cs->deadline_ms;
+                if (audited(&req, rt, 0, resp.status))
+                        audit_change_begin(&change, &req, rt, &resp);
                 rc = rt->handler(&req, &resp, &err);
+                audit_change_end(&change);
                 if (rc < 0 || !resp.suspend_until_ms)
                         break;
                 /* the handler asked to wait: the generation was read before it looked */
@@ -680,7 +684,7 @@ out:
         if (rc == 0 && strcmp(method, "GET") != 0)
                 notify_watchers(srv, rt, &req);
         if (audited(&req, rt, rc, status))
-                audit_record(&req, rt, status, &resp);
+                audit_record(&req, rt, status, &resp, &change);
         cs->status = status;
         if (rc < 0) {
                 if (status >= 500)

@@ -373,9 +373,9 @@ int handle_node_join(struct request *req, struct response *resp, struct idyl_err
         rc = join_in_tx(req, &n, secret, err);
         if (rc == 0)
                 rc = lifecycle_tx_kick(&tx, slug, err);
+        resp->status = 201; /* before the commit, which carries the audit record */
         if (lifecycle_tx_end(&tx, rc, err) < 0)
                 return -1;
-        resp->status = 201;
         resp->body = node_to_json(req->srv, &n, &none);
         json_object_set_new(resp->body, "credential", json_string(secret));
         return 0;
@@ -459,12 +459,12 @@ static int node_action(struct request *req, struct response *resp, enum node_act
                 rc = lifecycle_tx_node_changed(&tx, slug, n.name, err);
         if (rc == 0)
                 rc = lifecycle_tx_kick(&tx, slug, err);
+        if (action == ACTION_DELETE)
+                resp->status = 204; /* before the commit, which carries the audit record */
         if (lifecycle_tx_end(&tx, rc, err) < 0)
                 return -1;
-        if (action == ACTION_DELETE) {
-                resp->status = 204;
+        if (action == ACTION_DELETE)
                 return 0;
-        }
         return node_object(req->srv, &n, &resp->body, err);
 }
 

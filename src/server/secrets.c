@@ -152,9 +152,9 @@ int handle_secret_create(struct request *req, struct response *resp, struct idyl
                 return -1;
         snprintf(sec.name, sizeof(sec.name), "%s", name);
         sec.created_at = sec.updated_at = (int64_t)time(NULL);
+        resp->status = 201; /* before the commit, which carries the audit record */
         if (secret_from_body(req, &sec, err) == 0 &&
             store_secret_create(req->srv->store, &sec, err) == 0) {
-                resp->status = 201;
                 resp->body = secret_to_json(&sec);
                 rc = 0;
         }
@@ -277,9 +277,9 @@ int handle_secret_delete(struct request *req, struct response *resp, struct idyl
                 store_tx_rollback(st);
                 return -1;
         }
+        resp->status = 204; /* before the commit, which carries the audit record */
         if (store_tx_commit(st, err) < 0)
                 return -1;
-        resp->status = 204;
         return 0;
 }
 

@@ -73,10 +73,12 @@ struct request {
 };
 
 struct response {
-        int status;            /* 200 unless the handler says otherwise */
+        int status;            /* 200 unless the handler says otherwise; a change
+                                  handler sets it before it commits (audit) */
         json_t *body;          /* owned; NULL for an empty body */
         json_t *warnings;      /* array of strings sent as Warning headers; may be NULL */
-        uint64_t audit_subnet; /* the subnet a change was about, when the path does not say */
+        uint64_t audit_subnet; /* the subnet a change was about, when the path does not
+                                  say; set before the change commits */
         /* A long-poll handler that has nothing to say yet sets these and
          * returns 0 without a body: the request sleeps until server_notify
          * names `wait_key` or the deadline passes, then the handler runs again
@@ -284,10 +286,28 @@ int handle_node_workload_secrets(struct request *req, struct response *resp, str
 /* Whether a workload's spec names the secret (spec.secrets or spec.secretEnv). */
 bool workload_uses_secret(const struct idyl_workload *w, const char *name);
 
-/* Records one change request and its answer in the audit log (server/audit.c);
- * a failure to record is logged, never turned into the request's answer. */
+/* A change request's audit record, written in the transaction of its
+ * change (server/audit.c): audit_change_begin before the handler runs,
+ * audit_change_end after. The record says resp->status and
+ * resp->audit_subnet as they stand when the change commits, so a change
+ * handler sets both before it commits. */
+struct audit_change {
+        struct store_audit_pending pending;
+        struct request *req;
+        const struct route *rt;
+        const struct response *resp;
+};
+
+void audit_change_begin(struct audit_change *c, struct request *req, const struct route *rt,
+                        const struct response *resp);
+void audit_change_end(struct audit_change *c);
+
+/* Records one request and its answer in the audit log (server/audit.c),
+ * unless its change already carried the record (c may be NULL): refusals,
+ * failures and requests that changed nothing. A failure to record is
+ * logged, never turned into the request's answer. */
 void audit_record(struct request *req, const struct route *rt, int status,
-                  const struct response *resp);
+                  const struct response *resp, const struct audit_change *c);
 
 /* ---- the workload lifecycle (server/lifecycle.c) ------------------------- */
 /* Every phase change goes through workload_transition, inside a

@@ -244,9 +244,17 @@ int handle_subnet_create(struct request *req, struct response *resp, struct idyl
         snprintf(sn.region, sizeof(sn.region), "%s", region);
         if (subnet_apply(req->body, &sn, err) < 0)
                 return -1;
-        if (store_subnet_create(req->srv->store, &sn, err) < 0)
+        /* the audit record commits with the subnet: its slug and answer first */
+        if (store_tx_begin(req->srv->store, err) < 0)
                 return -1;
+        if (store_subnet_create(req->srv->store, &sn, err) < 0) {
+                store_tx_rollback(req->srv->store);
+                return -1;
+        }
         resp->status = 201;
+        resp->audit_subnet = sn.slug;
+        if (store_tx_commit(req->srv->store, err) < 0)
+                return -1;
         resp->body = subnet_to_json(&sn);
         return 0;
 }
@@ -367,8 +375,8 @@ int handle_subnet_delete(struct request *req, struct response *resp, struct idyl
                 store_tx_rollback(st);
                 return -1;
         }
+        resp->status = 204; /* before the commit, which carries the audit record */
         if (store_tx_commit(st, err) < 0)
                 return -1;
-        resp->status = 204;
         return 0;
 }

@@ -70,10 +70,10 @@ int handle_token_create(struct request *req, struct response *resp, struct idyl_
                 return -1;
         auth_hash_token(secret, t.hash);
         t.created_at = (int64_t)time(NULL);
+        resp->status = 201; /* before the commit, which carries the audit record */
+        resp->audit_subnet = t.subnet;
         if (store_token_add(req->srv->store, &t, err) < 0)
                 return -1;
-        resp->status = 201;
-        resp->audit_subnet = t.subnet;
         resp->body = token_to_json(&t);
         json_object_set_new(resp->body, "token", json_string(secret));
         return 0;
@@ -144,9 +144,9 @@ int handle_token_revoke(struct request *req, struct response *resp, struct idyl_
                 store_tx_rollback(st);
                 return -1;
         }
+        resp->status = 204; /* before the commit, which carries the audit record */
+        resp->audit_subnet = t.subnet;
         if (store_tx_commit(st, err) < 0)
                 return -1;
-        resp->status = 204;
-        resp->audit_subnet = t.subnet;
         return 0;
 }

@@ -543,8 +543,8 @@ int handle_workload_delete(struct request *req, struct response *resp, struct id
                 rc = lifecycle_tx_node_changed(&tx, slug, w.node, err);
         if (rc == 0)
                 rc = lifecycle_tx_kick(&tx, slug, err);
+        resp->status = 204; /* before the commit, which carries the audit record */
         rc = lifecycle_tx_end(&tx, rc, err);
-        resp->status = 204;
 out:
         workload_release(&w);
         return rc;

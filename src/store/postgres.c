@@ -398,8 +398,14 @@ static void unit_rollback(struct pg_store *s)
         }
 }
 
+static int insert_audit(struct pg_store *s, const struct idyl_audit *a, struct idyl_err *err);
+
+/* Ends a unit begun by unit_begin, as in SQLite: rc == 0 releases its
+ * savepoint into the group, with this thread's pending audit record
+ * (store_audit_pend), and returns once the group's COMMIT is durable. */
 static int unit_end(struct pg_store *s, int rc, struct idyl_err *err)
 {
+        struct store_audit_pending *audit = NULL;
         struct group_member me = {.rc = 0};
 
         if (--s->tx_depth > 0) {
@@ -407,6 +413,10 @@ static int unit_end(struct pg_store *s, int rc, struct idyl_err *err)
                 return rc;
         }
         unit_holder = NULL;
+        if (rc == 0 && (audit = store_audit_pending(&s->base))) {
+                audit->fill(audit->arg, &audit->rec);
+                rc = insert_audit(s, &audit->rec, err);
+        }
         if (rc == 0 && run_done(&s->w, "RELEASE SAVEPOINT unit", NULL, NULL, err) < 0)
                 rc = -1;
         if (rc < 0) {
@@ -429,6 +439,8 @@ static int unit_end(struct pg_store *s, int rc, struct idyl_err *err)
                         *err = me.err;
                 return -1;
         }
+        if (audit)
+                audit->written = true;
         return 0;
 }
 

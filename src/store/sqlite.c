@@ -359,11 +359,15 @@ static void unit_rollback(struct sqlite_store *s)
         }
 }
 
+static int insert_audit(struct sqlite_store *s, const struct idyl_audit *a, struct idyl_err *err);
+
 /* Ends a unit begun by unit_begin: rc == 0 releases its savepoint into the
  * group and returns once the group's COMMIT is durable (or failed, then with
- * that error); rc < 0 rolls back this unit only and returns -1. */
+ * that error); rc < 0 rolls back this unit only and returns -1. A unit that
+ * commits carries this thread's pending audit record (store_audit_pend). */
 static int unit_end(struct sqlite_store *s, int rc, struct idyl_err *err)
 {
+        struct store_audit_pending *audit = NULL;
         struct group_member me = {.rc = 0};
 
         if (--s->tx_depth > 0) {
@@ -371,6 +375,10 @@ static int unit_end(struct sqlite_store *s, int rc, struct idyl_err *err)
                 return rc;
         }
         unit_holder = NULL;
+        if (rc == 0 && (audit = store_audit_pending(&s->base))) {
+                audit->fill(audit->arg, &audit->rec);
+                rc = insert_audit(s, &audit->rec, err);
+        }
         if (rc == 0 && run(s, "RELEASE unit", err) < 0)
                 rc = -1;
         if (rc < 0) {
@@ -393,6 +401,8 @@ static int unit_end(struct sqlite_store *s, int rc, struct idyl_err *err)
                         *err = me.err;
                 return -1;
         }
+        if (audit)
+                audit->written = true;
         return 0;
 }
 

@@ -25,6 +25,20 @@ enum idyl_role idyl_role_from_name(const char *s)
         return i < 0 ? ROLE_NONE : (enum idyl_role)i;
 }
 
+static _Thread_local struct store_audit_pending *audit_pending;
+
+void store_audit_pend(struct store_audit_pending *p)
+{
+        audit_pending = p;
+}
+
+struct store_audit_pending *store_audit_pending(struct idyl_store *st)
+{
+        struct store_audit_pending *p = audit_pending;
+
+        return p && p->st == st && !p->written ? p : NULL;
+}
+
 int store_open(const char *where, struct idyl_store **out, struct idyl_err *err)
 {
         if (strncmp(where, "postgres://", 11) == 0 || strncmp(where, "postgresql://", 13) == 0)

@@ -374,6 +374,27 @@ static inline int store_audit_add(struct idyl_store *st, const struct idyl_audit
         return st->ops->audit_add(st, rec, err);
 }
 
+/* A change's audit record, written in the change's own transaction, so a
+ * crash cannot keep the one without the other. While one is pending for
+ * this thread (store_audit_pend), the first unit of work the thread commits
+ * on that store inserts the record fill() makes at that moment, and sets
+ * `written` once that commit is durable; a unit rolled back, or a commit
+ * that failed, leaves it pending. */
+struct store_audit_pending {
+        struct idyl_store *st;
+        void (*fill)(void *arg, struct idyl_audit *out);
+        void *arg;
+        struct idyl_audit rec; /* the record as written */
+        bool written;
+};
+
+/* Makes p this thread's pending record (NULL: none). The caller owns p and
+ * clears it before p goes. */
+void store_audit_pend(struct store_audit_pending *p);
+/* For the backends, at the commit of a unit of work: this thread's pending
+ * record for st not yet written, or NULL. */
+struct store_audit_pending *store_audit_pending(struct idyl_store *st);
+
 /* The newest `limit` records about a subnet (0: all subnets), newest
  * first; *out malloc'd (NULL when n == 0). */
 static inline int store_audit_list(struct idyl_store *st, uint64_t subnet, size_t limit,

@@ -34,6 +34,8 @@ op_id() { idyl token list -o json | jq -r '.[] | select(.role == "operator") | .
 	[ "${lines[0]}" = "TIME                      TOKEN         ROLE      METHOD  PATH                                SUBNET        STATUS" ]
 	[ "${#lines[@]}" -eq 6 ]
 	[[ "${lines[1]}" == *"  $author_id  author    PATCH   /v1/subnets/$S  "*"  $S  403" ]]
+	# each record went in with its change, or alone when nothing changed
+	[ "$(grep -c "audit:" "$BATS_TEST_TMPDIR/idyld.log")" = 0 ]
 }
 
 @test "audit filters by subnet and limits the count" {
@@ -43,8 +45,9 @@ op_id() { idyl token list -o json | jq -r '.[] | select(.role == "operator") | .
 	idyl deploy nginx --name b --subnet "$S2" >/dev/null
 	idyl workload delete a --subnet "$S" >/dev/null
 	run idyl audit --subnet "$S" -o json
-	[ "$(echo "$output" | jq -c 'map(.method + " " + .path)')" = \
-		"[\"DELETE /v1/subnets/$S/workloads/a\",\"POST /v1/subnets/$S/workloads\",\"POST /v1/subnets\"]" ]
+	[ "$(echo "$output" | jq -c 'map(.method + " " + .path + " " + (.status | tostring))')" = \
+		"[\"DELETE /v1/subnets/$S/workloads/a 204\",\"POST /v1/subnets/$S/workloads 201\",\"POST /v1/subnets 201\"]" ]
+	[ "$(grep -c "audit:" "$BATS_TEST_TMPDIR/idyld.log")" = 0 ]
 	run idyl audit --limit 2 -o json
 	[ "$(echo "$output" | jq length)" -eq 2 ]
 	[ "$(echo "$output" | jq -r '.[0].path')" = "/v1/subnets/$S/workloads/a" ]
@@ -76,6 +79,7 @@ op_id() { idyl token list -o json | jq -r '.[] | select(.role == "operator") | .
 		'[["operator","POST","revoke",200],["operator","POST","admit",200],["provider","POST","nodes",201],["operator","POST","subnets",201]]' ]
 	run idyl audit --limit 1 -o json
 	[ "$(echo "$output" | jq -c '.[0] | [.method, .path, .subnet, .status]')" = "[\"DELETE\",\"/v1/tokens/$id\",null,204]" ]
+	[ "$(grep -c "audit:" "$BATS_TEST_TMPDIR/idyld.log")" = 0 ]
 }
 
 @test "only operators read the audit; a subnet operator sees only its subnet" {

@@ -113,6 +113,12 @@ one_leader_of() {
 	IDYL_ADDR=${ADDR[3]} idyl deploy nginx:1.27-alpine --name web --subnet "$S" \
 		--isolation-class container >/dev/null
 	IDYL_ADDR=${ADDR[2]} wait_workload "$S" web '.status.phase == "running"'
+	# each change is recorded once, with its answer, in its own transaction
+	run env IDYL_ADDR="${ADDR[1]}" idyl audit --subnet "$S" -o json
+	[ "$(echo "$output" | jq -c 'map(select(.path | endswith("/nodes") | not) | [.method, .path, .status])')" = \
+		"[[\"POST\",\"/v1/subnets/$S/workloads\",201],[\"POST\",\"/v1/subnets\",201]]" ]
+	[ "$(echo "$output" | jq -c 'map(select(.path | endswith("/nodes")) | .status)')" = '[201,201]' ]
+	[ "$(cat "$BATS_TEST_TMPDIR"/r*.log | grep -c "audit:")" = 0 ]
 }
 
 @test "kill -9 of the leader: another leads within 10 s, no acknowledged deploy is lost or placed twice" {

@@ -548,6 +548,104 @@ static void test_history_prune(void **state)
         assert_int_equal(removed, 0);
 }
 
+/* What a pending audit record's fill() reads: the status is the one set
+ * by the time the change commits. */
+struct pending_change {
+        uint64_t subnet;
+        int status;
+        int fills;
+};
+
+static void fill_pending(void *arg, struct idyl_audit *out)
+{
+        struct pending_change *c = arg;
+
+        *out = (struct idyl_audit){.role = ROLE_AUTHOR, .subnet = c->subnet, .status = c->status};
+        snprintf(out->token, sizeof(out->token), "0123456789ab");
+        snprintf(out->method, sizeof(out->method), "POST");
+        snprintf(out->path, sizeof(out->path), "/v1/subnets/x/workloads");
+        c->fills++;
+}
+
+static size_t audit_count(struct idyl_store *st, uint64_t subnet, struct idyl_audit *last)
+{
+        struct idyl_err err = IDYL_ERR_INIT;
+        struct idyl_audit *recs;
+        size_t n;
+
+        assert_ok(store_audit_list(st, subnet, 100, &recs, &n, &err));
+        if (n && last)
+                *last = recs[0];
+        free(recs);
+        return n;
+}
+
+/* A change and its audit record are one transaction: a rolled-back change
+ * leaves no record, the change that commits carries it (with what fill()
+ * says at commit), and it is written once. */
+static void test_audit_pending_commits_with_the_change(void **state)
+{
+        struct idyl_store *st = store_of(state);
+        struct idyl_err err = IDYL_ERR_INIT;
+        struct pending_change c = {.subnet = new_subnet(st, "audit-tx"), .status = 200};
+        struct store_audit_pending p = {.st = st, .fill = fill_pending, .arg = &c};
+        struct idyl_workload w, gw;
+        struct idyl_audit rec;
+
+        store_audit_pend(&p);
+        assert_ok(store_tx_begin(st, &err));
+        workload_fill(&w, c.subnet, "gone");
+        assert_ok(store_workload_put(st, &w, &err));
+        store_tx_rollback(st);
+        assert_false(p.written);
+        assert_int_equal(c.fills, 0);
+        assert_int_equal(audit_count(st, c.subnet, NULL), 0);
+
+        assert_ok(store_tx_begin(st, &err));
+        workload_fill(&w, c.subnet, "kept");
+        assert_ok(store_workload_put(st, &w, &err));
+        c.status = 201; /* the handler knows its answer before it commits */
+        assert_ok(store_tx_commit(st, &err));
+        assert_true(p.written);
+        assert_int_equal(p.rec.status, 201);
+        assert_int_equal(audit_count(st, c.subnet, &rec), 1);
+        assert_int_equal(rec.status, 201);
+        assert_int_equal(rec.role, ROLE_AUTHOR);
+        assert_string_equal(rec.token, "0123456789ab");
+        assert_string_equal(rec.method, "POST");
+        assert_string_equal(rec.path, "/v1/subnets/x/workloads");
+        assert_true(rec.time_ms > 0);
+        assert_ok(store_workload_get(st, c.subnet, "kept", &gw, &err));
+        workload_release(&gw);
+
+        /* a later commit of the same request adds nothing */
+        assert_ok(store_workload_delete(st, c.subnet, "kept", &err));
+        assert_int_equal(c.fills, 1);
+        store_audit_pend(NULL);
+        assert_int_equal(audit_count(st, c.subnet, NULL), 1);
+
+        /* with none pending, commits write no record */
+        assert_ok(store_workload_put(st, &w, &err));
+        assert_int_equal(audit_count(st, c.subnet, NULL), 1);
+}
+
+/* A change whose commit fails takes its audit record with it: the record
+ * stays pending, not written. */
+static void test_audit_pending_fails_with_the_change(void **state)
+{
+        struct idyl_store *st = store_of(state);
+        struct idyl_err err = IDYL_ERR_INIT;
+        struct pending_change c = {.subnet = new_subnet(st, "audit-fail"), .status = 204};
+        struct store_audit_pending p = {.st = st, .fill = fill_pending, .arg = &c};
+
+        store_audit_pend(&p);
+        assert_int_equal(store_workload_delete(st, c.subnet, "absent", &err), -1);
+        assert_int_equal(err.code, IDYL_E_NOT_FOUND);
+        store_audit_pend(NULL);
+        assert_false(p.written);
+        assert_int_equal(audit_count(st, c.subnet, NULL), 0);
+}
+
 static void test_events(void **state)
 {
         static const char *const types[] = {"Admitted", "Scheduled", "Running"};
@@ -1494,6 +1592,11 @@ static int store_conformance_run(const char *url)
                                             close_store),
             cmocka_unit_test_setup_teardown(test_secret_round_trip, open_store, close_store),
             cmocka_unit_test_setup_teardown(test_history_prune, open_store, close_store),
+            /* after test_history_prune, which counts every record */
+            cmocka_unit_test_setup_teardown(test_audit_pending_commits_with_the_change, open_store,
+                                            close_store),
+            cmocka_unit_test_setup_teardown(test_audit_pending_fails_with_the_change, open_store,
+                                            close_store),
             cmocka_unit_test_setup_teardown(test_subnet_delete_takes_its_tokens, open_store,
                                             close_store),
             cmocka_unit_test_setup_teardown(test_subnet_delete_takes_its_secrets, open_store,
