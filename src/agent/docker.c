@@ -174,6 +174,16 @@ out:
 
 static char *node_filter(struct runtime *rt, const char *type);
 
+/* What the node's chains hold, as this process last wrote them: a burst of
+ * creates on one bridge under one policy writes them once. Under the
+ * netpolicy lock. */
+static struct {
+        bool valid;
+        char netid[80];
+        struct network_policy policy;
+        int creating; /* creates past the rules whose container may not be listed yet */
+} applied;
+
 /* The node's chains for the subnet's bridge network (of Engine id netid),
  * under the subnet's policy. Called with the netpolicy lock held. */
 static int apply_bridge_rules(struct runtime *rt, const char *netid, struct idyl_err *err)
@@ -184,22 +194,35 @@ static int apply_bridge_rules(struct runtime *rt, const char *netid, struct idyl
         netpolicy_chain_name(rt->node_key, chain, sizeof(chain));
         snprintf(ifname, sizeof(ifname), "br-%.12s", netid);
         scope.bridge = ifname;
+        applied.valid = false;
         if (netpolicy_apply(chain, &scope, &rt->network, err) < 0)
                 return idyl_err_wrap(err, "network policy of bridge %s", ifname);
+        applied.valid = true;
+        snprintf(applied.netid, sizeof(applied.netid), "%s", netid);
+        applied.policy = rt->network;
         return 0;
+}
+
+/* Removes the node's chains; with the netpolicy lock held. */
+static int remove_rules(struct runtime *rt, struct idyl_err *err)
+{
+        char chain[32];
+
+        netpolicy_chain_name(rt->node_key, chain, sizeof(chain));
+        applied.valid = false;
+        return netpolicy_remove(chain, err);
 }
 
 /* The node's chains while it has containers (of any state), gone once it
  * has none; called with the netpolicy lock held. */
 static int enforce_locked(struct docker *d, struct runtime *rt, struct idyl_err *err)
 {
-        char *filter = node_filter(rt, NULL), *path = NULL, name[NETWORK_NAME_MAX], chain[32];
+        char *filter = node_filter(rt, NULL), *path = NULL, name[NETWORK_NAME_MAX];
         char npath[NETWORK_NAME_MAX + 16];
         json_t *list = NULL, *net = NULL;
         long status = 0;
         int rc = -1;
 
-        netpolicy_chain_name(rt->node_key, chain, sizeof(chain));
         if (!filter || asprintf(&path, "/containers/json?all=1&filters=%s", filter) < 0) {
                 idyl_err_set(err, IDYL_E_INTERNAL, "out of memory");
                 goto out;
@@ -208,12 +231,13 @@ static int enforce_locked(struct docker *d, struct runtime *rt, struct idyl_err 
                 goto out;
         network_name(rt, name, sizeof(name));
         snprintf(npath, sizeof(npath), "/networks/%s", name);
-        if (json_array_size(list) == 0) {
-                rc = netpolicy_remove(chain, err);
+        /* a create past its rules keeps them until its container is listed */
+        if (json_array_size(list) == 0 && applied.creating == 0) {
+                rc = remove_rules(rt, err);
                 goto out;
         }
         if (http_json(d->http, "GET", npath, NULL, 10, &status, &net, err) < 0) {
-                rc = status == 404 ? netpolicy_remove(chain, err) : -1;
+                rc = status != 404 ? -1 : applied.creating ? 0 : remove_rules(rt, err);
                 goto out;
         }
         rc = apply_bridge_rules(rt, json_string_value(json_object_get(net, "Id")) ?: "", err);
@@ -770,12 +794,26 @@ static int docker_run(struct runtime *rt, const struct rt_workload *w, char *id,
                 return idyl_err_set(err, IDYL_E_INTERNAL, "out of memory");
         }
         free(pesc);
-        /* the rules hold on the bridge before the container exists */
+        /* the rules hold on the bridge before the container exists; creates
+         * on the same bridge under the same policy write them once, and go on
+         * in parallel, while a removal keeps the rules for them */
         netpolicy_lock();
-        rc = apply_bridge_rules(rt, netid, err);
-        if (rc == 0 && (rc = http_json(d->http, "POST", path, body, 60, NULL, &out, err)) < 0)
-                idyl_err_wrap(err, "create container");
+        if (applied.valid && strcmp(applied.netid, netid) == 0 &&
+            applied.policy.set == rt->network.set && applied.policy.egress == rt->network.egress &&
+            strcmp(applied.policy.cidrs, rt->network.cidrs) == 0)
+                rc = 0;
+        else
+                rc = apply_bridge_rules(rt, netid, err);
+        if (rc == 0)
+                applied.creating++;
         netpolicy_unlock();
+        if (rc == 0) {
+                if ((rc = http_json(d->http, "POST", path, body, 60, NULL, &out, err)) < 0)
+                        idyl_err_wrap(err, "create container");
+                netpolicy_lock();
+                applied.creating--;
+                netpolicy_unlock();
+        }
         free(path);
         json_decref(body);
         pthread_mutex_lock(&network_mu);
@@ -801,6 +839,7 @@ static int docker_remove(struct runtime *rt, const char *id, struct idyl_err *er
         struct docker *d = docker_of(rt);
         char path[200];
         long status = 0;
+        bool last;
         int rc = 0;
 
         pthread_mutex_lock(&network_mu);
@@ -817,11 +856,13 @@ static int docker_remove(struct runtime *rt, const char *id, struct idyl_err *er
             status != 404)
                 rc = idyl_err_wrap(err, "remove container %.12s", id);
         pthread_mutex_lock(&network_mu);
-        /* the last of a burst of removals looks whether the network is unused */
-        if (--network_removals == 0 && network_creates == 0)
+        /* the last of a burst of removals looks whether the network is
+         * unused, and drops the node's chains once it has no container */
+        last = --network_removals == 0;
+        if (last && network_creates == 0)
                 drop_network_if_unused(d, rt);
         pthread_mutex_unlock(&network_mu);
-        if (rc == 0 && docker_enforce(rt, &ierr) < 0)
+        if (last && docker_enforce(rt, &ierr) < 0)
                 log_warnx("%s", ierr.msg);
         return rc;
 }
