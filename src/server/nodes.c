@@ -411,7 +411,7 @@ int handle_node_list(struct request *req, struct response *resp, struct idyl_err
 
         if (params(req, &slug, err) < 0)
                 return -1;
-        if (node_list_watch_requested(req))
+        if (list_watch_requested(req))
                 return handle_node_list_watch(req, resp, err);
         return node_list_objects(req->srv, slug, &resp->body, err);
 }

@@ -242,7 +242,8 @@ int handle_status(struct request *req, struct response *resp, struct idyl_err *e
 int handle_metrics(struct request *req, struct response *resp, struct idyl_err *err);
 int handle_workload_watch(struct request *req, struct response *resp, struct idyl_err *err);
 /* GET .../workloads?watch=V&wait=S: the list's watch (server/watch.c). */
-bool workload_list_watch_requested(const struct request *req);
+/* A list asked as a watch (?watch=VERSION, or empty for the first look). */
+bool list_watch_requested(const struct request *req);
 int handle_workload_list_watch(struct request *req, struct response *resp, struct idyl_err *err);
 int handle_workload_explain(struct request *req, struct response *resp, struct idyl_err *err);
 int handle_subnet_create(struct request *req, struct response *resp, struct idyl_err *err);
@@ -269,7 +270,6 @@ int handle_node_eligibility(struct request *req, struct response *resp, struct i
 int handle_node_drain(struct request *req, struct response *resp, struct idyl_err *err);
 /* The nodes' watch (server/watch.c): GET .../nodes?watch=V&wait=S and
  * GET .../nodes/{name}/watch?version=V&wait=S. */
-bool node_list_watch_requested(const struct request *req);
 int handle_node_list_watch(struct request *req, struct response *resp, struct idyl_err *err);
 int handle_node_watch(struct request *req, struct response *resp, struct idyl_err *err);
 int handle_token_create(struct request *req, struct response *resp, struct idyl_err *err);

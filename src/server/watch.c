@@ -99,7 +99,22 @@ static int answer_or_wait(struct request *req, struct response *resp, const char
         return 0;
 }
 
-bool workload_list_watch_requested(const struct request *req)
+/* What every watch does first: the subnet of the path, the wait asked for,
+ * and the subnet's watch key prepared before the read, so no change made
+ * between the read and the wait is missed. */
+static int watch_begin(struct request *req, struct response *resp, uint64_t *slug, long *wait,
+                       struct idyl_err *err)
+{
+        char key[96];
+
+        if (subnet_slug_parse(req->params[0], slug, err) < 0 || query_wait(req, wait, err) < 0)
+                return -1;
+        watch_key(*slug, key, sizeof(key));
+        server_wait_prepare(req, resp, key);
+        return 0;
+}
+
+bool list_watch_requested(const struct request *req)
 {
         return MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, "watch") != NULL;
 }
@@ -108,16 +123,13 @@ int handle_workload_list_watch(struct request *req, struct response *resp, struc
 {
         struct idyl_workload *items = NULL;
         struct idyl_subnet sn;
-        char key[96];
         size_t n = 0;
         uint64_t slug;
         json_t *list;
         long wait;
 
-        if (subnet_slug_parse(req->params[0], &slug, err) < 0 || query_wait(req, &wait, err) < 0)
+        if (watch_begin(req, resp, &slug, &wait, err) < 0)
                 return -1;
-        watch_key(slug, key, sizeof(key));
-        server_wait_prepare(req, resp, key);
         if (store_subnet_get(req->srv->store, slug, &sn, err) < 0 ||
             store_workload_list(req->srv->store, slug, NULL, &items, &n, err) < 0)
                 return -1;
@@ -131,15 +143,12 @@ int handle_workload_list_watch(struct request *req, struct response *resp, struc
 int handle_workload_watch(struct request *req, struct response *resp, struct idyl_err *err)
 {
         struct idyl_workload w;
-        char key[96];
         uint64_t slug;
         json_t *obj;
         long wait;
 
-        if (subnet_slug_parse(req->params[0], &slug, err) < 0 || query_wait(req, &wait, err) < 0)
+        if (watch_begin(req, resp, &slug, &wait, err) < 0)
                 return -1;
-        watch_key(slug, key, sizeof(key));
-        server_wait_prepare(req, resp, key); /* before the read: no change is missed */
         if (store_workload_get(req->srv->store, slug, req->params[1], &w, err) < 0)
                 return -1;
         obj = workload_to_json(&w);
@@ -147,22 +156,14 @@ int handle_workload_watch(struct request *req, struct response *resp, struct idy
         return answer_or_wait(req, resp, "workload", "version", obj, wait);
 }
 
-bool node_list_watch_requested(const struct request *req)
-{
-        return MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, "watch") != NULL;
-}
-
 int handle_node_list_watch(struct request *req, struct response *resp, struct idyl_err *err)
 {
-        char key[96];
         uint64_t slug;
         json_t *list;
         long wait;
 
-        if (subnet_slug_parse(req->params[0], &slug, err) < 0 || query_wait(req, &wait, err) < 0)
+        if (watch_begin(req, resp, &slug, &wait, err) < 0)
                 return -1;
-        watch_key(slug, key, sizeof(key));
-        server_wait_prepare(req, resp, key);
         if (node_list_objects(req->srv, slug, &list, err) < 0)
                 return -1;
         return answer_or_wait(req, resp, "nodes", "watch", list, wait);
@@ -171,17 +172,13 @@ int handle_node_list_watch(struct request *req, struct response *resp, struct id
 int handle_node_watch(struct request *req, struct response *resp, struct idyl_err *err)
 {
         struct idyl_node n = IDYL_NODE_INIT;
-        char key[96];
         uint64_t slug;
         json_t *obj;
         long wait;
 
-        if (subnet_slug_parse(req->params[0], &slug, err) < 0 || query_wait(req, &wait, err) < 0)
+        if (watch_begin(req, resp, &slug, &wait, err) < 0 ||
+            node_caller_check(req, slug, req->params[1], err) < 0)
                 return -1;
-        if (node_caller_check(req, slug, req->params[1], err) < 0)
-                return -1;
-        watch_key(slug, key, sizeof(key));
-        server_wait_prepare(req, resp, key);
         if (store_node_get(req->srv->store, slug, req->params[1], &n, err) < 0 ||
             node_object(req->srv, &n, &obj, err) < 0)
                 return -1;

@@ -513,7 +513,7 @@ int handle_workload_list(struct request *req, struct response *resp, struct idyl
         size_t n = 0;
         uint64_t slug;
 
-        if (workload_list_watch_requested(req))
+        if (list_watch_requested(req))
                 return handle_workload_list_watch(req, resp, err);
         if (params(req, &slug, err) < 0 || store_subnet_get(req->srv->store, slug, &sn, err) < 0 ||
             store_workload_list(req->srv->store, slug, NULL, &items, &n, err) < 0)
