@@ -1890,27 +1890,42 @@ static int publish(struct pg_store *s, const char *message, struct idyl_err *err
         return run_done(&s->w, "SELECT pg_notify('idyl', $1)", &p, NULL, err);
 }
 
+static int publish_conn_open(struct pg_store *s, struct idyl_err *err)
+{
+        if (conn_open(s, &s->p, err) < 0)
+                return -1;
+        return exec_simple(&s->p, "SET synchronous_commit = off", err);
+}
+
 /* Inside a unit, published in the group: delivered at its COMMIT. Outside,
  * on a connection of its own without waiting for a WAL flush: a message is
- * a wake-up about data already committed, not data. */
+ * a wake-up about data already committed, not data. A message is safe to
+ * send twice, so one that meets a connection the server cut (it restarted
+ * or failed over while the connection sat idle) goes again on a new one:
+ * a lost message would be a lost scheduler kick. */
 static int pg_publish(struct idyl_store *st, const char *message, struct idyl_err *err)
 {
+        static const char sql[] = "SELECT pg_notify('idyl', $1)";
         struct pg_store *s = to_pg(st);
         struct params p = {0};
-        int rc = -1;
+        PGresult *res = NULL;
+        int rc;
 
         if (unit_holder == s)
                 WRITE_UNIT(s, err, publish(s, message, err));
+        p_text(&p, message);
         pthread_mutex_lock(&s->pmu);
         if (!s->p.c || PQstatus(s->p.c) != CONNECTION_OK) {
-                if (conn_open(s, &s->p, err) < 0 ||
-                    exec_simple(&s->p, "SET synchronous_commit = off", err) < 0)
+                if (publish_conn_open(s, err) < 0)
                         goto out;
         }
-        p_text(&p, message);
-        rc = run_done(&s->p, "SELECT pg_notify('idyl', $1)", &p, NULL, err);
+        res = run(&s->p, sql, &p, err);
+        if (!res && PQstatus(s->p.c) == CONNECTION_BAD && publish_conn_open(s, err) == 0)
+                res = run(&s->p, sql, &p, err);
 out:
         pthread_mutex_unlock(&s->pmu);
+        rc = res ? 0 : -1;
+        PQclear(res);
         return rc;
 }
 

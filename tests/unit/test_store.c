@@ -10,6 +10,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <libpq-fe.h>
 
 #include <ftw.h>
 #include <inttypes.h>
@@ -1425,6 +1426,7 @@ static void test_readers_see_committed_only(void **state)
 
 struct received {
         int n;
+        int resets; /* the receiver's connection made (again): "" */
         char last[160];
 };
 
@@ -1432,8 +1434,10 @@ static void on_received(void *arg, const char *msg)
 {
         struct received *r = arg;
 
-        if (!*msg)
-                return; /* "may have missed some": not a message */
+        if (!*msg) {
+                r->resets++; /* "may have missed some": not a message */
+                return;
+        }
         r->n++;
         snprintf(r->last, sizeof(r->last), "%s", msg);
 }
@@ -1529,6 +1533,46 @@ static void test_publish_reaches_other_replicas(void **state)
         store_close(b);
 }
 
+/* A publish after the server cut every connection (a restart, a failover)
+ * is not lost: the first one on the cut connection makes it again. A lost
+ * publish is a lost scheduler kick, and a workload left pending. */
+static void test_publish_survives_a_cut_connection(void **state)
+{
+        struct fixture *fx = *state;
+        struct idyl_err err = IDYL_ERR_INIT;
+        struct received got = {0};
+        struct idyl_store *b = NULL;
+        PGconn *admin;
+        PGresult *res;
+
+        if (!store_replicated(fx->st))
+                skip();
+        assert_ok(store_open(fx->url, &b, &err));
+        assert_ok(store_receive(b, 10, on_received, &got, &err)); /* LISTEN */
+        assert_ok(store_publish(fx->st, "r1 n before", &err));
+        for (int i = 0; i < 20 && got.n == 0; i++)
+                assert_ok(store_receive(b, 50, on_received, &got, &err));
+        assert_int_equal(got.n, 1);
+        /* the server ends every other session, as a restart does */
+        admin = PQconnectdb(fx->url);
+        assert_int_equal(PQstatus(admin), CONNECTION_OK);
+        res = PQexec(admin, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                            "WHERE datname = current_database() AND pid <> pg_backend_pid()");
+        assert_int_equal(PQresultStatus(res), PGRES_TUPLES_OK);
+        PQclear(res);
+        PQfinish(admin);
+        /* the receiver finds its connection cut, makes it again, LISTENs */
+        for (int i = 0; i < 100 && got.resets < 2; i++)
+                store_receive(b, 20, on_received, &got, &err);
+        assert_int_equal(got.resets, 2);
+        assert_ok(store_publish(fx->st, "r1 k after", &err));
+        for (int i = 0; i < 20 && got.n == 1; i++)
+                store_receive(b, 50, on_received, &got, &err);
+        assert_int_equal(got.n, 2);
+        assert_string_equal(got.last, "r1 k after");
+        store_close(b);
+}
+
 /* Replicas advertise their address; the last advertisement of an id wins. */
 static void test_replicas_advertise(void **state)
 {
@@ -1608,6 +1652,8 @@ static int store_conformance_run(const char *url)
                                             close_store),
             cmocka_unit_test_setup_teardown(test_lease_epochs_and_fencing, open_store, close_store),
             cmocka_unit_test_setup_teardown(test_publish_reaches_other_replicas, open_store,
+                                            close_store),
+            cmocka_unit_test_setup_teardown(test_publish_survives_a_cut_connection, open_store,
                                             close_store),
             cmocka_unit_test_setup_teardown(test_replicas_advertise, open_store, close_store),
         };
