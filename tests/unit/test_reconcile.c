@@ -27,6 +27,41 @@ static struct rt_instance inst(const char *id, const char *name, int64_t rev, en
         return i;
 }
 
+/* One planning round: the desired entries, the instances the runtime has,
+ * and what rc_plan() answered. Tests fill `e` and `a`, then call plan_at(). */
+struct plan {
+        struct rc_entry e[2];
+        size_t n_entries;
+        struct rt_instance a[3];
+        size_t n_instances;
+        struct rc_action acts[5]; /* room for every entry and instance */
+        int64_t next;
+};
+
+/* A round with one desired workload `name` at revision `rev` and no instance. */
+static struct plan plan_one(const char *name, int64_t rev)
+{
+        struct plan p = {.n_entries = 1};
+
+        p.e[0] = entry(name, rev);
+        return p;
+}
+
+static void plan_add(struct plan *p, struct rt_instance i)
+{
+        assert_true(p->n_instances < sizeof(p->a) / sizeof(p->a[0]));
+        p->a[p->n_instances++] = i;
+}
+
+/* Runs rc_plan() at `now_ms`, starting from no wake-up, and returns the
+ * number of actions. */
+static size_t plan_at(struct plan *p, int64_t now_ms)
+{
+        p->next = 0;
+        return rc_plan(p->e, p->n_entries, p->n_instances ? p->a : NULL, p->n_instances, now_ms,
+                       p->acts, &p->next);
+}
+
 static void test_backoff_doubles_to_a_minute(void **state)
 {
         (void)state;
@@ -39,154 +74,132 @@ static void test_backoff_doubles_to_a_minute(void **state)
 
 static void test_missing_workload_is_run(void **state)
 {
-        struct rc_entry e[] = {entry("web", 1)};
-        struct rc_action acts[2];
-        int64_t next = 0;
+        struct plan p = plan_one("web", 1);
 
         (void)state;
-        assert_int_equal(rc_plan(e, 1, NULL, 0, 1000, acts, &next), 1);
-        assert_int_equal(acts[0].kind, RC_RUN);
-        assert_int_equal(acts[0].entry, 0);
-        assert_int_equal(next, 0);
+        assert_int_equal(plan_at(&p, 1000), 1);
+        assert_int_equal(p.acts[0].kind, RC_RUN);
+        assert_int_equal(p.acts[0].entry, 0);
+        assert_int_equal(p.next, 0);
 }
 
 static void test_running_instance_is_adopted(void **state)
 {
-        struct rc_entry e[] = {entry("web", 1)};
-        struct rt_instance a[] = {inst("c1", "web", 1, RT_RUNNING)};
-        struct rc_action acts[2];
-        int64_t next = 0;
+        struct plan p = plan_one("web", 1);
 
         (void)state;
-        assert_int_equal(rc_plan(e, 1, a, 1, 1000, acts, &next), 0);
-        assert_int_equal(e[0].phase, PHASE_RUNNING);
-        assert_int_equal(e[0].restarts, 0);
+        plan_add(&p, inst("c1", "web", 1, RT_RUNNING));
+        assert_int_equal(plan_at(&p, 1000), 0);
+        assert_int_equal(p.e[0].phase, PHASE_RUNNING);
+        assert_int_equal(p.e[0].restarts, 0);
 }
 
 static void test_unassigned_and_old_revisions_are_removed(void **state)
 {
-        struct rc_entry e[] = {entry("web", 2)};
-        struct rt_instance a[] = {inst("old", "web", 1, RT_RUNNING),
-                                  inst("other", "db", 1, RT_RUNNING)};
-        struct rc_action acts[3];
-        int64_t next = 0;
-        size_t n;
+        struct plan p = plan_one("web", 2);
 
         (void)state;
-        n = rc_plan(e, 1, a, 2, 1000, acts, &next);
-        assert_int_equal(n, 3);
-        assert_int_equal(acts[0].kind, RC_REMOVE);
-        assert_int_equal(acts[0].inst, 0);
-        assert_int_equal(acts[1].kind, RC_REMOVE);
-        assert_int_equal(acts[1].inst, 1);
-        assert_int_equal(acts[2].kind, RC_RUN);
+        plan_add(&p, inst("old", "web", 1, RT_RUNNING));
+        plan_add(&p, inst("other", "db", 1, RT_RUNNING));
+        assert_int_equal(plan_at(&p, 1000), 3);
+        assert_int_equal(p.acts[0].kind, RC_REMOVE);
+        assert_int_equal(p.acts[0].inst, 0);
+        assert_int_equal(p.acts[1].kind, RC_REMOVE);
+        assert_int_equal(p.acts[1].inst, 1);
+        assert_int_equal(p.acts[2].kind, RC_RUN);
 }
 
 static void test_duplicates_keep_the_running_one(void **state)
 {
-        struct rc_entry e[] = {entry("web", 1)};
-        struct rt_instance a[] = {inst("dead", "web", 1, RT_EXITED),
-                                  inst("live", "web", 1, RT_RUNNING)};
-        struct rc_action acts[3];
-        int64_t next = 0;
+        struct plan p = plan_one("web", 1);
 
         (void)state;
-        assert_int_equal(rc_plan(e, 1, a, 2, 1000, acts, &next), 1);
-        assert_int_equal(acts[0].kind, RC_REMOVE);
-        assert_string_equal(a[acts[0].inst].id, "dead");
-        assert_int_equal(e[0].phase, PHASE_RUNNING);
+        plan_add(&p, inst("dead", "web", 1, RT_EXITED));
+        plan_add(&p, inst("live", "web", 1, RT_RUNNING));
+        assert_int_equal(plan_at(&p, 1000), 1);
+        assert_int_equal(p.acts[0].kind, RC_REMOVE);
+        assert_string_equal(p.a[p.acts[0].inst].id, "dead");
+        assert_int_equal(p.e[0].phase, PHASE_RUNNING);
 }
 
 static void test_exit_waits_out_the_back_off_then_restarts(void **state)
 {
-        struct rc_entry e[] = {entry("web", 1)};
-        struct rt_instance a[] = {inst("c1", "web", 1, RT_EXITED)};
-        struct rc_action acts[2];
-        int64_t next = 0;
+        struct plan p = plan_one("web", 1);
 
         (void)state;
-        e[0].phase = PHASE_RUNNING;
-        a[0].exit_code = 137;
-        a[0].ran_ms = 500;
-        assert_int_equal(rc_plan(e, 1, a, 1, 10000, acts, &next), 0);
-        assert_int_equal(e[0].phase, PHASE_EXITED);
-        assert_string_equal(e[0].message, "exited with code 137; restarting in 1s");
-        assert_int_equal(next, 11000);
+        plan_add(&p, inst("c1", "web", 1, RT_EXITED));
+        p.e[0].phase = PHASE_RUNNING;
+        p.a[0].exit_code = 137;
+        p.a[0].ran_ms = 500;
+        assert_int_equal(plan_at(&p, 10000), 0);
+        assert_int_equal(p.e[0].phase, PHASE_EXITED);
+        assert_string_equal(p.e[0].message, "exited with code 137; restarting in 1s");
+        assert_int_equal(p.next, 11000);
         /* before the back-off ends nothing happens, and the exit is not seen twice */
-        next = 0;
-        assert_int_equal(rc_plan(e, 1, a, 1, 10500, acts, &next), 0);
-        assert_int_equal(next, 11000);
-        assert_int_equal(rc_plan(e, 1, a, 1, 11000, acts, &next), 1);
-        assert_int_equal(acts[0].kind, RC_RESTART);
-        rc_started(&e[0], true);
-        assert_int_equal(e[0].restarts, 1);
-        assert_int_equal(e[0].phase, PHASE_RUNNING);
+        assert_int_equal(plan_at(&p, 10500), 0);
+        assert_int_equal(p.next, 11000);
+        assert_int_equal(plan_at(&p, 11000), 1);
+        assert_int_equal(p.acts[0].kind, RC_RESTART);
+        rc_started(&p.e[0], true);
+        assert_int_equal(p.e[0].restarts, 1);
+        assert_int_equal(p.e[0].phase, PHASE_RUNNING);
         /* the next quick exit waits twice as long */
-        next = 0;
-        rc_plan(e, 1, a, 1, 12000, acts, &next);
-        assert_int_equal(next, 14000);
-        assert_string_equal(e[0].message, "exited with code 137; restarting in 2s");
+        plan_at(&p, 12000);
+        assert_int_equal(p.next, 14000);
+        assert_string_equal(p.e[0].message, "exited with code 137; restarting in 2s");
 }
 
 static void test_long_run_resets_the_back_off(void **state)
 {
-        struct rc_entry e[] = {entry("web", 1)};
-        struct rt_instance a[] = {inst("c1", "web", 1, RT_EXITED)};
-        struct rc_action acts[2];
-        int64_t next = 0;
+        struct plan p = plan_one("web", 1);
 
         (void)state;
-        e[0].phase = PHASE_RUNNING;
-        e[0].backoff_level = 5;
-        a[0].ran_ms = BACKOFF_RESET_MS;
-        rc_plan(e, 1, a, 1, 0, acts, &next);
-        assert_int_equal(next, 1000);
+        plan_add(&p, inst("c1", "web", 1, RT_EXITED));
+        p.e[0].phase = PHASE_RUNNING;
+        p.e[0].backoff_level = 5;
+        p.a[0].ran_ms = BACKOFF_RESET_MS;
+        plan_at(&p, 0);
+        assert_int_equal(p.next, 1000);
 }
 
 static void test_failed_start_retries_with_back_off(void **state)
 {
-        struct rc_entry e[] = {entry("web", 1)};
-        struct rc_action acts[2];
-        int64_t next = 0;
+        struct plan p = plan_one("web", 1);
 
         (void)state;
-        rc_failed(&e[0], 5000, "pull image x: not found");
-        assert_int_equal(e[0].phase, PHASE_FAILED);
-        assert_string_equal(e[0].message, "pull image x: not found");
-        assert_int_equal(rc_plan(e, 1, NULL, 0, 5500, acts, &next), 0);
-        assert_int_equal(next, 6000);
-        assert_int_equal(rc_plan(e, 1, NULL, 0, 6000, acts, &next), 1);
-        assert_int_equal(acts[0].kind, RC_RUN);
+        rc_failed(&p.e[0], 5000, "pull image x: not found");
+        assert_int_equal(p.e[0].phase, PHASE_FAILED);
+        assert_string_equal(p.e[0].message, "pull image x: not found");
+        assert_int_equal(plan_at(&p, 5500), 0);
+        assert_int_equal(p.next, 6000);
+        assert_int_equal(plan_at(&p, 6000), 1);
+        assert_int_equal(p.acts[0].kind, RC_RUN);
 }
 
 static void test_refused_workload_never_runs(void **state)
 {
-        struct rc_entry e[] = {entry("vm", 1)};
-        struct rt_instance a[] = {inst("c1", "vm", 1, RT_RUNNING)};
-        struct rc_action acts[2];
-        int64_t next = 0;
+        struct plan p = plan_one("vm", 1);
 
         (void)state;
-        strcpy(e[0].refuse, "isolation class microvm cannot run on this node");
+        plan_add(&p, inst("c1", "vm", 1, RT_RUNNING));
+        strcpy(p.e[0].refuse, "isolation class microvm cannot run on this node");
         /* not run, and an instance of it (there should be none) is removed */
-        assert_int_equal(rc_plan(e, 1, a, 1, 0, acts, &next), 1);
-        assert_int_equal(acts[0].kind, RC_REMOVE);
-        assert_int_equal(e[0].phase, PHASE_FAILED);
-        assert_string_equal(e[0].message, "isolation class microvm cannot run on this node");
+        assert_int_equal(plan_at(&p, 0), 1);
+        assert_int_equal(p.acts[0].kind, RC_REMOVE);
+        assert_int_equal(p.e[0].phase, PHASE_FAILED);
+        assert_string_equal(p.e[0].message, "isolation class microvm cannot run on this node");
 }
 
 static void test_created_instance_is_started_without_counting(void **state)
 {
-        struct rc_entry e[] = {entry("web", 1)};
-        struct rt_instance a[] = {inst("c1", "web", 1, RT_CREATED)};
-        struct rc_action acts[2];
-        int64_t next = 0;
+        struct plan p = plan_one("web", 1);
 
         (void)state;
-        assert_int_equal(rc_plan(e, 1, a, 1, 0, acts, &next), 1);
-        assert_int_equal(acts[0].kind, RC_RESTART);
-        rc_started(&e[0], a[0].state == RT_EXITED);
-        assert_int_equal(e[0].restarts, 0);
+        plan_add(&p, inst("c1", "web", 1, RT_CREATED));
+        assert_int_equal(plan_at(&p, 0), 1);
+        assert_int_equal(p.acts[0].kind, RC_RESTART);
+        rc_started(&p.e[0], p.a[0].state == RT_EXITED);
+        assert_int_equal(p.e[0].restarts, 0);
 }
 
 int main(void)
