@@ -148,90 +148,62 @@ static void test_valid_policies(void **state)
         assert_int_equal(p.allowed_backends, VMM_BIT(VMM_QEMU) | VMM_BIT(VMM_FIRECRACKER));
 }
 
-static void test_default_without_allowed(void **state)
+/* Every policy policy_build() refuses, with the exact message a user reads. */
+static const struct rejected_case {
+        const char *const *classes; /* NULL: no --allowed-isolation-class */
+        const char *dflt;
+        const char *const *backends;
+        const char *msg;
+} rejected_cases[] = {
+    /* a default needs an allowed list, and must be in it */
+    {NULL, "microvm", NULL,
+     "--default-isolation-class requires --allowed-isolation-class "
+     "(valid values: container, microvm)"},
+    {NULL, "container", NULL,
+     "--default-isolation-class requires --allowed-isolation-class "
+     "(valid values: container, microvm)"},
+    {(const char *const[]){"container", NULL}, "microvm", NULL,
+     "--default-isolation-class \"microvm\" must be one of --allowed-isolation-class (container)"},
+    {(const char *const[]){"microvm", NULL}, "container", NULL,
+     "--default-isolation-class \"container\" must be one of --allowed-isolation-class (microvm)"},
+    /* backends apply to microvm only */
+    {(const char *const[]){"container", NULL}, NULL, (const char *const[]){"qemu", NULL},
+     "--allowed-vmm-backend applies only when --allowed-isolation-class includes microvm "
+     "(allowed: container)"},
+    {(const char *const[]){"container", NULL}, "container", (const char *const[]){"qemu", NULL},
+     "--allowed-vmm-backend applies only when --allowed-isolation-class includes microvm "
+     "(allowed: container)"},
+    {NULL, NULL, (const char *const[]){"qemu", NULL},
+     "--allowed-vmm-backend requires --allowed-isolation-class microvm"},
+    /* unknown values, compared exactly */
+    {(const char *const[]){"microvm", "vm", NULL}, NULL, NULL,
+     "invalid --allowed-isolation-class \"vm\": valid values are container, microvm"},
+    {(const char *const[]){"Container", NULL}, NULL, NULL,
+     "invalid --allowed-isolation-class \"Container\": valid values are container, microvm"},
+    {(const char *const[]){"", NULL}, NULL, NULL,
+     "invalid --allowed-isolation-class \"\": valid values are container, microvm"},
+    {(const char *const[]){"microvm", NULL}, "kata", NULL,
+     "invalid --default-isolation-class \"kata\": valid values are container, microvm"},
+    {(const char *const[]){"microvm", NULL}, NULL, (const char *const[]){"kvm", NULL},
+     "invalid --allowed-vmm-backend \"kvm\": valid values are qemu, firecracker"},
+    {(const char *const[]){"microvm", NULL}, NULL, (const char *const[]){"kata-fc", NULL},
+     "invalid --allowed-vmm-backend \"kata-fc\": valid values are qemu, firecracker"},
+    /* each value once */
+    {(const char *const[]){"microvm", "container", "microvm", NULL}, NULL, NULL,
+     "duplicate --allowed-isolation-class \"microvm\": each value may be given once"},
+    {(const char *const[]){"microvm", NULL}, NULL, (const char *const[]){"qemu", "qemu", NULL},
+     "duplicate --allowed-vmm-backend \"qemu\": each value may be given once"},
+};
+
+static void test_rejected_policies(void **state)
 {
         (void)state;
-        assert_rejected(NULL, "microvm", NULL,
-                        "--default-isolation-class requires --allowed-isolation-class "
-                        "(valid values: container, microvm)");
-        assert_rejected(NULL, "container", NULL,
-                        "--default-isolation-class requires --allowed-isolation-class "
-                        "(valid values: container, microvm)");
-}
+        for (size_t i = 0; i < NELEM(rejected_cases); i++) {
+                const struct rejected_case *c = &rejected_cases[i];
 
-static void test_default_not_in_allowed(void **state)
-{
-        static const char *const microvm[] = {"microvm", NULL};
-        static const char *const container[] = {"container", NULL};
-
-        (void)state;
-        assert_rejected(container, "microvm", NULL,
-                        "--default-isolation-class \"microvm\" must be one of "
-                        "--allowed-isolation-class (container)");
-        assert_rejected(microvm, "container", NULL,
-                        "--default-isolation-class \"container\" must be one of "
-                        "--allowed-isolation-class (microvm)");
-}
-
-static void test_backend_without_microvm(void **state)
-{
-        static const char *const container[] = {"container", NULL};
-        static const char *const qemu[] = {"qemu", NULL};
-
-        (void)state;
-        assert_rejected(container, NULL, qemu,
-                        "--allowed-vmm-backend applies only when --allowed-isolation-class "
-                        "includes microvm (allowed: container)");
-        assert_rejected(container, "container", qemu,
-                        "--allowed-vmm-backend applies only when --allowed-isolation-class "
-                        "includes microvm (allowed: container)");
-        /* a backend alone, without any allowed class */
-        assert_rejected(NULL, NULL, qemu,
-                        "--allowed-vmm-backend requires --allowed-isolation-class microvm");
-}
-
-static void test_unknown_values(void **state)
-{
-        static const char *const vm[] = {"microvm", "vm", NULL};
-        static const char *const upper[] = {"Container", NULL};
-        static const char *const empty[] = {"", NULL};
-        static const char *const microvm[] = {"microvm", NULL};
-        static const char *const kvm[] = {"kvm", NULL};
-        static const char *const kata_fc[] = {"kata-fc", NULL};
-
-        (void)state;
-        assert_rejected(vm, NULL, NULL,
-                        "invalid --allowed-isolation-class \"vm\": valid values are container, "
-                        "microvm");
-        assert_rejected(upper, NULL, NULL,
-                        "invalid --allowed-isolation-class \"Container\": valid values are "
-                        "container, microvm");
-        assert_rejected(empty, NULL, NULL,
-                        "invalid --allowed-isolation-class \"\": valid values are container, "
-                        "microvm");
-        assert_rejected(microvm, "kata", NULL,
-                        "invalid --default-isolation-class \"kata\": valid values are container, "
-                        "microvm");
-        assert_rejected(microvm, NULL, kvm,
-                        "invalid --allowed-vmm-backend \"kvm\": valid values are qemu, "
-                        "firecracker");
-        assert_rejected(microvm, NULL, kata_fc,
-                        "invalid --allowed-vmm-backend \"kata-fc\": valid values are qemu, "
-                        "firecracker");
-}
-
-static void test_duplicates(void **state)
-{
-        static const char *const twice[] = {"microvm", "container", "microvm", NULL};
-        static const char *const microvm[] = {"microvm", NULL};
-        static const char *const qemu_twice[] = {"qemu", "qemu", NULL};
-
-        (void)state;
-        assert_rejected(twice, NULL, NULL,
-                        "duplicate --allowed-isolation-class \"microvm\": each value may be "
-                        "given once");
-        assert_rejected(microvm, NULL, qemu_twice,
-                        "duplicate --allowed-vmm-backend \"qemu\": each value may be given once");
+                print_message("case %zu: %s\n", i, c->msg);
+                assert_rejected(c->classes, c->dflt, c->backends, c->msg);
+        }
 }
 
 /* Repeatable flags accept comma-separated values: the CLI's parser splits
@@ -365,11 +337,7 @@ int main(void)
             cmocka_unit_test(test_set_join),
             cmocka_unit_test(test_no_fields_means_no_policy),
             cmocka_unit_test(test_valid_policies),
-            cmocka_unit_test(test_default_without_allowed),
-            cmocka_unit_test(test_default_not_in_allowed),
-            cmocka_unit_test(test_backend_without_microvm),
-            cmocka_unit_test(test_unknown_values),
-            cmocka_unit_test(test_duplicates),
+            cmocka_unit_test(test_rejected_policies),
             cmocka_unit_test(test_comma_separated_values),
             cmocka_unit_test(test_summary),
             cmocka_unit_test(test_summary_truncates_safely),
