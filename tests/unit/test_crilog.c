@@ -81,21 +81,25 @@ static void tail_of(long tail, char *out, size_t size)
 
 static void test_tail_counts_records_from_the_end(void **state)
 {
+        /* tail, then what stdout and stderr receive ("out|err") */
+        static const struct {
+                long tail;
+                const char *want;
+        } cases[] = {
+            {-1, "one\nthree\n|two\n"},
+            {0, "|"},
+            {1, "ee\n|"},
+            {2, "three\n|"},
+            {3, "three\n|two\n"},
+            {100, "one\nthree\n|two\n"},
+        };
         char got[2048];
 
         (void)state;
-        tail_of(-1, got, sizeof(got));
-        assert_string_equal(got, "one\nthree\n|two\n");
-        tail_of(0, got, sizeof(got));
-        assert_string_equal(got, "|");
-        tail_of(1, got, sizeof(got));
-        assert_string_equal(got, "ee\n|");
-        tail_of(2, got, sizeof(got));
-        assert_string_equal(got, "three\n|");
-        tail_of(3, got, sizeof(got));
-        assert_string_equal(got, "three\n|two\n");
-        tail_of(100, got, sizeof(got));
-        assert_string_equal(got, "one\nthree\n|two\n");
+        for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+                tail_of(cases[i].tail, got, sizeof(got));
+                assert_string_equal(got, cases[i].want);
+        }
 }
 
 static void test_attempts_are_found_by_file_name(void **state)

@@ -64,24 +64,34 @@ static void test_array_overflow_leaves_it_as_it_was(void **state)
         assert_int_equal(cap, 0);
 }
 
+/* Each formatter with a value, a buffer size and the exact text it writes. */
+static const struct rfc3339_case {
+        void (*format)(int64_t value, char *buf, size_t size);
+        int64_t value;
+        size_t size;
+        const char *want;
+} rfc3339_cases[] = {
+    {rfc3339_format, 0, RFC3339_BUFLEN, "1970-01-01T00:00:00Z"},
+    {rfc3339_format, 1795356000, RFC3339_BUFLEN, "2026-11-22T14:00:00Z"},
+    {rfc3339_format_ms, 1795356000999, RFC3339_BUFLEN, "2026-11-22T14:00:00Z"},
+    {rfc3339_format_millis, 1795356000007, RFC3339_BUFLEN, "2026-11-22T14:00:00.007Z"},
+    /* too small a buffer yields an empty string, never a cut timestamp */
+    {rfc3339_format_millis, 1795356000007, 21, ""},
+    {rfc3339_format, 0, 5, ""},
+};
+
 static void test_rfc3339(void **state)
 {
         char buf[RFC3339_BUFLEN];
 
         (void)state;
-        rfc3339_format(0, buf, sizeof(buf));
-        assert_string_equal(buf, "1970-01-01T00:00:00Z");
-        rfc3339_format(1795356000, buf, sizeof(buf));
-        assert_string_equal(buf, "2026-11-22T14:00:00Z");
-        rfc3339_format_ms(1795356000999, buf, sizeof(buf));
-        assert_string_equal(buf, "2026-11-22T14:00:00Z");
-        rfc3339_format_millis(1795356000007, buf, sizeof(buf));
-        assert_string_equal(buf, "2026-11-22T14:00:00.007Z");
-        /* too small a buffer yields an empty string, never a cut timestamp */
-        rfc3339_format_millis(1795356000007, buf, 21);
-        assert_string_equal(buf, "");
-        rfc3339_format(0, buf, 5);
-        assert_string_equal(buf, "");
+        for (size_t i = 0; i < sizeof(rfc3339_cases) / sizeof(rfc3339_cases[0]); i++) {
+                const struct rfc3339_case *c = &rfc3339_cases[i];
+
+                memset(buf, 'x', sizeof(buf));
+                c->format(c->value, buf, c->size);
+                assert_string_equal(buf, c->want);
+        }
 }
 
 static void test_file_write_atomic(void **state)
@@ -122,39 +132,59 @@ static const char *const colour_names[COLOUR__COUNT] = {
 
 static void test_enum_names(void **state)
 {
+        static const struct {
+                int value;
+                const char *fallback, *want;
+        } names[] = {
+            {COLOUR_BLUE, "?", "blue"}, {COLOUR_NONE, "?", "?"}, {-1, "?", "?"},
+            {COLOUR__COUNT, "?", "?"},  {7, NULL, NULL},
+        };
+        static const struct {
+                const char *name;
+                int want;
+        } lookups[] = {{"red", COLOUR_RED}, {"Red", -1}, {"", -1}, {NULL, -1}};
+
         (void)state;
-        assert_string_equal(enum_name(colour_names, COLOUR__COUNT, COLOUR_BLUE, "?"), "blue");
-        assert_string_equal(enum_name(colour_names, COLOUR__COUNT, COLOUR_NONE, "?"), "?");
-        assert_string_equal(enum_name(colour_names, COLOUR__COUNT, -1, "?"), "?");
-        assert_string_equal(enum_name(colour_names, COLOUR__COUNT, COLOUR__COUNT, "?"), "?");
-        assert_null(enum_name(colour_names, COLOUR__COUNT, 7, NULL));
-        assert_int_equal(enum_lookup(colour_names, COLOUR__COUNT, "red"), COLOUR_RED);
-        assert_int_equal(enum_lookup(colour_names, COLOUR__COUNT, "Red"), -1);
-        assert_int_equal(enum_lookup(colour_names, COLOUR__COUNT, ""), -1);
-        assert_int_equal(enum_lookup(colour_names, COLOUR__COUNT, NULL), -1);
+        for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+                const char *got =
+                    enum_name(colour_names, COLOUR__COUNT, names[i].value, names[i].fallback);
+
+                if (names[i].want)
+                        assert_string_equal(got, names[i].want);
+                else
+                        assert_null(got);
+        }
+        for (size_t i = 0; i < sizeof(lookups) / sizeof(lookups[0]); i++)
+                assert_int_equal(enum_lookup(colour_names, COLOUR__COUNT, lookups[i].name),
+                                 lookups[i].want);
 }
 
 /* IDYL_ADDR with several replicas: each address in turn, trimmed, cut to
  * the buffer, the index wrapping around. */
 static void test_addrlist(void **state)
 {
+        static const struct {
+                const char *list;
+                size_t i;
+                const char *want;
+        } nth[] = {
+            {"http://a:1", 0, "http://a:1"},
+            {"http://a:1, http://b:2 ,http://c:3", 1, "http://b:2"},
+            {"http://a:1, http://b:2 ,http://c:3", 5, "http://c:3"},
+            {"http://a:1, http://b:2 ,http://c:3", 3, "http://a:1"},
+            {"a,,b", 1, ""},
+        };
         char buf[32], small[8];
 
         (void)state;
         assert_int_equal(addrlist_count("http://a:1"), 1);
         assert_int_equal(addrlist_count("http://a:1, http://b:2 ,http://c:3"), 3);
-        addrlist_nth("http://a:1", 0, buf, sizeof(buf));
-        assert_string_equal(buf, "http://a:1");
-        addrlist_nth("http://a:1, http://b:2 ,http://c:3", 1, buf, sizeof(buf));
-        assert_string_equal(buf, "http://b:2");
-        addrlist_nth("http://a:1, http://b:2 ,http://c:3", 5, buf, sizeof(buf));
-        assert_string_equal(buf, "http://c:3");
-        addrlist_nth("http://a:1, http://b:2 ,http://c:3", 3, buf, sizeof(buf));
-        assert_string_equal(buf, "http://a:1");
+        for (size_t i = 0; i < sizeof(nth) / sizeof(nth[0]); i++) {
+                addrlist_nth(nth[i].list, nth[i].i, buf, sizeof(buf));
+                assert_string_equal(buf, nth[i].want);
+        }
         addrlist_nth("http://long-name:1", 0, small, sizeof(small));
         assert_string_equal(small, "http://");
-        addrlist_nth("a,,b", 1, buf, sizeof(buf));
-        assert_string_equal(buf, "");
         assert_true(addrlist_try_next(7));   /* CURLE_COULDNT_CONNECT */
         assert_false(addrlist_try_next(52)); /* CURLE_GOT_NOTHING: it may have run */
         assert_false(addrlist_try_next(28)); /* CURLE_OPERATION_TIMEDOUT */
