@@ -89,94 +89,115 @@ static size_t three_frames(uint8_t *out)
         return len;
 }
 
+/* A reader of at most `max` bytes a message, the three frames to feed it,
+ * and what its callback collected. */
+struct feeding {
+        uint8_t data[64];
+        size_t len;
+        struct grpc_reader r;
+        struct got g;
+        struct idyl_err err;
+};
+
+static void feeding_init(struct feeding *f, size_t max)
+{
+        memset(f, 0, sizeof(*f));
+        f->len = three_frames(f->data);
+        f->err = (struct idyl_err)IDYL_ERR_INIT;
+        grpc_reader_init(&f->r, max);
+}
+
+/* Feeds `n` bytes of the frames from `off`; returns what the reader did. */
+static int feed(struct feeding *f, size_t off, size_t n)
+{
+        return grpc_reader_feed(&f->r, f->data + off, n, collect, &f->g, &f->err);
+}
+
 static void test_reader_whole_and_byte_by_byte(void **state)
 {
-        uint8_t data[64];
-        size_t len = three_frames(data);
-        struct idyl_err err = IDYL_ERR_INIT;
-        struct grpc_reader r;
-        struct got g = {0};
+        struct feeding f;
 
         (void)state;
-        grpc_reader_init(&r, 1024);
-        assert_int_equal(grpc_reader_feed(&r, data, len, collect, &g, &err), 0);
-        assert_int_equal(g.n, 3);
-        assert_string_equal(g.msgs[0], "hello");
-        assert_string_equal(g.msgs[1], "");
-        assert_string_equal(g.msgs[2], "world");
-        assert_int_equal(grpc_reader_finish(&r, &err), 0);
+        feeding_init(&f, 1024);
+        assert_int_equal(feed(&f, 0, f.len), 0);
+        assert_int_equal(f.g.n, 3);
+        assert_string_equal(f.g.msgs[0], "hello");
+        assert_string_equal(f.g.msgs[1], "");
+        assert_string_equal(f.g.msgs[2], "world");
+        assert_int_equal(grpc_reader_finish(&f.r, &f.err), 0);
 
-        memset(&g, 0, sizeof(g));
-        for (size_t i = 0; i < len; i++)
-                assert_int_equal(grpc_reader_feed(&r, data + i, 1, collect, &g, &err), 0);
-        assert_int_equal(g.n, 3);
-        assert_string_equal(g.msgs[2], "world");
-        assert_int_equal(r.messages, 6);
-        assert_int_equal(grpc_reader_finish(&r, &err), 0);
-        grpc_reader_release(&r);
+        memset(&f.g, 0, sizeof(f.g));
+        for (size_t i = 0; i < f.len; i++)
+                assert_int_equal(feed(&f, i, 1), 0);
+        assert_int_equal(f.g.n, 3);
+        assert_string_equal(f.g.msgs[2], "world");
+        assert_int_equal(f.r.messages, 6);
+        assert_int_equal(grpc_reader_finish(&f.r, &f.err), 0);
+        grpc_reader_release(&f.r);
 }
 
 static void test_reader_split_inside_prefix_and_body(void **state)
 {
-        uint8_t data[64];
-        size_t len = three_frames(data);
-        struct idyl_err err = IDYL_ERR_INIT;
-        struct grpc_reader r;
-        struct got g = {0};
+        struct feeding f;
 
         (void)state;
-        grpc_reader_init(&r, 1024);
+        feeding_init(&f, 1024);
         /* 3 bytes of the first prefix, then up to the middle of "world" */
-        assert_int_equal(grpc_reader_feed(&r, data, 3, collect, &g, &err), 0);
-        assert_int_equal(g.n, 0);
-        assert_int_equal(grpc_reader_feed(&r, data + 3, len - 5, collect, &g, &err), 0);
-        assert_int_equal(g.n, 2);
+        assert_int_equal(feed(&f, 0, 3), 0);
+        assert_int_equal(f.g.n, 0);
+        assert_int_equal(feed(&f, 3, f.len - 5), 0);
+        assert_int_equal(f.g.n, 2);
         /* the stream ending here leaves part of a message */
-        assert_int_equal(grpc_reader_finish(&r, &err), -1);
-        assert_string_equal(err.msg, "the gRPC stream ended inside a message (8 bytes left over)");
-        assert_int_equal(grpc_reader_feed(&r, data + len - 2, 2, collect, &g, &err), 0);
-        assert_int_equal(g.n, 3);
-        assert_string_equal(g.msgs[2], "world");
-        grpc_reader_release(&r);
+        assert_int_equal(grpc_reader_finish(&f.r, &f.err), -1);
+        assert_string_equal(f.err.msg,
+                            "the gRPC stream ended inside a message (8 bytes left over)");
+        assert_int_equal(feed(&f, f.len - 2, 2), 0);
+        assert_int_equal(f.g.n, 3);
+        assert_string_equal(f.g.msgs[2], "world");
+        grpc_reader_release(&f.r);
 }
 
 static void test_reader_refuses_compressed_and_oversized(void **state)
 {
-        struct idyl_err err = IDYL_ERR_INIT;
-        struct grpc_reader r;
-        struct got g = {0};
+        /* a prefix and what the reader of 16 bytes says of it */
+        static const struct {
+                const char *bytes;
+                size_t len;
+                enum idyl_errcode code;
+                const char *msg;
+        } cases[] = {
+            {"\x01\0\0\0\1x", 6, IDYL_E_UNAVAILABLE,
+             "the server sent a compressed gRPC message (flag 1)"},
+            /* refused from the prefix alone, before any of the body arrives */
+            {"\0\0\0\0\x11", 5, IDYL_E_TOO_LARGE, "gRPC message of 17 bytes is larger than 16"},
+        };
 
         (void)state;
-        grpc_reader_init(&r, 16);
-        assert_int_equal(
-            grpc_reader_feed(&r, (const uint8_t *)"\x01\0\0\0\1x", 6, collect, &g, &err), -1);
-        assert_string_equal(err.msg, "the server sent a compressed gRPC message (flag 1)");
-        grpc_reader_release(&r);
+        for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+                struct feeding f;
 
-        grpc_reader_init(&r, 16);
-        /* refused from the prefix alone, before any of the body arrives */
-        assert_int_equal(
-            grpc_reader_feed(&r, (const uint8_t *)"\0\0\0\0\x11", 5, collect, &g, &err), -1);
-        assert_int_equal(err.code, IDYL_E_TOO_LARGE);
-        assert_string_equal(err.msg, "gRPC message of 17 bytes is larger than 16");
-        assert_int_equal(g.n, 0);
-        grpc_reader_release(&r);
+                feeding_init(&f, 16);
+                assert_int_equal(grpc_reader_feed(&f.r, (const uint8_t *)cases[i].bytes,
+                                                  cases[i].len, collect, &f.g, &f.err),
+                                 -1);
+                assert_int_equal(f.err.code, cases[i].code);
+                assert_string_equal(f.err.msg, cases[i].msg);
+                assert_int_equal(f.g.n, 0);
+                grpc_reader_release(&f.r);
+        }
 }
 
 static void test_reader_stops_when_the_callback_fails(void **state)
 {
-        uint8_t data[64];
-        size_t len = three_frames(data);
-        struct idyl_err err = IDYL_ERR_INIT;
-        struct grpc_reader r;
-        struct got g = {.fail_on_second = true};
+        struct feeding f;
 
         (void)state;
-        grpc_reader_init(&r, 1024);
-        assert_int_equal(grpc_reader_feed(&r, data, len, collect, &g, &err), -1);
-        assert_int_equal(g.n, 1);
-        assert_string_equal(err.msg, "no second message wanted");
-        grpc_reader_release(&r);
+        feeding_init(&f, 1024);
+        f.g.fail_on_second = true;
+        assert_int_equal(feed(&f, 0, f.len), -1);
+        assert_int_equal(f.g.n, 1);
+        assert_string_equal(f.err.msg, "no second message wanted");
+        grpc_reader_release(&f.r);
 }
 
 /* ---- status ------------------------------------------------------------------------ */
