@@ -95,6 +95,39 @@ static int open_canned(struct canned *c, struct stream_conn **conn, struct idyl_
         return rc;
 }
 
+/* Reads the next frame into frame_buf; returns what stream_conn_next() returns. */
+static char frame_buf[STREAM_FRAME_MAX + 1];
+
+static int next_frame(struct stream_conn *conn, enum stream_channel *ch, struct idyl_err *err)
+{
+        uint32_t len;
+
+        return stream_conn_next(conn, ch, frame_buf, &len, err);
+}
+
+static void assert_next_frame(struct stream_conn *conn, enum stream_channel want_ch,
+                              const char *want)
+{
+        struct idyl_err err = IDYL_ERR_INIT;
+        enum stream_channel ch;
+
+        assert_int_equal(next_frame(conn, &ch, &err), 1);
+        assert_int_equal(ch, want_ch);
+        assert_string_equal(frame_buf, want);
+}
+
+/* The stream has no frame left: it ends cleanly (want_msg NULL) or fails
+ * with exactly want_msg. */
+static void assert_stream_ends(struct stream_conn *conn, const char *want_msg)
+{
+        struct idyl_err err = IDYL_ERR_INIT;
+        enum stream_channel ch;
+
+        assert_int_equal(next_frame(conn, &ch, &err), want_msg ? -1 : 0);
+        if (want_msg)
+                assert_string_equal(err.msg, want_msg);
+}
+
 static void test_frames_after_101_arrive_whole(void **state)
 {
         static const char answer[] = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: idyl-stream\r\n"
@@ -105,25 +138,16 @@ static void test_frames_after_101_arrive_whole(void **state)
         struct canned c = {.answer = answer, .answer_len = sizeof(answer) - 1};
         struct idyl_err err = IDYL_ERR_INIT;
         struct stream_conn *conn = NULL;
-        static char buf[STREAM_FRAME_MAX + 1];
-        enum stream_channel ch;
-        uint32_t len;
 
         (void)state;
         assert_int_equal(open_canned(&c, &conn, &err), 0);
         assert_non_null(strstr(c.request, "POST /v1/x/logs HTTP/1.1\r\n"));
         assert_non_null(strstr(c.request, "Authorization: Bearer tok\r\n"));
         assert_non_null(strstr(c.request, "Upgrade: idyl-stream\r\n"));
-        assert_int_equal(stream_conn_next(conn, &ch, buf, &len, &err), 1);
-        assert_int_equal(ch, STREAM_STDOUT);
-        assert_string_equal(buf, "one\n");
-        assert_int_equal(stream_conn_next(conn, &ch, buf, &len, &err), 1);
-        assert_int_equal(ch, STREAM_STDERR);
-        assert_string_equal(buf, "two\n");
-        assert_int_equal(stream_conn_next(conn, &ch, buf, &len, &err), 1);
-        assert_int_equal(ch, STREAM_END);
-        assert_string_equal(buf, "{\"exit_code\":7}");
-        assert_int_equal(stream_conn_next(conn, &ch, buf, &len, &err), 0);
+        assert_next_frame(conn, STREAM_STDOUT, "one\n");
+        assert_next_frame(conn, STREAM_STDERR, "two\n");
+        assert_next_frame(conn, STREAM_END, "{\"exit_code\":7}");
+        assert_stream_ends(conn, NULL);
         stream_conn_close(conn);
 }
 
@@ -150,14 +174,10 @@ static void test_a_stream_cut_inside_a_frame_is_an_error(void **state)
         struct canned c = {.answer = answer, .answer_len = sizeof(answer) - 1};
         struct idyl_err err = IDYL_ERR_INIT;
         struct stream_conn *conn = NULL;
-        static char buf[STREAM_FRAME_MAX + 1];
-        enum stream_channel ch;
-        uint32_t len;
 
         (void)state;
         assert_int_equal(open_canned(&c, &conn, &err), 0);
-        assert_int_equal(stream_conn_next(conn, &ch, buf, &len, &err), -1);
-        assert_string_equal(err.msg, "the stream was cut inside a frame");
+        assert_stream_ends(conn, "the stream was cut inside a frame");
         stream_conn_close(conn);
 }
 
