@@ -136,16 +136,29 @@ static void test_build(void **state)
         assert_string_equal(p.cidrs + strlen(p.cidrs) - 17, "255.255.255.31/32");
 }
 
-/* The rules the agent writes, exactly as iptables-restore reads them. */
+/* The rules the agent writes, exactly as iptables-restore reads them:
+ * both chains declared, then `shared` (NULL for none) and `own`, then the
+ * COMMIT. */
 static void assert_rules(const struct netpolicy_scope *scope, const struct network_policy *p,
-                         const char *want)
+                         const char *shared, const char *own)
 {
         struct idyl_buf b = IDYL_BUF_INIT(65536);
+        char want[4096];
 
+        snprintf(want, sizeof(want), "*filter\n:IDYL-1 - [0:0]\n:IDYL-1-IN - [0:0]\n%s%sCOMMIT\n",
+                 shared ? shared : "", own);
         assert_int_equal(netpolicy_rules("IDYL-1", scope, p, &b), 0);
         assert_string_equal(b.data, want);
         idyl_buf_release(&b);
 }
+
+/* What a CRI pod with egress allowed gets first: answers in, its own pod and
+ * its peers, none of the other pods. */
+static const char cri_pod_apart[] =
+    "-A IDYL-1 -d 10.89.0.5/32 -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT\n"
+    "-A IDYL-1 -s 10.89.0.5/32 -d 10.89.0.5/32 -j ACCEPT\n"
+    "-A IDYL-1 -s 10.89.0.5/32 -d 10.89.0.9/32 -j ACCEPT\n"
+    "-A IDYL-1 -s 10.89.0.5/32 -d 10.89.0.0/16 -j DROP\n";
 
 static void test_rules(void **state)
 {
@@ -164,15 +177,7 @@ static void test_rules(void **state)
         assert_int_equal(network_policy_build("none", NULL, 0, &none, &err), 0);
         assert_int_equal(network_policy_build("restricted", two, 2, &restricted, &err), 0);
         assert_int_equal(network_policy_build("all", NULL, 0, &all, &err), 0);
-        assert_rules(&cri, NULL,
-                     "*filter\n:IDYL-1 - [0:0]\n:IDYL-1-IN - [0:0]\n"
-                     "-A IDYL-1 -d 10.89.0.5/32 -m conntrack --ctstate RELATED,ESTABLISHED -j "
-                     "ACCEPT\n"
-                     "-A IDYL-1 -s 10.89.0.5/32 -d 10.89.0.5/32 -j ACCEPT\n"
-                     "-A IDYL-1 -s 10.89.0.5/32 -d 10.89.0.9/32 -j ACCEPT\n"
-                     "-A IDYL-1 -s 10.89.0.5/32 -d 10.89.0.0/16 -j DROP\n"
-                     "-A IDYL-1 -s 10.89.0.5/32 -j ACCEPT\n"
-                     "COMMIT\n");
+        assert_rules(&cri, NULL, cri_pod_apart, "-A IDYL-1 -s 10.89.0.5/32 -j ACCEPT\n");
         {
                 struct idyl_buf a = IDYL_BUF_INIT(65536), b = IDYL_BUF_INIT(65536);
                 /* {egress: all} is no policy */
@@ -182,19 +187,11 @@ static void test_rules(void **state)
                 idyl_buf_release(&a);
                 idyl_buf_release(&b);
         }
-        assert_rules(&cri, &none,
-                     "*filter\n:IDYL-1 - [0:0]\n:IDYL-1-IN - [0:0]\n"
+        assert_rules(&cri, &none, NULL,
                      "-A IDYL-1 -s 10.89.0.5/32 -j DROP\n"
                      "-A IDYL-1 -d 10.89.0.5/32 -j DROP\n"
-                     "-A IDYL-1-IN -s 10.89.0.5/32 -j DROP\n"
-                     "COMMIT\n");
-        assert_rules(&cri, &restricted,
-                     "*filter\n:IDYL-1 - [0:0]\n:IDYL-1-IN - [0:0]\n"
-                     "-A IDYL-1 -d 10.89.0.5/32 -m conntrack --ctstate RELATED,ESTABLISHED -j "
-                     "ACCEPT\n"
-                     "-A IDYL-1 -s 10.89.0.5/32 -d 10.89.0.5/32 -j ACCEPT\n"
-                     "-A IDYL-1 -s 10.89.0.5/32 -d 10.89.0.9/32 -j ACCEPT\n"
-                     "-A IDYL-1 -s 10.89.0.5/32 -d 10.89.0.0/16 -j DROP\n"
+                     "-A IDYL-1-IN -s 10.89.0.5/32 -j DROP\n");
+        assert_rules(&cri, &restricted, cri_pod_apart,
                      "-A IDYL-1 -s 10.89.0.5/32 -d 192.0.2.0/24 -j ACCEPT\n"
                      "-A IDYL-1 -s 10.89.0.5/32 -d 198.51.100.7/32 -j ACCEPT\n"
                      "-A IDYL-1 -s 10.89.0.5/32 -j DROP\n"
@@ -202,18 +199,14 @@ static void test_rules(void **state)
                      "RETURN\n"
                      "-A IDYL-1-IN -s 10.89.0.5/32 -d 192.0.2.0/24 -j RETURN\n"
                      "-A IDYL-1-IN -s 10.89.0.5/32 -d 198.51.100.7/32 -j RETURN\n"
-                     "-A IDYL-1-IN -s 10.89.0.5/32 -j DROP\n"
-                     "COMMIT\n");
+                     "-A IDYL-1-IN -s 10.89.0.5/32 -j DROP\n");
         /* Docker: the Engine's own chains keep bridges apart; only DROPs are ours */
-        assert_rules(&docker, &all, "*filter\n:IDYL-1 - [0:0]\n:IDYL-1-IN - [0:0]\nCOMMIT\n");
-        assert_rules(&docker, &none,
-                     "*filter\n:IDYL-1 - [0:0]\n:IDYL-1-IN - [0:0]\n"
+        assert_rules(&docker, &all, NULL, "");
+        assert_rules(&docker, &none, NULL,
                      "-A IDYL-1 -i br-0123456789ab -j DROP\n"
                      "-A IDYL-1 -o br-0123456789ab -j DROP\n"
-                     "-A IDYL-1-IN -i br-0123456789ab -j DROP\n"
-                     "COMMIT\n");
-        assert_rules(&docker, &restricted,
-                     "*filter\n:IDYL-1 - [0:0]\n:IDYL-1-IN - [0:0]\n"
+                     "-A IDYL-1-IN -i br-0123456789ab -j DROP\n");
+        assert_rules(&docker, &restricted, NULL,
                      "-A IDYL-1 -i br-0123456789ab -o br-0123456789ab -j RETURN\n"
                      "-A IDYL-1 -i br-0123456789ab -m conntrack --ctstate RELATED,ESTABLISHED -j "
                      "RETURN\n"
@@ -224,8 +217,7 @@ static void test_rules(void **state)
                      "-j RETURN\n"
                      "-A IDYL-1-IN -i br-0123456789ab -d 192.0.2.0/24 -j RETURN\n"
                      "-A IDYL-1-IN -i br-0123456789ab -d 198.51.100.7/32 -j RETURN\n"
-                     "-A IDYL-1-IN -i br-0123456789ab -j DROP\n"
-                     "COMMIT\n");
+                     "-A IDYL-1-IN -i br-0123456789ab -j DROP\n");
 }
 
 static void test_from_assignments(void **state)
