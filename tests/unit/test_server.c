@@ -697,9 +697,11 @@ static json_int_t version_of(const json_t *answer)
         return json_integer_value(json_object_get(answer, "version"));
 }
 
-/* The names of an answer's workloads, comma-joined, in order. */
-static void names_of(const json_t *answer, const char *key, char *out, size_t size)
+/* Asserts the names of an answer's workloads under `key`, comma-joined, in
+ * order. */
+static void assert_names(const json_t *answer, const char *key, const char *want)
 {
+        char out[128];
         const json_t *w;
         size_t i, used = 0;
 
@@ -709,8 +711,37 @@ static void names_of(const json_t *answer, const char *key, char *out, size_t si
                 const char *name = json_is_string(w)
                                        ? json_string_value(w)
                                        : json_string_value(json_object_get(w, "name"));
-                used += (size_t)snprintf(out + used, size - used, "%s%s", i ? "," : "", name);
+                used +=
+                    (size_t)snprintf(out + used, sizeof(out) - used, "%s%s", i ? "," : "", name);
         }
+        assert_string_equal(out, want);
+}
+
+/* Deploys `name`, lets a scheduler pass place it, then asks for the
+ * assignments since `since`; the answer's version (stored in *version) has
+ * moved past it. The caller owns the answer. */
+static json_t *deploy_then_assignments(struct fixture *f, const char *name, json_int_t since,
+                                       json_int_t *version)
+{
+        json_t *a;
+
+        deploy(f, name, "container", 201);
+        run_pass(f);
+        a = assignments_since(f, since);
+        *version = version_of(a);
+        assert_true(*version > since);
+        return a;
+}
+
+/* An answer's "since": absent (a whole set) when `want` is 0, else `want`. */
+static void assert_since(const json_t *answer, json_int_t want)
+{
+        const json_t *since = json_object_get(answer, "since");
+
+        if (want == 0)
+                assert_null(since);
+        else
+                assert_int_equal(json_integer_value(since), want);
 }
 
 static void test_assignments_delta(void **state)
@@ -719,7 +750,7 @@ static void test_assignments_delta(void **state)
         struct idyl_err err = IDYL_ERR_INIT;
         json_t *a;
         json_int_t v0, v1, v2;
-        char q[64], names[128];
+        char q[64];
 
         /* as scheduler_start makes it */
         assert_int_equal(assign_memo_start(&f->srv, &err), 0);
@@ -727,32 +758,21 @@ static void test_assignments_delta(void **state)
         /* no since (idyl-sim, older agents): the whole set, always */
         a = assignments(f, "");
         v0 = version_of(a);
-        assert_null(json_object_get(a, "since"));
+        assert_since(a, 0);
         assert_int_equal(json_array_size(json_object_get(a, "workloads")), 0);
         json_decref(a);
 
-        deploy(f, "web", "container", 201);
-        run_pass(f);
         /* a version idyld does not remember sending: the whole set */
-        a = assignments_since(f, v0);
-        v1 = version_of(a);
-        assert_true(v1 > v0);
-        assert_null(json_object_get(a, "since"));
-        names_of(a, "workloads", names, sizeof(names));
-        assert_string_equal(names, "web");
+        a = deploy_then_assignments(f, "web", v0, &v1);
+        assert_since(a, 0);
+        assert_names(a, "workloads", "web");
         json_decref(a);
 
         /* since the version it just sent: only what changed */
-        deploy(f, "api", "container", 201);
-        run_pass(f);
-        a = assignments_since(f, v1);
-        v2 = version_of(a);
-        assert_true(v2 > v1);
-        assert_int_equal(json_integer_value(json_object_get(a, "since")), v1);
-        names_of(a, "workloads", names, sizeof(names));
-        assert_string_equal(names, "api");
-        names_of(a, "removed", names, sizeof(names));
-        assert_string_equal(names, "");
+        a = deploy_then_assignments(f, "api", v1, &v2);
+        assert_since(a, v1);
+        assert_names(a, "workloads", "api");
+        assert_names(a, "removed", "");
         assert_string_equal(
             json_string_value(json_object_get(
                 json_object_get(json_array_get(json_object_get(a, "workloads"), 0), "spec"),
@@ -763,19 +783,18 @@ static void test_assignments_delta(void **state)
         /* nothing new: an empty change at the same version */
         a = assignments_since(f, v2);
         assert_int_equal(version_of(a), v2);
-        assert_int_equal(json_integer_value(json_object_get(a, "since")), v2);
+        assert_since(a, v2);
         assert_int_equal(json_array_size(json_object_get(a, "workloads")), 0);
         json_decref(a);
 
         /* a version idyld never sent, and no since: both whole */
         a = assignments(f, "?since=999999");
-        assert_null(json_object_get(a, "since"));
-        names_of(a, "workloads", names, sizeof(names));
-        assert_string_equal(names, "api,web");
+        assert_since(a, 0);
+        assert_names(a, "workloads", "api,web");
         json_decref(a);
         snprintf(q, sizeof(q), "?version=%" JSON_INTEGER_FORMAT, v2);
         a = assignments(f, q);
-        assert_null(json_object_get(a, "since"));
+        assert_since(a, 0);
         assert_int_equal(json_array_size(json_object_get(a, "workloads")), 2);
         json_decref(a);
         assign_memo_free(&f->srv);
