@@ -534,17 +534,11 @@ static bool drain(struct fixture *f, struct drain_moves *moves)
         return changed;
 }
 
-/* A drain moves at most DRAIN_MAX_PARALLEL workloads at a time: each is
- * migrated off (pending, Migrated), placed again elsewhere by the next pass,
- * and only once it runs does the next one move; with nothing left and no
- * move on its way the node has drained and stays ineligible. */
-static void test_drain_bounded(void **state)
+/* Where both drain tests start: w1, w2 and w3 running on n1, and an empty
+ * node n2 to move them to. */
+static void three_running_and_a_second_node(struct fixture *f)
 {
         static const char *const names[] = {"w1", "w2", "w3"};
-        struct fixture *f = *state;
-        struct drain_moves moves = {0};
-        char path[128], msg[128];
-        struct reply r;
 
         for (size_t i = 0; i < 3; i++)
                 deploy(f, names[i], "container", 201);
@@ -552,6 +546,20 @@ static void test_drain_bounded(void **state)
         for (size_t i = 0; i < 3; i++)
                 report_running(f, names[i]);
         make_node(f, "n2");
+}
+
+/* A drain moves at most DRAIN_MAX_PARALLEL workloads at a time: each is
+ * migrated off (pending, Migrated), placed again elsewhere by the next pass,
+ * and only once it runs does the next one move; with nothing left and no
+ * move on its way the node has drained and stays ineligible. */
+static void test_drain_bounded(void **state)
+{
+        struct fixture *f = *state;
+        struct drain_moves moves = {0};
+        char path[128], msg[128];
+        struct reply r;
+
+        three_running_and_a_second_node(f);
         snprintf(path, sizeof(path), "/v1/subnets/%s/nodes/n1/drain", f->slug);
         call(f, OPERATOR, "POST", path, NULL, &r);
         assert_int_equal(r.status, 200);
@@ -608,17 +616,11 @@ static void test_drain_bounded(void **state)
  * rest stays on the node, which takes new work again. */
 static void test_drain_ended_by_enable(void **state)
 {
-        static const char *const names[] = {"w1", "w2", "w3"};
         struct fixture *f = *state;
         struct drain_moves moves = {0};
         char path[128];
 
-        for (size_t i = 0; i < 3; i++)
-                deploy(f, names[i], "container", 201);
-        run_pass(f);
-        for (size_t i = 0; i < 3; i++)
-                report_running(f, names[i]);
-        make_node(f, "n2");
+        three_running_and_a_second_node(f);
         snprintf(path, sizeof(path), "/v1/subnets/%s/nodes/n1/drain", f->slug);
         expect(f, OPERATOR, "POST", path, NULL, 200, NULL, NULL);
         assert_true(drain(f, &moves));
