@@ -19,20 +19,15 @@
 # PID. Benchmarks print figures; they assert nothing.
 set -eu
 cd "$(dirname "$0")/.."
-n=${1:-40}
-conc=${CONCURRENCY:-8}
-build=${IDYL_BUILD:-$PWD/build}
-PATH=$build:$PATH
-export IDYL_CONFIG=/dev/null
-image=idyl/busybox:latest
-cmd='trap "exit 0" TERM; while :; do sleep 1; done'
+# shellcheck source=lib.sh
+. bench/lib.sh
 
 tmp=$(mktemp -d /tmp/idyl-swarm.XXXXXX)
 sock=$tmp/docker.sock
-dockerd_pid='' idyld_pid='' node_dir=$tmp/node
+dockerd_pid='' node_dir=$tmp/node
 cleanup() {
 	IDYL_NODE_DIR=$node_dir idyl node stop >/dev/null 2>&1 || true
-	[ -z "$idyld_pid" ] || { kill "$idyld_pid" 2>/dev/null; wait "$idyld_pid" 2>/dev/null || true; }
+	stop_idyld
 	if [ -n "$dockerd_pid" ]; then
 		docker -H "unix://$sock" swarm leave --force >/dev/null 2>&1 || true
 		for id in $(docker -H "unix://$sock" ps -aq 2>/dev/null); do
@@ -51,8 +46,6 @@ cleanup() {
 trap cleanup EXIT
 
 dk() { docker -H "unix://$sock" "$@"; }
-now() { date +%s.%N; }
-elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", b - a }'; }
 
 # A private address pool, so this Engine's networks collide with no other.
 pool=10.$((200 + $$ % 50)).0.0/16
@@ -97,28 +90,17 @@ dk swarm leave --force >/dev/null
 for _ in $(seq 100); do [ -z "$(dk network ls -q --filter name=idyl-bench)" ] && break; sleep 0.1; done
 
 # ---- IDYL ---------------------------------------------------------------
-idyld --listen 127.0.0.1:0 --data-dir "$tmp/idyld" >"$tmp/idyld.log" 2>&1 &
-idyld_pid=$!
-for _ in $(seq 200); do [ -s "$tmp/idyld/idyld.addr" ] && break; sleep 0.05; done
-IDYL_ADDR=$(cat "$tmp/idyld/idyld.addr")
-IDYL_TOKEN=$(cat "$tmp/idyld/operator.token")
-export IDYL_ADDR IDYL_TOKEN
+start_idyld "$tmp"
 subnet=$(idyl subnet create --region bench -o json | jq -r .slug)
-IDYL_NODE_DIR=$node_dir idyl node join --subnet "$subnet" --runtime-profile docker \
-	--name bench --runtime-endpoint "unix://$sock" --start >/dev/null
-for _ in $(seq 200); do
-	[ "$(idyl node get bench --subnet "$subnet" -o json | jq -r .status)" = ready ] && break
-	sleep 0.1
-done
+join_node "$node_dir" "$subnet" --runtime-profile docker --runtime-endpoint "unix://$sock"
 label=io.idyl.node=$subnet/bench
 t0=$(now)
-seq "$n" | xargs -P "$conc" -I{} idyl deploy "$image" --name "bench-{}" --subnet "$subnet" \
-	--cpu 10m --memory 16Mi -- sh -c "$cmd" >/dev/null
+deploy_all "$subnet"
 idyl_acc=$(elapsed "$t0" "$(now)")
 wait_count running_containers "$n" "$label"
 idyl_run=$(elapsed "$t0" "$(now)")
 t0=$(now)
-seq "$n" | xargs -P "$conc" -I{} idyl workload delete "bench-{}" --subnet "$subnet" >/dev/null
+delete_all "$subnet"
 wait_count all_containers 0 "$label"
 idyl_rm=$(elapsed "$t0" "$(now)")
 

@@ -1,0 +1,55 @@
+# shellcheck shell=bash
+# What bench/swarm.sh and bench/containerd.sh share: the workload they
+# deploy, a temporary idyld started and stopped by PID, a node joined and
+# waited for, and the timed deploy and delete of N workloads. Sourced after
+# `cd` to the repository's top; it sets n, conc, image and cmd from the
+# script's first argument and CONCURRENCY, and puts IDYL_BUILD on PATH.
+
+n=${1:-40}
+conc=${CONCURRENCY:-8}
+build=${IDYL_BUILD:-$PWD/build}
+PATH=$build:$PATH
+export IDYL_CONFIG=/dev/null
+image=idyl/busybox:latest
+cmd='trap "exit 0" TERM; while :; do sleep 1; done'
+idyld_pid=''
+
+now() { date +%s.%N; }
+elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", b - a }'; }
+
+# start_idyld DIR: an idyld with its data in DIR/idyld and its log in
+# DIR/idyld.log; exports IDYL_ADDR and IDYL_TOKEN, sets idyld_pid.
+start_idyld() {
+	idyld --listen 127.0.0.1:0 --data-dir "$1/idyld" >"$1/idyld.log" 2>&1 &
+	idyld_pid=$!
+	for _ in $(seq 200); do [ -s "$1/idyld/idyld.addr" ] && break; sleep 0.05; done
+	IDYL_ADDR=$(cat "$1/idyld/idyld.addr")
+	IDYL_TOKEN=$(cat "$1/idyld/operator.token")
+	export IDYL_ADDR IDYL_TOKEN
+}
+
+# stop_idyld: stops the idyld start_idyld started, by its PID.
+stop_idyld() {
+	[ -z "$idyld_pid" ] || { kill "$idyld_pid" 2>/dev/null; wait "$idyld_pid" 2>/dev/null || true; }
+}
+
+# join_node NODE_DIR SUBNET JOIN-OPTION...: joins node "bench" to SUBNET
+# with its agent started, and waits until it is ready.
+join_node() {
+	local dir=$1 subnet=$2
+	shift 2
+	IDYL_NODE_DIR=$dir idyl node join --subnet "$subnet" --name bench --start "$@" >/dev/null
+	for _ in $(seq 200); do
+		[ "$(idyl node get bench --subnet "$subnet" -o json | jq -r .status)" = ready ] && break
+		sleep 0.1
+	done
+}
+
+# deploy_all SUBNET / delete_all SUBNET: bench-1 .. bench-N, conc at a time.
+deploy_all() {
+	seq "$n" | xargs -P "$conc" -I{} idyl deploy "$image" --name "bench-{}" --subnet "$1" \
+		--cpu 10m --memory 16Mi -- sh -c "$cmd" >/dev/null
+}
+delete_all() {
+	seq "$n" | xargs -P "$conc" -I{} idyl workload delete "bench-{}" --subnet "$1" >/dev/null
+}
