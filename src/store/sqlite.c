@@ -406,10 +406,14 @@ static int unit_end(struct sqlite_store *s, int rc, struct idyl_err *err)
         return 0;
 }
 
-/* A single write outside a transaction is a unit of its own. */
-static int write_begin(struct sqlite_store *s, struct idyl_err *err)
+/* A single write outside a transaction is a unit of its own: opens it on
+ * st and returns the store, or NULL with err set. Pair a store returned
+ * with write_end(), which takes the write's result. */
+static struct sqlite_store *write_open(struct idyl_store *st, struct idyl_err *err)
 {
-        return unit_begin(s, err);
+        struct sqlite_store *s = to_sqlite(st);
+
+        return unit_begin(s, err) < 0 ? NULL : s;
 }
 
 static int write_end(struct sqlite_store *s, int rc, struct idyl_err *err)
@@ -653,11 +657,9 @@ static int insert_subnet(struct sqlite_store *s, struct idyl_subnet *sn, struct 
 
 static int sqlite_subnet_create(struct idyl_store *st, struct idyl_subnet *sn, struct idyl_err *err)
 {
-        struct sqlite_store *s = to_sqlite(st);
+        struct sqlite_store *s = write_open(st, err);
 
-        if (write_begin(s, err) < 0)
-                return -1;
-        return write_end(s, insert_subnet(s, sn, err), err);
+        return s ? write_end(s, insert_subnet(s, sn, err), err) : -1;
 }
 
 static int sqlite_subnet_get(struct idyl_store *st, uint64_t slug, struct idyl_subnet *out,
@@ -790,11 +792,9 @@ static int update_subnet(struct sqlite_store *s, const struct idyl_subnet *sn, s
 static int sqlite_subnet_update(struct idyl_store *st, const struct idyl_subnet *sn,
                                 struct idyl_err *err)
 {
-        struct sqlite_store *s = to_sqlite(st);
+        struct sqlite_store *s = write_open(st, err);
 
-        if (write_begin(s, err) < 0)
-                return -1;
-        return write_end(s, update_subnet(s, sn, err), err);
+        return s ? write_end(s, update_subnet(s, sn, err), err) : -1;
 }
 
 static int delete_subnet(struct sqlite_store *s, uint64_t slug, struct idyl_err *err)
@@ -823,11 +823,9 @@ static int delete_subnet(struct sqlite_store *s, uint64_t slug, struct idyl_err 
 
 static int sqlite_subnet_delete(struct idyl_store *st, uint64_t slug, struct idyl_err *err)
 {
-        struct sqlite_store *s = to_sqlite(st);
+        struct sqlite_store *s = write_open(st, err);
 
-        if (write_begin(s, err) < 0)
-                return -1;
-        return write_end(s, delete_subnet(s, slug, err), err);
+        return s ? write_end(s, delete_subnet(s, slug, err), err) : -1;
 }
 
 /* ---- workloads ---------------------------------------------------------- */
@@ -1038,11 +1036,9 @@ static int put_workload(struct sqlite_store *s, const struct idyl_workload *w, s
 static int sqlite_workload_put(struct idyl_store *st, const struct idyl_workload *w,
                                struct idyl_err *err)
 {
-        struct sqlite_store *s = to_sqlite(st);
+        struct sqlite_store *s = write_open(st, err);
 
-        if (write_begin(s, err) < 0)
-                return -1;
-        return write_end(s, put_workload(s, w, err), err);
+        return s ? write_end(s, put_workload(s, w, err), err) : -1;
 }
 
 /* Runs two deletes keyed by (subnet, name): dependents first, then the row
@@ -1076,11 +1072,9 @@ static int delete_workload(struct sqlite_store *s, uint64_t subnet, const char *
 static int sqlite_workload_delete(struct idyl_store *st, uint64_t subnet, const char *name,
                                   struct idyl_err *err)
 {
-        struct sqlite_store *s = to_sqlite(st);
+        struct sqlite_store *s = write_open(st, err);
 
-        if (write_begin(s, err) < 0)
-                return -1;
-        return write_end(s, delete_workload(s, subnet, name, err), err);
+        return s ? write_end(s, delete_workload(s, subnet, name, err), err) : -1;
 }
 
 static int insert_event(struct sqlite_store *s, uint64_t subnet, const char *name,
@@ -1105,11 +1099,9 @@ static int insert_event(struct sqlite_store *s, uint64_t subnet, const char *nam
 static int sqlite_event_add(struct idyl_store *st, uint64_t subnet, const char *name,
                             const struct idyl_event *ev, struct idyl_err *err)
 {
-        struct sqlite_store *s = to_sqlite(st);
+        struct sqlite_store *s = write_open(st, err);
 
-        if (write_begin(s, err) < 0)
-                return -1;
-        return write_end(s, insert_event(s, subnet, name, ev, err), err);
+        return s ? write_end(s, insert_event(s, subnet, name, ev, err), err) : -1;
 }
 
 static void event_from_row(sqlite3_stmt *stmt, void *item)
@@ -1294,11 +1286,9 @@ static int put_node(struct sqlite_store *s, const struct idyl_node *nd, struct i
 
 static int sqlite_node_put(struct idyl_store *st, const struct idyl_node *nd, struct idyl_err *err)
 {
-        struct sqlite_store *s = to_sqlite(st);
+        struct sqlite_store *s = write_open(st, err);
 
-        if (write_begin(s, err) < 0)
-                return -1;
-        return write_end(s, put_node(s, nd, err), err);
+        return s ? write_end(s, put_node(s, nd, err), err) : -1;
 }
 
 static int delete_node(struct sqlite_store *s, uint64_t subnet, const char *name,
@@ -1314,11 +1304,9 @@ static int delete_node(struct sqlite_store *s, uint64_t subnet, const char *name
 static int sqlite_node_delete(struct idyl_store *st, uint64_t subnet, const char *name,
                               struct idyl_err *err)
 {
-        struct sqlite_store *s = to_sqlite(st);
+        struct sqlite_store *s = write_open(st, err);
 
-        if (write_begin(s, err) < 0)
-                return -1;
-        return write_end(s, delete_node(s, subnet, name, err), err);
+        return s ? write_end(s, delete_node(s, subnet, name, err), err) : -1;
 }
 
 static int bump_assignments(struct sqlite_store *s, uint64_t subnet, const char *name,
@@ -1339,11 +1327,9 @@ static int bump_assignments(struct sqlite_store *s, uint64_t subnet, const char 
 static int sqlite_node_bump_assignments(struct idyl_store *st, uint64_t subnet, const char *name,
                                         struct idyl_err *err)
 {
-        struct sqlite_store *s = to_sqlite(st);
+        struct sqlite_store *s = write_open(st, err);
 
-        if (write_begin(s, err) < 0)
-                return -1;
-        return write_end(s, bump_assignments(s, subnet, name, err), err);
+        return s ? write_end(s, bump_assignments(s, subnet, name, err), err) : -1;
 }
 
 /* ---- tokens ------------------------------------------------------------- */
@@ -1367,11 +1353,9 @@ static int insert_token(struct sqlite_store *s, const struct idyl_token *tok, st
 static int sqlite_token_add(struct idyl_store *st, const struct idyl_token *tok,
                             struct idyl_err *err)
 {
-        struct sqlite_store *s = to_sqlite(st);
+        struct sqlite_store *s = write_open(st, err);
 
-        if (write_begin(s, err) < 0)
-                return -1;
-        return write_end(s, insert_token(s, tok, err), err);
+        return s ? write_end(s, insert_token(s, tok, err), err) : -1;
 }
 
 static int sqlite_token_find(struct idyl_store *st, const char *hash, struct idyl_token *out,
@@ -1495,11 +1479,9 @@ static int revoke_token(struct sqlite_store *s, const char *id, struct idyl_toke
 static int sqlite_token_revoke(struct idyl_store *st, const char *id, struct idyl_token *out,
                                struct idyl_err *err)
 {
-        struct sqlite_store *s = to_sqlite(st);
+        struct sqlite_store *s = write_open(st, err);
 
-        if (write_begin(s, err) < 0)
-                return -1;
-        return write_end(s, revoke_token(s, id, out, err), err);
+        return s ? write_end(s, revoke_token(s, id, out, err), err) : -1;
 }
 
 /* ---- audit ---------------------------------------------------------------- */
@@ -1532,11 +1514,9 @@ static int insert_audit(struct sqlite_store *s, const struct idyl_audit *a, stru
 
 static int sqlite_audit_add(struct idyl_store *st, const struct idyl_audit *a, struct idyl_err *err)
 {
-        struct sqlite_store *s = to_sqlite(st);
+        struct sqlite_store *s = write_open(st, err);
 
-        if (write_begin(s, err) < 0)
-                return -1;
-        return write_end(s, insert_audit(s, a, err), err);
+        return s ? write_end(s, insert_audit(s, a, err), err) : -1;
 }
 
 static int prune_history(struct sqlite_store *s, int64_t before_ms, size_t *removed,
@@ -1565,11 +1545,9 @@ static int prune_history(struct sqlite_store *s, int64_t before_ms, size_t *remo
 static int sqlite_history_prune(struct idyl_store *st, int64_t before_ms, size_t *removed,
                                 struct idyl_err *err)
 {
-        struct sqlite_store *s = to_sqlite(st);
+        struct sqlite_store *s = write_open(st, err);
 
-        if (write_begin(s, err) < 0)
-                return -1;
-        return write_end(s, prune_history(s, before_ms, removed, err), err);
+        return s ? write_end(s, prune_history(s, before_ms, removed, err), err) : -1;
 }
 
 static void audit_row(sqlite3_stmt *stmt, void *item)
@@ -1640,11 +1618,9 @@ static int ensure_setting(struct sqlite_store *s, const char *key, const char *v
 static int sqlite_setting_ensure(struct idyl_store *st, const char *key, const char *value,
                                  char *out, size_t size, struct idyl_err *err)
 {
-        struct sqlite_store *s = to_sqlite(st);
+        struct sqlite_store *s = write_open(st, err);
 
-        if (write_begin(s, err) < 0)
-                return -1;
-        return write_end(s, ensure_setting(s, key, value, out, size, err), err);
+        return s ? write_end(s, ensure_setting(s, key, value, out, size, err), err) : -1;
 }
 
 /* ---- secrets ------------------------------------------------------------- */
@@ -1689,11 +1665,9 @@ static int insert_secret(struct sqlite_store *s, const struct idyl_secret *sec,
 static int sqlite_secret_create(struct idyl_store *st, const struct idyl_secret *sec,
                                 struct idyl_err *err)
 {
-        struct sqlite_store *s = to_sqlite(st);
+        struct sqlite_store *s = write_open(st, err);
 
-        if (write_begin(s, err) < 0)
-                return -1;
-        return write_end(s, insert_secret(s, sec, err), err);
+        return s ? write_end(s, insert_secret(s, sec, err), err) : -1;
 }
 
 static int update_secret(struct sqlite_store *s, const struct idyl_secret *sec,
@@ -1721,11 +1695,9 @@ static int update_secret(struct sqlite_store *s, const struct idyl_secret *sec,
 static int sqlite_secret_update(struct idyl_store *st, const struct idyl_secret *sec,
                                 struct idyl_err *err)
 {
-        struct sqlite_store *s = to_sqlite(st);
+        struct sqlite_store *s = write_open(st, err);
 
-        if (write_begin(s, err) < 0)
-                return -1;
-        return write_end(s, update_secret(s, sec, err), err);
+        return s ? write_end(s, update_secret(s, sec, err), err) : -1;
 }
 
 /* Columns: subnet, name, keys, created_at, updated_at [, sealed]. */
@@ -1833,11 +1805,9 @@ static int delete_secret(struct sqlite_store *s, uint64_t subnet, const char *na
 static int sqlite_secret_delete(struct idyl_store *st, uint64_t subnet, const char *name,
                                 struct idyl_err *err)
 {
-        struct sqlite_store *s = to_sqlite(st);
+        struct sqlite_store *s = write_open(st, err);
 
-        if (write_begin(s, err) < 0)
-                return -1;
-        return write_end(s, delete_secret(s, subnet, name, err), err);
+        return s ? write_end(s, delete_secret(s, subnet, name, err), err) : -1;
 }
 
 static const struct store_ops sqlite_ops = {
