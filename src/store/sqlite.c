@@ -536,6 +536,54 @@ static void sqlite_tx_rollback(struct idyl_store *st)
         unit_end(to_sqlite(st), -1, NULL);
 }
 
+/* ---- reads ----------------------------------------------------------------- */
+
+/* Locks the connection a read uses (read_lock) and prepares `sql` on it.
+ * Returns the statement with *db set, or NULL with err set and the lock
+ * released. read_rows() and read_row() finish a statement returned and
+ * release the lock; other callers finish() and read_unlock() it themselves. */
+static sqlite3_stmt *read_prepare(struct sqlite_store *s, const char *sql, sqlite3 **db,
+                                  struct idyl_err *err)
+{
+        sqlite3_stmt *stmt;
+
+        *db = read_lock(s);
+        if (prepare(s, *db, sql, &stmt, err) < 0) {
+                read_unlock(s, *db);
+                return NULL;
+        }
+        return stmt;
+}
+
+/* Binds the key most statements are looked up by: the subnet as ?1 and,
+ * when not NULL, the name as ?2. */
+static void bind_key(sqlite3_stmt *stmt, uint64_t subnet, const char *name)
+{
+        sqlite3_bind_int64(stmt, 1, (sqlite3_int64)subnet);
+        if (name)
+                sqlite3_bind_text(stmt, 2, name, -1, SQLITE_TRANSIENT);
+}
+
+/* Steps a statement from read_prepare() once. Returns 1 with the row read
+ * into item by `read`, 0 when there is no row, or -1 with err set (`what`
+ * names the read). Finishes the statement and releases the lock. */
+static int read_row(struct sqlite_store *s, sqlite3 *db, sqlite3_stmt *stmt,
+                    void (*read)(sqlite3_stmt *stmt, void *item), void *item, const char *what,
+                    struct idyl_err *err)
+{
+        int step = sqlite3_step(stmt), rc = 1;
+
+        if (step == SQLITE_ROW)
+                read(stmt, item);
+        else if (step == SQLITE_DONE)
+                rc = 0;
+        else
+                rc = db_error(db, what, err);
+        finish(s, stmt);
+        read_unlock(s, db);
+        return rc;
+}
+
 /* ---- subnets ----------------------------------------------------------- */
 
 static unsigned class_set_from_text(const char *text)
@@ -667,27 +715,19 @@ static int sqlite_subnet_get(struct idyl_store *st, uint64_t slug, struct idyl_s
 {
         struct sqlite_store *s = to_sqlite(st);
         char buf[SUBNET_SLUG_BUFLEN];
-        sqlite3_stmt *stmt;
-        int rc = -1, step;
+        sqlite3 *db;
+        sqlite3_stmt *stmt =
+            read_prepare(s, "SELECT " SUBNET_COLUMNS " FROM subnets WHERE slug = ?1", &db, err);
+        int rc;
 
-        sqlite3 *db = read_lock(s);
-        if (prepare(s, db, "SELECT " SUBNET_COLUMNS " FROM subnets WHERE slug = ?", &stmt, err) < 0)
-                goto out;
-        sqlite3_bind_int64(stmt, 1, (sqlite3_int64)slug);
-        step = sqlite3_step(stmt);
-        if (step == SQLITE_ROW) {
-                subnet_from_row(stmt, out);
-                rc = 0;
-        } else if (step == SQLITE_DONE) {
-                idyl_err_set(err, IDYL_E_NOT_FOUND, "subnet \"%s\" not found",
-                             subnet_slug_format(slug, buf));
-        } else {
-                db_error(db, "get subnet", err);
-        }
-        finish(s, stmt);
-out:
-        read_unlock(s, db);
-        return rc;
+        if (!stmt)
+                return -1;
+        bind_key(stmt, slug, NULL);
+        rc = read_row(s, db, stmt, subnet_from_row, out, "get subnet", err);
+        if (rc == 0)
+                return idyl_err_set(err, IDYL_E_NOT_FOUND, "subnet \"%s\" not found",
+                                    subnet_slug_format(slug, buf));
+        return rc < 0 ? -1 : 0;
 }
 
 /* ---- lists ----------------------------------------------------------------- */
@@ -743,6 +783,16 @@ out:
         return rc;
 }
 
+/* query_rows() on a statement from read_prepare(), then the lock released. */
+static int read_rows(struct sqlite_store *s, sqlite3 *db, sqlite3_stmt *stmt,
+                     const struct row_reader *r, void *out, size_t *n, struct idyl_err *err)
+{
+        int rc = query_rows(s, db, stmt, r, out, n, err);
+
+        read_unlock(s, db);
+        return rc;
+}
+
 static const struct row_reader subnet_rows = {"list subnets", sizeof(struct idyl_subnet),
                                               subnet_from_row, NULL};
 
@@ -750,16 +800,11 @@ static int sqlite_subnet_list(struct idyl_store *st, struct idyl_subnet **out, s
                               struct idyl_err *err)
 {
         struct sqlite_store *s = to_sqlite(st);
-        sqlite3_stmt *stmt;
-        int rc = -1;
+        sqlite3 *db;
+        sqlite3_stmt *stmt =
+            read_prepare(s, "SELECT " SUBNET_COLUMNS " FROM subnets ORDER BY slug", &db, err);
 
-        sqlite3 *db = read_lock(s);
-        if (prepare(s, db, "SELECT " SUBNET_COLUMNS " FROM subnets ORDER BY slug", &stmt, err) < 0)
-                goto out;
-        rc = query_rows(s, db, stmt, &subnet_rows, out, n, err);
-out:
-        read_unlock(s, db);
-        return rc;
+        return stmt ? read_rows(s, db, stmt, &subnet_rows, out, n, err) : -1;
 }
 
 static int changed_or_not_found(struct sqlite_store *s, uint64_t slug, struct idyl_err *err)
@@ -927,29 +972,17 @@ static int sqlite_workload_get(struct idyl_store *st, uint64_t subnet, const cha
                                struct idyl_workload *out, struct idyl_err *err)
 {
         struct sqlite_store *s = to_sqlite(st);
-        sqlite3_stmt *stmt;
-        int rc = -1, step;
+        sqlite3 *db;
+        sqlite3_stmt *stmt = read_prepare(
+            s, "SELECT " WORKLOAD_COLUMNS " FROM workloads WHERE subnet = ?1 AND name = ?2", &db,
+            err);
+        int rc;
 
-        sqlite3 *db = read_lock(s);
-        if (prepare(s, db,
-                    "SELECT " WORKLOAD_COLUMNS " FROM workloads WHERE subnet = ? AND name = ?",
-                    &stmt, err) < 0)
-                goto out;
-        sqlite3_bind_int64(stmt, 1, (sqlite3_int64)subnet);
-        sqlite3_bind_text(stmt, 2, name, -1, SQLITE_TRANSIENT);
-        step = sqlite3_step(stmt);
-        if (step == SQLITE_ROW) {
-                workload_from_row(stmt, out);
-                rc = 0;
-        } else if (step == SQLITE_DONE) {
-                workload_not_found(subnet, name, err);
-        } else {
-                db_error(db, "get workload", err);
-        }
-        finish(s, stmt);
-out:
-        read_unlock(s, db);
-        return rc;
+        if (!stmt)
+                return -1;
+        bind_key(stmt, subnet, name);
+        rc = read_row(s, db, stmt, workload_from_row, out, "get workload", err);
+        return rc == 0 ? workload_not_found(subnet, name, err) : rc < 0 ? -1 : 0;
 }
 
 static const struct row_reader workload_rows = {"list workloads", sizeof(struct idyl_workload),
@@ -967,20 +1000,17 @@ static int sqlite_workload_list(struct idyl_store *st, uint64_t subnet, const ch
                                 struct idyl_workload **out, size_t *n, struct idyl_err *err)
 {
         struct sqlite_store *s = to_sqlite(st);
-        sqlite3_stmt *stmt;
-        int rc = -1;
+        sqlite3 *db;
+        sqlite3_stmt *stmt =
+            read_prepare(s, workload_list_sql[subnet != 0][node != NULL], &db, err);
 
-        sqlite3 *db = read_lock(s);
-        if (prepare(s, db, workload_list_sql[subnet != 0][node != NULL], &stmt, err) < 0)
-                goto out;
+        if (!stmt)
+                return -1;
         if (subnet)
                 sqlite3_bind_int64(stmt, 1, (sqlite3_int64)subnet);
         if (node)
                 sqlite3_bind_text(stmt, 2, node, -1, SQLITE_TRANSIENT);
-        rc = query_rows(s, db, stmt, &workload_rows, out, n, err);
-out:
-        read_unlock(s, db);
-        return rc;
+        return read_rows(s, db, stmt, &workload_rows, out, n, err);
 }
 
 static void usage_from_row(sqlite3_stmt *stmt, void *item)
@@ -1003,21 +1033,18 @@ static int sqlite_workload_usage(struct idyl_store *st, uint64_t subnet,
                                  struct idyl_node_usage **out, size_t *n, struct idyl_err *err)
 {
         struct sqlite_store *s = to_sqlite(st);
-        sqlite3_stmt *stmt;
-        int rc = -1;
+        sqlite3 *db;
+        sqlite3_stmt *stmt =
+            read_prepare(s,
+                         "SELECT node, isolation, SUM(cpu_milli), SUM(memory_bytes), SUM(gpus), "
+                         "COUNT(*) FROM workloads WHERE subnet = ?1 AND node > '' "
+                         "GROUP BY node, isolation ORDER BY node, isolation",
+                         &db, err);
 
-        sqlite3 *db = read_lock(s);
-        if (prepare(s, db,
-                    "SELECT node, isolation, SUM(cpu_milli), SUM(memory_bytes), SUM(gpus), "
-                    "COUNT(*) FROM workloads WHERE subnet = ?1 AND node > '' "
-                    "GROUP BY node, isolation ORDER BY node, isolation",
-                    &stmt, err) < 0)
-                goto out;
-        sqlite3_bind_int64(stmt, 1, (sqlite3_int64)subnet);
-        rc = query_rows(s, db, stmt, &usage_rows, out, n, err);
-out:
-        read_unlock(s, db);
-        return rc;
+        if (!stmt)
+                return -1;
+        bind_key(stmt, subnet, NULL);
+        return read_rows(s, db, stmt, &usage_rows, out, n, err);
 }
 
 static int put_workload(struct sqlite_store *s, const struct idyl_workload *w, struct idyl_err *err)
@@ -1051,8 +1078,7 @@ static int delete_pair(struct sqlite_store *s, const char *const sql[2], uint64_
         for (size_t i = 0; i < 2; i++) {
                 if (prepare(s, s->db, sql[i], &stmt, err) < 0)
                         return -1;
-                sqlite3_bind_int64(stmt, 1, (sqlite3_int64)subnet);
-                sqlite3_bind_text(stmt, 2, name, -1, SQLITE_TRANSIENT);
+                bind_key(stmt, subnet, name);
                 if (step_done(s, stmt, err) < 0)
                         return -1;
         }
@@ -1087,8 +1113,7 @@ static int insert_event(struct sqlite_store *s, uint64_t subnet, const char *nam
                     "VALUES(?,?,?,?,?,?)",
                     &stmt, err) < 0)
                 return -1;
-        sqlite3_bind_int64(stmt, 1, (sqlite3_int64)subnet);
-        sqlite3_bind_text(stmt, 2, name, -1, SQLITE_TRANSIENT);
+        bind_key(stmt, subnet, name);
         sqlite3_bind_int64(stmt, 3, ev->revision);
         sqlite3_bind_int64(stmt, 4, ev->time ? ev->time : (int64_t)time(NULL));
         sqlite3_bind_text(stmt, 5, ev->type, -1, SQLITE_TRANSIENT);
@@ -1121,21 +1146,16 @@ static int sqlite_event_list(struct idyl_store *st, uint64_t subnet, const char 
                              struct idyl_event **out, size_t *n, struct idyl_err *err)
 {
         struct sqlite_store *s = to_sqlite(st);
-        sqlite3_stmt *stmt;
-        int rc = -1;
+        sqlite3 *db;
+        sqlite3_stmt *stmt = read_prepare(s,
+                                          "SELECT time, revision, type, message FROM events "
+                                          "WHERE subnet = ?1 AND name = ?2 ORDER BY id",
+                                          &db, err);
 
-        sqlite3 *db = read_lock(s);
-        if (prepare(s, db,
-                    "SELECT time, revision, type, message FROM events WHERE subnet = ? AND "
-                    "name = ? ORDER BY id",
-                    &stmt, err) < 0)
-                goto out;
-        sqlite3_bind_int64(stmt, 1, (sqlite3_int64)subnet);
-        sqlite3_bind_text(stmt, 2, name, -1, SQLITE_TRANSIENT);
-        rc = query_rows(s, db, stmt, &event_rows, out, n, err);
-out:
-        read_unlock(s, db);
-        return rc;
+        if (!stmt)
+                return -1;
+        bind_key(stmt, subnet, name);
+        return read_rows(s, db, stmt, &event_rows, out, n, err);
 }
 
 /* ---- nodes ---------------------------------------------------------------- */
@@ -1224,28 +1244,16 @@ static int sqlite_node_get(struct idyl_store *st, uint64_t subnet, const char *n
                            struct idyl_node *out, struct idyl_err *err)
 {
         struct sqlite_store *s = to_sqlite(st);
-        sqlite3_stmt *stmt;
-        int rc = -1, step;
+        sqlite3 *db;
+        sqlite3_stmt *stmt = read_prepare(
+            s, "SELECT " NODE_COLUMNS " FROM nodes WHERE subnet = ?1 AND name = ?2", &db, err);
+        int rc;
 
-        sqlite3 *db = read_lock(s);
-        if (prepare(s, db, "SELECT " NODE_COLUMNS " FROM nodes WHERE subnet = ? AND name = ?",
-                    &stmt, err) < 0)
-                goto out;
-        sqlite3_bind_int64(stmt, 1, (sqlite3_int64)subnet);
-        sqlite3_bind_text(stmt, 2, name, -1, SQLITE_TRANSIENT);
-        step = sqlite3_step(stmt);
-        if (step == SQLITE_ROW) {
-                node_from_row(stmt, out);
-                rc = 0;
-        } else if (step == SQLITE_DONE) {
-                node_not_found(subnet, name, err);
-        } else {
-                db_error(db, "get node", err);
-        }
-        finish(s, stmt);
-out:
-        read_unlock(s, db);
-        return rc;
+        if (!stmt)
+                return -1;
+        bind_key(stmt, subnet, name);
+        rc = read_row(s, db, stmt, node_from_row, out, "get node", err);
+        return rc == 0 ? node_not_found(subnet, name, err) : rc < 0 ? -1 : 0;
 }
 
 static const struct row_reader node_rows = {"list nodes", sizeof(struct idyl_node), node_from_row,
@@ -1255,20 +1263,17 @@ static int sqlite_node_list(struct idyl_store *st, uint64_t subnet, struct idyl_
                             size_t *n, struct idyl_err *err)
 {
         struct sqlite_store *s = to_sqlite(st);
-        sqlite3_stmt *stmt;
-        int rc = -1;
+        sqlite3 *db;
+        sqlite3_stmt *stmt =
+            read_prepare(s,
+                         "SELECT " NODE_COLUMNS
+                         " FROM nodes WHERE (?1 = 0 OR subnet = ?1) ORDER BY subnet, name",
+                         &db, err);
 
-        sqlite3 *db = read_lock(s);
-        if (prepare(s, db,
-                    "SELECT " NODE_COLUMNS
-                    " FROM nodes WHERE (?1 = 0 OR subnet = ?1) ORDER BY subnet, name",
-                    &stmt, err) < 0)
-                goto out;
-        sqlite3_bind_int64(stmt, 1, (sqlite3_int64)subnet);
-        rc = query_rows(s, db, stmt, &node_rows, out, n, err);
-out:
-        read_unlock(s, db);
-        return rc;
+        if (!stmt)
+                return -1;
+        bind_key(stmt, subnet, NULL);
+        return read_rows(s, db, stmt, &node_rows, out, n, err);
 }
 
 static int put_node(struct sqlite_store *s, const struct idyl_node *nd, struct idyl_err *err)
@@ -1319,8 +1324,7 @@ static int bump_assignments(struct sqlite_store *s, uint64_t subnet, const char 
                     "name = ?",
                     &stmt, err) < 0)
                 return -1;
-        sqlite3_bind_int64(stmt, 1, (sqlite3_int64)subnet);
-        sqlite3_bind_text(stmt, 2, name, -1, SQLITE_TRANSIENT);
+        bind_key(stmt, subnet, name);
         return step_done(s, stmt, err);
 }
 
@@ -1358,61 +1362,6 @@ static int sqlite_token_add(struct idyl_store *st, const struct idyl_token *tok,
         return s ? write_end(s, insert_token(s, tok, err), err) : -1;
 }
 
-static int sqlite_token_find(struct idyl_store *st, const char *hash, struct idyl_token *out,
-                             struct idyl_err *err)
-{
-        struct sqlite_store *s = to_sqlite(st);
-        sqlite3_stmt *stmt;
-        int rc = -1, step;
-
-        sqlite3 *db = read_lock(s);
-        if (prepare(s, db, "SELECT hash, role, subnet, created_at, node FROM tokens WHERE hash = ?",
-                    &stmt, err) < 0)
-                goto out;
-        sqlite3_bind_text(stmt, 1, hash, -1, SQLITE_TRANSIENT);
-        step = sqlite3_step(stmt);
-        if (step == SQLITE_ROW) {
-                memset(out, 0, sizeof(*out));
-                snprintf(out->hash, sizeof(out->hash), "%s", sqlite3_column_text(stmt, 0));
-                out->role = idyl_role_from_name((const char *)sqlite3_column_text(stmt, 1));
-                out->subnet = (uint64_t)sqlite3_column_int64(stmt, 2);
-                out->created_at = sqlite3_column_int64(stmt, 3);
-                column_copy(stmt, 4, out->node, sizeof(out->node));
-                rc = 0;
-        } else if (step == SQLITE_DONE) {
-                idyl_err_set(err, IDYL_E_NOT_FOUND, "token not found");
-        } else {
-                db_error(db, "find token", err);
-        }
-        finish(s, stmt);
-out:
-        read_unlock(s, db);
-        return rc;
-}
-
-static int sqlite_token_count(struct idyl_store *st, enum idyl_role role, size_t *n,
-                              struct idyl_err *err)
-{
-        struct sqlite_store *s = to_sqlite(st);
-        sqlite3_stmt *stmt;
-        int rc = -1;
-
-        sqlite3 *db = read_lock(s);
-        if (prepare(s, db, "SELECT count(*) FROM tokens WHERE role = ?", &stmt, err) < 0)
-                goto out;
-        sqlite3_bind_text(stmt, 1, idyl_role_name(role), -1, SQLITE_STATIC);
-        if (sqlite3_step(stmt) == SQLITE_ROW) {
-                *n = (size_t)sqlite3_column_int64(stmt, 0);
-                rc = 0;
-        } else {
-                db_error(db, "count tokens", err);
-        }
-        finish(s, stmt);
-out:
-        read_unlock(s, db);
-        return rc;
-}
-
 static void token_row(sqlite3_stmt *stmt, void *item)
 {
         struct idyl_token *out = item;
@@ -1424,6 +1373,48 @@ static void token_row(sqlite3_stmt *stmt, void *item)
         column_copy(stmt, 4, out->node, sizeof(out->node));
 }
 
+/* A count(*) into the size_t at item. */
+static void count_row(sqlite3_stmt *stmt, void *item)
+{
+        *(size_t *)item = (size_t)sqlite3_column_int64(stmt, 0);
+}
+
+static int sqlite_token_find(struct idyl_store *st, const char *hash, struct idyl_token *out,
+                             struct idyl_err *err)
+{
+        struct sqlite_store *s = to_sqlite(st);
+        sqlite3 *db;
+        sqlite3_stmt *stmt = read_prepare(
+            s, "SELECT hash, role, subnet, created_at, node FROM tokens WHERE hash = ?", &db, err);
+        int rc;
+
+        if (!stmt)
+                return -1;
+        sqlite3_bind_text(stmt, 1, hash, -1, SQLITE_TRANSIENT);
+        rc = read_row(s, db, stmt, token_row, out, "find token", err);
+        if (rc == 0)
+                return idyl_err_set(err, IDYL_E_NOT_FOUND, "token not found");
+        return rc < 0 ? -1 : 0;
+}
+
+static int sqlite_token_count(struct idyl_store *st, enum idyl_role role, size_t *n,
+                              struct idyl_err *err)
+{
+        struct sqlite_store *s = to_sqlite(st);
+        sqlite3 *db;
+        sqlite3_stmt *stmt =
+            read_prepare(s, "SELECT count(*) FROM tokens WHERE role = ?", &db, err);
+        int rc;
+
+        if (!stmt)
+                return -1;
+        sqlite3_bind_text(stmt, 1, idyl_role_name(role), -1, SQLITE_STATIC);
+        rc = read_row(s, db, stmt, count_row, n, "count tokens", err);
+        if (rc == 0) /* never: count(*) answers a row */
+                return idyl_err_set(err, IDYL_E_STORE, "sqlite: count tokens: no row");
+        return rc < 0 ? -1 : 0;
+}
+
 static const struct row_reader token_rows = {"list tokens", sizeof(struct idyl_token), token_row,
                                              NULL};
 
@@ -1431,21 +1422,16 @@ static int sqlite_token_list(struct idyl_store *st, uint64_t subnet, struct idyl
                              size_t *n, struct idyl_err *err)
 {
         struct sqlite_store *s = to_sqlite(st);
-        sqlite3_stmt *stmt;
-        int rc = -1;
+        sqlite3 *db;
+        sqlite3_stmt *stmt = read_prepare(s,
+                                          "SELECT hash, role, subnet, created_at, node FROM tokens "
+                                          "WHERE ?1 = 0 OR subnet = ?1 ORDER BY created_at, rowid",
+                                          &db, err);
 
-        sqlite3 *db = read_lock(s);
-        if (prepare(s, db,
-                    "SELECT hash, role, subnet, created_at, node FROM tokens WHERE ? = 0 OR "
-                    "subnet = ? ORDER BY created_at, rowid",
-                    &stmt, err) < 0)
-                goto out;
-        sqlite3_bind_int64(stmt, 1, (sqlite3_int64)subnet);
-        sqlite3_bind_int64(stmt, 2, (sqlite3_int64)subnet);
-        rc = query_rows(s, db, stmt, &token_rows, out, n, err);
-out:
-        read_unlock(s, db);
-        return rc;
+        if (!stmt)
+                return -1;
+        bind_key(stmt, subnet, NULL);
+        return read_rows(s, db, stmt, &token_rows, out, n, err);
 }
 
 static int revoke_token(struct sqlite_store *s, const char *id, struct idyl_token *out,
@@ -1572,22 +1558,18 @@ static int sqlite_audit_list(struct idyl_store *st, uint64_t subnet, size_t limi
                              struct idyl_audit **out, size_t *n, struct idyl_err *err)
 {
         struct sqlite_store *s = to_sqlite(st);
-        sqlite3_stmt *stmt;
-        int rc = -1;
+        sqlite3 *db;
+        sqlite3_stmt *stmt = read_prepare(
+            s,
+            "SELECT id, time, token, role, node, method, path, subnet, status FROM audit "
+            "WHERE ?1 = 0 OR subnet = ?1 ORDER BY id DESC LIMIT ?2",
+            &db, err);
 
-        sqlite3 *db = read_lock(s);
-        if (prepare(s, db,
-                    "SELECT id, time, token, role, node, method, path, subnet, status FROM audit "
-                    "WHERE ? = 0 OR subnet = ? ORDER BY id DESC LIMIT ?",
-                    &stmt, err) < 0)
-                goto out;
-        sqlite3_bind_int64(stmt, 1, (sqlite3_int64)subnet);
-        sqlite3_bind_int64(stmt, 2, (sqlite3_int64)subnet);
-        sqlite3_bind_int64(stmt, 3, limit ? (sqlite3_int64)limit : -1);
-        rc = query_rows(s, db, stmt, &audit_rows, out, n, err);
-out:
-        read_unlock(s, db);
-        return rc;
+        if (!stmt)
+                return -1;
+        bind_key(stmt, subnet, NULL);
+        sqlite3_bind_int64(stmt, 2, limit ? (sqlite3_int64)limit : -1);
+        return read_rows(s, db, stmt, &audit_rows, out, n, err);
 }
 
 /* ---- settings ------------------------------------------------------------ */
@@ -1725,17 +1707,16 @@ static int sqlite_secret_get(struct idyl_store *st, uint64_t subnet, const char 
                              struct idyl_secret *out, struct idyl_err *err)
 {
         struct sqlite_store *s = to_sqlite(st);
-        sqlite3_stmt *stmt;
+        sqlite3 *db;
+        sqlite3_stmt *stmt = read_prepare(s,
+                                          "SELECT subnet, name, keys, created_at, updated_at, "
+                                          "sealed FROM secrets WHERE subnet = ?1 AND name = ?2",
+                                          &db, err);
         int rc = -1, step;
 
-        sqlite3 *db = read_lock(s);
-        if (prepare(s, db,
-                    "SELECT subnet, name, keys, created_at, updated_at, sealed FROM secrets "
-                    "WHERE subnet = ? AND name = ?",
-                    &stmt, err) < 0)
-                goto out;
-        sqlite3_bind_int64(stmt, 1, (sqlite3_int64)subnet);
-        sqlite3_bind_text(stmt, 2, name, -1, SQLITE_TRANSIENT);
+        if (!stmt)
+                return -1;
+        bind_key(stmt, subnet, name);
         step = sqlite3_step(stmt);
         if (step == SQLITE_ROW) {
                 rc = secret_from_row(stmt, out, true);
@@ -1749,7 +1730,6 @@ static int sqlite_secret_get(struct idyl_store *st, uint64_t subnet, const char 
                 db_error(db, "read secret", err);
         }
         finish(s, stmt);
-out:
         read_unlock(s, db);
         return rc;
 }
@@ -1771,19 +1751,16 @@ static int sqlite_secret_list(struct idyl_store *st, uint64_t subnet, struct idy
                               size_t *n, struct idyl_err *err)
 {
         struct sqlite_store *s = to_sqlite(st);
-        sqlite3_stmt *stmt;
-        int rc = -1;
+        sqlite3 *db;
+        sqlite3_stmt *stmt = read_prepare(s,
+                                          "SELECT subnet, name, keys, created_at, updated_at "
+                                          "FROM secrets WHERE subnet = ?1 ORDER BY name",
+                                          &db, err);
 
-        sqlite3 *db = read_lock(s);
-        if (prepare(s, db,
-                    "SELECT subnet, name, keys, created_at, updated_at FROM secrets "
-                    "WHERE subnet = ? ORDER BY name",
-                    &stmt, err) == 0) {
-                sqlite3_bind_int64(stmt, 1, (sqlite3_int64)subnet);
-                rc = query_rows(s, db, stmt, &secret_rows, out, n, err);
-        }
-        read_unlock(s, db);
-        return rc;
+        if (!stmt)
+                return -1;
+        bind_key(stmt, subnet, NULL);
+        return read_rows(s, db, stmt, &secret_rows, out, n, err);
 }
 
 static int delete_secret(struct sqlite_store *s, uint64_t subnet, const char *name,
@@ -1793,8 +1770,7 @@ static int delete_secret(struct sqlite_store *s, uint64_t subnet, const char *na
 
         if (prepare(s, s->db, "DELETE FROM secrets WHERE subnet = ? AND name = ?", &stmt, err) < 0)
                 return -1;
-        sqlite3_bind_int64(stmt, 1, (sqlite3_int64)subnet);
-        sqlite3_bind_text(stmt, 2, name, -1, SQLITE_TRANSIENT);
+        bind_key(stmt, subnet, name);
         if (step_done(s, stmt, err) < 0)
                 return -1;
         if (sqlite3_changes(s->db) == 0)
