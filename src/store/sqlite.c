@@ -11,6 +11,7 @@
  * acknowledged with the group's result. Calls outside a transaction read
  * through a second connection, which sees committed (durable) data only. */
 #include "store/store.h"
+#include "store/row.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -586,26 +587,41 @@ static int read_row(struct sqlite_store *s, sqlite3 *db, sqlite3_stmt *stmt,
 
 /* ---- subnets ----------------------------------------------------------- */
 
-static unsigned class_set_from_text(const char *text)
-{
-        char buf[128], *save = NULL;
-        unsigned set = 0;
+/* ---- rows: the shared codec (row.h) over a statement ------------------------ */
 
-        snprintf(buf, sizeof(buf), "%s", text ? text : "");
-        for (char *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save))
-                set |= ISOLATION_BIT(isolation_class_from_name(t)) & ~ISOLATION_BIT(ISOLATION_NONE);
-        return set;
+static const char *stmt_text(const struct store_row *r, int col)
+{
+        return (const char *)sqlite3_column_text((sqlite3_stmt *)r->result, col);
 }
 
-static unsigned backend_set_from_text(const char *text)
+static int64_t stmt_integer(const struct store_row *r, int col)
 {
-        char buf[128], *save = NULL;
-        unsigned set = 0;
+        return sqlite3_column_int64((sqlite3_stmt *)r->result, col);
+}
 
-        snprintf(buf, sizeof(buf), "%s", text ? text : "");
-        for (char *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save))
-                set |= VMM_BIT(vmm_backend_from_name(t)) & ~VMM_BIT(VMM_NONE);
-        return set;
+/* The current row of stmt, for the store_*_read functions. */
+static struct store_row row_of(sqlite3_stmt *stmt)
+{
+        return (struct store_row){stmt_text, stmt_integer, stmt, 0};
+}
+
+static void bind_next_text(struct store_params *p, const char *v)
+{
+        if (v)
+                sqlite3_bind_text(p->target, p->next++, v, -1, SQLITE_TRANSIENT);
+        else
+                sqlite3_bind_null(p->target, p->next++);
+}
+
+static void bind_next_integer(struct store_params *p, int64_t v)
+{
+        sqlite3_bind_int64(p->target, p->next++, (sqlite3_int64)v);
+}
+
+/* Parameters of stmt from ?1 on, for the store_*_write functions. */
+static struct store_params params_of(sqlite3_stmt *stmt)
+{
+        return (struct store_params){bind_next_text, bind_next_integer, stmt, 1};
 }
 
 #define SUBNET_COLUMNS                                                                             \
@@ -614,59 +630,18 @@ static unsigned backend_set_from_text(const char *text)
 
 static void subnet_from_row(sqlite3_stmt *stmt, void *item)
 {
-        struct idyl_subnet *sn = item;
-        const char *dflt;
+        struct store_row r = row_of(stmt);
 
-        memset(sn, 0, sizeof(*sn));
-        sn->slug = (uint64_t)sqlite3_column_int64(stmt, 0);
-        snprintf(sn->region, sizeof(sn->region), "%s", sqlite3_column_text(stmt, 1));
-        sn->policy.set = sqlite3_column_int(stmt, 2) != 0;
-        sn->policy.allowed_classes =
-            class_set_from_text((const char *)sqlite3_column_text(stmt, 3));
-        dflt = (const char *)sqlite3_column_text(stmt, 4);
-        sn->policy.default_class = isolation_class_from_name(dflt);
-        sn->policy.allowed_backends =
-            backend_set_from_text((const char *)sqlite3_column_text(stmt, 5));
-        sn->deploy_approval = sqlite3_column_int(stmt, 6) != 0;
-        sn->created_at = sqlite3_column_int64(stmt, 7);
-        sn->devices.set = sqlite3_column_type(stmt, 8) != SQLITE_NULL;
-        snprintf(sn->devices.allowed, sizeof(sn->devices.allowed), "%s",
-                 sn->devices.set ? (const char *)sqlite3_column_text(stmt, 8) : "");
-        sn->network.set = sqlite3_column_type(stmt, 9) != SQLITE_NULL;
-        sn->network.egress = (enum egress_mode)egress_mode_from_name(
-            sn->network.set ? (const char *)sqlite3_column_text(stmt, 9) : "all");
-        if (egress_mode_name(sn->network.egress) == NULL)
-                sn->network.egress = EGRESS_NONE; /* unreadable: the safe side */
-        snprintf(sn->network.cidrs, sizeof(sn->network.cidrs), "%s",
-                 (const char *)sqlite3_column_text(stmt, 10) ?: "");
+        store_subnet_read(&r, item);
 }
 
 /* Binds every column; parameter 1 is the slug, the rest follow SUBNET_COLUMNS. */
 static void subnet_bind(sqlite3_stmt *stmt, const struct idyl_subnet *sn)
 {
+        struct store_params p = params_of(stmt);
         char classes[64], backends[64];
-        const char *dflt = isolation_class_name(sn->policy.default_class);
 
-        isolation_class_set_join(sn->policy.allowed_classes, ",", classes, sizeof(classes));
-        vmm_backend_set_join(sn->policy.allowed_backends, ",", backends, sizeof(backends));
-        sqlite3_bind_int64(stmt, 1, (sqlite3_int64)sn->slug);
-        sqlite3_bind_text(stmt, 2, sn->region, -1, SQLITE_TRANSIENT);
-        sqlite3_bind_int(stmt, 3, sn->policy.set);
-        sqlite3_bind_text(stmt, 4, classes, -1, SQLITE_TRANSIENT);
-        sqlite3_bind_text(stmt, 5, dflt ? dflt : "", -1, SQLITE_TRANSIENT);
-        sqlite3_bind_text(stmt, 6, backends, -1, SQLITE_TRANSIENT);
-        sqlite3_bind_int(stmt, 7, sn->deploy_approval);
-        sqlite3_bind_int64(stmt, 8, sn->created_at);
-        if (sn->devices.set)
-                sqlite3_bind_text(stmt, 9, sn->devices.allowed, -1, SQLITE_TRANSIENT);
-        else
-                sqlite3_bind_null(stmt, 9);
-        if (sn->network.set)
-                sqlite3_bind_text(stmt, 10, egress_mode_name(sn->network.egress), -1,
-                                  SQLITE_STATIC);
-        else
-                sqlite3_bind_null(stmt, 10);
-        sqlite3_bind_text(stmt, 11, sn->network.set ? sn->network.cidrs : "", -1, SQLITE_TRANSIENT);
+        store_subnet_write(&p, sn, classes, backends, sizeof(classes));
 }
 
 static int next_slug(struct sqlite_store *s, uint64_t *slug, struct idyl_err *err)
@@ -903,61 +878,17 @@ static void column_copy(sqlite3_stmt *stmt, int col, char *buf, size_t size)
 
 static void workload_from_row(sqlite3_stmt *stmt, void *item)
 {
-        struct idyl_workload *w = item;
-        int v;
+        struct store_row r = row_of(stmt);
 
-        memset(w, 0, sizeof(*w));
-        w->subnet = (uint64_t)sqlite3_column_int64(stmt, 0);
-        column_copy(stmt, 1, w->name, sizeof(w->name));
-        w->revision = sqlite3_column_int64(stmt, 2);
-        w->spec = column_strdup(stmt, 3);
-        v = workload_phase_from_name((const char *)sqlite3_column_text(stmt, 4));
-        w->phase = v < 0 ? PHASE_FAILED : (enum workload_phase)v;
-        w->isolation = isolation_class_from_name((const char *)sqlite3_column_text(stmt, 5));
-        v = isolation_source_from_name((const char *)sqlite3_column_text(stmt, 6));
-        w->source = v < 0 ? SOURCE_EXPLICIT : (enum isolation_source)v;
-        column_copy(stmt, 7, w->node, sizeof(w->node));
-        column_copy(stmt, 8, w->runtime_profile, sizeof(w->runtime_profile));
-        column_copy(stmt, 9, w->message, sizeof(w->message));
-        w->placement = column_strdup(stmt, 10);
-        w->restarts = sqlite3_column_int(stmt, 11);
-        w->created_at = sqlite3_column_int64(stmt, 12);
-        w->updated_at = sqlite3_column_int64(stmt, 13);
-        column_copy(stmt, 14, w->platform, sizeof(w->platform));
-        w->cpu_milli = sqlite3_column_int64(stmt, 15);
-        w->memory_bytes = sqlite3_column_int64(stmt, 16);
-        w->gpus = sqlite3_column_int(stmt, 17);
-        column_copy(stmt, 18, w->devices, sizeof(w->devices));
-        column_copy(stmt, 19, w->ip, sizeof(w->ip));
+        /* out of memory leaves spec or placement NULL, which readers take as empty */
+        (void)store_workload_read(&r, item);
 }
 
 static void workload_bind(sqlite3_stmt *stmt, const struct idyl_workload *w)
 {
-        const char *iso = isolation_class_name(w->isolation);
+        struct store_params p = params_of(stmt);
 
-        sqlite3_bind_int64(stmt, 1, (sqlite3_int64)w->subnet);
-        sqlite3_bind_text(stmt, 2, w->name, -1, SQLITE_TRANSIENT);
-        sqlite3_bind_int64(stmt, 3, w->revision);
-        sqlite3_bind_text(stmt, 4, w->spec ? w->spec : "{}", -1, SQLITE_TRANSIENT);
-        sqlite3_bind_text(stmt, 5, workload_phase_name(w->phase), -1, SQLITE_STATIC);
-        sqlite3_bind_text(stmt, 6, iso ? iso : "", -1, SQLITE_STATIC);
-        sqlite3_bind_text(stmt, 7, isolation_source_name(w->source), -1, SQLITE_STATIC);
-        sqlite3_bind_text(stmt, 8, w->node, -1, SQLITE_TRANSIENT);
-        sqlite3_bind_text(stmt, 9, w->runtime_profile, -1, SQLITE_TRANSIENT);
-        sqlite3_bind_text(stmt, 10, w->message, -1, SQLITE_TRANSIENT);
-        if (w->placement)
-                sqlite3_bind_text(stmt, 11, w->placement, -1, SQLITE_TRANSIENT);
-        else
-                sqlite3_bind_null(stmt, 11);
-        sqlite3_bind_int(stmt, 12, w->restarts);
-        sqlite3_bind_int64(stmt, 13, w->created_at);
-        sqlite3_bind_int64(stmt, 14, w->updated_at);
-        sqlite3_bind_text(stmt, 15, w->platform, -1, SQLITE_TRANSIENT);
-        sqlite3_bind_int64(stmt, 16, w->cpu_milli);
-        sqlite3_bind_int64(stmt, 17, w->memory_bytes);
-        sqlite3_bind_int(stmt, 18, w->gpus);
-        sqlite3_bind_text(stmt, 19, w->devices, -1, SQLITE_TRANSIENT);
-        sqlite3_bind_text(stmt, 20, w->ip, -1, SQLITE_TRANSIENT);
+        store_workload_write(&p, w);
 }
 
 static int workload_not_found(uint64_t subnet, const char *name, struct idyl_err *err)
@@ -1015,15 +946,9 @@ static int sqlite_workload_list(struct idyl_store *st, uint64_t subnet, const ch
 
 static void usage_from_row(sqlite3_stmt *stmt, void *item)
 {
-        struct idyl_node_usage *u = item;
+        struct store_row r = row_of(stmt);
 
-        memset(u, 0, sizeof(*u));
-        column_copy(stmt, 0, u->node, sizeof(u->node));
-        u->isolation = isolation_class_from_name((const char *)sqlite3_column_text(stmt, 1));
-        u->cpu_milli = sqlite3_column_int64(stmt, 2);
-        u->memory_bytes = sqlite3_column_int64(stmt, 3);
-        u->gpus = sqlite3_column_int64(stmt, 4);
-        u->count = (size_t)sqlite3_column_int64(stmt, 5);
+        store_usage_read(&r, item);
 }
 
 static const struct row_reader usage_rows = {"sum node usage", sizeof(struct idyl_node_usage),
@@ -1131,12 +1056,9 @@ static int sqlite_event_add(struct idyl_store *st, uint64_t subnet, const char *
 
 static void event_from_row(sqlite3_stmt *stmt, void *item)
 {
-        struct idyl_event *ev = item;
+        struct store_row r = row_of(stmt);
 
-        ev->time = sqlite3_column_int64(stmt, 0);
-        ev->revision = sqlite3_column_int64(stmt, 1);
-        column_copy(stmt, 2, ev->type, sizeof(ev->type));
-        column_copy(stmt, 3, ev->message, sizeof(ev->message));
+        store_event_read(&r, item);
 }
 
 static const struct row_reader event_rows = {"list events", sizeof(struct idyl_event),
@@ -1167,69 +1089,16 @@ static int sqlite_event_list(struct idyl_store *st, uint64_t subnet, const char 
 
 static void node_from_row(sqlite3_stmt *stmt, void *item)
 {
-        struct idyl_node *nd = item;
-        char profile[64];
-        int v;
+        struct store_row r = row_of(stmt);
 
-        memset(nd, 0, sizeof(*nd));
-        nd->subnet = (uint64_t)sqlite3_column_int64(stmt, 0);
-        column_copy(stmt, 1, nd->name, sizeof(nd->name));
-        v = node_admission_from_name((const char *)sqlite3_column_text(stmt, 2));
-        nd->admission = v < 0 ? NODE_PENDING : (enum node_admission)v;
-        nd->simulated = sqlite3_column_int(stmt, 3) != 0;
-        column_copy(stmt, 4, profile, sizeof(profile));
-        for (int i = 1; i < PROFILE__COUNT; i++)
-                if (strcmp(runtime_profile_name((enum runtime_profile)i), profile) == 0)
-                        nd->profile = (enum runtime_profile)i;
-        column_copy(stmt, 5, nd->provider, sizeof(nd->provider));
-        column_copy(stmt, 6, nd->handler, sizeof(nd->handler));
-        nd->isolation = isolation_class_from_name((const char *)sqlite3_column_text(stmt, 7));
-        nd->backend = vmm_backend_from_name((const char *)sqlite3_column_text(stmt, 8));
-        nd->runtime_ready = sqlite3_column_int(stmt, 9) != 0;
-        column_copy(stmt, 10, nd->reason, sizeof(nd->reason));
-        nd->microvm_gpu = sqlite3_column_int(stmt, 11) != 0;
-        column_copy(stmt, 12, nd->platform, sizeof(nd->platform));
-        nd->cpu_milli = sqlite3_column_int64(stmt, 13);
-        nd->memory_bytes = sqlite3_column_int64(stmt, 14);
-        nd->gpus = sqlite3_column_int(stmt, 15);
-        nd->last_heartbeat = sqlite3_column_int64(stmt, 16);
-        nd->down = sqlite3_column_int(stmt, 17) != 0;
-        nd->assign_version = sqlite3_column_int64(stmt, 18);
-        nd->created_at = sqlite3_column_int64(stmt, 19);
-        column_copy(stmt, 20, nd->devices, sizeof(nd->devices));
-        v = sqlite3_column_int(stmt, 21);
-        nd->eligibility =
-            v > 0 && v < NODE_ELIGIBILITY__COUNT ? (enum node_eligibility)v : NODE_ELIGIBLE;
+        store_node_read(&r, item);
 }
 
 static void node_bind(sqlite3_stmt *stmt, const struct idyl_node *nd)
 {
-        const char *profile = runtime_profile_name(nd->profile);
-        const char *iso = isolation_class_name(nd->isolation);
-        const char *backend = vmm_backend_name(nd->backend);
+        struct store_params p = params_of(stmt);
 
-        sqlite3_bind_int64(stmt, 1, (sqlite3_int64)nd->subnet);
-        sqlite3_bind_text(stmt, 2, nd->name, -1, SQLITE_TRANSIENT);
-        sqlite3_bind_text(stmt, 3, node_admission_name(nd->admission), -1, SQLITE_STATIC);
-        sqlite3_bind_int(stmt, 4, nd->simulated);
-        sqlite3_bind_text(stmt, 5, profile ? profile : "", -1, SQLITE_STATIC);
-        sqlite3_bind_text(stmt, 6, nd->provider, -1, SQLITE_TRANSIENT);
-        sqlite3_bind_text(stmt, 7, nd->handler, -1, SQLITE_TRANSIENT);
-        sqlite3_bind_text(stmt, 8, iso ? iso : "", -1, SQLITE_STATIC);
-        sqlite3_bind_text(stmt, 9, backend ? backend : "", -1, SQLITE_STATIC);
-        sqlite3_bind_int(stmt, 10, nd->runtime_ready);
-        sqlite3_bind_text(stmt, 11, nd->reason, -1, SQLITE_TRANSIENT);
-        sqlite3_bind_int(stmt, 12, nd->microvm_gpu);
-        sqlite3_bind_text(stmt, 13, nd->platform, -1, SQLITE_TRANSIENT);
-        sqlite3_bind_int64(stmt, 14, nd->cpu_milli);
-        sqlite3_bind_int64(stmt, 15, nd->memory_bytes);
-        sqlite3_bind_int(stmt, 16, nd->gpus);
-        sqlite3_bind_int64(stmt, 17, nd->last_heartbeat);
-        sqlite3_bind_int(stmt, 18, nd->down);
-        sqlite3_bind_int64(stmt, 19, nd->assign_version);
-        sqlite3_bind_int64(stmt, 20, nd->created_at);
-        sqlite3_bind_text(stmt, 21, nd->devices, -1, SQLITE_TRANSIENT);
-        sqlite3_bind_int(stmt, 22, (int)nd->eligibility);
+        store_node_write(&p, nd);
 }
 
 static int node_not_found(uint64_t subnet, const char *name, struct idyl_err *err)
@@ -1364,13 +1233,9 @@ static int sqlite_token_add(struct idyl_store *st, const struct idyl_token *tok,
 
 static void token_row(sqlite3_stmt *stmt, void *item)
 {
-        struct idyl_token *out = item;
-        memset(out, 0, sizeof(*out));
-        column_copy(stmt, 0, out->hash, sizeof(out->hash));
-        out->role = idyl_role_from_name((const char *)sqlite3_column_text(stmt, 1));
-        out->subnet = (uint64_t)sqlite3_column_int64(stmt, 2);
-        out->created_at = sqlite3_column_int64(stmt, 3);
-        column_copy(stmt, 4, out->node, sizeof(out->node));
+        struct store_row r = row_of(stmt);
+
+        store_token_read(&r, item);
 }
 
 /* A count(*) into the size_t at item. */
@@ -1538,17 +1403,9 @@ static int sqlite_history_prune(struct idyl_store *st, int64_t before_ms, size_t
 
 static void audit_row(sqlite3_stmt *stmt, void *item)
 {
-        struct idyl_audit *a = item;
-        memset(a, 0, sizeof(*a));
-        a->id = sqlite3_column_int64(stmt, 0);
-        a->time_ms = sqlite3_column_int64(stmt, 1);
-        column_copy(stmt, 2, a->token, sizeof(a->token));
-        a->role = idyl_role_from_name((const char *)sqlite3_column_text(stmt, 3));
-        column_copy(stmt, 4, a->node, sizeof(a->node));
-        column_copy(stmt, 5, a->method, sizeof(a->method));
-        column_copy(stmt, 6, a->path, sizeof(a->path));
-        a->subnet = (uint64_t)sqlite3_column_int64(stmt, 7);
-        a->status = sqlite3_column_int(stmt, 8);
+        struct store_row r = row_of(stmt);
+
+        store_audit_read(&r, item);
 }
 
 static const struct row_reader audit_rows = {"list audit records", sizeof(struct idyl_audit),
