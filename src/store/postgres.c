@@ -15,6 +15,7 @@
  * meta.schema_version counts the migrations applied. Every table and column
  * mirrors sqlite.c's. */
 #include "store/store.h"
+#include "store/row.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -741,53 +742,49 @@ fail:
 
 /* ---- subnets ------------------------------------------------------------------ */
 
-static unsigned class_set_from_text(const char *text)
-{
-        char buf[128], *save = NULL;
-        unsigned set = 0;
+/* ---- rows: the shared codec (row.h) over a result --------------------------- */
 
-        snprintf(buf, sizeof(buf), "%s", text ? text : "");
-        for (char *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save))
-                set |= ISOLATION_BIT(isolation_class_from_name(t)) & ~ISOLATION_BIT(ISOLATION_NONE);
-        return set;
+static const char *res_text(const struct store_row *r, int col)
+{
+        return PQgetisnull(r->result, r->row, col) ? NULL : PQgetvalue(r->result, r->row, col);
 }
 
-static unsigned backend_set_from_text(const char *text)
+static int64_t res_integer(const struct store_row *r, int col)
 {
-        char buf[128], *save = NULL;
-        unsigned set = 0;
+        return col_int(r->result, r->row, col);
+}
 
-        snprintf(buf, sizeof(buf), "%s", text ? text : "");
-        for (char *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save))
-                set |= VMM_BIT(vmm_backend_from_name(t)) & ~VMM_BIT(VMM_NONE);
-        return set;
+/* Row `row` of res, for the store_*_read functions. */
+static struct store_row row_of(const PGresult *res, int row)
+{
+        return (struct store_row){res_text, res_integer, res, row};
+}
+
+static void param_text(struct store_params *p, const char *v)
+{
+        p_text(p->target, v); /* NULL is SQL NULL, as p_null sends it */
+}
+
+static void param_integer(struct store_params *p, int64_t v)
+{
+        p_int(p->target, v);
+}
+
+/* Appends to p, for the store_*_write functions. */
+static struct store_params params_of(struct params *p)
+{
+        return (struct store_params){param_text, param_integer, p, 0};
 }
 
 #define SUBNET_COLUMNS                                                                             \
         "slug, region, policy_set, allowed_classes, default_class, allowed_backends, "             \
         "deploy_approval, created_at, allowed_devices, egress, egress_cidrs"
 
-static int subnet_from_row(const PGresult *r, int row, void *item)
+static int subnet_from_row(const PGresult *res, int row, void *item)
 {
-        struct idyl_subnet *sn = item;
+        struct store_row r = row_of(res, row);
 
-        memset(sn, 0, sizeof(*sn));
-        sn->slug = (uint64_t)col_int(r, row, 0);
-        col_copy(r, row, 1, sn->region, sizeof(sn->region));
-        sn->policy.set = col_int(r, row, 2) != 0;
-        sn->policy.allowed_classes = class_set_from_text(col_text(r, row, 3));
-        sn->policy.default_class = isolation_class_from_name(col_text(r, row, 4));
-        sn->policy.allowed_backends = backend_set_from_text(col_text(r, row, 5));
-        sn->deploy_approval = col_int(r, row, 6) != 0;
-        sn->created_at = col_int(r, row, 7);
-        sn->devices.set = !PQgetisnull(r, row, 8);
-        col_copy(r, row, 8, sn->devices.allowed, sizeof(sn->devices.allowed));
-        sn->network.set = !PQgetisnull(r, row, 9);
-        sn->network.egress =
-            (enum egress_mode)egress_mode_from_name(sn->network.set ? col_text(r, row, 9) : "all");
-        if (egress_mode_name(sn->network.egress) == NULL)
-                sn->network.egress = EGRESS_NONE; /* unreadable: the safe side */
-        col_copy(r, row, 10, sn->network.cidrs, sizeof(sn->network.cidrs));
+        store_subnet_read(&r, item);
         return 0;
 }
 
@@ -796,27 +793,9 @@ static int subnet_from_row(const PGresult *r, int row, void *item)
 static void subnet_params(struct params *p, const struct idyl_subnet *sn, char *classes,
                           char *backends, size_t size)
 {
-        const char *dflt = isolation_class_name(sn->policy.default_class);
+        struct store_params sp = params_of(p);
 
-        isolation_class_set_join(sn->policy.allowed_classes, ",", classes, size);
-        vmm_backend_set_join(sn->policy.allowed_backends, ",", backends, size);
-        p_int(p, (int64_t)sn->slug);
-        p_text(p, sn->region);
-        p_int(p, sn->policy.set);
-        p_text(p, classes);
-        p_text(p, dflt ? dflt : "");
-        p_text(p, backends);
-        p_int(p, sn->deploy_approval);
-        p_int(p, sn->created_at);
-        if (sn->devices.set)
-                p_text(p, sn->devices.allowed);
-        else
-                p_null(p);
-        if (sn->network.set)
-                p_text(p, egress_mode_name(sn->network.egress));
-        else
-                p_null(p);
-        p_text(p, sn->network.set ? sn->network.cidrs : "");
+        store_subnet_write(&sp, sn, classes, backends, size);
 }
 
 static int subnet_not_found(uint64_t slug, struct idyl_err *err)
@@ -932,36 +911,12 @@ static int pg_subnet_delete(struct idyl_store *st, uint64_t slug, struct idyl_er
         "placement, restarts, created_at, updated_at, platform, cpu_milli, memory_bytes, gpus, "   \
         "devices, ip"
 
-static int workload_from_row(const PGresult *r, int row, void *item)
+static int workload_from_row(const PGresult *res, int row, void *item)
 {
-        struct idyl_workload *w = item;
-        int v;
+        struct store_row r = row_of(res, row);
 
-        memset(w, 0, sizeof(*w));
-        w->subnet = (uint64_t)col_int(r, row, 0);
-        col_copy(r, row, 1, w->name, sizeof(w->name));
-        w->revision = col_int(r, row, 2);
-        w->spec = col_strdup(r, row, 3);
-        v = workload_phase_from_name(col_text(r, row, 4));
-        w->phase = v < 0 ? PHASE_FAILED : (enum workload_phase)v;
-        w->isolation = isolation_class_from_name(col_text(r, row, 5));
-        v = isolation_source_from_name(col_text(r, row, 6));
-        w->source = v < 0 ? SOURCE_EXPLICIT : (enum isolation_source)v;
-        col_copy(r, row, 7, w->node, sizeof(w->node));
-        col_copy(r, row, 8, w->runtime_profile, sizeof(w->runtime_profile));
-        col_copy(r, row, 9, w->message, sizeof(w->message));
-        w->placement = col_strdup(r, row, 10);
-        w->restarts = (int)col_int(r, row, 11);
-        w->created_at = col_int(r, row, 12);
-        w->updated_at = col_int(r, row, 13);
-        col_copy(r, row, 14, w->platform, sizeof(w->platform));
-        w->cpu_milli = col_int(r, row, 15);
-        w->memory_bytes = col_int(r, row, 16);
-        w->gpus = (int)col_int(r, row, 17);
-        col_copy(r, row, 18, w->devices, sizeof(w->devices));
-        col_copy(r, row, 19, w->ip, sizeof(w->ip));
-        if (!w->spec || (!w->placement && !PQgetisnull(r, row, 10))) {
-                workload_release(w);
+        if (store_workload_read(&r, item) < 0) {
+                workload_release(item);
                 return -1;
         }
         return 0;
@@ -969,31 +924,9 @@ static int workload_from_row(const PGresult *r, int row, void *item)
 
 static void workload_params(struct params *p, const struct idyl_workload *w)
 {
-        const char *iso = isolation_class_name(w->isolation);
+        struct store_params sp = params_of(p);
 
-        p_int(p, (int64_t)w->subnet);
-        p_text(p, w->name);
-        p_int(p, w->revision);
-        p_text(p, w->spec ? w->spec : "{}");
-        p_text(p, workload_phase_name(w->phase));
-        p_text(p, iso ? iso : "");
-        p_text(p, isolation_source_name(w->source));
-        p_text(p, w->node);
-        p_text(p, w->runtime_profile);
-        p_text(p, w->message);
-        if (w->placement)
-                p_text(p, w->placement);
-        else
-                p_null(p);
-        p_int(p, w->restarts);
-        p_int(p, w->created_at);
-        p_int(p, w->updated_at);
-        p_text(p, w->platform);
-        p_int(p, w->cpu_milli);
-        p_int(p, w->memory_bytes);
-        p_int(p, w->gpus);
-        p_text(p, w->devices);
-        p_text(p, w->ip);
+        store_workload_write(&sp, w);
 }
 
 static int workload_not_found(uint64_t subnet, const char *name, struct idyl_err *err)
@@ -1056,17 +989,11 @@ static int pg_workload_list(struct idyl_store *st, uint64_t subnet, const char *
         return query_rows(to_pg(st), sql, &p, &workload_rows, out, n, err);
 }
 
-static int usage_from_row(const PGresult *r, int row, void *item)
+static int usage_from_row(const PGresult *res, int row, void *item)
 {
-        struct idyl_node_usage *u = item;
+        struct store_row r = row_of(res, row);
 
-        memset(u, 0, sizeof(*u));
-        col_copy(r, row, 0, u->node, sizeof(u->node));
-        u->isolation = isolation_class_from_name(col_text(r, row, 1));
-        u->cpu_milli = col_int(r, row, 2);
-        u->memory_bytes = col_int(r, row, 3);
-        u->gpus = col_int(r, row, 4);
-        u->count = (size_t)col_int(r, row, 5);
+        store_usage_read(&r, item);
         return 0;
 }
 
@@ -1158,15 +1085,11 @@ static int pg_event_add(struct idyl_store *st, uint64_t subnet, const char *name
         WRITE_UNIT(to_pg(st), err, insert_event(to_pg(st), subnet, name, ev, err));
 }
 
-static int event_from_row(const PGresult *r, int row, void *item)
+static int event_from_row(const PGresult *res, int row, void *item)
 {
-        struct idyl_event *ev = item;
+        struct store_row r = row_of(res, row);
 
-        memset(ev, 0, sizeof(*ev));
-        ev->time = col_int(r, row, 0);
-        ev->revision = col_int(r, row, 1);
-        col_copy(r, row, 2, ev->type, sizeof(ev->type));
-        col_copy(r, row, 3, ev->message, sizeof(ev->message));
+        store_event_read(&r, item);
         return 0;
 }
 
@@ -1193,72 +1116,19 @@ static int pg_event_list(struct idyl_store *st, uint64_t subnet, const char *nam
         "runtime_ready, reason, microvm_gpu, platform, cpu_milli, memory_bytes, gpus, "            \
         "last_heartbeat, down, assign_version, created_at, devices, eligibility"
 
-static int node_from_row(const PGresult *r, int row, void *item)
+static int node_from_row(const PGresult *res, int row, void *item)
 {
-        struct idyl_node *nd = item;
-        const char *profile;
-        int v;
+        struct store_row r = row_of(res, row);
 
-        memset(nd, 0, sizeof(*nd));
-        nd->subnet = (uint64_t)col_int(r, row, 0);
-        col_copy(r, row, 1, nd->name, sizeof(nd->name));
-        v = node_admission_from_name(col_text(r, row, 2));
-        nd->admission = v < 0 ? NODE_PENDING : (enum node_admission)v;
-        nd->simulated = col_int(r, row, 3) != 0;
-        profile = col_text(r, row, 4);
-        for (int i = 1; i < PROFILE__COUNT; i++)
-                if (strcmp(runtime_profile_name((enum runtime_profile)i), profile) == 0)
-                        nd->profile = (enum runtime_profile)i;
-        col_copy(r, row, 5, nd->provider, sizeof(nd->provider));
-        col_copy(r, row, 6, nd->handler, sizeof(nd->handler));
-        nd->isolation = isolation_class_from_name(col_text(r, row, 7));
-        nd->backend = vmm_backend_from_name(col_text(r, row, 8));
-        nd->runtime_ready = col_int(r, row, 9) != 0;
-        col_copy(r, row, 10, nd->reason, sizeof(nd->reason));
-        nd->microvm_gpu = col_int(r, row, 11) != 0;
-        col_copy(r, row, 12, nd->platform, sizeof(nd->platform));
-        nd->cpu_milli = col_int(r, row, 13);
-        nd->memory_bytes = col_int(r, row, 14);
-        nd->gpus = (int)col_int(r, row, 15);
-        nd->last_heartbeat = col_int(r, row, 16);
-        nd->down = col_int(r, row, 17) != 0;
-        nd->assign_version = col_int(r, row, 18);
-        nd->created_at = col_int(r, row, 19);
-        col_copy(r, row, 20, nd->devices, sizeof(nd->devices));
-        v = (int)col_int(r, row, 21);
-        nd->eligibility =
-            v > 0 && v < NODE_ELIGIBILITY__COUNT ? (enum node_eligibility)v : NODE_ELIGIBLE;
+        store_node_read(&r, item);
         return 0;
 }
 
 static void node_params(struct params *p, const struct idyl_node *nd)
 {
-        const char *profile = runtime_profile_name(nd->profile);
-        const char *iso = isolation_class_name(nd->isolation);
-        const char *backend = vmm_backend_name(nd->backend);
+        struct store_params sp = params_of(p);
 
-        p_int(p, (int64_t)nd->subnet);
-        p_text(p, nd->name);
-        p_text(p, node_admission_name(nd->admission));
-        p_int(p, nd->simulated);
-        p_text(p, profile ? profile : "");
-        p_text(p, nd->provider);
-        p_text(p, nd->handler);
-        p_text(p, iso ? iso : "");
-        p_text(p, backend ? backend : "");
-        p_int(p, nd->runtime_ready);
-        p_text(p, nd->reason);
-        p_int(p, nd->microvm_gpu);
-        p_text(p, nd->platform);
-        p_int(p, nd->cpu_milli);
-        p_int(p, nd->memory_bytes);
-        p_int(p, nd->gpus);
-        p_int(p, nd->last_heartbeat);
-        p_int(p, nd->down);
-        p_int(p, nd->assign_version);
-        p_int(p, nd->created_at);
-        p_text(p, nd->devices);
-        p_int(p, (int)nd->eligibility);
+        store_node_write(&sp, nd);
 }
 
 static int node_not_found(uint64_t subnet, const char *name, struct idyl_err *err)
@@ -1391,16 +1261,11 @@ static int pg_token_add(struct idyl_store *st, const struct idyl_token *tok, str
         WRITE_UNIT(to_pg(st), err, insert_token(to_pg(st), tok, err));
 }
 
-static int token_row(const PGresult *r, int row, void *item)
+static int token_row(const PGresult *res, int row, void *item)
 {
-        struct idyl_token *out = item;
+        struct store_row r = row_of(res, row);
 
-        memset(out, 0, sizeof(*out));
-        col_copy(r, row, 0, out->hash, sizeof(out->hash));
-        out->role = idyl_role_from_name(col_text(r, row, 1));
-        out->subnet = (uint64_t)col_int(r, row, 2);
-        out->created_at = col_int(r, row, 3);
-        col_copy(r, row, 4, out->node, sizeof(out->node));
+        store_token_read(&r, item);
         return 0;
 }
 
@@ -1514,20 +1379,11 @@ static int pg_audit_add(struct idyl_store *st, const struct idyl_audit *a, struc
         WRITE_UNIT(to_pg(st), err, insert_audit(to_pg(st), a, err));
 }
 
-static int audit_row(const PGresult *r, int row, void *item)
+static int audit_row(const PGresult *res, int row, void *item)
 {
-        struct idyl_audit *a = item;
+        struct store_row r = row_of(res, row);
 
-        memset(a, 0, sizeof(*a));
-        a->id = col_int(r, row, 0);
-        a->time_ms = col_int(r, row, 1);
-        col_copy(r, row, 2, a->token, sizeof(a->token));
-        a->role = idyl_role_from_name(col_text(r, row, 3));
-        col_copy(r, row, 4, a->node, sizeof(a->node));
-        col_copy(r, row, 5, a->method, sizeof(a->method));
-        col_copy(r, row, 6, a->path, sizeof(a->path));
-        a->subnet = (uint64_t)col_int(r, row, 7);
-        a->status = (int)col_int(r, row, 8);
+        store_audit_read(&r, item);
         return 0;
 }
 
