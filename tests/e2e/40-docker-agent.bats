@@ -5,37 +5,21 @@
 # manages iptables, so the file runs in a network namespace of its own
 # (tests/e2e/in-netns, as ctest runs it).
 load helper
-load docker
+load runtime
 
-setup_file() {
-	start_dockerd "$BATS_FILE_TMPDIR/d"
-	load_busybox_image
-}
-
-teardown_file() { stop_dockerd; }
+setup_file() { start_runtime docker; }
+teardown_file() { stop_runtime; }
 
 setup() {
 	start_idyld "" --node-ttl 6
 	SUBNET=$(new_subnet)
-	export IDYL_NODE_DIR=$BATS_TEST_TMPDIR/node
-	run idyl node join --subnet "$SUBNET" --runtime-profile docker --name n1 \
-		--runtime-endpoint "unix://$DOCKER_SOCK" --start
-	[ "$status" -eq 0 ]
-	wait_until 10 node_is ready
+	start_node "$SUBNET" n1
 }
 
 teardown() {
 	[ -z "${LISTENER_PID:-}" ] || kill "$LISTENER_PID" 2>/dev/null || true
 	[ -z "${DOCKERD2_PID:-}" ] || stop_second_dockerd
-	for d in "$BATS_TEST_TMPDIR"/node*; do
-		IDYL_NODE_DIR=$d idyl node stop >/dev/null 2>&1 || true
-	done
-	stop_idyld
-	for id in $(docker_api GET '/containers/json?all=1' | jq -r '.[].Id'); do
-		docker_api DELETE "/containers/$id?force=1" >/dev/null
-	done
-	# containers removed behind the agents' backs leave their networks
-	for n in $(idyl_networks); do docker_api DELETE "/networks/$n" >/dev/null; done
+	end_runtime_test
 }
 
 # A TCP listener on every address of the host (so on its 127.0.0.1 too) at

@@ -5,33 +5,18 @@
 # node's disk; a container that asked for /dev/fuse sees it, one that did
 # not sees none of the host's devices beyond the runtime's defaults.
 load helper
-load docker
+load runtime
 
-setup_file() {
-	start_dockerd "$BATS_FILE_TMPDIR/d"
-	load_busybox_image
-}
-
-teardown_file() { stop_dockerd; }
+setup_file() { start_runtime docker; }
+teardown_file() { stop_runtime; }
 
 setup() {
 	start_idyld "" --node-ttl 6
 	SUBNET=$(new_subnet --allow-device /dev/fuse)
-	export IDYL_NODE_DIR=$BATS_TEST_TMPDIR/node
-	run idyl node join --subnet "$SUBNET" --runtime-profile docker --name n1 \
-		--runtime-endpoint "unix://$DOCKER_SOCK" --device /dev/fuse --start
-	[ "$status" -eq 0 ]
-	wait_until 10 sh -c "idyl node get n1 --subnet $SUBNET -o json | jq -e '.status == \"ready\"'"
+	start_node "$SUBNET" n1 --device /dev/fuse
 }
 
-teardown() {
-	IDYL_NODE_DIR=$BATS_TEST_TMPDIR/node idyl node stop >/dev/null 2>&1 || true
-	stop_idyld
-	for id in $(docker_api GET '/containers/json?all=1' | jq -r '.[].Id'); do
-		docker_api DELETE "/containers/$id?force=1" >/dev/null
-	done
-	for n in $(idyl_networks); do docker_api DELETE "/networks/$n" >/dev/null; done
-}
+teardown() { end_runtime_test; }
 
 random_value() { head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n'; }
 

@@ -3,34 +3,18 @@
 # container's configuration carries the secret binds read-only from the
 # agent's tmpfs, the secret env, and exactly the devices asked for.
 load helper
-load containerd
+load runtime
 
-setup_file() {
-	start_containerd "$BATS_FILE_TMPDIR/c"
-	load_images
-}
-
-teardown_file() { stop_containerd; }
+setup_file() { start_runtime containerd; }
+teardown_file() { stop_runtime; }
 
 setup() {
 	start_idyld "" --node-ttl 6
 	SUBNET=$(new_subnet --allow-device /dev/fuse)
-	export IDYL_NODE_DIR=$BATS_TEST_TMPDIR/node
-	run idyl node join --subnet "$SUBNET" --runtime-profile containerd-runc --name n1 \
-		--runtime-endpoint "unix://$CONTAINERD_SOCK" --cni-conf-dir "$CNI_CONF_DIR" --device /dev/fuse --start
-	[ "$status" -eq 0 ]
-	wait_until 10 sh -c "idyl node get n1 --subnet $SUBNET -o json | jq -e '.status == \"ready\"'"
+	start_node "$SUBNET" n1 --device /dev/fuse
 }
 
-teardown() {
-	local w
-	for w in $(idyl workload list --subnet "$SUBNET" -o json | jq -r '.[].name'); do
-		idyl workload delete "$w" --subnet "$SUBNET" >/dev/null 2>&1 || true
-	done
-	wait_until 30 sh -c "[ -z \"\$(ctr -a '$CONTAINERD_SOCK' -n k8s.io c ls -q 'labels.\"io.idyl.node\"==$SUBNET/n1')\" ]" || true
-	IDYL_NODE_DIR=$BATS_TEST_TMPDIR/node idyl node stop >/dev/null 2>&1 || true
-	stop_idyld
-}
+teardown() { end_runtime_test; }
 
 phase_is() { [ "$(idyl workload get "$1" --subnet "$SUBNET" -o json | jq -r .status.phase)" = "$2" ]; }
 container_of() { cctr c ls -q "labels.\"io.idyl.workload\"==$1,labels.\"io.cri-containerd.kind\"==container"; }

@@ -4,38 +4,20 @@
 # an agent restart, and the Kata profiles reported not ready on a machine
 # without Kata or KVM while microvm workloads wait.
 load helper
-load containerd
+load runtime
 
-setup_file() {
-	start_containerd "$BATS_FILE_TMPDIR/c"
-	load_images
-}
-
-teardown_file() { stop_containerd; }
+setup_file() { start_runtime containerd; }
+teardown_file() { stop_runtime; }
 
 setup() {
 	start_idyld "" --node-ttl 6
 	SUBNET=$(new_subnet)
-	export IDYL_NODE_DIR=$BATS_TEST_TMPDIR/node
-	run idyl node join --subnet "$SUBNET" --runtime-profile containerd-runc --name n1 \
-		--runtime-endpoint "unix://$CONTAINERD_SOCK" --cni-conf-dir "$CNI_CONF_DIR" --start
-	[ "$status" -eq 0 ]
-	wait_until 10 node_is n1 ready
+	start_node "$SUBNET" n1
 }
 
-# Deleting every workload lets the agent remove its sandboxes (and their
-# logs) before it stops.
 teardown() {
-	local w
-	for w in $(idyl workload list --subnet "$SUBNET" -o json | jq -r '.[].name'); do
-		idyl workload delete "$w" --subnet "$SUBNET" >/dev/null 2>&1 || true
-	done
-	wait_until 30 sh -c "[ -z \"\$(ctr -a '$CONTAINERD_SOCK' -n k8s.io c ls -q 'labels.\"io.idyl.node\"==$SUBNET/n1')\" ]" || true
 	[ -z "${SECOND_PID:-}" ] || kill -9 "$SECOND_PID" 2>/dev/null || true
-	for d in "$BATS_TEST_TMPDIR"/node*; do
-		IDYL_NODE_DIR=$d idyl node stop >/dev/null 2>&1 || true
-	done
-	stop_idyld
+	end_runtime_test "$SUBNET" ${OTHER:-}
 }
 
 node_is() { # NAME STATUS

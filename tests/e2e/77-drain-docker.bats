@@ -5,39 +5,23 @@
 # containers. The Engine manages iptables, so the file runs in a network
 # namespace of its own (tests/e2e/in-netns, as ctest runs it).
 load helper
-load docker
+load runtime
 bats_require_minimum_version 1.5.0
 
-setup_file() {
-	start_dockerd "$BATS_FILE_TMPDIR/d"
-	load_busybox_image
-}
-
-teardown_file() { stop_dockerd; }
+setup_file() { start_runtime docker; }
+teardown_file() { stop_runtime; }
 
 setup() {
 	start_idyld "" --node-ttl 6
 	S=$(new_subnet)
 	SIM_PIDS=
 	SIM_N=0
-	export IDYL_NODE_DIR=$BATS_TEST_TMPDIR/node
-	idyl node join --subnet "$S" --runtime-profile docker --name n1 \
-		--runtime-endpoint "unix://$DOCKER_SOCK" --start >/dev/null
-	wait_until 15 node_ready n1
+	start_node "$S" n1 >/dev/null
 }
 
 teardown() {
 	stop_sims
-	idyl node stop >/dev/null 2>&1 || true
-	stop_idyld
-	for id in $(docker_api GET '/containers/json?all=1' | jq -r '.[].Id'); do
-		docker_api DELETE "/containers/$id?force=1" >/dev/null
-	done
-	for n in $(idyl_networks); do docker_api DELETE "/networks/$n" >/dev/null; done
-}
-
-node_ready() {
-	[ "$(idyl node get "$1" --subnet "$S" -o json | jq -r .status)" = ready ]
+	end_runtime_test
 }
 
 on_node() { # NAME NODE: running there

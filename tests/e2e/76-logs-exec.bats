@@ -1,42 +1,34 @@
 #!/usr/bin/env bats
-# idyl workload logs and exec on a real Docker Engine, through the control
-# plane: the agent opens the stream to idyld (the node has no inbound port).
-# Output, --tail, --follow latency, --previous after a restart, exec's
-# streaming and exit code, who may, and the audit record.
+# idyl workload logs and exec on a real container runtime, through the
+# control plane: the agent opens the stream to idyld (the node has no inbound
+# port). On Docker through the Engine API; on containerd (runc) through CRI,
+# where the agent reads the container's CRI log files and runs CRI Exec over
+# containerd's streaming server (WebSocket, v4.channel.k8s.io). Output,
+# --tail, --follow latency, --previous after a restart, exec's streaming and
+# exit code, who may, and the audit record.
+#
+# One file for both runtimes (IDYL_E2E_RUNTIME, see runtime.bash), which
+# tests/CMakeLists.txt runs once for each, under these ctest names:
+# ctest: 76-logs-exec-docker docker
+# ctest: 77-logs-exec-containerd containerd
 load helper
-load docker
+load runtime
 
-setup_file() {
-	start_dockerd "$BATS_FILE_TMPDIR/d"
-	load_busybox_image
-}
-
-teardown_file() { stop_dockerd; }
+setup_file() { start_runtime; }
+teardown_file() { stop_runtime; }
 
 setup() {
 	start_idyld
 	SUBNET=$(new_subnet)
-	export IDYL_NODE_DIR=$BATS_TEST_TMPDIR/node
-	run idyl node join --subnet "$SUBNET" --runtime-profile docker --name n1 \
-		--runtime-endpoint "unix://$DOCKER_SOCK" --start
-	[ "$status" -eq 0 ]
-	wait_until 10 node_is ready
+	start_node "$SUBNET" n1
 }
 
 teardown() {
 	[ -z "${FOLLOW_PID:-}" ] || kill "$FOLLOW_PID" 2>/dev/null || true
 	stop_sims
-	for d in "$BATS_TEST_TMPDIR"/node*; do
-		IDYL_NODE_DIR=$d idyl node stop >/dev/null 2>&1 || true
-	done
-	stop_idyld
-	for id in $(docker_api GET '/containers/json?all=1' | jq -r '.[].Id'); do
-		docker_api DELETE "/containers/$id?force=1" >/dev/null
-	done
-	for n in $(idyl_networks); do docker_api DELETE "/networks/$n" >/dev/null; done
+	end_runtime_test
 }
 
-node_is() { [ "$(idyl node get n1 --subnet "$SUBNET" -o json | jq -r .status)" = "$1" ]; }
 phase_is() { [ "$(idyl workload get "$1" --subnet "$SUBNET" -o json | jq -r .status.phase)" = "$2" ]; }
 restarted() { [ "$(idyl workload get "$1" --subnet "$SUBNET" -o json | jq -r .status.restarts)" -ge 1 ]; }
 now_ms() { date +%s%3N; }
@@ -175,6 +167,10 @@ deploy_printer() {
 	run cat "$BATS_TEST_TMPDIR/follow.err"
 	[ "${lines[0]}" = two ]
 	[ "${lines[1]}" = 'error: node "n1" closed the stream' ]
+	if [ "$IDYL_E2E_RUNTIME" = containerd ]; then
+		# the agent again, so teardown's deletes remove the sandboxes
+		IDYL_NODE_DIR=$BATS_TEST_TMPDIR/node idyl node run >>"$BATS_TEST_TMPDIR/agent2.log" 2>&1 3>&- &
+	fi
 }
 
 @test "logs and exec stream over HTTPS too" {
@@ -194,10 +190,7 @@ deploy_printer() {
 	[[ "$IDYL_ADDR" == https://* ]]
 	SUBNET=$(new_subnet)
 	export IDYL_NODE_DIR=$BATS_TEST_TMPDIR/node-tls
-	run idyl node join --subnet "$SUBNET" --runtime-profile docker --name n1 \
-		--runtime-endpoint "unix://$DOCKER_SOCK" --start
-	[ "$status" -eq 0 ]
-	wait_until 10 node_is ready
+	start_node "$SUBNET" n1
 	deploy_printer
 	run sh -c "idyl workload logs w --subnet $SUBNET --tail 1 2>/dev/null"
 	[ "$output" = "three" ]
