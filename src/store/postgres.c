@@ -15,6 +15,7 @@
  * meta.schema_version counts the migrations applied. Every table and column
  * mirrors sqlite.c's. */
 #include "store/store.h"
+#include "store/group.h"
 #include "store/row.h"
 
 #include <errno.h>
@@ -31,9 +32,6 @@
 
 #include "core/messages.h"
 #include "util/array.h"
-
-#define GROUP_MAX_MEMBERS 512
-#define GROUP_MAX_AGE_MS  5
 
 #define STMT_CACHE_MAX 96
 #define PARAMS_MAX     24
@@ -53,13 +51,6 @@ struct pg_conn {
         const char *sql[STMT_CACHE_MAX];
 };
 
-struct group_member {
-        struct group_member *next;
-        bool done;
-        int rc;
-        struct idyl_err err;
-};
-
 struct pg_store {
         struct idyl_store base;
         char *url;
@@ -74,13 +65,7 @@ struct pg_store {
         pthread_mutex_t rmu[READERS];
         atomic_uint next_reader;
         int tx_depth;
-        bool group_open;
-        int64_t group_t0;
-        struct group_member *members;
-        size_t nmembers;
-        atomic_int queued;
-        pthread_mutex_t ackmu;
-        pthread_cond_t acked;
+        struct store_group group; /* writers whose units the open BEGIN on w holds */
 };
 
 static _Thread_local struct pg_store *unit_holder;
@@ -88,14 +73,6 @@ static _Thread_local struct pg_store *unit_holder;
 static struct pg_store *to_pg(struct idyl_store *st)
 {
         return (struct pg_store *)st;
-}
-
-static int64_t mono_ms(void)
-{
-        struct timespec ts;
-
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 /* ---- connections, statements, parameters --------------------------------- */
@@ -286,28 +263,12 @@ static char *col_strdup(const PGresult *r, int row, int col)
 
 /* ---- group commit ---------------------------------------------------------- */
 
-static void group_ack(struct pg_store *s, int rc, const struct idyl_err *err)
-{
-        pthread_mutex_lock(&s->ackmu);
-        for (struct group_member *m = s->members, *next; m; m = next) {
-                next = m->next;
-                m->rc = rc;
-                if (rc < 0)
-                        m->err = *err;
-                m->done = true;
-        }
-        s->members = NULL;
-        s->nmembers = 0;
-        pthread_cond_broadcast(&s->acked);
-        pthread_mutex_unlock(&s->ackmu);
-}
-
 static void group_commit(struct pg_store *s)
 {
         struct idyl_err err = IDYL_ERR_INIT;
         int rc = 0;
 
-        if (s->group_open) {
+        if (s->group.open) {
                 PGresult *res = run(&s->w, "COMMIT", NULL, &err);
 
                 /* COMMIT of a transaction an error aborted answers ROLLBACK */
@@ -317,17 +278,14 @@ static void group_commit(struct pg_store *s)
                 PQclear(res);
                 if (rc < 0)
                         exec_simple(&s->w, "ROLLBACK", NULL);
-                s->group_open = false;
         }
-        group_ack(s, rc, &err);
+        store_group_ack(&s->group, rc, &err);
 }
 
 static void group_maybe_commit(struct pg_store *s)
 {
-        if (atomic_load(&s->queued) > 0 && s->nmembers < GROUP_MAX_MEMBERS &&
-            mono_ms() - s->group_t0 < GROUP_MAX_AGE_MS)
-                return;
-        group_commit(s);
+        if (store_group_due(&s->group))
+                group_commit(s);
 }
 
 static int group_begin(struct pg_store *s, struct idyl_err *err)
@@ -347,8 +305,7 @@ static int group_begin(struct pg_store *s, struct idyl_err *err)
                 exec_simple(&s->w, "ROLLBACK", NULL);
                 return -1;
         }
-        s->group_open = true;
-        s->group_t0 = mono_ms();
+        store_group_opened(&s->group);
         return 0;
 }
 
@@ -359,10 +316,8 @@ static int unit_begin(struct pg_store *s, struct idyl_err *err)
                 s->tx_depth++;
                 return 0;
         }
-        atomic_fetch_add(&s->queued, 1);
-        pthread_mutex_lock(&s->mu);
-        atomic_fetch_sub(&s->queued, 1);
-        if (!s->group_open && group_begin(s, err) < 0)
+        store_group_enter(&s->group, &s->mu);
+        if (!s->group.open && group_begin(s, err) < 0)
                 goto fail;
         if (run_done(&s->w, "SAVEPOINT unit", NULL, NULL, err) < 0)
                 goto fail;
@@ -370,14 +325,13 @@ static int unit_begin(struct pg_store *s, struct idyl_err *err)
         unit_holder = s;
         return 0;
 fail:
-        if (s->group_open) {
+        if (s->group.open) {
                 /* the group is aborted: nobody in it is durable */
                 struct idyl_err gerr = IDYL_ERR_INIT;
 
                 idyl_err_set(&gerr, IDYL_E_STORE, "%s", err ? err->msg : "postgres: savepoint");
                 exec_simple(&s->w, "ROLLBACK", NULL);
-                s->group_open = false;
-                group_ack(s, -1, &gerr);
+                store_group_ack(&s->group, -1, &gerr);
         } else {
                 group_maybe_commit(s);
         }
@@ -392,10 +346,9 @@ static void unit_rollback(struct pg_store *s)
         struct idyl_err err = IDYL_ERR_INIT;
 
         if (exec_simple(&s->w, "ROLLBACK TO SAVEPOINT unit; RELEASE SAVEPOINT unit", &err) < 0 &&
-            s->group_open) {
+            s->group.open) {
                 exec_simple(&s->w, "ROLLBACK", NULL);
-                s->group_open = false;
-                group_ack(s, -1, &err);
+                store_group_ack(&s->group, -1, &err);
         }
 }
 
@@ -423,23 +376,12 @@ static int unit_end(struct pg_store *s, int rc, struct idyl_err *err)
         if (rc < 0) {
                 unit_rollback(s);
         } else {
-                me.next = s->members;
-                s->members = &me;
-                s->nmembers++;
+                store_group_join(&s->group, &me);
         }
         group_maybe_commit(s);
         pthread_mutex_unlock(&s->mu);
-        if (rc < 0)
+        if (rc < 0 || store_group_wait(&s->group, &me, err) < 0)
                 return -1;
-        pthread_mutex_lock(&s->ackmu);
-        while (!me.done)
-                pthread_cond_wait(&s->acked, &s->ackmu);
-        pthread_mutex_unlock(&s->ackmu);
-        if (me.rc < 0) {
-                if (err)
-                        *err = me.err;
-                return -1;
-        }
         if (audit)
                 audit->written = true;
         return 0;
@@ -1901,8 +1843,7 @@ static void pg_close(struct idyl_store *st)
         if (s->w.c)
                 PQfinish(s->w.c);
         pthread_mutex_destroy(&s->mu);
-        pthread_mutex_destroy(&s->ackmu);
-        pthread_cond_destroy(&s->acked);
+        store_group_destroy(&s->group);
         free(s->url);
         free(s);
 }
@@ -1972,8 +1913,7 @@ int store_postgres_open(const char *url, struct idyl_store **out, struct idyl_er
                 pthread_mutex_init(&s->rmu[i], NULL);
         pthread_mutex_init(&s->lmu, NULL);
         pthread_mutex_init(&s->pmu, NULL);
-        pthread_mutex_init(&s->ackmu, NULL);
-        pthread_cond_init(&s->acked, NULL);
+        store_group_init(&s->group);
         if (!s->url) {
                 pg_close(&s->base);
                 return idyl_err_errno(err, ENOMEM, "open store");

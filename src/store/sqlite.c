@@ -11,6 +11,7 @@
  * acknowledged with the group's result. Calls outside a transaction read
  * through a second connection, which sees committed (durable) data only. */
 #include "store/store.h"
+#include "store/group.h"
 #include "store/row.h"
 
 #include <errno.h>
@@ -31,9 +32,6 @@
 #include "util/array.h"
 #include "util/log.h"
 
-#define GROUP_MAX_MEMBERS 512 /* a group commits once it holds this many writers */
-#define GROUP_MAX_AGE_MS  5   /* ... or once it has been open this long */
-
 #define STMT_CACHE_MAX 64
 
 struct cached_stmt {
@@ -47,28 +45,14 @@ struct stmt_cache {
         struct cached_stmt e[STMT_CACHE_MAX];
 };
 
-/* One writer waiting for its group's COMMIT; lives on the writer's stack. */
-struct group_member {
-        struct group_member *next;
-        bool done; /* the group committed (rc 0) or failed */
-        int rc;
-        struct idyl_err err;
-};
-
 struct sqlite_store {
         struct idyl_store base;
-        sqlite3 *db;                  /* the writers' connection, under mu */
-        sqlite3 *rdb;                 /* reads outside a transaction, under rmu */
-        pthread_mutex_t mu;           /* recursive; one writer holds it for its unit of work */
-        pthread_mutex_t rmu;          /* the read connection */
-        int tx_depth;                 /* the holder's nesting of units of work */
-        bool group_open;              /* BEGIN is open on db */
-        int64_t group_t0;             /* when the group began (monotonic ms) */
-        struct group_member *members; /* writers done with their unit, not yet acknowledged */
-        size_t nmembers;
-        atomic_int queued;     /* writers waiting for mu */
-        pthread_mutex_t ackmu; /* guards the members' done flags */
-        pthread_cond_t acked;
+        sqlite3 *db;              /* the writers' connection, under mu */
+        sqlite3 *rdb;             /* reads outside a transaction, under rmu */
+        pthread_mutex_t mu;       /* recursive; one writer holds it for its unit of work */
+        pthread_mutex_t rmu;      /* the read connection */
+        int tx_depth;             /* the holder's nesting of units of work */
+        struct store_group group; /* writers whose units BEGIN on db holds */
         struct stmt_cache wcache; /* db's statements, under mu */
         struct stmt_cache rcache; /* rdb's statements, under rmu */
         /* disk space held back for when the disk fills (see reserve_take) */
@@ -262,32 +246,7 @@ static int run(struct sqlite_store *s, const char *sql, struct idyl_err *err)
         return 0;
 }
 
-static int64_t mono_ms(void)
-{
-        struct timespec ts;
-
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* ---- group commit ---------------------------------------------------------- */
-
-/* Acknowledges every member of the group with its result (mu held). */
-static void group_ack(struct sqlite_store *s, int rc, const struct idyl_err *err)
-{
-        pthread_mutex_lock(&s->ackmu);
-        for (struct group_member *m = s->members, *next; m; m = next) {
-                next = m->next;
-                m->rc = rc;
-                if (rc < 0)
-                        m->err = *err;
-                m->done = true;
-        }
-        s->members = NULL;
-        s->nmembers = 0;
-        pthread_cond_broadcast(&s->acked);
-        pthread_mutex_unlock(&s->ackmu);
-}
 
 /* Commits the group: one COMMIT, one fsync, for every member (mu held). */
 static void group_commit(struct sqlite_store *s)
@@ -295,23 +254,20 @@ static void group_commit(struct sqlite_store *s)
         struct idyl_err err = IDYL_ERR_INIT;
         int rc = 0;
 
-        if (s->group_open) {
+        if (s->group.open) {
                 rc = run(s, "COMMIT", &err);
                 if (rc < 0)
                         sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
-                s->group_open = false;
         }
-        group_ack(s, rc, &err);
+        store_group_ack(&s->group, rc, &err);
 }
 
 /* Called by a writer leaving mu: commits unless another writer is about to
  * join the group, which is then its to commit (mu held). */
 static void group_maybe_commit(struct sqlite_store *s)
 {
-        if (atomic_load(&s->queued) > 0 && s->nmembers < GROUP_MAX_MEMBERS &&
-            mono_ms() - s->group_t0 < GROUP_MAX_AGE_MS)
-                return;
-        group_commit(s);
+        if (store_group_due(&s->group))
+                group_commit(s);
 }
 
 /* Starts a unit of work (a transaction, or one write outside any): takes
@@ -324,14 +280,11 @@ static int unit_begin(struct sqlite_store *s, struct idyl_err *err)
                 s->tx_depth++;
                 return 0;
         }
-        atomic_fetch_add(&s->queued, 1);
-        pthread_mutex_lock(&s->mu);
-        atomic_fetch_sub(&s->queued, 1);
-        if (!s->group_open) {
+        store_group_enter(&s->group, &s->mu);
+        if (!s->group.open) {
                 if (run(s, "BEGIN IMMEDIATE", err) < 0)
                         goto fail;
-                s->group_open = true;
-                s->group_t0 = mono_ms();
+                store_group_opened(&s->group);
         }
         if (run(s, "SAVEPOINT unit", err) < 0)
                 goto fail;
@@ -353,10 +306,9 @@ static void unit_rollback(struct sqlite_store *s)
 
         sqlite3_exec(s->db, "ROLLBACK TO unit", NULL, NULL, NULL);
         sqlite3_exec(s->db, "RELEASE unit", NULL, NULL, NULL);
-        if (s->group_open && sqlite3_get_autocommit(s->db)) {
+        if (s->group.open && sqlite3_get_autocommit(s->db)) {
                 idyl_err_set(&err, IDYL_E_STORE, "sqlite: the group transaction was rolled back");
-                s->group_open = false;
-                group_ack(s, -1, &err);
+                store_group_ack(&s->group, -1, &err);
         }
 }
 
@@ -385,23 +337,12 @@ static int unit_end(struct sqlite_store *s, int rc, struct idyl_err *err)
         if (rc < 0) {
                 unit_rollback(s);
         } else {
-                me.next = s->members;
-                s->members = &me;
-                s->nmembers++;
+                store_group_join(&s->group, &me);
         }
         group_maybe_commit(s);
         pthread_mutex_unlock(&s->mu);
-        if (rc < 0)
+        if (rc < 0 || store_group_wait(&s->group, &me, err) < 0)
                 return -1;
-        pthread_mutex_lock(&s->ackmu);
-        while (!me.done)
-                pthread_cond_wait(&s->acked, &s->ackmu);
-        pthread_mutex_unlock(&s->ackmu);
-        if (me.rc < 0) {
-                if (err)
-                        *err = me.err;
-                return -1;
-        }
         if (audit)
                 audit->written = true;
         return 0;
@@ -517,8 +458,7 @@ static void sqlite_close(struct idyl_store *st)
         sqlite3_close(s->db);
         pthread_mutex_destroy(&s->mu);
         pthread_mutex_destroy(&s->rmu);
-        pthread_mutex_destroy(&s->ackmu);
-        pthread_cond_destroy(&s->acked);
+        store_group_destroy(&s->group);
         free(s);
 }
 
@@ -1771,8 +1711,7 @@ int store_sqlite_open(const char *dir, struct idyl_store **out, struct idyl_err 
         pthread_mutex_init(&s->mu, &attr);
         pthread_mutexattr_destroy(&attr);
         pthread_mutex_init(&s->rmu, NULL);
-        pthread_mutex_init(&s->ackmu, NULL);
-        pthread_cond_init(&s->acked, NULL);
+        store_group_init(&s->group);
         if (open_db(s, path, err) < 0) {
                 sqlite_close(&s->base);
                 return -1;

@@ -1,0 +1,64 @@
+/* Group commit, as both store backends do it: each writer's unit of work
+ * is a savepoint inside one open transaction, the group, and one COMMIT
+ * (one fsync) makes every member durable at once. The backend runs the SQL
+ * (BEGIN, SAVEPOINT, RELEASE, COMMIT) under its writers' mutex; this keeps
+ * the members, decides when to commit, and wakes each member with the
+ * group's result. Only the backends include it. */
+#ifndef IDYL_STORE_GROUP_H
+#define IDYL_STORE_GROUP_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "util/err.h"
+
+#define GROUP_MAX_MEMBERS 512 /* a group commits once it holds this many writers */
+#define GROUP_MAX_AGE_MS  5   /* ... or once it has been open this long */
+
+/* One writer waiting for its group's COMMIT; lives on the writer's stack. */
+struct group_member {
+        struct group_member *next;
+        bool done; /* the group committed (rc 0) or failed */
+        int rc;
+        struct idyl_err err;
+};
+
+struct store_group {
+        bool open;                    /* the group's transaction is open */
+        int64_t t0;                   /* when it began (monotonic ms) */
+        struct group_member *members; /* writers done with their unit, not yet acknowledged */
+        size_t nmembers;
+        atomic_int queued;     /* writers waiting for the writers' mutex */
+        pthread_mutex_t ackmu; /* guards the members' done flags */
+        pthread_cond_t acked;
+};
+
+void store_group_init(struct store_group *g);
+void store_group_destroy(struct store_group *g);
+
+/* Takes the writers' mutex `mu`, counted as queued while it waits, so that
+ * the writer inside knows another is about to join its group. */
+void store_group_enter(struct store_group *g, pthread_mutex_t *mu);
+
+/* The group's transaction has begun (mu held). */
+void store_group_opened(struct store_group *g);
+
+/* Whether a writer leaving mu should commit the group now: no other
+ * writer is queued to join it, or it is full or old enough (mu held). */
+bool store_group_due(const struct store_group *g);
+
+/* Adds a writer whose unit is released into the group (mu held). */
+void store_group_join(struct store_group *g, struct group_member *me);
+
+/* Ends the group: every member gets rc (and *err when rc < 0) and wakes
+ * (mu held). */
+void store_group_ack(struct store_group *g, int rc, const struct idyl_err *err);
+
+/* Waits, once the writer has left mu, until its group is acknowledged.
+ * Returns 0, or -1 with the group's error in *err (when not NULL). */
+int store_group_wait(struct store_group *g, struct group_member *me, struct idyl_err *err);
+
+#endif
