@@ -262,6 +262,17 @@ void server_wait_prepare(struct request *req, struct response *resp, const char 
         resp->gen_before = waiters_gen(req->srv->waiters, resp->wait_key);
 }
 
+int server_tx_end(struct idyl_store *st, int rc, struct response *resp, int status,
+                  struct idyl_err *err)
+{
+        if (rc < 0) {
+                store_tx_rollback(st);
+                return -1;
+        }
+        resp->status = status;
+        return store_tx_commit(st, err);
+}
+
 void server_notify_local(struct idyl_server *srv, const char *key)
 {
         if (srv->waiters)

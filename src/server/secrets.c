@@ -273,14 +273,7 @@ int handle_secret_delete(struct request *req, struct response *resp, struct idyl
 
         if (secret_params(req, &slug, err) < 0 || store_tx_begin(st, err) < 0)
                 return -1;
-        if (delete_in_tx(st, slug, req->params[1], err) < 0) {
-                store_tx_rollback(st);
-                return -1;
-        }
-        resp->status = 204; /* before the commit, which carries the audit record */
-        if (store_tx_commit(st, err) < 0)
-                return -1;
-        return 0;
+        return server_tx_end(st, delete_in_tx(st, slug, req->params[1], err), resp, 204, err);
 }
 
 /* ---- the node's read ------------------------------------------------------ */

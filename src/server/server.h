@@ -144,6 +144,12 @@ void server_notify_local(struct idyl_server *srv, const char *key);
 /* Call before reading the state a long-poll waits on: names the key and
  * remembers its notify generation, so no notify in between is missed. */
 void server_wait_prepare(struct request *req, struct response *resp, const char *key);
+/* Ends a handler's store transaction with the handler's result rc: on
+ * rc < 0 rolls it back and returns -1; otherwise sets resp->status to
+ * `status` first (the commit writes the audit record, which carries it)
+ * and returns what the commit returns. */
+int server_tx_end(struct idyl_store *st, int rc, struct response *resp, int status,
+                  struct idyl_err *err);
 /* Wakes the watches of a subnet's workloads (server/watch.c): call after a
  * change to them is committed. */
 void watch_subnet_changed(struct idyl_server *srv, uint64_t subnet);

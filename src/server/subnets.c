@@ -236,6 +236,7 @@ int handle_subnet_create(struct request *req, struct response *resp, struct idyl
                                            "devicePolicy", "networkPolicy", NULL};
         struct idyl_subnet sn = {0};
         const char *region;
+        int rc;
 
         if (json_check_keys(req->body, keys, "subnet", err) < 0 ||
             json_get_string(req->body, "region", &region, err) < 0 ||
@@ -247,13 +248,10 @@ int handle_subnet_create(struct request *req, struct response *resp, struct idyl
         /* the audit record commits with the subnet: its slug and answer first */
         if (store_tx_begin(req->srv->store, err) < 0)
                 return -1;
-        if (store_subnet_create(req->srv->store, &sn, err) < 0) {
-                store_tx_rollback(req->srv->store);
-                return -1;
-        }
-        resp->status = 201;
-        resp->audit_subnet = sn.slug;
-        if (store_tx_commit(req->srv->store, err) < 0)
+        rc = store_subnet_create(req->srv->store, &sn, err);
+        if (rc == 0)
+                resp->audit_subnet = sn.slug;
+        if (server_tx_end(req->srv->store, rc, resp, 201, err) < 0)
                 return -1;
         resp->body = subnet_to_json(&sn);
         return 0;
@@ -371,12 +369,5 @@ int handle_subnet_delete(struct request *req, struct response *resp, struct idyl
                                   req->params[0], nn, nn == 1 ? "" : "s");
         if (rc == 0)
                 rc = store_subnet_delete(st, slug, err);
-        if (rc < 0) {
-                store_tx_rollback(st);
-                return -1;
-        }
-        resp->status = 204; /* before the commit, which carries the audit record */
-        if (store_tx_commit(st, err) < 0)
-                return -1;
-        return 0;
+        return server_tx_end(st, rc, resp, 204, err);
 }

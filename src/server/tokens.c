@@ -137,16 +137,12 @@ int handle_token_revoke(struct request *req, struct response *resp, struct idyl_
 {
         struct idyl_store *st = req->srv->store;
         struct idyl_token t = {0};
+        int rc;
 
         if (store_tx_begin(st, err) < 0)
                 return -1;
-        if (revoke_in_tx(req, &t, err) < 0) {
-                store_tx_rollback(st);
-                return -1;
-        }
-        resp->status = 204; /* before the commit, which carries the audit record */
-        resp->audit_subnet = t.subnet;
-        if (store_tx_commit(st, err) < 0)
-                return -1;
-        return 0;
+        rc = revoke_in_tx(req, &t, err);
+        if (rc == 0)
+                resp->audit_subnet = t.subnet;
+        return server_tx_end(st, rc, resp, 204, err);
 }
