@@ -37,6 +37,10 @@ struct cli_opt {
                 NULL, OPT_FLAG, NULL, NULL                                                         \
         }
 
+/* The options of a command on one workload that takes only its --subnet
+ * (workload delete, events, explain, exec); cli/workload.c. */
+extern const struct cli_opt cli_workload_subnet_opts[];
+
 /* The value of one option after parsing. */
 struct cli_value {
         bool set;

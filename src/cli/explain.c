@@ -8,11 +8,6 @@
 #include "core/subnet.h"
 #include "core/workload.h"
 
-static const struct cli_opt explain_opts[] = {
-    {"subnet", OPT_STRING, "SUBNET", "subnet of the workload (required)"},
-    OPT_END,
-};
-
 /* "a, b, c" and "+N more" past the names the server gave. */
 static void node_names(const json_t *filter, char *buf, size_t size)
 {
@@ -93,7 +88,7 @@ static int explain(struct cli_ctx *ctx, struct cli_args *a, struct idyl_err *err
 }
 
 const struct cli_command explain_commands[] = {
-    {"workload", "explain", explain, explain_opts, "NAME", 1, 1, CMD_API | CMD_OUTPUT,
+    {"workload", "explain", explain, cli_workload_subnet_opts, "NAME", 1, 1, CMD_API | CMD_OUTPUT,
      "Explain why a workload waits, or where it went.\n"
      "Each filter with the nodes it removed, the exhausted resource, and what would let it place."},
 };

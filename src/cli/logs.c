@@ -24,11 +24,6 @@ static const struct cli_opt logs_opts[] = {
     OPT_END,
 };
 
-static const struct cli_opt exec_opts[] = {
-    {"subnet", OPT_STRING, "SUBNET", "subnet of the workload (required)"},
-    OPT_END,
-};
-
 /* Copies frames to stdout/stderr until END; *outcome gets END's object. */
 static int pump(struct stream_conn *c, json_t **outcome, struct idyl_err *err)
 {
@@ -180,7 +175,7 @@ const struct cli_command logs_commands[] = {
      "Print a workload's output, read from its node through the control plane.\n"
      "--follow streams each line as the workload writes it; --previous prints the run before\n"
      "the current one (exit 1 when there is none)."},
-    {"workload", "exec", exec_cmd, exec_opts, "NAME", 1, 1, CMD_API | CMD_REST,
+    {"workload", "exec", exec_cmd, cli_workload_subnet_opts, "NAME", 1, 1, CMD_API | CMD_REST,
      "Run a command in a running workload, streaming its output; exits with its exit code.\n"
      "Every exec is audited."},
 };

@@ -28,7 +28,7 @@ static const struct cli_opt deploy_opts[] = {
     OPT_END,
 };
 
-static const struct cli_opt subnet_opt[] = {
+const struct cli_opt cli_workload_subnet_opts[] = {
     {"subnet", OPT_STRING, "SUBNET", "subnet of the workload (required)"},
     OPT_END,
 };
@@ -338,14 +338,14 @@ const struct cli_command workload_commands[] = {
      "Show a workload: spec, phase, isolation class and its source, node, message."},
     {"workload", "list", workload_list, watch_opts, NULL, 0, 0, CMD_API | CMD_OUTPUT,
      "List the workloads of a subnet."},
-    {"workload", "delete", workload_delete, subnet_opt, "NAME", 1, 1, CMD_API,
+    {"workload", "delete", workload_delete, cli_workload_subnet_opts, "NAME", 1, 1, CMD_API,
      "Delete a workload; its node stops it and removes its containers."},
     {"workload", "approve", workload_approve, decide_opts, "NAME", 1, 1, CMD_API | CMD_OUTPUT,
      "Approve a workload waiting for deploy approval (operator)."},
     {"workload", "deny", workload_deny, decide_opts, "NAME", 1, 1, CMD_API | CMD_OUTPUT,
      "Deny a workload waiting for deploy approval; it becomes rejected (operator)."},
-    {"workload", "events", workload_events, subnet_opt, "NAME", 1, 1, CMD_API | CMD_OUTPUT,
-     "Show what happened to a workload, and why."},
+    {"workload", "events", workload_events, cli_workload_subnet_opts, "NAME", 1, 1,
+     CMD_API | CMD_OUTPUT, "Show what happened to a workload, and why."},
 };
 
 const size_t workload_ncommands = sizeof(workload_commands) / sizeof(workload_commands[0]);
