@@ -76,3 +76,13 @@ int store_group_wait(struct store_group *g, struct group_member *me, struct idyl
         }
         return 0;
 }
+
+int store_group_finish(struct store_group *g, struct group_member *me,
+                       struct store_audit_pending *audit, struct idyl_err *err)
+{
+        if (!me || store_group_wait(g, me, err) < 0)
+                return -1;
+        if (audit)
+                audit->written = true;
+        return 0;
+}

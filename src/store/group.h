@@ -13,6 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "store/store.h"
 #include "util/err.h"
 
 #define GROUP_MAX_MEMBERS 512 /* a group commits once it holds this many writers */
@@ -60,5 +61,12 @@ void store_group_ack(struct store_group *g, int rc, const struct idyl_err *err);
 /* Waits, once the writer has left mu, until its group is acknowledged.
  * Returns 0, or -1 with the group's error in *err (when not NULL). */
 int store_group_wait(struct store_group *g, struct group_member *me, struct idyl_err *err);
+
+/* The end of a unit of work, once the writer has left mu: `me` is NULL
+ * when the unit was rolled back (err is set: returns -1); else waits for
+ * its group as store_group_wait does, and on success marks the unit's
+ * audit record (when not NULL) written. */
+int store_group_finish(struct store_group *g, struct group_member *me,
+                       struct store_audit_pending *audit, struct idyl_err *err);
 
 #endif

@@ -328,10 +328,8 @@ static int unit_end(struct sqlite_store *s, int rc, struct idyl_err *err)
                 return rc;
         }
         unit_holder = NULL;
-        if (rc == 0 && (audit = store_audit_pending(&s->base))) {
-                audit->fill(audit->arg, &audit->rec);
+        if (rc == 0 && (audit = store_audit_pending(&s->base)))
                 rc = insert_audit(s, &audit->rec, err);
-        }
         if (rc == 0 && run(s, "RELEASE unit", err) < 0)
                 rc = -1;
         if (rc < 0) {
@@ -341,11 +339,7 @@ static int unit_end(struct sqlite_store *s, int rc, struct idyl_err *err)
         }
         group_maybe_commit(s);
         pthread_mutex_unlock(&s->mu);
-        if (rc < 0 || store_group_wait(&s->group, &me, err) < 0)
-                return -1;
-        if (audit)
-                audit->written = true;
-        return 0;
+        return store_group_finish(&s->group, rc < 0 ? NULL : &me, audit, err);
 }
 
 /* A single write outside a transaction is a unit of its own: opens it on

@@ -38,7 +38,10 @@ struct store_audit_pending *store_audit_pending(struct idyl_store *st)
 {
         struct store_audit_pending *p = audit_pending;
 
-        return p && p->st == st && !p->written ? p : NULL;
+        if (!p || p->st != st || p->written)
+                return NULL;
+        p->fill(p->arg, &p->rec);
+        return p;
 }
 
 int store_open(const char *where, struct idyl_store **out, struct idyl_err *err)

@@ -392,7 +392,7 @@ struct store_audit_pending {
  * clears it before p goes. */
 void store_audit_pend(struct store_audit_pending *p);
 /* For the backends, at the commit of a unit of work: this thread's pending
- * record for st not yet written, or NULL. */
+ * record for st not yet written, its record just filled, or NULL. */
 struct store_audit_pending *store_audit_pending(struct idyl_store *st);
 
 /* The newest `limit` records about a subnet (0: all subnets), newest
