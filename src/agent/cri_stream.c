@@ -394,12 +394,15 @@ out:
 }
 
 int cri_exec(struct runtime *rt, const struct rt_instance *inst, const char *const *argv,
-             size_t argc, const struct rt_sink *sink, int *exit_code, struct idyl_err *err)
+             size_t argc, int stdin_fd, const struct rt_sink *sink, int *exit_code,
+             struct idyl_err *err)
 {
         struct grpc_conn *g = grpc_conn_new(runtime_cri_socket(rt));
         Runtime__V1__ExecRequest req = RUNTIME__V1__EXEC_REQUEST__INIT;
         Runtime__V1__ExecResponse *resp = NULL;
         struct ws w = {.fd = -1};
+
+        (void)stdin_fd;
         char cid[80], log_path[4096];
         int rc = -1;
 
