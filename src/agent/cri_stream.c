@@ -13,6 +13,7 @@
 #include <jansson.h>
 #include <netdb.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,10 +25,13 @@
 #include "cri.pb-c.h"
 
 #include "agent/crilog.h"
+#include "agent/ctrd_tasks.h"
 #include "agent/grpc.h"
+#include "agent/proctree.h"
 #include "agent/runtime.h"
 #include "util/buf.h"
 #include "util/clock.h"
+#include "util/log.h"
 #include "util/stream_wire.h"
 
 #define RUNTIME_SVC    "/runtime.v1.RuntimeService/"
@@ -171,6 +175,7 @@ struct ws {
         int fd;
         char ahead[4096]; /* bytes read past the handshake */
         size_t off, len;
+        int stdin_fd; /* exec -i: what to send on channel 0; -1 none (or ended) */
 };
 
 static int ws_read(struct ws *w, void *buf, size_t len, const volatile bool *abort)
@@ -393,29 +398,67 @@ out:
         return rc;
 }
 
+/* One exec of this agent starts at a time, from the list of the execs
+ * before it until its own shows (or CTRD_FIND_MS pass): that is how the
+ * agent knows which exec is its own (agent/ctrd_tasks.h). Released by the
+ * finder's thread. */
+static pthread_mutex_t start_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t start_cv = PTHREAD_COND_INITIALIZER;
+static bool starting;
+
+static void start_acquire(void)
+{
+        pthread_mutex_lock(&start_mu);
+        while (starting)
+                pthread_cond_wait(&start_cv, &start_mu);
+        starting = true;
+        pthread_mutex_unlock(&start_mu);
+}
+
+static void start_release(void *arg)
+{
+        (void)arg;
+        pthread_mutex_lock(&start_mu);
+        starting = false;
+        pthread_cond_signal(&start_cv);
+        pthread_mutex_unlock(&start_mu);
+}
+
 int cri_exec(struct runtime *rt, const struct rt_instance *inst, const char *const *argv,
              size_t argc, int stdin_fd, const struct rt_sink *sink, int *exit_code,
              struct idyl_err *err)
 {
-        struct grpc_conn *g = grpc_conn_new(runtime_cri_socket(rt));
+        const char *socket_path = runtime_cri_socket(rt);
+        struct grpc_conn *g = grpc_conn_new(socket_path), *tasks = grpc_conn_new(socket_path);
         Runtime__V1__ExecRequest req = RUNTIME__V1__EXEC_REQUEST__INIT;
         Runtime__V1__ExecResponse *resp = NULL;
-        struct ws w = {.fd = -1};
-
-        (void)stdin_fd;
+        struct ctrd_find *find = calloc(1, sizeof(*find));
+        struct ws w = {.fd = -1, .stdin_fd = stdin_fd};
+        struct idyl_err lerr = IDYL_ERR_INIT;
         char cid[80], log_path[4096];
+        volatile bool pumped = false;
+        void *finder = NULL;
+        bool locked = false;
         int rc = -1;
 
-        if (!g)
-                return idyl_err_set(err, IDYL_E_INTERNAL, "out of memory");
+        if (!g || !tasks || !find) {
+                idyl_err_set(err, IDYL_E_INTERNAL, "out of memory");
+                goto out;
+        }
         grpc_conn_set_abort(g, sink->abort);
+        grpc_conn_set_namespace(tasks, "k8s.io");
         if (current_container(g, inst->id, cid, sizeof(cid), log_path, sizeof(log_path), err) < 0)
                 goto out;
         req.container_id = cid;
         req.cmd = (char **)argv;
         req.n_cmd = argc;
+        req.stdin = stdin_fd >= 0;
         req.stdout = true;
         req.stderr = true;
+        start_acquire();
+        locked = true;
+        if (ctrd_list_execs(tasks, cid, &find->before, &lerr) < 0)
+                log_warnx("%s; this exec will not be stopped when its stream ends", lerr.msg);
         if (grpc_unary(g, RUNTIME_SVC "Exec", (const ProtobufCMessage *)&req,
                        &runtime__v1__exec_response__descriptor, (ProtobufCMessage **)&resp, CALL_MS,
                        err) < 0) {
@@ -424,12 +467,35 @@ int cri_exec(struct runtime *rt, const struct rt_instance *inst, const char *con
         }
         if (ws_open(&w, resp->url, err) < 0)
                 goto out;
+        if (!lerr.code) {
+                find->socket_path = socket_path;
+                find->container_id = cid;
+                find->stop = &pumped;
+                find->release = start_release;
+                locked = false; /* the finder releases it */
+                ctrd_find_start(find, &finder);
+        }
         *exit_code = -1;
         rc = ws_pump(&w, sink, exit_code, err);
+        pumped = true;
+        ctrd_find_join(finder);
+        if (*sink->abort && find->found) {
+                int n =
+                    ctrd_exec_stop(socket_path, cid, find->exec_id, find->pid, EXEC_STOP_GRACE_MS);
+
+                if (n > 0)
+                        log_info("exec %.12s in container %.12s: its stream ended; stopped %d "
+                                 "process%s",
+                                 find->exec_id, cid, n, n == 1 ? "" : "es");
+        }
 out:
+        if (locked)
+                start_release(NULL);
         if (w.fd >= 0)
                 close(w.fd);
         free_msg(resp);
+        free(find);
         grpc_conn_free(g);
+        grpc_conn_free(tasks);
         return rc;
 }
