@@ -190,10 +190,11 @@ static void man_command(FILE *f, const struct cli_command *c)
         fputs("\n.SH OPTIONS\n", f);
         for (size_t i = 0; c->opts && c->opts[i].name; i++) {
                 const struct cli_opt *o = &c->opts[i];
-                char help[512];
+                char help[512], also[16] = "";
 
-                snprintf(help, sizeof(help), "%s%s%c", o->help, o->short_name ? "; also -" : "",
-                         o->short_name);
+                if (o->short_name)
+                        snprintf(also, sizeof(also), "; also -%c", o->short_name);
+                snprintf(help, sizeof(help), "%s%s", o->help, also);
                 man_option(f, o->name, o->argname, help);
         }
         if (c->flags & CMD_OUTPUT)
