@@ -6,7 +6,10 @@
  * Exec is CRI Exec: containerd answers with a URL of its streaming server,
  * which this file speaks WebSocket to with the v4.channel.k8s.io
  * subprotocol (channel byte first in each message: 1 stdout, 2 stderr,
- * 3 the status JSON that carries the exit code). */
+ * 3 the status JSON that carries the exit code), or SPDY/3.1 when the exec
+ * has stdin (see "exec with stdin" below). An exec whose stream ends first
+ * is stopped through the exec id containerd's task API names
+ * (agent/ctrd_tasks.c). */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
