@@ -1,17 +1,27 @@
 /* Logs and exec on the Docker Engine: GET /containers/ID/logs and the exec
  * API (create, then start attached), both answering in stdcopy frames that
- * are demultiplexed here and written to the stream's sink as they come. A
+ * are demultiplexed here and written to the stream's sink as they come.
+ * The exec's start is a hijacked connection that also carries stdin, and an
+ * exec whose stream ends first is stopped through the host pid the Engine's
+ * inspect gives (agent/proctree.c). A
  * stream has its own connection to the Engine, so it never holds up the
  * reconcile loop. --previous reads the run before the container's current
  * start: the Engine's own start events give where it began. */
+#include <errno.h>
 #include <inttypes.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "agent/http.h"
+#include "agent/proctree.h"
 #include "agent/runtime.h"
+#include "util/log.h"
 #include "util/stream_wire.h"
 
 #define DOCKER_BASE "http://docker"
@@ -183,22 +193,193 @@ int docker_logs(struct runtime *rt, const struct rt_instance *inst, const struct
         return rc;
 }
 
+/* ---- exec: a hijacked start, so stdin can travel --------------------------------- */
+
+#define HIJACK_HEAD_MAX 16384
+#define STDIN_CHUNK     32768
+
+/* Connects to the Engine's socket and starts exec id attached: the answer's
+ * head is read, and *fd is then the exec's raw stream (stdcopy frames out,
+ * stdin in), as `docker exec -i` has it. */
+static int hijack_start(const char *socket_path, const char *id, int *fd, struct idyl_err *err)
+{
+        static const char body[] = "{\"Detach\":false,\"Tty\":false}";
+        struct sockaddr_un sa = {.sun_family = AF_UNIX};
+        char req[512], head[HIJACK_HEAD_MAX];
+        size_t have = 0;
+        long status = 0;
+        int n, s;
+
+        if (strlen(socket_path) >= sizeof(sa.sun_path))
+                return idyl_err_set(err, IDYL_E_INVALID, "socket path \"%s\" is too long",
+                                    socket_path);
+        memcpy(sa.sun_path, socket_path, strlen(socket_path) + 1);
+        s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (s < 0 || connect(s, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+                idyl_err_errno(err, errno, "connect to the Docker Engine at %s", socket_path);
+                goto fail;
+        }
+        n = snprintf(req, sizeof(req),
+                     "POST /exec/%s/start HTTP/1.1\r\nHost: docker\r\n"
+                     "Content-Type: application/json\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n"
+                     "Content-Length: %zu\r\n\r\n%s",
+                     id, sizeof(body) - 1, body);
+        if (n <= 0 || (size_t)n >= sizeof(req) || send(s, req, (size_t)n, MSG_NOSIGNAL) != n) {
+                idyl_err_set(err, IDYL_E_UNAVAILABLE, "cannot start the exec on the Docker Engine");
+                goto fail;
+        }
+        /* the head, a byte at a time: what follows it is the exec's stream */
+        while (have < 4 || memcmp(head + have - 4, "\r\n\r\n", 4) != 0) {
+                struct pollfd p = {.fd = s, .events = POLLIN};
+
+                if (have == sizeof(head) - 1 || poll(&p, 1, 30000) <= 0 ||
+                    read(s, head + have, 1) != 1) {
+                        idyl_err_set(err, IDYL_E_UNAVAILABLE,
+                                     "the Docker Engine did not answer the exec start");
+                        goto fail;
+                }
+                have++;
+        }
+        head[have] = '\0';
+        if (sscanf(head, "HTTP/1.%*d %ld", &status) != 1 || (status != 101 && status != 200)) {
+                idyl_err_set(err, status == 404 ? IDYL_E_NOT_FOUND : IDYL_E_UNAVAILABLE,
+                             "Docker answered HTTP %ld to the exec start", status);
+                goto fail;
+        }
+        *fd = s;
+        return 0;
+fail:
+        if (s >= 0)
+                close(s);
+        return -1;
+}
+
+/* Copies the exec's output to the sink and stdin_fd's bytes to the exec
+ * until the Engine ends the stream (the process exited) or the reader goes.
+ * stdin's end half-closes the connection, which closes the process's stdin.
+ * stdin is written only as the socket takes it, so output keeps flowing
+ * while the process does not read. */
+static int hijack_pump(int s, int stdin_fd, const struct rt_sink *sink, struct idyl_err *err)
+{
+        struct demux d = {.sink = sink};
+        char out[16384], *in = malloc(STDIN_CHUNK);
+        size_t in_len = 0, in_off = 0;
+
+        if (!in)
+                return idyl_err_set(err, IDYL_E_INTERNAL, "out of memory");
+        while (!*sink->abort) {
+                struct pollfd p[2] = {{.fd = s, .events = POLLIN}, {.fd = -1}};
+                ssize_t n;
+
+                if (in_off < in_len)
+                        p[0].events |= POLLOUT;
+                else if (stdin_fd >= 0)
+                        p[1] = (struct pollfd){.fd = stdin_fd, .events = POLLIN};
+                if (poll(p, 2, 200) <= 0)
+                        continue;
+                if (p[1].revents) {
+                        n = read(stdin_fd, in, STDIN_CHUNK);
+                        if (n > 0) {
+                                in_len = (size_t)n;
+                                in_off = 0;
+                        } else if (n == 0 || (errno != EINTR && errno != EAGAIN)) {
+                                shutdown(s, SHUT_WR);
+                                stdin_fd = -1;
+                        }
+                }
+                if (p[0].revents & POLLOUT) {
+                        n = send(s, in + in_off, in_len - in_off, MSG_NOSIGNAL | MSG_DONTWAIT);
+                        if (n > 0) {
+                                in_off += (size_t)n;
+                        } else if (n < 0 && errno != EAGAIN && errno != EINTR) {
+                                in_off = in_len = 0; /* stdin goes nowhere now */
+                                stdin_fd = -1;
+                        }
+                }
+                if (!(p[0].revents & (POLLIN | POLLHUP | POLLERR)))
+                        continue;
+                n = read(s, out, sizeof(out));
+                if (n < 0 && (errno == EINTR || errno == EAGAIN))
+                        continue;
+                /* the Engine ends the stream once the process has exited; a
+                 * sink that fails means the reader went */
+                if (n <= 0 || on_stdcopy(out, (size_t)n, &d) < 0)
+                        break;
+        }
+        free(in);
+        return 0;
+}
+
+/* The exec's state: whether it runs, and its first process's host pid. */
+static int exec_inspect(struct http_client *h, const char *id, bool *running, pid_t *pid,
+                        int *exit_code, struct idyl_err *err)
+{
+        char path[160];
+        json_t *info = NULL;
+
+        snprintf(path, sizeof(path), "/exec/%s/json", id);
+        if (http_json(h, "GET", path, NULL, 10, NULL, &info, err) < 0)
+                return -1;
+        *running = json_is_true(json_object_get(info, "Running"));
+        *pid = (pid_t)json_integer_value(json_object_get(info, "Pid"));
+        *exit_code = (int)json_integer_value(json_object_get(info, "ExitCode"));
+        json_decref(info);
+        return 0;
+}
+
+struct exec_ref {
+        struct http_client *h;
+        const char *id;
+};
+
+/* The pid is still the exec's: the Engine says the exec runs with it. */
+static bool exec_still_runs(pid_t pid, void *arg)
+{
+        const struct exec_ref *x = arg;
+        struct idyl_err err = IDYL_ERR_INIT;
+        bool running = false;
+        pid_t now = 0;
+        int code;
+
+        return exec_inspect(x->h, x->id, &running, &now, &code, &err) == 0 && running && now == pid;
+}
+
+/* The stream ended before the exec: stops its processes. The Engine has no
+ * exec kill; its inspect gives the host pid, asked again once it is held. */
+static void exec_stop(struct http_client *h, const char *id, const char *container)
+{
+        struct idyl_err err = IDYL_ERR_INIT;
+        struct exec_ref x = {h, id};
+        bool running = false;
+        pid_t pid = 0;
+        int code, n;
+
+        if (exec_inspect(h, id, &running, &pid, &code, &err) < 0 || !running || pid <= 1)
+                return;
+        n = proc_tree_stop(pid, exec_still_runs, &x, EXEC_STOP_GRACE_MS);
+        if (n > 0)
+                log_info("exec %.12s in container %.12s: its stream ended; stopped %d process%s",
+                         id, container, n, n == 1 ? "" : "es");
+}
+
 int docker_exec(struct runtime *rt, const struct rt_instance *inst, const char *const *argv,
-                size_t argc, const struct rt_sink *sink, int *exit_code, struct idyl_err *err)
+                size_t argc, int stdin_fd, const struct rt_sink *sink, int *exit_code,
+                struct idyl_err *err)
 {
         struct http_client *h = http_client_new(DOCKER_BASE, runtime_docker_socket(rt), NULL, NULL);
-        json_t *cmd = json_array(), *body = NULL, *created = NULL, *info = NULL;
-        struct demux d = {0};
+        json_t *cmd = json_array(), *body = NULL, *created = NULL;
         char path[256];
         const char *id;
-        int rc = -1;
+        bool running;
+        pid_t pid;
+        int rc = -1, s = -1;
 
         if (!h || !cmd)
                 goto oom;
         for (size_t i = 0; i < argc; i++)
                 json_array_append_new(cmd, json_string(argv[i]));
-        body = json_pack("{s:b,s:b,s:b,s:O}", "AttachStdin", 0, "AttachStdout", 1, "AttachStderr",
-                         1, "Cmd", cmd);
+        body = json_pack("{s:b,s:b,s:b,s:O}", "AttachStdin", stdin_fd >= 0, "AttachStdout", 1,
+                         "AttachStderr", 1, "Cmd", cmd);
         if (!body)
                 goto oom;
         snprintf(path, sizeof(path), "/containers/%s/exec", inst->id);
@@ -211,27 +392,27 @@ int docker_exec(struct runtime *rt, const struct rt_instance *inst, const char *
                 idyl_err_set(err, IDYL_E_UNAVAILABLE, "Docker gave the exec no id");
                 goto out;
         }
-        snprintf(path, sizeof(path), "/exec/%s/start", id);
-        if (stream_get(h, "POST", path, "{\"Detach\":false,\"Tty\":false}", sink, &d, err) < 0)
+        if (hijack_start(runtime_docker_socket(rt), id, &s, err) < 0 ||
+            hijack_pump(s, stdin_fd, sink, err) < 0)
                 goto out;
         if (*sink->abort) {
+                exec_stop(h, id, inst->id);
                 *exit_code = -1;
                 rc = 0;
                 goto out;
         }
-        snprintf(path, sizeof(path), "/exec/%s/json", id);
-        if (http_json(h, "GET", path, NULL, 10, NULL, &info, err) < 0)
+        if (exec_inspect(h, id, &running, &pid, exit_code, err) < 0)
                 goto out;
-        *exit_code = (int)json_integer_value(json_object_get(info, "ExitCode"));
         rc = 0;
         goto out;
 oom:
         idyl_err_set(err, IDYL_E_INTERNAL, "out of memory");
 out:
+        if (s >= 0)
+                close(s);
         json_decref(cmd);
         json_decref(body);
         json_decref(created);
-        json_decref(info);
         http_client_free(h);
         return rc;
 }

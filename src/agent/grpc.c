@@ -269,6 +269,7 @@ struct grpc_conn {
         int last_status;
         int send_errno;
         struct call *call;
+        char ns[64]; /* containerd-namespace of every call; "" none */
 };
 
 struct grpc_conn *grpc_conn_new(const char *socket_path)
@@ -285,6 +286,11 @@ struct grpc_conn *grpc_conn_new(const char *socket_path)
                 return NULL;
         }
         return c;
+}
+
+void grpc_conn_set_namespace(struct grpc_conn *c, const char *ns)
+{
+        snprintf(c->ns, sizeof(c->ns), "%s", ns ? ns : "");
 }
 
 static void conn_close(struct grpc_conn *c)
@@ -560,6 +566,7 @@ static int call_run(struct grpc_conn *c, const char *method, const ProtobufCMess
             NV("content-type", "application/grpc"),
             NV("te", "trailers"),
             NV("grpc-timeout", ""),
+            NV("containerd-namespace", ""),
 #undef NV
         };
 
@@ -575,6 +582,11 @@ static int call_run(struct grpc_conn *c, const char *method, const ProtobufCMess
                 snprintf(timeout, sizeof(timeout), "%dm", timeout_ms);
                 nv[nnv].value = (uint8_t *)timeout;
                 nv[nnv++].valuelen = strlen(timeout);
+        }
+        if (c->ns[0]) {
+                nv[nnv] = nv[7];
+                nv[nnv].value = (uint8_t *)c->ns;
+                nv[nnv++].valuelen = strlen(c->ns);
         }
         conn_check_idle(c);
         if (!c->session && conn_open(c, err) < 0)

@@ -91,6 +91,9 @@ struct grpc_conn *grpc_conn_new(const char *socket_path);
 void grpc_conn_free(struct grpc_conn *c);
 /* Calls stop early once *flag is true. */
 void grpc_conn_set_abort(struct grpc_conn *c, const volatile bool *flag);
+/* Sends "containerd-namespace: ns" with every call (containerd's own
+ * services want it; CRI does not); NULL or "" sends none. */
+void grpc_conn_set_namespace(struct grpc_conn *c, const char *ns);
 /* The gRPC status of the last call (GRPC_UNAVAILABLE when it never got one). */
 int grpc_conn_last_status(const struct grpc_conn *c);
 

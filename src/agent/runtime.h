@@ -138,9 +138,14 @@ struct runtime_ops {
         /* Streams inst's output to sink (agent/docker_stream.c, cri_stream.c). */
         int (*logs)(struct runtime *rt, const struct rt_instance *inst, const struct rt_logs *o,
                     const struct rt_sink *sink, struct idyl_err *err);
-        /* Runs argv in inst, streaming its output; *exit_code is its status. */
+        /* Runs argv in inst, streaming its output; *exit_code is its status.
+         * stdin_fd (-1: none) is read for the process's stdin, and its end
+         * closes it. When *sink->abort ends the call while the process still
+         * runs, its processes are stopped (SIGTERM, then SIGKILL after
+         * EXEC_STOP_GRACE_MS) and *exit_code is -1. */
         int (*exec)(struct runtime *rt, const struct rt_instance *inst, const char *const *argv,
-                    size_t argc, const struct rt_sink *sink, int *exit_code, struct idyl_err *err);
+                    size_t argc, int stdin_fd, const struct rt_sink *sink, int *exit_code,
+                    struct idyl_err *err);
         /* Runtime calls stop early once *flag is true (the agent is stopping). */
         void (*set_abort)(struct runtime *rt, const volatile bool *flag);
         void (*destroy)(struct runtime *rt);
@@ -179,7 +184,8 @@ const char *runtime_docker_socket(struct runtime *rt);
 int docker_logs(struct runtime *rt, const struct rt_instance *inst, const struct rt_logs *o,
                 const struct rt_sink *sink, struct idyl_err *err);
 int docker_exec(struct runtime *rt, const struct rt_instance *inst, const char *const *argv,
-                size_t argc, const struct rt_sink *sink, int *exit_code, struct idyl_err *err);
+                size_t argc, int stdin_fd, const struct rt_sink *sink, int *exit_code,
+                struct idyl_err *err);
 
 /* containerd through CRI (cri.c). handler is the runtime type the node
  * promises (io.containerd.kata-qemu.v2); cri_handler the CRI runtime_handler
@@ -191,7 +197,8 @@ const char *runtime_cri_socket(struct runtime *rt);
 int cri_logs(struct runtime *rt, const struct rt_instance *inst, const struct rt_logs *o,
              const struct rt_sink *sink, struct idyl_err *err);
 int cri_exec(struct runtime *rt, const struct rt_instance *inst, const char *const *argv,
-             size_t argc, const struct rt_sink *sink, int *exit_code, struct idyl_err *err);
+             size_t argc, int stdin_fd, const struct rt_sink *sink, int *exit_code,
+             struct idyl_err *err);
 /* Where the CRI runtime's CNI configuration and plugins live (join's
  * --cni-conf-dir, --cni-bin-dir); NULL or "" keeps the default
  * (/etc/cni/net.d, /usr/lib/cni). rt must be a CRI runtime. */

@@ -2,12 +2,15 @@
  * starts a worker for each stream offered; the worker opens POST
  * .../streams/ID (upgraded to idyl-stream), finds the workload's instance,
  * runs the runtime's logs or exec with the connection as its sink and ends
- * with an END frame. A watcher notices the far side going (the socket reads
- * EOF) and stops the runtime call. Workers have their own runtime
+ * with an END frame. A watcher reads what idyld sends (exec -i's stdin, which
+ * it passes to the runtime through a pipe), notices the far side going (the
+ * socket reads EOF) and stops the runtime call, which then stops the exec's
+ * processes. Workers have their own runtime
  * connection; at most WORKERS_MAX run at once. */
 #include "agent/stream.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -39,6 +42,7 @@ struct worker {
         struct agent_streams *as;
         json_t *offer; /* owned */
         struct stream_conn *conn;
+        int stdin_w;         /* exec -i: where the watcher writes the CLI's stdin; -1 none */
         volatile bool abort; /* the far side went, or the agent stops */
         volatile bool done;
 };
@@ -55,22 +59,84 @@ static int sink_write(void *arg, int channel, const char *data, size_t len)
         return 0;
 }
 
-/* Sets w->abort once idyld closes the stream (it sends nothing else) or the
- * agent stops. */
+/* Writes all of data to the exec's stdin pipe (non-blocking), giving up
+ * when the stream ends. */
+static int stdin_put(struct worker *w, const char *data, size_t len)
+{
+        while (len) {
+                ssize_t n = write(w->stdin_w, data, len);
+
+                if (n > 0) {
+                        data += n;
+                        len -= (size_t)n;
+                        continue;
+                }
+                if (n < 0 && errno != EAGAIN && errno != EINTR)
+                        return -1; /* the exec no longer reads: its process ended */
+                struct pollfd p = {.fd = w->stdin_w, .events = POLLOUT};
+
+                if (w->done || w->abort || *w->as->stop)
+                        return -1;
+                poll(&p, 1, 200);
+        }
+        return 0;
+}
+
+static void stdin_close(struct worker *w)
+{
+        if (w->stdin_w >= 0)
+                close(w->stdin_w);
+        w->stdin_w = -1;
+}
+
+/* Takes one frame from idyld: the CLI's stdin, or its end. Anything else
+ * (a frame the agent sends, stdin the exec did not ask for) breaks the
+ * protocol. Returns -1 when the stream must end. */
+static int take_frame(struct worker *w, char *buf)
+{
+        struct idyl_err err = IDYL_ERR_INIT;
+        enum stream_channel ch;
+        uint32_t len;
+
+        if (stream_conn_next(w->conn, &ch, buf, &len, &err) <= 0)
+                return -1; /* idyld closed the stream: the CLI went */
+        if (ch == STREAM_STDIN && w->stdin_w >= 0) {
+                if (stdin_put(w, buf, len) < 0)
+                        stdin_close(w); /* more stdin for an exec that ended goes nowhere */
+                return 0;
+        }
+        if (ch == STREAM_STDIN_EOF && w->stdin_w >= 0) {
+                stdin_close(w);
+                return 0;
+        }
+        if (ch == STREAM_STDIN || ch == STREAM_STDIN_EOF)
+                return 0; /* after the end of stdin, or stdin the process was not given */
+        log_warnx("stream %s: idyld sent a frame of channel %d; ending it",
+                  json_string_value(json_object_get(w->offer, "id")) ?: "?", (int)ch);
+        return -1;
+}
+
+/* Reads what idyld sends (exec -i's stdin) and sets w->abort once idyld
+ * closes the stream or the agent stops. */
 static void *watch_main(void *arg)
 {
         struct worker *w = arg;
+        char *buf = malloc(STREAM_FRAME_MAX + 1);
 
         while (!w->done && !w->abort) {
                 struct pollfd p = {.fd = stream_conn_fd(w->conn), .events = POLLIN | POLLRDHUP};
 
-                if (*w->as->stop) {
+                if (*w->as->stop || !buf) {
                         w->abort = true;
                         break;
                 }
-                if (poll(&p, 1, 200) > 0 && (p.revents & (POLLIN | POLLRDHUP | POLLHUP | POLLERR)))
+                if (!stream_conn_pending(w->conn) && poll(&p, 1, 200) <= 0)
+                        continue;
+                if (take_frame(w, buf) < 0)
                         w->abort = true;
         }
+        stdin_close(w);
+        free(buf);
         return NULL;
 }
 
@@ -107,7 +173,8 @@ static int find_instance(struct runtime *rt, const char *workload, struct rt_ins
         return 0;
 }
 
-static int run_stream(struct worker *w, struct runtime *rt, int *exit_code, struct idyl_err *err)
+static int run_stream(struct worker *w, struct runtime *rt, int stdin_fd, int *exit_code,
+                      struct idyl_err *err)
 {
         const char *kind = json_string_value(json_object_get(w->offer, "kind"));
         const char *workload = json_string_value(json_object_get(w->offer, "workload"));
@@ -143,7 +210,7 @@ static int run_stream(struct worker *w, struct runtime *rt, int *exit_code, stru
                 for (size_t i = 0; i < argc; i++)
                         if (!(argv[i] = json_string_value(json_array_get(cmd, i))))
                                 return idyl_err_set(err, IDYL_E_INVALID, "malformed exec command");
-                return rt->ops->exec(rt, &inst, argv, argc, &sink, exit_code, err);
+                return rt->ops->exec(rt, &inst, argv, argc, stdin_fd, &sink, exit_code, err);
         }
         return idyl_err_set(err, IDYL_E_INVALID, "unknown stream kind \"%s\"", kind);
 }
@@ -157,7 +224,7 @@ static void *worker_main(void *arg)
         struct runtime *rt = NULL;
         char path[300];
         pthread_t watcher;
-        int exit_code = 0, rc;
+        int exit_code = 0, rc, stdin_pipe[2] = {-1, -1};
         json_t *outcome;
 
         snprintf(path, sizeof(path), "%s/%s", as->base, id ? id : "");
@@ -167,11 +234,20 @@ static void *worker_main(void *arg)
                 log_warnx("stream %s: %s", id ? id : "?", err.msg);
                 goto out;
         }
+        /* exec -i: the watcher writes the CLI's stdin into a pipe the runtime reads */
+        if (json_is_true(json_object_get(w->offer, "stdin"))) {
+                if (pipe2(stdin_pipe, O_CLOEXEC) == 0)
+                        w->stdin_w = stdin_pipe[1];
+                if (w->stdin_w < 0 || fcntl(w->stdin_w, F_SETFL, O_NONBLOCK) < 0) {
+                        log_warn("stream %s: stdin pipe", id);
+                        goto out;
+                }
+        }
         pthread_create(&watcher, NULL, watch_main, w);
         rc = agent_runtime_open(as->cfg, &rt, &err);
         if (rc == 0) {
                 rt->ops->set_abort(rt, &w->abort);
-                rc = run_stream(w, rt, &exit_code, &err);
+                rc = run_stream(w, rt, stdin_pipe[0], &exit_code, &err);
         }
         if (rc < 0)
                 outcome = json_pack("{s:{s:s,s:s}}", "error", "code", idyl_errcode_name(err.code),
@@ -187,6 +263,10 @@ static void *worker_main(void *arg)
 out:
         if (rt)
                 rt->ops->destroy(rt);
+        if (stdin_pipe[0] >= 0)
+                close(stdin_pipe[0]);
+        if (w->stdin_w >= 0)
+                close(w->stdin_w); /* the watcher never ran */
         stream_conn_close(w->conn);
         json_decref(w->offer);
         free(w);
@@ -212,6 +292,7 @@ static void start_worker(struct agent_streams *as, json_t *offer)
         }
         w->as = as;
         w->offer = json_incref(offer);
+        w->stdin_w = -1;
         pthread_attr_init(&attr);
         pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
         if (pthread_create(&t, &attr, worker_main, w) == 0) {

@@ -30,6 +30,7 @@ struct cli_opt {
         enum cli_opt_type type;
         const char *argname; /* NULL for flags */
         const char *help;
+        char short_name; /* -X as well as --name; 0: none */
 };
 
 #define OPT_END                                                                                    \

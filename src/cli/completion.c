@@ -34,8 +34,11 @@ static void print_nouns(FILE *f)
 
 static void print_options(FILE *f, const struct cli_command *c)
 {
-        for (size_t i = 0; c->opts && c->opts[i].name; i++)
+        for (size_t i = 0; c->opts && c->opts[i].name; i++) {
                 fprintf(f, " --%s", c->opts[i].name);
+                if (c->opts[i].short_name)
+                        fprintf(f, " -%c", c->opts[i].short_name);
+        }
         if (c->flags & CMD_OUTPUT)
                 fputs(" --output -o", f);
         if (c->flags & CMD_API)
@@ -185,8 +188,15 @@ static void man_command(FILE *f, const struct cli_command *c)
         fputs("\n.SH DESCRIPTION\n", f);
         roff_text(f, c->summary);
         fputs("\n.SH OPTIONS\n", f);
-        for (size_t i = 0; c->opts && c->opts[i].name; i++)
-                man_option(f, c->opts[i].name, c->opts[i].argname, c->opts[i].help);
+        for (size_t i = 0; c->opts && c->opts[i].name; i++) {
+                const struct cli_opt *o = &c->opts[i];
+                char help[512], also[16] = "";
+
+                if (o->short_name)
+                        snprintf(also, sizeof(also), "; also -%c", o->short_name);
+                snprintf(help, sizeof(help), "%s%s", o->help, also);
+                man_option(f, o->name, o->argname, help);
+        }
         if (c->flags & CMD_OUTPUT)
                 man_option(f, "output", "FORMAT",
                            "table (default), wide, name, yaml or json; also -o");

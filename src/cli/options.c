@@ -120,22 +120,52 @@ static int split_rest(const struct cli_command *cmd, int *argc, char **argv, str
         return 0;
 }
 
+/* getopt's short options: -h, -o where the command prints, and the
+ * table's own short names. */
+static void short_options(const struct cli_command *cmd, char *out, size_t size)
+{
+        size_t n = (size_t)snprintf(out, size, (cmd->flags & CMD_OUTPUT) ? ":ho:" : ":h");
+
+        for (size_t i = 0; cmd->opts && cmd->opts[i].name && n + 3 < size; i++) {
+                if (!cmd->opts[i].short_name)
+                        continue;
+                out[n++] = cmd->opts[i].short_name;
+                if (cmd->opts[i].type != OPT_FLAG)
+                        out[n++] = ':';
+        }
+        out[n] = '\0';
+}
+
+/* The table index of the option whose short name is c; -1 when none is.
+ * Short names are letters, so they never collide with the indexes
+ * getopt_long returns for long names (a table holds far fewer options). */
+static int optopt_index(const struct cli_command *cmd, int c)
+{
+        for (size_t i = 0; c > 0 && cmd->opts && cmd->opts[i].name; i++)
+                if (cmd->opts[i].short_name == c)
+                        return (int)i;
+        return -1;
+}
+
 static int parse_loop(const struct cli_command *cmd, int argc, char **argv, struct option *lo,
                       struct cli_args *out, struct cli_ctx *ctx, struct idyl_err *err)
 {
         size_t nopts = count_opts(cmd->opts);
+        char shorts[64];
         int c, idx;
 
+        short_options(cmd, shorts, sizeof(shorts));
         optind = 0;
         opterr = 0;
-        while ((c = getopt_long(argc, argv, (cmd->flags & CMD_OUTPUT) ? ":ho:" : ":h", lo, &idx)) !=
-               -1) {
+        while ((c = getopt_long(argc, argv, shorts, lo, &idx)) != -1) {
                 if (c == 'h' || c == SHARED_HELP) {
                         cli_print_help(stdout, cmd);
                         return 1;
                 }
-                if (c == 'o')
+                if (c == 'o' && (cmd->flags & CMD_OUTPUT))
                         c = SHARED_OUTPUT;
+                else if (optopt_index(cmd, c) >= 0)
+                        c = optopt_index(cmd, c);
                 if (c == '?')
                         return idyl_err_set(err, IDYL_E_USAGE, "unknown option \"%s\"",
                                             argv[optind - 1]);
@@ -274,7 +304,14 @@ void cli_print_help(FILE *f, const struct cli_command *cmd)
                          o->type == OPT_LIST    ? " (repeatable, or comma-separated)"
                          : o->type == OPT_MULTI ? " (repeatable)"
                                                 : "");
-                print_opt(f, o->name, o->argname, help);
+                if (o->short_name) {
+                        char name[48];
+
+                        snprintf(name, sizeof(name), "%.40s, -%c", o->name, o->short_name);
+                        print_opt(f, name, o->argname, help);
+                } else {
+                        print_opt(f, o->name, o->argname, help);
+                }
         }
         if (cmd->flags & CMD_OUTPUT)
                 print_opt(f, "output, -o", "FORMAT", "table (default), wide, name, yaml or json");

@@ -3,7 +3,9 @@
  * stream id, and offers the stream to the node's agent, which long-polls
  * GET .../nodes/{name}/streams. The agent opens POST .../streams/{id}
  * (also upgraded) and writes frames (util/stream_wire.h) that one thread
- * copies to the CLI. Nodes open every connection; they need no inbound port.
+ * copies to the CLI; the CLI's own frames (an exec's stdin) are copied to
+ * the agent, which checks them. Nodes open every connection; they need no
+ * inbound port.
  *
  * A stream ends when either side goes, when the agent's END frame has passed,
  * or at its bounds (STREAM_TIME_MAX_S, STREAM_BYTES_MAX). Streams live in
@@ -285,12 +287,14 @@ static bool at_boundary(const struct frame_track *f)
 static bool await_agent(struct idyl_server *srv, struct stream *s)
 {
         struct streams *t = srv->streams;
+        bool cli_sent = false; /* stdin came first: it waits in the socket for the agent */
 
         for (;;) {
-                struct pollfd pf[2] = {{.fd = s->cli_fd, .events = POLLIN},
-                                       {.fd = s->wake[0], .events = POLLIN}};
+                struct pollfd pf[2] = {{.fd = s->wake[0], .events = POLLIN},
+                                       {.fd = s->cli_fd, .events = POLLIN}};
                 int64_t left = s->created_ms + STREAM_CONNECT_MS - mono_ms();
                 bool have, stopping;
+                ssize_t n;
                 char c;
 
                 pthread_mutex_lock(&t->mu);
@@ -307,12 +311,16 @@ static bool await_agent(struct idyl_server *srv, struct stream *s)
                                        STREAM_CONNECT_MS / 1000);
                         return false;
                 }
-                if (poll(pf, 2, (int)left) < 0 && errno != EINTR)
+                if (poll(pf, cli_sent ? 1 : 2, (int)left) < 0 && errno != EINTR)
                         return false;
-                if (pf[0].revents && recv(s->cli_fd, &c, 1, MSG_PEEK) <= 0)
-                        return false; /* the CLI went */
-                if (pf[1].revents && read(s->wake[0], &c, 1) < 0)
+                if (pf[0].revents && read(s->wake[0], &c, 1) < 0)
                         return false;
+                if (!cli_sent && pf[1].revents) {
+                        n = recv(s->cli_fd, &c, 1, MSG_PEEK);
+                        if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR))
+                                return false; /* the CLI went */
+                        cli_sent = n > 0;
+                }
         }
 }
 
@@ -351,10 +359,13 @@ static void splice_sides(struct idyl_server *srv, struct stream *s)
                                 return;
                 }
                 if (pf[0].revents) {
-                        /* the CLI sends nothing: readable means it went */
+                        /* the CLI's frames (exec -i's stdin) go to the agent as they are */
                         n = recv(s->cli_fd, buf, sizeof(buf), 0);
                         if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR))
                                 return;
+                        if (n > 0 && write_all(s->agent_fd, buf, (size_t)n) < 0)
+                                return;
+                        bytes += n > 0 ? n : 0;
                 }
                 if (pf[1].revents) {
                         n = recv(s->agent_fd, buf, sizeof(buf), 0);
@@ -609,15 +620,17 @@ out:
 
 int handle_workload_exec(struct request *req, struct response *resp, struct idyl_err *err)
 {
-        static const char *const keys[] = {"command", NULL};
+        static const char *const keys[] = {"command", "stdin", NULL};
         struct idyl_workload w = IDYL_WORKLOAD_INIT;
         const char **argv = NULL;
         size_t argc = 0;
+        bool with_stdin = false;
         json_t *cmd;
         int rc = -1;
 
         if (want_upgrade(req, err) < 0 || json_check_keys(req->body, keys, "exec", err) < 0 ||
-            json_get_string_array(req->body, "command", &argv, &argc, err) < 0)
+            json_get_string_array(req->body, "command", &argv, &argc, err) < 0 ||
+            json_get_bool(req->body, "stdin", &with_stdin, err) < 0)
                 goto out;
         if (argc == 0 || argc > EXEC_ARGS_MAX) {
                 idyl_err_set(err, IDYL_E_INVALID, "command must have 1 to %d arguments",
@@ -639,9 +652,10 @@ int handle_workload_exec(struct request *req, struct response *resp, struct idyl
                 goto out;
         }
         cmd = json_deep_copy(json_object_get(req->body, "command"));
-        rc = open_stream(
-            req, resp, &w,
-            json_pack("{s:s,s:s,s:o}", "kind", "exec", "workload", w.name, "command", cmd), err);
+        rc = open_stream(req, resp, &w,
+                         json_pack("{s:s,s:s,s:o,s:b}", "kind", "exec", "workload", w.name,
+                                   "command", cmd, "stdin", with_stdin),
+                         err);
         if (rc == 0)
                 log_info("exec in workload %s of subnet %s on node %s by token of role %s", w.name,
                          req->params[0], w.node, idyl_role_name(req->caller.role));

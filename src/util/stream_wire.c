@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <jansson.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +18,7 @@
 struct stream_conn {
         CURL *curl;
         curl_socket_t fd;
+        pthread_mutex_t mu; /* one curl (TLS) call at a time: a reader and a writer share c */
         char ahead[STREAM_HEADERS_MAX]; /* bytes read past the answer's headers */
         size_t ahead_off, ahead_len;
 };
@@ -37,11 +39,17 @@ int stream_frame_parse(const uint8_t hdr[STREAM_FRAME_HDR], enum stream_channel 
         uint32_t n =
             (uint32_t)hdr[4] << 24 | (uint32_t)hdr[5] << 16 | (uint32_t)hdr[6] << 8 | hdr[7];
 
-        if (hdr[0] < STREAM_STDOUT || hdr[0] > STREAM_END || n > STREAM_FRAME_MAX)
+        if (hdr[0] > STREAM_STDIN_EOF || n > STREAM_FRAME_MAX ||
+            (hdr[0] == STREAM_STDIN_EOF && n != 0))
                 return -1;
         *channel = (enum stream_channel)hdr[0];
         *len = n;
         return 0;
+}
+
+bool stream_channel_from_agent(enum stream_channel channel)
+{
+        return channel == STREAM_STDOUT || channel == STREAM_STDERR || channel == STREAM_END;
 }
 
 /* "https://host:port/x" -> "host:port" */
@@ -73,9 +81,12 @@ static long raw_read(struct stream_conn *c, void *buf, size_t size, int timeout_
 
         for (;;) {
                 size_t n = 0;
-                CURLcode rc = curl_easy_recv(c->curl, buf, size, &n);
+                CURLcode rc;
                 int left;
 
+                pthread_mutex_lock(&c->mu);
+                rc = curl_easy_recv(c->curl, buf, size, &n);
+                pthread_mutex_unlock(&c->mu);
                 if (rc == CURLE_OK)
                         return (long)n;
                 if (rc != CURLE_AGAIN)
@@ -95,8 +106,11 @@ int stream_conn_write(struct stream_conn *c, const void *data, size_t len, struc
 
         while (len) {
                 size_t n = 0;
-                CURLcode rc = curl_easy_send(c->curl, p, len, &n);
+                CURLcode rc;
 
+                pthread_mutex_lock(&c->mu);
+                rc = curl_easy_send(c->curl, p, len, &n);
+                pthread_mutex_unlock(&c->mu);
                 if (rc == CURLE_AGAIN) {
                         wait_fd(c->fd, POLLOUT, 1000);
                         continue;
@@ -192,6 +206,7 @@ int stream_conn_open(const struct stream_open *o, struct stream_conn **out, stru
                 return idyl_err_set(err, IDYL_E_INTERNAL, "out of memory");
         }
         c->fd = CURL_SOCKET_BAD;
+        pthread_mutex_init(&c->mu, NULL);
         curl_easy_setopt(c->curl, CURLOPT_URL, o->addr);
         curl_easy_setopt(c->curl, CURLOPT_CONNECT_ONLY, 1L);
         curl_easy_setopt(c->curl, CURLOPT_NOSIGNAL, 1L);
@@ -238,6 +253,7 @@ void stream_conn_close(struct stream_conn *c)
         if (!c)
                 return;
         curl_easy_cleanup(c->curl);
+        pthread_mutex_destroy(&c->mu);
         free(c);
 }
 

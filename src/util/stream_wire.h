@@ -4,8 +4,10 @@
  * the agent to the CLI are frames in Docker's stdcopy shape (channel byte,
  * three zero bytes, big-endian u32 length, payload); the last frame is
  * STREAM_END with a JSON object: {"exit_code": N} or {"error": {"code",
- * "message"}}. This file owns that format and the client side of the
- * upgrade, for the CLI and the agent alike. */
+ * "message"}}. Bytes from the CLI to the agent are frames of the same shape:
+ * STREAM_STDIN carries the exec's standard input (exec -i) and
+ * STREAM_STDIN_EOF (empty) closes it. This file owns that format and the
+ * client side of the upgrade, for the CLI and the agent alike. */
 #ifndef IDYL_UTIL_STREAM_WIRE_H
 #define IDYL_UTIL_STREAM_WIRE_H
 
@@ -21,15 +23,21 @@
 #define STREAM_HEADERS_MAX (16u * 1024) /* the 101 answer's header block */
 
 enum stream_channel {
+        STREAM_STDIN = 0, /* CLI to agent: bytes for the exec's stdin */
         STREAM_STDOUT = 1,
         STREAM_STDERR = 2,
-        STREAM_END = 3, /* JSON outcome; nothing follows */
+        STREAM_END = 3,       /* JSON outcome; nothing follows */
+        STREAM_STDIN_EOF = 4, /* CLI to agent, empty: the exec's stdin ends */
 };
+
+/* Whether a frame on channel may travel from the agent to the CLI (else it
+ * is one of the CLI's). */
+bool stream_channel_from_agent(enum stream_channel channel);
 
 /* Writes a frame header for `len` payload bytes on `channel` into hdr. */
 void stream_frame_header(uint8_t hdr[STREAM_FRAME_HDR], enum stream_channel channel, uint32_t len);
-/* Reads a frame header: -1 when the channel is unknown or len is past
- * STREAM_FRAME_MAX. */
+/* Reads a frame header: -1 when the channel is unknown, len is past
+ * STREAM_FRAME_MAX, or a STREAM_STDIN_EOF frame has a payload. */
 int stream_frame_parse(const uint8_t hdr[STREAM_FRAME_HDR], enum stream_channel *channel,
                        uint32_t *len);
 
@@ -45,8 +53,9 @@ struct stream_open {
 };
 
 /* Sends the request and reads the answer. On 101, *out is the open stream
- * (the caller closes it). Any other answer is an error carrying the
- * server's code and message ({"error": {...}} body). */
+ * (the caller closes it). One thread may read while another writes: each
+ * read and write of the connection is made under its own lock. Any other answer is an error
+ * carrying the server's code and message ({"error": {...}} body). */
 int stream_conn_open(const struct stream_open *o, struct stream_conn **out, struct idyl_err *err);
 void stream_conn_close(struct stream_conn *c);
 /* The socket, for poll(2); buffered bytes are read first by stream_conn_read. */

@@ -3,9 +3,11 @@
 # control plane: the agent opens the stream to idyld (the node has no inbound
 # port). On Docker through the Engine API; on containerd (runc) through CRI,
 # where the agent reads the container's CRI log files and runs CRI Exec over
-# containerd's streaming server (WebSocket, v4.channel.k8s.io). Output,
-# --tail, --follow latency, --previous after a restart, exec's streaming and
-# exit code, who may, and the audit record.
+# containerd's streaming server (WebSocket, v4.channel.k8s.io; SPDY with -i).
+# Output, --tail, --follow latency, --previous after a restart, exec's
+# streaming and exit code, exec -i's stdin and its end, an exec stopped in
+# the workload when its CLI goes (and only that one), who may, and the audit
+# record.
 #
 # One file for both runtimes (IDYL_E2E_RUNTIME, see runtime.bash), which
 # tests/CMakeLists.txt runs once for each, under these ctest names:
@@ -25,6 +27,7 @@ setup() {
 
 teardown() {
 	[ -z "${FOLLOW_PID:-}" ] || kill "$FOLLOW_PID" 2>/dev/null || true
+	[ -z "${EXEC_PIDS:-}" ] || kill $EXEC_PIDS 2>/dev/null || true
 	stop_sims
 	end_runtime_test
 }
@@ -41,6 +44,30 @@ deploy_printer() {
 	wait_until 30 phase_is w running
 	wait_until 10 sh -c "idyl workload logs w --subnet $SUBNET 2>/dev/null | grep -q three"
 }
+
+# Deploys w running only sleep 3600, for the exec tests that count its processes.
+deploy_sleeper() {
+	idyl deploy idyl/busybox:latest --name w --subnet "$SUBNET" -- sleep 3600 >/dev/null
+	wait_until 30 phase_is w running
+}
+restarts() { idyl workload get w --subnet "$SUBNET" -o json | jq -r .status.restarts; }
+# the processes in w whose command line is exactly "$1"
+procs_in_w() {
+	idyl workload exec w --subnet "$SUBNET" -- sh -c \
+		'for p in /proc/[0-9]*; do [ "$(tr "\0" " " <$p/cmdline)" = "$1 " ] && echo ${p#/proc/}; done; true' \
+		-- "$1"
+}
+none_in_w() { [ -z "$(procs_in_w "$1")" ]; }
+# exec_started OUT SCRIPT: runs sh -c "echo started; SCRIPT" in w with its
+# output in OUT, its CLI in the background (its pid in EXEC_PID), and waits
+# for it to start.
+exec_started() {
+	idyl workload exec w --subnet "$SUBNET" -- sh -c "echo started; $2" >"$1" 2>&1 &
+	EXEC_PID=$!
+	EXEC_PIDS="${EXEC_PIDS:-} $EXEC_PID"
+	wait_until 10 grep -q started "$1"
+}
+
 
 @test "logs prints the workload's stdout and stderr apart" {
 	deploy_printer
@@ -238,4 +265,71 @@ deploy_printer() {
 	echo "the follow ended $(($(now_ms) - start)) ms after it began" >&3
 	[ "$status" -eq 0 ]
 	[ "$output" = "$(printf 'started\ndone')" ]
+}
+
+@test "exec -i passes stdin to the process and its end closes it" {
+	deploy_sleeper
+	run sh -c "echo hi | idyl workload exec -i w --subnet $SUBNET -- cat"
+	[ "$status" -eq 0 ]
+	[ "$output" = "hi" ]
+	run sh -c "echo 5 | idyl workload exec -i w --subnet $SUBNET -- sh -c 'read x; exit \$x'"
+	[ "$status" -eq 5 ]
+	[ -z "$output" ]
+	# a stdin of many frames arrives whole and in order, while as much
+	# output comes back
+	seq 100000 >"$BATS_TEST_TMPDIR/in"
+	idyl workload exec --stdin w --subnet "$SUBNET" -- cat <"$BATS_TEST_TMPDIR/in" >"$BATS_TEST_TMPDIR/out"
+	cmp "$BATS_TEST_TMPDIR/in" "$BATS_TEST_TMPDIR/out"
+	# without -i the process's stdin stays closed: cat reads nothing
+	run sh -c "echo hi | idyl workload exec w --subnet $SUBNET -- cat"
+	[ "$status" -eq 0 ]
+	[ -z "$output" ]
+	run idyl workload exec -it w --subnet "$SUBNET" -- true
+	[ "$status" -eq 2 ]
+	[ "${lines[0]}" = 'error: exec has no terminal: --tty is not supported (-i passes stdin without one)' ]
+}
+
+@test "an exec whose CLI is killed is stopped in the workload" {
+	deploy_sleeper
+	before=$(restarts)
+	# sh stays (a command follows sleep), so the exec is two processes
+	exec_started "$BATS_TEST_TMPDIR/out" 'sleep 300; echo late'
+	[ -n "$(procs_in_w 'sleep 300')" ]
+	[ -n "$(procs_in_w "sh -c echo started; sleep 300; echo late")" ]
+	kill -9 "$EXEC_PID"
+	start=$(date +%s%3N)
+	wait_until 5 none_in_w 'sleep 300'
+	echo "exec stopped $(($(date +%s%3N) - start)) ms after its CLI was killed" >&3
+	none_in_w "sh -c echo started; sleep 300; echo late"
+	run grep -q late "$BATS_TEST_TMPDIR/out"
+	[ "$status" -eq 1 ]
+	# the workload's own process runs on, not restarted
+	[ -n "$(procs_in_w 'sleep 3600')" ]
+	phase_is w running
+	[ "$(restarts)" = "$before" ]
+}
+
+@test "only the exec whose CLI went is stopped, not another one" {
+	deploy_sleeper
+	exec_started "$BATS_TEST_TMPDIR/a" 'sleep 302; echo late'
+	first=$EXEC_PID
+	exec_started "$BATS_TEST_TMPDIR/b" 'sleep 303; echo other'
+	other=$EXEC_PID
+	kill "$first"
+	wait_until 5 none_in_w 'sleep 302'
+	[ -n "$(procs_in_w 'sleep 303')" ]
+	kill "$other"
+	wait_until 5 none_in_w 'sleep 303'
+}
+
+@test "an exec that ignores SIGTERM is killed after the grace" {
+	deploy_sleeper
+	exec_started "$BATS_TEST_TMPDIR/out" 'trap "" TERM; sleep 301; echo late'
+	kill -TERM "$EXEC_PID"
+	sleep 1
+	# still there within the grace (sh ignores TERM; sleep has it ignored too)
+	[ -n "$(procs_in_w 'sleep 301')" ]
+	wait_until 5 none_in_w 'sleep 301'
+	[ -n "$(procs_in_w 'sleep 3600')" ]
+	phase_is w running
 }

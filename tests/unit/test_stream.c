@@ -37,6 +37,41 @@ static void test_frame_header_round_trips(void **state)
         assert_int_equal(stream_frame_parse(h, &ch, &len), -1);
 }
 
+/* The CLI's frames: stdin bytes on channel 0 (as Docker's stdcopy numbers
+ * stdin), its end on channel 4 with no payload; neither may come from the
+ * agent, whose channels are stdout, stderr and the end. */
+static void test_stdin_frames_have_their_channels(void **state)
+{
+        static const uint8_t stdin_hdr[] = {0, 0, 0, 0, 0, 0, 0, 3};
+        static const uint8_t eof_hdr[] = {4, 0, 0, 0, 0, 0, 0, 0};
+        uint8_t h[STREAM_FRAME_HDR];
+        enum stream_channel ch = STREAM_END;
+        uint32_t len = 99;
+
+        (void)state;
+        stream_frame_header(h, STREAM_STDIN, 3);
+        assert_memory_equal(h, stdin_hdr, sizeof(h));
+        assert_int_equal(stream_frame_parse(h, &ch, &len), 0);
+        assert_int_equal(ch, STREAM_STDIN);
+        assert_int_equal(len, 3);
+        stream_frame_header(h, STREAM_STDIN_EOF, 0);
+        assert_memory_equal(h, eof_hdr, sizeof(h));
+        assert_int_equal(stream_frame_parse(h, &ch, &len), 0);
+        assert_int_equal(ch, STREAM_STDIN_EOF);
+        assert_int_equal(len, 0);
+        /* an end of stdin carries nothing */
+        stream_frame_header(h, STREAM_STDIN_EOF, 1);
+        assert_int_equal(stream_frame_parse(h, &ch, &len), -1);
+        h[0] = 5;
+        h[7] = 0;
+        assert_int_equal(stream_frame_parse(h, &ch, &len), -1);
+        assert_false(stream_channel_from_agent(STREAM_STDIN));
+        assert_false(stream_channel_from_agent(STREAM_STDIN_EOF));
+        assert_true(stream_channel_from_agent(STREAM_STDOUT));
+        assert_true(stream_channel_from_agent(STREAM_STDERR));
+        assert_true(stream_channel_from_agent(STREAM_END));
+}
+
 /* A one-shot server: reads the request headers, writes `answer`, closes. */
 struct canned {
         int listen_fd;
@@ -185,6 +220,7 @@ int main(void)
 {
         const struct CMUnitTest tests[] = {
             cmocka_unit_test(test_frame_header_round_trips),
+            cmocka_unit_test(test_stdin_frames_have_their_channels),
             cmocka_unit_test(test_frames_after_101_arrive_whole),
             cmocka_unit_test(test_error_answer_carries_the_servers_message),
             cmocka_unit_test(test_a_stream_cut_inside_a_frame_is_an_error),
