@@ -1,0 +1,200 @@
+#!/usr/bin/env bats
+# Logs and exec across replicas (SPEC §8): two idyld replicas on one
+# PostgreSQL and a real Docker node whose agent talks to replica 1 only; the
+# CLI talks to replica 2, which forwards the stream to replica 1 (recorded
+# in the store as the agent's). Output, exit code and latency as through
+# replica 1 itself, one audit record, the error when replica 1 is gone, an
+# agent that moves to the other replica, and HTTPS between replicas.
+load helper
+load docker
+load replicas
+
+setup_file() {
+	start_pg
+	start_dockerd "$BATS_FILE_TMPDIR/d"
+	load_busybox_image
+}
+
+teardown_file() {
+	stop_dockerd
+	stop_pg
+}
+
+setup() {
+	reset_replicas
+	# the node stays up while its replica is killed and another leads
+	export NODE_TTL=30
+	export IDYL_NODE_DIR=$BATS_TEST_TMPDIR/node
+}
+
+teardown() {
+	[ -z "${FOLLOW_PID:-}" ] || kill "$FOLLOW_PID" 2>/dev/null || true
+	IDYL_NODE_DIR=$BATS_TEST_TMPDIR/node idyl node stop >/dev/null 2>&1 || true
+	stop_replicas
+	for id in $(docker_api GET '/containers/json?all=1' | jq -r '.[].Id'); do
+		docker_api DELETE "/containers/$id?force=1" >/dev/null
+	done
+	for n in $(idyl_networks); do docker_api DELETE "/networks/$n" >/dev/null; done
+}
+
+now_ms() { date +%s%3N; }
+phase_is() { [ "$(idyl workload get "$1" --subnet "$SUBNET" -o json | jq -r .status.phase)" = "$2" ]; }
+node_ready() { [ "$(idyl node get n1 --subnet "$SUBNET" -o json | jq -r .status)" = ready ]; }
+
+# The address of the replica the store says node n1's agent is connected to.
+agent_replica_addr() {
+	psql -At "$PG_URL" -c "SELECT r.addr FROM node_replicas n JOIN replicas r ON r.id = n.replica WHERE n.name = 'n1'"
+}
+agent_on() { [ "$(agent_replica_addr)" = "$1" ]; }
+
+# start_replicas [IDYLD ARGS...]: replicas 1 and 2, the CLI on replica 2, a
+# subnet, node n1 whose agent is given replica 1 only (with AGENT_BOTH set:
+# replica 1, then 2),
+# and workload w printing one, two (stderr), three, then what is written to
+# its FIFO /tmp/say.
+start_replicas() {
+	start_replica 1 "$@"
+	start_replica 2 "$@"
+	IDYL_TOKEN=$(operator_token)
+	IDYL_ADDR=${ADDR[2]}
+	export IDYL_TOKEN IDYL_ADDR
+	SUBNET=$(new_subnet)
+	agent_addr=${ADDR[1]}${AGENT_BOTH:+,${ADDR[2]}}
+	run env IDYL_ADDR="$agent_addr" idyl node join --subnet "$SUBNET" \
+		--runtime-profile docker --name n1 --runtime-endpoint "unix://$DOCKER_SOCK" --start
+	[ "$status" -eq 0 ]
+	wait_until 15 node_ready
+	wait_until 10 agent_on "${ADDR[1]}" || { agent_replica_addr; printf '%s\n' "${ADDR[@]}"; cat "$IDYL_NODE_DIR"/*.log; return 1; }
+	idyl deploy idyl/busybox:latest --name w --subnet "$SUBNET" -- \
+		sh -c 'echo one; sleep 0.3; echo two >&2; sleep 0.3; echo three; mkfifo /tmp/say; while :; do cat /tmp/say; done' >/dev/null
+	wait_until 30 phase_is w running
+	wait_until 10 sh -c "idyl workload logs w --subnet $SUBNET 2>/dev/null | grep -q three"
+}
+
+# exec_timed VIA: the exec of SPEC §8 through replica VIA; sets status,
+# lines, FIRST (ms to the first line) and TOTAL (ms to the exit).
+exec_timed() {
+	local start end
+	start=$(now_ms)
+	run env IDYL_ADDR="${ADDR[$1]}" bash -c "idyl workload exec w --subnet $SUBNET -- sh -c 'echo a; sleep 2; exit 7' |
+		while IFS= read -r l; do echo \"\$(date +%s%3N) \$l\"; done; exit \${PIPESTATUS[0]}"
+	end=$(now_ms)
+	FIRST=$((${lines[0]%% *} - start))
+	TOTAL=$((end - start))
+}
+
+@test "logs and exec through the replica the agent does not talk to, audited once" {
+	start_replicas
+	run sh -c "idyl workload logs w --subnet $SUBNET 2>/dev/null"
+	[ "$status" -eq 0 ]
+	[ "$output" = "$(printf 'one\nthree')" ]
+	run sh -c "idyl workload logs w --subnet $SUBNET 2>&1 >/dev/null"
+	[ "$output" = "two" ]
+	exec_timed 2
+	[ "$status" -eq 7 ]
+	[ "${lines[0]#* }" = "a" ]
+	[ "${#lines[@]}" -eq 1 ]
+	forwarded_first=$FIRST forwarded_total=$TOTAL
+	exec_timed 1
+	[ "$status" -eq 7 ]
+	[ "${lines[0]#* }" = "a" ]
+	echo "# exec: a after ${forwarded_first} ms through replica 2 (forwarded), ${FIRST} ms through replica 1 (direct); exit after ${forwarded_total} / ${TOTAL} ms" >&3
+	[ "$forwarded_first" -lt 1500 ]
+	[ "$forwarded_total" -ge 2000 ]
+	# each exec is recorded once, by the replica that served it
+	api GET "/v1/audit?subnet=$SUBNET" | head -n 1 >"$BATS_TEST_TMPDIR/audit"
+	run jq -c "[.[] | select(.path == \"/v1/subnets/$SUBNET/workloads/w/exec\") | .status]" "$BATS_TEST_TMPDIR/audit"
+	[ "$output" = '[101,101]' ]
+	# refusals come from the replica asked, with the same message
+	provider=$(idyl token create --role provider --subnet "$SUBNET" -o json | jq -r .token)
+	run env IDYL_TOKEN="$provider" idyl workload exec w --subnet "$SUBNET" -- true
+	[ "$status" -eq 1 ]
+	[ "$output" = "error: role provider may not POST /v1/subnets/$SUBNET/workloads/w/exec" ]
+	run idyl workload exec w --subnet "$SUBNET" -- sh -c 'echo oops >&2; exit 3'
+	[ "$status" -eq 3 ]
+	[ "$output" = "oops" ]
+	run grep -h "forward" "$BATS_TEST_TMPDIR/r2.log"
+	[ -z "$output" ]
+}
+
+@test "logs --follow through the other replica brings each line within 1 s, as directly" {
+	start_replicas
+	for via in 1 2; do
+		IDYL_ADDR=${ADDR[$via]} idyl workload logs w --subnet "$SUBNET" --follow 2>/dev/null |
+			while IFS= read -r l; do echo "$(now_ms) $l"; done >"$BATS_TEST_TMPDIR/follow$via" &
+		FOLLOW_PID="${FOLLOW_PID:-} $!"
+		wait_until 10 grep -q three "$BATS_TEST_TMPDIR/follow$via"
+	done
+	for i in 1 2 3; do
+		# from before the exec that writes the line (through replica 1)
+		written=$(now_ms)
+		IDYL_ADDR=${ADDR[1]} idyl workload exec w --subnet "$SUBNET" -- sh -c "echo marker-$i >/tmp/say"
+		for via in 1 2; do
+			wait_until 5 grep -q "marker-$i" "$BATS_TEST_TMPDIR/follow$via"
+			seen[via]=$(awk -v m="marker-$i" '$2 == m {print $1}' "$BATS_TEST_TMPDIR/follow$via")
+		done
+		echo "# follow line $i: $((seen[2] - written)) ms through replica 2 (forwarded), $((seen[1] - written)) ms through replica 1 (direct)" >&3
+		[ $((seen[2] - written)) -lt 1000 ]
+	done
+	kill $FOLLOW_PID 2>/dev/null || true
+	FOLLOW_PID=
+}
+
+@test "the agent's replica killed: the other answers at once that it does not answer" {
+	start_replicas
+	rid=$(psql -At "$PG_URL" -c "SELECT replica FROM node_replicas WHERE name = 'n1'")
+	[ -n "$rid" ]
+	kill -9 "${PID[1]}"
+	wait "${PID[1]}" 2>/dev/null || true
+	start=$(now_ms)
+	run idyl workload exec w --subnet "$SUBNET" -- true
+	echo "# refused $(($(now_ms) - start)) ms after the kill" >&3
+	[ "$status" -eq 1 ]
+	[ "$output" = "error: node \"n1\" is connected to replica $rid, which does not answer" ]
+	[ $(($(now_ms) - start)) -lt 5000 ]
+	run grep -c "forward /v1/subnets/$SUBNET/workloads/w/exec to replica $rid" "$BATS_TEST_TMPDIR/r2.log"
+	[ "$output" = 1 ]
+	# once it has not advertised itself for 15 s it is not even tried
+	wait_until 25 sh -c "[ \$(psql -At '$PG_URL' -c \"SELECT count(*) FROM replicas WHERE id = '$rid' AND seen_at < now() - interval '16 seconds'\") = 1 ]"
+	run idyl workload logs w --subnet "$SUBNET"
+	[ "$status" -eq 1 ]
+	[ "$output" = "error: node \"n1\" is connected to replica $rid, which does not answer" ]
+	run grep -c "forward /v1/subnets/$SUBNET/workloads/w/logs" "$BATS_TEST_TMPDIR/r2.log"
+	[ "$output" = 0 ]
+}
+
+@test "an agent that moves to the other replica is found there" {
+	AGENT_BOTH=1 start_replicas
+	kill -9 "${PID[1]}"
+	wait "${PID[1]}" 2>/dev/null || true
+	# the agent's next poll goes to replica 2, which records itself at once
+	wait_until 15 agent_on "${ADDR[2]}"
+	run idyl workload exec w --subnet "$SUBNET" -- sh -c 'echo here; exit 4'
+	[ "$status" -eq 4 ]
+	[ "$output" = "here" ]
+	# and a replica started since forwards to it
+	start_replica 3
+	run env IDYL_ADDR="${ADDR[3]}" idyl workload exec w --subnet "$SUBNET" -- sh -c 'echo there; exit 5'
+	[ "$status" -eq 5 ]
+	[ "$output" = "there" ]
+}
+
+@test "replicas forward over HTTPS, verifying each other's certificate" {
+	PKI=$BATS_TEST_TMPDIR/pki
+	mkdir -p "$PKI"
+	openssl req -x509 -newkey rsa:2048 -nodes -keyout "$PKI/ca.key" -out "$PKI/ca.pem" \
+		-days 2 -subj "/CN=idyl test ca" 2>/dev/null
+	openssl req -newkey rsa:2048 -nodes -keyout "$PKI/server.key" -out "$PKI/server.csr" \
+		-subj /CN=idyld 2>/dev/null
+	printf 'subjectAltName=IP:127.0.0.1\n' >"$PKI/ext"
+	openssl x509 -req -in "$PKI/server.csr" -CA "$PKI/ca.pem" -CAkey "$PKI/ca.key" \
+		-CAcreateserial -out "$PKI/server.pem" -days 2 -extfile "$PKI/ext" 2>/dev/null
+	export IDYL_CA=$PKI/ca.pem
+	start_replicas --tls-cert "$PKI/server.pem" --tls-key "$PKI/server.key"
+	[[ "${ADDR[1]}" == https://* ]]
+	run idyl workload exec w --subnet "$SUBNET" -- sh -c 'echo a; exit 7'
+	[ "$status" -eq 7 ]
+	[ "$output" = "a" ]
+	run sh -c "idyl workload logs w --subnet $SUBNET --tail 1 2>/dev/null"
+	[ "$output" = "three" ]
+}
