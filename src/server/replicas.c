@@ -111,9 +111,7 @@ int replicas_node_route(struct idyl_server *srv, uint64_t subnet, const char *no
                                   " ms ago",
                                   node, peer, found->addr, found->seen_ms_ago);
                 free(rs);
-                return idyl_err_set(err, IDYL_E_UNAVAILABLE,
-                                    "node \"%s\" is connected to replica %s, which does not answer",
-                                    node, peer);
+                return idyl_err_set(err, IDYL_E_UNAVAILABLE, MSG_REPLICA_GONE, node, peer);
         }
         snprintf(addr, addr_size, "%s", found->addr);
         free(rs);

@@ -190,8 +190,9 @@ const char *replicas_self(const struct idyl_server *srv);
  * another replica, whose id and advertised address are copied to peer
  * (REPLICA_ID_MAX bytes) and addr; IDYL_E_UNAVAILABLE when the agent's
  * replica has not advertised itself within REPLICA_GONE_MS. */
-#define REPLICA_ID_MAX  24
-#define REPLICA_GONE_MS 15000 /* three advertisements missed */
+#define REPLICA_ID_MAX   24
+#define MSG_REPLICA_GONE "node \"%s\" is connected to replica %s, which does not answer"
+#define REPLICA_GONE_MS  15000 /* three advertisements missed */
 int replicas_node_route(struct idyl_server *srv, uint64_t subnet, const char *node, char *peer,
                         char *addr, size_t addr_size, struct idyl_err *err);
 

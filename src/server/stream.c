@@ -628,13 +628,11 @@ static int forward_stream(struct request *req, struct response *resp, const stru
         if (stream_conn_request(&o, &c, &status, &body, &why) < 0) {
                 free(text);
                 log_warnx("forward %s to replica %s: %s", req->url, peer, why.msg);
-                return idyl_err_set(err, IDYL_E_UNAVAILABLE,
-                                    "node \"%s\" is connected to replica %s, which does not answer",
-                                    w->node, peer);
+                return idyl_err_set(err, IDYL_E_UNAVAILABLE, MSG_REPLICA_GONE, w->node, peer);
         }
         free(text);
-        resp->forwarded = true;
         if (status != 101) {
+                resp->forwarded = true;
                 resp->status = (int)status;
                 /* idyld answers JSON, errors included */
                 resp->text = body.data ? idyl_buf_detach(&body) : strdup("");
@@ -648,7 +646,10 @@ static int forward_stream(struct request *req, struct response *resp, const stru
         }
         s->remote = c;
         snprintf(s->peer, sizeof(s->peer), "replica %s", peer);
-        return stream_register(req, resp, s, err);
+        if (stream_register(req, resp, s, err) < 0)
+                return -1; /* this replica's own refusal: audited here */
+        resp->forwarded = true;
+        return 0;
 }
 
 /* Opens the stream for the node running workload w: here, offered to the
