@@ -180,15 +180,7 @@ exec_timed() {
 }
 
 @test "replicas forward over HTTPS, verifying each other's certificate" {
-	PKI=$BATS_TEST_TMPDIR/pki
-	mkdir -p "$PKI"
-	openssl req -x509 -newkey rsa:2048 -nodes -keyout "$PKI/ca.key" -out "$PKI/ca.pem" \
-		-days 2 -subj "/CN=idyl test ca" 2>/dev/null
-	openssl req -newkey rsa:2048 -nodes -keyout "$PKI/server.key" -out "$PKI/server.csr" \
-		-subj /CN=idyld 2>/dev/null
-	printf 'subjectAltName=IP:127.0.0.1\n' >"$PKI/ext"
-	openssl x509 -req -in "$PKI/server.csr" -CA "$PKI/ca.pem" -CAkey "$PKI/ca.key" \
-		-CAcreateserial -out "$PKI/server.pem" -days 2 -extfile "$PKI/ext" 2>/dev/null
+	make_test_pki
 	export IDYL_CA=$PKI/ca.pem
 	start_replicas --tls-cert "$PKI/server.pem" --tls-key "$PKI/server.key"
 	[[ "${ADDR[1]}" == https://* ]]
@@ -197,4 +189,12 @@ exec_timed() {
 	[ "$output" = "a" ]
 	run sh -c "idyl workload logs w --subnet $SUBNET --tail 1 2>/dev/null"
 	[ "$output" = "three" ]
+	# a replica whose chain does not verify replica 1's certificate does not forward to it
+	PKI=$BATS_TEST_TMPDIR/pki2 make_test_pki
+	start_replica 3 --tls-cert "$BATS_TEST_TMPDIR/pki2/server.pem" --tls-key "$BATS_TEST_TMPDIR/pki2/server.key"
+	rid=$(psql -At "$PG_URL" -c "SELECT replica FROM node_replicas WHERE name = 'n1'")
+	run env IDYL_ADDR="${ADDR[3]}" IDYL_CA="$BATS_TEST_TMPDIR/pki2/ca.pem" idyl workload exec w --subnet "$SUBNET" -- true
+	[ "$status" -eq 1 ]
+	[ "$output" = "error: node \"n1\" is connected to replica $rid, which does not answer" ]
+	grep -q "forward /v1/subnets/$SUBNET/workloads/w/exec to replica $rid: .*certificate" "$BATS_TEST_TMPDIR/r3.log"
 }
