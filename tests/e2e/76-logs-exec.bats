@@ -176,15 +176,7 @@ deploy_printer() {
 @test "logs and exec stream over HTTPS too" {
 	IDYL_NODE_DIR=$BATS_TEST_TMPDIR/node idyl node stop
 	stop_idyld
-	PKI=$BATS_TEST_TMPDIR/pki
-	mkdir -p "$PKI"
-	openssl req -x509 -newkey rsa:2048 -nodes -keyout "$PKI/ca.key" -out "$PKI/ca.pem" \
-		-days 2 -subj "/CN=idyl test ca" 2>/dev/null
-	openssl req -newkey rsa:2048 -nodes -keyout "$PKI/server.key" -out "$PKI/server.csr" \
-		-subj /CN=idyld 2>/dev/null
-	printf 'subjectAltName=IP:127.0.0.1\n' >"$PKI/ext"
-	openssl x509 -req -in "$PKI/server.csr" -CA "$PKI/ca.pem" -CAkey "$PKI/ca.key" \
-		-CAcreateserial -out "$PKI/server.pem" -days 2 -extfile "$PKI/ext" 2>/dev/null
+	make_test_pki
 	start_idyld "$BATS_TEST_TMPDIR/tls" --tls-cert "$PKI/server.pem" --tls-key "$PKI/server.key"
 	export IDYL_CA=$PKI/ca.pem
 	[[ "$IDYL_ADDR" == https://* ]]
