@@ -3,7 +3,8 @@
 # PostgreSQL and a real Docker node whose agent talks to replica 1 only; the
 # CLI talks to replica 2, which forwards the stream to replica 1 (recorded
 # in the store as the agent's). Output, exit code and latency as through
-# replica 1 itself, one audit record, the error when replica 1 is gone, an
+# replica 1 itself, one audit record, the record of the agent's replica
+# written at a bounded rate, the error when replica 1 is gone, an
 # agent that moves to the other replica, and HTTPS between replicas.
 load helper
 load docker
@@ -138,6 +139,30 @@ exec_timed() {
 	done
 	kill $FOLLOW_PID 2>/dev/null || true
 	FOLLOW_PID=
+}
+
+@test "the agent's replica is written when it changes or every third of a TTL, not at each poll" {
+	start_replicas
+	# every write to the table, as the server sees it (an upsert fires the
+	# INSERT trigger once, whether it inserts or updates)
+	psql -q "$PG_URL" >/dev/null <<-'SQL'
+		CREATE TABLE replica_writes(at timestamptz NOT NULL DEFAULT clock_timestamp());
+		CREATE FUNCTION note_replica_write() RETURNS trigger LANGUAGE plpgsql AS
+		  $$ BEGIN INSERT INTO replica_writes DEFAULT VALUES; RETURN NEW; END $$;
+		CREATE TRIGGER note BEFORE INSERT ON node_replicas
+		  FOR EACH ROW EXECUTE FUNCTION note_replica_write();
+	SQL
+	start=$(now_ms)
+	# each exec is offered on the agent's long-poll, which answers and polls again
+	for i in $(seq 8); do
+		run env IDYL_ADDR="${ADDR[1]}" idyl workload exec w --subnet "$SUBNET" -- true
+		[ "$status" -eq 0 ]
+	done
+	elapsed=$(($(now_ms) - start))
+	writes=$(psql -At "$PG_URL" -c 'SELECT count(*) FROM replica_writes')
+	echo "# 8 polls answered in $elapsed ms: $writes write(s) of the agent's replica" >&3
+	# no change to record: at most the refreshes, one per 10 s (--node-ttl 30)
+	[ "$writes" -le $((1 + elapsed / 10000)) ]
 }
 
 @test "the agent's replica killed: the other answers at once that it does not answer" {
