@@ -33,15 +33,6 @@ phase_is() { [ "$(idyl workload get "$1" --subnet "$SUBNET" -o json | jq -r .sta
 restarted() { [ "$(idyl workload get "$1" --subnet "$SUBNET" -o json | jq -r .status.restarts)" -ge 1 ]; }
 now_ms() { date +%s%3N; }
 
-# Deploys w printing one, two (stderr), three, then whatever is written to
-# its FIFO /tmp/say (as it is written: cat copies it at once).
-deploy_printer() {
-	idyl deploy idyl/busybox:latest --name w --subnet "$SUBNET" -- \
-		sh -c 'echo one; sleep 0.3; echo two >&2; sleep 0.3; echo three; mkfifo /tmp/say; while :; do cat /tmp/say; done' >/dev/null
-	wait_until 30 phase_is w running
-	wait_until 10 sh -c "idyl workload logs w --subnet $SUBNET 2>/dev/null | grep -q three"
-}
-
 @test "logs prints the workload's stdout and stderr apart" {
 	deploy_printer
 	run sh -c "idyl workload logs w --subnet $SUBNET 2>/dev/null"

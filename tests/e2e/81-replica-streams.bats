@@ -7,17 +7,16 @@
 # written at a bounded rate, the error when replica 1 is gone, an
 # agent that moves to the other replica, and HTTPS between replicas.
 load helper
-load docker
+load runtime
 load replicas
 
 setup_file() {
 	start_pg
-	start_dockerd "$BATS_FILE_TMPDIR/d"
-	load_busybox_image
+	start_runtime docker
 }
 
 teardown_file() {
-	stop_dockerd
+	stop_runtime
 	stop_pg
 }
 
@@ -25,22 +24,15 @@ setup() {
 	reset_replicas
 	# the node stays up while its replica is killed and another leads
 	export NODE_TTL=30
-	export IDYL_NODE_DIR=$BATS_TEST_TMPDIR/node
 }
 
 teardown() {
-	[ -z "${FOLLOW_PID:-}" ] || kill "$FOLLOW_PID" 2>/dev/null || true
-	IDYL_NODE_DIR=$BATS_TEST_TMPDIR/node idyl node stop >/dev/null 2>&1 || true
+	[ -z "${FOLLOW_PID:-}" ] || kill $FOLLOW_PID 2>/dev/null || true
+	end_runtime_test
 	stop_replicas
-	for id in $(docker_api GET '/containers/json?all=1' | jq -r '.[].Id'); do
-		docker_api DELETE "/containers/$id?force=1" >/dev/null
-	done
-	for n in $(idyl_networks); do docker_api DELETE "/networks/$n" >/dev/null; done
 }
 
 now_ms() { date +%s%3N; }
-phase_is() { [ "$(idyl workload get "$1" --subnet "$SUBNET" -o json | jq -r .status.phase)" = "$2" ]; }
-node_ready() { [ "$(idyl node get n1 --subnet "$SUBNET" -o json | jq -r .status)" = ready ]; }
 
 # The address of the replica the store says node n1's agent is connected to.
 agent_replica_addr() {
@@ -50,9 +42,7 @@ agent_on() { [ "$(agent_replica_addr)" = "$1" ]; }
 
 # start_replicas [IDYLD ARGS...]: replicas 1 and 2, the CLI on replica 2, a
 # subnet, node n1 whose agent is given replica 1 only (with AGENT_BOTH set:
-# replica 1, then 2),
-# and workload w printing one, two (stderr), three, then what is written to
-# its FIFO /tmp/say.
+# replica 1, then 2), and the printer workload w (runtime.bash).
 start_replicas() {
 	start_replica 1 "$@"
 	start_replica 2 "$@"
@@ -60,16 +50,9 @@ start_replicas() {
 	IDYL_ADDR=${ADDR[2]}
 	export IDYL_TOKEN IDYL_ADDR
 	SUBNET=$(new_subnet)
-	agent_addr=${ADDR[1]}${AGENT_BOTH:+,${ADDR[2]}}
-	run env IDYL_ADDR="$agent_addr" idyl node join --subnet "$SUBNET" \
-		--runtime-profile docker --name n1 --runtime-endpoint "unix://$DOCKER_SOCK" --start
-	[ "$status" -eq 0 ]
-	wait_until 15 node_ready
-	wait_until 10 agent_on "${ADDR[1]}" || { agent_replica_addr; printf '%s\n' "${ADDR[@]}"; cat "$IDYL_NODE_DIR"/*.log; return 1; }
-	idyl deploy idyl/busybox:latest --name w --subnet "$SUBNET" -- \
-		sh -c 'echo one; sleep 0.3; echo two >&2; sleep 0.3; echo three; mkfifo /tmp/say; while :; do cat /tmp/say; done' >/dev/null
-	wait_until 30 phase_is w running
-	wait_until 10 sh -c "idyl workload logs w --subnet $SUBNET 2>/dev/null | grep -q three"
+	IDYL_ADDR=${ADDR[1]}${AGENT_BOTH:+,${ADDR[2]}} start_node "$SUBNET" n1
+	wait_until 10 agent_on "${ADDR[1]}"
+	deploy_printer
 }
 
 # exec_timed VIA: the exec of SPEC §8 through replica VIA; sets status,
