@@ -46,6 +46,11 @@ void http_client_set_abort(struct http_client *h, const volatile bool *flag)
         h->abort_flag = flag;
 }
 
+void http_client_base(const struct http_client *h, char *buf, size_t size)
+{
+        addrlist_nth(h->base, h->current, buf, size);
+}
+
 void http_client_free(struct http_client *h)
 {
         if (!h)

@@ -22,6 +22,9 @@ struct http_client;
 struct http_client *http_client_new(const char *base, const char *socket_path, const char *token,
                                     const char *ca);
 void http_client_free(struct http_client *h);
+/* The base the last request went to (of several comma-separated ones, the
+ * one that answered), into buf. */
+void http_client_base(const struct http_client *h, char *buf, size_t size);
 /* Every later request of h stops early once *flag is true (a stopping agent
  * must not wait out a long-poll). */
 void http_client_set_abort(struct http_client *h, const volatile bool *flag);

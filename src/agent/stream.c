@@ -40,7 +40,8 @@ struct agent_streams {
 
 struct worker {
         struct agent_streams *as;
-        json_t *offer; /* owned */
+        json_t *offer;  /* owned */
+        char addr[512]; /* the idyld replica that offered it, which holds the stream */
         struct stream_conn *conn;
         int stdin_w;         /* exec -i: where the watcher writes the CLI's stdin; -1 none */
         volatile bool abort; /* the far side went, or the agent stops */
@@ -229,7 +230,7 @@ static void *worker_main(void *arg)
 
         snprintf(path, sizeof(path), "%s/%s", as->base, id ? id : "");
         struct stream_open o = {
-            .addr = as->cfg->addr, .token = as->cfg->credential, .ca = as->cfg->ca, .path = path};
+            .addr = w->addr, .token = as->cfg->credential, .ca = as->cfg->ca, .path = path};
         if (!id || stream_conn_open(&o, &w->conn, &err) < 0) {
                 log_warnx("stream %s: %s", id ? id : "?", err.msg);
                 goto out;
@@ -277,7 +278,7 @@ out:
         return NULL;
 }
 
-static void start_worker(struct agent_streams *as, json_t *offer)
+static void start_worker(struct agent_streams *as, json_t *offer, const char *addr)
 {
         struct worker *w = calloc(1, sizeof(*w));
         pthread_attr_t attr;
@@ -293,6 +294,7 @@ static void start_worker(struct agent_streams *as, json_t *offer)
         w->as = as;
         w->offer = json_incref(offer);
         w->stdin_w = -1;
+        snprintf(w->addr, sizeof(w->addr), "%s", addr);
         pthread_attr_init(&attr);
         pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
         if (pthread_create(&t, &attr, worker_main, w) == 0) {
@@ -311,7 +313,7 @@ static void *poll_main(void *arg)
 {
         struct agent_streams *as = arg;
         struct http_client *h = node_config_client(as->cfg);
-        char path[260];
+        char path[260], addr[512];
 
         if (!h)
                 return NULL;
@@ -330,8 +332,9 @@ static void *poll_main(void *arg)
                         continue;
                 }
                 list = json_object_get(answer, "streams");
+                http_client_base(h, addr, sizeof(addr));
                 for (i = 0; i < json_array_size(list); i++)
-                        start_worker(as, json_array_get(list, i));
+                        start_worker(as, json_array_get(list, i), addr);
                 json_decref(answer);
         }
         http_client_free(h);

@@ -694,7 +694,7 @@ out:
         status = rc < 0 ? idyl_errcode_http_status(err.code) : resp.status;
         if (rc == 0 && strcmp(method, "GET") != 0)
                 notify_watchers(srv, rt, &req);
-        if (audited(&req, rt, rc, status))
+        if (audited(&req, rt, rc, status) && !resp.forwarded)
                 audit_record(&req, rt, status, &resp, &change);
         cs->status = status;
         if (rc < 0) {

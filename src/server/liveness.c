@@ -12,12 +12,17 @@
 #include <string.h>
 
 #define LIVENESS_BUCKETS 4096 /* a power of two */
+/* Longer than any streams long-poll (60 s): an agent whose polls here had
+ * such a gap was polling another replica meanwhile. */
+#define LIVENESS_POLL_GAP_MS 65000
 
 struct liveness_entry {
         struct liveness_entry *next;
         uint64_t subnet;
         int64_t seen_ms;
         int64_t stored_ms; /* the heartbeat last written for the leader (replicas) */
+        int64_t polled_ms; /* the agent last polled its streams on this replica */
+        int64_t routed_ms; /* this replica last recorded itself as the agent's */
         char name[64];
 };
 
@@ -72,27 +77,41 @@ void liveness_free(struct idyl_server *srv)
         srv->liveness = NULL;
 }
 
+/* The node's entry, made when missing; the caller holds the lock. Entries
+ * live as long as the table. */
+static struct liveness_entry *entry_locked(struct liveness *l, uint64_t subnet, const char *name,
+                                           struct idyl_err *err)
+{
+        size_t b = bucket_of(subnet, name);
+        struct liveness_entry *e = find(l, b, subnet, name);
+
+        if (e)
+                return e;
+        e = calloc(1, sizeof(*e));
+        if (!e) {
+                idyl_err_set(err, IDYL_E_INTERNAL, "out of memory");
+                return NULL;
+        }
+        e->subnet = subnet;
+        snprintf(e->name, sizeof(e->name), "%s", name);
+        e->next = l->buckets[b];
+        l->buckets[b] = e;
+        return e;
+}
+
 int liveness_seen(struct idyl_server *srv, uint64_t subnet, const char *name, int64_t ms,
                   struct idyl_err *err)
 {
         struct liveness *l = srv->liveness;
         struct liveness_entry *e;
-        size_t b = bucket_of(subnet, name);
         bool store = false;
         int rc = 0;
 
         pthread_mutex_lock(&l->mu);
-        e = find(l, b, subnet, name);
+        e = entry_locked(l, subnet, name, err);
         if (!e) {
-                e = calloc(1, sizeof(*e));
-                if (!e) {
-                        rc = idyl_err_set(err, IDYL_E_INTERNAL, "out of memory");
-                        goto out;
-                }
-                e->subnet = subnet;
-                snprintf(e->name, sizeof(e->name), "%s", name);
-                e->next = l->buckets[b];
-                l->buckets[b] = e;
+                rc = -1;
+                goto out;
         }
         if (ms > e->seen_ms)
                 e->seen_ms = ms;
@@ -107,6 +126,42 @@ out:
         pthread_mutex_unlock(&l->mu);
         if (store && store_node_touch(srv->store, subnet, name, ms, err) < 0)
                 return -1;
+        return rc;
+}
+
+int liveness_streams_polled(struct idyl_server *srv, uint64_t subnet, const char *name, int64_t ms,
+                            struct idyl_err *err)
+{
+        struct liveness *l = srv->liveness;
+        struct liveness_entry *e;
+        const char *self = replicas_self(srv);
+        bool record = false;
+        int rc;
+
+        if (!self)
+                return 0; /* a lone idyld serves every stream itself */
+        pthread_mutex_lock(&l->mu);
+        e = entry_locked(l, subnet, name, err);
+        if (e) {
+                /* the agent's first poll here, or its first after it polled
+                 * elsewhere, or the periodic refresh */
+                record = ms - e->polled_ms > LIVENESS_POLL_GAP_MS ||
+                         ms - e->routed_ms >= (int64_t)srv->node_ttl * 1000 / 3;
+                e->polled_ms = ms;
+                if (record)
+                        e->routed_ms = ms;
+        }
+        pthread_mutex_unlock(&l->mu);
+        if (!e)
+                return -1;
+        if (!record)
+                return 0;
+        rc = store_node_replica_set(srv->store, subnet, name, self, err);
+        if (rc < 0) {
+                pthread_mutex_lock(&l->mu);
+                e->routed_ms = 0; /* the next poll tries again */
+                pthread_mutex_unlock(&l->mu);
+        }
         return rc;
 }
 

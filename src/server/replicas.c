@@ -32,8 +32,8 @@ struct replicas {
         bool stopping;
         bool leading;
         int64_t epoch;
-        int64_t renewed_ms; /* monotonic; when the lease last renewed */
-        char id[24];        /* this replica, in its messages */
+        int64_t renewed_ms;      /* monotonic; when the lease last renewed */
+        char id[REPLICA_ID_MAX]; /* this replica, in its messages */
 };
 
 bool server_is_leader(const struct idyl_server *srv)
@@ -74,6 +74,48 @@ void replicas_publish(struct idyl_server *srv, char kind, const char *what)
         snprintf(msg, sizeof(msg), "%s %c %s", srv->replicas->id, kind, what);
         if (store_publish(srv->store, msg, &err) < 0)
                 log_warnx("tell the other replicas: %s", err.msg);
+}
+
+const char *replicas_self(const struct idyl_server *srv)
+{
+        return srv->replicas ? srv->replicas->id : NULL;
+}
+
+int replicas_node_route(struct idyl_server *srv, uint64_t subnet, const char *node, char *peer,
+                        char *addr, size_t addr_size, struct idyl_err *err)
+{
+        struct idyl_err none = IDYL_ERR_INIT;
+        struct idyl_replica *rs = NULL;
+        const struct idyl_replica *found = NULL;
+        size_t n = 0;
+
+        if (!srv->replicas)
+                return 0;
+        if (store_node_replica_get(srv->store, subnet, node, peer, REPLICA_ID_MAX, &none) < 0) {
+                if (none.code != IDYL_E_NOT_FOUND) {
+                        *err = none;
+                        return -1;
+                }
+                return 0; /* no replica recorded the agent yet: it may come here */
+        }
+        if (strcmp(peer, srv->replicas->id) == 0)
+                return 0;
+        if (store_replica_list(srv->store, &rs, &n, err) < 0)
+                return -1;
+        for (size_t i = 0; i < n && !found; i++)
+                if (strcmp(rs[i].id, peer) == 0)
+                        found = &rs[i];
+        if (!found || found->seen_ms_ago > REPLICA_GONE_MS) {
+                if (found)
+                        log_warnx("node %s is connected to replica %s (%s), last seen %" PRId64
+                                  " ms ago",
+                                  node, peer, found->addr, found->seen_ms_ago);
+                free(rs);
+                return idyl_err_set(err, IDYL_E_UNAVAILABLE, MSG_REPLICA_GONE, node, peer);
+        }
+        snprintf(addr, addr_size, "%s", found->addr);
+        free(rs);
+        return 1;
 }
 
 static void kick_every_subnet(struct idyl_server *srv)

@@ -92,6 +92,8 @@ struct response {
         /* A stream route's ticket (server/stream.c): answer 101 and hand the
          * connection over; the connection owns it from then. */
         void *upgrade;
+        /* the request went to another replica, which audits it: not here */
+        bool forwarded;
 };
 
 typedef int (*handler_fn)(struct request *req, struct response *resp, struct idyl_err *err);
@@ -187,6 +189,18 @@ bool server_is_leader(const struct idyl_server *srv);
 int replicas_fence(struct idyl_server *srv, struct idyl_err *err);
 /* Sends "KIND WHAT" to the other replicas ('n': wake KEY, 'k': kick SLUG). */
 void replicas_publish(struct idyl_server *srv, char kind, const char *what);
+/* This replica's id in the store; NULL for a lone idyld. */
+const char *replicas_self(const struct idyl_server *srv);
+/* Where a stream for the node's agent is served: 0 here (a lone idyld, an
+ * agent no replica recorded, or one connected to this replica), 1 at
+ * another replica, whose id and advertised address are copied to peer
+ * (REPLICA_ID_MAX bytes) and addr; IDYL_E_UNAVAILABLE when the agent's
+ * replica has not advertised itself within REPLICA_GONE_MS. */
+#define REPLICA_ID_MAX   24
+#define MSG_REPLICA_GONE "node \"%s\" is connected to replica %s, which does not answer"
+#define REPLICA_GONE_MS  15000 /* three advertisements missed */
+int replicas_node_route(struct idyl_server *srv, uint64_t subnet, const char *node, char *peer,
+                        char *addr, size_t addr_size, struct idyl_err *err);
 
 /* Sends `state` ("READY=1", "STOPPING=1") to systemd when $NOTIFY_SOCKET
  * is set (Type=notify); 0 without it (server/sdnotify.c). */
@@ -210,6 +224,13 @@ void liveness_free(struct idyl_server *srv);
 /* Notes a heartbeat of the node at `ms`. */
 int liveness_seen(struct idyl_server *srv, uint64_t subnet, const char *name, int64_t ms,
                   struct idyl_err *err);
+/* Notes that the node's agent polls its streams on this replica at `ms`
+ * and, with several replicas, records this replica as the agent's in the
+ * store (store_node_replica_set) when that may have changed: at the
+ * agent's first poll here, its first after a gap, and every third of a
+ * --node-ttl otherwise. Nothing for a lone idyld. */
+int liveness_streams_polled(struct idyl_server *srv, uint64_t subnet, const char *name, int64_t ms,
+                            struct idyl_err *err);
 /* Restarts every node's grace from now (a replica that takes over leads). */
 void liveness_regrace(struct idyl_server *srv);
 /* Makes n->last_heartbeat the latest of the store's and memory's. */

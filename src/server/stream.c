@@ -9,9 +9,14 @@
  *
  * A stream ends when either side goes, when the agent's END frame has passed,
  * or at its bounds (STREAM_TIME_MAX_S, STREAM_BYTES_MAX). Streams live in
- * this replica's memory, keyed by their id: routing across replicas needs
- * the store to map an id to the replica holding the CLI's side (see
- * docs/api.md, "Streams"). */
+ * this replica's memory, keyed by their id.
+ *
+ * With several replicas, the replica serving an agent's streams long-poll
+ * records itself in the store (liveness_streams_polled); a CLI request that
+ * reaches another replica is forwarded there (replicas_node_route): the
+ * same request with the caller's credential, whose answer passes through
+ * unchanged, and on 101 a stream whose far side is that replica instead of
+ * an agent, spliced within the same bounds. */
 #include "server/stream.h"
 
 #include <errno.h>
@@ -42,12 +47,17 @@
 #define EXEC_ARGS_MAX      64
 #define EXEC_ARG_BYTES_MAX 4096
 #define LOGS_TAIL_MAX      1000000
+#define FORWARD_CONNECT_S  3 /* another replica that does not take a connection by then is gone */
+#define FORWARD_ANSWER_MS  10000 /* nor answers the stream request */
 
 struct stream {
         char id[STREAM_ID_LEN + 1];
         uint64_t subnet;
         char node[64];
-        json_t *offer; /* what the agent is told: {"id", "kind", "workload", ...} */
+        json_t *offer;              /* what the agent is told: {"id", "kind", "workload", ...};
+                                       NULL for a stream forwarded to another replica */
+        struct stream_conn *remote; /* that replica's side of a forwarded stream */
+        char peer[128];             /* the far side, in messages: node "N", replica R */
         int64_t created_ms, offered_ms;
         MHD_socket cli_fd, agent_fd;
         struct MHD_UpgradeResponseHandle *cli_urh, *agent_urh;
@@ -99,6 +109,7 @@ static void stream_free(struct stream *s)
         close(s->wake[0]);
         close(s->wake[1]);
         json_decref(s->offer);
+        stream_conn_close(s->remote);
         free(s);
 }
 
@@ -324,6 +335,39 @@ static bool await_agent(struct idyl_server *srv, struct stream *s)
         }
 }
 
+/* The far side's socket: the agent's, or the replica's a stream was
+ * forwarded to. */
+static int far_fd(const struct stream *s)
+{
+        return s->remote ? stream_conn_fd(s->remote) : s->agent_fd;
+}
+
+/* Reads from the far side: a count, 0 at its end, -1 on error, -2 when
+ * nothing is there now. */
+static ssize_t far_recv(struct stream *s, uint8_t *buf, size_t size)
+{
+        struct idyl_err err = IDYL_ERR_INIT;
+        ssize_t n;
+
+        if (s->remote)
+                return stream_conn_read(s->remote, buf, size, 0, &err);
+        n = recv(s->agent_fd, buf, size, MSG_DONTWAIT);
+        if (n < 0 && (errno == EAGAIN || errno == EINTR))
+                return -2;
+        return n;
+}
+
+/* Bytes from the CLI (exec -i's stdin frames) go on as they are: to the
+ * agent, or to the replica a stream was forwarded to. */
+static int far_send(struct stream *s, const uint8_t *buf, size_t len)
+{
+        struct idyl_err err = IDYL_ERR_INIT;
+
+        if (s->remote)
+                return stream_conn_write(s->remote, buf, len, &err);
+        return write_all(s->agent_fd, buf, len);
+}
+
 static void splice_sides(struct idyl_server *srv, struct stream *s)
 {
         struct frame_track f = {0};
@@ -332,9 +376,10 @@ static void splice_sides(struct idyl_server *srv, struct stream *s)
 
         for (;;) {
                 struct pollfd pf[3] = {{.fd = s->cli_fd, .events = POLLIN},
-                                       {.fd = s->agent_fd, .events = POLLIN},
+                                       {.fd = far_fd(s), .events = POLLIN},
                                        {.fd = s->wake[0], .events = POLLIN}};
                 int64_t left = deadline - mono_ms();
+                bool ahead = s->remote && stream_conn_pending(s->remote);
                 ssize_t n;
 
                 if (left <= 0 || bytes > STREAM_BYTES_MAX) {
@@ -344,7 +389,7 @@ static void splice_sides(struct idyl_server *srv, struct stream *s)
                                                STREAM_TIME_MAX_S, STREAM_BYTES_MAX >> 20);
                         return;
                 }
-                if (poll(pf, 3, left > 1000 ? 1000 : (int)left) < 0 && errno != EINTR)
+                if (poll(pf, 3, ahead ? 0 : left > 1000 ? 1000 : (int)left) < 0 && errno != EINTR)
                         return;
                 if (pf[2].revents) {
                         bool stopping;
@@ -363,20 +408,21 @@ static void splice_sides(struct idyl_server *srv, struct stream *s)
                         n = recv(s->cli_fd, buf, sizeof(buf), 0);
                         if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR))
                                 return;
-                        if (n > 0 && write_all(s->agent_fd, buf, (size_t)n) < 0)
+                        if (n > 0 && far_send(s, buf, (size_t)n) < 0)
                                 return;
                         bytes += n > 0 ? n : 0;
                 }
-                if (pf[1].revents) {
-                        n = recv(s->agent_fd, buf, sizeof(buf), 0);
-                        if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
+                if (!pf[1].revents && !ahead)
+                        continue;
+                /* drain what is there: a TLS connection may hold decrypted
+                 * bytes poll does not show */
+                while ((n = far_recv(s, buf, sizeof(buf))) != -2) {
+                        if (n <= 0) {
                                 if (at_boundary(&f) && !f.ended)
                                         send_end_error(s->cli_fd, IDYL_E_UNAVAILABLE,
-                                                       "node \"%s\" closed the stream", s->node);
+                                                       "%s closed the stream", s->peer);
                                 return;
                         }
-                        if (n < 0)
-                                continue;
                         track(&f, buf, (size_t)n);
                         if (f.bad)
                                 return;
@@ -385,6 +431,8 @@ static void splice_sides(struct idyl_server *srv, struct stream *s)
                         bytes += n;
                         if (f.ended)
                                 return;
+                        if (bytes > STREAM_BYTES_MAX)
+                                break; /* the loop's check ends it between frames */
                 }
         }
 }
@@ -396,7 +444,7 @@ static void *stream_main(void *arg)
         struct streams *t = srv->streams;
 
         free(arg);
-        if (await_agent(srv, s))
+        if (s->remote || await_agent(srv, s))
                 splice_sides(srv, s);
         pthread_mutex_lock(&t->mu);
         unlink_locked(t, s);
@@ -513,30 +561,37 @@ static int new_id(char out[STREAM_ID_LEN + 1], struct idyl_err *err)
         return 0;
 }
 
-/* Registers a stream for the node running workload w, offers it to the
- * agent and leaves the CLI's 101 in resp. offer is consumed. */
-static int open_stream(struct request *req, struct response *resp, const struct idyl_workload *w,
-                       json_t *offer, struct idyl_err *err)
+/* A new stream for the node running workload w; NULL when out of memory
+ * (err set). */
+static struct stream *stream_new(const struct idyl_workload *w, struct idyl_err *err)
 {
-        struct streams *t = req->srv->streams;
         struct stream *s = calloc(1, sizeof(*s));
-        char key[160];
 
         if (!s || pipe2(s->wake, O_CLOEXEC | O_NONBLOCK) < 0) {
                 free(s);
-                json_decref(offer);
-                return idyl_err_set(err, IDYL_E_INTERNAL, "cannot make a stream");
+                idyl_err_set(err, IDYL_E_INTERNAL, "cannot make a stream");
+                return NULL;
         }
         s->subnet = w->subnet;
         snprintf(s->node, sizeof(s->node), "%s", w->node);
+        snprintf(s->peer, sizeof(s->peer), "node \"%s\"", w->node);
         s->created_ms = mono_ms();
         s->cli_fd = s->agent_fd = MHD_INVALID_SOCKET;
-        s->offer = offer;
+        return s;
+}
+
+/* Gives s an id, lists it and leaves the CLI's 101 in resp; s is consumed. */
+static int stream_register(struct request *req, struct response *resp, struct stream *s,
+                           struct idyl_err *err)
+{
+        struct streams *t = req->srv->streams;
+
         if (new_id(s->id, err) < 0 || !(resp->upgrade = ticket_new(req->srv, s->id, false))) {
                 stream_free(s);
                 return err->code ? -1 : idyl_err_set(err, IDYL_E_INTERNAL, "out of memory");
         }
-        json_object_set_new(offer, "id", json_string(s->id));
+        if (s->offer)
+                json_object_set_new(s->offer, "id", json_string(s->id));
         pthread_mutex_lock(&t->mu);
         sweep_locked(t, s->created_ms);
         if (t->n >= STREAM_MAX || t->stopping) {
@@ -551,9 +606,89 @@ static int open_stream(struct request *req, struct response *resp, const struct 
         t->list = s;
         t->n++;
         pthread_mutex_unlock(&t->mu);
+        resp->status = 101;
+        return 0;
+}
+
+/* Sends the request to the replica at addr, which the node's agent is
+ * connected to, with the caller's credential. Its answer is this one: a
+ * 101 makes a stream spliced to that replica, anything else passes through
+ * as it came. That replica audits the request; this one does not
+ * (resp->forwarded). */
+static int forward_stream(struct request *req, struct response *resp, const struct idyl_workload *w,
+                          const char *peer, const char *addr, struct idyl_err *err)
+{
+        const char *auth = MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, "Authorization");
+        struct idyl_buf body = IDYL_BUF_INIT(STREAM_ANSWER_BODY_MAX);
+        struct idyl_err why = IDYL_ERR_INIT;
+        struct stream_conn *c = NULL;
+        char *text = req->body ? json_dumps(req->body, JSON_COMPACT) : NULL;
+        struct stream_open o = {.addr = addr,
+                                .token = auth && strncmp(auth, "Bearer ", 7) == 0 ? auth + 7 : "",
+                                .ca_pem = req->srv->tls_cert,
+                                .path = req->url,
+                                .body = text,
+                                .forwarded_by = replicas_self(req->srv),
+                                .connect_timeout_s = FORWARD_CONNECT_S,
+                                .answer_timeout_ms = FORWARD_ANSWER_MS};
+        struct stream *s;
+        long status;
+
+        if (req->body && !text)
+                return idyl_err_set(err, IDYL_E_INTERNAL, "out of memory");
+        if (stream_conn_request(&o, &c, &status, &body, &why) < 0) {
+                free(text);
+                log_warnx("forward %s to replica %s: %s", req->url, peer, why.msg);
+                return idyl_err_set(err, IDYL_E_UNAVAILABLE, MSG_REPLICA_GONE, w->node, peer);
+        }
+        free(text);
+        if (status != 101) {
+                resp->forwarded = true;
+                resp->status = (int)status;
+                /* idyld answers JSON, errors included */
+                resp->text = body.data ? idyl_buf_detach(&body) : strdup("");
+                resp->content_type = "application/json";
+                return resp->text ? 0 : idyl_err_set(err, IDYL_E_INTERNAL, "out of memory");
+        }
+        idyl_buf_release(&body);
+        if (!(s = stream_new(w, err))) {
+                stream_conn_close(c);
+                return -1;
+        }
+        s->remote = c;
+        snprintf(s->peer, sizeof(s->peer), "replica %s", peer);
+        if (stream_register(req, resp, s, err) < 0)
+                return -1; /* this replica's own refusal: audited here */
+        resp->forwarded = true;
+        return 0;
+}
+
+/* Opens the stream for the node running workload w: here, offered to the
+ * agent, or at the replica the agent is connected to. offer is consumed. */
+static int open_stream(struct request *req, struct response *resp, const struct idyl_workload *w,
+                       json_t *offer, struct idyl_err *err)
+{
+        char peer[REPLICA_ID_MAX], addr[256], key[160];
+        struct stream *s;
+        int route = 0;
+
+        /* a forwarded request is served here whatever the store says: no loops */
+        if (!MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, STREAM_FORWARDED_HEADER))
+                route = replicas_node_route(req->srv, w->subnet, w->node, peer, addr, sizeof(addr),
+                                            err);
+        if (route != 0) {
+                json_decref(offer);
+                return route < 0 ? -1 : forward_stream(req, resp, w, peer, addr, err);
+        }
+        if (!(s = stream_new(w, err))) {
+                json_decref(offer);
+                return -1;
+        }
+        s->offer = offer;
+        if (stream_register(req, resp, s, err) < 0)
+                return -1;
         streams_key(w->subnet, w->node, key, sizeof(key));
         server_notify(req->srv, key);
-        resp->status = 101;
         return 0;
 }
 
@@ -680,6 +815,10 @@ int handle_node_streams(struct request *req, struct response *resp, struct idyl_
         if (subnet_slug_parse(req->params[0], &slug, err) < 0 ||
             node_caller_check(req, slug, req->params[1], err) < 0)
                 return -1;
+        if (liveness_streams_polled(req->srv, slug, req->params[1], now_ms(), err) < 0) {
+                log_warnx("record the replica of node %s: %s", req->params[1], err->msg);
+                *err = (struct idyl_err)IDYL_ERR_INIT;
+        }
         if (wv && *wv)
                 wait = strtol(wv, &end, 10);
         if ((end && *end) || wait < 0 || wait > STREAMS_WAIT_MAX_S)
@@ -692,8 +831,8 @@ int handle_node_streams(struct request *req, struct response *resp, struct idyl_
         pthread_mutex_lock(&t->mu);
         sweep_locked(t, now);
         for (struct stream *s = t->list; s; s = s->next)
-                if (s->subnet == slug && strcmp(s->node, req->params[1]) == 0 && !s->agent_urh &&
-                    (!s->offered_ms || now - s->offered_ms > STREAM_REOFFER_MS)) {
+                if (s->offer && s->subnet == slug && strcmp(s->node, req->params[1]) == 0 &&
+                    !s->agent_urh && (!s->offered_ms || now - s->offered_ms > STREAM_REOFFER_MS)) {
                         s->offered_ms = now;
                         json_array_append(list, s->offer);
                 }
@@ -722,7 +861,8 @@ int handle_node_stream_open(struct request *req, struct response *resp, struct i
                 return -1;
         pthread_mutex_lock(&t->mu);
         s = find_locked(t, req->params[2]);
-        ok = s && s->subnet == slug && strcmp(s->node, req->params[1]) == 0 && !s->agent_urh;
+        ok = s && s->offer && s->subnet == slug && strcmp(s->node, req->params[1]) == 0 &&
+             !s->agent_urh;
         pthread_mutex_unlock(&t->mu);
         if (!ok)
                 return idyl_err_set(err, IDYL_E_NOT_FOUND, "stream \"%s\" not found",

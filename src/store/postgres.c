@@ -627,6 +627,12 @@ static const char *const migrations[] = {
     " ADD COLUMN IF NOT EXISTS egress_cidrs TEXT NOT NULL DEFAULT '';"
     "ALTER TABLE workloads ADD COLUMN IF NOT EXISTS ip TEXT NOT NULL DEFAULT '';"
     "ALTER TABLE nodes ADD COLUMN IF NOT EXISTS eligibility INTEGER NOT NULL DEFAULT 0;",
+    /* 5: the replica each node's agent is connected to */
+    "CREATE TABLE IF NOT EXISTS node_replicas("
+    " subnet BIGINT NOT NULL,"
+    " name TEXT NOT NULL,"
+    " replica TEXT NOT NULL,"
+    " PRIMARY KEY(subnet, name));",
 };
 
 #define SCHEMA_VERSION ((int64_t)(sizeof(migrations) / sizeof(migrations[0])))
@@ -1144,6 +1150,8 @@ static int delete_node(struct pg_store *s, uint64_t subnet, const char *name, st
         p_text(&p, name);
         if (run_done(&s->w, "DELETE FROM tokens WHERE subnet = $1 AND node = $2", &p, NULL, err) <
                 0 ||
+            run_done(&s->w, "DELETE FROM node_replicas WHERE subnet = $1 AND name = $2", &p, NULL,
+                     err) < 0 ||
             run_done(&s->w, "DELETE FROM nodes WHERE subnet = $1 AND name = $2", &p, &changed,
                      err) < 0)
                 return -1;
@@ -1770,6 +1778,57 @@ static int pg_node_touch(struct idyl_store *st, uint64_t subnet, const char *nam
         WRITE_UNIT(to_pg(st), err, node_touch(to_pg(st), subnet, name, ms, err));
 }
 
+static int set_node_replica(struct pg_store *s, uint64_t subnet, const char *name,
+                            const char *replica, struct idyl_err *err)
+{
+        struct params p = {0};
+
+        p_int(&p, (int64_t)subnet);
+        p_text(&p, name);
+        p_text(&p, replica);
+        return run_done(&s->w,
+                        "INSERT INTO node_replicas(subnet, name, replica) VALUES($1, $2, $3) "
+                        "ON CONFLICT(subnet, name) DO UPDATE SET replica = EXCLUDED.replica",
+                        &p, NULL, err);
+}
+
+static int pg_node_replica_set(struct idyl_store *st, uint64_t subnet, const char *name,
+                               const char *replica, struct idyl_err *err)
+{
+        WRITE_UNIT(to_pg(st), err, set_node_replica(to_pg(st), subnet, name, replica, err));
+}
+
+struct text_out {
+        char *buf;
+        size_t size;
+};
+
+static int text_from_row(const PGresult *r, int row, void *item)
+{
+        struct text_out *t = item;
+
+        col_copy(r, row, 0, t->buf, t->size);
+        return 0;
+}
+
+static int pg_node_replica_get(struct idyl_store *st, uint64_t subnet, const char *name, char *out,
+                               size_t size, struct idyl_err *err)
+{
+        struct text_out t = {out, size};
+        struct params p = {0};
+        int rc;
+
+        p_int(&p, (int64_t)subnet);
+        p_text(&p, name);
+        rc = query_one(to_pg(st),
+                       "SELECT replica FROM node_replicas WHERE subnet = $1 AND name = $2", &p,
+                       text_from_row, &t, err);
+        if (rc == 0)
+                return idyl_err_set(err, IDYL_E_NOT_FOUND, "no replica is recorded for node \"%s\"",
+                                    name);
+        return rc < 0 ? -1 : 0;
+}
+
 static int advertise(struct pg_store *s, const char *id, const char *addr, struct idyl_err *err)
 {
         struct params p = {0};
@@ -1885,6 +1944,8 @@ static const struct store_ops pg_ops = {
     .publish = pg_publish,
     .receive = pg_receive,
     .node_touch = pg_node_touch,
+    .node_replica_set = pg_node_replica_set,
+    .node_replica_get = pg_node_replica_get,
     .replica_advertise = pg_replica_advertise,
     .replica_list = pg_replica_list,
 };

@@ -200,6 +200,12 @@ static const char schema[] =
     " sealed BLOB NOT NULL," /* nonce|ciphertext|tag: never a value in the clear */
     " created_at INTEGER NOT NULL,"
     " updated_at INTEGER NOT NULL,"
+    " PRIMARY KEY(subnet, name));"
+    /* the replica a node's agent is connected to (several replicas) */
+    "CREATE TABLE IF NOT EXISTS node_replicas("
+    " subnet INTEGER NOT NULL,"
+    " name TEXT NOT NULL,"
+    " replica TEXT NOT NULL,"
     " PRIMARY KEY(subnet, name));";
 
 /* The store whose unit of work this thread holds: its reads go through the
@@ -927,14 +933,14 @@ static int sqlite_workload_put(struct idyl_store *st, const struct idyl_workload
         return s ? write_end(s, put_workload(s, w, err), err) : -1;
 }
 
-/* Runs two deletes keyed by (subnet, name): dependents first, then the row
+/* Runs n deletes keyed by (subnet, name): dependents first, then the row
  * itself. Returns 1 when the row existed, 0 when not, -1 on error. */
-static int delete_pair(struct sqlite_store *s, const char *const sql[2], uint64_t subnet,
-                       const char *name, struct idyl_err *err)
+static int delete_keyed(struct sqlite_store *s, const char *const sql[], size_t n, uint64_t subnet,
+                        const char *name, struct idyl_err *err)
 {
         sqlite3_stmt *stmt;
 
-        for (size_t i = 0; i < 2; i++) {
+        for (size_t i = 0; i < n; i++) {
                 if (prepare(s, s->db, sql[i], &stmt, err) < 0)
                         return -1;
                 bind_key(stmt, subnet, name);
@@ -949,7 +955,7 @@ static int delete_workload(struct sqlite_store *s, uint64_t subnet, const char *
 {
         static const char *const sql[] = {"DELETE FROM events WHERE subnet = ? AND name = ?",
                                           "DELETE FROM workloads WHERE subnet = ? AND name = ?"};
-        int rc = delete_pair(s, sql, subnet, name, err);
+        int rc = delete_keyed(s, sql, 2, subnet, name, err);
 
         return rc == 0 ? workload_not_found(subnet, name, err) : rc < 0 ? -1 : 0;
 }
@@ -1103,8 +1109,9 @@ static int delete_node(struct sqlite_store *s, uint64_t subnet, const char *name
                        struct idyl_err *err)
 {
         static const char *const sql[] = {"DELETE FROM tokens WHERE subnet = ? AND node = ?",
+                                          "DELETE FROM node_replicas WHERE subnet = ? AND name = ?",
                                           "DELETE FROM nodes WHERE subnet = ? AND name = ?"};
-        int rc = delete_pair(s, sql, subnet, name, err);
+        int rc = delete_keyed(s, sql, 3, subnet, name, err);
 
         return rc == 0 ? node_not_found(subnet, name, err) : rc < 0 ? -1 : 0;
 }
@@ -1115,6 +1122,61 @@ static int sqlite_node_delete(struct idyl_store *st, uint64_t subnet, const char
         struct sqlite_store *s = write_open(st, err);
 
         return s ? write_end(s, delete_node(s, subnet, name, err), err) : -1;
+}
+
+static int set_node_replica(struct sqlite_store *s, uint64_t subnet, const char *name,
+                            const char *replica, struct idyl_err *err)
+{
+        sqlite3_stmt *stmt;
+
+        if (prepare(s, s->db,
+                    "INSERT INTO node_replicas(subnet, name, replica) VALUES(?1, ?2, ?3) "
+                    "ON CONFLICT(subnet, name) DO UPDATE SET replica = excluded.replica",
+                    &stmt, err) < 0)
+                return -1;
+        bind_key(stmt, subnet, name);
+        sqlite3_bind_text(stmt, 3, replica, -1, SQLITE_TRANSIENT);
+        return step_done(s, stmt, err);
+}
+
+static int sqlite_node_replica_set(struct idyl_store *st, uint64_t subnet, const char *name,
+                                   const char *replica, struct idyl_err *err)
+{
+        struct sqlite_store *s = write_open(st, err);
+
+        return s ? write_end(s, set_node_replica(s, subnet, name, replica, err), err) : -1;
+}
+
+struct text_out {
+        char *buf;
+        size_t size;
+};
+
+static void text_from_row(sqlite3_stmt *stmt, void *item)
+{
+        struct text_out *t = item;
+
+        snprintf(t->buf, t->size, "%s", (const char *)sqlite3_column_text(stmt, 0));
+}
+
+static int sqlite_node_replica_get(struct idyl_store *st, uint64_t subnet, const char *name,
+                                   char *out, size_t size, struct idyl_err *err)
+{
+        struct sqlite_store *s = to_sqlite(st);
+        struct text_out t = {out, size};
+        sqlite3 *db;
+        sqlite3_stmt *stmt = read_prepare(
+            s, "SELECT replica FROM node_replicas WHERE subnet = ?1 AND name = ?2", &db, err);
+        int rc;
+
+        if (!stmt)
+                return -1;
+        bind_key(stmt, subnet, name);
+        rc = read_row(s, db, stmt, text_from_row, &t, "get node replica", err);
+        if (rc == 0)
+                return idyl_err_set(err, IDYL_E_NOT_FOUND, "no replica is recorded for node \"%s\"",
+                                    name);
+        return rc < 0 ? -1 : 0;
 }
 
 static int bump_assignments(struct sqlite_store *s, uint64_t subnet, const char *name,
@@ -1600,6 +1662,8 @@ static const struct store_ops sqlite_ops = {
     .node_put = sqlite_node_put,
     .node_delete = sqlite_node_delete,
     .node_bump_assignments = sqlite_node_bump_assignments,
+    .node_replica_set = sqlite_node_replica_set,
+    .node_replica_get = sqlite_node_replica_get,
     .token_add = sqlite_token_add,
     .token_find = sqlite_token_find,
     .token_count = sqlite_token_count,

@@ -122,6 +122,10 @@ struct store_ops {
                            struct idyl_err *err);
         int (*node_bump_assignments)(struct idyl_store *st, uint64_t subnet, const char *name,
                                      struct idyl_err *err);
+        int (*node_replica_set)(struct idyl_store *st, uint64_t subnet, const char *name,
+                                const char *replica, struct idyl_err *err);
+        int (*node_replica_get)(struct idyl_store *st, uint64_t subnet, const char *name, char *out,
+                                size_t size, struct idyl_err *err);
 
         int (*token_add)(struct idyl_store *st, const struct idyl_token *tok, struct idyl_err *err);
         int (*token_find)(struct idyl_store *st, const char *hash, struct idyl_token *out,
@@ -517,6 +521,23 @@ static inline int store_node_touch(struct idyl_store *st, uint64_t subnet, const
                                    int64_t ms, struct idyl_err *err)
 {
         return st->ops->node_touch(st, subnet, name, ms, err);
+}
+
+/* Records that the node's agent is connected to replica `replica` (the
+ * replica serving its streams long-poll), replacing what was recorded; the
+ * record goes when the node is deleted. */
+static inline int store_node_replica_set(struct idyl_store *st, uint64_t subnet, const char *name,
+                                         const char *replica, struct idyl_err *err)
+{
+        return st->ops->node_replica_set(st, subnet, name, replica, err);
+}
+
+/* The replica last recorded for the node's agent, into out (size bytes);
+ * IDYL_E_NOT_FOUND when none is. */
+static inline int store_node_replica_get(struct idyl_store *st, uint64_t subnet, const char *name,
+                                         char *out, size_t size, struct idyl_err *err)
+{
+        return st->ops->node_replica_get(st, subnet, name, out, size, err);
 }
 
 /* Records (or refreshes) this replica's id and address for the others, so

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util/addrlist.h"
 #include "util/buf.h"
 #include "util/clock.h"
 
@@ -124,8 +125,25 @@ int stream_conn_write(struct stream_conn *c, const void *data, size_t len, struc
         return 0;
 }
 
+/* The value of header `name` in a header block (lines after the status
+ * line), malloc'd; NULL when absent. */
+static char *header_value(const char *head, const char *name)
+{
+        size_t nlen = strlen(name);
+
+        for (const char *l = head; (l = strchr(l, '\n')) != NULL;) {
+                if (strncasecmp(++l, name, nlen) == 0 && l[nlen] == ':') {
+                        const char *v = l + nlen + 1;
+
+                        v += strspn(v, " \t");
+                        return strndup(v, strcspn(v, "\r\n"));
+                }
+        }
+        return NULL;
+}
+
 /* Reads the answer's status line and headers; keeps what follows them. */
-static int read_answer(struct stream_conn *c, long *status, size_t *content_length,
+static int read_answer(struct stream_conn *c, int timeout_ms, long *status, size_t *content_length,
                        struct idyl_err *err)
 {
         size_t have = 0;
@@ -138,10 +156,11 @@ static int read_answer(struct stream_conn *c, long *status, size_t *content_leng
                         return idyl_err_set(err, IDYL_E_UNAVAILABLE,
                                             "idyld's answer headers are larger than %u bytes",
                                             STREAM_HEADERS_MAX);
-                n = raw_read(c, c->ahead + have, sizeof(c->ahead) - 1 - have, 30000, err);
+                n = raw_read(c, c->ahead + have, sizeof(c->ahead) - 1 - have, timeout_ms, err);
                 if (n == -2)
                         return idyl_err_set(err, IDYL_E_UNAVAILABLE,
-                                            "idyld did not answer the stream request within 30s");
+                                            "idyld did not answer the stream request within %ds",
+                                            timeout_ms / 1000);
                 if (n < 0)
                         return -1;
                 if (n == 0)
@@ -155,97 +174,133 @@ static int read_answer(struct stream_conn *c, long *status, size_t *content_leng
                 return idyl_err_set(err, IDYL_E_UNAVAILABLE, "idyld's answer is not HTTP");
         *end = '\0';
         *content_length = 0;
-        for (cl = c->ahead; (cl = strchr(cl, '\n')) != NULL;)
-                if (strncasecmp(++cl, "Content-Length:", 15) == 0)
-                        *content_length = strtoul(cl + 15, NULL, 10);
+        if ((cl = header_value(c->ahead, "Content-Length")) != NULL)
+                *content_length = strtoul(cl, NULL, 10);
+        free(cl);
         c->ahead_off = (size_t)(end + 4 - c->ahead);
         c->ahead_len = have;
         return 0;
 }
 
-/* A non-101 answer: its JSON error body becomes err. */
-static int answer_error(struct stream_conn *c, long status, size_t content_length,
-                        struct idyl_err *err)
+/* A non-101 answer's body, after its head. */
+static void answer_body(struct stream_conn *c, size_t content_length, int timeout_ms,
+                        struct idyl_buf *body)
 {
-        struct idyl_buf body = IDYL_BUF_INIT(1u << 20);
+        struct idyl_err ignored = IDYL_ERR_INIT;
         char chunk[4096];
-        json_t *root, *e;
-        const char *code, *msg;
 
-        idyl_buf_append(&body, c->ahead + c->ahead_off, c->ahead_len - c->ahead_off);
-        while (body.len < content_length) {
-                long n = raw_read(c, chunk, sizeof(chunk), 30000, err);
+        idyl_buf_append(body, c->ahead + c->ahead_off, c->ahead_len - c->ahead_off);
+        c->ahead_off = c->ahead_len;
+        while (body->len < content_length) {
+                long n = raw_read(c, chunk, sizeof(chunk), timeout_ms, &ignored);
 
-                if (n <= 0 || idyl_buf_append(&body, chunk, (size_t)n) < 0)
+                if (n <= 0 || idyl_buf_append(body, chunk, (size_t)n) < 0)
                         break;
         }
-        root = body.len ? json_loadb(body.data, body.len, 0, NULL) : NULL;
-        e = json_object_get(root, "error");
-        code = json_string_value(json_object_get(e, "code"));
-        msg = json_string_value(json_object_get(e, "message"));
+}
+
+/* A non-101 answer: its JSON error body becomes err. */
+static int answer_error(long status, const struct idyl_buf *body, struct idyl_err *err)
+{
+        json_t *root = body->len ? json_loadb(body->data, body->len, 0, NULL) : NULL;
+        json_t *e = json_object_get(root, "error");
+        const char *code = json_string_value(json_object_get(e, "code"));
+        const char *msg = json_string_value(json_object_get(e, "message"));
+
         if (code && msg)
                 idyl_err_set(err, idyl_errcode_from_name(code), "%s", msg);
         else
                 idyl_err_set(err, IDYL_E_UNAVAILABLE, "idyld answered HTTP %ld", status);
         json_decref(root);
-        idyl_buf_release(&body);
         return -1;
 }
 
-int stream_conn_open(const struct stream_open *o, struct stream_conn **out, struct idyl_err *err)
+int stream_conn_request(const struct stream_open *o, struct stream_conn **out, long *status,
+                        struct idyl_buf *body, struct idyl_err *err)
 {
         struct stream_conn *c = calloc(1, sizeof(*c));
-        char host[256], errbuf[CURL_ERROR_SIZE] = "", *req = NULL;
+        char host[256], addr[512], errbuf[CURL_ERROR_SIZE] = "", fwd[128] = "", *req = NULL;
         size_t blen = o->body ? strlen(o->body) : 0, content_length = 0;
-        long status = 0;
-        CURLcode rc;
+        int answer_ms = o->answer_timeout_ms ? o->answer_timeout_ms : 30000;
+        CURLcode rc = CURLE_OK;
         int n;
 
+        *out = NULL;
+        *status = 0;
         if (!c || !(c->curl = curl_easy_init())) {
                 free(c);
                 return idyl_err_set(err, IDYL_E_INTERNAL, "out of memory");
         }
         c->fd = CURL_SOCKET_BAD;
         pthread_mutex_init(&c->mu, NULL);
-        curl_easy_setopt(c->curl, CURLOPT_URL, o->addr);
         curl_easy_setopt(c->curl, CURLOPT_CONNECT_ONLY, 1L);
         curl_easy_setopt(c->curl, CURLOPT_NOSIGNAL, 1L);
-        curl_easy_setopt(c->curl, CURLOPT_CONNECTTIMEOUT, 10L);
+        curl_easy_setopt(c->curl, CURLOPT_CONNECTTIMEOUT,
+                         (long)(o->connect_timeout_s ? o->connect_timeout_s : 10));
         curl_easy_setopt(c->curl, CURLOPT_ERRORBUFFER, errbuf);
-        if (o->ca && *o->ca)
+        if (o->ca_pem) {
+                struct curl_blob blob = {(void *)o->ca_pem, strlen(o->ca_pem), CURL_BLOB_COPY};
+
+                curl_easy_setopt(c->curl, CURLOPT_CAINFO_BLOB, &blob);
+        } else if (o->ca && *o->ca) {
                 curl_easy_setopt(c->curl, CURLOPT_CAINFO, o->ca);
-        rc = curl_easy_perform(c->curl);
+        }
+        /* several replicas ("http://a,http://b"): the next when one cannot
+         * be connected to */
+        for (size_t i = 0, nbase = addrlist_count(o->addr); i < nbase; i++) {
+                addrlist_nth(o->addr, i, addr, sizeof(addr));
+                errbuf[0] = '\0';
+                curl_easy_setopt(c->curl, CURLOPT_URL, addr);
+                rc = curl_easy_perform(c->curl);
+                if (rc == CURLE_OK || !addrlist_try_next(rc))
+                        break;
+        }
         if (rc != CURLE_OK) {
-                idyl_err_set(err, IDYL_E_UNAVAILABLE, "cannot reach idyld at %s: %s", o->addr,
+                idyl_err_set(err, IDYL_E_UNAVAILABLE, "cannot reach idyld at %s: %s", addr,
                              errbuf[0] ? errbuf : curl_easy_strerror(rc));
                 goto fail;
         }
         curl_easy_getinfo(c->curl, CURLINFO_ACTIVESOCKET, &c->fd);
-        host_of(o->addr, host, sizeof(host));
+        host_of(addr, host, sizeof(host));
+        if (o->forwarded_by)
+                snprintf(fwd, sizeof(fwd), STREAM_FORWARDED_HEADER ": %s\r\n", o->forwarded_by);
         n = asprintf(&req,
-                     "POST %s HTTP/1.1\r\nHost: %s\r\nAuthorization: Bearer %s\r\n"
+                     "POST %s HTTP/1.1\r\nHost: %s\r\nAuthorization: Bearer %s\r\n%s"
                      "Connection: Upgrade\r\nUpgrade: " STREAM_UPGRADE "\r\n"
                      "Content-Type: application/json\r\nContent-Length: %zu\r\n\r\n%s",
-                     o->path, host, o->token ? o->token : "", blen, o->body ? o->body : "");
+                     o->path, host, o->token ? o->token : "", fwd, blen, o->body ? o->body : "");
         if (n < 0) {
                 req = NULL;
                 idyl_err_set(err, IDYL_E_INTERNAL, "out of memory");
                 goto fail;
         }
         if (stream_conn_write(c, req, (size_t)n, err) < 0 ||
-            read_answer(c, &status, &content_length, err) < 0)
+            read_answer(c, answer_ms, status, &content_length, err) < 0)
                 goto fail;
-        if (status != 101) {
-                answer_error(c, status, content_length, err);
-                goto fail;
-        }
         free(req);
-        *out = c;
+        if (*status == 101) {
+                *out = c;
+                return 0;
+        }
+        answer_body(c, content_length, answer_ms, body);
+        stream_conn_close(c);
         return 0;
 fail:
         free(req);
         stream_conn_close(c);
         return -1;
+}
+
+int stream_conn_open(const struct stream_open *o, struct stream_conn **out, struct idyl_err *err)
+{
+        struct idyl_buf body = IDYL_BUF_INIT(STREAM_ANSWER_BODY_MAX);
+        long status;
+        int rc = stream_conn_request(o, out, &status, &body, err);
+
+        if (rc == 0 && status != 101)
+                rc = answer_error(status, &body, err);
+        idyl_buf_release(&body);
+        return rc;
 }
 
 void stream_conn_close(struct stream_conn *c)

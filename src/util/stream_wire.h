@@ -15,6 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "util/buf.h"
 #include "util/err.h"
 
 #define STREAM_UPGRADE     "idyl-stream"
@@ -50,13 +51,29 @@ struct stream_open {
         const char *ca;    /* CA bundle (PEM file) for https; NULL or "": system store */
         const char *path;  /* "/v1/subnets/S/workloads/W/logs" */
         const char *body;  /* JSON body, may be NULL */
+        /* PEM certificates that verify an https peer instead of ca (idyld
+         * verifying another replica); NULL: ca */
+        const char *ca_pem;
+        /* sent as X-Idyl-Forwarded-By when set: the replica forwarding */
+        const char *forwarded_by;
+        int connect_timeout_s; /* 0: 10 */
+        int answer_timeout_ms; /* the answer's head and body; 0: 30000 */
 };
+
+#define STREAM_FORWARDED_HEADER "X-Idyl-Forwarded-By"
+#define STREAM_ANSWER_BODY_MAX  (1u << 20) /* a non-101 answer's body, at most */
 
 /* Sends the request and reads the answer. On 101, *out is the open stream
  * (the caller closes it). One thread may read while another writes: each
  * read and write of the connection is made under its own lock. Any other answer is an error
  * carrying the server's code and message ({"error": {...}} body). */
 int stream_conn_open(const struct stream_open *o, struct stream_conn **out, struct idyl_err *err);
+/* As stream_conn_open, but any answer is a success: *status is its status;
+ * on 101 *out is the open stream, otherwise *out is NULL and body holds
+ * the answer's body (at most STREAM_ANSWER_BODY_MAX bytes). -1 only when
+ * no answer came. */
+int stream_conn_request(const struct stream_open *o, struct stream_conn **out, long *status,
+                        struct idyl_buf *body, struct idyl_err *err);
 void stream_conn_close(struct stream_conn *c);
 /* The socket, for poll(2); buffered bytes are read first by stream_conn_read. */
 int stream_conn_fd(const struct stream_conn *c);

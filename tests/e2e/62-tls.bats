@@ -7,14 +7,8 @@ load helper
 
 setup() {
 	PKI=$BATS_TEST_TMPDIR/pki
-	mkdir -p "$PKI"
-	make_ca ca
+	make_test_pki
 	make_ca other
-	openssl req -newkey rsa:2048 -nodes -keyout "$PKI/server.key" -out "$PKI/server.csr" \
-		-subj /CN=idyld 2>/dev/null
-	printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\n' >"$PKI/ext"
-	openssl x509 -req -in "$PKI/server.csr" -CA "$PKI/ca.pem" -CAkey "$PKI/ca.key" \
-		-CAcreateserial -out "$PKI/server.pem" -days 2 -extfile "$PKI/ext" 2>/dev/null
 }
 
 teardown() {

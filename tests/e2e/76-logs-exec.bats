@@ -36,15 +36,6 @@ phase_is() { [ "$(idyl workload get "$1" --subnet "$SUBNET" -o json | jq -r .sta
 restarted() { [ "$(idyl workload get "$1" --subnet "$SUBNET" -o json | jq -r .status.restarts)" -ge 1 ]; }
 now_ms() { date +%s%3N; }
 
-# Deploys w printing one, two (stderr), three, then whatever is written to
-# its FIFO /tmp/say (as it is written: cat copies it at once).
-deploy_printer() {
-	idyl deploy idyl/busybox:latest --name w --subnet "$SUBNET" -- \
-		sh -c 'echo one; sleep 0.3; echo two >&2; sleep 0.3; echo three; mkfifo /tmp/say; while :; do cat /tmp/say; done' >/dev/null
-	wait_until 30 phase_is w running
-	wait_until 10 sh -c "idyl workload logs w --subnet $SUBNET 2>/dev/null | grep -q three"
-}
-
 # Deploys w running only sleep 3600, for the exec tests that count its processes.
 deploy_sleeper() {
 	idyl deploy idyl/busybox:latest --name w --subnet "$SUBNET" -- sleep 3600 >/dev/null
@@ -67,7 +58,6 @@ exec_started() {
 	EXEC_PIDS="${EXEC_PIDS:-} $EXEC_PID"
 	wait_until 10 grep -q started "$1"
 }
-
 
 @test "logs prints the workload's stdout and stderr apart" {
 	deploy_printer
@@ -203,15 +193,7 @@ exec_started() {
 @test "logs and exec stream over HTTPS too" {
 	IDYL_NODE_DIR=$BATS_TEST_TMPDIR/node idyl node stop
 	stop_idyld
-	PKI=$BATS_TEST_TMPDIR/pki
-	mkdir -p "$PKI"
-	openssl req -x509 -newkey rsa:2048 -nodes -keyout "$PKI/ca.key" -out "$PKI/ca.pem" \
-		-days 2 -subj "/CN=idyl test ca" 2>/dev/null
-	openssl req -newkey rsa:2048 -nodes -keyout "$PKI/server.key" -out "$PKI/server.csr" \
-		-subj /CN=idyld 2>/dev/null
-	printf 'subjectAltName=IP:127.0.0.1\n' >"$PKI/ext"
-	openssl x509 -req -in "$PKI/server.csr" -CA "$PKI/ca.pem" -CAkey "$PKI/ca.key" \
-		-CAcreateserial -out "$PKI/server.pem" -days 2 -extfile "$PKI/ext" 2>/dev/null
+	make_test_pki
 	start_idyld "$BATS_TEST_TMPDIR/tls" --tls-cert "$PKI/server.pem" --tls-key "$PKI/server.key"
 	export IDYL_CA=$PKI/ca.pem
 	[[ "$IDYL_ADDR" == https://* ]]

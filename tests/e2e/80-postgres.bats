@@ -5,63 +5,21 @@
 # route; one leads; kill -9 of the leader hands the lead to another within
 # 10 s, loses no acknowledged deploy and places no workload twice.
 load helper
+load replicas
 
-PG=$BATS_TEST_DIRNAME/../../scripts/pg-test-server
+setup_file() { start_pg; }
 
-setup_file() {
-	# outside bats' own directory, which the postgres user may not enter
-	PGDIR=$(mktemp -d "${TMPDIR:-/tmp}/idyl-pg.XXXXXX")
-	export PGDIR
-	PG_URL=$("$PG" start "$PGDIR")
-	export PG_URL
-}
-
-teardown_file() {
-	"$PG" stop "$PGDIR"
-	rm -rf "$PGDIR"
-}
+teardown_file() { stop_pg; }
 
 setup() {
-	# every test starts from an empty database
-	psql -q "$PG_URL" -c "SET client_min_messages = warning" -c 'DROP SCHEMA public CASCADE; CREATE SCHEMA public;' >/dev/null
-	head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$BATS_TEST_TMPDIR/secret.key"
-	echo >>"$BATS_TEST_TMPDIR/secret.key"
-	chmod 600 "$BATS_TEST_TMPDIR/secret.key"
+	reset_replicas
 	SIM_PIDS=
 	SIM_N=0
-	REPLICA_PIDS=()
 }
 
 teardown() {
 	stop_sims
-	for p in "${REPLICA_PIDS[@]}"; do
-		kill "$p" 2>/dev/null || true
-		wait "$p" 2>/dev/null || true
-	done
-}
-
-# start_replica I [ARGS...]: replica I with data in $BATS_TEST_TMPDIR/rI
-# (--node-ttl $NODE_TTL, default 3); sets ADDR[I] and PID[I].
-start_replica() {
-	local i=$1 data=$BATS_TEST_TMPDIR/r$1
-	shift
-	rm -f "$data/idyld.addr"
-	idyld --listen 127.0.0.1:0 --data-dir "$data" --store "$PG_URL" \
-		--secret-key-file "$BATS_TEST_TMPDIR/secret.key" --node-ttl "${NODE_TTL:-3}" "$@" \
-		>>"$BATS_TEST_TMPDIR/r$i.log" 2>&1 3>&- &
-	PID[$i]=$!
-	REPLICA_PIDS+=("${PID[$i]}")
-	for _ in $(seq 200); do
-		[ -s "$data/idyld.addr" ] && break
-		sleep 0.05
-	done
-	[ -s "$data/idyld.addr" ] || { cat "$BATS_TEST_TMPDIR/r$i.log" >&2; return 1; }
-	ADDR[$i]=$(cat "$data/idyld.addr")
-}
-
-# The operator credential: written by the replica that created it.
-operator_token() {
-	cat "$BATS_TEST_TMPDIR"/r*/operator.token | head -1
+	stop_replicas
 }
 
 status_of() {

@@ -102,3 +102,18 @@ stop_sims() {
 	done
 	SIM_PIDS=
 }
+
+# A throw-away CA and a server certificate it signed, for 127.0.0.1 and
+# localhost, in $PKI (default $BATS_TEST_TMPDIR/pki): ca.pem/ca.key,
+# server.pem/server.key.
+make_test_pki() {
+	PKI=${PKI:-$BATS_TEST_TMPDIR/pki}
+	mkdir -p "$PKI"
+	openssl req -x509 -newkey rsa:2048 -nodes -keyout "$PKI/ca.key" -out "$PKI/ca.pem" \
+		-days 2 -subj "/CN=idyl test ca" 2>/dev/null
+	openssl req -newkey rsa:2048 -nodes -keyout "$PKI/server.key" -out "$PKI/server.csr" \
+		-subj /CN=idyld 2>/dev/null
+	printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\n' >"$PKI/ext"
+	openssl x509 -req -in "$PKI/server.csr" -CA "$PKI/ca.pem" -CAkey "$PKI/ca.key" \
+		-CAcreateserial -out "$PKI/server.pem" -days 2 -extfile "$PKI/ext" 2>/dev/null
+}

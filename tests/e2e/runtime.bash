@@ -96,3 +96,13 @@ end_runtime_test() {
 		for n in $(idyl_networks); do docker_api DELETE "/networks/$n" >/dev/null; done
 	fi
 }
+
+# deploy_printer: deploys w to $SUBNET printing one, two (stderr), three,
+# then whatever is written to its FIFO /tmp/say (as it is written: cat
+# copies it at once); returns once it runs and its logs show three.
+deploy_printer() {
+	idyl deploy idyl/busybox:latest --name w --subnet "$SUBNET" -- \
+		sh -c 'echo one; sleep 0.3; echo two >&2; sleep 0.3; echo three; mkfifo /tmp/say; while :; do cat /tmp/say; done' >/dev/null
+	wait_until 30 sh -c "idyl workload get w --subnet '$SUBNET' -o json | jq -e '.status.phase == \"running\"'"
+	wait_until 10 sh -c "idyl workload logs w --subnet '$SUBNET' 2>/dev/null | grep -q three"
+}

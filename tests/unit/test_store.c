@@ -925,6 +925,42 @@ static void test_node_delete_removes_its_credentials(void **state)
         assert_ok(store_node_get(st, subnet, "host-2", &got, &err));
 }
 
+/* The replica a node's agent is connected to: none at first, the last one
+ * recorded wins, each node has its own, and it goes with the node. */
+static void test_node_replica(void **state)
+{
+        struct idyl_store *st = store_of(state);
+        struct idyl_err err = IDYL_ERR_INIT;
+        uint64_t subnet = new_subnet(st, "nr");
+        struct idyl_node nd;
+        char got[24];
+
+        node_fill(&nd, subnet, "host-1");
+        assert_ok(store_node_put(st, &nd, &err));
+        node_fill(&nd, subnet, "host-2");
+        assert_ok(store_node_put(st, &nd, &err));
+        assert_int_equal(store_node_replica_get(st, subnet, "host-1", got, sizeof(got), &err), -1);
+        assert_int_equal(err.code, IDYL_E_NOT_FOUND);
+        assert_ok(store_node_replica_set(st, subnet, "host-1", "111.1", &err));
+        assert_ok(store_node_replica_set(st, subnet, "host-2", "222.2", &err));
+        assert_ok(store_node_replica_set(st, subnet, "host-1", "333.3", &err));
+        assert_ok(store_node_replica_get(st, subnet, "host-1", got, sizeof(got), &err));
+        assert_string_equal(got, "333.3");
+        assert_ok(store_node_replica_get(st, subnet, "host-2", got, sizeof(got), &err));
+        assert_string_equal(got, "222.2");
+        /* a short buffer gets a cut, terminated copy */
+        assert_ok(store_node_replica_get(st, subnet, "host-2", got, 3, &err));
+        assert_string_equal(got, "22");
+        assert_ok(store_node_delete(st, subnet, "host-1", &err));
+        assert_int_equal(store_node_replica_get(st, subnet, "host-1", got, sizeof(got), &err), -1);
+        assert_int_equal(err.code, IDYL_E_NOT_FOUND);
+        /* a node joining again under the name starts with none */
+        node_fill(&nd, subnet, "host-1");
+        assert_ok(store_node_put(st, &nd, &err));
+        assert_int_equal(store_node_replica_get(st, subnet, "host-1", got, sizeof(got), &err), -1);
+        assert_ok(store_node_replica_get(st, subnet, "host-2", got, sizeof(got), &err));
+}
+
 /* ---- transactions, durability, threads ----------------------------------- */
 
 static void test_tx_rollback_leaves_nothing(void **state)
@@ -1622,6 +1658,7 @@ static int store_conformance_run(const char *url)
             STORE_TEST(test_node_bump_assignments),
             STORE_TEST(test_tokens),
             STORE_TEST(test_node_delete_removes_its_credentials),
+            STORE_TEST(test_node_replica),
             STORE_TEST(test_tx_rollback_leaves_nothing),
             STORE_TEST(test_tx_failure_then_rollback),
             STORE_TEST(test_reopen_keeps_data),

@@ -1,8 +1,9 @@
 /* Proves the stream wire (util/stream_wire.c): frame headers round-trip and
  * bad ones are refused; the client side of the upgrade against a canned
  * local server: frames after a 101 arrive whole and in order, a JSON error
- * answer becomes the server's code and message, and a stream cut inside a
- * frame is an error, not a short frame. */
+ * answer becomes the server's code and message (or, asked for as it is,
+ * comes back whole with its status: a replica passes it on), and a stream
+ * cut inside a frame is an error, not a short frame. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -202,6 +203,39 @@ static void test_error_answer_carries_the_servers_message(void **state)
         assert_string_equal(err.msg, "role provider may not");
 }
 
+/* What a replica forwarding a stream request gets back: the answer's
+ * status and body as they came, and the request says who forwarded it. */
+static void test_request_returns_any_answer_whole(void **state)
+{
+        static const char answer[] =
+            "HTTP/1.1 409 Conflict\r\nContent-Type: application/json\r\nContent-Length: 71\r\n\r\n"
+            "{\"error\":{\"code\":\"conflict\",\"message\":\"workload \\\"w\\\" is not running\"}}";
+        struct canned c = {.answer = answer, .answer_len = sizeof(answer) - 1};
+        struct idyl_buf body = IDYL_BUF_INIT(STREAM_ANSWER_BODY_MAX);
+        struct idyl_err err = IDYL_ERR_INIT;
+        struct stream_conn *conn = NULL;
+        char addr[64];
+        long status = 0;
+        pthread_t t;
+
+        (void)state;
+        assert_int_equal(start_canned(&c, &t, addr, sizeof(addr)), 0);
+        struct stream_open o = {.addr = addr,
+                                .token = "tok",
+                                .path = "/v1/x/exec",
+                                .body = "{}",
+                                .forwarded_by = "123.456",
+                                .answer_timeout_ms = 2000};
+        assert_int_equal(stream_conn_request(&o, &conn, &status, &body, &err), 0);
+        pthread_join(t, NULL);
+        close(c.listen_fd);
+        assert_null(conn);
+        assert_int_equal(status, 409);
+        assert_string_equal(body.data, answer + strlen(answer) - 71);
+        assert_non_null(strstr(c.request, "\r\n" STREAM_FORWARDED_HEADER ": 123.456\r\n"));
+        idyl_buf_release(&body);
+}
+
 static void test_a_stream_cut_inside_a_frame_is_an_error(void **state)
 {
         static const char answer[] = "HTTP/1.1 101 Switching Protocols\r\n\r\n"
@@ -223,6 +257,7 @@ int main(void)
             cmocka_unit_test(test_stdin_frames_have_their_channels),
             cmocka_unit_test(test_frames_after_101_arrive_whole),
             cmocka_unit_test(test_error_answer_carries_the_servers_message),
+            cmocka_unit_test(test_request_returns_any_answer_whole),
             cmocka_unit_test(test_a_stream_cut_inside_a_frame_is_an_error),
         };
 
