@@ -396,7 +396,8 @@ static int node_get(struct cli_ctx *ctx, struct cli_args *a, struct idyl_err *er
         if (watch)
                 return cli_watch(ctx, a->output, path, name ? "version" : "watch",
                                  name ? "node" : "nodes", &node_tables, err);
-        if (api_call(ctx, "GET", path, NULL, &out, err) < 0)
+        if ((name ? api_call(ctx, "GET", path, NULL, &out, err) : api_list(ctx, path, &out, err)) <
+            0)
                 return -1;
         rc = output_print_tables(a->output, out, &node_tables, err);
         json_decref(out);

@@ -259,7 +259,9 @@ static int subnet_get(struct cli_ctx *ctx, struct cli_args *a, struct idyl_err *
 
 static int subnet_list(struct cli_ctx *ctx, struct cli_args *a, struct idyl_err *err)
 {
-        return api_print(ctx, a, "GET", "/v1/subnets", NULL, subnet_table, err);
+        const struct output_tables t = {subnet_table, NULL};
+
+        return api_print_list(ctx, a, "/v1/subnets", &t, err);
 }
 
 static int subnet_delete(struct cli_ctx *ctx, struct cli_args *a, struct idyl_err *err)
