@@ -191,6 +191,8 @@ json_t *output_rows(const json_t *v);
 
 /* Prints v (an object, or an array of them) as a table of ncols columns:
  * header, then the row add_row adds (table_row) for each item. */
+/* A JSON array of strings as "a,b" into buf (cut at size); "" when empty. */
+void output_list_cell(const json_t *arr, char *buf, size_t size);
 void table_print_each(FILE *f, const json_t *v, const char *const *header, size_t ncols,
                       void (*add_row)(struct table *t, const json_t *item));
 
