@@ -66,7 +66,7 @@ start_idyld
 port=${IDYL_ADDR##*:}
 subnet=$("$BUILD/idyl" subnet create --region bench -o json | jq -r .slug)
 "$BUILD/idyl-sim" nodes --subnet "$subnet" --count "$NODES" --runtime-profile docker \
-	--cpu 100000 --memory 100000Gi >"$tmp/sim.out" 2>"$tmp/sim.err" &
+	--cpu 64 --memory 64Gi >"$tmp/sim.out" 2>"$tmp/sim.err" &
 sim_pid=$!
 until grep -q ' nodes joined subnet ' "$tmp/sim.out"; do
 	kill -0 "$sim_pid" 2>/dev/null || { cat "$tmp/sim.err" >&2; exit 1; }

@@ -889,21 +889,24 @@ static int pg_subnet_page(struct idyl_store *st, struct store_page *pg, struct i
 }
 
 /* A page of the rows of one subnet keyed by name (`sql` binds subnet $1,
- * the name after $2, the limit $3); the caller trims it and sets pg->next.
- * Names compare bytewise (COLLATE "C"), as in the lists. */
-static int name_page(struct pg_store *s, const char *sql, uint64_t subnet, struct store_page *pg,
-                     int (*check)(const char *, struct idyl_err *), const struct row_reader *r,
-                     void *out, size_t *n, struct idyl_err *err)
+ * the name after $2, the limit $3), pg->next set. Names compare bytewise
+ * (COLLATE "C"), as in the lists. */
+static int name_page(struct idyl_store *st, const char *sql, uint64_t subnet, struct store_page *pg,
+                     const struct store_named_items *k, const struct row_reader *r, void *out,
+                     size_t *n, struct idyl_err *err)
 {
         struct params p = {0};
 
         pg->next[0] = '\0';
-        if (store_page_check(pg, check, err) < 0)
+        if (store_page_check(pg, k->check, err) < 0)
                 return -1;
         p_int(&p, (int64_t)subnet);
         p_text(&p, pg->after);
         p_int(&p, (int64_t)pg->limit + 1);
-        return query_rows(s, sql, &p, r, out, n, err);
+        if (query_rows(to_pg(st), sql, &p, r, out, n, err) < 0)
+                return -1;
+        store_page_end_named(pg, k, *(void **)out, n);
+        return 0;
 }
 
 static int update_subnet(struct pg_store *s, const struct idyl_subnet *sn, struct idyl_err *err)
@@ -1033,22 +1036,13 @@ static int pg_workload_list(struct idyl_store *st, uint64_t subnet, const char *
         return query_rows(to_pg(st), sql, &p, &workload_rows, out, n, err);
 }
 
-static void release_one_workload(void *item)
-{
-        workload_release(item);
-}
-
 static int pg_workload_page(struct idyl_store *st, uint64_t subnet, struct store_page *pg,
                             struct idyl_workload **out, size_t *n, struct idyl_err *err)
 {
-        if (name_page(to_pg(st),
-                      "SELECT " WORKLOAD_COLUMNS " FROM workloads WHERE subnet = $1 AND name "
-                      "COLLATE \"C\" > $2 ORDER BY name COLLATE \"C\" LIMIT $3",
-                      subnet, pg, workload_name_check, &workload_rows, out, n, err) < 0)
-                return -1;
-        if (store_page_trim(pg, *out, sizeof(**out), n, release_one_workload))
-                snprintf(pg->next, sizeof(pg->next), "%s", (*out)[*n - 1].name);
-        return 0;
+        return name_page(st,
+                         "SELECT " WORKLOAD_COLUMNS " FROM workloads WHERE subnet = $1 AND name "
+                         "COLLATE \"C\" > $2 ORDER BY name COLLATE \"C\" LIMIT $3",
+                         subnet, pg, &store_workload_names, &workload_rows, out, n, err);
 }
 
 static int usage_from_row(const PGresult *res, int row, void *item)
@@ -1236,14 +1230,11 @@ static int pg_node_list(struct idyl_store *st, uint64_t subnet, struct idyl_node
 static int pg_node_page(struct idyl_store *st, uint64_t subnet, struct store_page *pg,
                         struct idyl_node **out, size_t *n, struct idyl_err *err)
 {
-        if (name_page(to_pg(st),
-                      "SELECT " NODE_COLUMNS " FROM nodes WHERE subnet = $1 AND name COLLATE \"C\" "
-                      "> $2 ORDER BY name COLLATE \"C\" LIMIT $3",
-                      subnet, pg, node_name_check, &node_rows, out, n, err) < 0)
-                return -1;
-        if (store_page_trim(pg, *out, sizeof(**out), n, NULL))
-                snprintf(pg->next, sizeof(pg->next), "%s", (*out)[*n - 1].name);
-        return 0;
+        return name_page(st,
+                         "SELECT " NODE_COLUMNS
+                         " FROM nodes WHERE subnet = $1 AND name COLLATE \"C\" "
+                         "> $2 ORDER BY name COLLATE \"C\" LIMIT $3",
+                         subnet, pg, &store_node_names, &node_rows, out, n, err);
 }
 
 static int put_node(struct pg_store *s, const struct idyl_node *nd, struct idyl_err *err)
@@ -1694,23 +1685,14 @@ static int pg_secret_list(struct idyl_store *st, uint64_t subnet, struct idyl_se
                           &p, &secret_rows, out, n, err);
 }
 
-static void release_one_secret(void *item)
-{
-        secret_release(item);
-}
-
 static int pg_secret_page(struct idyl_store *st, uint64_t subnet, struct store_page *pg,
                           struct idyl_secret **out, size_t *n, struct idyl_err *err)
 {
-        if (name_page(to_pg(st),
-                      "SELECT subnet, name, keys, created_at, updated_at FROM secrets WHERE "
-                      "subnet = $1 AND name COLLATE \"C\" > $2 ORDER BY name COLLATE \"C\" "
-                      "LIMIT $3",
-                      subnet, pg, secret_name_check, &secret_rows, out, n, err) < 0)
-                return -1;
-        if (store_page_trim(pg, *out, sizeof(**out), n, release_one_secret))
-                snprintf(pg->next, sizeof(pg->next), "%s", (*out)[*n - 1].name);
-        return 0;
+        return name_page(st,
+                         "SELECT subnet, name, keys, created_at, updated_at FROM secrets WHERE "
+                         "subnet = $1 AND name COLLATE \"C\" > $2 ORDER BY name COLLATE \"C\" "
+                         "LIMIT $3",
+                         subnet, pg, &store_secret_names, &secret_rows, out, n, err);
 }
 
 static int delete_secret(struct pg_store *s, uint64_t subnet, const char *name,

@@ -720,11 +720,6 @@ static void release_workloads(void *items, size_t n)
         workload_list_free(items, n);
 }
 
-static void release_one_workload(void *item)
-{
-        workload_release(item);
-}
-
 /* The one row loop of the list functions: steps `stmt` (prepared and bound
  * by the caller; finalized here) to its end, reading each row into a
  * growing array. Returns 0 with the malloc'd array in *(void **)out and its
@@ -823,16 +818,17 @@ static int sqlite_subnet_page(struct idyl_store *st, struct store_page *pg,
 }
 
 /* A page of the rows of one subnet keyed by name (`sql` binds subnet ?1,
- * the name after ?2, the limit ?3); the caller trims it and sets pg->next. */
-static int name_page(struct sqlite_store *s, const char *sql, uint64_t subnet,
-                     struct store_page *pg, int (*check)(const char *, struct idyl_err *),
-                     const struct row_reader *r, void *out, size_t *n, struct idyl_err *err)
+ * the name after ?2, the limit ?3), pg->next set. */
+static int name_page(struct idyl_store *st, const char *sql, uint64_t subnet, struct store_page *pg,
+                     const struct store_named_items *k, const struct row_reader *r, void *out,
+                     size_t *n, struct idyl_err *err)
 {
+        struct sqlite_store *s = to_sqlite(st);
         sqlite3_stmt *stmt;
         int rc = -1;
 
         pg->next[0] = '\0';
-        if (store_page_check(pg, check, err) < 0)
+        if (store_page_check(pg, k->check, err) < 0)
                 return -1;
         sqlite3 *db = read_lock(s);
         if (prepare(s, db, sql, &stmt, err) == 0) {
@@ -841,6 +837,8 @@ static int name_page(struct sqlite_store *s, const char *sql, uint64_t subnet,
                 rc = query_page(s, db, stmt, 3, pg, r, out, n, err);
         }
         read_unlock(s, db);
+        if (rc == 0)
+                store_page_end_named(pg, k, *(void **)out, n);
         return rc;
 }
 
@@ -1009,14 +1007,11 @@ static int sqlite_workload_list(struct idyl_store *st, uint64_t subnet, const ch
 static int sqlite_workload_page(struct idyl_store *st, uint64_t subnet, struct store_page *pg,
                                 struct idyl_workload **out, size_t *n, struct idyl_err *err)
 {
-        if (name_page(to_sqlite(st),
-                      "SELECT " WORKLOAD_COLUMNS " FROM workloads WHERE subnet = ?1 AND name > ?2 "
-                      "ORDER BY name LIMIT ?3",
-                      subnet, pg, workload_name_check, &workload_rows, out, n, err) < 0)
-                return -1;
-        if (store_page_trim(pg, *out, sizeof(**out), n, release_one_workload))
-                snprintf(pg->next, sizeof(pg->next), "%s", (*out)[*n - 1].name);
-        return 0;
+        return name_page(st,
+                         "SELECT " WORKLOAD_COLUMNS
+                         " FROM workloads WHERE subnet = ?1 AND name > ?2 "
+                         "ORDER BY name LIMIT ?3",
+                         subnet, pg, &store_workload_names, &workload_rows, out, n, err);
 }
 
 static void usage_from_row(sqlite3_stmt *stmt, void *item)
@@ -1223,14 +1218,10 @@ static int sqlite_node_list(struct idyl_store *st, uint64_t subnet, struct idyl_
 static int sqlite_node_page(struct idyl_store *st, uint64_t subnet, struct store_page *pg,
                             struct idyl_node **out, size_t *n, struct idyl_err *err)
 {
-        if (name_page(to_sqlite(st),
-                      "SELECT " NODE_COLUMNS " FROM nodes WHERE subnet = ?1 AND name > ?2 "
-                      "ORDER BY name LIMIT ?3",
-                      subnet, pg, node_name_check, &node_rows, out, n, err) < 0)
-                return -1;
-        if (store_page_trim(pg, *out, sizeof(**out), n, NULL))
-                snprintf(pg->next, sizeof(pg->next), "%s", (*out)[*n - 1].name);
-        return 0;
+        return name_page(st,
+                         "SELECT " NODE_COLUMNS " FROM nodes WHERE subnet = ?1 AND name > ?2 "
+                         "ORDER BY name LIMIT ?3",
+                         subnet, pg, &store_node_names, &node_rows, out, n, err);
 }
 
 static int put_node(struct sqlite_store *s, const struct idyl_node *nd, struct idyl_err *err)
@@ -1730,11 +1721,6 @@ static void release_secrets(void *items, size_t n)
         secret_list_free(items, n);
 }
 
-static void release_one_secret(void *item)
-{
-        secret_release(item);
-}
-
 static const struct row_reader secret_rows = {"list secrets", sizeof(struct idyl_secret),
                                               secret_meta_row, release_secrets};
 
@@ -1757,14 +1743,10 @@ static int sqlite_secret_list(struct idyl_store *st, uint64_t subnet, struct idy
 static int sqlite_secret_page(struct idyl_store *st, uint64_t subnet, struct store_page *pg,
                               struct idyl_secret **out, size_t *n, struct idyl_err *err)
 {
-        if (name_page(to_sqlite(st),
-                      "SELECT subnet, name, keys, created_at, updated_at FROM secrets "
-                      "WHERE subnet = ?1 AND name > ?2 ORDER BY name LIMIT ?3",
-                      subnet, pg, secret_name_check, &secret_rows, out, n, err) < 0)
-                return -1;
-        if (store_page_trim(pg, *out, sizeof(**out), n, release_one_secret))
-                snprintf(pg->next, sizeof(pg->next), "%s", (*out)[*n - 1].name);
-        return 0;
+        return name_page(st,
+                         "SELECT subnet, name, keys, created_at, updated_at FROM secrets "
+                         "WHERE subnet = ?1 AND name > ?2 ORDER BY name LIMIT ?3",
+                         subnet, pg, &store_secret_names, &secret_rows, out, n, err);
 }
 
 static int delete_secret(struct sqlite_store *s, uint64_t subnet, const char *name,

@@ -386,6 +386,34 @@ bool store_page_trim(const struct store_page *pg, void *items, size_t size, size
         return true;
 }
 
+void store_page_end_named(struct store_page *pg, const struct store_named_items *k, void *items,
+                          size_t *n)
+{
+        pg->next[0] = '\0';
+        if (store_page_trim(pg, items, k->size, n, k->release_one))
+                snprintf(pg->next, sizeof(pg->next), "%s",
+                         (const char *)items + (*n - 1) * k->size + k->name_offset);
+}
+
+static void release_one_workload(void *item)
+{
+        workload_release(item);
+}
+
+static void release_one_secret(void *item)
+{
+        secret_release(item);
+}
+
+const struct store_named_items store_workload_names = {sizeof(struct idyl_workload),
+                                                       offsetof(struct idyl_workload, name),
+                                                       workload_name_check, release_one_workload};
+const struct store_named_items store_node_names = {
+    sizeof(struct idyl_node), offsetof(struct idyl_node, name), node_name_check, NULL};
+const struct store_named_items store_secret_names = {sizeof(struct idyl_secret),
+                                                     offsetof(struct idyl_secret, name),
+                                                     secret_name_check, release_one_secret};
+
 /* Both parts are decimal, without sign or leading zeros; the insertion
  * number is positive. */
 static int decimal_part(const char *s, size_t len, int64_t *out)

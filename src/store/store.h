@@ -100,6 +100,18 @@ struct store_page {
  * rule of core/; NULL: any text). */
 int store_page_check(const struct store_page *pg, int (*check)(const char *, struct idyl_err *),
                      struct idyl_err *err);
+/* For the backends: what a list keyed by its items' names needs to page. */
+struct store_named_items {
+        size_t size;                                   /* bytes per item */
+        size_t name_offset;                            /* of the item's char name[] */
+        int (*check)(const char *, struct idyl_err *); /* the name rule a key must pass */
+        void (*release_one)(void *item);               /* frees what an item owns; NULL: nothing */
+};
+extern const struct store_named_items store_workload_names, store_node_names, store_secret_names;
+/* For the backends, after a named page's query read *n items (limit + 1 at
+ * most) into items: cuts the extra one and sets pg->next. */
+void store_page_end_named(struct store_page *pg, const struct store_named_items *k, void *items,
+                          size_t *n);
 /* For the backends, after a page's query asked for limit + 1 items: when it
  * got more than the limit, cuts *n to the limit (release_one frees what a
  * cut item owns; NULL: nothing) and returns true: more follow. */
