@@ -138,6 +138,15 @@ int api_print(struct cli_ctx *ctx, struct cli_args *a, const char *method, const
 int api_print_tables(struct cli_ctx *ctx, struct cli_args *a, const char *method, const char *path,
                      json_t *body, const struct output_tables *t, struct idyl_err *err);
 
+/* GETs a list route (path without a query) page by page (?limit and
+ * ?continue, SPEC 9) and gives every item as one new array in *out. Pages
+ * hold CLI_PAGE_SIZE items, or $IDYL_PAGE_SIZE (1 to 1000; for tests). */
+#define CLI_PAGE_SIZE 500
+int api_list(struct cli_ctx *ctx, const char *path, json_t **out, struct idyl_err *err);
+/* api_list, then prints the array as api_print_tables does. */
+int api_print_list(struct cli_ctx *ctx, struct cli_args *a, const char *path,
+                   const struct output_tables *t, struct idyl_err *err);
+
 /* "/v1/subnets/SUBNET/COLLECTION[/NAME][SUFFIX]" for --subnet, which is
  * required and checked (it goes into the URL); name and suffix may be NULL.
  * The caller checks name. */
@@ -187,6 +196,8 @@ json_t *output_rows(const json_t *v);
 
 /* Prints v (an object, or an array of them) as a table of ncols columns:
  * header, then the row add_row adds (table_row) for each item. */
+/* A JSON array of strings as "a,b" into buf (cut at size); "" when empty. */
+void output_list_cell(const json_t *arr, char *buf, size_t size);
 void table_print_each(FILE *f, const json_t *v, const char *const *header, size_t ncols,
                       void (*add_row)(struct table *t, const json_t *item));
 

@@ -3,6 +3,7 @@
  * turned into idyl_err with the server's code. */
 #include "cli/cli.h"
 
+#include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -118,6 +119,81 @@ int api_print(struct cli_ctx *ctx, struct cli_args *a, const char *method, const
         const struct output_tables t = {table, NULL};
 
         return api_print_tables(ctx, a, method, path, body, &t, err);
+}
+
+static int page_size(struct idyl_err *err)
+{
+        const char *env = getenv("IDYL_PAGE_SIZE");
+        char *end;
+        long v;
+
+        if (!env || !*env)
+                return CLI_PAGE_SIZE;
+        v = strtol(env, &end, 10);
+        if (*end || v < 1 || v > 1000 || env[0] == '0' || !isdigit((unsigned char)env[0]))
+                return idyl_err_set(err, IDYL_E_INVALID,
+                                    "invalid IDYL_PAGE_SIZE \"%.20s\": want 1 to 1000", env);
+        return (int)v;
+}
+
+/* Appends one page's items to all; 1 with the next token in token, 0 on
+ * the last page. */
+static int take_page(json_t *page, json_t *all, char *token, size_t size, struct idyl_err *err)
+{
+        json_t *items = json_object_get(page, "items");
+        const char *next = json_string_value(json_object_get(page, "continue"));
+
+        if (!json_is_array(items))
+                return idyl_err_set(err, IDYL_E_INTERNAL, "idyld sent a page without items");
+        json_array_extend(all, items);
+        if (!next)
+                return 0;
+        /* tokens are base64url: they go into the URL as they are */
+        if (!*next || strlen(next) >= size || strcmp(next, token) == 0 ||
+            strspn(next, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_") !=
+                strlen(next))
+                return idyl_err_set(err, IDYL_E_INTERNAL, "idyld sent a bad page token");
+        snprintf(token, size, "%s", next);
+        return 1;
+}
+
+int api_list(struct cli_ctx *ctx, const char *path, json_t **out, struct idyl_err *err)
+{
+        char url[1024], token[256] = "";
+        json_t *all, *page;
+        int limit = page_size(err), more;
+
+        if (limit < 0)
+                return -1;
+        all = json_array();
+        do {
+                snprintf(url, sizeof(url), "%s?limit=%d%s%s", path, limit,
+                         token[0] ? "&continue=" : "", token);
+                if (api_call(ctx, "GET", url, NULL, &page, err) < 0) {
+                        json_decref(all);
+                        return -1;
+                }
+                more = take_page(page, all, token, sizeof(token), err);
+                json_decref(page);
+                if (more < 0) {
+                        json_decref(all);
+                        return -1;
+                }
+        } while (more);
+        *out = all;
+        return 0;
+}
+
+int api_print_list(struct cli_ctx *ctx, struct cli_args *a, const char *path,
+                   const struct output_tables *t, struct idyl_err *err)
+{
+        json_t *all = NULL;
+        int rc = api_list(ctx, path, &all, err);
+
+        if (rc == 0)
+                rc = output_print_tables(a->output, all, t, err);
+        json_decref(all);
+        return rc;
 }
 
 int api_subnet_path(const struct cli_args *a, const char *collection, const char *name,

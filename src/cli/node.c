@@ -273,24 +273,6 @@ static void resource_cell(const json_t *node, char *buf, size_t size, const char
         snprintf(buf, size, "%s/%s", u, c);
 }
 
-/* A JSON array of strings as "a,b"; "" when empty. */
-static void list_cell(const json_t *arr, char *buf, size_t size)
-{
-        const json_t *item;
-        size_t i, len = 0;
-
-        buf[0] = '\0';
-        json_array_foreach(arr, i, item)
-        {
-                int w = snprintf(buf + len, size - len, "%s%s", i ? "," : "",
-                                 json_string_value(item) ?: "");
-
-                if (w < 0 || (size_t)w >= size - len)
-                        return;
-                len += (size_t)w;
-        }
-}
-
 /* "ready", and as kubectl's SchedulingDisabled: "ready,draining" while its
  * workloads move off, "ready,ineligible" once an operator disabled it. */
 static void status_cell(const json_t *node, char *buf, size_t size)
@@ -335,7 +317,7 @@ static void node_rows(FILE *f, const json_t *v, bool wide)
                 resource_cell(n, mem, sizeof(mem), "memory");
                 resource_cell(n, gpus, sizeof(gpus), "gpus");
                 status_cell(n, status, sizeof(status));
-                list_cell(json_object_get(n, "devices"), devices, sizeof(devices));
+                output_list_cell(json_object_get(n, "devices"), devices, sizeof(devices));
                 row[0] = json_string_value(json_object_get(n, "name"));
                 row[1] = status;
                 row[2] = json_string_value(json_object_get(n, "admission"));
@@ -396,7 +378,8 @@ static int node_get(struct cli_ctx *ctx, struct cli_args *a, struct idyl_err *er
         if (watch)
                 return cli_watch(ctx, a->output, path, name ? "version" : "watch",
                                  name ? "node" : "nodes", &node_tables, err);
-        if (api_call(ctx, "GET", path, NULL, &out, err) < 0)
+        if ((name ? api_call(ctx, "GET", path, NULL, &out, err) : api_list(ctx, path, &out, err)) <
+            0)
                 return -1;
         rc = output_print_tables(a->output, out, &node_tables, err);
         json_decref(out);

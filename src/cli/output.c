@@ -397,3 +397,20 @@ void table_print_each(FILE *f, const json_t *v, const char *const *header, size_
         table_release(&t);
         json_decref(rows);
 }
+
+void output_list_cell(const json_t *arr, char *buf, size_t size)
+{
+        const json_t *item;
+        size_t i, len = 0;
+
+        buf[0] = '\0';
+        json_array_foreach(arr, i, item)
+        {
+                int w = snprintf(buf + len, size - len, "%s%s", i ? "," : "",
+                                 json_string_value(item) ?: "");
+
+                if (w < 0 || (size_t)w >= size - len)
+                        return;
+                len += (size_t)w;
+        }
+}

@@ -197,9 +197,11 @@ static int secret_list(struct cli_ctx *ctx, struct cli_args *a, struct idyl_err 
 {
         char path[160];
 
+        const struct output_tables t = {secret_table, NULL};
+
         if (secrets_path(a, NULL, path, sizeof(path), err) < 0)
                 return -1;
-        return api_print(ctx, a, "GET", path, NULL, secret_table, err);
+        return api_print_list(ctx, a, path, &t, err);
 }
 
 static int secret_get(struct cli_ctx *ctx, struct cli_args *a, struct idyl_err *err)

@@ -121,27 +121,47 @@ static void summary_from_json(const json_t *sn, char *buf, size_t size)
         policy_summary(&pol, buf, size);
 }
 
-static void subnet_row(struct table *t, const json_t *sn)
+/* The table's columns, then the three -o wide adds: the network policy's
+ * egress mode and CIDRs and the device policy's devices ("-": no policy). */
+#define SUBNET_COLUMNS      5
+#define SUBNET_WIDE_COLUMNS 8
+
+static const char *const subnet_header[SUBNET_WIDE_COLUMNS] = {
+    "SLUG",   "REGION",       "STATUS", "RUNTIME POLICY", "DEPLOY APPROVAL",
+    "EGRESS", "EGRESS CIDRS", "DEVICES"};
+
+static void subnet_cells(struct table *t, const json_t *sn)
 {
-        char summary[160];
-        const char *row[5];
+        const json_t *net = json_object_get(sn, "networkPolicy");
+        char summary[160], cidrs[1024], devices[1024];
+        const char *row[SUBNET_WIDE_COLUMNS];
 
         summary_from_json(sn, summary, sizeof(summary));
+        output_list_cell(json_object_get(net, "allowedEgressCIDRs"), cidrs, sizeof(cidrs));
+        output_list_cell(json_object_get(json_object_get(sn, "devicePolicy"), "allowedDevices"),
+                         devices, sizeof(devices));
         row[0] = json_string_value(json_object_get(sn, "slug"));
         row[1] = json_string_value(json_object_get(sn, "region"));
         row[2] = json_string_value(json_object_get(sn, "status"));
         row[3] = summary;
         row[4] = json_string_value(json_object_get(sn, "deployApproval"));
-        table_row(t, row);
+        row[5] = json_string_value(json_object_get(net, "egress"));
+        row[6] = cidrs;
+        row[7] = devices;
+        table_row(t, row); /* the table keeps its own columns' worth */
 }
 
 static void subnet_table(FILE *f, const json_t *v)
 {
-        static const char *const header[] = {"SLUG", "REGION", "STATUS", "RUNTIME POLICY",
-                                             "DEPLOY APPROVAL"};
-
-        table_print_each(f, v, header, 5, subnet_row);
+        table_print_each(f, v, subnet_header, SUBNET_COLUMNS, subnet_cells);
 }
+
+static void subnet_wide_table(FILE *f, const json_t *v)
+{
+        table_print_each(f, v, subnet_header, SUBNET_WIDE_COLUMNS, subnet_cells);
+}
+
+static const struct output_tables subnet_tables = {subnet_table, subnet_wide_table};
 
 /* {"allowedDevices": [...]} from --allow-device (validated by the server). */
 static json_t *device_policy_from_flags(const struct cli_args *a)
@@ -184,7 +204,7 @@ static int subnet_create(struct cli_ctx *ctx, struct cli_args *a, struct idyl_er
                 json_object_set_new(body, "devicePolicy", device_policy_from_flags(a));
         if (network_flags_given(a))
                 json_object_set_new(body, "networkPolicy", network_policy_from_flags(a));
-        return api_print(ctx, a, "POST", "/v1/subnets", body, subnet_table, err);
+        return api_print_tables(ctx, a, "POST", "/v1/subnets", body, &subnet_tables, err);
 }
 
 static int subnet_path(char *buf, size_t size, const char *slug)
@@ -244,7 +264,7 @@ static int subnet_edit(struct cli_ctx *ctx, struct cli_args *a, struct idyl_err 
         subnet_path(path, sizeof(path), a->pos[0]);
         if (cli_flag(a, "dry-run"))
                 snprintf(path + strlen(path), sizeof(path) - strlen(path), "?dryRun=true");
-        return api_print(ctx, a, "PATCH", path, body, subnet_table, err);
+        return api_print_tables(ctx, a, "PATCH", path, body, &subnet_tables, err);
 }
 
 static int subnet_get(struct cli_ctx *ctx, struct cli_args *a, struct idyl_err *err)
@@ -254,12 +274,12 @@ static int subnet_get(struct cli_ctx *ctx, struct cli_args *a, struct idyl_err *
         if (check_slug(a->pos[0], err) < 0)
                 return -1;
         subnet_path(path, sizeof(path), a->pos[0]);
-        return api_print(ctx, a, "GET", path, NULL, subnet_table, err);
+        return api_print_tables(ctx, a, "GET", path, NULL, &subnet_tables, err);
 }
 
 static int subnet_list(struct cli_ctx *ctx, struct cli_args *a, struct idyl_err *err)
 {
-        return api_print(ctx, a, "GET", "/v1/subnets", NULL, subnet_table, err);
+        return api_print_list(ctx, a, "/v1/subnets", &subnet_tables, err);
 }
 
 static int subnet_delete(struct cli_ctx *ctx, struct cli_args *a, struct idyl_err *err)
@@ -285,7 +305,8 @@ const struct cli_command subnet_commands[] = {
     {"subnet", "get", subnet_get, no_opts, "SUBNET", 1, 1, CMD_API | CMD_OUTPUT,
      "Show one subnet."},
     {"subnet", "list", subnet_list, no_opts, NULL, 0, 0, CMD_API | CMD_OUTPUT,
-     "List subnets with a summary of their runtime policy."},
+     "List subnets with a summary of their runtime policy (-o wide: also their network\n"
+     "and device policies)."},
     {"subnet", "delete", subnet_delete, no_opts, "SUBNET", 1, 1, CMD_API, "Delete a subnet."},
 };
 

@@ -78,7 +78,7 @@ static int token_list(struct cli_ctx *ctx, struct cli_args *a, struct idyl_err *
         json_t *out = NULL;
         int rc;
 
-        if (api_call(ctx, "GET", "/v1/tokens", NULL, &out, err) < 0)
+        if (api_list(ctx, "/v1/tokens", &out, err) < 0)
                 return -1;
         rc = output_print(a->output, out, token_table, err);
         json_decref(out);

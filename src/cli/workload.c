@@ -262,7 +262,7 @@ static int workload_list(struct cli_ctx *ctx, struct cli_args *a, struct idyl_er
                 return -1;
         if (cli_flag(a, "watch"))
                 return cli_watch(ctx, a->output, path, "watch", "workloads", &list_tables, err);
-        return api_print_tables(ctx, a, "GET", path, NULL, &list_tables, err);
+        return api_print_list(ctx, a, path, &list_tables, err);
 }
 
 static int workload_delete(struct cli_ctx *ctx, struct cli_args *a, struct idyl_err *err)

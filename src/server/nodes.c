@@ -383,37 +383,75 @@ int handle_node_join(struct request *req, struct response *resp, struct idyl_err
 
 /* ---- read ----------------------------------------------------------------- */
 
-int node_list_objects(struct idyl_server *srv, uint64_t slug, json_t **out, struct idyl_err *err)
+static int node_name_cmp(const void *key, const void *elem)
 {
-        struct idyl_workload *ws = NULL;
-        cleanup_free struct idyl_node *nodes = NULL;
-        struct idyl_subnet sn = IDYL_SUBNET_INIT;
-        size_t n = 0, nws = 0;
+        return strcmp(key, ((const struct idyl_node *)elem)->name);
+}
 
-        if (store_subnet_get(srv->store, slug, &sn, err) < 0 ||
-            store_node_list(srv->store, slug, &nodes, &n, err) < 0 ||
-            store_workload_list(srv->store, slug, NULL, &ws, &nws, err) < 0)
+/* The allocations of nodes (sorted by name, as the store lists them) from
+ * the usage sums of their subnet, into views[n]. */
+static void allocations_from_usage(const struct idyl_node *nodes, size_t n,
+                                   const struct idyl_node_usage *usage, size_t nusage,
+                                   struct sched_node *views)
+{
+        for (size_t i = 0; i < n; i++)
+                views[i] = (struct sched_node){.backend = nodes[i].backend};
+        for (size_t i = 0; i < nusage; i++) {
+                const struct idyl_node *nd =
+                    bsearch(usage[i].node, nodes, n, sizeof(*nodes), node_name_cmp);
+
+                if (nd)
+                        scheduler_account_usage(&views[nd - nodes], &usage[i]);
+        }
+}
+
+int node_list_objects(struct idyl_server *srv, uint64_t slug, struct store_page *pg, json_t **out,
+                      struct idyl_err *err)
+{
+        cleanup_free struct idyl_node_usage *usage = NULL;
+        cleanup_free struct idyl_node *nodes = NULL;
+        cleanup_free struct sched_node *views = NULL;
+        struct idyl_subnet sn = IDYL_SUBNET_INIT;
+        size_t n = 0, nusage = 0;
+
+        if (store_subnet_get(srv->store, slug, &sn, err) < 0)
                 return -1;
+        if (pg && store_node_page(srv->store, slug, pg, &nodes, &n, err) < 0)
+                return page_failed(err);
+        if ((!pg && store_node_list(srv->store, slug, &nodes, &n, err) < 0) ||
+            store_workload_usage(srv->store, slug, &usage, &nusage, err) < 0)
+                return -1;
+        views = calloc(n + 1, sizeof(*views));
+        if (!views)
+                return idyl_err_set(err, IDYL_E_INTERNAL, "out of memory");
+        allocations_from_usage(nodes, n, usage, nusage, views);
         *out = json_array();
         for (size_t i = 0; i < n; i++) {
-                struct allocation a;
+                struct allocation a = {views[i].used_cpu_milli, views[i].used_memory_bytes,
+                                       views[i].used_gpus};
 
-                allocation_of(&nodes[i], ws, nws, &a);
                 json_array_append_new(*out, node_to_json(srv, &nodes[i], &a));
         }
-        workload_list_free(ws, nws);
         return 0;
 }
 
 int handle_node_list(struct request *req, struct response *resp, struct idyl_err *err)
 {
+        struct store_page pg;
         uint64_t slug;
+        json_t *list;
+        int paged = page_request(req, &pg, err);
 
-        if (params(req, &slug, err) < 0)
+        if (paged < 0 || params(req, &slug, err) < 0)
                 return -1;
         if (list_watch_requested(req))
                 return handle_node_list_watch(req, resp, err);
-        return node_list_objects(req->srv, slug, &resp->body, err);
+        if (!paged)
+                return node_list_objects(req->srv, slug, NULL, &resp->body, err);
+        if (node_list_objects(req->srv, slug, &pg, &list, err) < 0)
+                return -1;
+        resp->body = page_answer(list, &pg);
+        return 0;
 }
 
 int handle_node_get(struct request *req, struct response *resp, struct idyl_err *err)

@@ -65,7 +65,7 @@ static long node_index(const struct pass *p, const char *name)
 
 /* Adds what the workloads summed in `u` use to the node's view: their
  * resources, and the microVM overhead once per workload. */
-static void account_usage(struct sched_node *v, const struct idyl_node_usage *u)
+void scheduler_account_usage(struct sched_node *v, const struct idyl_node_usage *u)
 {
         struct sched_request sum = {.isolation = u->isolation,
                                     .cpu_milli = u->cpu_milli,
@@ -120,7 +120,7 @@ static int pass_load(struct pass *p, uint64_t slug, struct idyl_err *err)
                 long idx = node_index(p, usage[i].node);
 
                 if (idx >= 0)
-                        account_usage(&p->view[idx], &usage[i]);
+                        scheduler_account_usage(&p->view[idx], &usage[i]);
         }
         return 0;
 }

@@ -195,16 +195,23 @@ int handle_secret_update(struct request *req, struct response *resp, struct idyl
 int handle_secret_list(struct request *req, struct response *resp, struct idyl_err *err)
 {
         struct idyl_secret *items = NULL;
+        struct store_page pg;
         size_t n = 0;
         uint64_t slug;
+        json_t *list;
+        int paged = page_request(req, &pg, err);
 
-        if (secret_params(req, &slug, err) < 0 ||
-            store_secret_list(req->srv->store, slug, &items, &n, err) < 0)
+        if (paged < 0 || secret_params(req, &slug, err) < 0)
                 return -1;
-        resp->body = json_array();
+        if (paged && store_secret_page(req->srv->store, slug, &pg, &items, &n, err) < 0)
+                return page_failed(err);
+        if (!paged && store_secret_list(req->srv->store, slug, &items, &n, err) < 0)
+                return -1;
+        list = json_array();
         for (size_t i = 0; i < n; i++)
-                json_array_append_new(resp->body, secret_to_json(&items[i]));
+                json_array_append_new(list, secret_to_json(&items[i]));
         secret_list_free(items, n);
+        resp->body = paged ? page_answer(list, &pg) : list;
         return 0;
 }
 

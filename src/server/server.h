@@ -171,6 +171,10 @@ int scheduler_run_subnet(struct idyl_server *srv, uint64_t subnet, struct idyl_e
  * scheduler's record of moves; the loop runs it before each pass. Scheduler
  * thread only (or a test that drives the loop's steps itself). */
 int scheduler_run_drains(struct idyl_server *srv, uint64_t subnet, struct idyl_err *err);
+/* Adds what the workloads summed in `u` use to a node's view (core/sched.h):
+ * their resources, and the microVM overhead once per workload. */
+struct sched_node;
+void scheduler_account_usage(struct sched_node *v, const struct idyl_node_usage *u);
 /* Declares down every node silent past the TTL; their workloads become lost. */
 int scheduler_check_health(struct idyl_server *srv, struct idyl_err *err);
 
@@ -336,6 +340,22 @@ void audit_change_end(struct audit_change *c);
 void audit_record(struct request *req, const struct route *rt, int status,
                   const struct response *resp, const struct audit_change *c);
 
+/* ---- pages of lists (server/paging.c) -------------------------------------- */
+#define PAGE_LIMIT_MAX 1000             /* the largest ?limit a list answers */
+#define PAGE_QUERY     "limit,continue" /* the query parameters of a list route */
+
+/* Reads ?limit and ?continue into *pg: 1 when the request asks for a page,
+ * 0 when it asks for the whole list, -1 (IDYL_E_INVALID, nothing done) for
+ * a limit that is not 1 to PAGE_LIMIT_MAX in decimal, a token no page gave,
+ * continue without limit, or limit with watch. */
+int page_request(const struct request *req, struct store_page *pg, struct idyl_err *err);
+/* After a store page call failed: the store refused the key, so the token
+ * was not one of this list's (400); any other failure as it is. Returns -1. */
+int page_failed(struct idyl_err *err);
+/* The answer of a page, taking items: {"items": items, "continue": T},
+ * without continue when pg->next is "" (the last page). */
+json_t *page_answer(json_t *items, const struct store_page *pg);
+
 /* ---- the workload lifecycle (server/lifecycle.c) ------------------------- */
 /* Every phase change goes through workload_transition, inside a
  * lifecycle_tx: one store transaction plus what its changes set in motion,
@@ -405,9 +425,11 @@ int node_caller_check(const struct request *req, uint64_t slug, const char *name
 /* The node object of SPEC 2 with its allocation (*out a new reference). */
 int node_object(struct idyl_server *srv, const struct idyl_node *n, json_t **out,
                 struct idyl_err *err);
-/* Every node object of a subnet, as a new JSON array in *out; IDYL_E_NOT_FOUND
- * for an unknown subnet. */
-int node_list_objects(struct idyl_server *srv, uint64_t slug, json_t **out, struct idyl_err *err);
+/* Every node object of a subnet (pg NULL), or one page of them, as a new
+ * JSON array in *out; IDYL_E_NOT_FOUND for an unknown subnet. Allocations
+ * come from the store's usage sums: no workload spec is read. */
+int node_list_objects(struct idyl_server *srv, uint64_t slug, struct store_page *pg, json_t **out,
+                      struct idyl_err *err);
 
 /* ---- drain (server/drain.c) ------------------------------------------------ */
 /* How many workloads of one draining node may be on their way at once:

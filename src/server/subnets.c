@@ -260,14 +260,22 @@ int handle_subnet_create(struct request *req, struct response *resp, struct idyl
 int handle_subnet_list(struct request *req, struct response *resp, struct idyl_err *err)
 {
         struct idyl_subnet *items = NULL;
+        struct store_page pg;
         size_t n = 0;
+        json_t *list;
+        int paged = page_request(req, &pg, err);
 
-        if (store_subnet_list(req->srv->store, &items, &n, err) < 0)
+        if (paged < 0)
                 return -1;
-        resp->body = json_array();
+        if (paged && store_subnet_page(req->srv->store, &pg, &items, &n, err) < 0)
+                return page_failed(err);
+        if (!paged && store_subnet_list(req->srv->store, &items, &n, err) < 0)
+                return -1;
+        list = json_array();
         for (size_t i = 0; i < n; i++)
-                json_array_append_new(resp->body, subnet_to_json(&items[i]));
+                json_array_append_new(list, subnet_to_json(&items[i]));
         free(items);
+        resp->body = paged ? page_answer(list, &pg) : list;
         return 0;
 }
 

@@ -81,15 +81,24 @@ int handle_token_create(struct request *req, struct response *resp, struct idyl_
 
 int handle_token_list(struct request *req, struct response *resp, struct idyl_err *err)
 {
+        struct idyl_store *st = req->srv->store;
         struct idyl_token *items = NULL;
+        struct store_page pg;
         size_t n = 0;
+        json_t *list;
+        int paged = page_request(req, &pg, err);
 
-        if (store_token_list(req->srv->store, req->caller.subnet, &items, &n, err) < 0)
+        if (paged < 0)
                 return -1;
-        resp->body = json_array();
+        if (paged && store_token_page(st, req->caller.subnet, &pg, &items, &n, err) < 0)
+                return page_failed(err);
+        if (!paged && store_token_list(st, req->caller.subnet, &items, &n, err) < 0)
+                return -1;
+        list = json_array();
         for (size_t i = 0; i < n; i++)
-                json_array_append_new(resp->body, token_to_json(&items[i]));
+                json_array_append_new(list, token_to_json(&items[i]));
         free(items);
+        resp->body = paged ? page_answer(list, &pg) : list;
         return 0;
 }
 

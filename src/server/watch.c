@@ -164,7 +164,7 @@ int handle_node_list_watch(struct request *req, struct response *resp, struct id
 
         if (watch_begin(req, resp, &slug, &wait, err) < 0)
                 return -1;
-        if (node_list_objects(req->srv, slug, &list, err) < 0)
+        if (node_list_objects(req->srv, slug, NULL, &list, err) < 0)
                 return -1;
         return answer_or_wait(req, resp, "nodes", "watch", list, wait);
 }

@@ -510,18 +510,27 @@ int handle_workload_list(struct request *req, struct response *resp, struct idyl
 {
         struct idyl_workload *items = NULL;
         struct idyl_subnet sn = IDYL_SUBNET_INIT;
+        struct store_page pg;
         size_t n = 0;
         uint64_t slug;
+        json_t *list;
+        int paged = page_request(req, &pg, err);
 
+        if (paged < 0)
+                return -1;
         if (list_watch_requested(req))
                 return handle_workload_list_watch(req, resp, err);
-        if (params(req, &slug, err) < 0 || store_subnet_get(req->srv->store, slug, &sn, err) < 0 ||
-            store_workload_list(req->srv->store, slug, NULL, &items, &n, err) < 0)
+        if (params(req, &slug, err) < 0 || store_subnet_get(req->srv->store, slug, &sn, err) < 0)
                 return -1;
-        resp->body = json_array();
+        if (paged && store_workload_page(req->srv->store, slug, &pg, &items, &n, err) < 0)
+                return page_failed(err);
+        if (!paged && store_workload_list(req->srv->store, slug, NULL, &items, &n, err) < 0)
+                return -1;
+        list = json_array();
         for (size_t i = 0; i < n; i++)
-                json_array_append_new(resp->body, workload_to_json(&items[i]));
+                json_array_append_new(list, workload_to_json(&items[i]));
         workload_list_free(items, n);
+        resp->body = paged ? page_answer(list, &pg) : list;
         return 0;
 }
 

@@ -633,6 +633,10 @@ static const char *const migrations[] = {
     " name TEXT NOT NULL,"
     " replica TEXT NOT NULL,"
     " PRIMARY KEY(subnet, name));",
+    /* 6: pages of a subnet's workloads, nodes and secrets walk names bytewise */
+    "CREATE INDEX IF NOT EXISTS workloads_by_name ON workloads(subnet, name COLLATE \"C\");"
+    "CREATE INDEX IF NOT EXISTS nodes_by_name ON nodes(subnet, name COLLATE \"C\");"
+    "CREATE INDEX IF NOT EXISTS secrets_by_name ON secrets(subnet, name COLLATE \"C\");",
 };
 
 #define SCHEMA_VERSION ((int64_t)(sizeof(migrations) / sizeof(migrations[0])))
@@ -804,6 +808,49 @@ static int pg_subnet_list(struct idyl_store *st, struct idyl_subnet **out, size_
                           &subnet_rows, out, n, err);
 }
 
+static int pg_subnet_page(struct idyl_store *st, struct store_page *pg, struct idyl_subnet **out,
+                          size_t *n, struct idyl_err *err)
+{
+        struct params p = {0};
+        uint64_t after = 0;
+
+        pg->next[0] = '\0';
+        if (store_page_check(pg, NULL, err) < 0 ||
+            (pg->after[0] && subnet_slug_parse(pg->after, &after, NULL) < 0))
+                return idyl_err_set(err, IDYL_E_INVALID, "invalid page key \"%.80s\"", pg->after);
+        p_int(&p, (int64_t)after);
+        p_int(&p, (int64_t)pg->limit + 1);
+        if (query_rows(to_pg(st),
+                       "SELECT " SUBNET_COLUMNS
+                       " FROM subnets WHERE slug > $1 ORDER BY slug LIMIT $2",
+                       &p, &subnet_rows, out, n, err) < 0)
+                return -1;
+        if (store_page_trim(pg, *out, sizeof(**out), n, NULL))
+                subnet_slug_format((*out)[*n - 1].slug, pg->next);
+        return 0;
+}
+
+/* A page of the rows of one subnet keyed by name (`sql` binds subnet $1,
+ * the name after $2, the limit $3), pg->next set. Names compare bytewise
+ * (COLLATE "C"), as in the lists. */
+static int name_page(struct idyl_store *st, const char *sql, uint64_t subnet, struct store_page *pg,
+                     const struct store_named_items *k, const struct row_reader *r, void *out,
+                     size_t *n, struct idyl_err *err)
+{
+        struct params p = {0};
+
+        pg->next[0] = '\0';
+        if (store_page_check(pg, k->check, err) < 0)
+                return -1;
+        p_int(&p, (int64_t)subnet);
+        p_text(&p, pg->after);
+        p_int(&p, (int64_t)pg->limit + 1);
+        if (query_rows(to_pg(st), sql, &p, r, out, n, err) < 0)
+                return -1;
+        store_page_end_named(pg, k, *(void **)out, n);
+        return 0;
+}
+
 static int update_subnet(struct pg_store *s, const struct idyl_subnet *sn, struct idyl_err *err)
 {
         char classes[64], backends[64];
@@ -929,6 +976,15 @@ static int pg_workload_list(struct idyl_store *st, uint64_t subnet, const char *
                         p_null(&p);
         }
         return query_rows(to_pg(st), sql, &p, &workload_rows, out, n, err);
+}
+
+static int pg_workload_page(struct idyl_store *st, uint64_t subnet, struct store_page *pg,
+                            struct idyl_workload **out, size_t *n, struct idyl_err *err)
+{
+        return name_page(st,
+                         "SELECT " WORKLOAD_COLUMNS " FROM workloads WHERE subnet = $1 AND name "
+                         "COLLATE \"C\" > $2 ORDER BY name COLLATE \"C\" LIMIT $3",
+                         subnet, pg, &store_workload_names, &workload_rows, out, n, err);
 }
 
 static int usage_from_row(const PGresult *res, int row, void *item)
@@ -1113,6 +1169,16 @@ static int pg_node_list(struct idyl_store *st, uint64_t subnet, struct idyl_node
                           &p, &node_rows, out, n, err);
 }
 
+static int pg_node_page(struct idyl_store *st, uint64_t subnet, struct store_page *pg,
+                        struct idyl_node **out, size_t *n, struct idyl_err *err)
+{
+        return name_page(st,
+                         "SELECT " NODE_COLUMNS
+                         " FROM nodes WHERE subnet = $1 AND name COLLATE \"C\" "
+                         "> $2 ORDER BY name COLLATE \"C\" LIMIT $3",
+                         subnet, pg, &store_node_names, &node_rows, out, n, err);
+}
+
 static int put_node(struct pg_store *s, const struct idyl_node *nd, struct idyl_err *err)
 {
         struct params p = {0};
@@ -1260,6 +1326,43 @@ static int pg_token_list(struct idyl_store *st, uint64_t subnet, struct idyl_tok
             "SELECT hash, role, subnet, created_at, node FROM tokens WHERE $1::bigint = 0 "
             "OR subnet = $1 ORDER BY created_at, seq",
             &p, &token_rows, out, n, err);
+}
+
+static int keyed_token_row(const PGresult *r, int row, void *item)
+{
+        struct store_keyed_token *k = item;
+
+        if (token_row(r, row, &k->token) < 0)
+                return -1;
+        k->seq = col_int(r, row, 5);
+        return 0;
+}
+
+static const struct row_reader keyed_token_rows = {"list tokens", sizeof(struct store_keyed_token),
+                                                   keyed_token_row, NULL};
+
+static int pg_token_page(struct idyl_store *st, uint64_t subnet, struct store_page *pg,
+                         struct idyl_token **out, size_t *n, struct idyl_err *err)
+{
+        struct store_keyed_token *keyed = NULL;
+        struct params p = {0};
+        int64_t created_at, seq;
+
+        pg->next[0] = '\0';
+        if (store_page_check(pg, NULL, err) < 0 ||
+            store_token_key_parse(pg->after, &created_at, &seq) < 0)
+                return idyl_err_set(err, IDYL_E_INVALID, "invalid page key \"%.80s\"", pg->after);
+        p_int(&p, (int64_t)subnet);
+        p_int(&p, created_at);
+        p_int(&p, seq);
+        p_int(&p, (int64_t)pg->limit + 1);
+        if (query_rows(to_pg(st),
+                       "SELECT hash, role, subnet, created_at, node, seq FROM tokens "
+                       "WHERE ($1::bigint = 0 OR subnet = $1) AND (created_at, seq) > ($2, $3) "
+                       "ORDER BY created_at, seq LIMIT $4",
+                       &p, &keyed_token_rows, &keyed, n, err) < 0)
+                return -1;
+        return store_token_page_finish(pg, keyed, out, n, err);
 }
 
 static int revoke_token(struct pg_store *s, const char *id, struct idyl_token *out,
@@ -1524,6 +1627,16 @@ static int pg_secret_list(struct idyl_store *st, uint64_t subnet, struct idyl_se
                           "SELECT subnet, name, keys, created_at, updated_at FROM secrets "
                           "WHERE subnet = $1 ORDER BY name COLLATE \"C\"",
                           &p, &secret_rows, out, n, err);
+}
+
+static int pg_secret_page(struct idyl_store *st, uint64_t subnet, struct store_page *pg,
+                          struct idyl_secret **out, size_t *n, struct idyl_err *err)
+{
+        return name_page(st,
+                         "SELECT subnet, name, keys, created_at, updated_at FROM secrets WHERE "
+                         "subnet = $1 AND name COLLATE \"C\" > $2 ORDER BY name COLLATE \"C\" "
+                         "LIMIT $3",
+                         subnet, pg, &store_secret_names, &secret_rows, out, n, err);
 }
 
 static int delete_secret(struct pg_store *s, uint64_t subnet, const char *name,
@@ -1910,10 +2023,12 @@ static const struct store_ops pg_ops = {
     .subnet_create = pg_subnet_create,
     .subnet_get = pg_subnet_get,
     .subnet_list = pg_subnet_list,
+    .subnet_page = pg_subnet_page,
     .subnet_update = pg_subnet_update,
     .subnet_delete = pg_subnet_delete,
     .workload_get = pg_workload_get,
     .workload_list = pg_workload_list,
+    .workload_page = pg_workload_page,
     .workload_usage = pg_workload_usage,
     .workload_put = pg_workload_put,
     .workload_delete = pg_workload_delete,
@@ -1921,6 +2036,7 @@ static const struct store_ops pg_ops = {
     .event_list = pg_event_list,
     .node_get = pg_node_get,
     .node_list = pg_node_list,
+    .node_page = pg_node_page,
     .node_put = pg_node_put,
     .node_delete = pg_node_delete,
     .node_bump_assignments = pg_node_bump_assignments,
@@ -1928,6 +2044,7 @@ static const struct store_ops pg_ops = {
     .token_find = pg_token_find,
     .token_count = pg_token_count,
     .token_list = pg_token_list,
+    .token_page = pg_token_page,
     .token_revoke = pg_token_revoke,
     .audit_add = pg_audit_add,
     .audit_list = pg_audit_list,
@@ -1936,6 +2053,7 @@ static const struct store_ops pg_ops = {
     .secret_update = pg_secret_update,
     .secret_get = pg_secret_get,
     .secret_list = pg_secret_list,
+    .secret_page = pg_secret_page,
     .secret_delete = pg_secret_delete,
     .history_prune = pg_history_prune,
     .lease_acquire = pg_lease_acquire,

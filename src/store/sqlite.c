@@ -722,6 +722,66 @@ static int sqlite_subnet_list(struct idyl_store *st, struct idyl_subnet **out, s
         return stmt ? read_rows(s, db, stmt, &subnet_rows, out, n, err) : -1;
 }
 
+/* The rows of a page query (bound by the caller; limit + 1 goes to
+ * `limit_param`, so the caller's store_page_trim sees whether more follow). */
+static int query_page(struct sqlite_store *s, sqlite3 *db, sqlite3_stmt *stmt, int limit_param,
+                      const struct store_page *pg, const struct row_reader *r, void *out, size_t *n,
+                      struct idyl_err *err)
+{
+        sqlite3_bind_int64(stmt, limit_param, (sqlite3_int64)pg->limit + 1);
+        return query_rows(s, db, stmt, r, out, n, err);
+}
+
+static int sqlite_subnet_page(struct idyl_store *st, struct store_page *pg,
+                              struct idyl_subnet **out, size_t *n, struct idyl_err *err)
+{
+        struct sqlite_store *s = to_sqlite(st);
+        sqlite3_stmt *stmt;
+        uint64_t after = 0;
+        int rc = -1;
+
+        if (store_page_check(pg, NULL, err) < 0 ||
+            (pg->after[0] && subnet_slug_parse(pg->after, &after, NULL) < 0))
+                return idyl_err_set(err, IDYL_E_INVALID, "invalid page key \"%.80s\"", pg->after);
+        sqlite3 *db = read_lock(s);
+        if (prepare(s, db,
+                    "SELECT " SUBNET_COLUMNS " FROM subnets WHERE slug > ?1 ORDER BY slug LIMIT ?2",
+                    &stmt, err) == 0) {
+                sqlite3_bind_int64(stmt, 1, (sqlite3_int64)after);
+                rc = query_page(s, db, stmt, 2, pg, &subnet_rows, out, n, err);
+        }
+        read_unlock(s, db);
+        pg->next[0] = '\0';
+        if (rc == 0 && store_page_trim(pg, *out, sizeof(**out), n, NULL))
+                subnet_slug_format((*out)[*n - 1].slug, pg->next);
+        return rc;
+}
+
+/* A page of the rows of one subnet keyed by name (`sql` binds subnet ?1,
+ * the name after ?2, the limit ?3), pg->next set. */
+static int name_page(struct idyl_store *st, const char *sql, uint64_t subnet, struct store_page *pg,
+                     const struct store_named_items *k, const struct row_reader *r, void *out,
+                     size_t *n, struct idyl_err *err)
+{
+        struct sqlite_store *s = to_sqlite(st);
+        sqlite3_stmt *stmt;
+        int rc = -1;
+
+        pg->next[0] = '\0';
+        if (store_page_check(pg, k->check, err) < 0)
+                return -1;
+        sqlite3 *db = read_lock(s);
+        if (prepare(s, db, sql, &stmt, err) == 0) {
+                sqlite3_bind_int64(stmt, 1, (sqlite3_int64)subnet);
+                sqlite3_bind_text(stmt, 2, pg->after, -1, SQLITE_TRANSIENT);
+                rc = query_page(s, db, stmt, 3, pg, r, out, n, err);
+        }
+        read_unlock(s, db);
+        if (rc == 0)
+                store_page_end_named(pg, k, *(void **)out, n);
+        return rc;
+}
+
 static int changed_or_not_found(struct sqlite_store *s, uint64_t slug, struct idyl_err *err)
 {
         char buf[SUBNET_SLUG_BUFLEN];
@@ -882,6 +942,16 @@ static int sqlite_workload_list(struct idyl_store *st, uint64_t subnet, const ch
         if (node)
                 sqlite3_bind_text(stmt, 2, node, -1, SQLITE_TRANSIENT);
         return read_rows(s, db, stmt, &workload_rows, out, n, err);
+}
+
+static int sqlite_workload_page(struct idyl_store *st, uint64_t subnet, struct store_page *pg,
+                                struct idyl_workload **out, size_t *n, struct idyl_err *err)
+{
+        return name_page(st,
+                         "SELECT " WORKLOAD_COLUMNS
+                         " FROM workloads WHERE subnet = ?1 AND name > ?2 "
+                         "ORDER BY name LIMIT ?3",
+                         subnet, pg, &store_workload_names, &workload_rows, out, n, err);
 }
 
 static void usage_from_row(sqlite3_stmt *stmt, void *item)
@@ -1083,6 +1153,15 @@ static int sqlite_node_list(struct idyl_store *st, uint64_t subnet, struct idyl_
                 return -1;
         bind_key(stmt, subnet, NULL);
         return read_rows(s, db, stmt, &node_rows, out, n, err);
+}
+
+static int sqlite_node_page(struct idyl_store *st, uint64_t subnet, struct store_page *pg,
+                            struct idyl_node **out, size_t *n, struct idyl_err *err)
+{
+        return name_page(st,
+                         "SELECT " NODE_COLUMNS " FROM nodes WHERE subnet = ?1 AND name > ?2 "
+                         "ORDER BY name LIMIT ?3",
+                         subnet, pg, &store_node_names, &node_rows, out, n, err);
 }
 
 static int put_node(struct sqlite_store *s, const struct idyl_node *nd, struct idyl_err *err)
@@ -1293,6 +1372,47 @@ static int sqlite_token_list(struct idyl_store *st, uint64_t subnet, struct idyl
                 return -1;
         bind_key(stmt, subnet, NULL);
         return read_rows(s, db, stmt, &token_rows, out, n, err);
+}
+
+static void keyed_token_row(sqlite3_stmt *stmt, void *item)
+{
+        struct store_keyed_token *k = item;
+
+        token_row(stmt, &k->token);
+        k->seq = sqlite3_column_int64(stmt, 5);
+}
+
+static const struct row_reader keyed_token_rows = {"list tokens", sizeof(struct store_keyed_token),
+                                                   keyed_token_row, NULL};
+
+static int sqlite_token_page(struct idyl_store *st, uint64_t subnet, struct store_page *pg,
+                             struct idyl_token **out, size_t *n, struct idyl_err *err)
+{
+        struct sqlite_store *s = to_sqlite(st);
+        struct store_keyed_token *keyed = NULL;
+        sqlite3_stmt *stmt;
+        int64_t created_at, seq;
+        int rc = -1;
+
+        pg->next[0] = '\0';
+        if (store_page_check(pg, NULL, err) < 0 ||
+            store_token_key_parse(pg->after, &created_at, &seq) < 0)
+                return idyl_err_set(err, IDYL_E_INVALID, "invalid page key \"%.80s\"", pg->after);
+        sqlite3 *db = read_lock(s);
+        if (prepare(s, db,
+                    "SELECT hash, role, subnet, created_at, node, rowid FROM tokens "
+                    "WHERE (?1 = 0 OR subnet = ?1) AND (created_at > ?2 OR (created_at = ?2 AND "
+                    "rowid > ?3)) ORDER BY created_at, rowid LIMIT ?4",
+                    &stmt, err) == 0) {
+                sqlite3_bind_int64(stmt, 1, (sqlite3_int64)subnet);
+                sqlite3_bind_int64(stmt, 2, created_at);
+                sqlite3_bind_int64(stmt, 3, seq);
+                rc = query_page(s, db, stmt, 4, pg, &keyed_token_rows, &keyed, n, err);
+        }
+        read_unlock(s, db);
+        if (rc < 0)
+                return -1;
+        return store_token_page_finish(pg, keyed, out, n, err);
 }
 
 static int revoke_token(struct sqlite_store *s, const char *id, struct idyl_token *out,
@@ -1616,6 +1736,15 @@ static int sqlite_secret_list(struct idyl_store *st, uint64_t subnet, struct idy
         return read_rows(s, db, stmt, &secret_rows, out, n, err);
 }
 
+static int sqlite_secret_page(struct idyl_store *st, uint64_t subnet, struct store_page *pg,
+                              struct idyl_secret **out, size_t *n, struct idyl_err *err)
+{
+        return name_page(st,
+                         "SELECT subnet, name, keys, created_at, updated_at FROM secrets "
+                         "WHERE subnet = ?1 AND name > ?2 ORDER BY name LIMIT ?3",
+                         subnet, pg, &store_secret_names, &secret_rows, out, n, err);
+}
+
 static int delete_secret(struct sqlite_store *s, uint64_t subnet, const char *name,
                          struct idyl_err *err)
 {
@@ -1648,10 +1777,12 @@ static const struct store_ops sqlite_ops = {
     .subnet_create = sqlite_subnet_create,
     .subnet_get = sqlite_subnet_get,
     .subnet_list = sqlite_subnet_list,
+    .subnet_page = sqlite_subnet_page,
     .subnet_update = sqlite_subnet_update,
     .subnet_delete = sqlite_subnet_delete,
     .workload_get = sqlite_workload_get,
     .workload_list = sqlite_workload_list,
+    .workload_page = sqlite_workload_page,
     .workload_usage = sqlite_workload_usage,
     .workload_put = sqlite_workload_put,
     .workload_delete = sqlite_workload_delete,
@@ -1659,6 +1790,7 @@ static const struct store_ops sqlite_ops = {
     .event_list = sqlite_event_list,
     .node_get = sqlite_node_get,
     .node_list = sqlite_node_list,
+    .node_page = sqlite_node_page,
     .node_put = sqlite_node_put,
     .node_delete = sqlite_node_delete,
     .node_bump_assignments = sqlite_node_bump_assignments,
@@ -1668,6 +1800,7 @@ static const struct store_ops sqlite_ops = {
     .token_find = sqlite_token_find,
     .token_count = sqlite_token_count,
     .token_list = sqlite_token_list,
+    .token_page = sqlite_token_page,
     .token_revoke = sqlite_token_revoke,
     .audit_add = sqlite_audit_add,
     .audit_list = sqlite_audit_list,
@@ -1677,6 +1810,7 @@ static const struct store_ops sqlite_ops = {
     .secret_update = sqlite_secret_update,
     .secret_get = sqlite_secret_get,
     .secret_list = sqlite_secret_list,
+    .secret_page = sqlite_secret_page,
     .secret_delete = sqlite_secret_delete,
 };
 

@@ -5,6 +5,7 @@
 #include "util/array.h"
 #include "util/enumname.h"
 
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -363,4 +364,111 @@ void store_node_write(struct store_params *p, const struct idyl_node *nd)
         p->integer(p, nd->created_at);
         p->text(p, nd->devices);
         p->integer(p, (int)nd->eligibility);
+}
+
+/* ---- pages ----------------------------------------------------------------- */
+
+int store_page_check(const struct store_page *pg, int (*check)(const char *, struct idyl_err *),
+                     struct idyl_err *err)
+{
+        if (pg->limit < 1)
+                return idyl_err_set(err, IDYL_E_INVALID, "invalid page limit %zu", pg->limit);
+        if (!pg->after[0] || !check || check(pg->after, NULL) == 0)
+                return 0;
+        return idyl_err_set(err, IDYL_E_INVALID, "invalid page key \"%.80s\"", pg->after);
+}
+
+bool store_page_trim(const struct store_page *pg, void *items, size_t size, size_t *n,
+                     void (*release_one)(void *item))
+{
+        if (*n <= pg->limit)
+                return false;
+        for (size_t i = pg->limit; release_one && i < *n; i++)
+                release_one((char *)items + i * size);
+        *n = pg->limit;
+        return true;
+}
+
+void store_page_end_named(struct store_page *pg, const struct store_named_items *k, void *items,
+                          size_t *n)
+{
+        pg->next[0] = '\0';
+        if (store_page_trim(pg, items, k->size, n, k->release_one))
+                snprintf(pg->next, sizeof(pg->next), "%s",
+                         (const char *)items + (*n - 1) * k->size + k->name_offset);
+}
+
+static void release_one_workload(void *item)
+{
+        workload_release(item);
+}
+
+static void release_one_secret(void *item)
+{
+        secret_release(item);
+}
+
+const struct store_named_items store_workload_names = {sizeof(struct idyl_workload),
+                                                       offsetof(struct idyl_workload, name),
+                                                       workload_name_check, release_one_workload};
+const struct store_named_items store_node_names = {
+    sizeof(struct idyl_node), offsetof(struct idyl_node, name), node_name_check, NULL};
+const struct store_named_items store_secret_names = {sizeof(struct idyl_secret),
+                                                     offsetof(struct idyl_secret, name),
+                                                     secret_name_check, release_one_secret};
+
+/* Both parts are decimal, without sign or leading zeros; the insertion
+ * number is positive. */
+static int decimal_part(const char *s, size_t len, int64_t *out)
+{
+        int64_t v = 0;
+
+        if (len == 0 || len > 18 || (len > 1 && s[0] == '0'))
+                return -1;
+        for (size_t i = 0; i < len; i++) {
+                if (s[i] < '0' || s[i] > '9')
+                        return -1;
+                v = v * 10 + (s[i] - '0');
+        }
+        *out = v;
+        return 0;
+}
+
+int store_token_key_parse(const char *key, int64_t *created_at, int64_t *seq)
+{
+        const char *dot = strchr(key, '.');
+
+        if (!*key) {
+                *created_at = INT64_MIN;
+                *seq = 0;
+                return 0;
+        }
+        if (!dot || decimal_part(key, (size_t)(dot - key), created_at) < 0 ||
+            decimal_part(dot + 1, strlen(dot + 1), seq) < 0 || *seq < 1)
+                return -1;
+        return 0;
+}
+
+int store_token_page_finish(struct store_page *pg, struct store_keyed_token *rows,
+                            struct idyl_token **out, size_t *n, struct idyl_err *err)
+{
+        struct idyl_token *tokens = NULL;
+
+        pg->next[0] = '\0';
+        if (store_page_trim(pg, rows, sizeof(*rows), n, NULL))
+                snprintf(pg->next, sizeof(pg->next), "%" PRId64 ".%" PRId64,
+                         rows[*n - 1].token.created_at, rows[*n - 1].seq);
+        if (*n) {
+                tokens = calloc(*n, sizeof(*tokens));
+                if (!tokens) {
+                        free(rows);
+                        *n = 0;
+                        return idyl_err_set(err, IDYL_E_INTERNAL, "out of memory");
+                }
+        }
+        for (size_t i = 0; i < *n; i++)
+                tokens[i] = rows[i].token;
+        free(rows);
+        *out = tokens;
+        return 0;
 }

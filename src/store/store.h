@@ -82,6 +82,42 @@ struct idyl_replica {
 
 struct idyl_store;
 
+/* One page of a list (keyset pagination, as Kubernetes' list chunks): at
+ * most `limit` items of the list, in its order, whose key follows `after`.
+ * The query reads only those rows (and one more, to know whether more
+ * follow), never the whole list. An item's key is text the list defines
+ * (see each *_page call); callers treat it as opaque and only hand a page's
+ * `next` back as the following page's `after`. */
+#define STORE_PAGE_KEY_MAX 72 /* a key with its NUL */
+struct store_page {
+        size_t limit;                   /* at most this many items; at least 1 */
+        char after[STORE_PAGE_KEY_MAX]; /* "": the first page */
+        char next[STORE_PAGE_KEY_MAX];  /* out: the last item's key when more follow, else "" */
+};
+
+/* For the backends: IDYL_E_INVALID (`invalid page key "K"`) unless
+ * pg->limit is at least 1 and pg->after is "" or passes check (a name
+ * rule of core/; NULL: any text). */
+int store_page_check(const struct store_page *pg, int (*check)(const char *, struct idyl_err *),
+                     struct idyl_err *err);
+/* For the backends: what a list keyed by its items' names needs to page. */
+struct store_named_items {
+        size_t size;                                   /* bytes per item */
+        size_t name_offset;                            /* of the item's char name[] */
+        int (*check)(const char *, struct idyl_err *); /* the name rule a key must pass */
+        void (*release_one)(void *item);               /* frees what an item owns; NULL: nothing */
+};
+extern const struct store_named_items store_workload_names, store_node_names, store_secret_names;
+/* For the backends, after a named page's query read *n items (limit + 1 at
+ * most) into items: cuts the extra one and sets pg->next. */
+void store_page_end_named(struct store_page *pg, const struct store_named_items *k, void *items,
+                          size_t *n);
+/* For the backends, after a page's query asked for limit + 1 items: when it
+ * got more than the limit, cuts *n to the limit (release_one frees what a
+ * cut item owns; NULL: nothing) and returns true: more follow. */
+bool store_page_trim(const struct store_page *pg, void *items, size_t size, size_t *n,
+                     void (*release_one)(void *item));
+
 struct store_ops {
         const char *name;
         void (*close)(struct idyl_store *st);
@@ -94,6 +130,8 @@ struct store_ops {
                           struct idyl_err *err);
         int (*subnet_list)(struct idyl_store *st, struct idyl_subnet **out, size_t *n,
                            struct idyl_err *err);
+        int (*subnet_page)(struct idyl_store *st, struct store_page *pg, struct idyl_subnet **out,
+                           size_t *n, struct idyl_err *err);
         int (*subnet_update)(struct idyl_store *st, const struct idyl_subnet *sn,
                              struct idyl_err *err);
         int (*subnet_delete)(struct idyl_store *st, uint64_t slug, struct idyl_err *err);
@@ -101,6 +139,8 @@ struct store_ops {
         int (*workload_get)(struct idyl_store *st, uint64_t subnet, const char *name,
                             struct idyl_workload *out, struct idyl_err *err);
         int (*workload_list)(struct idyl_store *st, uint64_t subnet, const char *node,
+                             struct idyl_workload **out, size_t *n, struct idyl_err *err);
+        int (*workload_page)(struct idyl_store *st, uint64_t subnet, struct store_page *pg,
                              struct idyl_workload **out, size_t *n, struct idyl_err *err);
         int (*workload_usage)(struct idyl_store *st, uint64_t subnet, struct idyl_node_usage **out,
                               size_t *n, struct idyl_err *err);
@@ -117,6 +157,8 @@ struct store_ops {
                         struct idyl_node *out, struct idyl_err *err);
         int (*node_list)(struct idyl_store *st, uint64_t subnet, struct idyl_node **out, size_t *n,
                          struct idyl_err *err);
+        int (*node_page)(struct idyl_store *st, uint64_t subnet, struct store_page *pg,
+                         struct idyl_node **out, size_t *n, struct idyl_err *err);
         int (*node_put)(struct idyl_store *st, const struct idyl_node *node, struct idyl_err *err);
         int (*node_delete)(struct idyl_store *st, uint64_t subnet, const char *name,
                            struct idyl_err *err);
@@ -134,6 +176,8 @@ struct store_ops {
                            struct idyl_err *err);
         int (*token_list)(struct idyl_store *st, uint64_t subnet, struct idyl_token **out,
                           size_t *n, struct idyl_err *err);
+        int (*token_page)(struct idyl_store *st, uint64_t subnet, struct store_page *pg,
+                          struct idyl_token **out, size_t *n, struct idyl_err *err);
         int (*token_revoke)(struct idyl_store *st, const char *id, struct idyl_token *out,
                             struct idyl_err *err);
 
@@ -153,6 +197,8 @@ struct store_ops {
                           struct idyl_secret *out, struct idyl_err *err);
         int (*secret_list)(struct idyl_store *st, uint64_t subnet, struct idyl_secret **out,
                            size_t *n, struct idyl_err *err);
+        int (*secret_page)(struct idyl_store *st, uint64_t subnet, struct store_page *pg,
+                           struct idyl_secret **out, size_t *n, struct idyl_err *err);
         int (*secret_delete)(struct idyl_store *st, uint64_t subnet, const char *name,
                              struct idyl_err *err);
 
@@ -227,6 +273,13 @@ static inline int store_subnet_list(struct idyl_store *st, struct idyl_subnet **
         return st->ops->subnet_list(st, out, n, err);
 }
 
+/* A page of store_subnet_list; an item's key is its slug (12 digits). */
+static inline int store_subnet_page(struct idyl_store *st, struct store_page *pg,
+                                    struct idyl_subnet **out, size_t *n, struct idyl_err *err)
+{
+        return st->ops->subnet_page(st, pg, out, n, err);
+}
+
 /* Replaces region, policy and approval of an existing subnet. */
 static inline int store_subnet_update(struct idyl_store *st, const struct idyl_subnet *sn,
                                       struct idyl_err *err)
@@ -254,6 +307,14 @@ static inline int store_workload_list(struct idyl_store *st, uint64_t subnet, co
                                       struct idyl_workload **out, size_t *n, struct idyl_err *err)
 {
         return st->ops->workload_list(st, subnet, node, out, n, err);
+}
+
+/* A page of a subnet's workloads (subnet != 0), by name; an item's key is
+ * its name. Free with workload_list_free. */
+static inline int store_workload_page(struct idyl_store *st, uint64_t subnet, struct store_page *pg,
+                                      struct idyl_workload **out, size_t *n, struct idyl_err *err)
+{
+        return st->ops->workload_page(st, subnet, pg, out, n, err);
 }
 
 /* What the placed workloads of a subnet use, one row per (node, isolation
@@ -315,6 +376,14 @@ static inline int store_node_list(struct idyl_store *st, uint64_t subnet, struct
         return st->ops->node_list(st, subnet, out, n, err);
 }
 
+/* A page of a subnet's nodes (subnet != 0), by name; an item's key is its
+ * name. *out malloc'd. */
+static inline int store_node_page(struct idyl_store *st, uint64_t subnet, struct store_page *pg,
+                                  struct idyl_node **out, size_t *n, struct idyl_err *err)
+{
+        return st->ops->node_page(st, subnet, pg, out, n, err);
+}
+
 /* Inserts or replaces the node (subnet, name). */
 static inline int store_node_put(struct idyl_store *st, const struct idyl_node *node,
                                  struct idyl_err *err)
@@ -362,6 +431,27 @@ static inline int store_token_list(struct idyl_store *st, uint64_t subnet, struc
 {
         return st->ops->token_list(st, subnet, out, n, err);
 }
+
+/* A page of store_token_list, in its order; an item's key is
+ * "<created_at>.<insertion number>", so a revoked token does not end the
+ * list early. *out malloc'd. */
+static inline int store_token_page(struct idyl_store *st, uint64_t subnet, struct store_page *pg,
+                                   struct idyl_token **out, size_t *n, struct idyl_err *err)
+{
+        return st->ops->token_page(st, subnet, pg, out, n, err);
+}
+/* For the backends: the parts of a token page key ("" gives the start:
+ * INT64_MIN and 0); -1 when it is not one. */
+int store_token_key_parse(const char *key, int64_t *created_at, int64_t *seq);
+/* For the backends: a token row with its insertion number. */
+struct store_keyed_token {
+        struct idyl_token token;
+        int64_t seq;
+};
+/* For the backends: makes a token page of the rows a page query read (limit
+ * + 1 at most; rows is taken and freed), setting pg->next. */
+int store_token_page_finish(struct store_page *pg, struct store_keyed_token *rows,
+                            struct idyl_token **out, size_t *n, struct idyl_err *err);
 
 /* Deletes the token whose id (TOKEN_ID_LEN hex digits) is `id`, copying it
  * to *out first; IDYL_E_NOT_FOUND with `token "ID" not found` when absent. */
@@ -459,6 +549,14 @@ static inline int store_secret_list(struct idyl_store *st, uint64_t subnet,
                                     struct idyl_secret **out, size_t *n, struct idyl_err *err)
 {
         return st->ops->secret_list(st, subnet, out, n, err);
+}
+
+/* A page of store_secret_list; an item's key is its name. Free with
+ * secret_list_free. */
+static inline int store_secret_page(struct idyl_store *st, uint64_t subnet, struct store_page *pg,
+                                    struct idyl_secret **out, size_t *n, struct idyl_err *err)
+{
+        return st->ops->secret_page(st, subnet, pg, out, n, err);
 }
 
 /* IDYL_E_NOT_FOUND (as store_secret_get) when absent. */

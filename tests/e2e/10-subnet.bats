@@ -209,6 +209,31 @@ status: active' ]
 100000000004  us-east  active  microvm (vmm qemu,firecracker)              required" ]
 }
 
+@test "subnet list -o wide adds the network and device policies; get -o wide too" {
+	new_subnet >/dev/null
+	new_subnet --allowed-isolation-class container --require-deploy-approval --egress restricted \
+		--allow-egress-cidr 10.0.0.0/8 --allow-egress-cidr 192.168.1.0/24 \
+		--allow-device /dev/fuse --allow-device /dev/net/tun >/dev/null
+	new_subnet --egress none >/dev/null
+	new_subnet --egress all >/dev/null
+	run idyl subnet list -o wide
+	[ "$status" -eq 0 ]
+	[ "$output" = "SLUG          REGION   STATUS  RUNTIME POLICY  DEPLOY APPROVAL  EGRESS      EGRESS CIDRS               DEVICES
+100000000001  us-east  active  -               -                -           -                          -
+100000000002  us-east  active  container       required         restricted  10.0.0.0/8,192.168.1.0/24  /dev/fuse,/dev/net/tun
+100000000003  us-east  active  -               -                none        -                          -
+100000000004  us-east  active  -               -                all         -                          -" ]
+	run idyl subnet get 100000000002 -o wide
+	[ "$status" -eq 0 ]
+	[ "${lines[1]}" = "100000000002  us-east  active  container       required         restricted  10.0.0.0/8,192.168.1.0/24  /dev/fuse,/dev/net/tun" ]
+	# the plain table keeps its five columns
+	run idyl subnet list
+	[ "${lines[0]}" = "SLUG          REGION   STATUS  RUNTIME POLICY  DEPLOY APPROVAL" ]
+	[ "${lines[2]}" = "100000000002  us-east  active  container       required" ]
+	run idyl subnet edit 100000000003 --clear-network-policy -o wide
+	[ "${lines[1]}" = "100000000003  us-east  active  -               -                -       -             -" ]
+}
+
 @test "subnet list -o json and -o yaml include the full runtimePolicy" {
 	new_subnet >/dev/null
 	new_subnet --allowed-isolation-class microvm --allowed-vmm-backend firecracker >/dev/null

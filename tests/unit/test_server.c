@@ -802,6 +802,167 @@ static void test_assignments_delta(void **state)
         assign_memo_free(&f->srv);
 }
 
+/* ---- pages of lists ------------------------------------------------------------ */
+
+/* Follows ?limit=N pages of a list from its start: every page is
+ * {"items", "continue"} but the last, which has no continue. Returns the
+ * items of every page as one array, and the number of pages in *pages. */
+static json_t *follow_pages(struct fixture *f, const char *path, int limit, size_t *pages)
+{
+        json_t *all = json_array();
+        char url[512], token[200] = "";
+        struct reply r;
+
+        *pages = 0;
+        do {
+                snprintf(url, sizeof(url), "%s?limit=%d%s%s", path, limit,
+                         token[0] ? "&continue=" : "", token);
+                call(f, OPERATOR, "GET", url, NULL, &r);
+                assert_int_equal(r.status, 200);
+                assert_true(json_is_array(json_object_get(r.body, "items")));
+                assert_true(json_array_size(json_object_get(r.body, "items")) <= (size_t)limit);
+                json_array_extend(all, json_object_get(r.body, "items"));
+                snprintf(token, sizeof(token), "%s",
+                         json_string_value(json_object_get(r.body, "continue"))
+                             ? json_string_value(json_object_get(r.body, "continue"))
+                             : "");
+                if (token[0])
+                        assert_int_equal(json_array_size(json_object_get(r.body, "items")), limit);
+                reply_release(&r);
+                ++*pages;
+        } while (token[0] && *pages < 100);
+        return all;
+}
+
+/* Each list route gives the same items paged as whole, in the same order
+ * and with the same content (a node's allocation included). */
+static void test_list_pages(void **state)
+{
+        static const char *const lists[] = {"/v1/subnets", "/v1/subnets/%s/workloads",
+                                            "/v1/subnets/%s/nodes", "/v1/subnets/%s/secrets",
+                                            "/v1/tokens"};
+        static const size_t items[] = {1, 5, 4, 0, 5};
+        struct fixture *f = *state;
+        char path[128];
+        const char *names[] = {"web-2", "web-0", "web-10", "web-1", "web"};
+
+        struct reply before;
+        json_t *idle;
+
+        make_node(f, "n3");
+        make_node(f, "n2");
+        make_node(f, "n-1");
+        snprintf(path, sizeof(path), "/v1/subnets/%s/nodes/n1", f->slug);
+        call(f, OPERATOR, "GET", path, NULL, &before);
+        idle = json_incref(json_object_get(before.body, "allocated"));
+        reply_release(&before);
+        for (size_t i = 0; i < 5; i++)
+                deploy(f, names[i], "container", 201);
+        run_pass(f);
+        for (size_t i = 0; i < 5; i++) {
+                struct reply whole;
+                json_t *paged;
+                size_t pages;
+
+                snprintf(path, sizeof(path), lists[i], f->slug);
+                call(f, OPERATOR, "GET", path, NULL, &whole);
+                assert_int_equal(whole.status, 200);
+                assert_int_equal(json_array_size(whole.body), items[i]);
+                paged = follow_pages(f, path, 2, &pages);
+                assert_int_equal(pages, items[i] ? (items[i] + 1) / 2 : 1);
+                assert_true(json_equal(paged, whole.body));
+                json_decref(paged);
+                paged = follow_pages(f, path, 1000, &pages);
+                assert_int_equal(pages, 1);
+                assert_true(json_equal(paged, whole.body));
+                json_decref(paged);
+                reply_release(&whole);
+        }
+        /* a node in a page (allocation from the store's sums) is the node
+         * object GET answers (allocation from its workloads) */
+        snprintf(path, sizeof(path), "/v1/subnets/%s/nodes?limit=1000", f->slug);
+        {
+                struct reply r, one;
+                json_t *node;
+                size_t i, busy = 0;
+
+                call(f, OPERATOR, "GET", path, NULL, &r);
+                json_array_foreach(json_object_get(r.body, "items"), i, node)
+                {
+                        char one_path[160];
+
+                        snprintf(one_path, sizeof(one_path), "/v1/subnets/%s/nodes/%s", f->slug,
+                                 json_string_value(json_object_get(node, "name")));
+                        call(f, OPERATOR, "GET", one_path, NULL, &one);
+                        assert_true(json_equal(node, one.body));
+                        busy += !json_equal(json_object_get(node, "allocated"), idle);
+                        reply_release(&one);
+                }
+                assert_int_equal(i, 4);
+                assert_true(busy > 0); /* the workloads placed show */
+                json_decref(idle);
+                reply_release(&r);
+        }
+        snprintf(path, sizeof(path), "/v1/subnets/%s/workloads?limit=2", f->slug);
+        {
+                struct reply r;
+
+                call(f, OPERATOR, "GET", path, NULL, &r);
+                assert_string_equal(
+                    json_string_value(json_object_get(
+                        json_array_get(json_object_get(r.body, "items"), 0), "name")),
+                    "web");
+                assert_string_equal(json_string_value(json_object_get(r.body, "continue")),
+                                    "d2ViLTA"); /* base64url("web-0"), unpadded */
+                reply_release(&r);
+        }
+}
+
+/* A bad limit or token is refused with 400 and a clear message. */
+static void test_list_page_errors(void **state)
+{
+        static const char *const limits[] = {"0", "-1", "1001", "abc", "1e3", "01", "", "99999"};
+        struct fixture *f = *state;
+        char path[256], msg[160];
+
+        for (size_t i = 0; i < sizeof(limits) / sizeof(limits[0]); i++) {
+                snprintf(path, sizeof(path), "/v1/subnets/%s/workloads?limit=%s", f->slug,
+                         limits[i]);
+                snprintf(msg, sizeof(msg),
+                         "invalid query parameter \"limit\": \"%s\" is not a decimal number "
+                         "from 1 to 1000",
+                         limits[i]);
+                expect(f, OPERATOR, "GET", path, NULL, 400, "invalid_argument", msg);
+        }
+        /* not base64url; padded; a key no workload has ("Web"); stray bits */
+        static const char *const tokens[] = {"%2B%2F", "d2ViLTA%3D", "V2Vi", "d2ViLTB"};
+        for (size_t i = 0; i < sizeof(tokens) / sizeof(tokens[0]); i++) {
+                snprintf(path, sizeof(path), "/v1/subnets/%s/workloads?limit=1&continue=%s",
+                         f->slug, tokens[i]);
+                expect(f, OPERATOR, "GET", path, NULL, 400, "invalid_argument",
+                       "invalid query parameter \"continue\": not a token a page of this list "
+                       "gave");
+        }
+        snprintf(path, sizeof(path), "/v1/subnets/%s/nodes?continue=bjE", f->slug);
+        expect(f, OPERATOR, "GET", path, NULL, 400, "invalid_argument",
+               "query parameter \"continue\" needs \"limit\"");
+        snprintf(path, sizeof(path), "/v1/subnets/%s/nodes?limit=5&watch=", f->slug);
+        expect(f, OPERATOR, "GET", path, NULL, 400, "invalid_argument",
+               "query parameter \"limit\" cannot be combined with \"watch\"");
+        expect(f, OPERATOR, "GET", "/v1/tokens?limit=1&continue=MTIz", NULL, 400,
+               "invalid_argument",
+               "invalid query parameter \"continue\": not a token a page of this list gave");
+        expect(f, OPERATOR, "GET", "/v1/subnets?limit=1&continue=MTIz", NULL, 400,
+               "invalid_argument",
+               "invalid query parameter \"continue\": not a token a page of this list gave");
+        /* a valid token of one list is a valid key of another: answered */
+        snprintf(path, sizeof(path), "/v1/subnets/%s/nodes?limit=5&continue=bjE", f->slug);
+        expect(f, OPERATOR, "GET", path, NULL, 200, NULL, NULL);
+        /* the other lists' routes take no page parameters */
+        snprintf(path, sizeof(path), "/v1/subnets/%s/workloads/web/events?limit=1", f->slug);
+        expect(f, OPERATOR, "GET", path, NULL, 400, "invalid_argument", NULL);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -815,6 +976,8 @@ int main(void)
             cmocka_unit_test_setup_teardown(test_approval_conflict, setup, teardown),
             cmocka_unit_test_setup_teardown(test_store_failure, setup, teardown),
             cmocka_unit_test_setup_teardown(test_assignments_delta, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_list_pages, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_list_page_errors, setup, teardown),
         };
         int rc;
 

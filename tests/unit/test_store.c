@@ -1637,6 +1637,274 @@ static void test_replicas_advertise(void **state)
  * suite_url before and closed after, over the data the tests before it left. */
 #define STORE_TEST(test) cmocka_unit_test_setup_teardown(test, open_store, close_store)
 
+/* ---- pages of lists --------------------------------------------------------- */
+
+/* One page of some list, its item keys appended to keys (comma-separated). */
+typedef int (*page_fn)(struct idyl_store *st, uint64_t subnet, struct store_page *pg, char *keys,
+                       size_t size, size_t *n, struct idyl_err *err);
+
+static void append_key(char *keys, size_t size, const char *key)
+{
+        size_t len = strlen(keys);
+
+        snprintf(keys + len, size - len, "%s%s", len ? "," : "", key);
+}
+
+static int workload_page_keys(struct idyl_store *st, uint64_t subnet, struct store_page *pg,
+                              char *keys, size_t size, size_t *n, struct idyl_err *err)
+{
+        struct idyl_workload *items = NULL;
+
+        if (store_workload_page(st, subnet, pg, &items, n, err) < 0)
+                return -1;
+        for (size_t i = 0; i < *n; i++) {
+                assert_non_null(items[i].spec);
+                append_key(keys, size, items[i].name);
+        }
+        workload_list_free(items, *n);
+        return 0;
+}
+
+static int node_page_keys(struct idyl_store *st, uint64_t subnet, struct store_page *pg, char *keys,
+                          size_t size, size_t *n, struct idyl_err *err)
+{
+        struct idyl_node *items = NULL;
+
+        if (store_node_page(st, subnet, pg, &items, n, err) < 0)
+                return -1;
+        for (size_t i = 0; i < *n; i++)
+                append_key(keys, size, items[i].name);
+        free(items);
+        return 0;
+}
+
+static int secret_page_keys(struct idyl_store *st, uint64_t subnet, struct store_page *pg,
+                            char *keys, size_t size, size_t *n, struct idyl_err *err)
+{
+        struct idyl_secret *items = NULL;
+
+        if (store_secret_page(st, subnet, pg, &items, n, err) < 0)
+                return -1;
+        for (size_t i = 0; i < *n; i++) {
+                assert_null(items[i].sealed);
+                append_key(keys, size, items[i].name);
+        }
+        secret_list_free(items, *n);
+        return 0;
+}
+
+static int token_page_keys(struct idyl_store *st, uint64_t subnet, struct store_page *pg,
+                           char *keys, size_t size, size_t *n, struct idyl_err *err)
+{
+        struct idyl_token *items = NULL;
+
+        if (store_token_page(st, subnet, pg, &items, n, err) < 0)
+                return -1;
+        for (size_t i = 0; i < *n; i++)
+                append_key(keys, size, items[i].node);
+        free(items);
+        return 0;
+}
+
+static int subnet_page_keys(struct idyl_store *st, uint64_t subnet, struct store_page *pg,
+                            char *keys, size_t size, size_t *n, struct idyl_err *err)
+{
+        struct idyl_subnet *items = NULL;
+        char slug[SUBNET_SLUG_BUFLEN];
+
+        (void)subnet;
+        if (store_subnet_page(st, pg, &items, n, err) < 0)
+                return -1;
+        for (size_t i = 0; i < *n; i++)
+                append_key(keys, size, subnet_slug_format(items[i].slug, slug));
+        free(items);
+        return 0;
+}
+
+/* Walks every page of a list with `limit`, from the start: each page but
+ * the last is full and names where the next starts, the last names none.
+ * Returns the number of pages; keys gets every item's key in order. */
+static size_t walk_pages(struct idyl_store *st, uint64_t subnet, page_fn fn, size_t limit,
+                         char *keys, size_t size)
+{
+        struct idyl_err err = IDYL_ERR_INIT;
+        struct store_page pg = {.limit = limit};
+        size_t pages = 0, n;
+
+        keys[0] = '\0';
+        do {
+                assert_ok(fn(st, subnet, &pg, keys, size, &n, &err));
+                pages++;
+                assert_true(n <= limit);
+                if (pg.next[0])
+                        assert_int_equal(n, limit);
+                memcpy(pg.after, pg.next, sizeof(pg.after));
+        } while (pg.after[0] && pages < 1000);
+        return pages;
+}
+
+/* Names that sort differently bytewise than by a locale ('-' < '.' < digits). */
+static const char *const page_names[] = {"b1", "a-2", "a0", "c", "a-1", "b-0", "a"};
+#define PAGE_NAMES_SORTED "a,a-1,a-2,a0,b-0,b1,c"
+
+static void test_pages_of_workloads(void **state)
+{
+        struct idyl_store *st = store_of(state);
+        struct idyl_err err = IDYL_ERR_INIT;
+        struct idyl_workload w;
+        struct store_page pg = {.limit = 3};
+        uint64_t a = new_subnet(st, "pages"), b = new_subnet(st, "pages");
+        char keys[512];
+        size_t n;
+
+        for (size_t i = 0; i < NELEM(page_names); i++) {
+                workload_fill(&w, a, page_names[i]);
+                assert_ok(store_workload_put(st, &w, &err));
+        }
+        workload_fill(&w, b, "a-3"); /* another subnet's: never in a's pages */
+        assert_ok(store_workload_put(st, &w, &err));
+
+        assert_int_equal(walk_pages(st, a, workload_page_keys, 3, keys, sizeof(keys)), 3);
+        assert_string_equal(keys, PAGE_NAMES_SORTED);
+        assert_int_equal(walk_pages(st, a, workload_page_keys, 1, keys, sizeof(keys)), 7);
+        assert_string_equal(keys, PAGE_NAMES_SORTED);
+        /* exactly a page's worth: one page, no next */
+        assert_int_equal(walk_pages(st, a, workload_page_keys, 7, keys, sizeof(keys)), 1);
+        assert_string_equal(keys, PAGE_NAMES_SORTED);
+        assert_int_equal(walk_pages(st, b, workload_page_keys, 500, keys, sizeof(keys)), 1);
+        assert_string_equal(keys, "a-3");
+
+        /* the page after a workload deleted in between starts after its name */
+        keys[0] = '\0';
+        assert_ok(workload_page_keys(st, a, &pg, keys, sizeof(keys), &n, &err));
+        assert_string_equal(pg.next, "a-2");
+        assert_ok(store_workload_delete(st, a, "a-2", &err));
+        memcpy(pg.after, pg.next, sizeof(pg.after));
+        keys[0] = '\0';
+        assert_ok(workload_page_keys(st, a, &pg, keys, sizeof(keys), &n, &err));
+        assert_string_equal(keys, "a0,b-0,b1");
+        assert_string_equal(pg.next, "b1");
+
+        /* a key that no workload can have, or no limit: refused */
+        snprintf(pg.after, sizeof(pg.after), "Not A Name");
+        assert_int_equal(workload_page_keys(st, a, &pg, keys, sizeof(keys), &n, &err), -1);
+        assert_int_equal(err.code, IDYL_E_INVALID);
+        assert_string_equal(err.msg, "invalid page key \"Not A Name\"");
+        pg.after[0] = '\0';
+        pg.limit = 0;
+        assert_int_equal(workload_page_keys(st, a, &pg, keys, sizeof(keys), &n, &err), -1);
+        assert_int_equal(err.code, IDYL_E_INVALID);
+}
+
+static void test_pages_of_nodes_and_secrets(void **state)
+{
+        static const unsigned char blob[] = {1, 2, 3};
+        struct idyl_store *st = store_of(state);
+        struct idyl_err err = IDYL_ERR_INIT;
+        struct idyl_node nd;
+        struct store_page pg = {.limit = 2};
+        uint64_t a = new_subnet(st, "pages");
+        char keys[512];
+        size_t n;
+
+        for (size_t i = 0; i < NELEM(page_names); i++) {
+                struct idyl_secret sec = {.subnet = a,
+                                          .keys = "[\"k\"]",
+                                          .sealed = (unsigned char *)blob,
+                                          .sealed_len = sizeof(blob)};
+
+                node_fill(&nd, a, page_names[i]);
+                assert_ok(store_node_put(st, &nd, &err));
+                snprintf(sec.name, sizeof(sec.name), "%s", page_names[i]);
+                assert_ok(store_secret_create(st, &sec, &err));
+        }
+        node_fill(&nd, a, "a.1"); /* node names may hold '.', between '-' and digits */
+        assert_ok(store_node_put(st, &nd, &err));
+
+        assert_int_equal(walk_pages(st, a, node_page_keys, 2, keys, sizeof(keys)), 4);
+        assert_string_equal(keys, "a,a-1,a-2,a.1,a0,b-0,b1,c");
+        assert_int_equal(walk_pages(st, a, secret_page_keys, 3, keys, sizeof(keys)), 3);
+        assert_string_equal(keys, PAGE_NAMES_SORTED);
+
+        snprintf(pg.after, sizeof(pg.after), "-a");
+        assert_int_equal(node_page_keys(st, a, &pg, keys, sizeof(keys), &n, &err), -1);
+        assert_string_equal(err.msg, "invalid page key \"-a\"");
+        assert_int_equal(secret_page_keys(st, a, &pg, keys, sizeof(keys), &n, &err), -1);
+        assert_string_equal(err.msg, "invalid page key \"-a\"");
+}
+
+static void test_pages_of_subnets(void **state)
+{
+        struct idyl_store *st = store_of(state);
+        struct idyl_err err = IDYL_ERR_INIT;
+        struct idyl_subnet *items = NULL;
+        struct store_page pg = {.limit = 2};
+        char keys[8192], want[8192] = "", slug[SUBNET_SLUG_BUFLEN];
+        size_t n = 0, pages;
+
+        for (int i = 0; i < 5; i++)
+                new_subnet(st, "pages");
+        assert_ok(store_subnet_list(st, &items, &n, &err));
+        for (size_t i = 0; i < n; i++)
+                append_key(want, sizeof(want), subnet_slug_format(items[i].slug, slug));
+        free(items);
+        pages = walk_pages(st, 0, subnet_page_keys, 2, keys, sizeof(keys));
+        assert_int_equal(pages, (n + 1) / 2);
+        assert_string_equal(keys, want);
+
+        snprintf(pg.after, sizeof(pg.after), "12");
+        assert_int_equal(subnet_page_keys(st, 0, &pg, keys, sizeof(keys), &n, &err), -1);
+        assert_int_equal(err.code, IDYL_E_INVALID);
+        assert_string_equal(err.msg, "invalid page key \"12\"");
+}
+
+/* Tokens page in insertion order within a second, as they list; a token
+ * revoked at a page's end does not end the walk. */
+static void test_pages_of_tokens(void **state)
+{
+        static const char *const bad[] = {"1700000000", "1700000000.0", "x.1", "1.-1", "01.1"};
+        struct idyl_store *st = store_of(state);
+        struct idyl_err err = IDYL_ERR_INIT;
+        struct idyl_token t, gone, *items = NULL;
+        struct store_page pg = {.limit = 2};
+        uint64_t a = new_subnet(st, "pages");
+        char keys[512], seed[16], node[16];
+        size_t n = 0;
+
+        /* t5 .. t1 in the same second, then t0 a second earlier */
+        for (int i = 5; i >= 0; i--) {
+                snprintf(seed, sizeof(seed), "page-token-%d", i);
+                snprintf(node, sizeof(node), "t%d", i);
+                token_fill(&t, seed, ROLE_PROVIDER, a, node);
+                if (i == 0)
+                        t.created_at--;
+                assert_ok(store_token_add(st, &t, &err));
+        }
+        assert_int_equal(walk_pages(st, a, token_page_keys, 2, keys, sizeof(keys)), 3);
+        assert_string_equal(keys, "t0,t5,t4,t3,t2,t1");
+        assert_ok(store_token_list(st, a, &items, &n, &err));
+        assert_int_equal(n, 6);
+        assert_string_equal(items[1].node, "t5");
+        free(items);
+
+        keys[0] = '\0';
+        assert_ok(token_page_keys(st, a, &pg, keys, sizeof(keys), &n, &err));
+        assert_string_equal(keys, "t0,t5");
+        token_fill(&t, "page-token-5", ROLE_PROVIDER, a, "t5");
+        t.hash[TOKEN_ID_LEN] = '\0';
+        assert_ok(store_token_revoke(st, t.hash, &gone, &err));
+        memcpy(pg.after, pg.next, sizeof(pg.after));
+        keys[0] = '\0';
+        assert_ok(token_page_keys(st, a, &pg, keys, sizeof(keys), &n, &err));
+        assert_string_equal(keys, "t4,t3");
+
+        for (size_t i = 0; i < NELEM(bad); i++) {
+                snprintf(pg.after, sizeof(pg.after), "%s", bad[i]);
+                assert_int_equal(token_page_keys(st, a, &pg, keys, sizeof(keys), &n, &err), -1);
+                assert_int_equal(err.code, IDYL_E_INVALID);
+        }
+}
+
 static int store_conformance_run(const char *url)
 {
         const struct CMUnitTest tests[] = {
@@ -1679,6 +1947,10 @@ static int store_conformance_run(const char *url)
             STORE_TEST(test_publish_reaches_other_replicas),
             STORE_TEST(test_publish_survives_a_cut_connection),
             STORE_TEST(test_replicas_advertise),
+            STORE_TEST(test_pages_of_workloads),
+            STORE_TEST(test_pages_of_nodes_and_secrets),
+            STORE_TEST(test_pages_of_subnets),
+            STORE_TEST(test_pages_of_tokens),
         };
 
         suite_url = url;
