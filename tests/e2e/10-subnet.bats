@@ -5,8 +5,6 @@
 # nothing written, usage errors, --help, and where the CLI finds idyld.
 load helper
 
-bats_require_minimum_version 1.5.0
-
 setup() { start_idyld; }
 teardown() { stop_idyld; }
 

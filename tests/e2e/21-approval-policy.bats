@@ -4,8 +4,6 @@
 # placed ones that keep running, rejection for waiting ones.
 load helper
 
-bats_require_minimum_version 1.5.0
-
 setup() { start_idyld; }
 teardown() { stop_idyld; }
 

@@ -5,6 +5,12 @@
 IDYL_BUILD=${IDYL_BUILD:-$(cd "$BATS_TEST_DIRNAME/../.." && pwd)/build}
 PATH=$IDYL_BUILD:$PATH
 export IDYL_CONFIG=/dev/null   # never read the user's config in tests
+bats_require_minimum_version 1.5.0 # run's --separate-stderr and ! flags
+
+# What start_sim and watch_bg started: each test begins with none.
+SIM_PIDS=
+SIM_N=0
+WATCH_PIDS=
 
 # Starts idyld with data in $1 (default $BATS_TEST_TMPDIR/data); sets
 # IDYL_ADDR, IDYL_TOKEN and IDYLD_PID. Extra arguments go to idyld.
@@ -22,6 +28,13 @@ start_idyld() {
 	IDYL_ADDR=$(cat "$data/idyld.addr")
 	IDYL_TOKEN=$(cat "$data/operator.token")
 	export IDYL_ADDR IDYL_TOKEN IDYLD_PID
+}
+
+# setup: start_idyld_with_subnet [IDYLD ARGS...]: idyld (data in the test's
+# directory) and one new subnet, S.
+start_idyld_with_subnet() {
+	start_idyld "" "$@"
+	S=$(new_subnet)
 }
 
 stop_idyld() {
@@ -101,4 +114,28 @@ stop_sims() {
 		wait "$p" 2>/dev/null || true
 	done
 	SIM_PIDS=
+}
+
+# watch_bg FILE ARGS...: idyl ARGS in the background (a --watch), its output
+# into FILE; sets WATCH_PIDS, which stop_watches stops.
+watch_bg() {
+	local out=$1
+	shift
+	idyl "$@" >"$out" 2>&1 3>&- &
+	WATCH_PIDS="$WATCH_PIDS $!"
+}
+
+stop_watches() {
+	for p in $WATCH_PIDS; do
+		kill "$p" 2>/dev/null || true
+		wait "$p" 2>/dev/null || true
+	done
+	WATCH_PIDS=
+}
+
+# teardown of a test on hollow nodes: its watches, its simulators, idyld.
+end_hollow_test() {
+	stop_watches
+	stop_sims
+	stop_idyld
 }
