@@ -58,6 +58,29 @@ api() {
 		-w '\n%{http_code}' "$IDYL_ADDR$path"
 }
 
+# Checks `api` output in $output: status $1, error code $2, message $3
+# (the message is optional).
+expect_error() {
+	echo "$output"
+	[ "${lines[-1]}" = "$1" ]
+	[ "$(echo "${lines[0]}" | jq -r .error.code)" = "$2" ]
+	[ $# -lt 3 ] || [ "$(echo "${lines[0]}" | jq -r .error.message)" = "$3" ]
+}
+
+# expect_errors: each line of stdin, "METHOD PATH|BODY|STATUS CODE|MESSAGE",
+# is a request (an empty BODY: none) that must be refused with that status,
+# error code and message (an empty MESSAGE: any).
+expect_errors() {
+	local request body want message
+	while IFS='|' read -r request body want message; do
+		echo "$request $body"
+		# shellcheck disable=SC2086 # "METHOD PATH" and "STATUS CODE" are two words each
+		run api $request ${body:+"$body"} </dev/null
+		# shellcheck disable=SC2086
+		expect_error $want ${message:+"$message"}
+	done
+}
+
 # The number of subnets the server holds.
 subnet_count() {
 	idyl subnet list -o json | jq length
