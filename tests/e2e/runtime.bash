@@ -123,6 +123,18 @@ run_agent() {
 	wait_until 10 sh -c "[ -n \"\$(idyl node status -o json | jq -r 'select(.agent.running) | .agent.pid')\" ]"
 }
 
+# The pid of workload $1's running container (its first), as the node sees
+# it; nothing while none runs.
+workload_pid() {
+	local id
+	if [ "$IDYL_E2E_RUNTIME" = docker ]; then
+		docker_api GET "/containers/$(workload_container "$1")/json" | jq -r 'select(.State.Running) | .State.Pid'
+	else
+		id=$(cctr c ls -q "labels.\"io.idyl.workload\"==$1,labels.\"io.cri-containerd.kind\"==container" | head -1)
+		cctr t ls | awk -v id="$id" '$1 == id && $3 == "RUNNING" { print $2 }'
+	fi
+}
+
 # Whether the runtime holds no container at all (on containerd no sandbox
 # either).
 runtime_is_empty() {
