@@ -121,7 +121,7 @@ container_logs() {
 }
 
 @test "a workload that keeps failing shows its exit code and waits longer each time" {
-	deploy_crashing 2 10
+	deploy_crashing 2 20
 	# back-off doubles (1s, 2s, 4s): the third restart comes 7s after the first exit
 	sleep 1
 	run idyl workload get crash --subnet "$SUBNET" -o json

@@ -90,12 +90,12 @@ n1_ready_with_machine_facts() {
 }
 
 # deploy_crashing RESTARTS SECONDS: deploys crash, which exits with code 3
-# at once, and waits until it was restarted RESTARTS times (up to SECONDS)
-# and shows the exit code and the restart to come.
+# at once, and waits until it was restarted RESTARTS times and then shows
+# the exit code and the restart to come (up to SECONDS for each).
 deploy_crashing() {
 	idyl deploy idyl/busybox:latest --name crash --subnet "$SUBNET" -- sh -c 'exit 3'
 	wait_until "$2" workload_is crash ".status.restarts >= $1"
-	wait_until 10 workload_is crash '.status.phase == "exited" and (.status.message | startswith("exited with code 3; restarting in "))'
+	wait_until "$2" workload_is crash '.status.phase == "exited" and (.status.message | startswith("exited with code 3; restarting in "))'
 }
 
 # Deploys vm, a microvm workload, once $SUBNET allows both classes: no node
