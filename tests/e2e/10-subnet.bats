@@ -5,10 +5,33 @@
 # nothing written, usage errors, --help, and where the CLI finds idyld.
 load helper
 
-bats_require_minimum_version 1.5.0
-
 setup() { start_idyld; }
 teardown() { stop_idyld; }
+
+# subnet_yaml SLUG [LINE...]: what `idyl subnet get SLUG -o yaml` prints for
+# a subnet in us-east, active, with the lines given after its status (its
+# runtime policy, its deploy approval).
+subnet_yaml() {
+	printf 'slug: "%s"\nregion: us-east\nstatus: active' "$1"
+	shift
+	[ $# -eq 0 ] || printf '\n%s' "$@"
+}
+
+# creates_subnet_yaml FLAGS... -- LINE...: idyl subnet create FLAGS succeeds,
+# and idyl subnet get shows the new subnet in YAML with those lines after
+# its status.
+creates_subnet_yaml() {
+	local flags=()
+	while [ "$1" != -- ]; do
+		flags+=("$1")
+		shift
+	done
+	shift
+	run idyl subnet create "${flags[@]}"
+	[ "$status" -eq 0 ]
+	run idyl subnet get 100000000001 -o yaml
+	[ "$output" = "$(subnet_yaml 100000000001 "$@")" ]
+}
 
 # ---- the documented examples, verbatim ------------------------------------
 
@@ -19,136 +42,64 @@ teardown() { stop_idyld; }
 	[ "${lines[1]}" = "100000000001  us-east  active  -               -" ]
 	run idyl subnet get 100000000001 -o yaml
 	[ "$status" -eq 0 ]
-	[ "$output" = 'slug: "100000000001"
-region: us-east
-status: active' ]
+	[ "$output" = "$(subnet_yaml 100000000001)" ]
 }
 
 @test "doc: create a microvm subnet with defaulting" {
-	run idyl subnet create \
-		--region us-east \
-		--allowed-isolation-class microvm \
-		--default-isolation-class microvm
+	run idyl subnet create --region us-east --allowed-isolation-class microvm --default-isolation-class microvm
 	[ "$status" -eq 0 ]
 	[ "${lines[1]}" = "100000000001  us-east  active  microvm (default microvm)  -" ]
 	run idyl subnet get 100000000001 -o yaml
-	[ "$output" = 'slug: "100000000001"
-region: us-east
-status: active
-runtimePolicy:
-  allowedIsolationClasses:
-    - microvm
-  defaultIsolationClass: microvm' ]
+	[ "$output" = "$(subnet_yaml 100000000001 'runtimePolicy:' '  allowedIsolationClasses:' '    - microvm' '  defaultIsolationClass: microvm')" ]
 }
 
 @test "doc: create a strict microvm subnet" {
-	run idyl subnet create \
-		--region us-east \
-		--allowed-isolation-class microvm
-	[ "$status" -eq 0 ]
-	run idyl subnet get 100000000001 -o yaml
-	[ "$output" = 'slug: "100000000001"
-region: us-east
-status: active
-runtimePolicy:
-  allowedIsolationClasses:
-    - microvm' ]
+	creates_subnet_yaml --region us-east --allowed-isolation-class microvm -- \
+		'runtimePolicy:' '  allowedIsolationClasses:' '    - microvm'
 }
 
 @test "doc: create a microvm subnet that accepts only Kata + Firecracker nodes" {
-	run idyl subnet create \
-		--region us-east \
-		--allowed-isolation-class microvm \
-		--allowed-vmm-backend firecracker
-	[ "$status" -eq 0 ]
-	run idyl subnet get 100000000001 -o yaml
-	[ "$output" = 'slug: "100000000001"
-region: us-east
-status: active
-runtimePolicy:
-  allowedIsolationClasses:
-    - microvm
-  allowedVMMBackends:
-    - firecracker' ]
+	creates_subnet_yaml --region us-east --allowed-isolation-class microvm --allowed-vmm-backend firecracker -- \
+		'runtimePolicy:' '  allowedIsolationClasses:' '    - microvm' '  allowedVMMBackends:' '    - firecracker'
 }
 
 @test "doc: create a microvm subnet that accepts Kata + QEMU or Kata + Firecracker" {
-	run idyl subnet create \
-		--region us-east \
-		--allowed-isolation-class microvm \
-		--allowed-vmm-backend qemu \
-		--allowed-vmm-backend firecracker
-	[ "$status" -eq 0 ]
-	run idyl subnet get 100000000001 -o yaml
-	[ "$output" = 'slug: "100000000001"
-region: us-east
-status: active
-runtimePolicy:
-  allowedIsolationClasses:
-    - microvm
-  allowedVMMBackends:
-    - qemu
-    - firecracker' ]
+	creates_subnet_yaml --region us-east --allowed-isolation-class microvm --allowed-vmm-backend qemu --allowed-vmm-backend firecracker -- \
+		'runtimePolicy:' '  allowedIsolationClasses:' '    - microvm' '  allowedVMMBackends:' '    - qemu' '    - firecracker'
 }
 
 @test "doc: create a subnet that allows both container and microvm" {
-	run idyl subnet create \
-		--region us-east \
-		--allowed-isolation-class container \
-		--allowed-isolation-class microvm
-	[ "$status" -eq 0 ]
-	run idyl subnet get 100000000001 -o yaml
-	[ "$output" = 'slug: "100000000001"
-region: us-east
-status: active
-runtimePolicy:
-  allowedIsolationClasses:
-    - container
-    - microvm' ]
+	creates_subnet_yaml --region us-east --allowed-isolation-class container --allowed-isolation-class microvm -- \
+		'runtimePolicy:' '  allowedIsolationClasses:' '    - container' '    - microvm'
 }
 
 @test "doc: allowed classes as a comma-separated list give the same policy" {
-	run idyl subnet create \
-		--region us-east \
-		--allowed-isolation-class container,microvm
+	run idyl subnet create --region us-east --allowed-isolation-class container,microvm
 	[ "$status" -eq 0 ]
 	run idyl subnet get 100000000001 -o json
 	[ "$(echo "$output" | jq -c .runtimePolicy)" = '{"allowedIsolationClasses":["container","microvm"]}' ]
 }
 
 @test "comma lists and repeated flags mix, for classes and backends" {
-	run idyl subnet create --region us-east --allowed-isolation-class container \
-		--allowed-isolation-class microvm --allowed-vmm-backend qemu,firecracker -o json
+	run idyl subnet create --region us-east --allowed-isolation-class container --allowed-isolation-class microvm --allowed-vmm-backend qemu,firecracker -o json
 	[ "$status" -eq 0 ]
-	[ "$(echo "$output" | jq -c .runtimePolicy)" = \
-		'{"allowedIsolationClasses":["container","microvm"],"allowedVMMBackends":["qemu","firecracker"]}' ]
+	[ "$(echo "$output" | jq -c .runtimePolicy)" = '{"allowedIsolationClasses":["container","microvm"],"allowedVMMBackends":["qemu","firecracker"]}' ]
 }
 
 @test "doc: set or replace runtime policy on an existing subnet" {
 	slug=$(new_subnet --allowed-isolation-class container,microvm --allowed-vmm-backend qemu)
-	run idyl subnet edit "$slug" \
-		--allowed-isolation-class microvm \
-		--default-isolation-class microvm
+	run idyl subnet edit "$slug" --allowed-isolation-class microvm --default-isolation-class microvm
 	[ "$status" -eq 0 ]
 	# replaced as a whole: the qemu restriction is gone, not merged
 	run idyl subnet get "$slug" -o yaml
-	[ "$output" = "slug: \"$slug\"
-region: us-east
-status: active
-runtimePolicy:
-  allowedIsolationClasses:
-    - microvm
-  defaultIsolationClass: microvm" ]
+	[ "$output" = "$(subnet_yaml "$slug" 'runtimePolicy:' '  allowedIsolationClasses:' '    - microvm' '  defaultIsolationClass: microvm')" ]
 }
 
 @test "doc: restrict a microvm subnet to a specific Kata backend (the doc's yaml)" {
 	slug=$(new_subnet --allowed-isolation-class microvm --default-isolation-class microvm)
-	run idyl subnet edit "$slug" \
-		--allowed-isolation-class microvm \
-		--allowed-vmm-backend firecracker
+	run idyl subnet edit "$slug" --allowed-isolation-class microvm --allowed-vmm-backend firecracker
 	[ "$status" -eq 0 ]
-	run idyl subnet edit "$slug" --allowed-isolation-class microvm \
-		--default-isolation-class microvm --allowed-vmm-backend firecracker
+	run idyl subnet edit "$slug" --allowed-isolation-class microvm --default-isolation-class microvm --allowed-vmm-backend firecracker
 	[ "$status" -eq 0 ]
 	# exactly the "Verify the policy" output of the product doc
 	run idyl subnet get "$slug" -o yaml
@@ -390,14 +341,7 @@ edit_rejected() {
 	slug=$(new_subnet --allowed-isolation-class microvm --default-isolation-class microvm)
 	run idyl subnet edit "$slug" --require-deploy-approval -o yaml
 	[ "$status" -eq 0 ]
-	[ "$output" = 'slug: "100000000001"
-region: us-east
-status: active
-runtimePolicy:
-  allowedIsolationClasses:
-    - microvm
-  defaultIsolationClass: microvm
-deployApproval: required' ]
+	[ "$output" = "$(subnet_yaml 100000000001 'runtimePolicy:' '  allowedIsolationClasses:' '    - microvm' '  defaultIsolationClass: microvm' 'deployApproval: required')" ]
 	run idyl subnet list
 	[ "${lines[1]}" = "100000000001  us-east  active  microvm (default microvm)  required" ]
 	run idyl subnet edit "$slug" --no-deploy-approval -o json

@@ -7,15 +7,6 @@ load helper
 setup() { start_idyld; }
 teardown() { stop_idyld; }
 
-# Checks `api` output in $output: status $1, error code $2, message $3
-# (the message is optional).
-expect_error() {
-	echo "$output"
-	[ "${lines[-1]}" = "$1" ]
-	[ "$(echo "${lines[0]}" | jq -r .error.code)" = "$2" ]
-	[ $# -lt 3 ] || [ "$(echo "${lines[0]}" | jq -r .error.message)" = "$3" ]
-}
-
 @test "401 without a credential or with a wrong one, on every kind of route" {
 	slug=$(new_subnet)
 	for route in "GET /v1/subnets" "POST /v1/subnets" "GET /v1/subnets/$slug" \
@@ -75,54 +66,39 @@ expect_error() {
 }
 
 @test "400 naming the field on wrong types and unknown fields, nothing written" {
-	run api POST /v1/subnets '{"region":5}'
-	expect_error 400 invalid_argument 'field "region" must be a string'
-	run api POST /v1/subnets '{"region":"us-east","runtimePolicy":"microvm"}'
-	expect_error 400 invalid_argument 'field "runtimePolicy" must be an object or null'
-	run api POST /v1/subnets '{"region":"us-east","runtimePolicy":{"allowedIsolationClasses":"microvm"}}'
-	expect_error 400 invalid_argument 'field "allowedIsolationClasses" must be an array of strings'
-	run api POST /v1/subnets '{"region":"us-east","runtimePolicy":{"allowedIsolationClasses":[1]}}'
-	expect_error 400 invalid_argument 'field "allowedIsolationClasses" must be an array of strings'
-	run api POST /v1/subnets '{"region":"us-east","runtimePolicy":{"allowedIsolationClasses":["microvm"],"defaultIsolationClass":true}}'
-	expect_error 400 invalid_argument 'field "defaultIsolationClass" must be a string'
-	run api POST /v1/subnets '{"region":"us-east","runtimePolicy":{}}'
-	expect_error 400 invalid_argument '--allowed-isolation-class is required when setting a runtime policy (valid values: container, microvm)'
-	run api POST /v1/subnets '{"region":"us-east","runtimePolicy":{"allowedIsolationClasses":["microvm"],"allowedVmmBackends":["qemu"]}}'
-	expect_error 400 invalid_argument 'unknown field "allowedVmmBackends" in runtimePolicy'
-	run api POST /v1/subnets '{"region":"us-east","slug":"100000000009"}'
-	expect_error 400 invalid_argument 'unknown field "slug" in subnet'
-	run api POST /v1/subnets '{"region":"us-east","deployApproval":true}'
-	expect_error 400 invalid_argument 'field "deployApproval" must be a string'
-	run api POST /v1/subnets '{"region":"us-east","deployApproval":"maybe"}'
-	expect_error 400 invalid_argument 'invalid deployApproval "maybe": valid values are required, none'
+	expect_errors <<-EOF
+		POST /v1/subnets|{"region":5}|400 invalid_argument|field "region" must be a string
+		POST /v1/subnets|{"region":"us-east","runtimePolicy":"microvm"}|400 invalid_argument|field "runtimePolicy" must be an object or null
+		POST /v1/subnets|{"region":"us-east","runtimePolicy":{"allowedIsolationClasses":"microvm"}}|400 invalid_argument|field "allowedIsolationClasses" must be an array of strings
+		POST /v1/subnets|{"region":"us-east","runtimePolicy":{"allowedIsolationClasses":[1]}}|400 invalid_argument|field "allowedIsolationClasses" must be an array of strings
+		POST /v1/subnets|{"region":"us-east","runtimePolicy":{"allowedIsolationClasses":["microvm"],"defaultIsolationClass":true}}|400 invalid_argument|field "defaultIsolationClass" must be a string
+		POST /v1/subnets|{"region":"us-east","runtimePolicy":{}}|400 invalid_argument|--allowed-isolation-class is required when setting a runtime policy (valid values: container, microvm)
+		POST /v1/subnets|{"region":"us-east","runtimePolicy":{"allowedIsolationClasses":["microvm"],"allowedVmmBackends":["qemu"]}}|400 invalid_argument|unknown field "allowedVmmBackends" in runtimePolicy
+		POST /v1/subnets|{"region":"us-east","slug":"100000000009"}|400 invalid_argument|unknown field "slug" in subnet
+		POST /v1/subnets|{"region":"us-east","deployApproval":true}|400 invalid_argument|field "deployApproval" must be a string
+		POST /v1/subnets|{"region":"us-east","deployApproval":"maybe"}|400 invalid_argument|invalid deployApproval "maybe": valid values are required, none
+	EOF
 	[ "$(subnet_count)" = 0 ]
 
 	slug=$(new_subnet --allowed-isolation-class microvm)
 	before=$(idyl subnet get "$slug" -o json)
-	run api PATCH "/v1/subnets/$slug" '{"region":"eu-west"}'
-	expect_error 400 invalid_argument 'field "region" cannot be changed'
-	run api PATCH "/v1/subnets/$slug" '{"runtimePolicy":{"allowedIsolationClasses":["microvm"],"defaultIsolationClass":"container"}}'
-	expect_error 400 invalid_argument '--default-isolation-class "container" must be one of --allowed-isolation-class (microvm)'
-	run api PATCH "/v1/subnets/$slug" '{"runtimePolicy":[]}'
-	expect_error 400 invalid_argument 'field "runtimePolicy" must be an object or null'
+	expect_errors <<-EOF
+		PATCH /v1/subnets/$slug|{"region":"eu-west"}|400 invalid_argument|field "region" cannot be changed
+		PATCH /v1/subnets/$slug|{"runtimePolicy":{"allowedIsolationClasses":["microvm"],"defaultIsolationClass":"container"}}|400 invalid_argument|--default-isolation-class "container" must be one of --allowed-isolation-class (microvm)
+		PATCH /v1/subnets/$slug|{"runtimePolicy":[]}|400 invalid_argument|field "runtimePolicy" must be an object or null
+	EOF
 	[ "$(idyl subnet get "$slug" -o json)" = "$before" ]
 
-	run api POST "/v1/subnets/$slug/workloads" '{"name":5,"spec":{"image":"nginx"}}'
-	expect_error 400 invalid_argument 'field "name" must be a string'
-	run api POST "/v1/subnets/$slug/workloads" '{"name":"web"}'
-	expect_error 400 invalid_argument 'field "spec" is required: an object'
-	run api POST "/v1/subnets/$slug/workloads" '{"name":"web","spec":{"image":"nginx","isolation":"microvm"}}'
-	expect_error 400 invalid_argument 'field "spec.isolation" must be an object'
-	run api POST "/v1/subnets/$slug/workloads" '{"name":"web","spec":{"image":"nginx","isolation":{"class":"microvm"},"resources":{"gpus":"2"}}}'
-	expect_error 400 invalid_argument 'invalid --gpus: field "spec.resources.gpus" must be a whole number from 0 to 64'
-	run api POST "/v1/subnets/$slug/workloads" '{"name":"web","spec":{"image":"nginx","isolation":{"class":"microvm"},"resources":{"memory":1.5}}}'
-	expect_error 400 invalid_argument 'field "memory" must be a string such as 256Mi'
-	run api POST "/v1/subnets/$slug/workloads" '{"name":"web","spec":{"image":"nginx","isolation":{"class":"microvm"},"env":{"A":1}}}'
-	expect_error 400 invalid_argument '--env "A": the value must be a string without NUL'
-	run api POST "/v1/subnets/$slug/workloads" '{"name":"web","spec":{"image":"nginx","isolation":{"class":"microvm"},"command":"sleep 1"}}'
-	expect_error 400 invalid_argument 'field "spec.command" must be an array of at most 128 strings'
-	run api POST "/v1/subnets/$slug/workloads" '{"name":"web","spec":{"image":"nginx","runtimeProfile":"docker"}}'
-	expect_error 400 invalid_argument 'unknown field "runtimeProfile" in spec'
+	expect_errors <<-EOF
+		POST /v1/subnets/$slug/workloads|{"name":5,"spec":{"image":"nginx"}}|400 invalid_argument|field "name" must be a string
+		POST /v1/subnets/$slug/workloads|{"name":"web"}|400 invalid_argument|field "spec" is required: an object
+		POST /v1/subnets/$slug/workloads|{"name":"web","spec":{"image":"nginx","isolation":"microvm"}}|400 invalid_argument|field "spec.isolation" must be an object
+		POST /v1/subnets/$slug/workloads|{"name":"web","spec":{"image":"nginx","isolation":{"class":"microvm"},"resources":{"gpus":"2"}}}|400 invalid_argument|invalid --gpus: field "spec.resources.gpus" must be a whole number from 0 to 64
+		POST /v1/subnets/$slug/workloads|{"name":"web","spec":{"image":"nginx","isolation":{"class":"microvm"},"resources":{"memory":1.5}}}|400 invalid_argument|field "memory" must be a string such as 256Mi
+		POST /v1/subnets/$slug/workloads|{"name":"web","spec":{"image":"nginx","isolation":{"class":"microvm"},"env":{"A":1}}}|400 invalid_argument|--env "A": the value must be a string without NUL
+		POST /v1/subnets/$slug/workloads|{"name":"web","spec":{"image":"nginx","isolation":{"class":"microvm"},"command":"sleep 1"}}|400 invalid_argument|field "spec.command" must be an array of at most 128 strings
+		POST /v1/subnets/$slug/workloads|{"name":"web","spec":{"image":"nginx","runtimeProfile":"docker"}}|400 invalid_argument|unknown field "runtimeProfile" in spec
+	EOF
 	[ "$(workload_count "$slug")" = 0 ]
 }
 
@@ -172,35 +148,27 @@ json_body_of_size() {
 
 @test "404 for unknown resources, 405 for a known path with the wrong method" {
 	slug=$(new_subnet)
-	run api GET /v1/nope
-	expect_error 404 not_found 'no such resource "/v1/nope"'
-	run api GET /v1/subnets/100000000077
-	expect_error 404 not_found 'subnet "100000000077" not found'
-	run api GET /v1/subnets/xyz
-	expect_error 404 not_found 'subnet "xyz" not found'
-	run api GET "/v1/subnets/$slug/workloads/ghost"
-	expect_error 404 not_found
-	run api POST /v1/subnets/100000000077/workloads '{"name":"web","spec":{"image":"nginx"}}'
-	expect_error 404 not_found 'subnet "100000000077" not found'
-	run api PATCH /v1/subnets/100000000077 '{"runtimePolicy":null}'
-	expect_error 404 not_found 'subnet "100000000077" not found'
-	run api DELETE /v1/subnets
-	expect_error 405 method_not_allowed 'method DELETE is not allowed on "/v1/subnets"'
-	run api PUT "/v1/subnets/$slug" '{"region":"us-east"}'
-	expect_error 405 method_not_allowed "method PUT is not allowed on \"/v1/subnets/$slug\""
-	run api PATCH "/v1/subnets/$slug/workloads" '{}'
-	expect_error 405 method_not_allowed
+	expect_errors <<-EOF
+		GET /v1/nope||404 not_found|no such resource "/v1/nope"
+		GET /v1/subnets/100000000077||404 not_found|subnet "100000000077" not found
+		GET /v1/subnets/xyz||404 not_found|subnet "xyz" not found
+		GET /v1/subnets/$slug/workloads/ghost||404 not_found|
+		POST /v1/subnets/100000000077/workloads|{"name":"web","spec":{"image":"nginx"}}|404 not_found|subnet "100000000077" not found
+		PATCH /v1/subnets/100000000077|{"runtimePolicy":null}|404 not_found|subnet "100000000077" not found
+		DELETE /v1/subnets||405 method_not_allowed|method DELETE is not allowed on "/v1/subnets"
+		PUT /v1/subnets/$slug|{"region":"us-east"}|405 method_not_allowed|method PUT is not allowed on "/v1/subnets/$slug"
+		PATCH /v1/subnets/$slug/workloads|{}|405 method_not_allowed|
+	EOF
 	[ "$(subnet_count)" = 1 ]
 }
 
 @test "422 with a stable code when admission rejects a deploy, nothing stored" {
 	slug=$(new_subnet --allowed-isolation-class microvm)
-	run api POST "/v1/subnets/$slug/workloads" '{"name":"web","spec":{"image":"nginx:1.27-alpine","platform":"linux/amd64"}}'
-	expect_error 422 isolation_class_required "isolation.class is required by subnet runtimePolicy"
-	run api POST "/v1/subnets/$slug/workloads" '{"name":"web","spec":{"image":"nginx:1.27-alpine","isolation":{"class":"container"}}}'
-	expect_error 422 isolation_class_not_allowed 'isolation.class "container" is not allowed by subnet runtimePolicy'
-	run api POST "/v1/subnets/$slug/workloads" '{"name":"web","spec":{"image":"nginx:1.27-alpine","isolation":{"class":"kata"}}}'
-	expect_error 400 invalid_argument 'invalid --isolation-class "kata": valid values are container, microvm'
+	expect_errors <<-EOF
+		POST /v1/subnets/$slug/workloads|{"name":"web","spec":{"image":"nginx:1.27-alpine","platform":"linux/amd64"}}|422 isolation_class_required|isolation.class is required by subnet runtimePolicy
+		POST /v1/subnets/$slug/workloads|{"name":"web","spec":{"image":"nginx:1.27-alpine","isolation":{"class":"container"}}}|422 isolation_class_not_allowed|isolation.class "container" is not allowed by subnet runtimePolicy
+		POST /v1/subnets/$slug/workloads|{"name":"web","spec":{"image":"nginx:1.27-alpine","isolation":{"class":"kata"}}}|400 invalid_argument|invalid --isolation-class "kata": valid values are container, microvm
+	EOF
 	[ "$(workload_count "$slug")" = 0 ]
 	run api POST "/v1/subnets/$slug/workloads" '{"name":"web","spec":{"image":"nginx:1.27-alpine","isolation":{"class":"microvm"}}}'
 	[ "${lines[-1]}" = 201 ]

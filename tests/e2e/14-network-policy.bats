@@ -71,17 +71,12 @@ policy() { idyl subnet get "$S" -o json | jq -c .networkPolicy; }
 
 @test "the API validates networkPolicy the same way: 400 with the message, nothing written" {
 	S=$(new_subnet)
-	run api PATCH "/v1/subnets/$S" '{"networkPolicy": {"egress": "restricted", "allowedEgressCIDRs": ["300.0.0.0/8"]}}'
-	[ "${lines[1]}" = 400 ]
-	[ "$(echo "${lines[0]}" | jq -r .error.message)" = 'invalid --allow-egress-cidr "300.0.0.0/8": want an IPv4 CIDR such as 10.0.0.0/8' ]
-	run api PATCH "/v1/subnets/$S" '{"networkPolicy": {"egress": "none", "ports": [80]}}'
-	[ "${lines[1]}" = 400 ]
-	run api PATCH "/v1/subnets/$S" '{"networkPolicy": {}}'
-	[ "${lines[1]}" = 400 ]
-	[ "$(echo "${lines[0]}" | jq -r .error.message)" = '--egress is required when setting a network policy (valid values: none, restricted, all)' ]
-	run api PATCH "/v1/subnets/$S" '{"networkPolicy": "none"}'
-	[ "${lines[1]}" = 400 ]
-	[ "$(echo "${lines[0]}" | jq -r .error.message)" = 'field "networkPolicy" must be an object or null' ]
+	expect_errors <<-EOF
+		PATCH /v1/subnets/$S|{"networkPolicy": {"egress": "restricted", "allowedEgressCIDRs": ["300.0.0.0/8"]}}|400 invalid_argument|invalid --allow-egress-cidr "300.0.0.0/8": want an IPv4 CIDR such as 10.0.0.0/8
+		PATCH /v1/subnets/$S|{"networkPolicy": {"egress": "none", "ports": [80]}}|400 invalid_argument|
+		PATCH /v1/subnets/$S|{"networkPolicy": {}}|400 invalid_argument|--egress is required when setting a network policy (valid values: none, restricted, all)
+		PATCH /v1/subnets/$S|{"networkPolicy": "none"}|400 invalid_argument|field "networkPolicy" must be an object or null
+	EOF
 	[ "$(policy)" = null ]
 	run api PATCH "/v1/subnets/$S" '{"networkPolicy": {"egress": "restricted", "allowedEgressCIDRs": ["192.0.2.0/24"]}}'
 	[ "${lines[1]}" = 200 ]

@@ -6,8 +6,6 @@
 # so admitted workloads stay pending.
 load helper
 
-bats_require_minimum_version 1.5.0
-
 setup() { start_idyld; }
 teardown() { stop_idyld; }
 

@@ -4,8 +4,6 @@
 # placed ones that keep running, rejection for waiting ones.
 load helper
 
-bats_require_minimum_version 1.5.0
-
 setup() { start_idyld; }
 teardown() { stop_idyld; }
 
@@ -44,13 +42,13 @@ phases() {
 	[ "$(echo "$output" | jq -c 'map([.type, .message])')" = \
 		'[["Admitted","revision 1 admitted with isolation class microvm (subnet-default)"],["AwaitingApproval","subnet requires deploy approval"],["Approved","approved by operator"],["Unschedulable","no available nodes in subnet '"$subnet"' support requested isolation class microvm"]]' ]
 
-	# once decided, it cannot be decided again
-	run --separate-stderr idyl workload approve web --subnet "$subnet"
-	[ "$status" -eq 1 ]
-	[ "$stderr" = 'error: workload "web" is not awaiting approval (phase pending)' ]
-	run --separate-stderr idyl workload deny web --subnet "$subnet" --reason late
-	[ "$status" -eq 1 ]
-	[ "$stderr" = 'error: workload "web" is not awaiting approval (phase pending)' ]
+	# once decided, it cannot be decided again, either way
+	for decision in "approve web" "deny web --reason late"; do
+		# shellcheck disable=SC2086 # the verb, the workload and the verb's flags
+		run --separate-stderr idyl workload $decision --subnet "$subnet"
+		[ "$status" -eq 1 ]
+		[ "$stderr" = 'error: workload "web" is not awaiting approval (phase pending)' ]
+	done
 	[ "$(idyl workload get web --subnet "$subnet" -o json | jq -r .status.phase)" = pending ]
 }
 

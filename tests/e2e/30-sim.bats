@@ -7,14 +7,9 @@ load helper
 setup() {
 	start_idyld "" --node-ttl 2
 	S=$(new_subnet --allowed-isolation-class container,microvm)
-	SIM_PIDS=
-	SIM_N=0
 }
 
-teardown() {
-	stop_sims
-	stop_idyld
-}
+teardown() { end_hollow_test; }
 
 nodes_json() {
 	idyl node get --subnet "$S" -o json

@@ -10,11 +10,7 @@ load runtime
 setup_file() { start_runtime docker; }
 teardown_file() { stop_runtime; }
 
-setup() {
-	start_idyld "" --node-ttl 6
-	SUBNET=$(new_subnet)
-	start_node "$SUBNET" n1
-}
+setup() { start_subnet_node; }
 
 teardown() {
 	[ -z "${LISTENER_PID:-}" ] || kill "$LISTENER_PID" 2>/dev/null || true
@@ -61,18 +57,26 @@ running_count() { # NAME N
 	[ "$(workload_containers "$1" | jq '[.[] | select(.State == "running")] | length')" = "$2" ]
 }
 
+# join_failing_n2 SOCKET CHECK: joins a second node n2 (IDYL_NODE_DIR
+# becomes $BATS_TEST_TMPDIR/node2) on the Engine at SOCKET and waits until
+# its readiness check CHECK fails; `idyl node get n2 -o json` is left in
+# $output, with the node not ready.
+join_failing_n2() {
+	export IDYL_NODE_DIR=$BATS_TEST_TMPDIR/node2
+	idyl node join --subnet "$SUBNET" --runtime-profile docker --name n2 \
+		--runtime-endpoint "unix://$1" --start
+	wait_until 15 sh -c "idyl node get n2 --subnet $SUBNET -o json | jq -e '.runtime.reason | startswith(\"$2 \")'"
+	run idyl node get n2 --subnet "$SUBNET" -o json
+	[ "$(echo "$output" | jq -r .status)" = not-ready ]
+}
+
 container_logs() {
 	docker_api GET "/containers/$1/logs?stdout=1&stderr=1" | tr -d '\000-\010'
 }
 
 @test "join --start leaves a running agent and the node becomes ready with Docker's facts" {
 	[ -s "$IDYL_NODE_DIR/agent.pid" ]
-	kill -0 "$(cat "$IDYL_NODE_DIR/agent.pid")"
-	run idyl node get n1 --subnet "$SUBNET" -o json
-	[ "$(echo "$output" | jq -r .runtime.ready)" = true ]
-	[ "$(echo "$output" | jq -r .runtime.reason)" = "" ]
-	[ "$(echo "$output" | jq -r .runtime.isolationClass)" = container ]
-	[ "$(echo "$output" | jq -r .capacity.cpu)" = "$(nproc)" ]
+	n1_ready_with_machine_facts
 	[ "$(echo "$output" | jq -r .simulated)" = false ]
 }
 
@@ -117,9 +121,7 @@ container_logs() {
 }
 
 @test "a workload that keeps failing shows its exit code and waits longer each time" {
-	idyl deploy idyl/busybox:latest --name crash --subnet "$SUBNET" -- sh -c 'exit 3'
-	wait_until 10 sh -c "idyl workload get crash --subnet $SUBNET -o json | jq -e '.status.restarts >= 2'"
-	wait_until 5 sh -c "idyl workload get crash --subnet $SUBNET -o json | jq -e '.status.phase == \"exited\" and (.status.message | startswith(\"exited with code 3; restarting in \"))'"
+	deploy_crashing 2 20
 	# back-off doubles (1s, 2s, 4s): the third restart comes 7s after the first exit
 	sleep 1
 	run idyl workload get crash --subnet "$SUBNET" -o json
@@ -148,13 +150,10 @@ container_logs() {
 	idyl deploy idyl/busybox:latest --name keep --subnet "$SUBNET" -- sleep 3600
 	wait_until 10 running_count keep 1
 	c=$(workload_containers keep | jq -r '.[0].Id')
-	run idyl node stop
-	[ "$status" -eq 0 ]
-	[ "$output" = "node agent stopped" ]
+	stop_agent
 	# the workload keeps running while no agent runs
 	running_count keep 1
-	setsid idyl node run >>"$IDYL_NODE_DIR/agent.log" 2>&1 </dev/null 3>&- &
-	wait_until 10 sh -c "[ -n \"\$(idyl node status -o json | jq -r 'select(.agent.running) | .agent.pid')\" ]"
+	run_agent
 	sleep 1.5
 	[ "$(workload_containers keep | jq length)" = 1 ]
 	[ "$(workload_containers keep | jq -r '.[0].Id')" = "$c" ]
@@ -173,23 +172,13 @@ container_logs() {
 }
 
 @test "a microvm workload never becomes a Docker container" {
-	idyl subnet edit "$SUBNET" --allowed-isolation-class container,microvm
-	idyl deploy idyl/busybox:latest --name vm --subnet "$SUBNET" --isolation-class microvm -- sleep 3600
-	sleep 2
-	phase_is vm pending
-	run idyl workload get vm --subnet "$SUBNET" -o json
-	[ "$(echo "$output" | jq -r .status.message)" = "no available nodes in subnet $SUBNET support requested isolation class microvm" ]
+	deploy_pending_microvm
 	[ "$(workload_containers vm | jq length)" = 0 ]
 }
 
 @test "a Docker Engine that stops answering makes the node not ready, with the reason" {
 	# a second node pointing at a socket where no daemon listens
-	export IDYL_NODE_DIR=$BATS_TEST_TMPDIR/node2
-	idyl node join --subnet "$SUBNET" --runtime-profile docker --name n2 \
-		--runtime-endpoint "unix://$BATS_TEST_TMPDIR/none.sock" --start
-	wait_until 10 sh -c "idyl node get n2 --subnet $SUBNET -o json | jq -e '.runtime.reason | startswith(\"socket \")'"
-	run idyl node get n2 --subnet "$SUBNET" -o json
-	[ "$(echo "$output" | jq -r .status)" = not-ready ]
+	join_failing_n2 "$BATS_TEST_TMPDIR/none.sock" socket
 	[ "$(echo "$output" | jq -r .runtime.reason)" = "socket $BATS_TEST_TMPDIR/none.sock: No such file or directory" ]
 	run idyl node status
 	[ "$status" -eq 0 ]
@@ -287,12 +276,7 @@ container_logs() {
 		wait_until 30 sh -c "[ \"\$(curl -s --unix-socket '$dir/docker.sock' http://d/_ping)\" = OK ]"
 	}
 	start_second_engine
-	export IDYL_NODE_DIR=$BATS_TEST_TMPDIR/node2
-	idyl node join --subnet "$SUBNET" --runtime-profile docker --name n2 \
-		--runtime-endpoint "unix://$BATS_TEST_TMPDIR/e2/docker.sock" --start
-	wait_until 15 sh -c "idyl node get n2 --subnet $SUBNET -o json | jq -e '.runtime.reason | startswith(\"iptables \")'"
-	run idyl node get n2 --subnet "$SUBNET" -o json
-	[ "$(echo "$output" | jq -r .status)" = not-ready ]
+	join_failing_n2 "$BATS_TEST_TMPDIR/e2/docker.sock" iptables
 	[[ "$(echo "$output" | jq -r .runtime.reason)" == "iptables Engine-managed iptables: the Engine set no iptables rules for its bridge br-"*": it runs with --iptables=false, which cannot keep subnets apart" ]]
 	run idyl node status
 	echo "$output" | grep -E "^iptables +Engine-managed iptables +fail +the Engine set no iptables rules"
@@ -364,8 +348,7 @@ container_count() { # NAME N
 	wait_until 10 sh -c "idyl workload get counted --subnet $SUBNET -o json | jq -e '.status.restarts == 1 and .status.phase == \"running\"'"
 	[ "$(jq -c . "$IDYL_NODE_DIR/restarts.json")" = '{"counted":{"revision":1,"restarts":1}}' ]
 	idyl node stop >/dev/null
-	setsid idyl node run >>"$IDYL_NODE_DIR/agent.log" 2>&1 </dev/null 3>&- &
-	wait_until 10 sh -c "[ -n \"\$(idyl node status -o json | jq -r 'select(.agent.running) | .agent.pid')\" ]"
+	run_agent
 	# the new agent's reports go on from 1, and count on
 	wait_until 5 grep -c "runtime ready" "$IDYL_NODE_DIR/agent.log"
 	sleep 1.5

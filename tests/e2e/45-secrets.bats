@@ -86,13 +86,11 @@ random_value() { head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n'; }
 	run idyl secret create big --subnet "$S" --from-file "a=$BATS_TEST_TMPDIR/most" --from-literal b=x
 	[ "$status" -eq 0 ]
 	# the server checks too (the API is a public interface)
-	run api POST "/v1/subnets/$S/secrets" '{"name":"x","data":{"..":"YQ=="}}'
-	[ "${lines[-1]}" = 400 ]
-	run api POST "/v1/subnets/$S/secrets" '{"name":"x","data":{"a":"not base64!"}}'
-	[ "${lines[-1]}" = 400 ]
-	[ "$(echo "${lines[0]}" | jq -r .error.message)" = 'field "data.a" must be a base64 string' ]
-	run api POST "/v1/subnets/$S/secrets" '{"name":"x","data":{"a":"YQ=="},"value":"z"}'
-	[ "${lines[-1]}" = 400 ]
+	expect_errors <<-EOF
+		POST /v1/subnets/$S/secrets|{"name":"x","data":{"..":"YQ=="}}|400 invalid_argument|
+		POST /v1/subnets/$S/secrets|{"name":"x","data":{"a":"not base64!"}}|400 invalid_argument|field "data.a" must be a base64 string
+		POST /v1/subnets/$S/secrets|{"name":"x","data":{"a":"YQ=="},"value":"z"}|400 invalid_argument|
+	EOF
 	[ "$(idyl secret list --subnet "$S" -o json | jq -c 'map(.name)')" = '["big"]' ]
 	run idyl secret create big --subnet "$S" --from-literal a=b
 	[ "$status" -eq 1 ]

@@ -8,14 +8,9 @@ load helper
 
 setup() {
 	start_idyld
-	SIM_PIDS=
-	SIM_N=0
 }
 
-teardown() {
-	stop_sims
-	stop_idyld
-}
+teardown() { end_hollow_test; }
 
 wl() { idyl workload get "$1" --subnet "$S" -o json; }
 message_is() { [ "$(wl "$1" | jq -r .status.message)" = "$2" ]; }

@@ -10,11 +10,7 @@ load runtime
 setup_file() { start_runtime docker; }
 teardown_file() { stop_runtime; }
 
-setup() {
-	start_idyld "" --node-ttl 6
-	SUBNET=$(new_subnet --allow-device /dev/fuse)
-	start_node "$SUBNET" n1 --device /dev/fuse
-}
+setup() { start_subnet_node --allow-device /dev/fuse -- --device /dev/fuse; }
 
 teardown() { end_runtime_test; }
 

@@ -9,11 +9,7 @@ load runtime
 setup_file() { start_runtime containerd; }
 teardown_file() { stop_runtime; }
 
-setup() {
-	start_idyld "" --node-ttl 6
-	SUBNET=$(new_subnet)
-	start_node "$SUBNET" n1
-}
+setup() { start_subnet_node; }
 
 teardown() {
 	[ -z "${SECOND_PID:-}" ] || kill -9 "$SECOND_PID" 2>/dev/null || true
@@ -48,12 +44,7 @@ running_count() { # NAME N: running workload containers
 info() { cctr c info "$1"; }
 
 @test "join --start leaves a running agent and the containerd-runc node becomes ready" {
-	kill -0 "$(cat "$IDYL_NODE_DIR/agent.pid")"
-	run idyl node get n1 --subnet "$SUBNET" -o json
-	[ "$(echo "$output" | jq -r .runtime.ready)" = true ]
-	[ "$(echo "$output" | jq -r .runtime.reason)" = "" ]
-	[ "$(echo "$output" | jq -r .runtime.isolationClass)" = container ]
-	[ "$(echo "$output" | jq -r .capacity.cpu)" = "$(nproc)" ]
+	n1_ready_with_machine_facts
 	run idyl node status
 	[ "$status" -eq 0 ]
 	[[ "$output" == *"profile:       containerd-runc"* ]]
@@ -122,9 +113,7 @@ info() { cctr c info "$1"; }
 }
 
 @test "a workload that keeps failing shows its exit code" {
-	idyl deploy idyl/busybox:latest --name crash --subnet "$SUBNET" -- sh -c 'exit 3'
-	wait_until 20 sh -c "idyl workload get crash --subnet $SUBNET -o json | jq -e '.status.restarts >= 1'"
-	wait_until 10 sh -c "idyl workload get crash --subnet $SUBNET -o json | jq -e '.status.phase == \"exited\" and (.status.message | startswith(\"exited with code 3; restarting in \"))'"
+	deploy_crashing 1 20
 	# one sandbox throughout
 	[ "$(ids_of crash sandbox | grep -c .)" = 1 ]
 }
@@ -155,13 +144,10 @@ info() { cctr c info "$1"; }
 	wait_until 20 running_count keep 1
 	c=$(ids_of keep container)
 	s=$(ids_of keep sandbox)
-	run idyl node stop
-	[ "$status" -eq 0 ]
-	[ "$output" = "node agent stopped" ]
+	stop_agent
 	# the workload keeps running while no agent runs
 	running_count keep 1
-	setsid idyl node run >>"$IDYL_NODE_DIR/agent.log" 2>&1 </dev/null 3>&- &
-	wait_until 10 sh -c "[ -n \"\$(idyl node status -o json | jq -r 'select(.agent.running) | .agent.pid')\" ]"
+	run_agent
 	sleep 2
 	[ "$(ids_of keep container)" = "$c" ]
 	[ "$(ids_of keep sandbox)" = "$s" ]
@@ -234,12 +220,7 @@ kata_expectations() { # BACKEND: qemu | fc
 	run idyl node status -o json
 	[ "$(echo "$output" | jq -r .ready)" = false ]
 
-	idyl subnet edit "$SUBNET" --allowed-isolation-class container,microvm
-	idyl deploy idyl/busybox:latest --name vm --subnet "$SUBNET" --isolation-class microvm -- sleep 3600
-	sleep 2
-	phase_is vm pending
-	run idyl workload get vm --subnet "$SUBNET" -o json
-	[ "$(echo "$output" | jq -r .status.message)" = "no available nodes in subnet $SUBNET support requested isolation class microvm" ]
+	deploy_pending_microvm
 	[ -z "$(ids_of vm sandbox)" ]
 }
 

@@ -5,10 +5,7 @@
 # written, and idyld keeps serving.
 load helper
 
-setup() {
-	start_idyld "" --client-timeout 2
-	S=$(new_subnet)
-}
+setup() { start_idyld_with_subnet --client-timeout 2; }
 teardown() { stop_idyld; }
 
 # The state a refused request must leave alone.

@@ -3,7 +3,6 @@
 # and the default subnet they (or IDYL_SUBNET) give to deploy, workload and
 # node commands, with --subnet over both.
 load helper
-bats_require_minimum_version 1.5.0
 
 setup() {
 	start_idyld

@@ -3,19 +3,10 @@
 # version) until the phase is reached; exit 0, 1 at the time-out, 3 when the
 # workload does not exist, 2 for usage errors.
 load helper
-bats_require_minimum_version 1.5.0
 
-setup() {
-	start_idyld
-	S=$(new_subnet)
-	SIM_PIDS=
-	SIM_N=0
-}
+setup() { start_idyld_with_subnet; }
 
-teardown() {
-	stop_sims
-	stop_idyld
-}
+teardown() { end_hollow_test; }
 
 watch_requests() {
 	curl -s -H "Authorization: Bearer $IDYL_TOKEN" "$IDYL_ADDR/metrics" |

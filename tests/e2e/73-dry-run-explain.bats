@@ -3,21 +3,15 @@
 # written) and idyl workload explain (each filter with the nodes it removed,
 # the exhausted resource, a hint), against hollow nodes.
 load helper
-bats_require_minimum_version 1.5.0
 
 setup() {
 	start_idyld
 	S=$(new_subnet --allowed-isolation-class container,microvm --default-isolation-class container)
-	SIM_PIDS=
-	SIM_N=0
 	start_sim --subnet "$S" --count 5 --cpu 1 --runtime-profile docker
 	start_sim --subnet "$S" --count 2 --runtime-profile containerd-kata-qemu --name-prefix kata
 }
 
-teardown() {
-	stop_sims
-	stop_idyld
-}
+teardown() { end_hollow_test; }
 
 @test "deploy --dry-run shows the node it would get, and writes nothing" {
 	run idyl deploy nginx --name web --subnet "$S" --dry-run -o json

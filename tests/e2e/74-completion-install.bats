@@ -3,7 +3,6 @@
 # where: idyl completion bash (accepted by bash -n, and completing), man
 # pages for every command, the binaries and the hardened systemd units.
 load helper
-bats_require_minimum_version 1.5.0
 
 # complete WORDS...: what the completion offers for the last word.
 complete_words() {

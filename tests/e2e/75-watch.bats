@@ -3,29 +3,10 @@
 # as it happens into a file; -o json one object per line; ends when the
 # watched workload goes.
 load helper
-bats_require_minimum_version 1.5.0
 
-setup() {
-	start_idyld
-	S=$(new_subnet)
-	SIM_PIDS=
-	SIM_N=0
-	WATCH_PIDS=
-}
+setup() { start_idyld_with_subnet; }
 
-teardown() {
-	for p in $WATCH_PIDS; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
-	stop_sims
-	stop_idyld
-}
-
-# watch_bg FILE ARGS...: idyl ARGS in the background, output into FILE.
-watch_bg() {
-	local out=$1
-	shift
-	idyl "$@" >"$out" 2>&1 3>&- &
-	WATCH_PIDS="$WATCH_PIDS $!"
-}
+teardown() { end_hollow_test; }
 
 lines_matching() {
 	grep -cE "$2" "$1" || true

@@ -6,21 +6,10 @@
 # ineligible until --enable. Also -o name and -o wide, the reason in
 # `workload get`, and `node get --watch` printing a change.
 load helper
-bats_require_minimum_version 1.5.0
 
-setup() {
-	start_idyld "" --node-ttl 3
-	S=$(new_subnet)
-	SIM_PIDS=
-	SIM_N=0
-	WATCH_PIDS=
-}
+setup() { start_idyld_with_subnet --node-ttl 3; }
 
-teardown() {
-	for p in $WATCH_PIDS; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
-	stop_sims
-	stop_idyld
-}
+teardown() { end_hollow_test; }
 
 node_field() {
 	idyl node get "$1" --subnet "$S" -o json | jq -r "$2"
@@ -90,8 +79,7 @@ running_on() {
 	for w in w1 w2 w3 w4 w5; do wait_running $w; done
 	start_sim --subnet "$S" --count 2 --runtime-profile docker --name-prefix b
 	[ "$(running_on a-0)" = 5 ]
-	idyl workload list --subnet "$S" --watch -o json >"$BATS_TEST_TMPDIR/moves" 2>&1 3>&- &
-	WATCH_PIDS="$WATCH_PIDS $!"
+	watch_bg "$BATS_TEST_TMPDIR/moves" workload list --subnet "$S" --watch -o json
 	wait_until 5 grep -q '"name":"w5"' "$BATS_TEST_TMPDIR/moves"
 	run --separate-stderr idyl node drain a-0 --subnet "$S" --deadline 60s
 	[ "$status" -eq 0 ]
@@ -202,8 +190,7 @@ a-1" ]
 
 @test "node get --watch prints the table, then a line when a node changes" {
 	start_sim --subnet "$S" --count 1 --runtime-profile docker --name-prefix a
-	idyl node get --subnet "$S" --watch >"$BATS_TEST_TMPDIR/watch" 2>&1 3>&- &
-	WATCH_PIDS="$WATCH_PIDS $!"
+	watch_bg "$BATS_TEST_TMPDIR/watch" node get --subnet "$S" --watch
 	wait_until 5 grep -q '^a-0 ' "$BATS_TEST_TMPDIR/watch"
 	[[ "$(head -1 "$BATS_TEST_TMPDIR/watch")" =~ ^NAME\ +STATUS ]]
 	sleep 2.5 # heartbeats alone print nothing
@@ -211,8 +198,7 @@ a-1" ]
 	idyl node eligibility a-0 --subnet "$S" --disable >/dev/null
 	wait_until 5 grep -qE '^a-0 +ready,ineligible' "$BATS_TEST_TMPDIR/watch"
 	# one node: -o json lines from its own watch
-	idyl node get a-0 --subnet "$S" --watch -o json >"$BATS_TEST_TMPDIR/one" 2>&1 3>&- &
-	WATCH_PIDS="$WATCH_PIDS $!"
+	watch_bg "$BATS_TEST_TMPDIR/one" node get a-0 --subnet "$S" --watch -o json
 	wait_until 5 grep -q '"name":"a-0"' "$BATS_TEST_TMPDIR/one"
 	stop_sims
 	wait_until 10 grep -q '"status":"down"' "$BATS_TEST_TMPDIR/one"

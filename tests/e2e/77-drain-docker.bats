@@ -6,7 +6,6 @@
 # namespace of its own (tests/e2e/in-netns, as ctest runs it).
 load helper
 load runtime
-bats_require_minimum_version 1.5.0
 
 setup_file() { start_runtime docker; }
 teardown_file() { stop_runtime; }
@@ -14,8 +13,6 @@ teardown_file() { stop_runtime; }
 setup() {
 	start_idyld "" --node-ttl 6
 	S=$(new_subnet)
-	SIM_PIDS=
-	SIM_N=0
 	start_node "$S" n1 >/dev/null
 }
 

@@ -5,6 +5,12 @@
 IDYL_BUILD=${IDYL_BUILD:-$(cd "$BATS_TEST_DIRNAME/../.." && pwd)/build}
 PATH=$IDYL_BUILD:$PATH
 export IDYL_CONFIG=/dev/null   # never read the user's config in tests
+bats_require_minimum_version 1.5.0 # run's --separate-stderr and ! flags
+
+# What start_sim and watch_bg started: each test begins with none.
+SIM_PIDS=
+SIM_N=0
+WATCH_PIDS=
 
 # Starts idyld with data in $1 (default $BATS_TEST_TMPDIR/data); sets
 # IDYL_ADDR, IDYL_TOKEN and IDYLD_PID. Extra arguments go to idyld.
@@ -22,6 +28,13 @@ start_idyld() {
 	IDYL_ADDR=$(cat "$data/idyld.addr")
 	IDYL_TOKEN=$(cat "$data/operator.token")
 	export IDYL_ADDR IDYL_TOKEN IDYLD_PID
+}
+
+# setup: start_idyld_with_subnet [IDYLD ARGS...]: idyld (data in the test's
+# directory) and one new subnet, S.
+start_idyld_with_subnet() {
+	start_idyld "" "$@"
+	S=$(new_subnet)
 }
 
 stop_idyld() {
@@ -43,6 +56,29 @@ api() {
 	[ $# -lt 3 ] || body=(-H 'Content-Type: application/json' --data-binary "$3")
 	curl -s -X "$method" -H "Authorization: Bearer $IDYL_TOKEN" "${body[@]}" \
 		-w '\n%{http_code}' "$IDYL_ADDR$path"
+}
+
+# Checks `api` output in $output: status $1, error code $2, message $3
+# (the message is optional).
+expect_error() {
+	echo "$output"
+	[ "${lines[-1]}" = "$1" ]
+	[ "$(echo "${lines[0]}" | jq -r .error.code)" = "$2" ]
+	[ $# -lt 3 ] || [ "$(echo "${lines[0]}" | jq -r .error.message)" = "$3" ]
+}
+
+# expect_errors: each line of stdin, "METHOD PATH|BODY|STATUS CODE|MESSAGE",
+# is a request (an empty BODY: none) that must be refused with that status,
+# error code and message (an empty MESSAGE: any).
+expect_errors() {
+	local request body want message
+	while IFS='|' read -r request body want message; do
+		echo "$request $body"
+		# shellcheck disable=SC2086 # "METHOD PATH" and "STATUS CODE" are two words each
+		run api $request ${body:+"$body"} </dev/null
+		# shellcheck disable=SC2086
+		expect_error $want ${message:+"$message"}
+	done
 }
 
 # The number of subnets the server holds.
@@ -116,4 +152,28 @@ make_test_pki() {
 	printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\n' >"$PKI/ext"
 	openssl x509 -req -in "$PKI/server.csr" -CA "$PKI/ca.pem" -CAkey "$PKI/ca.key" \
 		-CAcreateserial -out "$PKI/server.pem" -days 2 -extfile "$PKI/ext" 2>/dev/null
+}
+
+# watch_bg FILE ARGS...: idyl ARGS in the background (a --watch), its output
+# into FILE; sets WATCH_PIDS, which stop_watches stops.
+watch_bg() {
+	local out=$1
+	shift
+	idyl "$@" >"$out" 2>&1 3>&- &
+	WATCH_PIDS="$WATCH_PIDS $!"
+}
+
+stop_watches() {
+	for p in $WATCH_PIDS; do
+		kill "$p" 2>/dev/null || true
+		wait "$p" 2>/dev/null || true
+	done
+	WATCH_PIDS=
+}
+
+# teardown of a test on hollow nodes: its watches, its simulators, idyld.
+end_hollow_test() {
+	stop_watches
+	stop_sims
+	stop_idyld
 }

@@ -58,6 +58,83 @@ start_node() {
 	wait_until 15 sh -c "idyl node get '$name' --subnet '$subnet' -o json | jq -e '.status == \"ready\"'"
 }
 
+# setup: start_subnet_node [NEW_SUBNET FLAGS...] [-- JOIN FLAGS...]: idyld
+# (a silent node is lost after 6 s), a subnet $SUBNET made with the flags
+# and node n1 on the file's runtime, joined with the flags after --, ready.
+start_subnet_node() {
+	local subnet_flags=()
+	while [ $# -gt 0 ] && [ "$1" != -- ]; do
+		subnet_flags+=("$1")
+		shift
+	done
+	[ $# -eq 0 ] || shift
+	start_idyld "" --node-ttl 6
+	SUBNET=$(new_subnet "${subnet_flags[@]}")
+	start_node "$SUBNET" n1 "$@"
+}
+
+# ---- steps the agent tests take alike on either runtime ----------------
+
+# Whether workload $1 of $SUBNET satisfies the jq condition $2.
+workload_is() { idyl workload get "$1" --subnet "$SUBNET" -o json | jq -e "$2" >/dev/null; }
+
+# Node n1 runs its agent and reports a ready container runtime with the
+# machine's CPUs; `idyl node get n1 -o json` is left in $output.
+n1_ready_with_machine_facts() {
+	kill -0 "$(cat "$IDYL_NODE_DIR/agent.pid")"
+	run idyl node get n1 --subnet "$SUBNET" -o json
+	[ "$(echo "$output" | jq -r .runtime.ready)" = true ]
+	[ "$(echo "$output" | jq -r .runtime.reason)" = "" ]
+	[ "$(echo "$output" | jq -r .runtime.isolationClass)" = container ]
+	[ "$(echo "$output" | jq -r .capacity.cpu)" = "$(nproc)" ]
+}
+
+# deploy_crashing RESTARTS SECONDS: deploys crash, which exits with code 3
+# at once, and waits until it was restarted RESTARTS times and then shows
+# the exit code and the restart to come (up to SECONDS for each).
+deploy_crashing() {
+	idyl deploy idyl/busybox:latest --name crash --subnet "$SUBNET" -- sh -c 'exit 3'
+	wait_until "$2" workload_is crash ".status.restarts >= $1"
+	wait_until "$2" workload_is crash '.status.phase == "exited" and (.status.message | startswith("exited with code 3; restarting in "))'
+}
+
+# Deploys vm, a microvm workload, once $SUBNET allows both classes: no node
+# of the runtime takes it, so it stays pending and says why.
+deploy_pending_microvm() {
+	idyl subnet edit "$SUBNET" --allowed-isolation-class container,microvm
+	idyl deploy idyl/busybox:latest --name vm --subnet "$SUBNET" --isolation-class microvm -- sleep 3600
+	sleep 2
+	workload_is vm '.status.phase == "pending"'
+	run idyl workload get vm --subnet "$SUBNET" -o json
+	[ "$(echo "$output" | jq -r .status.message)" = "no available nodes in subnet $SUBNET support requested isolation class microvm" ]
+}
+
+# idyl node stop for $IDYL_NODE_DIR, which must say it stopped the agent.
+stop_agent() {
+	run idyl node stop
+	[ "$status" -eq 0 ]
+	[ "$output" = "node agent stopped" ]
+}
+
+# Runs the agent of $IDYL_NODE_DIR again, detached as join --start runs it,
+# and waits until idyl node status sees it running.
+run_agent() {
+	setsid idyl node run >>"$IDYL_NODE_DIR/agent.log" 2>&1 </dev/null 3>&- &
+	wait_until 10 sh -c "[ -n \"\$(idyl node status -o json | jq -r 'select(.agent.running) | .agent.pid')\" ]"
+}
+
+# The pid of workload $1's running container (its first), as the node sees
+# it; nothing while none runs.
+workload_pid() {
+	local id
+	if [ "$IDYL_E2E_RUNTIME" = docker ]; then
+		docker_api GET "/containers/$(workload_container "$1")/json" | jq -r 'select(.State.Running) | .State.Pid'
+	else
+		id=$(cctr c ls -q "labels.\"io.idyl.workload\"==$1,labels.\"io.cri-containerd.kind\"==container" | head -1)
+		cctr t ls | awk -v id="$id" '$1 == id && $3 == "RUNNING" { print $2 }'
+	fi
+}
+
 # Whether the runtime holds no container at all (on containerd no sandbox
 # either).
 runtime_is_empty() {
