@@ -696,6 +696,15 @@ static int harden(json_t *host, const struct runtime *rt, const struct rt_worklo
         return rc;
 }
 
+/* CPU weight in proportion to the workload's CPU, as kubelet sets shares
+ * (1024 a CPU, at least 2). */
+static json_int_t cpu_shares(const struct rt_workload *w)
+{
+        json_int_t shares = (json_int_t)(w->cpu_milli * 1024 / 1000);
+
+        return shares > 2 ? shares : 2;
+}
+
 static json_t *create_body(struct docker *d, struct runtime *rt, const struct rt_workload *w)
 {
         char rev[32];
@@ -709,11 +718,12 @@ static json_t *create_body(struct docker *d, struct runtime *rt, const struct rt
                 for (size_t i = 0; i < w->ncmd; i++)
                         json_array_append_new(cmd, json_string(w->cmd[i]));
         }
-        body =
-            json_pack("{s:s,s:o,s:{s:s,s:s,s:s},s:{s:I,s:I}}", "Image", w->image, "Env", env,
-                      "Labels", LABEL_NODE, rt->node_key, LABEL_WORKLOAD, w->name, LABEL_REVISION,
-                      rev, "HostConfig", "NanoCpus", (json_int_t)(w->cpu_milli * 1000000), "Memory",
-                      (json_int_t)w->memory_bytes);
+        /* the CPU limit comes once the container runs (start_capped); until
+         * then its weight is in proportion to it */
+        body = json_pack("{s:s,s:o,s:{s:s,s:s,s:s},s:{s:I,s:I}}", "Image", w->image, "Env", env,
+                         "Labels", LABEL_NODE, rt->node_key, LABEL_WORKLOAD, w->name,
+                         LABEL_REVISION, rev, "HostConfig", "CpuShares", cpu_shares(w), "Memory",
+                         (json_int_t)w->memory_bytes);
         if (body && harden(json_object_get(body, "HostConfig"), rt, w) < 0) {
                 json_decref(body);
                 json_decref(cmd);
@@ -746,6 +756,54 @@ static int start_container(struct docker *d, const char *id, struct idyl_err *er
         if (http_json(d->http, "POST", path, NULL, 60, &status, NULL, err) < 0 && status != 304)
                 return idyl_err_wrap(err, "start container");
         return 0;
+}
+
+/* Whether container id still runs (true when that cannot be read). */
+static bool still_running(struct docker *d, const char *id)
+{
+        struct idyl_err err = IDYL_ERR_INIT;
+        char path[160];
+        json_t *c = NULL;
+        bool running;
+
+        snprintf(path, sizeof(path), "/containers/%s/json", id);
+        if (http_json(d->http, "GET", path, NULL, 10, NULL, &c, &err) < 0)
+                return true;
+        running = json_is_true(json_object_get(json_object_get(c, "State"), "Running"));
+        json_decref(c);
+        return running;
+}
+
+/* Starts container id and puts the workload's CPU limit on it. The
+ * Engine's start runs runc's init and docker-init inside the container's
+ * cgroup: under a quota of a few hundredths of a CPU that setup alone takes
+ * seconds, so the container is created with a CPU weight only and gets its
+ * quota as soon as it runs. One that exits meanwhile cannot take it (it
+ * gets it at its next start); one that runs and cannot is removed rather
+ * than left running without it. */
+static int start_capped(struct docker *d, const char *id, const struct rt_workload *w,
+                        struct idyl_err *err)
+{
+        struct idyl_err ignored = IDYL_ERR_INIT;
+        json_t *body;
+        char path[160];
+        int rc;
+
+        if (start_container(d, id, err) < 0)
+                return -1;
+        body = json_pack("{s:I}", "NanoCpus", (json_int_t)(w->cpu_milli * 1000000));
+        if (!body)
+                return idyl_err_set(err, IDYL_E_INTERNAL, "out of memory");
+        snprintf(path, sizeof(path), "/containers/%s/update", id);
+        rc = http_json(d->http, "POST", path, body, 30, NULL, NULL, err);
+        json_decref(body);
+        if (rc == 0 || !still_running(d, id))
+                return 0;
+        idyl_err_wrap(err, "limit the CPU of container %.12s", id);
+        snprintf(path, sizeof(path), "/containers/%s?force=1&v=1", id);
+        if (http_json(d->http, "DELETE", path, NULL, 30, NULL, NULL, &ignored) < 0)
+                log_warnx("remove container %.12s: %s", id, ignored.msg);
+        return -1;
 }
 
 static int docker_run(struct runtime *rt, const struct rt_workload *w, char *id, size_t idsize,
@@ -823,14 +881,13 @@ static int docker_run(struct runtime *rt, const struct rt_workload *w, char *id,
                 return -1;
         snprintf(id, idsize, "%s", json_string_value(json_object_get(out, "Id")) ?: "");
         json_decref(out);
-        return start_container(d, id, err);
+        return start_capped(d, id, w, err);
 }
 
 static int docker_restart(struct runtime *rt, const struct rt_instance *inst,
                           const struct rt_workload *w, struct idyl_err *err)
 {
-        (void)w;
-        return start_container(docker_of(rt), inst->id, err);
+        return start_capped(docker_of(rt), inst->id, w, err);
 }
 
 static int docker_remove(struct runtime *rt, const char *id, struct idyl_err *err)

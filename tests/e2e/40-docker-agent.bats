@@ -100,6 +100,9 @@ container_logs() {
 	wait_until 10 phase_is hello running
 	c=$(workload_containers hello | jq -r '.[0].Id')
 	[ "$(docker_api GET "/containers/$c/json" | jq -r .HostConfig.NanoCpus)" = 500000000 ]
+	[ "$(docker_api GET "/containers/$c/json" | jq -r .HostConfig.CpuShares)" = 512 ]
+	# the limit is in force on the running container, not only in its config
+	[ "$(cpu_quota "$c")" = 50000 ]
 	[ "$(docker_api GET "/containers/$c/json" | jq -r .HostConfig.Memory)" = $((64 << 20)) ]
 	[ "$(docker_api GET "/containers/$c/json" | jq -r '.Config.Labels["io.idyl.revision"]')" = 1 ]
 	wait_until 5 sh -c "curl -s --unix-socket '$DOCKER_SOCK' 'http://d/containers/$c/logs?stdout=1' | grep -a 'hi from idyl'"
@@ -116,6 +119,8 @@ container_logs() {
 	wait_until 10 running_count svc 1
 	[ "$(workload_containers svc | jq -r '.[0].Id')" = "$c" ]
 	wait_until 5 sh -c "idyl workload get svc --subnet $SUBNET -o json | jq -e '.status.restarts == 1 and .status.phase == \"running\"'"
+	# restarted with its CPU limit (the default 0.1 CPU) in place
+	[ "$(cpu_quota "$c")" = 10000 ]
 	run idyl workload events svc --subnet "$SUBNET" -o json
 	echo "$output" | jq -e 'map(select(.type == "Exited")) | length >= 1'
 }

@@ -90,6 +90,13 @@ docker_exec() {
 	return "$code"
 }
 
+# The CFS quota (microseconds per 100 ms period) in force in container $1,
+# as its own cgroup says: cgroup v2's cpu.max or v1's cpu.cfs_quota_us.
+cpu_quota() {
+	docker_exec "$1" sh -c 'cat /sys/fs/cgroup/cpu.max 2>/dev/null || cat /sys/fs/cgroup/cpu/cpu.cfs_quota_us' |
+		cut -d' ' -f1
+}
+
 # The running container of workload $1 (its first).
 workload_container() { workload_containers "$1" | jq -r '[.[] | select(.State == "running")][0].Id'; }
 
