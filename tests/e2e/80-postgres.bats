@@ -48,11 +48,7 @@ one_leader_of() {
 }
 
 @test "replicas share one store: one leads, each says so, any serves every route" {
-	start_replica 1
-	start_replica 2
-	start_replica 3
-	IDYL_TOKEN=$(operator_token)
-	export IDYL_TOKEN
+	replicas_up 3
 	# only the replica that created the operator credential wrote it
 	[ "$(ls "$BATS_TEST_TMPDIR"/r*/operator.token | wc -l)" -eq 1 ]
 	run status_of 2
@@ -82,11 +78,7 @@ one_leader_of() {
 @test "kill -9 of the leader: another leads within 10 s, no acknowledged deploy is lost or placed twice" {
 	# the hollow nodes move to another replica after the kill: within a TTL
 	NODE_TTL=10
-	start_replica 1
-	start_replica 2
-	start_replica 3
-	IDYL_TOKEN=$(operator_token)
-	export IDYL_TOKEN
+	replicas_up 3
 	S=$(IDYL_ADDR=${ADDR[1]} new_subnet --allowed-isolation-class container)
 	leader=
 	for i in 1 2 3; do is_leader "$i" && leader=$i; done
@@ -144,10 +136,7 @@ ms_since() {
 }
 
 @test "a change through one replica wakes a watch on another within 1 s; heartbeats to a follower count" {
-	start_replica 1
-	start_replica 2
-	IDYL_TOKEN=$(operator_token)
-	export IDYL_TOKEN
+	replicas_up 2
 	leader=1
 	is_leader 1 || leader=2
 	follower=$((3 - leader))
@@ -175,10 +164,7 @@ ms_since() {
 }
 
 @test "a hung leader is replaced within the lease timeout and, resumed, no longer leads" {
-	start_replica 1
-	start_replica 2
-	IDYL_TOKEN=$(operator_token)
-	export IDYL_TOKEN
+	replicas_up 2
 	leader=1
 	is_leader 1 || leader=2
 	other=$((3 - leader))
@@ -203,10 +189,7 @@ ms_since() {
 }
 
 @test "PostgreSQL restarting under the replicas: they reconnect, one leads again, acknowledged writes stay" {
-	start_replica 1
-	start_replica 2
-	IDYL_TOKEN=$(operator_token)
-	export IDYL_TOKEN
+	replicas_up 2
 	S=$(IDYL_ADDR=${ADDR[1]} new_subnet --allowed-isolation-class container)
 	IDYL_ADDR=${ADDR[2]} idyl deploy nginx --name before --subnet "$S" --isolation-class container >/dev/null
 	"$PG" restart "$PGDIR"

@@ -44,11 +44,9 @@ agent_on() { [ "$(agent_replica_addr)" = "$1" ]; }
 # subnet, node n1 whose agent is given replica 1 only (with AGENT_BOTH set:
 # replica 1, then 2), and the printer workload w (runtime.bash).
 start_replicas() {
-	start_replica 1 "$@"
-	start_replica 2 "$@"
-	IDYL_TOKEN=$(operator_token)
+	replicas_up 2 "$@"
 	IDYL_ADDR=${ADDR[2]}
-	export IDYL_TOKEN IDYL_ADDR
+	export IDYL_ADDR
 	SUBNET=$(new_subnet)
 	IDYL_ADDR=${ADDR[1]}${AGENT_BOTH:+,${ADDR[2]}} start_node "$SUBNET" n1
 	wait_until 10 agent_on "${ADDR[1]}"

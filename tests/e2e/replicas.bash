@@ -57,6 +57,18 @@ start_replica() {
 	ADDR[$i]=$(cat "$data/idyld.addr")
 }
 
+# replicas_up N [IDYLD ARGS...]: replicas 1 to N (start_replica), and
+# IDYL_TOKEN exported as the operator credential one of them wrote.
+replicas_up() {
+	local n=$1 i
+	shift
+	for i in $(seq "$n"); do
+		start_replica "$i" "$@" || return 1
+	done
+	IDYL_TOKEN=$(operator_token)
+	export IDYL_TOKEN
+}
+
 # The operator credential: written by the replica that created it.
 operator_token() {
 	cat "$BATS_TEST_TMPDIR"/r*/operator.token | head -1

@@ -963,21 +963,24 @@ static void test_list_page_errors(void **state)
         expect(f, OPERATOR, "GET", path, NULL, 400, "invalid_argument", NULL);
 }
 
+#define SERVER_TEST(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+
 int main(void)
 {
+        /* every test runs against a fresh store and server (setup, teardown) */
         const struct CMUnitTest tests[] = {
-            cmocka_unit_test_setup_teardown(test_dispatch, setup, teardown),
-            cmocka_unit_test_setup_teardown(test_route_roles, setup, teardown),
-            cmocka_unit_test_setup_teardown(test_scoped_caller, setup, teardown),
-            cmocka_unit_test_setup_teardown(test_scheduler_pass, setup, teardown),
-            cmocka_unit_test_setup_teardown(test_policy_recheck, setup, teardown),
-            cmocka_unit_test_setup_teardown(test_drain_bounded, setup, teardown),
-            cmocka_unit_test_setup_teardown(test_drain_ended_by_enable, setup, teardown),
-            cmocka_unit_test_setup_teardown(test_approval_conflict, setup, teardown),
-            cmocka_unit_test_setup_teardown(test_store_failure, setup, teardown),
-            cmocka_unit_test_setup_teardown(test_assignments_delta, setup, teardown),
-            cmocka_unit_test_setup_teardown(test_list_pages, setup, teardown),
-            cmocka_unit_test_setup_teardown(test_list_page_errors, setup, teardown),
+            SERVER_TEST(test_dispatch),
+            SERVER_TEST(test_route_roles),
+            SERVER_TEST(test_scoped_caller),
+            SERVER_TEST(test_scheduler_pass),
+            SERVER_TEST(test_policy_recheck),
+            SERVER_TEST(test_drain_bounded),
+            SERVER_TEST(test_drain_ended_by_enable),
+            SERVER_TEST(test_approval_conflict),
+            SERVER_TEST(test_store_failure),
+            SERVER_TEST(test_assignments_delta),
+            SERVER_TEST(test_list_pages),
+            SERVER_TEST(test_list_page_errors),
         };
         int rc;
 
