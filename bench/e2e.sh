@@ -9,15 +9,11 @@
 #                                   PostgreSQL, e.g. under tests/with-postgres)
 set -euo pipefail
 
-BUILD=${IDYL_BUILD:-$(cd "$(dirname "$0")/.." && pwd)/build}
+# shellcheck source=build.sh
+. "$(dirname "$0")/build.sh" idyld idyl idyl-sim e2e-bench
 NODES=${NODES:-1000}
 WORKLOADS=${WORKLOADS:-5000}
 CONCURRENCY=${CONCURRENCY:-32}
-export IDYL_CONFIG=/dev/null
-
-for b in idyld idyl idyl-sim e2e-bench; do
-	[ -x "$BUILD/$b" ] || { echo "e2e.sh: $BUILD/$b missing: build first" >&2; exit 1; }
-done
 
 tmp=$(mktemp -d)
 idyld_pid=

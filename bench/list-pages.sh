@@ -12,15 +12,11 @@
 #   usage: bench/list-pages.sh   (WORKLOADS, LIMIT, NODES override)
 set -euo pipefail
 
-BUILD=${IDYL_BUILD:-$(cd "$(dirname "$0")/.." && pwd)/build}
+# shellcheck source=build.sh
+. "$(dirname "$0")/build.sh" idyld idyl idyl-sim e2e-bench
 WORKLOADS=${WORKLOADS:-10000}
 LIMIT=${LIMIT:-500}
 NODES=${NODES:-20}
-export IDYL_CONFIG=/dev/null
-
-for b in idyld idyl idyl-sim e2e-bench; do
-	[ -x "$BUILD/$b" ] || { echo "list-pages.sh: $BUILD/$b missing: build first" >&2; exit 1; }
-done
 
 tmp=$(mktemp -d)
 idyld_pid=
