@@ -61,12 +61,7 @@ exec_started() {
 
 @test "logs prints the workload's stdout and stderr apart" {
 	deploy_printer
-	run sh -c "idyl workload logs w --subnet $SUBNET 2>/dev/null"
-	[ "$status" -eq 0 ]
-	[ "$output" = "$(printf 'one\nthree')" ]
-	run sh -c "idyl workload logs w --subnet $SUBNET 2>&1 >/dev/null"
-	[ "$status" -eq 0 ]
-	[ "$output" = "two" ]
+	printer_logs_apart
 }
 
 @test "logs --tail prints only the last lines" {

@@ -67,11 +67,7 @@ exec_timed() {
 
 @test "logs and exec through the replica the agent does not talk to, audited once" {
 	start_replicas
-	run sh -c "idyl workload logs w --subnet $SUBNET 2>/dev/null"
-	[ "$status" -eq 0 ]
-	[ "$output" = "$(printf 'one\nthree')" ]
-	run sh -c "idyl workload logs w --subnet $SUBNET 2>&1 >/dev/null"
-	[ "$output" = "two" ]
+	printer_logs_apart
 	exec_timed 2
 	[ "$status" -eq 7 ]
 	[ "${lines[0]#* }" = "a" ]

@@ -183,3 +183,15 @@ deploy_printer() {
 	wait_until 30 sh -c "idyl workload get w --subnet '$SUBNET' -o json | jq -e '.status.phase == \"running\"'"
 	wait_until 10 sh -c "idyl workload logs w --subnet '$SUBNET' 2>/dev/null | grep -q three"
 }
+
+# printer_logs_apart: `idyl workload logs w` of deploy_printer's workload
+# exits 0 and prints its stdout (one, three) on stdout and its stderr (two)
+# on stderr.
+printer_logs_apart() {
+	run sh -c "idyl workload logs w --subnet $SUBNET 2>/dev/null"
+	[ "$status" -eq 0 ]
+	[ "$output" = "$(printf 'one\nthree')" ]
+	run sh -c "idyl workload logs w --subnet $SUBNET 2>&1 >/dev/null"
+	[ "$status" -eq 0 ]
+	[ "$output" = "two" ]
+}
