@@ -32,21 +32,6 @@ static void on_header(const char *data, size_t len, void *arg)
         }
 }
 
-static int error_from_body(long status, const struct idyl_buf *b, struct idyl_err *err)
-{
-        json_t *root = b->len ? json_loadb(b->data, b->len, 0, NULL) : NULL;
-        json_t *e = json_object_get(root, "error");
-        const char *code = json_string_value(json_object_get(e, "code"));
-        const char *msg = json_string_value(json_object_get(e, "message"));
-
-        if (code && msg)
-                idyl_err_set(err, idyl_errcode_from_name(code), "%s", msg);
-        else
-                idyl_err_set(err, IDYL_E_INTERNAL, "idyld answered HTTP %ld", status);
-        json_decref(root);
-        return -1;
-}
-
 int api_call(struct cli_ctx *ctx, const char *method, const char *path, json_t *body, json_t **out,
              struct idyl_err *err)
 {
@@ -81,7 +66,7 @@ int api_call(struct cli_ctx *ctx, const char *method, const char *path, json_t *
         if (http_do(h, &req, &status, &resp, err) < 0)
                 goto out;
         if (status >= 400) {
-                error_from_body(status, &resp, err);
+                idyl_err_from_answer(status, resp.data, resp.len, IDYL_E_INTERNAL, err);
                 goto out;
         }
         if (out && resp.len) {

@@ -1,6 +1,7 @@
 /* Error objects: formatting, stable code names and their HTTP statuses. */
 #include "util/err.h"
 
+#include <jansson.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -111,4 +112,20 @@ int idyl_errcode_http_status(enum idyl_errcode code)
 void idyl_freep(void *p)
 {
         free(*(void **)p);
+}
+
+int idyl_err_from_answer(long status, const char *body, size_t len, enum idyl_errcode fallback,
+                         struct idyl_err *err)
+{
+        json_t *root = len ? json_loadb(body, len, 0, NULL) : NULL;
+        json_t *e = json_object_get(root, "error");
+        const char *code = json_string_value(json_object_get(e, "code"));
+        const char *msg = json_string_value(json_object_get(e, "message"));
+
+        if (code && msg)
+                idyl_err_set(err, idyl_errcode_from_name(code), "%s", msg);
+        else
+                idyl_err_set(err, fallback, "idyld answered HTTP %ld", status);
+        json_decref(root);
+        return -1;
 }

@@ -55,6 +55,11 @@ const char *idyl_errcode_name(enum idyl_errcode code);
 enum idyl_errcode idyl_errcode_from_name(const char *name);
 /* HTTP status the server answers with for a code. */
 int idyl_errcode_http_status(enum idyl_errcode code);
+/* Sets err from an idyld answer's error body, {"error":{"code","message"}},
+ * of len bytes; when the body holds no such error, err gets fallback and
+ * "idyld answered HTTP <status>". Always returns -1. */
+int idyl_err_from_answer(long status, const char *body, size_t len, enum idyl_errcode fallback,
+                         struct idyl_err *err);
 
 /* Cleanup helpers, as crun's cleanup_free. */
 void idyl_freep(void *p);

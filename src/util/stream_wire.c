@@ -5,7 +5,6 @@
 
 #include <curl/curl.h>
 #include <errno.h>
-#include <jansson.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -199,22 +198,6 @@ static void answer_body(struct stream_conn *c, size_t content_length, int timeou
         }
 }
 
-/* A non-101 answer: its JSON error body becomes err. */
-static int answer_error(long status, const struct idyl_buf *body, struct idyl_err *err)
-{
-        json_t *root = body->len ? json_loadb(body->data, body->len, 0, NULL) : NULL;
-        json_t *e = json_object_get(root, "error");
-        const char *code = json_string_value(json_object_get(e, "code"));
-        const char *msg = json_string_value(json_object_get(e, "message"));
-
-        if (code && msg)
-                idyl_err_set(err, idyl_errcode_from_name(code), "%s", msg);
-        else
-                idyl_err_set(err, IDYL_E_UNAVAILABLE, "idyld answered HTTP %ld", status);
-        json_decref(root);
-        return -1;
-}
-
 int stream_conn_request(const struct stream_open *o, struct stream_conn **out, long *status,
                         struct idyl_buf *body, struct idyl_err *err)
 {
@@ -298,7 +281,7 @@ int stream_conn_open(const struct stream_open *o, struct stream_conn **out, stru
         int rc = stream_conn_request(o, out, &status, &body, err);
 
         if (rc == 0 && status != 101)
-                rc = answer_error(status, &body, err);
+                rc = idyl_err_from_answer(status, body.data, body.len, IDYL_E_UNAVAILABLE, err);
         idyl_buf_release(&body);
         return rc;
 }
