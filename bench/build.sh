@@ -6,6 +6,10 @@
 BUILD=${IDYL_BUILD:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/build}
 export IDYL_CONFIG=/dev/null
 
-for b in "$@"; do
-	[ -x "$BUILD/$b" ] || { echo "$(basename "$0"): $BUILD/$b missing: build first" >&2; exit 1; }
-done
+bench_require() {
+	local b
+	for b in "$@"; do
+		[ -x "$BUILD/$b" ] || { echo "$(basename "$0"): $BUILD/$b missing: build first" >&2; exit 1; }
+	done
+}
+bench_require "$@"

@@ -7,9 +7,9 @@
 
 n=${1:-40}
 conc=${CONCURRENCY:-8}
-build=${IDYL_BUILD:-$PWD/build}
-PATH=$build:$PATH
-export IDYL_CONFIG=/dev/null
+# shellcheck source=build.sh
+. bench/build.sh idyld idyl
+PATH=$BUILD:$PATH
 image=idyl/busybox:latest
 cmd='trap "exit 0" TERM; while :; do sleep 1; done'
 idyld_pid=''
