@@ -16,15 +16,11 @@ WORKLOADS=${WORKLOADS:-5000}
 CONCURRENCY=${CONCURRENCY:-32}
 
 tmp=$(mktemp -d)
-idyld_pid=
 sim_pids=()
 cleanup() {
 	for p in "${sim_pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
 	for p in "${sim_pids[@]}"; do wait "$p" 2>/dev/null || true; done
-	if [ -n "$idyld_pid" ]; then
-		kill "$idyld_pid" 2>/dev/null || true
-		wait "$idyld_pid" 2>/dev/null || true
-	fi
+	stop_idyld
 	rm -rf "$tmp"
 }
 trap cleanup EXIT
@@ -33,15 +29,7 @@ ulimit -n "$(ulimit -Hn)" # a long-poll per node on both sides
 
 store=()
 [ -z "${IDYL_STORE:-}" ] || store=(--store "$IDYL_STORE")
-"$BUILD/idyld" --listen 127.0.0.1:0 --data-dir "$tmp/data" "${store[@]}" >"$tmp/idyld.log" 2>&1 &
-idyld_pid=$!
-for _ in $(seq 200); do
-	[ -s "$tmp/data/idyld.addr" ] && break
-	sleep 0.05
-done
-IDYL_ADDR=$(cat "$tmp/data/idyld.addr")
-IDYL_TOKEN=$(cat "$tmp/data/operator.token")
-export IDYL_ADDR IDYL_TOKEN
+start_idyld "$tmp" "${store[@]}"
 
 subnet() {
 	"$BUILD/idyl" subnet create --region bench "$@" -o json | jq -r .slug

@@ -1,9 +1,9 @@
 # shellcheck shell=bash
 # What bench/swarm.sh and bench/containerd.sh share: the workload they
-# deploy, a temporary idyld started and stopped by PID, a node joined and
-# waited for, and the timed deploy and delete of N workloads. Sourced after
-# `cd` to the repository's top; it sets n, conc, image and cmd from the
-# script's first argument and CONCURRENCY, and puts IDYL_BUILD on PATH.
+# deploy, a node joined and waited for, and the timed deploy and delete of N
+# workloads (idyld comes from build.sh). Sourced after `cd` to the
+# repository's top; it sets n, conc, image and cmd from the script's first
+# argument and CONCURRENCY, and puts IDYL_BUILD on PATH.
 
 n=${1:-40}
 conc=${CONCURRENCY:-8}
@@ -12,26 +12,9 @@ conc=${CONCURRENCY:-8}
 PATH=$BUILD:$PATH
 image=idyl/busybox:latest
 cmd='trap "exit 0" TERM; while :; do sleep 1; done'
-idyld_pid=''
 
 now() { date +%s.%N; }
 elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", b - a }'; }
-
-# start_idyld DIR: an idyld with its data in DIR/idyld and its log in
-# DIR/idyld.log; exports IDYL_ADDR and IDYL_TOKEN, sets idyld_pid.
-start_idyld() {
-	idyld --listen 127.0.0.1:0 --data-dir "$1/idyld" >"$1/idyld.log" 2>&1 &
-	idyld_pid=$!
-	for _ in $(seq 200); do [ -s "$1/idyld/idyld.addr" ] && break; sleep 0.05; done
-	IDYL_ADDR=$(cat "$1/idyld/idyld.addr")
-	IDYL_TOKEN=$(cat "$1/idyld/operator.token")
-	export IDYL_ADDR IDYL_TOKEN
-}
-
-# stop_idyld: stops the idyld start_idyld started, by its PID.
-stop_idyld() {
-	[ -z "$idyld_pid" ] || { kill "$idyld_pid" 2>/dev/null; wait "$idyld_pid" 2>/dev/null || true; }
-}
 
 # join_node NODE_DIR SUBNET JOIN-OPTION...: joins node "bench" to SUBNET
 # with its agent started, and waits until it is ready.

@@ -19,35 +19,20 @@ LIMIT=${LIMIT:-500}
 NODES=${NODES:-20}
 
 tmp=$(mktemp -d)
-idyld_pid=
 sim_pid=
 cleanup() {
 	[ -z "$sim_pid" ] || { kill -TERM "$sim_pid" 2>/dev/null || true; wait "$sim_pid" 2>/dev/null || true; }
-	[ -z "$idyld_pid" ] || { kill "$idyld_pid" 2>/dev/null || true; wait "$idyld_pid" 2>/dev/null || true; }
+	stop_idyld
 	rm -rf "$tmp"
 }
 trap cleanup EXIT
 
-# start_idyld [PORT]: a silent node stays healthy for an hour, so nothing
-# changes while the lists are read with the hollow nodes gone
-start_idyld() {
-	rm -f "$tmp/data/idyld.addr"
-	"$BUILD/idyld" --listen "127.0.0.1:${1:-0}" --data-dir "$tmp/data" --node-ttl 3600 \
-		>>"$tmp/idyld.log" 2>&1 &
-	idyld_pid=$!
-	for _ in $(seq 200); do
-		[ -s "$tmp/data/idyld.addr" ] && break
-		sleep 0.05
-	done
-	IDYL_ADDR=$(cat "$tmp/data/idyld.addr")
-	IDYL_TOKEN=$(cat "$tmp/data/operator.token")
-	export IDYL_ADDR IDYL_TOKEN
-}
-
-stop_idyld() {
-	kill "$idyld_pid"
-	wait "$idyld_pid" 2>/dev/null || true
-	idyld_pid=
+# restart PORT: idyld again on the same port and data; a silent node stays
+# healthy for an hour, so nothing changes while the lists are read with the
+# hollow nodes gone
+restart() {
+	stop_idyld
+	IDYLD_LISTEN=127.0.0.1:$1 start_idyld "$tmp" --node-ttl 3600
 }
 
 rss_kib() { awk -v k="$1:" '$1 == k { print $2 }' "/proc/$idyld_pid/status"; }
@@ -58,7 +43,7 @@ get() {
 		-H "Authorization: Bearer $IDYL_TOKEN" "$IDYL_ADDR$1"
 }
 
-start_idyld
+start_idyld "$tmp" --node-ttl 3600
 port=${IDYL_ADDR##*:}
 subnet=$("$BUILD/idyl" subnet create --region bench -o json | jq -r .slug)
 "$BUILD/idyl-sim" nodes --subnet "$subnet" --count "$NODES" --runtime-profile docker \
@@ -76,16 +61,14 @@ wait "$sim_pid" 2>/dev/null || true
 sim_pid=
 path=/v1/subnets/$subnet/workloads
 
-stop_idyld
-start_idyld "$port"
+restart "$port"
 before=$(rss_kib VmRSS)
 read -r secs bytes < <(get "$path")
 items=$(jq length "$tmp/body")
 printf 'whole list:     %d items, 1 answer,  %8.3f s, %10d bytes; idyld RSS %d KiB before, peak %d KiB\n' \
 	"$items" "$secs" "$bytes" "$before" "$(rss_kib VmHWM)"
 
-stop_idyld
-start_idyld "$port"
+restart "$port"
 before=$(rss_kib VmRSS)
 token= pages=0 total_s=0 total_b=0 items=0 first_s=
 while :; do
