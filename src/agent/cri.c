@@ -87,23 +87,6 @@ static void free_msg(void *msg)
 
 /* ---- readiness --------------------------------------------------------------------- */
 
-/* GPUs this machine exposes (NVIDIA device nodes), as the Docker runtime counts. */
-static int count_gpus(void)
-{
-        DIR *d = opendir("/dev");
-        struct dirent *e;
-        int n = 0;
-
-        if (!d)
-                return 0;
-        while ((e = readdir(d)))
-                if (strncmp(e->d_name, "nvidia", 6) == 0 && e->d_name[6] >= '0' &&
-                    e->d_name[6] <= '9')
-                        n++;
-        closedir(d);
-        return n;
-}
-
 /* containerd runs on this machine (its socket is local): the host's facts. */
 static void host_facts(struct rt_health *h)
 {
@@ -122,7 +105,7 @@ static void host_facts(struct rt_health *h)
                         h->memory_bytes = (int64_t)kb * 1024;
         if (f)
                 fclose(f);
-        h->gpus = count_gpus();
+        h->gpus = rt_host_gpus();
         if (uname(&u) == 0)
                 snprintf(h->platform, sizeof(h->platform), "linux/%.50s",
                          strcmp(u.machine, "x86_64") == 0    ? "amd64"

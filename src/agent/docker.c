@@ -4,7 +4,6 @@
  * that subnet's bridge network (idyl-SUBNET), which the agent creates on
  * first use and removes once no container is on it: the Engine's iptables
  * rules keep bridges apart, so subnets sharing an Engine cannot connect. */
-#include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
@@ -52,24 +51,6 @@ struct exit_seen {
 static struct docker *docker_of(struct runtime *rt)
 {
         return (struct docker *)rt;
-}
-
-/* GPUs this machine exposes to containers (NVIDIA device nodes). */
-static int count_gpus(void)
-{
-        DIR *d = opendir("/dev");
-        struct dirent *e;
-        int n = 0;
-
-        if (!d)
-                return 0;
-        while ((e = readdir(d))) {
-                const char *s = e->d_name;
-                if (strncmp(s, "nvidia", 6) == 0 && s[6] >= '0' && s[6] <= '9')
-                        n++;
-        }
-        closedir(d);
-        return n;
 }
 
 /* ---- the subnet's network ------------------------------------------------------- */
@@ -359,7 +340,7 @@ static void docker_health(struct runtime *rt, struct rt_health *h)
         learn_init(d, info);
         h->cpu_milli = (int64_t)json_integer_value(json_object_get(info, "NCPU")) * 1000;
         h->memory_bytes = (int64_t)json_integer_value(json_object_get(info, "MemTotal"));
-        h->gpus = count_gpus();
+        h->gpus = rt_host_gpus();
         deflt = json_string_value(json_object_get(info, "DefaultRuntime"));
         rt_health_check(h, "handler", deflt ? deflt : "default runtime",
                         deflt && json_object_get(json_object_get(info, "Runtimes"), deflt),

@@ -3,6 +3,7 @@
 
 #include "agent/netpolicy.h"
 
+#include <dirent.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,6 +33,22 @@ bool rt_health_check(struct rt_health *h, const char *name, const char *subject,
                         memcpy(h->reason + sizeof(h->reason) - 4, "...", 4); /* cut: say so */
         }
         return ok;
+}
+
+int rt_host_gpus(void)
+{
+        DIR *d = opendir("/dev");
+        struct dirent *e;
+        int n = 0;
+
+        if (!d)
+                return 0;
+        while ((e = readdir(d)))
+                if (strncmp(e->d_name, "nvidia", 6) == 0 && e->d_name[6] >= '0' &&
+                    e->d_name[6] <= '9')
+                        n++;
+        closedir(d);
+        return n;
 }
 
 bool runtime_set_network_policy(struct runtime *rt, const struct network_policy *p)

@@ -41,6 +41,9 @@ struct rt_health {
 /* Adds a check to h; keeps ready/reason up to date. Returns ok. */
 bool rt_health_check(struct rt_health *h, const char *name, const char *subject, bool ok,
                      const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+/* GPUs this machine exposes to containers: its NVIDIA device nodes
+ * (/dev/nvidia0, /dev/nvidia1, ...), counted the same for every runtime. */
+int rt_host_gpus(void);
 
 enum rt_state { RT_CREATED, RT_RUNNING, RT_EXITED };
 
