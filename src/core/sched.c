@@ -225,12 +225,29 @@ void sched_message(const struct sched_result *res, const char *subnet,
 
 void sched_request_of(const struct idyl_workload *w, struct sched_request *req)
 {
-        req->isolation = w->isolation;
-        req->platform = w->platform;
-        req->devices = w->devices;
-        req->cpu_milli = w->cpu_milli;
-        req->memory_bytes = w->memory_bytes;
-        req->gpus = w->gpus;
+        *req = (struct sched_request){.isolation = w->isolation,
+                                      .platform = w->platform,
+                                      .cpu_milli = w->cpu_milli,
+                                      .memory_bytes = w->memory_bytes,
+                                      .gpus = w->gpus,
+                                      .devices = w->devices};
+}
+
+void sched_node_of(const struct idyl_node *n, bool healthy, struct sched_node *v)
+{
+        *v = (struct sched_node){.name = n->name,
+                                 .admitted = n->admission == NODE_ADMITTED,
+                                 .ineligible = n->eligibility != NODE_ELIGIBLE,
+                                 .healthy = healthy,
+                                 .runtime_ready = n->runtime_ready,
+                                 .isolation = n->isolation,
+                                 .backend = n->backend,
+                                 .platform = n->platform,
+                                 .microvm_gpu = n->microvm_gpu,
+                                 .devices = n->devices,
+                                 .cpu_milli = n->cpu_milli,
+                                 .memory_bytes = n->memory_bytes,
+                                 .gpus = n->gpus};
 }
 
 void sched_account(struct sched_node *node, const struct sched_request *req, int sign)

@@ -101,6 +101,9 @@ void sched_message(const struct sched_result *res, const char *subnet,
 
 /* The request of a stored workload: its effective class and resources. */
 void sched_request_of(const struct idyl_workload *w, struct sched_request *req);
+/* The scheduler's view of a stored node, nothing used yet; `healthy` is the
+ * server's liveness verdict (heartbeating within the TTL). */
+void sched_node_of(const struct idyl_node *n, bool healthy, struct sched_node *v);
 
 /* Adds (sign 1) or removes (sign -1) a workload's footprint on a node,
  * microVM overhead included. */

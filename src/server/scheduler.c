@@ -99,22 +99,9 @@ static int pass_load(struct pass *p, uint64_t slug, struct idyl_err *err)
                 return idyl_err_set(err, IDYL_E_INTERNAL, "out of memory");
         for (size_t i = 0; i < p->nnodes; i++) {
                 struct idyl_node *n = &p->nodes[i];
-                struct sched_node *v = &p->view[i];
 
-                v->name = n->name;
-                v->admitted = n->admission == NODE_ADMITTED;
-                v->ineligible = n->eligibility != NODE_ELIGIBLE;
                 node_liveness_fold(p->srv, n);
-                v->healthy = node_status_now(p->srv, n, now) != NODE_DOWN;
-                v->runtime_ready = n->runtime_ready;
-                v->isolation = n->isolation;
-                v->backend = n->backend;
-                v->platform = n->platform;
-                v->microvm_gpu = n->microvm_gpu;
-                v->devices = n->devices;
-                v->cpu_milli = n->cpu_milli;
-                v->memory_bytes = n->memory_bytes;
-                v->gpus = n->gpus;
+                sched_node_of(n, node_status_now(p->srv, n, now) != NODE_DOWN, &p->view[i]);
         }
         for (size_t i = 0; i < nusage; i++) {
                 long idx = node_index(p, usage[i].node);

@@ -161,6 +161,40 @@ static void test_node_ineligible(void **state)
         assert_placed_on(&req, &no_policy, nodes, 2, 1);
 }
 
+/* A stored node's view: admitted and eligible only when so recorded (a
+ * drain takes it out too), the server's liveness as given, nothing used. */
+static void test_node_view_of_a_record(void **state)
+{
+        struct idyl_node n = {.name = "gpu-1",
+                              .admission = NODE_PENDING,
+                              .platform = "linux/arm64",
+                              .devices = "/dev/fuse",
+                              .runtime_ready = true,
+                              .isolation = ISOLATION_MICROVM,
+                              .backend = VMM_FIRECRACKER,
+                              .cpu_milli = 4000,
+                              .memory_bytes = 1 << 30,
+                              .gpus = 2};
+        struct sched_node v;
+
+        (void)state;
+        sched_node_of(&n, true, &v);
+        assert_false(v.admitted); /* pending */
+        assert_false(v.ineligible);
+        assert_true(v.healthy && v.runtime_ready);
+        /* the view borrows the record's strings */
+        assert_true(v.name == n.name && v.platform == n.platform && v.devices == n.devices);
+        assert_true(v.isolation == ISOLATION_MICROVM && v.backend == VMM_FIRECRACKER);
+        assert_true(v.cpu_milli == 4000 && v.memory_bytes == 1 << 30 && v.gpus == 2);
+        assert_int_equal(v.used_cpu_milli + v.used_memory_bytes + v.used_gpus, 0);
+        n.admission = NODE_ADMITTED;
+        n.eligibility = NODE_DRAINING;
+        sched_node_of(&n, false, &v);
+        assert_true(v.admitted);
+        assert_true(v.ineligible);
+        assert_false(v.healthy);
+}
+
 static void test_node_down(void **state)
 {
         struct sched_request req = request_of(ISOLATION_MICROVM);
@@ -828,6 +862,7 @@ int main(void)
             cmocka_unit_test(test_filter_codes),
             cmocka_unit_test(test_node_not_admitted),
             cmocka_unit_test(test_node_ineligible),
+            cmocka_unit_test(test_node_view_of_a_record),
             cmocka_unit_test(test_node_down),
             cmocka_unit_test(test_runtime_not_ready),
             cmocka_unit_test(test_isolation_class_mismatch),
