@@ -129,17 +129,13 @@ static int drain_node(struct lifecycle_tx *tx, struct drain_moves *m, const stru
         return rc;
 }
 
-int drain_step(struct idyl_server *srv, struct drain_moves *moves, uint64_t slug, bool *changed,
-               struct idyl_err *err)
+int drain_step(struct idyl_server *srv, struct drain_moves *moves, uint64_t slug,
+               const struct idyl_node *nodes, size_t n, bool *changed, struct idyl_err *err)
 {
         struct lifecycle_tx tx = LIFECYCLE_TX_INIT;
-        cleanup_free struct idyl_node *nodes = NULL;
-        size_t n = 0;
         int rc = 0;
 
         *changed = false;
-        if (store_node_list(srv->store, slug, &nodes, &n, err) < 0)
-                return -1;
         for (size_t i = 0; i < n && rc == 0; i++) {
                 size_t busy;
 

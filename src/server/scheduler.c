@@ -78,9 +78,17 @@ void scheduler_account_usage(struct sched_node *v, const struct idyl_node_usage 
                 sched_account(v, &overhead_only, 1);
 }
 
-/* Loads what a pass needs: the subnet, its nodes, what the placed workloads
- * use per node (summed by the store, no spec read) and only the workloads
- * placed nowhere. */
+/* Loads the subnet and its nodes: what a kick's drain step and pass share. */
+static int pass_load_nodes(struct pass *p, uint64_t slug, struct idyl_err *err)
+{
+        if (store_subnet_get(p->srv->store, slug, &p->subnet, err) < 0)
+                return -1;
+        return store_node_list(p->srv->store, slug, &p->nodes, &p->nnodes, err);
+}
+
+/* Loads the rest of what a pass needs, after pass_load_nodes: what the
+ * placed workloads use per node (summed by the store, no spec read) and
+ * only the workloads placed nowhere. */
 static int pass_load(struct pass *p, uint64_t slug, struct idyl_err *err)
 {
         struct idyl_store *st = p->srv->store;
@@ -89,9 +97,7 @@ static int pass_load(struct pass *p, uint64_t slug, struct idyl_err *err)
         cleanup_free struct idyl_node_usage *usage = NULL;
         size_t nusage = 0;
 
-        if (store_subnet_get(st, slug, &p->subnet, err) < 0 ||
-            store_node_list(st, slug, &p->nodes, &p->nnodes, err) < 0 ||
-            store_workload_usage(st, slug, &usage, &nusage, err) < 0 ||
+        if (store_workload_usage(st, slug, &usage, &nusage, err) < 0 ||
             store_workload_list(st, slug, "", &p->ws, &p->nws, err) < 0)
                 return -1;
         p->view = calloc(p->nnodes + 1, sizeof(*p->view));
@@ -241,25 +247,54 @@ static int pass_run(struct pass *p, struct idyl_err *err)
  * this thread alone, so what it read of capacity stays true; a workload
  * that a request changed since (redeployed, approved, deleted) is left to
  * the pass that request kicked. */
-int scheduler_run_subnet(struct idyl_server *srv, uint64_t slug, struct idyl_err *err)
+static int pass_place(struct pass *p, uint64_t slug, struct idyl_err *err)
+{
+        int rc = pass_load(p, slug, err);
+
+        if (rc == 0 && p->nws > 0 && (rc = lifecycle_tx_begin(p->tx, p->srv, err)) == 0) {
+                rc = pass_run(p, err);
+                if (rc == 0)
+                        rc = replicas_fence(p->srv, err); /* commit only under our epoch */
+                rc = lifecycle_tx_end(p->tx, rc, err);
+                if (rc == 0)
+                        watch_subnet_changed(p->srv, slug);
+        }
+        return rc;
+}
+
+/* What a kick runs: with the scheduler's record of moves, the drain step of
+ * the subnet's draining nodes first (its moves are placed by the pass),
+ * then the pass, both on one read of the subnet's nodes. The drain step
+ * reads each draining node again inside its transaction, and a node it
+ * ends the drain of stays ineligible, so the pass may use the same read. */
+static int run_kicked(struct idyl_server *srv, struct drain_moves *moves, uint64_t slug,
+                      struct idyl_err *err)
 {
         struct lifecycle_tx tx = LIFECYCLE_TX_INIT;
         struct pass p = {.srv = srv, .tx = &tx};
-        int rc;
+        bool drained = false;
+        int rc = pass_load_nodes(&p, slug, err);
 
-        rc = pass_load(&p, slug, err);
-        if (rc < 0 && err->code == IDYL_E_NOT_FOUND)
-                rc = 0; /* the subnet went away */
-        else if (rc == 0 && p.nws > 0 && (rc = lifecycle_tx_begin(&tx, srv, err)) == 0) {
-                rc = pass_run(&p, err);
-                if (rc == 0)
-                        rc = replicas_fence(srv, err); /* commit only under our epoch */
-                rc = lifecycle_tx_end(&tx, rc, err);
-                if (rc == 0)
+        if (rc == 0 && moves) {
+                struct idyl_err derr = IDYL_ERR_INIT;
+
+                /* a failed drain step leaves its nodes to the next kick, not the pass */
+                if (drain_step(srv, moves, slug, p.nodes, p.nnodes, &drained, &derr) < 0)
+                        log_warnx("draining in subnet %012" PRIu64 ": %s", slug, derr.msg);
+                if (drained)
                         watch_subnet_changed(srv, slug);
         }
+        if (rc == 0)
+                rc = pass_place(&p, slug, err);
+        if (rc < 0 && err->code == IDYL_E_NOT_FOUND)
+                rc = 0; /* the subnet went away */
         pass_release(&p);
         return rc;
+}
+
+int scheduler_run_subnet(struct idyl_server *srv, uint64_t slug, struct idyl_err *err)
+{
+        return run_kicked(srv, NULL, slug, err);
 }
 
 /* ---- health ------------------------------------------------------------- */
@@ -350,29 +385,12 @@ out:
         pthread_mutex_unlock(&s->mu);
 }
 
-int scheduler_run_drains(struct idyl_server *srv, uint64_t slug, struct idyl_err *err)
-{
-        bool changed = false;
-
-        if (!srv->sched)
-                return 0;
-        if (drain_step(srv, &srv->sched->moves, slug, &changed, err) < 0)
-                return err->code == IDYL_E_NOT_FOUND ? 0 : -1;
-        if (changed)
-                watch_subnet_changed(srv, slug);
-        return 0;
-}
-
 static void run_dirty(struct idyl_server *srv, uint64_t *batch, size_t n)
 {
         for (size_t i = 0; i < n; i++) {
                 struct idyl_err err = IDYL_ERR_INIT;
 
-                /* moves off draining nodes first: the pass places them again */
-                if (scheduler_run_drains(srv, batch[i], &err) < 0)
-                        log_warnx("draining in subnet %012" PRIu64 ": %s", batch[i], err.msg);
-                err = (struct idyl_err)IDYL_ERR_INIT;
-                if (scheduler_run_subnet(srv, batch[i], &err) < 0)
+                if (run_kicked(srv, &srv->sched->moves, batch[i], &err) < 0)
                         log_warnx("scheduling subnet %012" PRIu64 ": %s", batch[i], err.msg);
         }
 }

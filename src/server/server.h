@@ -165,12 +165,10 @@ void scheduler_stop(struct idyl_server *srv);
 void scheduler_free(struct idyl_server *srv);
 /* Asks for a scheduling pass over a subnet soon (coalesced). */
 void scheduler_kick(struct idyl_server *srv, uint64_t subnet);
-/* Runs one pass over a subnet now (used by the loop, tests and benchmarks). */
+/* Runs one pass over a subnet now (tests, benchmarks, dry runs); the loop's
+ * own kicks also run the drain step (server/drain.c) first, on the same
+ * read of the subnet's nodes. */
 int scheduler_run_subnet(struct idyl_server *srv, uint64_t subnet, struct idyl_err *err);
-/* The drain step of the subnet's draining nodes (server/drain.c), with the
- * scheduler's record of moves; the loop runs it before each pass. Scheduler
- * thread only (or a test that drives the loop's steps itself). */
-int scheduler_run_drains(struct idyl_server *srv, uint64_t subnet, struct idyl_err *err);
 /* Adds what the workloads summed in `u` use to a node's view (core/sched.h):
  * their resources, and the microVM overhead once per workload. */
 struct sched_node;
@@ -450,12 +448,14 @@ struct drain_moves {
         size_t n, cap;
 };
 void drain_moves_release(struct drain_moves *m);
-/* One step of every draining node of the subnet: forgets the moves that
- * arrived, moves more of the node's workloads (LIFE_MIGRATE) up to the
- * bound, and ends the drain of a node with nothing left on it (it stays
- * ineligible). *changed is set when it wrote anything. */
-int drain_step(struct idyl_server *srv, struct drain_moves *moves, uint64_t slug, bool *changed,
-               struct idyl_err *err);
+/* One step of every draining node among the subnet's `nodes` (as the
+ * caller read them; each is read again in the step's transaction): forgets
+ * the moves that arrived, moves more of the node's workloads (LIFE_MIGRATE)
+ * up to the bound, and ends the drain of a node with nothing left on it
+ * (it stays ineligible). *changed is set when it wrote anything.
+ * Scheduler thread only (or a test that drives the loop's steps itself). */
+int drain_step(struct idyl_server *srv, struct drain_moves *moves, uint64_t slug,
+               const struct idyl_node *nodes, size_t n, bool *changed, struct idyl_err *err);
 
 /* ---- workloads and subnets (server/workloads.c, server/subnets.c) ---------- */
 /* The subnet's networkPolicy object for its nodes' assignments; NULL when

@@ -527,9 +527,12 @@ static enum node_eligibility eligibility_of(struct fixture *f, const char *node)
 static bool drain(struct fixture *f, struct drain_moves *moves)
 {
         struct idyl_err err = IDYL_ERR_INIT;
+        cleanup_free struct idyl_node *nodes = NULL;
         bool changed = false;
+        size_t n = 0;
 
-        if (drain_step(&f->srv, moves, f->subnet, &changed, &err) < 0)
+        if (store_node_list(f->srv.store, f->subnet, &nodes, &n, &err) < 0 ||
+            drain_step(&f->srv, moves, f->subnet, nodes, n, &changed, &err) < 0)
                 fail_msg("drain step: %s", err.msg);
         return changed;
 }
