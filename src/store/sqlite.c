@@ -1858,6 +1858,12 @@ static int restrict_files(const char *path, struct idyl_err *err)
         return 0;
 }
 
+/* Each connection keeps up to 64 MiB of pages (SQLite's default is 2 MiB):
+ * the scheduler, assignment answers and token checks read the same nodes,
+ * workloads and tokens all the time, and with the small cache every one of
+ * those reads went to pread. The cache grows only as pages are read. */
+#define CACHE_PRAGMA "PRAGMA cache_size=-65536"
+
 static int open_db(struct sqlite_store *s, const char *path, struct idyl_err *err)
 {
         if (restrict_files(path, err) < 0)
@@ -1871,15 +1877,16 @@ static int open_db(struct sqlite_store *s, const char *path, struct idyl_err *er
         /* WAL + FULL: every commit fsyncs the log, so acknowledged means durable. */
         if (exec(s, "PRAGMA journal_mode=WAL", err) < 0 ||
             exec(s, "PRAGMA synchronous=FULL", err) < 0 ||
-            exec(s, "PRAGMA foreign_keys=ON", err) < 0 || exec(s, schema, err) < 0 ||
-            add_columns(s, err) < 0)
+            exec(s, "PRAGMA foreign_keys=ON", err) < 0 || exec(s, CACHE_PRAGMA, err) < 0 ||
+            exec(s, schema, err) < 0 || add_columns(s, err) < 0)
                 return idyl_err_wrap(err, "open \"%s\"", path);
         if (sqlite3_open_v2(path, &s->rdb, SQLITE_OPEN_READWRITE | SQLITE_OPEN_FULLMUTEX, NULL) !=
             SQLITE_OK)
                 return idyl_err_set(err, IDYL_E_STORE, "open \"%s\" for reading: %s", path,
                                     s->rdb ? sqlite3_errmsg(s->rdb) : "out of memory");
         sqlite3_busy_timeout(s->rdb, 5000);
-        if (sqlite3_exec(s->rdb, "PRAGMA query_only=ON", NULL, NULL, NULL) != SQLITE_OK)
+        if (sqlite3_exec(s->rdb, "PRAGMA query_only=ON", NULL, NULL, NULL) != SQLITE_OK ||
+            sqlite3_exec(s->rdb, CACHE_PRAGMA, NULL, NULL, NULL) != SQLITE_OK)
                 return db_error(s->rdb, "open for reading", err);
         return 0;
 }
