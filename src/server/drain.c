@@ -114,6 +114,8 @@ static int drain_node(struct lifecycle_tx *tx, struct drain_moves *m, const stru
                 *changed = true;
                 log_info("node %s in subnet %012" PRIu64 " has drained", n->name, n->subnet);
                 rc = store_node_put(st, &cur, err);
+                if (rc == 0)
+                        rc = lifecycle_tx_nodes_stale(tx, n->subnet, err);
         }
         snprintf(why, sizeof(why), "node %s is draining: moved to be placed again", n->name);
         for (size_t i = 0; i < nws && room > 0 && rc == 0; i++) {

@@ -32,6 +32,7 @@ static void tx_release(struct lifecycle_tx *tx)
 {
         free(tx->nodes);
         free(tx->kicks);
+        free(tx->stale);
         *tx = (struct lifecycle_tx)LIFECYCLE_TX_INIT;
 }
 
@@ -42,15 +43,27 @@ void lifecycle_tx_abort(struct lifecycle_tx *tx)
         tx_release(tx);
 }
 
+/* Adds subnet to a set of subnets (an array without repeats). */
+static int subnet_set_add(uint64_t **set, size_t *n, size_t *cap, uint64_t subnet,
+                          struct idyl_err *err)
+{
+        for (size_t i = 0; i < *n; i++)
+                if ((*set)[i] == subnet)
+                        return 0;
+        if (ARRAY_GROW(*set, *n, *cap) < 0)
+                return tx_oom(err);
+        (*set)[(*n)++] = subnet;
+        return 0;
+}
+
 int lifecycle_tx_kick(struct lifecycle_tx *tx, uint64_t subnet, struct idyl_err *err)
 {
-        for (size_t i = 0; i < tx->nkicks; i++)
-                if (tx->kicks[i] == subnet)
-                        return 0;
-        if (ARRAY_GROW(tx->kicks, tx->nkicks, tx->kicks_cap) < 0)
-                return tx_oom(err);
-        tx->kicks[tx->nkicks++] = subnet;
-        return 0;
+        return subnet_set_add(&tx->kicks, &tx->nkicks, &tx->kicks_cap, subnet, err);
+}
+
+int lifecycle_tx_nodes_stale(struct lifecycle_tx *tx, uint64_t subnet, struct idyl_err *err)
+{
+        return subnet_set_add(&tx->stale, &tx->nstale, &tx->stale_cap, subnet, err);
 }
 
 int lifecycle_tx_node_changed(struct lifecycle_tx *tx, uint64_t subnet, const char *node,
@@ -87,6 +100,12 @@ int lifecycle_tx_commit(struct lifecycle_tx *tx, struct idyl_err *err)
                 tx_release(tx);
                 return -1;
         }
+        /* what the scheduler keeps of the subnets' nodes goes before anyone
+         * is woken or kicked: a pass those start reads them again */
+        for (size_t i = 0; i < tx->nstale; i++)
+                scheduler_nodes_changed(srv, tx->stale[i]);
+        for (size_t i = 0; i < tx->nnodes && !tx->placements_counted; i++)
+                scheduler_nodes_changed(srv, tx->nodes[i].subnet);
         for (size_t i = 0; i < tx->nnodes; i++) {
                 char key[NODE_WAIT_KEY_LEN];
 

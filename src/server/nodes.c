@@ -372,6 +372,8 @@ int handle_node_join(struct request *req, struct response *resp, struct idyl_err
                 return -1;
         rc = join_in_tx(req, &n, secret, err);
         if (rc == 0)
+                rc = lifecycle_tx_nodes_stale(&tx, slug, err);
+        if (rc == 0)
                 rc = lifecycle_tx_kick(&tx, slug, err);
         resp->status = 201; /* before the commit, which carries the audit record */
         if (lifecycle_tx_end(&tx, rc, err) < 0)
@@ -560,6 +562,8 @@ static int set_eligibility(struct request *req, struct response *resp, enum node
         if (rc == 0 && n.eligibility != want) {
                 n.eligibility = want;
                 rc = store_node_put(st, &n, err);
+                if (rc == 0)
+                        rc = lifecycle_tx_nodes_stale(&tx, slug, err);
                 if (rc == 0)
                         rc = lifecycle_tx_kick(&tx, slug, err);
         }
@@ -801,8 +805,13 @@ int handle_node_heartbeat(struct request *req, struct response *resp, struct idy
         if (lifecycle_tx_begin(&tx, req->srv, err) < 0)
                 return -1;
         rc = store_node_get(st, slug, req->params[1], &n, err);
-        if (rc == 0)
+        if (rc == 0) {
+                struct idyl_node was = n;
+
                 rc = heartbeat_update(req->body, &n, &kick, err);
+                if (rc == 0 && !node_same_stored(&was, &n))
+                        rc = lifecycle_tx_nodes_stale(&tx, slug, err);
+        }
         if (rc == 0)
                 rc = store_node_put(st, &n, err);
         json_array_foreach(reports, i, r)
@@ -813,6 +822,10 @@ int handle_node_heartbeat(struct request *req, struct response *resp, struct idy
         if (rc == 0 && kick)
                 rc = lifecycle_tx_kick(&tx, slug, err);
         if (lifecycle_tx_end(&tx, rc, err) < 0)
+                return -1;
+        /* memory keeps the newest heartbeat too: what the scheduler keeps of
+         * the node folds it in (node_liveness_fold) */
+        if (req->srv->liveness && liveness_seen(req->srv, slug, n.name, n.last_heartbeat, err) < 0)
                 return -1;
 answer:
         resp->body = json_pack(

@@ -5,7 +5,17 @@
  * the store, and the workloads placed nowhere; asks core/sched.c where each
  * waiting workload goes, and writes the placements in one transaction;
  * then the chosen nodes' long-polls are woken. The same
- * thread declares silent nodes down once a second. */
+ * thread declares silent nodes down once a second.
+ *
+ * The loop keeps each subnet's nodes and their views (capacity, what is
+ * placed on them) from one pass to the next: its own placements are added
+ * to the views as it makes them, and any other change to the nodes or to
+ * what is placed on them (a join, a heartbeat that changes readiness or
+ * capacity, an eligibility edit, a workload that leaves a node) marks the
+ * subnet stale after its commit (scheduler_nodes_changed), so the next pass
+ * reads them again. Only the waiting workloads are read on every pass. With
+ * replicas (PostgreSQL) other processes write the nodes, so every pass reads
+ * them. */
 #include "server/server.h"
 
 #include <inttypes.h>
@@ -20,6 +30,16 @@
 
 #define HISTORY_PRUNE_EVERY_MS (3600 * 1000LL)
 
+/* What the loop keeps of a subnet's nodes (see the top of the file). */
+struct subnet_nodes {
+        uint64_t subnet;
+        uint64_t gen;            /* bumped by scheduler_nodes_changed */
+        uint64_t read_gen;       /* gen before nodes were read: valid while equal */
+        struct idyl_node *nodes; /* owned; NULL: nothing kept */
+        struct sched_node *view; /* parallel to nodes, usage included; owned */
+        size_t nnodes;
+};
+
 struct scheduler {
         pthread_mutex_t mu;
         pthread_cond_t cond;
@@ -28,27 +48,144 @@ struct scheduler {
         bool started;    /* the thread runs */
         uint64_t *dirty; /* subnets kicked since the last pass; owned */
         size_t ndirty, cap;
-        struct drain_moves moves; /* drains' workloads on their way (server/drain.c) */
+        struct drain_moves moves;  /* drains' workloads on their way (server/drain.c) */
+        struct subnet_nodes *kept; /* under mu; the arrays only the loop's thread touches */
+        size_t nkept, kept_cap;
 };
 
 /* ---- one pass over a subnet -------------------------------------------- */
 
 struct pass {
         struct idyl_server *srv;
+        struct scheduler *loop; /* the loop's pass: it keeps the nodes; NULL: read and free */
         struct lifecycle_tx *tx;
         struct idyl_subnet subnet;
         struct idyl_node *nodes;
         struct sched_node *view; /* parallel to nodes */
         size_t nnodes;
+        bool kept;    /* nodes and view are the loop's (struct subnet_nodes), not the pass's */
+        uint64_t gen; /* the subnet's gen before its nodes were read */
         struct idyl_workload *ws;
         size_t nws;
 };
 
 static void pass_release(struct pass *p)
 {
-        free(p->nodes);
-        free(p->view);
+        if (!p->kept) {
+                free(p->nodes);
+                free(p->view);
+        }
         workload_list_free(p->ws, p->nws);
+}
+
+/* ---- the nodes the loop keeps --------------------------------------------- */
+
+/* Called with mu held: the subnet's entry, made when `make`; NULL when
+ * absent (or out of memory: then nothing is kept). */
+static struct subnet_nodes *kept_entry(struct scheduler *s, uint64_t subnet, bool make)
+{
+        for (size_t i = 0; i < s->nkept; i++)
+                if (s->kept[i].subnet == subnet)
+                        return &s->kept[i];
+        if (!make || ARRAY_GROW(s->kept, s->nkept, s->kept_cap) < 0)
+                return NULL;
+        s->kept[s->nkept] = (struct subnet_nodes){.subnet = subnet};
+        return &s->kept[s->nkept++];
+}
+
+static void kept_clear(struct subnet_nodes *e)
+{
+        free(e->nodes);
+        free(e->view);
+        e->nodes = NULL;
+        e->view = NULL;
+        e->nnodes = 0;
+}
+
+void scheduler_nodes_changed(struct idyl_server *srv, uint64_t subnet)
+{
+        struct scheduler *s = srv->sched;
+        struct subnet_nodes *e;
+
+        if (!s)
+                return;
+        pthread_mutex_lock(&s->mu);
+        e = kept_entry(s, subnet, false);
+        if (e)
+                e->gen++;
+        pthread_mutex_unlock(&s->mu);
+}
+
+/* The loop's pass borrows the nodes it kept of the subnet when nothing
+ * changed them since they were read; else it notes the gen to read them
+ * at. True when borrowed. */
+static bool kept_borrow(struct pass *p, uint64_t subnet)
+{
+        struct scheduler *s = p->loop;
+        struct subnet_nodes *e;
+
+        p->kept = false;
+        if (!s || p->srv->replicas)
+                return false;
+        pthread_mutex_lock(&s->mu);
+        e = kept_entry(s, subnet, true);
+        if (e) {
+                p->gen = e->gen;
+                if (e->nodes && e->read_gen == e->gen) {
+                        p->nodes = e->nodes;
+                        p->view = e->view;
+                        p->nnodes = e->nnodes;
+                        p->kept = true;
+                }
+        }
+        pthread_mutex_unlock(&s->mu);
+        return p->kept;
+}
+
+/* After a pass that read its nodes and views: the loop keeps them, labelled
+ * with the gen they were read at, in the entry kept_borrow made (so no
+ * change since went uncounted). */
+static void kept_take(struct pass *p, uint64_t subnet)
+{
+        struct scheduler *s = p->loop;
+        struct subnet_nodes *e;
+
+        if (!s || p->kept || p->srv->replicas)
+                return;
+        pthread_mutex_lock(&s->mu);
+        e = kept_entry(s, subnet, false);
+        if (e) {
+                kept_clear(e);
+                e->nodes = p->nodes;
+                e->view = p->view;
+                e->nnodes = p->nnodes;
+                e->read_gen = p->gen;
+                p->kept = true;
+        }
+        pthread_mutex_unlock(&s->mu);
+}
+
+/* Forgets what the loop kept of the subnet (a failed pass may have counted
+ * placements that did not commit; a subnet that went away). */
+static void kept_forget(struct pass *p, uint64_t subnet)
+{
+        struct scheduler *s = p->loop;
+        struct subnet_nodes *e;
+
+        if (!s)
+                return;
+        pthread_mutex_lock(&s->mu);
+        e = kept_entry(s, subnet, false);
+        if (e && (!p->kept || e->nodes == p->nodes)) {
+                if (p->kept) {
+                        p->nodes = NULL;
+                        p->view = NULL;
+                        p->nnodes = 0;
+                        p->kept = false;
+                }
+                kept_clear(e);
+        }
+        pthread_mutex_unlock(&s->mu);
 }
 
 static int node_cmp(const void *key, const void *elem)
@@ -79,16 +216,34 @@ void scheduler_account_usage(struct sched_node *v, const struct idyl_node_usage 
 }
 
 /* Loads the subnet and its nodes: what a kick's drain step and pass share. */
+/* The loop's pass borrows the nodes it kept when they are current; else
+ * they are read. The subnet itself is read every time. */
 static int pass_load_nodes(struct pass *p, uint64_t slug, struct idyl_err *err)
 {
         if (store_subnet_get(p->srv->store, slug, &p->subnet, err) < 0)
                 return -1;
+        if (kept_borrow(p, slug))
+                return 0;
         return store_node_list(p->srv->store, slug, &p->nodes, &p->nnodes, err);
 }
 
-/* Loads the rest of what a pass needs, after pass_load_nodes: what the
- * placed workloads use per node (summed by the store, no spec read) and
- * only the workloads placed nowhere. */
+/* After a drain step that wrote: its commit made what the pass read stale. */
+static int pass_reload_nodes(struct pass *p, uint64_t slug, struct idyl_err *err)
+{
+        if (!p->kept) {
+                free(p->nodes);
+                free(p->view);
+        }
+        p->nodes = NULL;
+        p->view = NULL;
+        p->nnodes = 0;
+        p->kept = false;
+        return pass_load_nodes(p, slug, err);
+}
+
+/* Loads the rest of what a pass needs, after pass_load_nodes: only the
+ * workloads placed nowhere, and, unless the views are the loop's, what the
+ * placed workloads use per node (summed by the store, no spec read). */
 static int pass_load(struct pass *p, uint64_t slug, struct idyl_err *err)
 {
         struct idyl_store *st = p->srv->store;
@@ -97,8 +252,18 @@ static int pass_load(struct pass *p, uint64_t slug, struct idyl_err *err)
         cleanup_free struct idyl_node_usage *usage = NULL;
         size_t nusage = 0;
 
-        if (store_workload_usage(st, slug, &usage, &nusage, err) < 0 ||
-            store_workload_list(st, slug, "", &p->ws, &p->nws, err) < 0)
+        if (store_workload_list(st, slug, "", &p->ws, &p->nws, err) < 0)
+                return -1;
+        if (p->kept) {
+                /* only liveness moves without a commit */
+                for (size_t i = 0; i < p->nnodes; i++) {
+                        node_liveness_fold(p->srv, &p->nodes[i]);
+                        p->view[i].healthy =
+                            node_status_now(p->srv, &p->nodes[i], now) != NODE_DOWN;
+                }
+                return 0;
+        }
+        if (store_workload_usage(st, slug, &usage, &nusage, err) < 0)
                 return -1;
         p->view = calloc(p->nnodes + 1, sizeof(*p->view));
         if (!p->view)
@@ -252,6 +417,7 @@ static int pass_place(struct pass *p, uint64_t slug, struct idyl_err *err)
         int rc = pass_load(p, slug, err);
 
         if (rc == 0 && p->nws > 0 && (rc = lifecycle_tx_begin(p->tx, p->srv, err)) == 0) {
+                p->tx->placements_counted = p->loop != NULL;
                 rc = pass_run(p, err);
                 if (rc == 0)
                         rc = replicas_fence(p->srv, err); /* commit only under our epoch */
@@ -259,6 +425,10 @@ static int pass_place(struct pass *p, uint64_t slug, struct idyl_err *err)
                 if (rc == 0)
                         watch_subnet_changed(p->srv, slug);
         }
+        if (rc == 0)
+                kept_take(p, slug);
+        else
+                kept_forget(p, slug); /* its views may count placements that did not commit */
         return rc;
 }
 
@@ -267,27 +437,31 @@ static int pass_place(struct pass *p, uint64_t slug, struct idyl_err *err)
  * then the pass, both on one read of the subnet's nodes. The drain step
  * reads each draining node again inside its transaction, and a node it
  * ends the drain of stays ineligible, so the pass may use the same read. */
-static int run_kicked(struct idyl_server *srv, struct drain_moves *moves, uint64_t slug,
+static int run_kicked(struct idyl_server *srv, struct scheduler *loop, uint64_t slug,
                       struct idyl_err *err)
 {
         struct lifecycle_tx tx = LIFECYCLE_TX_INIT;
-        struct pass p = {.srv = srv, .tx = &tx};
+        struct pass p = {.srv = srv, .loop = loop, .tx = &tx};
         bool drained = false;
         int rc = pass_load_nodes(&p, slug, err);
 
-        if (rc == 0 && moves) {
+        if (rc == 0 && loop) {
                 struct idyl_err derr = IDYL_ERR_INIT;
 
                 /* a failed drain step leaves its nodes to the next kick, not the pass */
-                if (drain_step(srv, moves, slug, p.nodes, p.nnodes, &drained, &derr) < 0)
+                if (drain_step(srv, &loop->moves, slug, p.nodes, p.nnodes, &drained, &derr) < 0)
                         log_warnx("draining in subnet %012" PRIu64 ": %s", slug, derr.msg);
-                if (drained)
+                if (drained) {
                         watch_subnet_changed(srv, slug);
+                        rc = pass_reload_nodes(&p, slug, err);
+                }
         }
         if (rc == 0)
                 rc = pass_place(&p, slug, err);
-        if (rc < 0 && err->code == IDYL_E_NOT_FOUND)
+        if (rc < 0 && err->code == IDYL_E_NOT_FOUND) {
                 rc = 0; /* the subnet went away */
+                kept_forget(&p, slug);
+        }
         pass_release(&p);
         return rc;
 }
@@ -390,7 +564,7 @@ static void run_dirty(struct idyl_server *srv, uint64_t *batch, size_t n)
         for (size_t i = 0; i < n; i++) {
                 struct idyl_err err = IDYL_ERR_INIT;
 
-                if (run_kicked(srv, &srv->sched->moves, batch[i], &err) < 0)
+                if (run_kicked(srv, srv->sched, batch[i], &err) < 0)
                         log_warnx("scheduling subnet %012" PRIu64 ": %s", batch[i], err.msg);
         }
 }
@@ -504,6 +678,9 @@ void scheduler_free(struct idyl_server *srv)
         pthread_cond_destroy(&s->cond);
         free(s->dirty);
         drain_moves_release(&s->moves);
+        for (size_t i = 0; i < s->nkept; i++)
+                kept_clear(&s->kept[i]);
+        free(s->kept);
         free(s);
         srv->sched = NULL;
         liveness_free(srv);

@@ -165,6 +165,9 @@ void scheduler_stop(struct idyl_server *srv);
 void scheduler_free(struct idyl_server *srv);
 /* Asks for a scheduling pass over a subnet soon (coalesced). */
 void scheduler_kick(struct idyl_server *srv, uint64_t subnet);
+/* After a commit that changed the subnet's nodes or what is placed on them:
+ * the scheduler's next pass reads them from the store again. */
+void scheduler_nodes_changed(struct idyl_server *srv, uint64_t subnet);
 /* Runs one pass over a subnet now (tests, benchmarks, dry runs); the loop's
  * own kicks also run the drain step (server/drain.c) first, on the same
  * read of the subnet's nodes. */
@@ -369,6 +372,11 @@ struct lifecycle_tx {
         size_t nnodes, nodes_cap;
         uint64_t *kicks; /* subnets the scheduler must look at */
         size_t nkicks, kicks_cap;
+        uint64_t *stale; /* subnets whose node records changed for the scheduler */
+        size_t nstale, stale_cap;
+        /* the scheduler's own pass: its placements are already in its views,
+         * so the nodes they changed do not make its view of them stale */
+        bool placements_counted;
 };
 #define LIFECYCLE_TX_INIT                                                                          \
         {                                                                                          \
@@ -391,6 +399,11 @@ int lifecycle_tx_end(struct lifecycle_tx *tx, int rc, struct idyl_err *err);
 int lifecycle_tx_node_changed(struct lifecycle_tx *tx, uint64_t subnet, const char *node,
                               struct idyl_err *err);
 int lifecycle_tx_kick(struct lifecycle_tx *tx, uint64_t subnet, struct idyl_err *err);
+/* A node record of the subnet changed in what the scheduler reads of it
+ * (admission, eligibility, readiness, capacity, platform, devices, down):
+ * after the commit its view of the subnet's nodes is read again. A node
+ * whose assignment set changed (lifecycle_tx_node_changed) counts too. */
+int lifecycle_tx_nodes_stale(struct lifecycle_tx *tx, uint64_t subnet, struct idyl_err *err);
 
 /* Moves `w` by `event` (core/lifecycle.h): IDYL_E_CONFLICT when the table
  * has no such step. Sets the phase, the status message (`message`, or the

@@ -403,6 +403,40 @@ static void test_scoped_caller(void **state)
 
 /* ---- the lifecycle through the scheduler ------------------------------------- */
 
+/* Deploys `name` asking for `cpu` CPUs. */
+static void deploy_cpu(struct fixture *f, const char *name, const char *cpu)
+{
+        char path[128], body[256];
+        struct reply r;
+
+        snprintf(path, sizeof(path), "/v1/subnets/%s/workloads", f->slug);
+        snprintf(body, sizeof(body),
+                 "{\"name\":\"%s\",\"spec\":{\"image\":\"nginx:1.27-alpine\",\"isolation\":{"
+                 "\"class\":\"container\"},\"resources\":{\"cpu\":\"%s\"}}}",
+                 name, cpu);
+        call(f, AUTHOR, "POST", path, body, &r);
+        if (r.status != 201)
+                fail_msg("deploy %s: %ld %s", name, r.status, error_message(&r));
+        reply_release(&r);
+}
+
+/* Waits up to 5 s for the running loop to leave `name` with `message`. */
+static void await_message(struct fixture *f, const char *name, const char *message)
+{
+        int64_t until = mono_ms() + 5000;
+        struct idyl_workload w = IDYL_WORKLOAD_INIT;
+
+        for (;;) {
+                w = get_workload(f, name);
+                if (strcmp(w.message, message) == 0 || mono_ms() > until)
+                        break;
+                workload_release(&w);
+                nanosleep(&(struct timespec){0, 5000000}, NULL);
+        }
+        assert_string_equal(w.message, message);
+        workload_release(&w);
+}
+
 /* Asserts the types of a workload's event records, joined by commas. */
 static void expect_events(struct fixture *f, const char *name, const char *types)
 {
@@ -494,6 +528,61 @@ static void test_policy_recheck(void **state)
 }
 
 /* Marks a placed workload running, as its node's report would. */
+/* A call that must answer 2xx. */
+static void call_ok(struct fixture *f, enum caller who, const char *method, const char *path,
+                    const char *body)
+{
+        struct reply r;
+
+        call(f, who, method, path, body, &r);
+        assert_in_range(r.status, 200, 299);
+        reply_release(&r);
+}
+
+/* The running loop keeps the subnet's nodes and what is placed on them from
+ * one pass to the next: every change to either reaches its next pass. */
+static void test_loop_keeps_nodes_current(void **state)
+{
+        struct fixture *f = *state;
+        struct idyl_err err = IDYL_ERR_INIT;
+        char beat[128], elig[128], del[128], msg[256];
+
+        snprintf(beat, sizeof(beat), "/v1/subnets/%s/nodes/n1/heartbeat", f->slug);
+        snprintf(elig, sizeof(elig), "/v1/subnets/%s/nodes/n1/eligibility", f->slug);
+        snprintf(del, sizeof(del), "/v1/subnets/%s/workloads/b", f->slug);
+        if (scheduler_start(&f->srv, &err) < 0)
+                fail_msg("scheduler_start: %s", err.msg);
+        deploy_cpu(f, "a", "3"); /* n1 has 4 CPUs */
+        await_message(f, "a", "placed on node n1");
+
+        /* capacity a heartbeat adds: 3 + 13 fit only on 16 CPUs */
+        call_ok(f, NODE, "POST", beat, "{\"capacity\":{\"cpu\":\"16\",\"memory\":\"8Gi\"}}");
+        deploy_cpu(f, "b", "13");
+        await_message(f, "b", "placed on node n1");
+
+        /* room a deleted workload frees: 3 + 12 fit only once b's 13 are gone */
+        call_ok(f, AUTHOR, "DELETE", del, NULL);
+        deploy_cpu(f, "c", "12");
+        await_message(f, "c", "placed on node n1");
+
+        /* an operator takes the node out, then puts it back */
+        call_ok(f, OPERATOR, "POST", elig, "{\"eligible\":false}");
+        deploy_cpu(f, "d", "0.5");
+        snprintf(msg, sizeof(msg), MSG_NO_COMPATIBLE_NODES, f->slug, "container");
+        await_message(f, "d", msg);
+        call_ok(f, OPERATOR, "POST", elig, "{\"eligible\":true}");
+        await_message(f, "d", "placed on node n1");
+
+        /* capacity a heartbeat takes away: 15.5 of 4 CPUs used, no room */
+        call_ok(f, NODE, "POST", beat, "{\"capacity\":{\"cpu\":\"4\",\"memory\":\"8Gi\"}}");
+        deploy_cpu(f, "e", "0.5");
+        snprintf(msg, sizeof(msg), MSG_NO_CAPACITY, f->slug);
+        await_message(f, "e", msg);
+
+        scheduler_stop(&f->srv);
+        scheduler_free(&f->srv);
+}
+
 static void report_running(struct fixture *f, const char *name)
 {
         struct idyl_workload w = get_workload(f, name);
@@ -976,6 +1065,7 @@ int main(void)
             SERVER_TEST(test_route_roles),
             SERVER_TEST(test_scoped_caller),
             SERVER_TEST(test_scheduler_pass),
+            SERVER_TEST(test_loop_keeps_nodes_current),
             SERVER_TEST(test_policy_recheck),
             SERVER_TEST(test_drain_bounded),
             SERVER_TEST(test_drain_ended_by_enable),
