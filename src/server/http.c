@@ -161,7 +161,10 @@ static void heads_sweep(struct heads *h, int64_t now, int64_t timeout_ms)
  * suspended (no thread is held) until server_notify(key) or its deadline,
  * then the handler runs again. To never miss a notify that lands between the
  * handler's read and the suspension, each key hashes to a generation counter
- * that notify bumps; the suspension only happens if it has not moved. MHD is
+ * that notify bumps; the suspension only happens if it has not moved. The
+ * waiters are listed per bucket too, so a notify looks only at the waiters
+ * whose key shares its bucket, and the deadline sweep runs only once the
+ * earliest deadline is due. MHD is
  * never called with our lock held, except MHD_suspend_connection from inside
  * the access handler, which MHD allows. */
 #define WAIT_BUCKETS 1024
@@ -176,8 +179,9 @@ struct waiter {
 struct waiters {
         pthread_mutex_t mu;
         pthread_cond_t cond;
-        struct waiter *list;
+        struct waiter *list[WAIT_BUCKETS]; /* by key_bucket */
         uint64_t gen[WAIT_BUCKETS];
+        int64_t earliest_ms; /* no waiter's deadline is before; INT64_MAX: none */
         bool stopping;
         pthread_t timer;
         struct heads *heads;     /* swept by the timer too */
@@ -208,18 +212,21 @@ static uint64_t waiters_gen(struct waiters *w, const char *key)
 static int waiters_suspend(struct waiters *w, struct MHD_Connection *conn, const char *key,
                            int64_t deadline_ms, uint64_t gen)
 {
+        size_t b = key_bucket(key);
         struct waiter *wt;
         int ok = 0;
 
         pthread_mutex_lock(&w->mu);
         if (w->stopping)
                 ok = -1;
-        else if (w->gen[key_bucket(key)] == gen && (wt = calloc(1, sizeof(*wt)))) {
+        else if (w->gen[b] == gen && (wt = calloc(1, sizeof(*wt)))) {
                 wt->conn = conn;
                 snprintf(wt->key, sizeof(wt->key), "%s", key);
                 wt->deadline_ms = deadline_ms;
-                wt->next = w->list;
-                w->list = wt;
+                wt->next = w->list[b];
+                w->list[b] = wt;
+                if (deadline_ms < w->earliest_ms)
+                        w->earliest_ms = deadline_ms;
                 MHD_suspend_connection(conn);
                 ok = 1;
         }
@@ -227,25 +234,50 @@ static int waiters_suspend(struct waiters *w, struct MHD_Connection *conn, const
         return ok;
 }
 
-/* Detaches the waiters matching (key, or expired, or all) under the lock and
- * resumes them after it. */
-static void waiters_resume(struct waiters *w, const char *key, int64_t expired_before, bool all)
+/* Called with mu held: moves the bucket's waiters that match (key, or
+ * expired, or all) to *wake; returns the earliest deadline of those left. */
+static int64_t bucket_detach(struct waiters *w, size_t b, const char *key, int64_t expired_before,
+                             bool all, struct waiter **wake)
 {
-        struct waiter *wake = NULL, **pp;
+        int64_t earliest = INT64_MAX;
 
-        pthread_mutex_lock(&w->mu);
-        if (key)
-                w->gen[key_bucket(key)]++;
-        for (pp = &w->list; *pp;) {
+        for (struct waiter **pp = &w->list[b]; *pp;) {
                 struct waiter *wt = *pp;
                 if (all || (key && strcmp(wt->key, key) == 0) ||
                     (expired_before && wt->deadline_ms <= expired_before)) {
                         *pp = wt->next;
-                        wt->next = wake;
-                        wake = wt;
+                        wt->next = *wake;
+                        *wake = wt;
                         continue;
                 }
+                if (wt->deadline_ms < earliest)
+                        earliest = wt->deadline_ms;
                 pp = &wt->next;
+        }
+        return earliest;
+}
+
+/* Detaches the waiters matching (key, or expired, or all) under the lock and
+ * resumes them after it. */
+static void waiters_resume(struct waiters *w, const char *key, int64_t expired_before, bool all)
+{
+        struct waiter *wake = NULL;
+
+        pthread_mutex_lock(&w->mu);
+        if (key) {
+                size_t b = key_bucket(key);
+
+                w->gen[b]++;
+                bucket_detach(w, b, key, 0, false, &wake);
+        } else if (all || expired_before >= w->earliest_ms) {
+                int64_t earliest = INT64_MAX;
+
+                for (size_t b = 0; b < WAIT_BUCKETS; b++) {
+                        int64_t e = bucket_detach(w, b, NULL, expired_before, all, &wake);
+                        if (e < earliest)
+                                earliest = e;
+                }
+                w->earliest_ms = earliest;
         }
         pthread_mutex_unlock(&w->mu);
         while (wake) {
@@ -825,6 +857,7 @@ static int waiters_start(struct idyl_server *srv, struct idyl_err *err)
         pthread_mutex_init(&h->mu, NULL);
         h->limit = srv->max_connections ? srv->max_connections : SERVER_CONNECTIONS;
         w->heads = h;
+        w->earliest_ms = INT64_MAX;
         w->head_timeout_ms = 1000LL * client_timeout(srv);
         if (pthread_create(&w->timer, NULL, waiters_timer, w) != 0) {
                 pthread_mutex_destroy(&h->mu);
