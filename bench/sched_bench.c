@@ -4,7 +4,10 @@
  *   pass      scheduler_run_subnet end to end on a real SQLite store: load
  *             the subnet, decide, and durably write every placement.
  * It prints figures; it asserts nothing about timings.
- *   usage: sched-bench [SUBNETS [NODES_PER_SUBNET [WORKLOADS_PER_SUBNET]]] */
+ *   usage: sched-bench [SUBNETS [NODES_PER_SUBNET [WORKLOADS_PER_SUBNET]]]
+ * With `fill DIR SUBNETS NODES_PER_SUBNET WORKLOADS_PER_SUBNET` it only
+ * writes such a store into DIR (SQLite, as idyld keeps it), every workload
+ * running on one of its subnet's nodes, for bench/rss.sh to start idyld on. */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -105,9 +108,16 @@ static void bench_decision(size_t nsubnets, size_t nodes_per, size_t ws_per)
         free(view);
 }
 
+/* Writes the subnets, nodes and workloads: pending ones, or, `placed`,
+ * each running on node w % nodes_per of its subnet with a spec of the size
+ * a small deploy makes. One transaction per 10,000 workloads. */
 static void seed_store(struct idyl_server *srv, uint64_t *slugs, size_t nsubnets, size_t nodes_per,
-                       size_t ws_per)
+                       size_t ws_per, bool placed)
 {
+        static const char spec[] =
+            "{\"image\":\"registry.example/team/web:1.27\",\"command\":[\"sh\",\"-c\","
+            "\"exec httpd -f -p 8080\"],\"env\":{\"MODE\":\"production\"},\"resources\":{"
+            "\"cpu\":\"500m\",\"memory\":\"256Mi\"},\"isolation\":{\"class\":\"container\"}}";
         struct idyl_err err = IDYL_ERR_INIT;
 
         for (size_t s = 0; s < nsubnets; s++) {
@@ -134,9 +144,22 @@ static void seed_store(struct idyl_server *srv, uint64_t *slugs, size_t nsubnets
                                                    .cpu_milli = 500,
                                                    .memory_bytes = 256LL << 20,
                                                    .gpus = w % 50 == 0 ? 1 : 0};
-                        snprintf(wl.name, sizeof(wl.name), "w-%05zu", w);
+                        snprintf(wl.name, sizeof(wl.name), "w-%07zu", w);
+                        if (placed) {
+                                size_t node = s * nodes_per + w % nodes_per;
+
+                                wl.spec = (char *)spec;
+                                wl.phase = PHASE_RUNNING;
+                                wl.isolation = profile_preset(profiles[node % 4])->isolation;
+                                wl.gpus = 0;
+                                snprintf(wl.node, sizeof(wl.node), "node-%05zu", node);
+                                wl.created_at = wl.updated_at = (int64_t)time(NULL);
+                        }
                         if (store_workload_put(srv->store, &wl, &err) < 0)
                                 die("seed workload", &err);
+                        if (w % 10000 == 9999 && (store_tx_commit(srv->store, &err) < 0 ||
+                                                  store_tx_begin(srv->store, &err) < 0))
+                                die("seed commit", &err);
                 }
                 if (store_tx_commit(srv->store, &err) < 0)
                         die("seed commit", &err);
@@ -157,7 +180,7 @@ static void bench_pass(size_t nsubnets, size_t nodes_per, size_t ws_per)
 
         if (!mkdtemp(dir) || store_sqlite_open(dir, &srv.store, &err) < 0)
                 die("open store", &err);
-        seed_store(&srv, slugs, nsubnets, nodes_per, ws_per);
+        seed_store(&srv, slugs, nsubnets, nodes_per, ws_per, false);
         t0 = seconds();
         for (size_t s = 0; s < nsubnets; s++)
                 if (scheduler_run_subnet(&srv, slugs[s], &err) < 0)
@@ -178,12 +201,38 @@ static void bench_pass(size_t nsubnets, size_t nodes_per, size_t ws_per)
                 fprintf(stderr, "sched-bench: could not remove %s\n", dir);
 }
 
+/* sched-bench fill DIR SUBNETS NODES_PER_SUBNET WORKLOADS_PER_SUBNET */
+static int fill_main(int argc, char **argv)
+{
+        struct idyl_server srv = {.node_ttl = 3600};
+        struct idyl_err err = IDYL_ERR_INIT;
+        size_t nsubnets, nodes_per, ws_per;
+        uint64_t *slugs;
+
+        if (argc != 6 || !(nsubnets = strtoul(argv[3], NULL, 10)) ||
+            !(nodes_per = strtoul(argv[4], NULL, 10))) {
+                fprintf(stderr, "usage: sched-bench fill DIR SUBNETS NODES_PER_SUBNET "
+                                "WORKLOADS_PER_SUBNET\n");
+                return 2;
+        }
+        ws_per = strtoul(argv[5], NULL, 10);
+        slugs = calloc(nsubnets, sizeof(*slugs));
+        if (!slugs || store_sqlite_open(argv[2], &srv.store, &err) < 0)
+                die("open store", &err);
+        seed_store(&srv, slugs, nsubnets, nodes_per, ws_per, true);
+        store_close(srv.store);
+        free(slugs);
+        return 0;
+}
+
 int main(int argc, char **argv)
 {
         size_t nsubnets = argc > 1 ? strtoul(argv[1], NULL, 10) : 100;
         size_t nodes_per = argc > 2 ? strtoul(argv[2], NULL, 10) : 100;
         size_t ws_per = argc > 3 ? strtoul(argv[3], NULL, 10) : 100;
 
+        if (argc > 1 && strcmp(argv[1], "fill") == 0)
+                return fill_main(argc, argv);
         if (!nsubnets || !nodes_per) {
                 fprintf(stderr, "usage: sched-bench [SUBNETS [NODES_PER_SUBNET [WORKLOADS]]]\n");
                 return 2;
