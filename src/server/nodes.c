@@ -774,7 +774,7 @@ int handle_node_heartbeat(struct request *req, struct response *resp, struct idy
         struct lifecycle_tx tx = LIFECYCLE_TX_INIT;
         const json_t *reports = json_object_get(req->body, "workloads"), *r;
         struct idyl_node n = IDYL_NODE_INIT;
-        bool kick = false;
+        bool kick = false, changed = false;
         uint64_t slug;
         size_t i;
         int rc;
@@ -809,10 +809,13 @@ int handle_node_heartbeat(struct request *req, struct response *resp, struct idy
                 struct idyl_node was = n;
 
                 rc = heartbeat_update(req->body, &n, &kick, err);
-                if (rc == 0 && !node_same_stored(&was, &n))
+                changed = rc == 0 && !node_same_stored(&was, &n);
+                if (changed)
                         rc = lifecycle_tx_nodes_stale(&tx, slug, err);
         }
-        if (rc == 0)
+        /* a heartbeat that only carries reports leaves the node's row alone:
+         * its time goes to memory below, as a quiet heartbeat's does */
+        if (rc == 0 && (changed || !req->srv->liveness))
                 rc = store_node_put(st, &n, err);
         json_array_foreach(reports, i, r)
         {
