@@ -164,9 +164,8 @@ static void heads_sweep(struct heads *h, int64_t now, int64_t timeout_ms)
  * that notify bumps; the suspension only happens if it has not moved. The
  * waiters are listed per bucket too, so a notify looks only at the waiters
  * whose key shares its bucket, and the deadline sweep runs only once the
- * earliest deadline is due. MHD is
- * never called with our lock held, except MHD_suspend_connection from inside
- * the access handler, which MHD allows. */
+ * earliest deadline is due. MHD is never called with our lock held, except
+ * MHD_suspend_connection from inside the access handler, which MHD allows. */
 #define WAIT_BUCKETS 1024
 
 struct waiter {

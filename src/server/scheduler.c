@@ -215,8 +215,8 @@ void scheduler_account_usage(struct sched_node *v, const struct idyl_node_usage 
                 sched_account(v, &overhead_only, 1);
 }
 
-/* Loads the subnet and its nodes: what a kick's drain step and pass share. */
-/* The loop's pass borrows the nodes it kept when they are current; else
+/* Loads the subnet and its nodes, what a kick's drain step and pass share:
+ * the loop's pass borrows the nodes it kept when they are current, else
  * they are read. The subnet itself is read every time. */
 static int pass_load_nodes(struct pass *p, uint64_t slug, struct idyl_err *err)
 {
