@@ -45,6 +45,26 @@ struct stmt_cache {
         struct cached_stmt e[STMT_CACHE_MAX];
 };
 
+/* ---- credentials found, in memory --------------------------------------------
+ * Every request looks its credential up by hash. A token read from the read
+ * connection (committed rows) is kept in a small table by hash, labelled
+ * with the generation it was read at; a statement that deletes tokens bumps
+ * the generation as it runs and again once its group has committed (or
+ * failed), so an entry read before the deletion was visible is never used
+ * after it. Only tokens found are kept: a wrong credential reads the store
+ * every time. Entries are only a copy of the row; nothing here owns memory. */
+#define TOKEN_MEMO_SLOTS 1024
+
+struct token_memo {
+        pthread_mutex_t mu;
+        uint64_t gen;
+        bool deleted; /* under the writers' mutex: the open group deleted tokens */
+        struct {
+                uint64_t gen; /* 0: empty (gen starts at 1) */
+                struct idyl_token t;
+        } slot[TOKEN_MEMO_SLOTS];
+};
+
 struct sqlite_store {
         struct idyl_store base;
         sqlite3 *db;              /* the writers' connection, under mu */
@@ -58,6 +78,7 @@ struct sqlite_store {
         /* disk space held back for when the disk fills (see reserve_take) */
         char reserve[PATH_MAX];
         atomic_bool reserve_held;
+        struct token_memo tokens; /* credentials found, see token_memo_find */
 };
 
 /* ---- the disk reserve -------------------------------------------------------
@@ -252,6 +273,59 @@ static int run(struct sqlite_store *s, const char *sql, struct idyl_err *err)
         return 0;
 }
 
+static size_t token_memo_slot(const char *hash)
+{
+        uint32_t h = 2166136261u;
+
+        for (const char *p = hash; *p; p++)
+                h = (h ^ (uint8_t)*p) * 16777619u;
+        return h % TOKEN_MEMO_SLOTS;
+}
+
+static void token_memo_bump(struct token_memo *m)
+{
+        pthread_mutex_lock(&m->mu);
+        m->gen++;
+        pthread_mutex_unlock(&m->mu);
+}
+
+/* Writers' mutex held: tokens are about to be deleted in the open group. */
+static void token_memo_deleting(struct token_memo *m)
+{
+        m->deleted = true;
+        token_memo_bump(m);
+}
+
+/* 1 with *out when a current entry holds hash, else 0 with *gen the
+ * generation a read that follows must be labelled with. */
+static int token_memo_find(struct token_memo *m, const char *hash, struct idyl_token *out,
+                           uint64_t *gen)
+{
+        size_t i = token_memo_slot(hash);
+        int found = 0;
+
+        pthread_mutex_lock(&m->mu);
+        *gen = m->gen;
+        if (m->slot[i].gen == m->gen && strcmp(m->slot[i].t.hash, hash) == 0) {
+                *out = m->slot[i].t;
+                found = 1;
+        }
+        pthread_mutex_unlock(&m->mu);
+        return found;
+}
+
+static void token_memo_keep(struct token_memo *m, const struct idyl_token *t, uint64_t gen)
+{
+        size_t i = token_memo_slot(t->hash);
+
+        pthread_mutex_lock(&m->mu);
+        if (gen == m->gen) {
+                m->slot[i].gen = gen;
+                m->slot[i].t = *t;
+        }
+        pthread_mutex_unlock(&m->mu);
+}
+
 /* ---- group commit ---------------------------------------------------------- */
 
 /* Commits the group: one COMMIT, one fsync, for every member (mu held). */
@@ -264,6 +338,10 @@ static void group_commit(struct sqlite_store *s)
                 rc = run(s, "COMMIT", &err);
                 if (rc < 0)
                         sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+        }
+        if (s->tokens.deleted) {
+                s->tokens.deleted = false;
+                token_memo_bump(&s->tokens);
         }
         store_group_ack(&s->group, rc, &err);
 }
@@ -458,6 +536,7 @@ static void sqlite_close(struct idyl_store *st)
         sqlite3_close(s->db);
         pthread_mutex_destroy(&s->mu);
         pthread_mutex_destroy(&s->rmu);
+        pthread_mutex_destroy(&s->tokens.mu);
         store_group_destroy(&s->group);
         free(s);
 }
@@ -826,6 +905,7 @@ static int delete_subnet(struct sqlite_store *s, uint64_t slug, struct idyl_err 
         };
         sqlite3_stmt *stmt;
 
+        token_memo_deleting(&s->tokens);
         for (size_t i = 0; i < sizeof(owned) / sizeof(owned[0]); i++) {
                 if (prepare(s, s->db, owned[i], &stmt, err) < 0)
                         return -1;
@@ -1195,7 +1275,10 @@ static int delete_node(struct sqlite_store *s, uint64_t subnet, const char *name
         static const char *const sql[] = {"DELETE FROM tokens WHERE subnet = ? AND node = ?",
                                           "DELETE FROM node_replicas WHERE subnet = ? AND name = ?",
                                           "DELETE FROM nodes WHERE subnet = ? AND name = ?"};
-        int rc = delete_keyed(s, sql, 3, subnet, name, err);
+        int rc;
+
+        token_memo_deleting(&s->tokens);
+        rc = delete_keyed(s, sql, 3, subnet, name, err);
 
         return rc == 0 ? node_not_found(subnet, name, err) : rc < 0 ? -1 : 0;
 }
@@ -1329,16 +1412,22 @@ static int sqlite_token_find(struct idyl_store *st, const char *hash, struct idy
 {
         struct sqlite_store *s = to_sqlite(st);
         sqlite3 *db;
-        sqlite3_stmt *stmt = read_prepare(
-            s, "SELECT hash, role, subnet, created_at, node FROM tokens WHERE hash = ?", &db, err);
+        sqlite3_stmt *stmt;
+        uint64_t gen;
         int rc;
 
+        if (token_memo_find(&s->tokens, hash, out, &gen))
+                return 0;
+        stmt = read_prepare(
+            s, "SELECT hash, role, subnet, created_at, node FROM tokens WHERE hash = ?", &db, err);
         if (!stmt)
                 return -1;
         sqlite3_bind_text(stmt, 1, hash, -1, SQLITE_TRANSIENT);
         rc = read_row(s, db, stmt, token_row, out, "find token", err);
         if (rc == 0)
                 return idyl_err_set(err, IDYL_E_NOT_FOUND, "token not found");
+        if (rc > 0 && db == s->rdb) /* committed: a writer's own unit may still roll back */
+                token_memo_keep(&s->tokens, out, gen);
         return rc < 0 ? -1 : 0;
 }
 
@@ -1442,6 +1531,7 @@ static int revoke_token(struct sqlite_store *s, const char *id, struct idyl_toke
                 return idyl_err_set(err, IDYL_E_NOT_FOUND, "token \"%s\" not found", id);
         if (step != SQLITE_ROW)
                 return db_error(s->db, "find token", err);
+        token_memo_deleting(&s->tokens);
         if (prepare(s, s->db, "DELETE FROM tokens WHERE hash = ?", &stmt, err) < 0)
                 return -1;
         sqlite3_bind_text(stmt, 1, out->hash, -1, SQLITE_TRANSIENT);
@@ -1915,6 +2005,8 @@ int store_sqlite_open(const char *dir, struct idyl_store **out, struct idyl_err 
         pthread_mutex_init(&s->mu, &attr);
         pthread_mutexattr_destroy(&attr);
         pthread_mutex_init(&s->rmu, NULL);
+        pthread_mutex_init(&s->tokens.mu, NULL);
+        s->tokens.gen = 1;
         store_group_init(&s->group);
         if (open_db(s, path, err) < 0) {
                 sqlite_close(&s->base);

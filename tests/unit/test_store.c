@@ -896,6 +896,39 @@ static void test_tokens(void **state)
         assert_int_equal(err.code, IDYL_E_NOT_FOUND);
 }
 
+/* A credential that was found stops being found the moment it goes, by a
+ * revoke or with its subnet; one added in a transaction that rolls back was
+ * never there, though the transaction itself found it. */
+static void test_found_credentials_go_at_once(void **state)
+{
+        struct idyl_store *st = store_of(state);
+        struct idyl_err err = IDYL_ERR_INIT;
+        struct idyl_token t, scoped, undone, got;
+        uint64_t subnet = new_subnet(st, "gone");
+        char id[TOKEN_ID_LEN + 1] = "";
+
+        token_fill(&t, "found-then-revoked", ROLE_AUTHOR, 0, "");
+        token_fill(&scoped, "found-then-subnet-deleted", ROLE_AUTHOR, subnet, "");
+        assert_ok(store_token_add(st, &t, &err));
+        assert_ok(store_token_add(st, &scoped, &err));
+        for (int i = 0; i < 2; i++) {
+                assert_ok(store_token_find(st, t.hash, &got, &err));
+                assert_ok(store_token_find(st, scoped.hash, &got, &err));
+        }
+        memcpy(id, t.hash, TOKEN_ID_LEN);
+        assert_ok(store_token_revoke(st, id, &got, &err));
+        assert_not_found(store_token_find(st, t.hash, &got, &err), &err, "token not found");
+        assert_ok(store_subnet_delete(st, subnet, &err));
+        assert_not_found(store_token_find(st, scoped.hash, &got, &err), &err, "token not found");
+
+        token_fill(&undone, "added-then-rolled-back", ROLE_AUTHOR, 0, "");
+        assert_ok(store_tx_begin(st, &err));
+        assert_ok(store_token_add(st, &undone, &err));
+        assert_ok(store_token_find(st, undone.hash, &got, &err));
+        store_tx_rollback(st);
+        assert_not_found(store_token_find(st, undone.hash, &got, &err), &err, "token not found");
+}
+
 static void test_node_delete_removes_its_credentials(void **state)
 {
         struct idyl_store *st = store_of(state);
@@ -1909,6 +1942,7 @@ static int store_conformance_run(const char *url)
 {
         const struct CMUnitTest tests[] = {
             STORE_TEST(test_subnet_slugs_start_at_first),
+            STORE_TEST(test_found_credentials_go_at_once),
             STORE_TEST(test_subnet_round_trip_policy),
             STORE_TEST(test_subnet_update_replaces),
             STORE_TEST(test_subnet_not_found),
