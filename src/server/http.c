@@ -978,6 +978,9 @@ int server_start(struct idyl_server *srv, const char *listen, struct idyl_err *e
         const union MHD_DaemonInfo *info;
         unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
                          MHD_ALLOW_SUSPEND_RESUME | MHD_ALLOW_UPGRADE | MHD_USE_ERROR_LOG;
+        unsigned limit = srv->max_connections ? srv->max_connections : SERVER_CONNECTIONS;
+        /* each pool thread gets its share of the connection limit */
+        unsigned threads = limit < SERVER_HTTP_THREADS ? limit : SERVER_HTTP_THREADS;
 
         if (parse_listen(listen, &sa, err) < 0 || check_plain_listen(srv, &sa, listen, err) < 0 ||
             waiters_start(srv, err) < 0)
@@ -1013,12 +1016,10 @@ int server_start(struct idyl_server *srv, const char *listen, struct idyl_err *e
             flags, 0, NULL, NULL, on_request, srv, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
             MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa, MHD_OPTION_NOTIFY_COMPLETED, on_completed,
             srv, MHD_OPTION_NOTIFY_CONNECTION, on_connection, srv, MHD_OPTION_THREAD_POOL_SIZE,
-            (unsigned)4, MHD_OPTION_CONNECTION_TIMEOUT, client_timeout(srv),
+            threads, MHD_OPTION_CONNECTION_TIMEOUT, client_timeout(srv),
             MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)SERVER_HEADER_MEMORY,
-            MHD_OPTION_CONNECTION_LIMIT,
-            srv->max_connections ? srv->max_connections : SERVER_CONNECTIONS,
-            MHD_OPTION_UNESCAPE_CALLBACK, unescape_no_nul, NULL, MHD_OPTION_ARRAY, tls,
-            MHD_OPTION_END);
+            MHD_OPTION_CONNECTION_LIMIT, limit, MHD_OPTION_UNESCAPE_CALLBACK, unescape_no_nul, NULL,
+            MHD_OPTION_ARRAY, tls, MHD_OPTION_END);
         if (!srv->mhd) {
                 waiters_stop(srv);
                 waiters_free(srv);
