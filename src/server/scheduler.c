@@ -93,13 +93,12 @@ static struct subnet_nodes *kept_entry(struct scheduler *s, uint64_t subnet, boo
         return &s->kept[s->nkept++];
 }
 
+/* Frees what the entry keeps; its subnet and gen stay. */
 static void kept_clear(struct subnet_nodes *e)
 {
         free(e->nodes);
         free(e->view);
-        e->nodes = NULL;
-        e->view = NULL;
-        e->nnodes = 0;
+        *e = (struct subnet_nodes){.subnet = e->subnet, .gen = e->gen};
 }
 
 void scheduler_nodes_changed(struct idyl_server *srv, uint64_t subnet)

@@ -294,19 +294,29 @@ static void expect_workload(struct fixture *f, const char *name, enum workload_p
         workload_release(&w);
 }
 
-static void deploy(struct fixture *f, const char *name, const char *cls, long want_status)
+/* Deploys `name` of class `cls`, asking for `cpu` CPUs (NULL: the default). */
+static void deploy_with(struct fixture *f, const char *name, const char *cls, const char *cpu,
+                        long want_status)
 {
-        char path[128], body[256];
+        char path[128], body[320], resources[64] = "";
         struct reply r;
 
+        if (cpu)
+                snprintf(resources, sizeof(resources), ",\"resources\":{\"cpu\":\"%s\"}", cpu);
         snprintf(path, sizeof(path), "/v1/subnets/%s/workloads", f->slug);
         snprintf(body, sizeof(body),
                  "{\"name\":\"%s\",\"spec\":{\"image\":\"nginx:1.27-alpine\",\"isolation\":{"
-                 "\"class\":\"%s\"}}}",
-                 name, cls);
+                 "\"class\":\"%s\"}%s}}",
+                 name, cls, resources);
         call(f, AUTHOR, "POST", path, body, &r);
-        assert_int_equal(r.status, want_status);
+        if (r.status != want_status)
+                fail_msg("deploy %s: %ld %s", name, r.status, error_message(&r));
         reply_release(&r);
+}
+
+static void deploy(struct fixture *f, const char *name, const char *cls, long want_status)
+{
+        deploy_with(f, name, cls, NULL, want_status);
 }
 
 static void run_pass(struct fixture *f)
@@ -403,21 +413,10 @@ static void test_scoped_caller(void **state)
 
 /* ---- the lifecycle through the scheduler ------------------------------------- */
 
-/* Deploys `name` asking for `cpu` CPUs. */
+/* Deploys a container asking for `cpu` CPUs. */
 static void deploy_cpu(struct fixture *f, const char *name, const char *cpu)
 {
-        char path[128], body[256];
-        struct reply r;
-
-        snprintf(path, sizeof(path), "/v1/subnets/%s/workloads", f->slug);
-        snprintf(body, sizeof(body),
-                 "{\"name\":\"%s\",\"spec\":{\"image\":\"nginx:1.27-alpine\",\"isolation\":{"
-                 "\"class\":\"container\"},\"resources\":{\"cpu\":\"%s\"}}}",
-                 name, cpu);
-        call(f, AUTHOR, "POST", path, body, &r);
-        if (r.status != 201)
-                fail_msg("deploy %s: %ld %s", name, r.status, error_message(&r));
-        reply_release(&r);
+        deploy_with(f, name, "container", cpu, 201);
 }
 
 /* Waits up to 5 s for the running loop to leave `name` with `message`. */
