@@ -126,7 +126,9 @@ static int teardown(void **state)
 {
         struct fixture *f = *state;
 
+        scheduler_stop(&f->srv); /* a test that started the loop and failed midway */
         server_stop(&f->srv);
+        scheduler_free(&f->srv);
         store_close(f->srv.store);
         nftw(f->dir, remove_entry, 8, FTW_DEPTH | FTW_PHYS);
         free(f);
