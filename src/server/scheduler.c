@@ -69,12 +69,23 @@ struct pass {
         size_t nws;
 };
 
-static void pass_release(struct pass *p)
+/* The pass stops using its nodes and views: it frees them unless they are
+ * the loop's. */
+static void pass_drop_nodes(struct pass *p)
 {
         if (!p->kept) {
                 free(p->nodes);
                 free(p->view);
         }
+        p->nodes = NULL;
+        p->view = NULL;
+        p->nnodes = 0;
+        p->kept = false;
+}
+
+static void pass_release(struct pass *p)
+{
+        pass_drop_nodes(p);
         workload_list_free(p->ws, p->nws);
 }
 
@@ -176,12 +187,8 @@ static void kept_forget(struct pass *p, uint64_t subnet)
         pthread_mutex_lock(&s->mu);
         e = kept_entry(s, subnet, false);
         if (e && (!p->kept || e->nodes == p->nodes)) {
-                if (p->kept) {
-                        p->nodes = NULL;
-                        p->view = NULL;
-                        p->nnodes = 0;
-                        p->kept = false;
-                }
+                if (p->kept)
+                        pass_drop_nodes(p); /* only lets go: the entry frees them */
                 kept_clear(e);
         }
         pthread_mutex_unlock(&s->mu);
@@ -229,14 +236,7 @@ static int pass_load_nodes(struct pass *p, uint64_t slug, struct idyl_err *err)
 /* After a drain step that wrote: its commit made what the pass read stale. */
 static int pass_reload_nodes(struct pass *p, uint64_t slug, struct idyl_err *err)
 {
-        if (!p->kept) {
-                free(p->nodes);
-                free(p->view);
-        }
-        p->nodes = NULL;
-        p->view = NULL;
-        p->nnodes = 0;
-        p->kept = false;
+        pass_drop_nodes(p);
         return pass_load_nodes(p, slug, err);
 }
 
