@@ -26,12 +26,13 @@ trap cleanup EXIT
 kib() { awk -v k="$1:" '$1 == k { print $2 }' "/proc/$idyld_pid/status"; }
 report() { printf '%-44s RSS %7d KiB, peak %7d KiB\n' "$1" "$(kib VmRSS)" "$(kib VmHWM)"; }
 get() { curl -sf -o "$tmp/body" -H "Authorization: Bearer $IDYL_TOKEN" "$IDYL_ADDR$1"; }
+since() { awk -v a="$1" -v b="$(date +%s.%N)" 'BEGIN { printf "%.2f", b - a }'; }
 
 t0=$(date +%s.%N)
 "$BUILD/sched-bench" fill "$tmp/idyld" "$SUBNETS" "$NODES" $((WORKLOADS / SUBNETS))
-printf 'stored %d workloads on %d nodes in %d subnets in %.1f s; database %s\n' \
-	$((WORKLOADS / SUBNETS * SUBNETS)) $((NODES * SUBNETS)) "$SUBNETS" \
-	"$(echo "$(date +%s.%N) - $t0" | bc -l)" "$(du -h "$tmp/idyld/idyl.db" | cut -f1)"
+printf 'stored %d workloads on %d nodes in %d subnets in %s s; database %s\n' \
+	$((WORKLOADS / SUBNETS * SUBNETS)) $((NODES * SUBNETS)) "$SUBNETS" "$(since "$t0")" \
+	"$(du -h "$tmp/idyld/idyl.db" | cut -f1)"
 
 # nodes stay healthy for an hour: nothing is lost while idyld looks
 start_idyld "$tmp" --node-ttl 3600
@@ -47,6 +48,6 @@ done
 report "after node lists and a page per subnet"
 t0=$(date +%s.%N)
 get "/v1/subnets/${slugs[0]}/workloads"
-printf 'one subnet whole: %d workloads, %s bytes, %.2f s\n' "$(jq length "$tmp/body")" \
-	"$(stat -c %s "$tmp/body")" "$(echo "$(date +%s.%N) - $t0" | bc -l)"
+printf 'one subnet whole: %d workloads, %s bytes, %s s\n' "$(jq length "$tmp/body")" \
+	"$(stat -c %s "$tmp/body")" "$(since "$t0")"
 report "after one subnet's whole list"
