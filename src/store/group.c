@@ -33,9 +33,9 @@ void store_group_opened(struct store_group *g)
         g->t0 = mono_ms();
 }
 
-bool store_group_due(const struct store_group *g)
+bool store_group_due(const struct store_group *g, bool wait)
 {
-        return atomic_load(&g->queued) == 0 || g->nmembers >= GROUP_MAX_MEMBERS ||
+        return (atomic_load(&g->queued) == 0 && !wait) || g->nmembers >= GROUP_MAX_MEMBERS ||
                mono_ms() - g->t0 >= GROUP_MAX_AGE_MS;
 }
 
@@ -46,21 +46,34 @@ void store_group_join(struct store_group *g, struct group_member *me)
         g->nmembers++;
 }
 
-void store_group_ack(struct store_group *g, int rc, const struct idyl_err *err)
+struct group_member *store_group_take(struct store_group *g)
 {
+        struct group_member *members = g->members;
+
         g->open = false;
+        g->members = NULL;
+        g->nmembers = 0;
+        return members;
+}
+
+void store_group_ack_members(struct store_group *g, struct group_member *members, int rc,
+                             const struct idyl_err *err)
+{
         pthread_mutex_lock(&g->ackmu);
-        for (struct group_member *m = g->members, *next; m; m = next) {
+        for (struct group_member *m = members, *next; m; m = next) {
                 next = m->next;
                 m->rc = rc;
                 if (rc < 0)
                         m->err = *err;
                 m->done = true;
         }
-        g->members = NULL;
-        g->nmembers = 0;
         pthread_cond_broadcast(&g->acked);
         pthread_mutex_unlock(&g->ackmu);
+}
+
+void store_group_ack(struct store_group *g, int rc, const struct idyl_err *err)
+{
+        store_group_ack_members(g, store_group_take(g), rc, err);
 }
 
 int store_group_wait(struct store_group *g, struct group_member *me, struct idyl_err *err)

@@ -48,8 +48,9 @@ void store_group_enter(struct store_group *g, pthread_mutex_t *mu);
 void store_group_opened(struct store_group *g);
 
 /* Whether a writer leaving mu should commit the group now: no other
- * writer is queued to join it, or it is full or old enough (mu held). */
-bool store_group_due(const struct store_group *g);
+ * writer is queued to join it and no sync is in flight that will (`wait`),
+ * or it is full or old enough (mu held). */
+bool store_group_due(const struct store_group *g, bool wait);
 
 /* Adds a writer whose unit is released into the group (mu held). */
 void store_group_join(struct store_group *g, struct group_member *me);
@@ -57,6 +58,16 @@ void store_group_join(struct store_group *g, struct group_member *me);
 /* Ends the group: every member gets rc (and *err when rc < 0) and wakes
  * (mu held). */
 void store_group_ack(struct store_group *g, int rc, const struct idyl_err *err);
+
+/* Ends the group whose COMMIT has run but is not yet durable (mu held):
+ * returns its members, for store_group_ack_members once it is, while the
+ * next group forms. */
+struct group_member *store_group_take(struct store_group *g);
+
+/* Gives members taken from a group rc (and *err when rc < 0) and wakes
+ * them (mu not needed). */
+void store_group_ack_members(struct store_group *g, struct group_member *members, int rc,
+                             const struct idyl_err *err);
 
 /* Waits, once the writer has left mu, until its group is acknowledged.
  * Returns 0, or -1 with the group's error in *err (when not NULL). */

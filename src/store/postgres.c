@@ -284,7 +284,7 @@ static void group_commit(struct pg_store *s)
 
 static void group_maybe_commit(struct pg_store *s)
 {
-        if (store_group_due(&s->group))
+        if (store_group_due(&s->group, false))
                 group_commit(s);
 }
 

@@ -1,15 +1,22 @@
-/* The embedded store: SQLite in the data directory, WAL with synchronous=FULL
- * so that a write is on disk before the call returns (kill -9 loses nothing
- * acknowledged).
+/* The embedded store: SQLite in the data directory, in WAL mode, and a
+ * write is on disk before the call returns (kill -9, or a power cut, loses
+ * nothing acknowledged).
  *
  * Group commit: writers share one connection behind a recursive mutex and
  * one open SQLite transaction, the group. Each writer's unit of work (a
  * store_tx_begin .. commit, or one single write) is a savepoint inside it,
  * so a writer that fails rolls back only its own changes. The writer that
  * finds nobody queued behind it (or the group full or old) commits the
- * group: one COMMIT, one fsync, for everyone in it; then each member is
- * acknowledged with the group's result. Calls outside a transaction read
- * through a second connection, which sees committed (durable) data only. */
+ * group: one COMMIT for everyone in it, and hands it to the syncer thread.
+ * The syncer makes the log durable with one fdatasync, outside the mutex,
+ * and then acknowledges each member with the result; while it syncs, the
+ * next group forms, and the syncer commits that one when done. (SQLite
+ * runs with synchronous=NORMAL: its COMMIT writes the log but does not sync
+ * it; it still syncs the log before each checkpoint and the database
+ * after.) Calls outside a transaction read through a second connection,
+ * which sees committed data only, at most one fdatasync ahead of durable:
+ * a power cut can take back a change that a read saw but that was never
+ * acknowledged to its writer. */
 #include "store/store.h"
 #include "store/group.h"
 #include "store/row.h"
@@ -79,6 +86,24 @@ struct sqlite_store {
         char reserve[PATH_MAX];
         atomic_bool reserve_held;
         struct token_memo tokens; /* credentials found, see token_memo_find */
+        int wal_fd;               /* the log, which the syncer fdatasyncs */
+        struct {
+                pthread_t thread;
+                bool running;
+                pthread_mutex_t mu; /* guards pending and stop; taken inside s->mu */
+                pthread_cond_t wake;
+                struct group_member *pending; /* committed, not yet durable */
+                bool stop;
+                bool busy; /* handed a group and not done with it (under s->mu) */
+        } sync;
+};
+
+/* A group whose COMMIT has run: handed to the syncer, or when it failed
+ * told by group_settle once the committer has left mu. */
+struct settling {
+        struct group_member *members;
+        int rc;
+        struct idyl_err err;
 };
 
 /* ---- the disk reserve -------------------------------------------------------
@@ -328,30 +353,125 @@ static void token_memo_keep(struct token_memo *m, const struct idyl_token *t, ui
 
 /* ---- group commit ---------------------------------------------------------- */
 
-/* Commits the group: one COMMIT, one fsync, for every member (mu held). */
-static void group_commit(struct sqlite_store *s)
+/* COMMITs the group and takes its members into *out (mu held). */
+static void commit_take(struct sqlite_store *s, struct settling *out)
 {
-        struct idyl_err err = IDYL_ERR_INIT;
-        int rc = 0;
-
+        *out = (struct settling){.members = NULL, .rc = 0, .err = IDYL_ERR_INIT};
         if (s->group.open) {
-                rc = run(s, "COMMIT", &err);
-                if (rc < 0)
+                out->rc = run(s, "COMMIT", &out->err);
+                if (out->rc < 0)
                         sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
         }
         if (s->tokens.deleted) {
                 s->tokens.deleted = false;
                 token_memo_bump(&s->tokens);
         }
-        store_group_ack(&s->group, rc, &err);
+        out->members = store_group_take(&s->group);
+}
+
+/* Hands a committed group to the syncer (mu held); one that failed stays
+ * in *g, for group_settle to tell its members. */
+static void to_syncer(struct sqlite_store *s, struct settling *g)
+{
+        struct group_member *tail = g->members;
+
+        if (g->rc < 0 || !tail)
+                return;
+        while (tail->next)
+                tail = tail->next;
+        pthread_mutex_lock(&s->sync.mu);
+        tail->next = s->sync.pending;
+        s->sync.pending = g->members;
+        pthread_cond_signal(&s->sync.wake);
+        pthread_mutex_unlock(&s->sync.mu);
+        s->sync.busy = true;
+        g->members = NULL;
+}
+
+/* Commits the group and hands it to the syncer (mu held). */
+static void group_commit(struct sqlite_store *s, struct settling *out)
+{
+        commit_take(s, out);
+        to_syncer(s, out);
 }
 
 /* Called by a writer leaving mu: commits unless another writer is about to
- * join the group, which is then its to commit (mu held). */
-static void group_maybe_commit(struct sqlite_store *s)
+ * join the group, which is then its to commit, or the syncer is busy and
+ * commits it when done (mu held). */
+static void group_maybe_commit(struct sqlite_store *s, struct settling *out)
 {
-        if (store_group_due(&s->group))
-                group_commit(s);
+        *out = (struct settling){.members = NULL, .rc = 0, .err = IDYL_ERR_INIT};
+        if (store_group_due(&s->group, s->sync.busy))
+                group_commit(s, out);
+}
+
+/* Outside mu: tells the members of a group whose COMMIT failed. */
+static void group_settle(struct sqlite_store *s, struct settling *g)
+{
+        if (g->members)
+                store_group_ack_members(&s->group, g->members, g->rc, &g->err);
+}
+
+/* The syncer: one fdatasync of the log makes every group committed before
+ * it durable, and then their members are told. While it syncs, the next
+ * group forms under mu; when done, it commits that group itself when it
+ * has members, or else lets writers commit again. */
+static void *syncer_main(void *arg)
+{
+        struct sqlite_store *s = arg;
+        struct group_member *members;
+        struct settling next;
+        struct idyl_err err;
+        int rc;
+
+        pthread_mutex_lock(&s->sync.mu);
+        for (;;) {
+                while (!s->sync.pending && !s->sync.stop)
+                        pthread_cond_wait(&s->sync.wake, &s->sync.mu);
+                if (!s->sync.pending)
+                        break;
+                members = s->sync.pending;
+                s->sync.pending = NULL;
+                pthread_mutex_unlock(&s->sync.mu);
+                err = (struct idyl_err)IDYL_ERR_INIT;
+                rc = fdatasync(s->wal_fd) < 0 ? idyl_err_errno(&err, errno, "sqlite: sync the log")
+                                              : 0;
+                store_group_ack_members(&s->group, members, rc, &err);
+                pthread_mutex_lock(&s->mu);
+                s->sync.busy = false;
+                if (s->group.open)
+                        group_commit(s, &next);
+                else
+                        next.members = NULL;
+                pthread_mutex_unlock(&s->mu);
+                group_settle(s, &next);
+                pthread_mutex_lock(&s->sync.mu);
+        }
+        pthread_mutex_unlock(&s->sync.mu);
+        return NULL;
+}
+
+static int syncer_start(struct sqlite_store *s, struct idyl_err *err)
+{
+        int rc = pthread_create(&s->sync.thread, NULL, syncer_main, s);
+
+        if (rc != 0)
+                return idyl_err_errno(err, rc, "start the store's syncer");
+        s->sync.running = true;
+        return 0;
+}
+
+/* Lets the syncer finish what it was handed, and stops it. */
+static void syncer_stop(struct sqlite_store *s)
+{
+        if (!s->sync.running)
+                return;
+        pthread_mutex_lock(&s->sync.mu);
+        s->sync.stop = true;
+        pthread_cond_signal(&s->sync.wake);
+        pthread_mutex_unlock(&s->sync.mu);
+        pthread_join(s->sync.thread, NULL);
+        s->sync.running = false;
 }
 
 /* Starts a unit of work (a transaction, or one write outside any): takes
@@ -359,6 +479,8 @@ static void group_maybe_commit(struct sqlite_store *s)
  * begun inside another only nests. Pair with unit_end. */
 static int unit_begin(struct sqlite_store *s, struct idyl_err *err)
 {
+        struct settling done;
+
         if (unit_holder == s) {
                 pthread_mutex_lock(&s->mu);
                 s->tx_depth++;
@@ -376,8 +498,9 @@ static int unit_begin(struct sqlite_store *s, struct idyl_err *err)
         unit_holder = s;
         return 0;
 fail:
-        group_maybe_commit(s);
+        group_maybe_commit(s, &done);
         pthread_mutex_unlock(&s->mu);
+        group_settle(s, &done);
         return -1;
 }
 
@@ -406,6 +529,7 @@ static int unit_end(struct sqlite_store *s, int rc, struct idyl_err *err)
 {
         struct store_audit_pending *audit = NULL;
         struct group_member me = {.rc = 0};
+        struct settling done;
 
         if (--s->tx_depth > 0) {
                 pthread_mutex_unlock(&s->mu);
@@ -421,8 +545,9 @@ static int unit_end(struct sqlite_store *s, int rc, struct idyl_err *err)
         } else {
                 store_group_join(&s->group, &me);
         }
-        group_maybe_commit(s);
+        group_maybe_commit(s, &done);
         pthread_mutex_unlock(&s->mu);
+        group_settle(s, &done);
         return store_group_finish(&s->group, rc < 0 ? NULL : &me, audit, err);
 }
 
@@ -526,17 +651,24 @@ static int step_done(struct sqlite_store *s, sqlite3_stmt *stmt, struct idyl_err
 static void sqlite_close(struct idyl_store *st)
 {
         struct sqlite_store *s = to_sqlite(st);
+        struct settling done;
 
         pthread_mutex_lock(&s->mu);
-        group_commit(s);
+        group_commit(s, &done);
         pthread_mutex_unlock(&s->mu);
+        group_settle(s, &done);
+        syncer_stop(s);
         cache_free(&s->rcache);
         cache_free(&s->wcache);
         sqlite3_close(s->rdb);
         sqlite3_close(s->db);
+        if (s->wal_fd >= 0)
+                close(s->wal_fd);
         pthread_mutex_destroy(&s->mu);
         pthread_mutex_destroy(&s->rmu);
         pthread_mutex_destroy(&s->tokens.mu);
+        pthread_mutex_destroy(&s->sync.mu);
+        pthread_cond_destroy(&s->sync.wake);
         store_group_destroy(&s->group);
         free(s);
 }
@@ -1953,6 +2085,36 @@ static int restrict_files(const char *path, struct idyl_err *err)
         return 0;
 }
 
+/* Opens the log that SQLite's connection has open (it exists, and keeps its
+ * inode, while a connection is open) for the syncer, and makes its name
+ * durable in the data directory, which SQLite's own first sync of the log
+ * would otherwise do. */
+static int open_wal(struct sqlite_store *s, const char *path, struct idyl_err *err)
+{
+        char wal[PATH_MAX], dir[PATH_MAX];
+        char *slash;
+        int dfd;
+
+        if ((size_t)snprintf(wal, sizeof(wal), "%s-wal", path) >= sizeof(wal))
+                return idyl_err_set(err, IDYL_E_INVALID, "path \"%s\" is too long", path);
+        s->wal_fd = open(wal, O_RDONLY | O_CLOEXEC);
+        if (s->wal_fd < 0)
+                return idyl_err_errno(err, errno, "open \"%s\"", wal);
+        snprintf(dir, sizeof(dir), "%s", path);
+        slash = strrchr(dir, '/');
+        if (slash)
+                *slash = '\0';
+        dfd = open(slash ? dir : ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (dfd < 0 || fsync(dfd) < 0) {
+                idyl_err_errno(err, errno, "sync the data directory of \"%s\"", path);
+                if (dfd >= 0)
+                        close(dfd);
+                return -1;
+        }
+        close(dfd);
+        return 0;
+}
+
 /* Each connection keeps up to 64 MiB of pages (SQLite's default is 2 MiB):
  * the scheduler, assignment answers and token checks read the same nodes,
  * workloads and tokens all the time, and with the small cache every one of
@@ -1969,11 +2131,11 @@ static int open_db(struct sqlite_store *s, const char *path, struct idyl_err *er
                 return idyl_err_set(err, IDYL_E_STORE, "open \"%s\": %s", path,
                                     s->db ? sqlite3_errmsg(s->db) : "out of memory");
         sqlite3_busy_timeout(s->db, 5000);
-        /* WAL + FULL: every commit fsyncs the log, so acknowledged means durable. */
+        /* WAL + NORMAL: a COMMIT writes the log and the syncer syncs it */
         if (exec(s, "PRAGMA journal_mode=WAL", err) < 0 ||
-            exec(s, "PRAGMA synchronous=FULL", err) < 0 ||
+            exec(s, "PRAGMA synchronous=NORMAL", err) < 0 ||
             exec(s, "PRAGMA foreign_keys=ON", err) < 0 || exec(s, CACHE_PRAGMA, err) < 0 ||
-            exec(s, schema, err) < 0 || add_columns(s, err) < 0)
+            exec(s, schema, err) < 0 || add_columns(s, err) < 0 || open_wal(s, path, err) < 0)
                 return idyl_err_wrap(err, "open \"%s\"", path);
         if (sqlite3_open_v2(path, &s->rdb, SQLITE_OPEN_READWRITE | SQLITE_OPEN_FULLMUTEX, NULL) !=
             SQLITE_OK)
@@ -2000,6 +2162,7 @@ int store_sqlite_open(const char *dir, struct idyl_store **out, struct idyl_err 
         if (!s)
                 return idyl_err_errno(err, ENOMEM, "open store");
         s->base.ops = &sqlite_ops;
+        s->wal_fd = -1;
         pthread_mutexattr_init(&attr);
         pthread_mutexattr_settype(&attr, PTHREAD_MUTEX_RECURSIVE);
         pthread_mutex_init(&s->mu, &attr);
@@ -2007,8 +2170,10 @@ int store_sqlite_open(const char *dir, struct idyl_store **out, struct idyl_err 
         pthread_mutex_init(&s->rmu, NULL);
         pthread_mutex_init(&s->tokens.mu, NULL);
         s->tokens.gen = 1;
+        pthread_mutex_init(&s->sync.mu, NULL);
+        pthread_cond_init(&s->sync.wake, NULL);
         store_group_init(&s->group);
-        if (open_db(s, path, err) < 0) {
+        if (open_db(s, path, err) < 0 || syncer_start(s, err) < 0) {
                 sqlite_close(&s->base);
                 return -1;
         }

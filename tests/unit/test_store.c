@@ -12,6 +12,7 @@
 #include <cmocka.h>
 #include <libpq-fe.h>
 
+#include <fcntl.h>
 #include <ftw.h>
 #include <inttypes.h>
 #include <pthread.h>
@@ -23,6 +24,7 @@
 
 #include <sqlite3.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 
 #include "store/store.h"
 
@@ -2001,7 +2003,7 @@ static int remove_entry(const char *path, const struct stat *sb, int flag, struc
 
 /* ---- SQLite only: a data directory of an older idyld ------------------------ */
 
-static const char *upgrade_dir;
+static const char *upgrade_dir, *durable_dir;
 
 /* A nodes table as idyld made it before the eligibility column: opening
  * the store adds the column (every node eligible), and it then keeps what
@@ -2047,21 +2049,85 @@ static void test_sqlite_adds_eligibility_column(void **state)
         store_close(st);
 }
 
-static int sqlite_upgrade_run(const char *dir)
+/* Pages of the file at fd still to be written to disk, by cachestat(2)
+ * (Linux 6.5): dirty or under writeback. -1 where the kernel lacks it. */
+static long unsynced_pages(int fd)
+{
+        struct {
+                uint64_t off, len;
+        } range = {0, 0}; /* len 0: to the end of the file */
+        struct {
+                uint64_t cache, dirty, writeback, evicted, recently_evicted;
+        } cs;
+
+        if (syscall(451, fd, &range, &cs, 0) < 0)
+                return -1;
+        return (long)(cs.dirty + cs.writeback);
+}
+
+/* An acknowledged write is on disk, not only in the page cache: the log
+ * has no unsynced page once every writer of a group commit is answered,
+ * whether the writes came one at a time or many at once. */
+static void test_sqlite_acknowledged_writes_are_synced(void **state)
+{
+        struct idyl_err err = IDYL_ERR_INIT;
+        struct thread_arg args[THREADS];
+        pthread_t tid[THREADS];
+        struct idyl_subnet *items = NULL;
+        struct idyl_store *st = NULL;
+        size_t n = 0;
+        char path[4200];
+        int fd;
+
+        (void)state;
+        assert_ok(store_open(durable_dir, &st, &err));
+        snprintf(path, sizeof(path), "%s/idyl.db-wal", durable_dir);
+        fd = open(path, O_RDONLY | O_CLOEXEC);
+        assert_true(fd >= 0);
+        if (unsynced_pages(fd) < 0) {
+                close(fd);
+                store_close(st);
+                skip(); /* a kernel without cachestat cannot tell */
+        }
+        new_subnet(st, "one");
+        assert_int_equal(unsynced_pages(fd), 0);
+        for (int t = 0; t < THREADS; t++) {
+                memset(&args[t], 0, sizeof(args[t]));
+                args[t].st = st;
+                assert_int_equal(pthread_create(&tid[t], NULL, create_many, &args[t]), 0);
+        }
+        for (int t = 0; t < THREADS; t++) {
+                assert_int_equal(pthread_join(tid[t], NULL), 0);
+                assert_int_equal(args[t].failures, 0);
+        }
+        assert_int_equal(unsynced_pages(fd), 0);
+        close(fd);
+        store_close(st);
+        /* and every one of them is there after a restart */
+        assert_ok(store_open(durable_dir, &st, &err));
+        assert_ok(store_subnet_list(st, &items, &n, &err));
+        assert_int_equal(n, 1 + THREADS * PER_THREAD);
+        free(items);
+        store_close(st);
+}
+
+static int sqlite_upgrade_run(const char *dir, const char *durable)
 {
         const struct CMUnitTest tests[] = {
             cmocka_unit_test(test_sqlite_adds_eligibility_column),
+            cmocka_unit_test(test_sqlite_acknowledged_writes_are_synced),
         };
 
         upgrade_dir = dir;
-        return cmocka_run_group_tests_name("sqlite upgrade", tests, NULL, NULL);
+        durable_dir = durable;
+        return cmocka_run_group_tests_name("sqlite", tests, NULL, NULL);
 }
 
 int main(void)
 {
         const char *tmp = getenv("TMPDIR");
         const char *extra = getenv("IDYL_TEST_STORE_URL");
-        char dir[4096], data[4200];
+        char dir[4096], data[4200], durable[4200];
         int failed;
 
         snprintf(dir, sizeof(dir), "%s/idyl-store-test.XXXXXX", tmp && *tmp ? tmp : "/tmp");
@@ -2073,7 +2139,8 @@ int main(void)
         snprintf(data, sizeof(data), "%s/data", dir);
         failed = store_conformance_run(data);
         snprintf(data, sizeof(data), "%s/old", dir);
-        failed += sqlite_upgrade_run(data);
+        snprintf(durable, sizeof(durable), "%s/durable", dir);
+        failed += sqlite_upgrade_run(data, durable);
         nftw(dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
         if (extra && *extra)
                 failed += store_conformance_run(extra);
