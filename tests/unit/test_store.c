@@ -1157,12 +1157,11 @@ static int cmp_u64(const void *a, const void *b)
         return x < y ? -1 : x > y;
 }
 
-static void test_threads_get_distinct_slugs(void **state)
+/* THREADS threads create PER_THREAD subnets each, all at once, and every
+ * creation succeeds. */
+static void create_in_threads(struct idyl_store *st, struct thread_arg args[THREADS])
 {
-        struct idyl_store *st = store_of(state);
-        struct thread_arg args[THREADS];
         pthread_t tid[THREADS];
-        uint64_t all[THREADS * PER_THREAD];
 
         for (int t = 0; t < THREADS; t++) {
                 memset(&args[t], 0, sizeof(args[t]));
@@ -1172,8 +1171,18 @@ static void test_threads_get_distinct_slugs(void **state)
         for (int t = 0; t < THREADS; t++) {
                 assert_int_equal(pthread_join(tid[t], NULL), 0);
                 assert_int_equal(args[t].failures, 0);
-                memcpy(all + t * PER_THREAD, args[t].slugs, sizeof(args[t].slugs));
         }
+}
+
+static void test_threads_get_distinct_slugs(void **state)
+{
+        struct idyl_store *st = store_of(state);
+        struct thread_arg args[THREADS];
+        uint64_t all[THREADS * PER_THREAD];
+
+        create_in_threads(st, args);
+        for (int t = 0; t < THREADS; t++)
+                memcpy(all + t * PER_THREAD, args[t].slugs, sizeof(args[t].slugs));
         qsort(all, NELEM(all), sizeof(all[0]), cmp_u64);
         for (size_t i = 1; i < NELEM(all); i++)
                 assert_true(all[i] == all[i - 1] + 1);
@@ -2072,7 +2081,6 @@ static void test_sqlite_acknowledged_writes_are_synced(void **state)
 {
         struct idyl_err err = IDYL_ERR_INIT;
         struct thread_arg args[THREADS];
-        pthread_t tid[THREADS];
         struct idyl_subnet *items = NULL;
         struct idyl_store *st = NULL;
         size_t n = 0;
@@ -2091,15 +2099,7 @@ static void test_sqlite_acknowledged_writes_are_synced(void **state)
         }
         new_subnet(st, "one");
         assert_int_equal(unsynced_pages(fd), 0);
-        for (int t = 0; t < THREADS; t++) {
-                memset(&args[t], 0, sizeof(args[t]));
-                args[t].st = st;
-                assert_int_equal(pthread_create(&tid[t], NULL, create_many, &args[t]), 0);
-        }
-        for (int t = 0; t < THREADS; t++) {
-                assert_int_equal(pthread_join(tid[t], NULL), 0);
-                assert_int_equal(args[t].failures, 0);
-        }
+        create_in_threads(st, args);
         assert_int_equal(unsynced_pages(fd), 0);
         close(fd);
         store_close(st);
